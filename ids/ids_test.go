@@ -1,0 +1,43 @@
+package ids
+
+import "testing"
+
+func TestValidUser(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"alice", true}, {"a.b-c_d@x", true}, {"", false}, {"a/b", false},
+		{"a:b", false}, {"a b", false}, {"é", false},
+		{string(make([]byte, 65)), false},
+	} {
+		if got := ValidUser(tc.in); got != tc.want {
+			t.Errorf("ValidUser(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	if !ValidDevice("web:1") || ValidDevice("a/b") {
+		t.Error("ValidDevice accepts ':' and refuses '/'")
+	}
+	if !ValidClientMsgID("c-1{x}") || ValidClientMsgID("a b") || ValidClientMsgID("a/b") || ValidClientMsgID("") {
+		t.Error("ValidClientMsgID")
+	}
+}
+
+func TestConversationRoundTrip(t *testing.T) {
+	id := Private("bob", "alice")
+	if id != "p:alice:bob" || Private("alice", "bob") != id {
+		t.Fatalf("Private = %q", id)
+	}
+	c, err := Parse(id)
+	if err != nil || c.A != "alice" || c.B != "bob" || !c.Has("bob") || c.Has("carol") {
+		t.Fatalf("Parse(%q) = %+v, %v", id, c, err)
+	}
+	if g, err := Parse(Group("team")); err != nil || g.Group != "team" || g.Has("team") {
+		t.Fatalf("Parse group = %+v, %v", g, err)
+	}
+	for _, bad := range []string{"", "x:a", "p:bob:alice", "p:alice", "p:a:b:c", "g:", "g:a/b"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) succeeded", bad)
+		}
+	}
+}
