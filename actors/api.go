@@ -1,0 +1,117 @@
+package actors
+
+import (
+	"context"
+
+	"actorim/ids"
+	"actorim/protos/actorpb"
+	"actorim/protos/clientpb"
+)
+
+// Page size limits of Sync and History.
+const (
+	defaultSyncLimit    = 100
+	defaultHistoryLimit = 50
+	maxPageLimit        = 500
+)
+
+func pageLimit(asked uint32, def int) (int, *clientpb.Error) {
+	switch {
+	case asked == 0:
+		return def, nil
+	case asked > maxPageLimit:
+		return 0, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "limit must be at most 500")
+	}
+	return int(asked), nil
+}
+
+// Sync reads the user's timeline after a seq, oldest first.
+func (r *Runtime) Sync(userID string, req *clientpb.SyncRequest) (*clientpb.SyncResult, *clientpb.Error) {
+	limit, e := pageLimit(req.GetLimit(), defaultSyncLimit)
+	if e != nil {
+		return nil, e
+	}
+	ctx, cancel := r.storeCtx()
+	defer cancel()
+	entries, err := r.store.ReadTimeline(ctx, userID, req.GetAfterSeq(), limit+1)
+	if err != nil {
+		r.log.Error("sync: read timeline", "user", userID, "err", err)
+		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+	}
+	latest, err := r.store.LastSeq(ctx, userID)
+	if err != nil {
+		r.log.Error("sync: last seq", "user", userID, "err", err)
+		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+	}
+	res := &clientpb.SyncResult{LatestSeq: latest}
+	if len(entries) > limit {
+		entries, res.HasMore = entries[:limit], true
+	}
+	res.Entries = entries
+	return res, nil
+}
+
+// History pages one of the user's conversations backwards, newest first.
+// Nobody reads a conversation they do not belong to.
+func (r *Runtime) History(userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error) {
+	conv, err := ids.Parse(req.GetConversationId())
+	if err != nil {
+		return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "history: conversation_id must be p:<a>:<b> or g:<group>")
+	}
+	if conv.Group != "" {
+		return nil, clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "history: group conversations are not available on this server")
+	}
+	if !conv.Has(userID) {
+		return nil, clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "history: not a member of this conversation")
+	}
+	limit, e := pageLimit(req.GetLimit(), defaultHistoryLimit)
+	if e != nil {
+		return nil, e
+	}
+	ctx, cancel := r.storeCtx()
+	defer cancel()
+	entries, err := r.store.ReadConversation(ctx, userID, req.GetConversationId(), req.GetBeforeSeq(), limit+1)
+	if err != nil {
+		r.log.Error("history: read", "user", userID, "err", err)
+		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+	}
+	res := &clientpb.HistoryResult{}
+	if len(entries) > limit {
+		entries, res.HasMore = entries[:limit], true
+	}
+	res.Entries = entries
+	return res, nil
+}
+
+// Send sends a message as userID from a server-side device (the HTTP API).
+func (r *Runtime) Send(ctx context.Context, userID, deviceID string, s *clientpb.Send) (*clientpb.SendAck, *clientpb.Error) {
+	res, err := r.member.Request(ctx, userID, KindUser, &actorpb.SendRequest{DeviceId: deviceID, Send: s})
+	if err != nil {
+		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")
+	}
+	sr := res.(*actorpb.SendResult)
+	if sr.GetError() != nil {
+		return nil, sr.GetError()
+	}
+	return sr.GetAck(), nil
+}
+
+// CreateAccount registers userID with a password hash. With ifMissing, an
+// existing account is left as it is and no error is returned.
+func (r *Runtime) CreateAccount(ctx context.Context, userID, passwordHash string, ifMissing bool) *clientpb.Error {
+	res, err := r.member.Request(ctx, userID, KindUser, &actorpb.CreateAccount{PasswordHash: passwordHash, IfMissing: ifMissing})
+	if err != nil {
+		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "try again")
+	}
+	return res.(*actorpb.CreateAccountResult).GetError()
+}
+
+// Account returns userID's password hash; found is false when no such user.
+func (r *Runtime) Account(ctx context.Context, userID string) (found bool, passwordHash string, e *clientpb.Error) {
+	res, err := r.member.Request(ctx, userID, KindUser, &actorpb.GetAccount{})
+	if err != nil {
+		return false, "", clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "try again")
+	}
+	a := res.(*actorpb.GetAccountResult)
+	return a.GetFound(), a.GetPasswordHash(), a.GetError()
+}

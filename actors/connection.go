@@ -1,0 +1,350 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"actorim/protos/actorpb"
+	"actorim/protos/clientpb"
+)
+
+// Outbound is the socket side of a connection, implemented by the gateway.
+type Outbound interface {
+	// WriteFrame encodes and writes one frame. Safe for concurrent use.
+	WriteFrame(f *clientpb.Frame) error
+	// Close sends a close frame with code and reason and closes the socket.
+	Close(code int, reason string)
+}
+
+// Session is a verified login, handed from the gateway to a new connection.
+type Session struct {
+	UserID    string
+	DeviceID  string
+	SessionID string
+	Platform  clientpb.Platform
+	// LastSeq is the device's resume point, nil to start at the timeline's end.
+	LastSeq *uint64
+	// LoginID is the Login frame's id, echoed on LoginOK.
+	LoginID uint32
+	// HeartbeatMs and MaxFrameBytes are reported in LoginOK.
+	HeartbeatMs, MaxFrameBytes uint32
+}
+
+// Conn is the gateway's handle on a connection actor.
+type Conn struct {
+	pid  *actor.PID
+	root *actor.RootContext
+}
+
+// Frame hands a decoded client frame to the connection.
+func (c *Conn) Frame(f *clientpb.Frame) { c.root.Send(c.pid, inboundFrame{f}) }
+
+// SocketClosed tells the connection its socket is gone.
+func (c *Conn) SocketClosed() { c.root.Send(c.pid, socketClosed{}) }
+
+// Connect starts the connection actor of a logged-in socket. The actor
+// attaches the device to its user grain, answers the Login, and from then on
+// owns every write to out except the gateway's own protocol errors.
+func (r *Runtime) Connect(s Session, out Outbound) *Conn {
+	sys := r.member.System()
+	props := actor.PropsFromProducer(func() actor.Actor { return &connActor{rt: r, sess: s, out: out} },
+		actor.WithDispatcher(r.dispatcher))
+	pid := sys.Root.Spawn(props)
+	return &Conn{pid: pid, root: sys.Root}
+}
+
+// Messages local to a connection actor (never cross nodes).
+type (
+	inboundFrame struct{ f *clientpb.Frame }
+	socketClosed struct{}
+	pumpNow      struct{}
+	retryTick    struct{}
+)
+
+type connActor struct {
+	rt       *Runtime
+	sess     Session
+	out      Outbound
+	user     *actor.PID // the user grain, watched
+	st       *stream
+	pumping  bool // a pumpNow is queued
+	timer    *time.Timer
+	timerAt  time.Time
+	attached bool
+	done     bool
+}
+
+func (c *connActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.start(ctx)
+	case inboundFrame:
+		if !c.done {
+			c.onFrame(ctx, m.f)
+		}
+	case *actorpb.Notify:
+		if c.st != nil {
+			c.st.observe(m.GetEntries())
+			c.schedulePump(ctx)
+		}
+	case pumpNow:
+		c.pumping = false
+		c.pump(ctx)
+	case retryTick:
+		c.timerAt = time.Time{}
+		c.resend()
+		c.armTimer(ctx)
+	case *actorpb.KickDevice:
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Kick{Kick: &clientpb.Kick{Reason: m.GetReason(), Message: m.GetMessage()}}})
+		c.out.Close(clientpb.CloseKicked, "kicked")
+		c.attached = false // the grain already forgot this device
+		c.finish(ctx)
+	case socketClosed:
+		c.finish(ctx)
+	case *actor.Terminated:
+		if c.user != nil && m.GetWho().Equal(c.user) && !c.done {
+			c.reattach(ctx)
+		}
+	case *actor.Stopped:
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	}
+}
+
+func (c *connActor) start(ctx actor.Context) {
+	res, err := c.attach(ctx, false)
+	if err != nil {
+		c.rt.log.Warn("login: attach failed", "user", c.sess.UserID, "err", err)
+		c.write(errorFrame(c.sess.LoginID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "login could not complete, reconnect")))
+		c.out.Close(clientpb.CloseTryAgain, "try again")
+		c.finish(ctx)
+		return
+	}
+	if e := res.GetError(); e != nil {
+		c.write(errorFrame(c.sess.LoginID, e))
+		c.out.Close(clientpb.CloseTryAgain, "login refused")
+		c.finish(ctx)
+		return
+	}
+	c.attached = true
+	c.rt.metrics.Connections.Inc()
+	latest := res.GetLatestSeq()
+	next := latest + 1
+	if c.sess.LastSeq != nil {
+		// A resume point beyond the timeline (a client bug or lost server data)
+		// is clamped so the device sees everything that exists.
+		next = min(*c.sess.LastSeq, latest) + 1
+	}
+	cfg := c.rt.cfg
+	c.st = newStream(next, latest, cfg.PushWindow, cfg.PushPage, cfg.PushRetryMin, cfg.PushRetryMax)
+	c.write(&clientpb.Frame{Id: c.sess.LoginID, Body: &clientpb.Frame_LoginOk{LoginOk: &clientpb.LoginOK{
+		UserId:        c.sess.UserID,
+		SessionId:     c.sess.SessionID,
+		LatestSeq:     latest,
+		ServerTimeMs:  uint64(time.Now().UnixMilli()),
+		HeartbeatMs:   c.sess.HeartbeatMs,
+		MaxFrameBytes: c.sess.MaxFrameBytes,
+		StreamFromSeq: next,
+	}}})
+	c.pump(ctx)
+}
+
+// attach registers this connection with the user grain and watches the
+// grain, so that a grain that moves or dies triggers a re-attach.
+func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResult, error) {
+	rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
+	defer cancel()
+	msg := &actorpb.Attach{
+		DeviceId: c.sess.DeviceID, Platform: c.sess.Platform, SessionId: c.sess.SessionID,
+		Conn: pidOf(ctx.Self()), Resume: resume,
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		pid, err := c.rt.member.Get(rctx, c.sess.UserID, KindUser)
+		if err != nil {
+			return nil, err
+		}
+		res, err := ctx.RequestFuture(pid, msg, c.rt.member.RequestTimeout()/2).Result()
+		if err != nil {
+			lastErr = err
+			c.rt.member.Evict(c.sess.UserID, KindUser, pid)
+			continue
+		}
+		ctx.Watch(pid)
+		c.user = pid
+		return res.(*actorpb.AttachResult), nil
+	}
+	return nil, lastErr
+}
+
+// reattach follows the user grain to its new activation and catches up on
+// anything appended meanwhile.
+func (c *connActor) reattach(ctx actor.Context) {
+	c.user = nil
+	res, err := c.attach(ctx, true)
+	if err != nil || res.GetError() != nil {
+		c.rt.log.Warn("re-attach failed", "user", c.sess.UserID, "err", err, "error", res.GetError())
+		c.out.Close(clientpb.CloseTryAgain, "session lost, reconnect")
+		c.finish(ctx)
+		return
+	}
+	c.st.observeLatest(res.GetLatestSeq())
+	c.pump(ctx)
+}
+
+// finish ends the connection: detaches from the grain and stops the actor.
+func (c *connActor) finish(ctx actor.Context) {
+	if c.done {
+		return
+	}
+	c.done = true
+	if c.attached {
+		c.rt.metrics.Connections.Dec()
+		if c.user != nil {
+			ctx.Send(c.user, &actorpb.Detach{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID})
+		}
+	}
+	ctx.Stop(ctx.Self())
+}
+
+func (c *connActor) write(f *clientpb.Frame) {
+	// A failed write means the socket is gone; the gateway's reader sees it
+	// too and reports socketClosed.
+	_ = c.out.WriteFrame(f)
+}
+
+func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
+	id := f.GetId()
+	switch b := f.GetBody().(type) {
+	case *clientpb.Frame_Send:
+		c.onSend(ctx, id, b.Send)
+	case *clientpb.Frame_PushAck:
+		if !c.st.ack(b.PushAck.GetSeq(), time.Now()) {
+			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "push_ack: seq was never pushed")))
+		}
+		c.pump(ctx)
+	case *clientpb.Frame_Sync:
+		res, e := c.rt.Sync(c.sess.UserID, b.Sync)
+		if e != nil {
+			c.write(errorFrame(id, e))
+			return
+		}
+		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_SyncResult{SyncResult: res}})
+	case *clientpb.Frame_History:
+		res, e := c.rt.History(c.sess.UserID, b.History)
+		if e != nil {
+			c.write(errorFrame(id, e))
+			return
+		}
+		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_HistoryResult{HistoryResult: res}})
+	case *clientpb.Frame_Ping:
+		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Pong{Pong: &clientpb.Pong{ServerTimeMs: uint64(time.Now().UnixMilli())}}})
+	case *clientpb.Frame_Logout:
+		c.out.Close(1000, "logout")
+		c.finish(ctx)
+	case *clientpb.Frame_Login:
+		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_ALREADY_LOGGED_IN, "this connection is logged in")))
+	case nil:
+		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "frame has no body")))
+	default:
+		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "the server does not accept this frame from clients")))
+	}
+}
+
+// onSend forwards a Send to the user grain without blocking this actor;
+// requests to one grain are delivered in order, so a device's messages land
+// in the order it sent them.
+func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send) {
+	if c.user == nil {
+		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry with the same client_msg_id")))
+		return
+	}
+	req := &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s}
+	f := ctx.RequestFuture(c.user, req, c.rt.member.RequestTimeout())
+	ctx.ReenterAfter(f, func(res any, err error) {
+		r, ok := res.(*actorpb.SendResult)
+		if err != nil || !ok {
+			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")))
+			return
+		}
+		if e := r.GetError(); e != nil {
+			c.write(errorFrame(id, e))
+			return
+		}
+		c.st.ownSent(r.GetAck().GetSeq())
+		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_SendAck{SendAck: r.GetAck()}})
+		c.schedulePump(ctx)
+	})
+}
+
+// schedulePump defers pushing until the messages already queued in the
+// mailbox are handled, so a burst of notifications becomes one Push frame.
+func (c *connActor) schedulePump(ctx actor.Context) {
+	if !c.pumping {
+		c.pumping = true
+		ctx.Send(ctx.Self(), pumpNow{})
+	}
+}
+
+// pump pushes every entry the window allows, reading from the store whatever
+// the notifications did not carry.
+func (c *connActor) pump(ctx actor.Context) {
+	if c.st == nil || c.done {
+		return
+	}
+	for {
+		from, to, ok := c.st.wants()
+		if !ok {
+			break
+		}
+		var fill []*clientpb.Entry
+		if c.st.missing(from, to) {
+			sctx, cancel := c.rt.storeCtx()
+			var err error
+			fill, err = c.rt.store.ReadTimeline(sctx, c.sess.UserID, from-1, int(to-from+1))
+			cancel()
+			if err != nil {
+				c.rt.log.Error("push: read timeline", "user", c.sess.UserID, "err", err)
+				break // the retry timer or the next notification tries again
+			}
+		}
+		out := c.st.take(from, to, fill, time.Now())
+		if len(out) == 0 {
+			break
+		}
+		c.rt.metrics.EntriesPushed.Add(float64(len(out)))
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: out}}})
+	}
+	c.armTimer(ctx)
+}
+
+// resend pushes again every unacknowledged entry whose retry time has come.
+func (c *connActor) resend() {
+	if c.st == nil || c.done {
+		return
+	}
+	due := c.st.due(time.Now())
+	for len(due) > 0 {
+		n := min(len(due), c.rt.cfg.PushPage)
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: due[:n]}}})
+		c.rt.metrics.EntriesResent.Add(float64(n))
+		due = due[n:]
+	}
+}
+
+// armTimer keeps one timer aimed at the stream's next retry time.
+func (c *connActor) armTimer(ctx actor.Context) {
+	at := c.st.retryAt
+	if at.IsZero() || c.done || (!c.timerAt.IsZero() && !at.Before(c.timerAt)) {
+		return
+	}
+	c.timerAt = at
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.timer = time.AfterFunc(time.Until(at), func() { root.Send(self, retryTick{}) })
+}

@@ -1,0 +1,45 @@
+package actors
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the actors' Prometheus instruments.
+type Metrics struct {
+	MessagesSent    prometheus.Counter
+	Duplicates      prometheus.Counter
+	SendErrors      *prometheus.CounterVec
+	EntriesPushed   prometheus.Counter
+	EntriesResent   prometheus.Counter
+	Connections     prometheus.Gauge
+	AppendSeconds   prometheus.Histogram
+	GrainsActivated prometheus.Counter
+}
+
+// NewMetrics creates the instruments and registers them with reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		MessagesSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "actorim_messages_sent_total", Help: "Messages accepted and durably stored."}),
+		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "actorim_messages_duplicate_total", Help: "Sends answered with the ack of an earlier send (same client_msg_id)."}),
+		SendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "actorim_send_errors_total", Help: "Sends refused, by error code."}, []string{"code"}),
+		EntriesPushed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "actorim_entries_pushed_total", Help: "Timeline entries pushed to devices (first transmission)."}),
+		EntriesResent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "actorim_entries_resent_total", Help: "Timeline entries pushed again because no ack came."}),
+		Connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "actorim_connections", Help: "Logged-in WebSocket connections on this node."}),
+		AppendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "actorim_store_append_seconds", Help: "Latency of durable appends to the store.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		GrainsActivated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "actorim_user_grains_activated_total", Help: "User grain activations on this node."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.MessagesSent, m.Duplicates, m.SendErrors, m.EntriesPushed, m.EntriesResent,
+			m.Connections, m.AppendSeconds, m.GrainsActivated)
+	}
+	return m
+}

@@ -1,0 +1,148 @@
+// Package actors holds actorim's actors: a user grain per user id (devices,
+// multi-device policy, sending) and a connection actor per socket (login
+// session, ordered push stream with acks and retries, sync and history).
+//
+// Runtime wires them to the store and the cluster and is the entry point the
+// gateway uses; the gateway never touches the store itself.
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+
+	"actorim/cluster"
+	"actorim/persistence"
+)
+
+// KindUser is the cluster kind of user grains.
+const KindUser = "user"
+
+// DevicePolicy decides which devices of one user may be online together.
+type DevicePolicy string
+
+// The multi-device policies.
+const (
+	// PolicyMulti admits any number of devices (the default).
+	PolicyMulti DevicePolicy = "multi"
+	// PolicyPerPlatform admits one device per platform: a new login kicks the
+	// older device of the same platform.
+	PolicyPerPlatform DevicePolicy = "per-platform"
+	// PolicySingle admits one device in all.
+	PolicySingle DevicePolicy = "single"
+)
+
+// ParseDevicePolicy validates a policy name.
+func ParseDevicePolicy(s string) (DevicePolicy, error) {
+	switch p := DevicePolicy(s); p {
+	case PolicyMulti, PolicyPerPlatform, PolicySingle:
+		return p, nil
+	case "":
+		return PolicyMulti, nil
+	}
+	return "", fmt.Errorf("actors: unknown device policy %q (want multi, per-platform or single)", s)
+}
+
+// Config tunes the actors. Zero values are the defaults.
+type Config struct {
+	// DevicePolicy is the multi-device policy. Default multi.
+	DevicePolicy DevicePolicy
+	// MaxContentBytes bounds a message's content (text, emoji or custom JSON).
+	// Default 16 KiB.
+	MaxContentBytes int
+	// PushRetryMin is the first resend delay of an unacknowledged push; it
+	// doubles up to PushRetryMax. Defaults 2s and 30s.
+	PushRetryMin, PushRetryMax time.Duration
+	// PushWindow bounds a device's unacknowledged entries. Default 512.
+	PushWindow int
+	// PushPage bounds the entries in one Push frame. Default 100.
+	PushPage int
+	// GrainIdle passivates a user grain with no device after this long
+	// without messages. Default 2m.
+	GrainIdle time.Duration
+	// StoreTimeout bounds one store call. Default 5s.
+	StoreTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.DevicePolicy == "" {
+		c.DevicePolicy = PolicyMulti
+	}
+	if c.MaxContentBytes <= 0 {
+		c.MaxContentBytes = 16 << 10
+	}
+	if c.PushRetryMin <= 0 {
+		c.PushRetryMin = 2 * time.Second
+	}
+	if c.PushRetryMax <= 0 {
+		c.PushRetryMax = 30 * time.Second
+	}
+	c.PushRetryMax = max(c.PushRetryMax, c.PushRetryMin)
+	if c.PushWindow <= 0 {
+		c.PushWindow = 512
+	}
+	if c.PushPage <= 0 {
+		c.PushPage = 100
+	}
+	if c.GrainIdle <= 0 {
+		c.GrainIdle = 2 * time.Minute
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 5 * time.Second
+	}
+}
+
+// Runtime owns the actors' dependencies.
+type Runtime struct {
+	cfg        Config
+	store      persistence.Store
+	log        *slog.Logger
+	member     *cluster.Member
+	metrics    *Metrics
+	dispatcher actor.Dispatcher
+}
+
+// NewRuntime returns a Runtime. Pass Kinds to cluster.Start, then Bind the
+// started member before serving.
+func NewRuntime(cfg Config, store persistence.Store, metrics *Metrics, logger *slog.Logger) *Runtime {
+	cfg.setDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	return &Runtime{cfg: cfg, store: store, log: logger, metrics: metrics,
+		dispatcher: newWorkerDispatcher(512, 300)}
+}
+
+// Kinds returns the grain kinds this package implements.
+func (r *Runtime) Kinds() []*pcluster.Kind {
+	return []*pcluster.Kind{
+		pcluster.NewKind(KindUser, actor.PropsFromProducer(func() actor.Actor { return newUserGrain(r) },
+			actor.WithDispatcher(r.dispatcher))),
+	}
+}
+
+// Bind attaches the started cluster member.
+func (r *Runtime) Bind(m *cluster.Member) { r.member = m }
+
+// Config returns the effective configuration.
+func (r *Runtime) Config() Config { return r.cfg }
+
+func (r *Runtime) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
+}
+
+func pidOf(p *actor.PID) *pbPID { return &pbPID{Address: p.GetAddress(), Id: p.GetId()} }
+
+func fromPB(p *pbPID) *actor.PID {
+	if p == nil {
+		return nil
+	}
+	return actor.NewPID(p.GetAddress(), p.GetId())
+}

@@ -1,0 +1,284 @@
+package actors
+
+import (
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+
+	"actorim/ids"
+	"actorim/persistence"
+	"actorim/protos/actorpb"
+	"actorim/protos/clientpb"
+)
+
+// userGrain is the virtual actor of one user. It keeps the user's online
+// devices, applies the multi-device policy, and performs the user's sends.
+// Its only durable state lives in the store; the device list is rebuilt by
+// the connections re-attaching whenever the grain is activated elsewhere.
+type userGrain struct {
+	rt      *Runtime
+	id      string
+	devices map[string]*device // by device id
+	// hasAccount caches that the account exists: users of tokens minted by an
+	// application server are provisioned at their first login.
+	hasAccount bool
+}
+
+type device struct {
+	platform clientpb.Platform
+	session  string
+	conn     *actor.PID
+}
+
+func newUserGrain(rt *Runtime) *userGrain {
+	return &userGrain{rt: rt, devices: map[string]*device{}}
+}
+
+func (g *userGrain) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *pcluster.ClusterInit:
+		g.id = m.Identity.GetIdentity()
+		g.rt.metrics.GrainsActivated.Inc()
+		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+	case *actorpb.SendRequest:
+		g.onSend(ctx, m)
+	case *actorpb.Deliver:
+		g.notify(ctx, m.GetEntries(), "")
+		ctx.Respond(&actorpb.DeliverAck{})
+	case *actorpb.Attach:
+		g.onAttach(ctx, m)
+	case *actorpb.Detach:
+		if d, ok := g.devices[m.GetDeviceId()]; ok && d.session == m.GetSessionId() {
+			ctx.Unwatch(d.conn)
+			delete(g.devices, m.GetDeviceId())
+		}
+	case *actor.Terminated:
+		for id, d := range g.devices {
+			if d.conn.Equal(m.GetWho()) {
+				delete(g.devices, id)
+			}
+		}
+	case *actorpb.CreateAccount:
+		ctx.Respond(g.createAccount(m))
+	case *actorpb.GetAccount:
+		ctx.Respond(g.getAccount())
+	case *actor.ReceiveTimeout:
+		if len(g.devices) == 0 {
+			ctx.Stop(ctx.Self())
+		}
+	}
+}
+
+func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
+	conn := fromPB(m.GetConn())
+	if conn == nil || !ids.ValidDevice(m.GetDeviceId()) {
+		ctx.Respond(&actorpb.AttachResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "attach: bad device or connection")})
+		return
+	}
+	if e := g.ensureAccount(); e != nil {
+		ctx.Respond(&actorpb.AttachResult{Error: e})
+		return
+	}
+	if !m.GetResume() {
+		g.applyPolicy(ctx, m)
+	}
+	if old, ok := g.devices[m.GetDeviceId()]; ok && !old.conn.Equal(conn) {
+		ctx.Unwatch(old.conn)
+	}
+	g.devices[m.GetDeviceId()] = &device{platform: m.GetPlatform(), session: m.GetSessionId(), conn: conn}
+	ctx.Watch(conn)
+
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	latest, err := g.rt.store.LastSeq(sctx, g.id)
+	if err != nil {
+		g.rt.log.Error("attach: read last seq", "user", g.id, "err", err)
+		ctx.Respond(&actorpb.AttachResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")})
+		return
+	}
+	ctx.Respond(&actorpb.AttachResult{LatestSeq: latest})
+}
+
+// ensureAccount provisions the user on first login with a token the
+// application server minted: the shared secret vouches for the user id.
+func (g *userGrain) ensureAccount() *clientpb.Error {
+	if g.hasAccount {
+		return nil
+	}
+	if r := g.createAccount(&actorpb.CreateAccount{IfMissing: true}); r.GetError() != nil {
+		return r.GetError()
+	}
+	g.hasAccount = true
+	return nil
+}
+
+// applyPolicy kicks the devices a new login displaces: always the same device
+// id on another connection, and per the policy other devices of the same
+// platform or all other devices.
+func (g *userGrain) applyPolicy(ctx actor.Context, m *actorpb.Attach) {
+	for id, d := range g.devices {
+		var reason clientpb.KickReason
+		var why string
+		switch {
+		case id == m.GetDeviceId():
+			if d.session == m.GetSessionId() {
+				continue
+			}
+			reason, why = clientpb.KickReason_KICK_REASON_REPLACED, "this device logged in on another connection"
+		case g.rt.cfg.DevicePolicy == PolicySingle:
+			reason, why = clientpb.KickReason_KICK_REASON_DEVICE_POLICY, "another device logged in (one device allowed)"
+		case g.rt.cfg.DevicePolicy == PolicyPerPlatform && d.platform == m.GetPlatform():
+			reason, why = clientpb.KickReason_KICK_REASON_DEVICE_POLICY, "another device of this platform logged in (one per platform allowed)"
+		default:
+			continue
+		}
+		ctx.Send(d.conn, &actorpb.KickDevice{Reason: reason, Message: why})
+		ctx.Unwatch(d.conn)
+		delete(g.devices, id)
+	}
+}
+
+func (g *userGrain) onSend(ctx actor.Context, m *actorpb.SendRequest) {
+	res := g.send(ctx, m)
+	if e := res.GetError(); e != nil {
+		g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+	}
+	ctx.Respond(res)
+}
+
+func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.SendResult {
+	s := m.GetSend()
+	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
+		return &actorpb.SendResult{Error: e}
+	}
+	conv := ids.Private(g.id, s.GetTo())
+	msg := &clientpb.Message{
+		ConversationId:   conv,
+		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE,
+		From:             g.id,
+		To:               s.GetTo(),
+		FromDevice:       m.GetDeviceId(),
+		ClientMsgId:      s.GetClientMsgId(),
+		Content:          s.GetContent(),
+	}
+	timelines := []string{g.id, s.GetTo()}
+	if s.GetTo() == g.id {
+		timelines = timelines[:1] // a note to self lands once
+	}
+
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	start := time.Now()
+	res, err := g.rt.store.Append(sctx, &persistence.AppendRequest{
+		Sender: g.id, ClientMsgID: s.GetClientMsgId(), Message: msg, Timelines: timelines,
+	})
+	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
+	switch {
+	case errors.Is(err, persistence.ErrUnknownUser):
+		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+s.GetTo())}
+	case err != nil:
+		g.rt.log.Error("send: append", "user", g.id, "err", err)
+		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
+	}
+
+	own := res.Entries[0]
+	ack := &clientpb.SendAck{
+		ClientMsgId:    s.GetClientMsgId(),
+		MsgId:          own.GetMessage().GetId(),
+		Seq:            own.GetSeq(),
+		SentAtMs:       own.GetMessage().GetSentAtMs(),
+		ConversationId: conv,
+		Duplicate:      res.Duplicate,
+	}
+	if res.Duplicate {
+		g.rt.metrics.Duplicates.Inc()
+		return &actorpb.SendResult{Ack: ack}
+	}
+	g.rt.metrics.MessagesSent.Inc()
+	g.notify(ctx, res.Entries[:1], m.GetSessionId())
+	if len(res.Entries) > 1 {
+		g.deliver(ctx, s.GetTo(), res.Entries[1:])
+	}
+	return &actorpb.SendResult{Ack: ack}
+}
+
+// notify hands entries to every attached device except the one whose
+// session sent them (it has the SendAck).
+func (g *userGrain) notify(ctx actor.Context, entries []*clientpb.Entry, exceptSession string) {
+	if len(g.devices) == 0 || len(entries) == 0 {
+		return
+	}
+	n := &actorpb.Notify{Entries: entries}
+	for _, d := range g.devices {
+		if d.session != exceptSession {
+			ctx.Send(d.conn, n)
+		}
+	}
+}
+
+// deliver tells another user's grain about entries appended to its timeline.
+// It is a request so that a PID gone stale (the grain passivated or moved) is
+// noticed and the delivery retried once at the grain's current home; the
+// grain is not blocked while waiting. Were both attempts lost, the entries are
+// still durable and reach the devices with the next notification or re-attach.
+func (g *userGrain) deliver(ctx actor.Context, user string, entries []*clientpb.Entry) {
+	g.deliverAttempt(ctx, user, &actorpb.Deliver{Entries: entries}, true)
+}
+
+func (g *userGrain) deliverAttempt(ctx actor.Context, user string, d *actorpb.Deliver, retry bool) {
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	pid, err := g.rt.member.Get(sctx, user, KindUser)
+	if err != nil {
+		g.rt.log.Warn("deliver: grain unreachable", "user", user, "err", err)
+		return
+	}
+	f := ctx.RequestFuture(pid, d, deliverTimeout)
+	ctx.ReenterAfter(f, func(_ any, err error) {
+		if err == nil {
+			return
+		}
+		g.rt.member.Evict(user, KindUser, pid)
+		if retry {
+			g.deliverAttempt(ctx, user, d, false)
+		} else {
+			g.rt.log.Warn("deliver: no answer", "user", user, "err", err)
+		}
+	})
+}
+
+// deliverTimeout bounds the wait for a Deliver's answer before the retry.
+const deliverTimeout = 2 * time.Second
+
+func (g *userGrain) createAccount(m *actorpb.CreateAccount) *actorpb.CreateAccountResult {
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	err := g.rt.store.CreateAccount(sctx, persistence.Account{
+		UserID: g.id, PasswordHash: m.GetPasswordHash(), CreatedAtMs: uint64(time.Now().UnixMilli()),
+	})
+	switch {
+	case err == nil, errors.Is(err, persistence.ErrExists) && m.GetIfMissing():
+		return &actorpb.CreateAccountResult{}
+	case errors.Is(err, persistence.ErrExists):
+		return &actorpb.CreateAccountResult{Error: clientError(clientpb.ErrorCode_ERR_CONFLICT, "user id already registered")}
+	default:
+		g.rt.log.Error("create account", "user", g.id, "err", err)
+		return &actorpb.CreateAccountResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+	}
+}
+
+func (g *userGrain) getAccount() *actorpb.GetAccountResult {
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	a, err := g.rt.store.GetAccount(sctx, g.id)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return &actorpb.GetAccountResult{}
+	case err != nil:
+		g.rt.log.Error("get account", "user", g.id, "err", err)
+		return &actorpb.GetAccountResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+	}
+	return &actorpb.GetAccountResult{Found: true, PasswordHash: a.PasswordHash, CreatedAtMs: a.CreatedAtMs}
+}

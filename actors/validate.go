@@ -1,0 +1,62 @@
+package actors
+
+import (
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+
+	"actorim/ids"
+	"actorim/protos/clientpb"
+)
+
+// validateSend checks a Send before anything is stored and returns the error
+// the client gets, or nil.
+func validateSend(s *clientpb.Send, maxContent int) *clientpb.Error {
+	if s == nil {
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: empty")
+	}
+	if !ids.ValidClientMsgID(s.GetClientMsgId()) {
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: client_msg_id must be 1 to 64 printable ASCII characters other than '/'")
+	}
+	switch s.GetConversationType() {
+	case clientpb.ConversationType_CONVERSATION_TYPE_UNSPECIFIED, clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE:
+	case clientpb.ConversationType_CONVERSATION_TYPE_GROUP:
+		return clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "send: group conversations are not available on this server")
+	default:
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: unknown conversation_type")
+	}
+	if !ids.ValidUser(s.GetTo()) {
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: 'to' must be a user id of 1 to 64 characters [A-Za-z0-9_.@-]")
+	}
+	return validateContent(s.GetContent(), maxContent)
+}
+
+func validateContent(c *clientpb.Content, maxContent int) *clientpb.Error {
+	var size int
+	switch k := c.GetKind().(type) {
+	case *clientpb.Content_Text:
+		if k.Text == "" {
+			return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: empty text")
+		}
+		size = len(k.Text)
+	case *clientpb.Content_Emoji:
+		if k.Emoji == "" || utf8.RuneCountInString(k.Emoji) > 64 {
+			return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: emoji must be 1 to 64 characters")
+		}
+		size = len(k.Emoji)
+	case *clientpb.Content_Custom:
+		if k.Custom.GetType() == "" || len(k.Custom.GetType()) > 64 {
+			return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: custom.type must be 1 to 64 bytes")
+		}
+		size = len(k.Custom.GetType()) + len(k.Custom.GetJson())
+		if size <= maxContent && !json.Valid([]byte(k.Custom.GetJson())) {
+			return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: custom.json is not a JSON document")
+		}
+	default:
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: one of text, emoji or custom is required")
+	}
+	if size > maxContent {
+		return clientError(clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, fmt.Sprintf("content: %d bytes exceeds the limit of %d", size, maxContent))
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+// Package cluster turns a Config into a running protoactor cluster member and
+// is the only package that knows protoactor's providers and identity lookup.
+//
+// Standalone (the default) runs protoactor's cluster API with its in-memory
+// provider, so grains are addressed the same way in one process as in a
+// cluster. The package also hides the framework's rough edges listed in
+// ../shared/FACTS.md: every call has an explicit timeout and a real
+// retry/backoff, per-call options only (never the mutating RequestFuture),
+// Shutdown(true), and our slog logger injected instead of the default one.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+)
+
+// Provider names accepted in Config.Provider.
+const (
+	ProviderStandalone = "standalone"
+	ProviderConsul     = "consul"
+)
+
+// ErrUnavailable reports a grain that could not be reached before the deadline.
+var ErrUnavailable = errors.New("cluster: grain unavailable")
+
+// Config describes the member to start. Zero values are the defaults.
+type Config struct {
+	// Name of the cluster; members join only members of the same name.
+	// Default "actorim".
+	Name string
+	// Provider is "standalone" (default: one process, in-memory membership)
+	// or "consul".
+	Provider string
+	// Bind is the host:port the actor remote listens on. Default
+	// "127.0.0.1:0" (any free port on loopback).
+	Bind string
+	// Advertise is the host:port other members dial; default: the bound address.
+	Advertise string
+	// RequestTimeout bounds one grain call including its retries. Default 5s.
+	RequestTimeout time.Duration
+	// ActorLogLevel filters protoactor's own log lines. Default warn: the
+	// framework logs routine events at info.
+	ActorLogLevel slog.Level
+	// Kinds are the grain kinds this member hosts.
+	Kinds []*pcluster.Kind
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = "actorim"
+	}
+	if c.Provider == "" {
+		c.Provider = ProviderStandalone
+	}
+	if c.Bind == "" {
+		c.Bind = "127.0.0.1:0"
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.ActorLogLevel == 0 {
+		c.ActorLogLevel = slog.LevelWarn
+	}
+}
+
+// Member is a running cluster member.
+type Member struct {
+	cfg     Config
+	log     *slog.Logger
+	system  *actor.ActorSystem
+	cluster *pcluster.Cluster
+}
+
+// Start builds the actor system and joins the cluster.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (m *Member, err error) {
+	cfg.setDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	host, portStr, err := net.SplitHostPort(cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: bind %q: %w", cfg.Bind, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: bind port %q: %w", portStr, err)
+	}
+
+	actorLog := slog.New(levelFilter{h: logger.Handler(), min: cfg.ActorLogLevel}).With("component", "protoactor")
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
+
+	var remoteOpts []remote.ConfigOption
+	if cfg.Advertise != "" {
+		remoteOpts = append(remoteOpts, remote.WithAdvertisedHost(cfg.Advertise))
+	}
+	remoteCfg := remote.Configure(host, port, remoteOpts...)
+
+	var provider pcluster.ClusterProvider
+	switch cfg.Provider {
+	case ProviderStandalone:
+		provider = test.NewTestProvider(test.NewInMemAgent())
+	default:
+		return nil, fmt.Errorf("cluster: unknown provider %q", cfg.Provider)
+	}
+
+	clusterCfg := pcluster.Configure(cfg.Name, provider, disthash.New(), remoteCfg,
+		pcluster.WithKinds(cfg.Kinds...),
+		pcluster.WithRequestTimeout(cfg.RequestTimeout),
+	)
+	c := pcluster.New(system, clusterCfg)
+
+	// StartMember panics on failure (for example a port in use): turn that into an error.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cluster: start member: %v", r)
+		}
+	}()
+	c.StartMember()
+	logger.Info("cluster member started", "provider", cfg.Provider, "address", system.Address())
+	return &Member{cfg: cfg, log: logger, system: system, cluster: c}, nil
+}
+
+// System returns the member's actor system.
+func (m *Member) System() *actor.ActorSystem { return m.system }
+
+// Address returns the address other members reach this one at.
+func (m *Member) Address() string { return m.system.Address() }
+
+// RequestTimeout is the configured bound of one grain call.
+func (m *Member) RequestTimeout() time.Duration { return m.cfg.RequestTimeout }
+
+// Shutdown leaves the cluster and stops every actor. protoactor's graceful
+// shutdown sleeps two seconds to hand off grains; it is not interruptible, so
+// ctx only bounds how long the caller waits for it.
+func (m *Member) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.cluster.Shutdown(true)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: shutdown: %w", ctx.Err())
+	}
+}
+
+// levelFilter drops records below min: protoactor logs routine events at info
+// and would drown the node's own log.
+type levelFilter struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.h.Enabled(ctx, l)
+}
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFilter{h: f.h.WithAttrs(a), min: f.min}
+}
+func (f levelFilter) WithGroup(n string) slog.Handler {
+	return levelFilter{h: f.h.WithGroup(n), min: f.min}
+}
