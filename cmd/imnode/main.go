@@ -1,0 +1,121 @@
+// Command imnode runs an actorim node. With no flags it runs standalone on an
+// embedded store in ./data and listens on 127.0.0.1:8080.
+//
+// Every flag can also be set by an environment variable (ACTORIM_ and the
+// flag name in upper case with '-' as '_', e.g. ACTORIM_LISTEN) or in a config
+// file named by --config (one "flag value" pair per line, '#' comments).
+// Flags win over the environment, which wins over the file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"actorim/actors"
+	"actorim/node"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "imnode:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("imnode", flag.ContinueOnError)
+	var cfg node.Config
+	var (
+		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		logFormat = fs.String("log-format", "text", "log format: text or json")
+		policy    = fs.String("device-policy", "multi", "multi-device policy: multi (any number), per-platform (one per platform) or single (one in all)")
+		_         = fs.String("config", "", "optional config file: one \"flag value\" pair per line")
+	)
+	bindFlags(fs, &cfg)
+	err := ff.Parse(fs, args,
+		ff.WithEnvVarPrefix("ACTORIM"),
+		ff.WithConfigFileFlag("config"),
+		ff.WithConfigFileParser(ff.PlainParser),
+	)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cfg.Actors.DevicePolicy, err = actors.ParseDevicePolicy(*policy); err != nil {
+		return err
+	}
+	logger, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Start(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-n.Done():
+		logger.Error("listener failed", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return n.Shutdown(sctx)
+}
+
+func bindFlags(fs *flag.FlagSet, c *node.Config) {
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the WebSocket (/ws) and HTTP listener")
+	fs.StringVar(&c.DataDir, "data", "./data", "data directory of the embedded store")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves wss:// and https://")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.AuthSecret, "auth-secret", "", "token signing secret, at least 32 bytes, shared with application servers (default: generated into <data>/auth.secret)")
+
+	fs.IntVar(&c.Gateway.MaxFrameBytes, "max-frame-bytes", 64<<10, "largest client frame accepted")
+	fs.DurationVar(&c.Gateway.IdleTimeout, "idle-timeout", 60*time.Second, "close a connection that sends nothing for this long")
+	fs.DurationVar(&c.Gateway.PingInterval, "ping-interval", 25*time.Second, "interval of server WebSocket pings")
+	fs.DurationVar(&c.Gateway.LoginTimeout, "login-timeout", 10*time.Second, "time a new connection has to log in")
+	fs.DurationVar(&c.Gateway.WriteTimeout, "write-timeout", 10*time.Second, "disconnect a client that cannot take a frame within this time")
+	fs.Float64Var(&c.Gateway.SendRate, "send-rate", 100, "sends per second allowed per connection")
+	fs.IntVar(&c.Gateway.SendBurst, "send-burst", 200, "burst of sends allowed per connection")
+	fs.IntVar(&c.Gateway.MaxConnections, "max-connections", 0, "refuse sockets beyond this many (0: open-files limit minus 512)")
+	fs.DurationVar(&c.Gateway.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of tokens issued by POST /v1/login")
+
+	fs.IntVar(&c.Actors.MaxContentBytes, "max-content-bytes", 16<<10, "largest message content (text, emoji or custom JSON)")
+	fs.DurationVar(&c.Actors.PushRetryMin, "push-retry", 2*time.Second, "first resend delay of an unacknowledged push (doubles up to --push-retry-max)")
+	fs.DurationVar(&c.Actors.PushRetryMax, "push-retry-max", 30*time.Second, "longest resend delay of an unacknowledged push")
+	fs.IntVar(&c.Actors.PushWindow, "push-window", 512, "unacknowledged entries allowed per device")
+	fs.DurationVar(&c.Actors.GrainIdle, "grain-idle", 2*time.Minute, "passivate a user grain without devices after this long idle")
+
+	fs.StringVar(&c.Cluster.Provider, "cluster", "standalone", "cluster provider: standalone")
+	fs.StringVar(&c.Cluster.Bind, "cluster-bind", "127.0.0.1:0", "host:port of the actor remote listener")
+	fs.StringVar(&c.Cluster.Advertise, "advertise", "", "host:port other nodes reach this node's actor remote at (default: the bound address)")
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}

@@ -1,0 +1,304 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"actorim/actors"
+	"actorim/ids"
+	"actorim/protos/clientpb"
+	"actorim/wire"
+)
+
+// maxBadFrames is how many undecodable frames in a row a client may send
+// before the connection is closed with CloseProtocol.
+const maxBadFrames = 16
+
+var upgrader = websocket.Upgrader{
+	Subprotocols:    []string{wire.SubprotocolProto, wire.SubprotocolJSON},
+	ReadBufferSize:  1024,
+	WriteBufferSize: 1024,
+	// Pooled write buffers keep an idle connection's memory small.
+	WriteBufferPool: &sync.Pool{},
+	// Clients authenticate with a token in the Login frame, never with
+	// cookies, so a cross-origin page gains nothing: any origin may connect.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if n := s.open.Add(1); n > int64(s.cfg.MaxConnections) {
+		s.open.Add(-1)
+		s.metrics.refused.Inc()
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, clientpb.ErrorCode_ERR_UNAVAILABLE, "connection limit reached, try another node or later")
+		return
+	}
+	defer s.open.Add(-1)
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader already answered with an HTTP error
+	}
+	c := &wsConn{srv: s, ws: ws, codec: wire.CodecFor(ws.Subprotocol())}
+	if !s.track(c) {
+		c.Close(clientpb.CloseReconnectElsewhere, "server shutting down")
+		c.drain()
+		_ = ws.Close()
+		return
+	}
+	defer s.untrack(c)
+	c.serve()
+}
+
+// wsConn is one socket. Its goroutine (the HTTP handler's) reads; writes come
+// from the connection actor and, for protocol errors, from the reader, under wmu.
+type wsConn struct {
+	srv   *Server
+	ws    *websocket.Conn
+	codec wire.Codec
+
+	wmu     sync.Mutex
+	closing atomic.Bool
+	ping    *time.Timer
+}
+
+var errClosing = errors.New("gateway: connection closing")
+
+// WriteFrame implements actors.Outbound.
+func (c *wsConn) WriteFrame(f *clientpb.Frame) error {
+	data, err := c.codec.Encode(f)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closing.Load() {
+		return errClosing
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	if err := c.ws.WriteMessage(c.codec.MessageType(), data); err != nil {
+		// A client that cannot take a frame within WriteTimeout is too slow to
+		// keep: close now rather than let its frames pile up.
+		c.closeNow()
+		return err
+	}
+	return nil
+}
+
+// Close implements actors.Outbound: it sends a close frame and gives the
+// client a moment to answer before the socket goes (closing at once could
+// reset the connection and lose the close frame and the frames before it).
+func (c *wsConn) Close(code int, reason string) {
+	if c.closing.Swap(true) {
+		return
+	}
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = c.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+}
+
+func (c *wsConn) closeNow() {
+	c.closing.Store(true)
+	_ = c.ws.Close()
+}
+
+func (c *wsConn) writeError(id uint32, code clientpb.ErrorCode, msg string, retryAfter time.Duration) {
+	c.srv.metrics.badFrames.WithLabelValues(code.String()).Inc()
+	_ = c.WriteFrame(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Error{Error: &clientpb.Error{
+		Code: code, Message: msg, RetryAfterMs: uint32(retryAfter / time.Millisecond),
+	}}})
+}
+
+func (c *wsConn) serve() {
+	cfg := c.srv.cfg
+	defer c.ws.Close()
+	// Frames above MaxFrameBytes but within four times it are refused with an
+	// error and the connection lives on; beyond that, gorilla closes with 1009.
+	c.ws.SetReadLimit(int64(cfg.MaxFrameBytes) * 4)
+	c.ws.SetPongHandler(func(string) error {
+		if !c.closing.Load() {
+			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		}
+		return nil
+	})
+	c.ping = time.AfterFunc(cfg.PingInterval, c.sendPing)
+	defer c.ping.Stop()
+
+	conn := c.login()
+	if conn == nil {
+		return
+	}
+	defer conn.SocketClosed()
+	limiter := rate.NewLimiter(rate.Limit(cfg.SendRate), cfg.SendBurst)
+	bad := 0
+	for {
+		f, code, err := c.readFrame(cfg.IdleTimeout)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.closing.Load() {
+			continue // draining until the client answers our close
+		}
+		if code != clientpb.ErrorCode_ERR_UNSPECIFIED {
+			if bad++; bad >= maxBadFrames {
+				c.Close(clientpb.CloseProtocol, "too many invalid frames")
+			}
+			continue
+		}
+		bad = 0
+		if _, ok := f.GetBody().(*clientpb.Frame_Send); ok {
+			if !limiter.Allow() {
+				c.srv.metrics.rateLimited.Inc()
+				c.writeError(f.GetId(), clientpb.ErrorCode_ERR_RATE_LIMITED, "send rate limit exceeded, retry later with the same client_msg_id", time.Duration(float64(time.Second)/cfg.SendRate))
+				continue
+			}
+		}
+		conn.Frame(f)
+	}
+}
+
+// login waits for the Login frame, verifies it, and starts the connection actor.
+func (c *wsConn) login() *actors.Conn {
+	cfg := c.srv.cfg
+	deadline := time.Now().Add(cfg.LoginTimeout)
+	for {
+		f, code, err := c.readFrame(time.Until(deadline))
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() && !c.closing.Load() {
+				c.Close(clientpb.CloseLoginTimeout, "no login in time")
+				c.drain()
+			}
+			return nil
+		}
+		if code != clientpb.ErrorCode_ERR_UNSPECIFIED {
+			continue
+		}
+		l := f.GetLogin()
+		if l == nil {
+			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_NOT_LOGGED_IN, "the first frame must be login", 0)
+			continue
+		}
+		claims, err := c.srv.tokens.Verify(l.GetToken())
+		if err != nil {
+			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token refused: "+err.Error(), 0)
+			c.Close(clientpb.CloseUnauthenticated, "unauthenticated")
+			c.drain()
+			return nil
+		}
+		if !ids.ValidDevice(l.GetDeviceId()) {
+			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_BAD_REQUEST, "login: device_id must be 1 to 64 characters [A-Za-z0-9_.@:-]", 0)
+			continue
+		}
+		if _, ok := clientpb.Platform_name[int32(l.GetPlatform())]; !ok || l.GetPlatform() == clientpb.Platform_PLATFORM_UNSPECIFIED {
+			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_BAD_REQUEST, "login: platform must be web, ios, android or desktop", 0)
+			continue
+		}
+		return c.srv.backend.Connect(actors.Session{
+			UserID:        claims.UserID,
+			DeviceID:      l.GetDeviceId(),
+			SessionID:     newSessionID(),
+			Platform:      l.GetPlatform(),
+			LastSeq:       l.LastSeq,
+			LoginID:       f.GetId(),
+			HeartbeatMs:   uint32(cfg.IdleTimeout / 2 / time.Millisecond),
+			MaxFrameBytes: uint32(cfg.MaxFrameBytes),
+		}, c)
+	}
+}
+
+// readFrame reads and decodes one frame. Frames that cannot be served are
+// answered here (code set, f nil); err is set only when the socket is done.
+func (c *wsConn) readFrame(timeout time.Duration) (f *clientpb.Frame, code clientpb.ErrorCode, err error) {
+	if !c.closing.Load() {
+		_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
+	}
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, 0, err
+	}
+	max := c.srv.cfg.MaxFrameBytes
+	buf := readBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 2*max {
+			buf.Reset()
+			readBufs.Put(buf)
+		}
+	}()
+	buf.Reset()
+	n, err := buf.ReadFrom(io.LimitReader(r, int64(max)+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	if n > int64(max) {
+		// Skip the rest without buffering it; a frame beyond the hard read
+		// limit makes this fail and gorilla closes the socket with 1009.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return nil, 0, err
+		}
+		c.writeError(0, clientpb.ErrorCode_ERR_FRAME_TOO_LARGE, "frame exceeds "+strconv.Itoa(max)+" bytes", 0)
+		return nil, clientpb.ErrorCode_ERR_FRAME_TOO_LARGE, nil
+	}
+	c.srv.metrics.framesIn.WithLabelValues(c.codec.Name()).Inc()
+	f, derr := c.codec.Decode(buf.Bytes())
+	if derr != nil {
+		c.writeError(0, clientpb.ErrorCode_ERR_BAD_FRAME, derr.Error(), 0)
+		return nil, clientpb.ErrorCode_ERR_BAD_FRAME, nil
+	}
+	return f, 0, nil
+}
+
+// readFailed closes the socket after the read side ended, telling an idle
+// client why.
+func (c *wsConn) readFailed(err error) {
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() && !c.closing.Load() {
+		c.Close(clientpb.CloseIdle, "idle timeout")
+	}
+	c.closeNow()
+}
+
+// drain reads until the client answers a close frame (or the deadline set
+// by Close passes), so the close frame is not lost to a reset.
+func (c *wsConn) drain() {
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+func (c *wsConn) sendPing() {
+	if c.closing.Load() {
+		return
+	}
+	_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.cfg.WriteTimeout))
+	c.ping.Reset(c.srv.cfg.PingInterval)
+}
+
+func newSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func defaultMaxConnections() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > 1<<30 {
+		return 100_000
+	}
+	return max(64, int(l.Cur)-512)
+}

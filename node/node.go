@@ -1,0 +1,209 @@
+// Package node assembles a running actorim node from its configuration: the
+// store, the cluster member with its grains, and the gateway's listener.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"actorim/actors"
+	"actorim/auth"
+	"actorim/cluster"
+	"actorim/gateway"
+	"actorim/persistence"
+	"actorim/persistence/embedded"
+)
+
+// Config is a node's whole configuration. Zero values are the defaults.
+type Config struct {
+	// Listen is the address of the WebSocket and HTTP listener.
+	// Default "127.0.0.1:8080".
+	Listen string
+	// DataDir holds the embedded store (and the generated auth secret).
+	// Default "./data".
+	DataDir string
+	// TLSCert and TLSKey, both set, serve wss:// and https://.
+	TLSCert, TLSKey string
+	// AuthSecret signs tokens; application servers mint tokens with it. When
+	// empty, a standalone node generates one and keeps it in DataDir/auth.secret.
+	AuthSecret string
+
+	Cluster cluster.Config
+	Actors  actors.Config
+	Gateway gateway.Config
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+}
+
+// Node is a running actorim node.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	store    persistence.Store
+	member   *cluster.Member
+	gateway  *gateway.Server
+	http     *http.Server
+	listener net.Listener
+	served   chan error
+	ready    atomic.Bool
+}
+
+// Start opens the store, joins the cluster and starts serving. It returns
+// once the listener is bound and the node is ready.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err error) {
+	cfg.setDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{cfg: cfg, log: logger, served: make(chan error, 1)}
+	// Undo what was started if a later step fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	secret, err := loadSecret(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := auth.NewTokens(secret, cfg.Gateway.TokenTTL)
+	if err != nil {
+		return nil, fmt.Errorf("node: auth secret: %w", err)
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	st, err := embedded.Open(filepath.Join(cfg.DataDir, "store"), embedded.Options{Logger: logger.With("component", "store")})
+	if err != nil {
+		return nil, fmt.Errorf("node: open store: %w", err)
+	}
+	n.store = st
+	undo = append(undo, func() { _ = st.Close() })
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rt := actors.NewRuntime(cfg.Actors, st, actors.NewMetrics(reg), logger.With("component", "actors"))
+
+	ccfg := cfg.Cluster
+	ccfg.Kinds = append(ccfg.Kinds, rt.Kinds()...)
+	member, err := cluster.Start(ctx, ccfg, logger.With("component", "cluster"))
+	if err != nil {
+		return nil, err
+	}
+	n.member = member
+	undo = append(undo, func() { _ = member.Shutdown(context.Background()) })
+	rt.Bind(member)
+
+	n.gateway = gateway.New(cfg.Gateway, rt, tokens, reg, reg, n.ready.Load, logger.With("component", "gateway"))
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("node: listen: %w", err)
+	}
+	n.listener = ln
+	n.http = &http.Server{
+		Handler:           n.gateway.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	scheme := "ws"
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("node: tls: %w", err)
+		}
+		n.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		n.listener = tls.NewListener(ln, n.http.TLSConfig)
+		scheme = "wss"
+	}
+	go func() { n.served <- n.http.Serve(n.listener) }()
+	n.ready.Store(true)
+	logger.Info("actorim node ready", "listen", ln.Addr().String(), "ws", scheme+"://"+ln.Addr().String()+"/ws",
+		"data", cfg.DataDir, "cluster", member.Address(), "device_policy", rt.Config().DevicePolicy)
+	return n, nil
+}
+
+// Addr is the bound listener address.
+func (n *Node) Addr() net.Addr { return n.listener.Addr() }
+
+// Done reports the listener's end (nil after Shutdown).
+func (n *Node) Done() <-chan error { return n.served }
+
+// Shutdown stops serving: sockets are closed with 1001 (going away), the
+// cluster member leaves, and the store is flushed and closed.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.ready.Store(false)
+	var errs []error
+	if err := n.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http: %w", err))
+	}
+	if err := n.gateway.Shutdown(ctx, 1001, "server shutting down"); err != nil {
+		errs = append(errs, fmt.Errorf("sockets: %w", err))
+	}
+	if err := n.member.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// loadSecret returns the configured secret or, failing that, the one kept in
+// the data directory, generating it on first start.
+func loadSecret(cfg Config, logger *slog.Logger) ([]byte, error) {
+	if cfg.AuthSecret != "" {
+		return []byte(cfg.AuthSecret), nil
+	}
+	if cfg.Cluster.Provider != "" && cfg.Cluster.Provider != cluster.ProviderStandalone {
+		return nil, errors.New("node: a cluster needs --auth-secret (the same on every node)")
+	}
+	path := filepath.Join(cfg.DataDir, "auth.secret")
+	if b, err := os.ReadFile(path); err == nil {
+		return []byte(strings.TrimSpace(string(b))), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("node: read %s: %w", path, err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, err
+	}
+	secret := hex.EncodeToString(raw[:])
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("node: write %s: %w", path, err)
+	}
+	logger.Info("generated auth secret; application servers mint tokens with it", "file", path)
+	return []byte(secret), nil
+}
