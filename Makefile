@@ -1,0 +1,44 @@
+# actorim: `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+GOBIN ?= $(shell $(GO) env GOPATH)/bin
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOS := protos/clientpb/client.proto protos/actorpb/actor.proto protos/storepb/store.proto
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## run a standalone node on 127.0.0.1:8080 with its data in ./data
+	$(GO) run ./cmd/imnode $(ARGS)
+
+.PHONY: build
+build: ## build imnode and imctl into ./bin
+	$(GO) build -o bin/ ./cmd/...
+
+.PHONY: test
+test: ## run the whole test suite (vet, race detector, fuzz seed corpus, end-to-end)
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+.PHONY: bench
+bench: ## run the benchmarks (private-chat throughput and latency through the gateway)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/
+
+.PHONY: fuzz
+fuzz: ## fuzz the frame decoder for FUZZTIME (default 60s)
+	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(or $(FUZZTIME),60s) ./wire/
+
+.PHONY: proto
+proto: ## regenerate the Go code of protos/*.proto (installs protoc and protoc-gen-go when missing)
+	@command -v protoc >/dev/null || { echo "installing protobuf-compiler"; sudo_=$$(command -v sudo || true); $$sudo_ apt-get install -y protobuf-compiler; }
+	@test -x $(GOBIN)/protoc-gen-go || $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	PATH="$(GOBIN):$$PATH" protoc -I protos --go_out=. --go_opt=module=actorim $(PROTOS)
+
+.PHONY: clean
+clean: ## remove build output (not ./data)
+	rm -rf bin

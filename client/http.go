@@ -1,0 +1,163 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"actorim/protos/clientpb"
+	"actorim/wire"
+)
+
+// HTTP calls a node's HTTP API at BaseURL (e.g. http://127.0.0.1:8080).
+type HTTP struct {
+	BaseURL string
+	// Token authenticates calls that need it (history, admin).
+	Token  string
+	Client *http.Client
+}
+
+// Token is a token issued by POST /v1/login.
+type Token struct {
+	UserID    string
+	Token     string
+	ExpiresAt time.Time
+}
+
+// Register creates an account.
+func (h *HTTP) Register(ctx context.Context, userID, password string) error {
+	return h.do(ctx, http.MethodPost, "/v1/register", map[string]string{"user_id": userID, "password": password}, nil)
+}
+
+// Login exchanges a password for a token.
+func (h *HTTP) Login(ctx context.Context, userID, password string) (Token, error) {
+	var res struct {
+		UserID      string `json:"user_id"`
+		Token       string `json:"token"`
+		ExpiresAtMs int64  `json:"expires_at_ms"`
+	}
+	if err := h.do(ctx, http.MethodPost, "/v1/login", map[string]string{"user_id": userID, "password": password}, &res); err != nil {
+		return Token{}, err
+	}
+	return Token{UserID: res.UserID, Token: res.Token, ExpiresAt: time.UnixMilli(res.ExpiresAtMs)}, nil
+}
+
+// Provision creates a user for an application server (admin token); it
+// succeeds when the user exists. An empty password means token login only.
+func (h *HTTP) Provision(ctx context.Context, userID, password string) error {
+	body := map[string]string{"user_id": userID}
+	if password != "" {
+		body["password"] = password
+	}
+	return h.do(ctx, http.MethodPost, "/v1/admin/users", body, nil)
+}
+
+// SendAs sends a message as userID (admin token).
+func (h *HTTP) SendAs(ctx context.Context, userID string, s *clientpb.Send) (*clientpb.SendAck, error) {
+	ack := &clientpb.SendAck{}
+	if err := h.doProto(ctx, http.MethodPost, "/v1/admin/users/"+url.PathEscape(userID)+"/messages", s, ack); err != nil {
+		return nil, err
+	}
+	return ack, nil
+}
+
+// History pages a conversation of the token's user backwards.
+func (h *HTTP) History(ctx context.Context, conversationID string, beforeSeq uint64, limit uint32) (*clientpb.HistoryResult, error) {
+	q := url.Values{}
+	if beforeSeq > 0 {
+		q.Set("before_seq", strconv.FormatUint(beforeSeq, 10))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.FormatUint(uint64(limit), 10))
+	}
+	path := "/v1/conversations/" + url.PathEscape(conversationID) + "/messages"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	res := &clientpb.HistoryResult{}
+	if err := h.doProto(ctx, http.MethodGet, path, nil, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (h *HTTP) do(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	data, err := h.roundTrip(ctx, method, path, body)
+	if err != nil || out == nil {
+		return err
+	}
+	return json.Unmarshal(data, out)
+}
+
+func (h *HTTP) doProto(ctx context.Context, method, path string, in, out proto.Message) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = wire.MarshalJSON(in); err != nil {
+			return err
+		}
+	}
+	data, err := h.roundTrip(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	return wire.UnmarshalJSON(data, out)
+}
+
+func (h *HTTP) roundTrip(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.BaseURL+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if h.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.Token)
+	}
+	hc := h.Client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
+			return nil, &Error{Code: clientpb.ErrorCode(clientpb.ErrorCode_value[e.Error.Code]), Message: e.Error.Message}
+		}
+		return nil, fmt.Errorf("client: %s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	return data, nil
+}

@@ -1,0 +1,273 @@
+// Package e2e holds end-to-end tests: real nodes (in-process, or the imnode
+// binary where a process must die), real sockets, and the Go client. Nothing
+// takes a shortcut past the WebSocket.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"actorim/actors"
+	"actorim/auth"
+	"actorim/client"
+	"actorim/node"
+	"actorim/protos/clientpb"
+)
+
+const testSecret = "e2e-secret-0123456789abcdef0123456789"
+
+// shared is one node used by the tests that need no special configuration.
+var shared *testNode
+
+func TestMain(m *testing.M) {
+	var code int
+	func() {
+		n, err := newNode(nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "start shared node:", err)
+			code = 1
+			return
+		}
+		shared = n
+		defer n.stop()
+		code = m.Run()
+	}()
+	os.Exit(code)
+}
+
+type testNode struct {
+	n      *node.Node
+	ws     string // ws://host:port/ws
+	http   string // http://host:port
+	tokens *auth.Tokens
+	dir    string
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("E2E_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func newNode(mutate func(*node.Config)) (*testNode, error) {
+	dir, err := os.MkdirTemp("", "actorim-e2e-*")
+	if err != nil {
+		return nil, err
+	}
+	cfg := node.Config{
+		Listen:     "127.0.0.1:0",
+		DataDir:    dir,
+		AuthSecret: testSecret,
+		Actors:     actors.Config{PushRetryMin: 500 * time.Millisecond, PushRetryMax: 2 * time.Second},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	n, err := node.Start(context.Background(), cfg, testLogger())
+	if err != nil {
+		return nil, err
+	}
+	tokens, _ := auth.NewTokens([]byte(testSecret), time.Hour)
+	addr := n.Addr().String()
+	return &testNode{n: n, ws: "ws://" + addr + "/ws", http: "http://" + addr, tokens: tokens, dir: dir}, nil
+}
+
+// startNode starts a node private to the test.
+func startNode(t *testing.T, mutate func(*node.Config)) *testNode {
+	t.Helper()
+	n, err := newNode(mutate)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *testNode) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = n.n.Shutdown(ctx)
+	_ = os.RemoveAll(n.dir)
+}
+
+var userSeq atomic.Int64
+
+// newUser returns a fresh user id registered over HTTP, unique in the run.
+func (n *testNode) newUser(t *testing.T, prefix string) string {
+	t.Helper()
+	id := fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e6, userSeq.Add(1))
+	h := &client.HTTP{BaseURL: n.http}
+	if err := h.Register(ctx(t), id, "password-"+id); err != nil {
+		t.Fatalf("register %s: %v", id, err)
+	}
+	return id
+}
+
+// token logs a user in over HTTP with the password newUser chose.
+func (n *testNode) token(t *testing.T, user string) string {
+	t.Helper()
+	h := &client.HTTP{BaseURL: n.http}
+	tok, err := h.Login(ctx(t), user, "password-"+user)
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return tok.Token
+}
+
+func (n *testNode) dial(t *testing.T, opts client.Options) *client.Conn {
+	t.Helper()
+	c, err := client.Dial(ctx(t), n.ws, opts)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+type device struct {
+	*client.Conn
+	user, id string
+	login    *clientpb.LoginOK
+}
+
+// connect dials and logs user in as device dev (platform web unless given).
+func (n *testNode) connect(t *testing.T, user, dev string, lastSeq *uint64, opts ...func(*connectOpts)) *device {
+	t.Helper()
+	o := connectOpts{platform: clientpb.Platform_PLATFORM_WEB}
+	for _, f := range opts {
+		f(&o)
+	}
+	c := n.dial(t, o.client)
+	ok, err := c.Login(ctx(t), n.token(t, user), dev, o.platform, lastSeq)
+	if err != nil {
+		t.Fatalf("login %s/%s: %v", user, dev, err)
+	}
+	return &device{Conn: c, user: user, id: dev, login: ok}
+}
+
+type connectOpts struct {
+	platform clientpb.Platform
+	client   client.Options
+}
+
+func platform(p clientpb.Platform) func(*connectOpts) { return func(o *connectOpts) { o.platform = p } }
+func jsonCodec(o *connectOpts)                        { o.client.JSON = true }
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+var cmidSeq atomic.Int64
+
+func cmid() string { return fmt.Sprintf("c%d", cmidSeq.Add(1)) }
+
+// send sends text and requires an ack. Like a real client it waits and
+// retries with the same client message id when rate limited.
+func (d *device) send(t *testing.T, to, text string) *clientpb.SendAck {
+	t.Helper()
+	id := cmid()
+	for {
+		ack, err := d.SendText(ctx(t), to, id, text)
+		var e *client.Error
+		if errors.As(err, &e) && e.Code == clientpb.ErrorCode_ERR_RATE_LIMITED {
+			time.Sleep(e.RetryAfter)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s sends to %s: %v", d.user, to, err)
+		}
+		return ack
+	}
+}
+
+// next waits for the next Push and returns its entries.
+func (d *device) next(t *testing.T, within time.Duration) []*clientpb.Entry {
+	t.Helper()
+	select {
+	case p, ok := <-d.Pushes():
+		if !ok {
+			t.Fatalf("%s/%s: connection closed while waiting for a push", d.user, d.id)
+		}
+		return p.GetEntries()
+	case <-time.After(within):
+		t.Fatalf("%s/%s: no push within %v", d.user, d.id, within)
+	}
+	return nil
+}
+
+// collect reads pushes, acking them, until n entries arrived.
+func (d *device) collect(t *testing.T, n int, within time.Duration) []*clientpb.Entry {
+	t.Helper()
+	var got []*clientpb.Entry
+	deadline := time.After(within)
+	for len(got) < n {
+		select {
+		case p, ok := <-d.Pushes():
+			if !ok {
+				t.Fatalf("%s/%s: closed after %d of %d entries", d.user, d.id, len(got), n)
+			}
+			got = append(got, p.GetEntries()...)
+			if err := d.Ack(got[len(got)-1].GetSeq()); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+		case <-deadline:
+			t.Fatalf("%s/%s: %d of %d entries within %v", d.user, d.id, len(got), n, within)
+		}
+	}
+	return got
+}
+
+// quiet asserts that no push arrives for a while.
+func (d *device) quiet(t *testing.T, for_ time.Duration) {
+	t.Helper()
+	select {
+	case p, ok := <-d.Pushes():
+		if ok {
+			t.Fatalf("%s/%s: unexpected push %v", d.user, d.id, p)
+		}
+	case <-time.After(for_):
+	}
+}
+
+func texts(es []*clientpb.Entry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.GetMessage().GetContent().GetText()
+	}
+	return out
+}
+
+func seqs(es []*clientpb.Entry) []uint64 {
+	out := make([]uint64, len(es))
+	for i, e := range es {
+		out[i] = e.GetSeq()
+	}
+	return out
+}
+
+// requireConsecutive fails unless entries have seqs from, from+1, ...
+func requireConsecutive(t *testing.T, es []*clientpb.Entry, from uint64) {
+	t.Helper()
+	for i, e := range es {
+		if e.GetSeq() != from+uint64(i) {
+			t.Fatalf("entry %d has seq %d, want %d (seqs %v)", i, e.GetSeq(), from+uint64(i), seqs(es))
+		}
+	}
+}
+
+func eq(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
+
+func u64(v uint64) *uint64 { return &v }
+
+func newTokens(secret string) (*auth.Tokens, error) { return auth.NewTokens([]byte(secret), time.Hour) }
