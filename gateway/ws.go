@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -127,20 +128,24 @@ func (c *wsConn) serve() {
 	// Frames above MaxFrameBytes but within four times it are refused with an
 	// error and the connection lives on; beyond that, gorilla closes with 1009.
 	c.ws.SetReadLimit(int64(cfg.MaxFrameBytes) * 4)
-	c.ws.SetPongHandler(func(string) error {
-		if !c.closing.Load() {
-			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-		}
-		return nil
-	})
-	c.ping = time.AfterFunc(cfg.PingInterval, c.sendPing)
-	defer c.ping.Stop()
 
 	conn := c.login()
 	if conn == nil {
 		return
 	}
 	defer conn.SocketClosed()
+	// Heartbeats start after login: during login only the login deadline
+	// counts, and a pong must not extend it.
+	c.ws.SetPongHandler(func(string) error {
+		if !c.closing.Load() {
+			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		}
+		return nil
+	})
+	// Armed only once assigned: sendPing re-arms c.ping itself.
+	c.ping = time.AfterFunc(time.Duration(math.MaxInt64), c.sendPing)
+	c.ping.Reset(cfg.PingInterval)
+	defer c.ping.Stop()
 	limiter := rate.NewLimiter(rate.Limit(cfg.SendRate), cfg.SendBurst)
 	bad := 0
 	for {
