@@ -1,0 +1,34 @@
+// Command imctl is a command-line client of actorim for people and scripts.
+//
+//	imctl register USER --password P          create an account (POST /v1/register)
+//	imctl login USER --password P             get a token and save it in the profile <home>/USER.json
+//	imctl token USER --secret-file F [--save] mint a token locally, as an application server does
+//	imctl provision USER --secret-file F      create a user with an admin token (POST /v1/admin/users)
+//	imctl --as USER send TO TEXT...           send text (or --emoji CODE, or --custom TYPE --data JSON)
+//	imctl --as USER listen                    print incoming entries as they arrive, acknowledging them
+//	imctl --as USER sync [--after SEQ]        read the timeline after a seq
+//	imctl --as USER history --with PEER       page a conversation backwards, newest first
+//
+// A profile keeps the user's token, a device id generated once, and the last
+// seq listen acknowledged, so the next listen resumes where this one stopped.
+// Global flags (--server, --home, --as, --json, --codec, --insecure,
+// --timeout) may come before or after the command name and can be set by
+// environment variables: IMCTL_SERVER, IMCTL_HOME, IMCTL_AS, and so on. With
+// --json every command prints one JSON document (listen: one entry per line)
+// and errors are printed to stderr as {"error": {"code": ..., "message": ...}}.
+// Any failure exits with status 1.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
