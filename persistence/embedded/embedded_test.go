@@ -501,3 +501,29 @@ func TestReadsHideUnsyncedBatch(t *testing.T) {
 		t.Fatalf("ReadTimeline after the fsync shows %d entries, want 2", len(es))
 	}
 }
+
+// TestBlockCacheHoldsBlocks guards the cache sizing: Pebble reserves memtable
+// memory from the block cache, and a cache no bigger than the memtables
+// caches nothing, turning every dedup lookup into file reads.
+func TestBlockCacheHoldsBlocks(t *testing.T) {
+	// A 1 MiB cache: if the memtable's reservation were taken out of it, no
+	// block would fit.
+	s := openTest(t, t.TempDir(), Options{CacheBytes: 1 << 20}, hooks{}, "alice", "bob")
+	ctx := context.Background()
+	for i := range 2000 {
+		if _, err := s.Append(ctx, privateReq("alice", "bob", fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if _, err := s.Append(ctx, privateReq("alice", "bob", fmt.Sprintf("n%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := s.db.Metrics(); m.BlockCache.Count == 0 {
+		t.Fatalf("block cache holds no blocks after lookups against flushed tables (hits %d, misses %d)", m.BlockCache.Hits, m.BlockCache.Misses)
+	}
+}
