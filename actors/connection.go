@@ -61,7 +61,14 @@ type (
 	socketClosed struct{}
 	pumpNow      struct{}
 	retryTick    struct{}
+	sweepTick    struct{}
 )
+
+// pendingSend is a Send forwarded to the user grain and not yet answered.
+type pendingSend struct {
+	frameID  uint32
+	deadline time.Time
+}
 
 type connActor struct {
 	rt       *Runtime
@@ -74,6 +81,12 @@ type connActor struct {
 	timerAt  time.Time
 	attached bool
 	done     bool
+
+	// Sends in flight to the user grain, by request id; answered by
+	// SendResult messages, or failed by the sweep when they time out.
+	pending  map[uint64]pendingSend
+	nextReq  uint64
+	sweeping bool
 }
 
 func (c *connActor) Receive(ctx actor.Context) {
@@ -103,6 +116,10 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.finish(ctx)
 	case socketClosed:
 		c.finish(ctx)
+	case *actorpb.SendResult:
+		c.onSendResult(ctx, m)
+	case sweepTick:
+		c.sweep(ctx)
 	case *actor.Terminated:
 		if c.user != nil && m.GetWho().Equal(c.user) && !c.done {
 			c.reattach(ctx)
@@ -184,6 +201,12 @@ func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResul
 // anything appended meanwhile.
 func (c *connActor) reattach(ctx actor.Context) {
 	c.user = nil
+	// The old activation will never answer: fail its sends now so clients
+	// retry them (with their client_msg_id) at once.
+	for rid, p := range c.pending {
+		delete(c.pending, rid)
+		c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moved; retry with the same client_msg_id")))
+	}
 	res, err := c.attach(ctx, true)
 	if err != nil || res.GetError() != nil {
 		c.rt.log.Warn("re-attach failed", "user", c.sess.UserID, "err", err, "error", res.GetError())
@@ -254,30 +277,61 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
 	}
 }
 
-// onSend forwards a Send to the user grain without blocking this actor;
-// requests to one grain are delivered in order, so a device's messages land
-// in the order it sent them.
+// onSend forwards a Send to the user grain without waiting: the grain's
+// SendResult comes back as a message. Requests to one grain are delivered in
+// order, so a device's messages land in the order it sent them.
 func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send) {
 	if c.user == nil {
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry with the same client_msg_id")))
 		return
 	}
-	req := &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s}
-	f := ctx.RequestFuture(c.user, req, c.rt.member.RequestTimeout())
-	ctx.ReenterAfter(f, func(res any, err error) {
-		r, ok := res.(*actorpb.SendResult)
-		if err != nil || !ok {
-			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")))
-			return
+	c.nextReq++
+	if c.pending == nil {
+		c.pending = map[uint64]pendingSend{}
+	}
+	c.pending[c.nextReq] = pendingSend{frameID: id, deadline: time.Now().Add(c.rt.member.RequestTimeout())}
+	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: c.nextReq})
+	if !c.sweeping {
+		c.sweeping = true
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(sweepEvery, func() { root.Send(self, sweepTick{}) })
+	}
+}
+
+func (c *connActor) onSendResult(ctx actor.Context, r *actorpb.SendResult) {
+	p, ok := c.pending[r.GetRequestId()]
+	if !ok {
+		return // already failed by the sweep
+	}
+	delete(c.pending, r.GetRequestId())
+	if e := r.GetError(); e != nil {
+		c.write(errorFrame(p.frameID, e))
+		return
+	}
+	c.st.ownSent(r.GetAck().GetSeq())
+	c.write(&clientpb.Frame{Id: p.frameID, Body: &clientpb.Frame_SendAck{SendAck: r.GetAck()}})
+	c.schedulePump(ctx)
+}
+
+// sweepEvery is how often unanswered sends are checked for their deadline.
+const sweepEvery = 500 * time.Millisecond
+
+// sweep fails sends the grain did not answer in time; the client retries
+// them with the same client_msg_id, which is safe whatever became of them.
+func (c *connActor) sweep(ctx actor.Context) {
+	c.sweeping = false
+	now := time.Now()
+	for rid, p := range c.pending {
+		if now.After(p.deadline) {
+			delete(c.pending, rid)
+			c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")))
 		}
-		if e := r.GetError(); e != nil {
-			c.write(errorFrame(id, e))
-			return
-		}
-		c.st.ownSent(r.GetAck().GetSeq())
-		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_SendAck{SendAck: r.GetAck()}})
-		c.schedulePump(ctx)
-	})
+	}
+	if len(c.pending) > 0 && !c.done {
+		c.sweeping = true
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(sweepEvery, func() { root.Send(self, sweepTick{}) })
+	}
 }
 
 // schedulePump defers pushing until the messages already queued in the

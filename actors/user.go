@@ -46,7 +46,9 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.onSend(ctx, m)
 	case *actorpb.Deliver:
 		g.notify(ctx, m.GetEntries(), "")
-		ctx.Respond(&actorpb.DeliverAck{})
+		if ctx.Sender() != nil {
+			ctx.Respond(&actorpb.DeliverAck{})
+		}
 	case *actorpb.Attach:
 		g.onAttach(ctx, m)
 	case *actorpb.Detach:
@@ -145,6 +147,7 @@ func (g *userGrain) onSend(ctx actor.Context, m *actorpb.SendRequest) {
 	if e := res.GetError(); e != nil {
 		g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
 	}
+	res.RequestId = m.GetRequestId()
 	ctx.Respond(res)
 }
 
@@ -219,10 +222,15 @@ func (g *userGrain) notify(ctx actor.Context, entries []*clientpb.Entry, exceptS
 }
 
 // deliver tells another user's grain about entries appended to its timeline.
-// It is a request so that a PID gone stale (the grain passivated or moved) is
-// noticed and the delivery retried once at the grain's current home; the
-// grain is not blocked while waiting. Were both attempts lost, the entries are
-// still durable and reach the devices with the next notification or re-attach.
+//
+// To a grain on this node it is a plain send: the local PID cache forgets a
+// grain as it stops, a grain stops only when no device is attached, and a
+// device that activates it again reads the timeline's end after these
+// entries were stored. To another node it is a request, so that a PID gone
+// stale (the grain moved) is noticed and the delivery retried once at the
+// grain's new home, without blocking this grain meanwhile. Were both attempts
+// lost, the entries are still durable and reach the devices with the next
+// notification or re-attach.
 func (g *userGrain) deliver(ctx actor.Context, user string, entries []*clientpb.Entry) {
 	g.deliverAttempt(ctx, user, &actorpb.Deliver{Entries: entries}, true)
 }
@@ -233,6 +241,10 @@ func (g *userGrain) deliverAttempt(ctx actor.Context, user string, d *actorpb.De
 	pid, err := g.rt.member.Get(sctx, user, KindUser)
 	if err != nil {
 		g.rt.log.Warn("deliver: grain unreachable", "user", user, "err", err)
+		return
+	}
+	if pid.GetAddress() == ctx.Self().GetAddress() {
+		ctx.Send(pid, d)
 		return
 	}
 	f := ctx.RequestFuture(pid, d, deliverTimeout)

@@ -265,10 +265,12 @@ func (x *Detach) GetSessionId() string {
 
 // SendRequest carries a client's Send to the sender's user grain.
 type SendRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Send          *clientpb.Send         `protobuf:"bytes,3,opt,name=send,proto3" json:"send,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId  string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	SessionId string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Send      *clientpb.Send         `protobuf:"bytes,3,opt,name=send,proto3" json:"send,omitempty"`
+	// Chosen by the requesting connection, copied onto the SendResult.
+	RequestId     uint64 `protobuf:"varint,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -324,11 +326,19 @@ func (x *SendRequest) GetSend() *clientpb.Send {
 	return nil
 }
 
+func (x *SendRequest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
 // SendResult answers a SendRequest with an ack or an error.
 type SendResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ack           *clientpb.SendAck      `protobuf:"bytes,1,opt,name=ack,proto3" json:"ack,omitempty"`
 	Error         *clientpb.Error        `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	RequestId     uint64                 `protobuf:"varint,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -375,6 +385,13 @@ func (x *SendResult) GetError() *clientpb.Error {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *SendResult) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
 }
 
 // Deliver tells a user grain that entries were appended to its timeline by
@@ -785,16 +802,20 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\x06Detach\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x02 \x01(\tR\tsessionId\"o\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"\x8e\x01\n" +
 	"\vSendRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12$\n" +
-	"\x04send\x18\x03 \x01(\v2\x10.actorim.v1.SendR\x04send\"\\\n" +
+	"\x04send\x18\x03 \x01(\v2\x10.actorim.v1.SendR\x04send\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\x04R\trequestId\"{\n" +
 	"\n" +
 	"SendResult\x12%\n" +
 	"\x03ack\x18\x01 \x01(\v2\x13.actorim.v1.SendAckR\x03ack\x12'\n" +
-	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"6\n" +
+	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\x04R\trequestId\"6\n" +
 	"\aDeliver\x12+\n" +
 	"\aentries\x18\x01 \x03(\v2\x11.actorim.v1.EntryR\aentries\"\f\n" +
 	"\n" +
