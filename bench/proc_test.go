@@ -9,8 +9,11 @@ import (
 
 // selfUsage returns this process's CPU time (user+system) and resident set
 // size, read from /proc.
-func selfUsage() (cpu time.Duration, rss int64) {
-	b, err := os.ReadFile("/proc/self/stat")
+func selfUsage() (cpu time.Duration, rss int64) { return procUsage("self") }
+
+// procUsage returns the CPU time and RSS of process pid ("self" for this one).
+func procUsage(pid string) (cpu time.Duration, rss int64) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0, 0
 	}

@@ -54,8 +54,16 @@ type Options struct {
 	// is full the connection stops reading, which is the server's cue that
 	// this client is slow.
 	PushBuffer int
-	// AutoAck acknowledges every push as soon as it is read from the socket.
+	// AutoAck acknowledges pushes as they are read from the socket (before
+	// the application sees them): at once, or with AckDelay after the first
+	// unacknowledged push, one cumulative ack covering all that arrived.
 	AutoAck bool
+	// AckDelay delays automatic acks to coalesce them, as TCP delays ACKs.
+	// Keep it well under the server's first resend (2 s by default).
+	AckDelay time.Duration
+	// OnPush, when set, receives each Push on the connection's read
+	// goroutine instead of the Pushes channel. It must not block for long.
+	OnPush func(*clientpb.Push)
 	// HandshakeTimeout bounds the WebSocket handshake. Default 10s.
 	HandshakeTimeout time.Duration
 	// Header is added to the handshake request.
@@ -76,6 +84,10 @@ type Conn struct {
 	pushes chan *clientpb.Push
 	errs   chan *clientpb.Error
 	done   chan struct{}
+
+	ackMu      sync.Mutex
+	ackSeq     uint64 // highest seq to acknowledge
+	ackPending bool   // a delayed ack is scheduled
 
 	closeMu   sync.Mutex
 	closeCode int
@@ -183,12 +195,14 @@ func (c *Conn) readLoop() {
 		}
 		switch b := f.GetBody().(type) {
 		case *clientpb.Frame_Push:
-			if c.opts.AutoAck {
-				if es := b.Push.GetEntries(); len(es) > 0 {
-					_ = c.Ack(es[len(es)-1].GetSeq())
-				}
+			if es := b.Push.GetEntries(); c.opts.AutoAck && len(es) > 0 {
+				c.autoAck(es[len(es)-1].GetSeq())
 			}
-			c.pushes <- b.Push
+			if c.opts.OnPush != nil {
+				c.opts.OnPush(b.Push)
+			} else {
+				c.pushes <- b.Push
+			}
 			continue
 		case *clientpb.Frame_Kick:
 			c.closeMu.Lock()
@@ -306,6 +320,29 @@ func (c *Conn) Send(ctx context.Context, s *clientpb.Send) (*clientpb.SendAck, e
 // SendText sends a text message to a user.
 func (c *Conn) SendText(ctx context.Context, to, clientMsgID, text string) (*clientpb.SendAck, error) {
 	return c.Send(ctx, &clientpb.Send{ClientMsgId: clientMsgID, To: to, Content: Text(text)})
+}
+
+// autoAck acknowledges seq now, or after AckDelay together with whatever
+// arrives meanwhile.
+func (c *Conn) autoAck(seq uint64) {
+	if c.opts.AckDelay <= 0 {
+		_ = c.Ack(seq)
+		return
+	}
+	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
+	c.ackSeq = max(c.ackSeq, seq)
+	if c.ackPending {
+		return
+	}
+	c.ackPending = true
+	time.AfterFunc(c.opts.AckDelay, func() {
+		c.ackMu.Lock()
+		seq := c.ackSeq
+		c.ackPending = false
+		c.ackMu.Unlock()
+		_ = c.Ack(seq)
+	})
 }
 
 // Ack acknowledges every pushed entry up to and including seq.

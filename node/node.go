@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,9 @@ type Config struct {
 	// AuthSecret signs tokens; application servers mint tokens with it. When
 	// empty, a standalone node generates one and keeps it in DataDir/auth.secret.
 	AuthSecret string
+	// Pprof serves Go's profiler at /debug/pprof/ on the listener. Off by
+	// default: profiles reveal internals and cost CPU while they run.
+	Pprof bool
 
 	Cluster cluster.Config
 	Actors  actors.Config
@@ -128,8 +132,18 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		return nil, fmt.Errorf("node: listen: %w", err)
 	}
 	n.listener = ln
+	handler := n.gateway.Handler()
+	if cfg.Pprof {
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		handler = mux
+	}
 	n.http = &http.Server{
-		Handler:           n.gateway.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),

@@ -82,6 +82,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.StringVar(&c.DataDir, "data", "./data", "data directory of the embedded store")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves wss:// and https://")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ (for diagnosis; off in production)")
 	fs.StringVar(&c.AuthSecret, "auth-secret", "", "token signing secret, at least 32 bytes, shared with application servers (default: generated into <data>/auth.secret)")
 
 	fs.IntVar(&c.Gateway.MaxFrameBytes, "max-frame-bytes", 64<<10, "largest client frame accepted")
