@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 PROTOC_GEN_GO_VERSION := v1.36.12
+VTPROTO_VERSION       := v0.6.0
 PROTOS := protos/clientpb/client.proto protos/actorpb/actor.proto protos/storepb/store.proto
 
 .DEFAULT_GOAL := help
@@ -34,10 +35,12 @@ fuzz: ## fuzz the frame decoder for FUZZTIME (default 60s)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(or $(FUZZTIME),60s) ./wire/
 
 .PHONY: proto
-proto: ## regenerate the Go code of protos/*.proto (installs protoc and protoc-gen-go when missing)
+proto: ## regenerate the Go code of protos/*.proto (installs protoc and the Go plugins when missing)
 	@command -v protoc >/dev/null || { echo "installing protobuf-compiler"; sudo_=$$(command -v sudo || true); $$sudo_ apt-get install -y protobuf-compiler; }
 	@test -x $(GOBIN)/protoc-gen-go || $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
-	PATH="$(GOBIN):$$PATH" protoc -I protos --go_out=. --go_opt=module=actorim $(PROTOS)
+	@test -x $(GOBIN)/protoc-gen-go-vtproto || $(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@$(VTPROTO_VERSION)
+	PATH="$(GOBIN):$$PATH" protoc -I protos --go_out=. --go_opt=module=actorim \
+		--go-vtproto_out=. --go-vtproto_opt=module=actorim,features=marshal+unmarshal+size $(PROTOS)
 
 .PHONY: clean
 clean: ## remove build output (not ./data)

@@ -32,6 +32,22 @@ func validateSend(s *clientpb.Send, maxContent int) *clientpb.Error {
 }
 
 func validateContent(c *clientpb.Content, maxContent int) *clientpb.Error {
+	// The binary decoder does not check UTF-8 (protobuf's reflection decoder
+	// would); stored text must be valid, or JSON clients could not receive it.
+	switch k := c.GetKind().(type) {
+	case *clientpb.Content_Text:
+		if !utf8.ValidString(k.Text) {
+			return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: text is not valid UTF-8")
+		}
+	case *clientpb.Content_Emoji:
+		if !utf8.ValidString(k.Emoji) {
+			return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: emoji is not valid UTF-8")
+		}
+	case *clientpb.Content_Custom:
+		if !utf8.ValidString(k.Custom.GetType()) || !utf8.ValidString(k.Custom.GetJson()) {
+			return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: custom is not valid UTF-8")
+		}
+	}
 	var size int
 	switch k := c.GetKind().(type) {
 	case *clientpb.Content_Text:

@@ -197,7 +197,7 @@ func connectPairs(b *testing.B, url string, n int) []pair {
 			opts := client.Options{}
 			if i%2 == 1 { // receiver
 				p := &ps[i/2]
-				opts = client.Options{AutoAck: true, AckDelay: 50 * time.Millisecond,
+				opts = client.Options{AutoAck: true, AckDelay: 200 * time.Millisecond,
 					OnPush: func(push *clientpb.Push) { p.onPush(push) }}
 			}
 			c, err := client.Dial(ctx, url, opts)

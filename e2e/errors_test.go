@@ -118,10 +118,12 @@ func TestErrorCodes(t *testing.T) {
 
 	t.Run("bad requests", func(t *testing.T) {
 		for name, s := range map[string]*clientpb.Send{
-			"no client_msg_id": {To: bob, Content: client.Text("x")},
-			"bad recipient id": {ClientMsgId: cmid(), To: "no/such", Content: client.Text("x")},
-			"no content":       {ClientMsgId: cmid(), To: bob},
-			"empty text":       {ClientMsgId: cmid(), To: bob, Content: client.Text("")},
+			"no client_msg_id":     {To: bob, Content: client.Text("x")},
+			"bad recipient id":     {ClientMsgId: cmid(), To: "no/such", Content: client.Text("x")},
+			"no content":           {ClientMsgId: cmid(), To: bob},
+			"empty text":           {ClientMsgId: cmid(), To: bob, Content: client.Text("")},
+			"invalid UTF-8":        {ClientMsgId: cmid(), To: bob, Content: client.Text("caf\xe9")},
+			"invalid UTF-8 custom": {ClientMsgId: cmid(), To: bob, Content: client.Custom("x", "\"\xff\"")},
 		} {
 			if err := sendErr(s); client.CodeOf(err) != clientpb.ErrorCode_ERR_BAD_REQUEST {
 				t.Errorf("%s: %v", name, err)

@@ -44,17 +44,18 @@ func CodecFor(subprotocol string) Codec {
 // ProtoCodec encodes frames as binary protobuf.
 type ProtoCodec struct{}
 
-// Decode parses a binary frame.
+// Decode parses a binary frame. It uses the generated (vtprotobuf) decoder,
+// several times cheaper than reflection on the hot path.
 func (ProtoCodec) Decode(data []byte) (*clientpb.Frame, error) {
 	f := &clientpb.Frame{}
-	if err := proto.Unmarshal(data, f); err != nil {
+	if err := f.UnmarshalVT(data); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
 	}
 	return f, nil
 }
 
-// Encode serializes a frame.
-func (ProtoCodec) Encode(f *clientpb.Frame) ([]byte, error) { return proto.Marshal(f) }
+// Encode serializes a frame with the generated encoder.
+func (ProtoCodec) Encode(f *clientpb.Frame) ([]byte, error) { return f.MarshalVT() }
 
 // MessageType is websocket.BinaryMessage.
 func (ProtoCodec) MessageType() int { return websocket.BinaryMessage }

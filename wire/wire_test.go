@@ -76,3 +76,40 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCodec measures encoding and decoding of a typical Push frame.
+func BenchmarkCodec(b *testing.B) {
+	push := &clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: []*clientpb.Entry{{Seq: 1234,
+		Item: &clientpb.Entry_Message{Message: &clientpb.Message{Id: 99887, ConversationId: "p:alice-1234:bob-5678",
+			ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, From: "alice-1234", To: "bob-5678",
+			FromDevice: "web", ClientMsgId: "c-123456", SentAtMs: 1795359015892,
+			Content: &clientpb.Content{Kind: &clientpb.Content_Text{Text: "hello there, how are you today?"}}}}}}}}}
+	data, _ := ProtoCodec{}.Encode(push)
+	for _, c := range []Codec{ProtoCodec{}, JSONCodec{}} {
+		enc, _ := c.Encode(push)
+		b.Run(c.Name()+"/encode", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = c.Encode(push)
+			}
+		})
+		b.Run(c.Name()+"/decode", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = c.Decode(enc)
+			}
+		})
+	}
+	b.Run("reflection/encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = proto.Marshal(push)
+		}
+	})
+	b.Run("reflection/decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = proto.Unmarshal(data, &clientpb.Frame{})
+		}
+	})
+}
