@@ -32,30 +32,10 @@ func main() {
 }
 
 func run(args []string) error {
-	fs := flag.NewFlagSet("imnode", flag.ContinueOnError)
-	var cfg node.Config
-	var (
-		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
-		logFormat = fs.String("log-format", "text", "log format: text or json")
-		policy    = fs.String("device-policy", "multi", "multi-device policy: multi (any number), per-platform (one per platform) or single (one in all)")
-		_         = fs.String("config", "", "optional config file: one \"flag value\" pair per line")
-	)
-	bindFlags(fs, &cfg)
-	err := ff.Parse(fs, args,
-		ff.WithEnvVarPrefix("ACTORIM"),
-		ff.WithConfigFileFlag("config"),
-		ff.WithConfigFileParser(ff.PlainParser),
-	)
+	cfg, logger, err := parseConfig(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if cfg.Actors.DevicePolicy, err = actors.ParseDevicePolicy(*policy); err != nil {
-		return err
-	}
-	logger, err := newLogger(*logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -75,6 +55,33 @@ func run(args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return n.Shutdown(sctx)
+}
+
+// parseConfig reads flags, ACTORIM_* environment variables and the optional
+// config file, in that order of precedence.
+func parseConfig(args []string) (node.Config, *slog.Logger, error) {
+	fs := flag.NewFlagSet("imnode", flag.ContinueOnError)
+	var cfg node.Config
+	var (
+		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		logFormat = fs.String("log-format", "text", "log format: text or json")
+		policy    = fs.String("device-policy", "multi", "multi-device policy: multi (any number), per-platform (one per platform) or single (one in all)")
+		_         = fs.String("config", "", "optional config file: one \"flag value\" pair per line")
+	)
+	bindFlags(fs, &cfg)
+	err := ff.Parse(fs, args,
+		ff.WithEnvVarPrefix("ACTORIM"),
+		ff.WithConfigFileFlag("config"),
+		ff.WithConfigFileParser(ff.PlainParser),
+	)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if cfg.Actors.DevicePolicy, err = actors.ParseDevicePolicy(*policy); err != nil {
+		return cfg, nil, err
+	}
+	logger, err := newLogger(*logLevel, *logFormat)
+	return cfg, logger, err
 }
 
 func bindFlags(fs *flag.FlagSet, c *node.Config) {
