@@ -251,18 +251,10 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
 		c.pump(ctx)
 	case *clientpb.Frame_Sync:
 		res, e := c.rt.Sync(c.sess.UserID, b.Sync)
-		if e != nil {
-			c.write(errorFrame(id, e))
-			return
-		}
-		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_SyncResult{SyncResult: res}})
+		c.answer(e, &clientpb.Frame{Id: id, Body: &clientpb.Frame_SyncResult{SyncResult: res}})
 	case *clientpb.Frame_History:
 		res, e := c.rt.History(c.sess.UserID, b.History)
-		if e != nil {
-			c.write(errorFrame(id, e))
-			return
-		}
-		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_HistoryResult{HistoryResult: res}})
+		c.answer(e, &clientpb.Frame{Id: id, Body: &clientpb.Frame_HistoryResult{HistoryResult: res}})
 	case *clientpb.Frame_Ping:
 		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Pong{Pong: &clientpb.Pong{ServerTimeMs: uint64(time.Now().UnixMilli())}}})
 	case *clientpb.Frame_Logout:
@@ -275,6 +267,14 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
 	default:
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "the server does not accept this frame from clients")))
 	}
+}
+
+// answer writes the error when there is one, else the answer f.
+func (c *connActor) answer(e *clientpb.Error, f *clientpb.Frame) {
+	if e != nil {
+		f = errorFrame(f.GetId(), e)
+	}
+	c.write(f)
 }
 
 // onSend forwards a Send to the user grain without waiting: the grain's
@@ -291,11 +291,17 @@ func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send) {
 	}
 	c.pending[c.nextReq] = pendingSend{frameID: id, deadline: time.Now().Add(c.rt.member.RequestTimeout())}
 	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: c.nextReq})
-	if !c.sweeping {
-		c.sweeping = true
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		time.AfterFunc(sweepEvery, func() { root.Send(self, sweepTick{}) })
+	c.armSweep(ctx)
+}
+
+// armSweep schedules a sweep unless one is scheduled.
+func (c *connActor) armSweep(ctx actor.Context) {
+	if c.sweeping || c.done {
+		return
 	}
+	c.sweeping = true
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(sweepEvery, func() { root.Send(self, sweepTick{}) })
 }
 
 func (c *connActor) onSendResult(ctx actor.Context, r *actorpb.SendResult) {
@@ -327,10 +333,8 @@ func (c *connActor) sweep(ctx actor.Context) {
 			c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")))
 		}
 	}
-	if len(c.pending) > 0 && !c.done {
-		c.sweeping = true
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		time.AfterFunc(sweepEvery, func() { root.Send(self, sweepTick{}) })
+	if len(c.pending) > 0 {
+		c.armSweep(ctx)
 	}
 }
 

@@ -63,13 +63,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &c) {
 		return
 	}
-	if !ids.ValidUser(c.UserID) {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "user_id must be 1 to 64 characters [A-Za-z0-9_.@-]")
-		return
-	}
-	hash, err := auth.HashPassword(c.Password)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, err.Error())
+	hash, ok := newAccount(w, c.UserID, c.Password, true)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
@@ -158,17 +153,9 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &p) {
 		return
 	}
-	if !ids.ValidUser(p.UserID) {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "user_id must be 1 to 64 characters [A-Za-z0-9_.@-]")
+	hash, ok := newAccount(w, p.UserID, p.Password, false)
+	if !ok {
 		return
-	}
-	var hash string
-	if p.Password != "" {
-		var err error
-		if hash, err = auth.HashPassword(p.Password); err != nil {
-			writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, err.Error())
-			return
-		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
@@ -205,6 +192,25 @@ func (s *Server) handleAdminSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeProto(w, http.StatusOK, ack)
+}
+
+// newAccount validates a new account's user id and hashes its password (an
+// empty password is allowed unless required); it answers the request itself
+// when they are refused.
+func newAccount(w http.ResponseWriter, userID, password string, required bool) (hash string, ok bool) {
+	if !ids.ValidUser(userID) {
+		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "user_id must be 1 to 64 characters [A-Za-z0-9_.@-]")
+		return "", false
+	}
+	if password == "" && !required {
+		return "", true
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, err.Error())
+		return "", false
+	}
+	return hash, true
 }
 
 // bearer verifies the request's "Authorization: Bearer <token>".

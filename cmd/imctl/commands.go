@@ -285,14 +285,11 @@ func (a *app) sendCmd() *ffcli.Command {
 			if id == "" {
 				id = "imctl-" + randomHex(8)
 			}
-			ctx, cancel := a.deadline(ctx)
-			defer cancel()
-			c, err := a.oneShot(ctx, *platform)
-			if err != nil {
+			var ack *clientpb.SendAck
+			err = a.withConn(ctx, *platform, func(ctx context.Context, c *client.Conn) error {
+				ack, err = sendRetrying(ctx, c, &clientpb.Send{ClientMsgId: id, To: args[0], Content: content})
 				return err
-			}
-			defer c.Close()
-			ack, err := sendRetrying(ctx, c, &clientpb.Send{ClientMsgId: id, To: args[0], Content: content})
+			})
 			var e *client.Error
 			if err != nil && (!errors.As(err, &e) || e.Code == clientpb.ErrorCode_ERR_UNAVAILABLE) {
 				return fmt.Errorf("%w (retry with --client-msg-id %s)", err, id)
@@ -446,14 +443,11 @@ func (a *app) syncCmd() *ffcli.Command {
 	platform := platformFlag(fs)
 	return a.command(fs, "--as USER sync [--after SEQ] [--limit N]", "read the timeline after a seq, oldest first", 0, 0,
 		func(ctx context.Context, _ []string) error {
-			ctx, cancel := a.deadline(ctx)
-			defer cancel()
-			c, err := a.oneShot(ctx, *platform)
-			if err != nil {
+			var res *clientpb.SyncResult
+			err := a.withConn(ctx, *platform, func(ctx context.Context, c *client.Conn) (err error) {
+				res, err = c.Sync(ctx, *after, uint32(*limit))
 				return err
-			}
-			defer c.Close()
-			res, err := c.Sync(ctx, *after, uint32(*limit))
+			})
 			if err != nil {
 				return err
 			}
@@ -545,6 +539,19 @@ func (a *app) asProfile() (*profile, error) {
 // oneShot logs the --as profile in for a command of a few requests. It uses
 // a device id of its own (the profile's plus ":cmd") so that it does not
 // replace, and kick, a listen of the same profile.
+// withConn runs fn on a logged-in one-shot connection within the command's
+// deadline, closing the connection afterwards.
+func (a *app) withConn(ctx context.Context, platform clientpb.Platform, fn func(context.Context, *client.Conn) error) error {
+	ctx, cancel := a.deadline(ctx)
+	defer cancel()
+	c, err := a.oneShot(ctx, platform)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(ctx, c)
+}
+
 func (a *app) oneShot(ctx context.Context, platform clientpb.Platform) (*client.Conn, error) {
 	p, err := a.asProfile()
 	if err != nil {
