@@ -12,6 +12,7 @@ package persistence
 import (
 	"context"
 	"errors"
+	"time"
 
 	"actorim/protos/clientpb"
 )
@@ -61,6 +62,22 @@ type AppendResult struct {
 	Duplicate bool
 }
 
+// Session records a device's live connection: which node holds the socket
+// and the PID of its connection actor. Sessions expire unless refreshed, so
+// those of a node that died vanish by themselves.
+type Session struct {
+	UserID    string
+	DeviceID  string
+	SessionID string
+	Platform  clientpb.Platform
+	// Node is the cluster address of the node holding the socket; ConnID is
+	// the connection actor's id on it.
+	Node   string
+	ConnID string
+	// ExpiresAtMs is set by the store from the ttl given to PutSession.
+	ExpiresAtMs uint64
+}
+
 // Store is the hot store behind user grains and connections.
 //
 // Append is atomic and durable: when it returns without error, the message,
@@ -86,6 +103,15 @@ type Store interface {
 	// ReadConversation returns up to limit entries of user's timeline that
 	// belong to conversationID, with seq below beforeSeq (0: no bound), newest first.
 	ReadConversation(ctx context.Context, userID, conversationID string, beforeSeq uint64, limit int) ([]*clientpb.Entry, error)
+
+	// PutSession stores s (replacing the session of the same user and
+	// device) until ttl from now.
+	PutSession(ctx context.Context, s Session, ttl time.Duration) error
+	// DeleteSession removes the session of (userID, deviceID) if its
+	// SessionID is sessionID: a newer session of the same device stays.
+	DeleteSession(ctx context.Context, userID, deviceID, sessionID string) error
+	// Sessions returns userID's unexpired sessions, ordered by device id.
+	Sessions(ctx context.Context, userID string) ([]Session, error)
 
 	// Close flushes and releases the store.
 	Close() error

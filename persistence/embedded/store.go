@@ -100,6 +100,8 @@ type Store struct {
 	floorMu sync.RWMutex
 	floors  map[string]uint64
 
+	sessions sessions
+
 	// The rest belongs to the committer goroutine.
 
 	nextMsgID  uint64 // last msg id handed out
