@@ -1,0 +1,800 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"actorim/persistence"
+	"actorim/persistence/storetest"
+	"actorim/protos/clientpb"
+)
+
+// shared is the redis-server every test uses unless it needs its own; tests
+// keep apart by key prefix.
+var shared *redisServer
+
+func TestMain(m *testing.M) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: redis-server is not installed; these tests need a real one. Run: deploy/local/redis.sh install")
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "redisstore-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		os.Exit(1)
+	}
+	shared, err = startRedisAnyPort(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: start redis-server:", err)
+		_ = os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	shared.kill()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// redisServer is a redis-server child process, configured as production
+// should be: append-only file, fsynced before every reply.
+type redisServer struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
+
+func (r *redisServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
+
+// startRedisAnyPort starts a server in dir on a free loopback port.
+func startRedisAnyPort(dir string) (*redisServer, error) {
+	var err error
+	for range 5 { // another process may grab the port between probe and start
+		var port int
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+		var r *redisServer
+		if r, err = startRedis(dir, port); err == nil {
+			return r, nil
+		}
+	}
+	return nil, err
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startRedis starts redis-server on port with its data in dir and waits
+// until it answers PING.
+func startRedis(dir string, port int) (*redisServer, error) {
+	cmd := exec.Command("redis-server",
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
+		"--dir", dir, "--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
+	// Do not outlive a test binary that crashes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := &redisServer{dir: dir, port: port, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(r.done) }()
+
+	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.Ping(context.Background()).Err()
+		if err == nil {
+			return r, nil
+		}
+		select {
+		case <-r.done:
+			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+			return nil, fmt.Errorf("redis-server on port %d exited: %s", port, lastLines(string(log), 5))
+		default:
+		}
+		if time.Now().After(deadline) {
+			r.kill()
+			return nil, fmt.Errorf("redis-server on port %d does not answer: %w", port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill SIGKILLs the server and waits for it to exit.
+func (r *redisServer) kill() {
+	_ = r.cmd.Process.Kill()
+	<-r.done
+}
+
+// cpuTime returns the CPU time the server has used.
+func (r *redisServer) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th of the whole line, in clock ticks of 1/100 s on Linux.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc stat line %q", b)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+var prefixes atomic.Uint64
+
+// newPrefix returns a key prefix no other test uses.
+func newPrefix() string { return fmt.Sprintf("test%d:", prefixes.Add(1)) }
+
+// openStore opens a store on addr, closed when the test ends, with accounts
+// for users.
+func openStore(t testing.TB, addr string, opts Options, users ...string) *Store {
+	t.Helper()
+	opts.Addr = addr
+	if opts.Prefix == "" {
+		opts.Prefix = newPrefix()
+	}
+	s, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for _, u := range users {
+		if err := s.CreateAccount(context.Background(), persistence.Account{UserID: u}); err != nil {
+			t.Fatalf("CreateAccount(%s): %v", u, err)
+		}
+	}
+	return s
+}
+
+func TestConformanceRedis(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) persistence.Store {
+		return openStore(t, shared.addr(), Options{})
+	})
+}
+
+func TestDurabilityRedis(t *testing.T) {
+	prefix := newPrefix()
+	storetest.RunDurability(t, func(t *testing.T) persistence.Store {
+		return openStore(t, shared.addr(), Options{Prefix: prefix})
+	})
+}
+
+// TestConformanceTwoNodes runs the suite against two Stores on one prefix,
+// as two imnode processes share one Redis, every call going to one or the
+// other in turn. In ConcurrentAppends and ConcurrentDuplicates both nodes
+// append to the same timelines and race the same (sender, client msg id); in
+// Dedup the retry reaches the node that did not store the original. Any
+// decision taken in Go memory shows up as a gap, a repeated seq or a second
+// original.
+func TestConformanceTwoNodes(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) persistence.Store {
+		prefix := newPrefix()
+		return &twoNodes{nodes: [2]*Store{
+			openStore(t, shared.addr(), Options{Prefix: prefix}),
+			openStore(t, shared.addr(), Options{Prefix: prefix}),
+		}}
+	})
+}
+
+// twoNodes is a persistence.Store that spreads calls over two Stores.
+type twoNodes struct {
+	nodes [2]*Store
+	next  atomic.Uint64
+}
+
+func (n *twoNodes) pick() *Store { return n.nodes[n.next.Add(1)%2] }
+
+func (n *twoNodes) CreateAccount(ctx context.Context, a persistence.Account) error {
+	return n.pick().CreateAccount(ctx, a)
+}
+
+func (n *twoNodes) GetAccount(ctx context.Context, userID string) (persistence.Account, error) {
+	return n.pick().GetAccount(ctx, userID)
+}
+
+func (n *twoNodes) Append(ctx context.Context, req *persistence.AppendRequest) (*persistence.AppendResult, error) {
+	return n.pick().Append(ctx, req)
+}
+
+func (n *twoNodes) ReadTimeline(ctx context.Context, userID string, afterSeq uint64, limit int) ([]*clientpb.Entry, error) {
+	return n.pick().ReadTimeline(ctx, userID, afterSeq, limit)
+}
+
+func (n *twoNodes) LastSeq(ctx context.Context, userID string) (uint64, error) {
+	return n.pick().LastSeq(ctx, userID)
+}
+
+func (n *twoNodes) ReadConversation(ctx context.Context, userID, conversationID string, beforeSeq uint64, limit int) ([]*clientpb.Entry, error) {
+	return n.pick().ReadConversation(ctx, userID, conversationID, beforeSeq, limit)
+}
+
+func (n *twoNodes) PutSession(ctx context.Context, s persistence.Session, ttl time.Duration) error {
+	return n.pick().PutSession(ctx, s, ttl)
+}
+
+func (n *twoNodes) DeleteSession(ctx context.Context, userID, deviceID, sessionID string) error {
+	return n.pick().DeleteSession(ctx, userID, deviceID, sessionID)
+}
+
+func (n *twoNodes) Sessions(ctx context.Context, userID string) ([]persistence.Session, error) {
+	return n.pick().Sessions(ctx, userID)
+}
+
+func (n *twoNodes) Close() error {
+	return errors.Join(n.nodes[0].Close(), n.nodes[1].Close())
+}
+
+// TestTwoNodesRace has two Stores append concurrently to the same timelines
+// while, round after round, racers on both race one (sender, client msg id).
+func TestTwoNodesRace(t *testing.T) {
+	prefix := newPrefix()
+	users := []string{"u0", "u1", "u2", "u3", "u4"}
+	nodes := [2]*Store{
+		openStore(t, shared.addr(), Options{Prefix: prefix}, users...),
+		openStore(t, shared.addr(), Options{Prefix: prefix}),
+	}
+	ctx := context.Background()
+	const (
+		writersPerNode = 8
+		each           = 150
+		rounds         = 30
+		racersPerNode  = 6
+	)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		placed = map[string]map[uint64]uint64{} // user -> seq -> msg id, as acknowledged
+	)
+	record := func(timelines []string, res *persistence.AppendResult) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, e := range res.Entries {
+			u := timelines[i]
+			if placed[u] == nil {
+				placed[u] = map[uint64]uint64{}
+			}
+			if id, ok := placed[u][e.Seq]; ok {
+				return fmt.Errorf("%s seq %d acknowledged twice, for msgs %d and %d", u, e.Seq, id, e.GetMessage().GetId())
+			}
+			placed[u][e.Seq] = e.GetMessage().GetId()
+		}
+		return nil
+	}
+	// Writers may still report after a failure below; the test must not
+	// end before they do.
+	defer wg.Wait()
+	for n, s := range nodes {
+		for w := range writersPerNode {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(n), uint64(w)))
+				for i := range each {
+					a, b := users[rng.IntN(len(users))], users[rng.IntN(len(users))]
+					timelines := []string{a}
+					if b != a {
+						timelines = append(timelines, b)
+					}
+					req := privateReq(a, b, fmt.Sprintf("n%d-w%d-%d", n, w, i))
+					req.Timelines = timelines
+					res, err := s.Append(ctx, req)
+					if err == nil && res.Duplicate {
+						err = errors.New("fresh client msg id reported as duplicate")
+					}
+					if err == nil {
+						err = record(timelines, res)
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	for round := range rounds {
+		start := make(chan struct{})
+		results := make(chan *persistence.AppendResult, 2*racersPerNode)
+		var racers sync.WaitGroup
+		for _, s := range nodes {
+			for range racersPerNode {
+				racers.Go(func() {
+					<-start
+					res, err := s.Append(ctx, privateReq("u0", "u1", fmt.Sprintf("race%d", round)))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					results <- res
+				})
+			}
+		}
+		close(start)
+		racers.Wait()
+		close(results)
+		if t.Failed() {
+			return
+		}
+		originals := 0
+		var want *clientpb.Entry
+		for res := range results {
+			if !res.Duplicate {
+				originals++
+				if err := record([]string{"u0", "u1"}, res); err != nil {
+					t.Error(err)
+				}
+			}
+			if want == nil {
+				want = res.Entries[0]
+			} else if !proto.Equal(res.Entries[0], want) {
+				t.Fatalf("round %d: racers got %v and %v", round, res.Entries[0], want)
+			}
+		}
+		if originals != 1 {
+			t.Fatalf("round %d: %d racers stored the message, want exactly 1", round, originals)
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	owners := map[uint64]int{} // msg id -> timelines holding it
+	for _, u := range users {
+		entries, err := nodes[0].ReadTimeline(ctx, u, 0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != len(placed[u]) {
+			t.Fatalf("%s holds %d entries, %d were acknowledged", u, len(entries), len(placed[u]))
+		}
+		var prevID uint64
+		for i, e := range entries {
+			id := e.GetMessage().GetId()
+			if e.Seq != uint64(i+1) || placed[u][e.Seq] != id {
+				t.Fatalf("%s: entry %d is seq %d msg %d; acknowledged seq %d msg %d", u, i, e.Seq, id, i+1, placed[u][uint64(i+1)])
+			}
+			if id <= prevID {
+				t.Fatalf("%s: seq %d has msg id %d, not above the previous %d", u, e.Seq, id, prevID)
+			}
+			prevID = id
+			owners[id]++
+		}
+		if last, err := nodes[1].LastSeq(ctx, u); err != nil || last != uint64(len(entries)) {
+			t.Fatalf("LastSeq(%s) = %d, %v; want %d", u, last, err, len(entries))
+		}
+	}
+	if want := 2*writersPerNode*each + rounds; len(owners) != want {
+		t.Fatalf("%d distinct msg ids, want %d", len(owners), want)
+	}
+}
+
+// TestRedisKillRecovery appends from many goroutines, SIGKILLs redis-server
+// mid-stream, restarts it on the same directory and port, and checks that
+// every acknowledged append survived, with no gap, and that seqs, msg ids
+// and deduplication carry on.
+func TestRedisKillRecovery(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := startRedisAnyPort(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.kill() })
+	prefix := newPrefix()
+	s := openStore(t, srv.addr(), Options{Prefix: prefix}, "alice", "bob")
+
+	type ack struct {
+		clientMsgID string
+		seq, msgID  uint64
+	}
+	var (
+		mu    sync.Mutex
+		acked = map[string][]ack{}
+		n     atomic.Int64
+		next  atomic.Uint64
+		wg    sync.WaitGroup
+	)
+	enough := make(chan struct{})
+	var once sync.Once
+	for range 16 {
+		wg.Go(func() {
+			for {
+				id := strconv.FormatUint(next.Add(1), 10)
+				res, err := s.Append(context.Background(), privateReq("alice", "bob", id))
+				if err != nil {
+					return // the server is gone; this append's fate is unknown
+				}
+				mu.Lock()
+				for i, u := range []string{"alice", "bob"} {
+					acked[u] = append(acked[u], ack{id, res.Entries[i].Seq, res.Entries[i].GetMessage().GetId()})
+				}
+				mu.Unlock()
+				if n.Add(1) == 500 {
+					once.Do(func() { close(enough) })
+				}
+			}
+		})
+	}
+	timeout := time.After(30 * time.Second)
+	select {
+	case <-enough:
+	case <-timeout:
+	}
+	srv.kill()
+	wg.Wait()
+	if got := n.Load(); got < 500 {
+		t.Fatalf("only %d appends acknowledged in 30s", got)
+	}
+	_ = s.Close()
+
+	srv, err = startRedis(dir, srv.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.kill() })
+	s = openStore(t, srv.addr(), Options{Prefix: prefix})
+	ctx := context.Background()
+	var maxID uint64
+	for _, user := range []string{"alice", "bob"} {
+		entries, err := s.ReadTimeline(ctx, user, 0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range entries {
+			if e.Seq != uint64(i+1) {
+				t.Fatalf("%s: entry %d has seq %d after recovery", user, i, e.Seq)
+			}
+			maxID = max(maxID, e.GetMessage().GetId())
+		}
+		for _, a := range acked[user] {
+			if a.seq > uint64(len(entries)) || entries[a.seq-1].GetMessage().GetId() != a.msgID {
+				t.Fatalf("%s: acknowledged seq %d (msg %d) lost; timeline has %d entries", user, a.seq, a.msgID, len(entries))
+			}
+		}
+		if last, err := s.LastSeq(ctx, user); err != nil || last != uint64(len(entries)) {
+			t.Fatalf("%s: LastSeq = %d, %v after recovery; timeline has %d entries", user, last, err, len(entries))
+		}
+		t.Logf("%s: %d entries after the kill, %d acknowledged", user, len(entries), len(acked[user]))
+	}
+	lastAlice := uint64(len(acked["alice"]))
+	last, err := s.LastSeq(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last < lastAlice {
+		t.Fatalf("LastSeq(alice) = %d, below the %d acknowledged", last, lastAlice)
+	}
+	a := acked["alice"][len(acked["alice"])/2]
+	dup, err := s.Append(ctx, privateReq("alice", "bob", a.clientMsgID))
+	if err != nil || !dup.Duplicate || dup.Entries[0].Seq != a.seq {
+		t.Fatalf("retry of acknowledged %s after recovery = %v, %v; want a duplicate of seq %d", a.clientMsgID, dup, err, a.seq)
+	}
+	res, err := s.Append(ctx, privateReq("alice", "bob", "after-kill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Entries[0].Seq != last+1 {
+		t.Fatalf("first append after recovery got seq %d, want %d", res.Entries[0].Seq, last+1)
+	}
+	if id := res.Entries[0].GetMessage().GetId(); id <= maxID {
+		t.Fatalf("first append after recovery got msg id %d, want above %d", id, maxID)
+	}
+}
+
+func TestOpenWarnsWithoutFsyncAlways(t *testing.T) {
+	ctx := context.Background()
+	admin := redis.NewClient(&redis.Options{Addr: shared.addr()})
+	defer admin.Close()
+	open := func() string {
+		t.Helper()
+		var buf bytes.Buffer
+		s := openStore(t, shared.addr(), Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+		_ = s.Close()
+		return buf.String()
+	}
+	if log := open(); log != "" {
+		t.Fatalf("Open logged with appendfsync always: %s", log)
+	}
+	if err := admin.ConfigSet(ctx, "appendfsync", "everysec").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.ConfigSet(ctx, "appendfsync", "always")
+	if log := open(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "appendfsync=everysec") {
+		t.Fatalf("Open with appendfsync everysec logged %q, want a warning", log)
+	}
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s, err := Open(ctx, Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}); err == nil {
+		_ = s.Close()
+		t.Fatal("Open succeeded with no server listening")
+	}
+}
+
+func TestRejectedAppendConsumesNoMsgID(t *testing.T) {
+	s := openStore(t, shared.addr(), Options{}, "alice", "bob")
+	ctx := context.Background()
+	first, err := s.Append(ctx, privateReq("alice", "bob", "m1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := privateReq("alice", "bob", "m2")
+	req.Timelines = []string{"alice", "ghost"}
+	if _, err := s.Append(ctx, req); !errors.Is(err, persistence.ErrUnknownUser) {
+		t.Fatalf("append to ghost = %v, want ErrUnknownUser", err)
+	}
+	next, err := s.Append(ctx, privateReq("alice", "bob", "m3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := first.Entries[0].GetMessage().GetId(), next.Entries[0].GetMessage().GetId(); b != a+1 {
+		t.Fatalf("msg ids %d then %d around a rejected append, want consecutive", a, b)
+	}
+}
+
+// TestSentAtNeverGoesBack moves the stored high-water mark of SentAtMs into
+// the future, as a Redis clock stepping back would leave it.
+func TestSentAtNeverGoesBack(t *testing.T) {
+	prefix := newPrefix()
+	s := openStore(t, shared.addr(), Options{Prefix: prefix}, "alice", "bob")
+	ctx := context.Background()
+	if _, err := s.Append(ctx, privateReq("alice", "bob", "m1")); err != nil {
+		t.Fatal(err)
+	}
+	future := uint64(time.Now().Add(time.Hour).UnixMilli())
+	if err := s.rdb.HSet(ctx, prefix+"m", "ts", future).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Append(ctx, privateReq("alice", "bob", "m2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Entries[0].GetMessage().GetSentAtMs(); got != future {
+		t.Fatalf("SentAtMs after the clock stepped back = %d, want the high-water mark %d", got, future)
+	}
+}
+
+func TestDedupTTL(t *testing.T) {
+	s := openStore(t, shared.addr(), Options{DedupTTL: 100 * time.Millisecond}, "alice", "bob")
+	ctx := context.Background()
+	if _, err := s.Append(ctx, privateReq("alice", "bob", "m1")); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Append(ctx, privateReq("alice", "bob", "m1")); err != nil || !res.Duplicate {
+		t.Fatalf("retry within DedupTTL = %v, %v; want a duplicate", res, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	res, err := s.Append(ctx, privateReq("alice", "bob", "m1"))
+	if err != nil || res.Duplicate || res.Entries[0].Seq != 2 {
+		t.Fatalf("retry after DedupTTL = %v, %v; want a new message at seq 2", res, err)
+	}
+}
+
+// TestSessionKeyExpires checks that a user's session hash lives as long as
+// its longest session and then disappears by itself.
+func TestSessionKeyExpires(t *testing.T) {
+	prefix := newPrefix()
+	s := openStore(t, shared.addr(), Options{Prefix: prefix})
+	ctx := context.Background()
+	key := prefix + "s/alice"
+	put := func(device string, ttl time.Duration) {
+		t.Helper()
+		sess := persistence.Session{UserID: "alice", DeviceID: device, SessionID: "s-" + device, Node: "n", ConnID: "c"}
+		if err := s.PutSession(ctx, sess, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("web", time.Minute)
+	put("ios", 100*time.Millisecond)
+	if ttl := s.rdb.PTTL(ctx, key).Val(); ttl < 50*time.Second {
+		t.Fatalf("a shorter session cut the key's ttl to %v", ttl)
+	}
+	if err := s.DeleteSession(ctx, "alice", "web", "s-web"); err != nil {
+		t.Fatal(err)
+	}
+	put("ios", 100*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	if n := s.rdb.Exists(ctx, key).Val(); n != 0 {
+		t.Fatalf("session key still exists after every session expired")
+	}
+	if got, err := s.Sessions(ctx, "alice"); err != nil || len(got) != 0 {
+		t.Fatalf("Sessions = %v, %v; want none", got, err)
+	}
+}
+
+func TestInvalidIDs(t *testing.T) {
+	s := openStore(t, shared.addr(), Options{}, "alice")
+	ctx := context.Background()
+	for _, id := range []string{"", "a/b"} {
+		if err := s.CreateAccount(ctx, persistence.Account{UserID: id}); err == nil {
+			t.Errorf("CreateAccount(%q) succeeded", id)
+		}
+	}
+	bad := []*persistence.AppendRequest{
+		nil,
+		{Sender: "alice", ClientMsgID: "x", Timelines: []string{"alice"}},
+		{Sender: "alice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "p:a:b"}},
+		{Sender: "al/ice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "p:a:b"}, Timelines: []string{"alice"}},
+		{Sender: "alice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "g:a/b"}, Timelines: []string{"alice"}},
+		{Sender: "alice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "p:a:b"}, Timelines: []string{"alice", "x/y"}},
+	}
+	for i, req := range bad {
+		if _, err := s.Append(ctx, req); err == nil {
+			t.Errorf("bad request %d accepted", i)
+		}
+	}
+	if n, err := s.LastSeq(ctx, "alice"); err != nil || n != 0 {
+		t.Fatalf("LastSeq(alice) after bad requests = %d, %v", n, err)
+	}
+}
+
+// TestCopyMessageCoversAllFields fails when clientpb.Message gains a field
+// that copyMessage does not copy.
+func TestCopyMessageCoversAllFields(t *testing.T) {
+	m := &clientpb.Message{}
+	r := m.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		switch fd.Kind() {
+		case protoreflect.StringKind:
+			r.Set(fd, protoreflect.ValueOfString(string(fd.Name())))
+		case protoreflect.Uint64Kind:
+			r.Set(fd, protoreflect.ValueOfUint64(uint64(i+1)))
+		case protoreflect.EnumKind:
+			r.Set(fd, protoreflect.ValueOfEnum(1))
+		case protoreflect.MessageKind:
+			r.Mutable(fd)
+		default:
+			t.Fatalf("field %s has kind %v: extend this test", fd.Name(), fd.Kind())
+		}
+	}
+	got := copyMessage(m)
+	got.Id, got.SentAtMs = m.Id, m.SentAtMs
+	if !proto.Equal(got, m) {
+		t.Fatalf("copyMessage(%v) = %v: a field is not copied", m, got)
+	}
+}
+
+func TestDecodeEntryRejectsCorruption(t *testing.T) {
+	for _, member := range []string{"", "1", "1:2:3", "x:2:3:", "1:2:3:\xff"} {
+		if e, err := decodeEntry(member); err == nil {
+			t.Errorf("decodeEntry(%q) = %v, want an error", member, e)
+		}
+	}
+}
+
+func privateReq(from, to, clientMsgID string) *persistence.AppendRequest {
+	a, b := min(from, to), max(from, to)
+	return &persistence.AppendRequest{
+		Sender:      from,
+		ClientMsgID: clientMsgID,
+		Message: &clientpb.Message{
+			ConversationId:   "p:" + a + ":" + b,
+			ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE,
+			From:             from,
+			To:               to,
+			FromDevice:       "web-1",
+			ClientMsgId:      clientMsgID,
+			Content:          &clientpb.Content{Kind: &clientpb.Content_Text{Text: "hello there, how are you doing today?"}},
+		},
+		Timelines: []string{from, to},
+	}
+}
+
+// BenchmarkAppendRedis appends private messages between random pairs of
+// 1000 users from a growing number of concurrent writers, like the embedded
+// store's BenchmarkAppend. Redis fsyncs once per event-loop turn for every
+// script that ran in it, so concurrency turns into throughput here too.
+//
+// Every run gets a fresh redis-server, as the embedded benchmark gets a
+// fresh directory: a server grown by earlier runs would rewrite its
+// append-only file in the middle of a later one.
+func BenchmarkAppendRedis(b *testing.B) {
+	for _, perProc := range []int{1, 16, 128} {
+		writers := perProc * runtime.GOMAXPROCS(0)
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			benchmarkAppend(b, perProc)
+		})
+	}
+}
+
+func benchmarkAppend(b *testing.B, perProc int) {
+	const nUsers = 1000
+	users := make([]string, nUsers)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%04d", i)
+	}
+	srv, err := startRedisAnyPort(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.kill)
+	s := openStore(b, srv.addr(), Options{}, users...)
+	var next atomic.Uint64
+	b.SetParallelism(perProc)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpuStart := time.Now(), processCPU(b)
+	redisStart, err := srv.cpuTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(next.Add(1)<<32, 7))
+		ctx := context.Background()
+		for pb.Next() {
+			from := users[rng.IntN(nUsers)]
+			to := from
+			for to == from {
+				to = users[rng.IntN(nUsers)]
+			}
+			if _, err := s.Append(ctx, privateReq(from, to, strconv.FormatUint(next.Add(1), 36))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	redisEnd, err := srv.cpuTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "appends/s")
+	// Client and server share the machine's cores: CPU per append, of this
+	// process and of redis-server apart, is the figure to compare.
+	b.ReportMetric(float64((processCPU(b)-cpuStart).Microseconds())/float64(b.N), "cpu-µs/append")
+	b.ReportMetric(float64((redisEnd-redisStart).Microseconds())/float64(b.N), "redis-cpu-µs/append")
+}
+
+// processCPU returns the user and system CPU time this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
