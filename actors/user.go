@@ -18,9 +18,10 @@ import (
 // Its only durable state lives in the store; the device list is rebuilt by
 // the connections re-attaching whenever the grain is activated elsewhere.
 type userGrain struct {
-	rt      *Runtime
-	id      string
-	devices map[string]*device // by device id
+	rt         *Runtime
+	id         string
+	devices    map[string]*device // by device id
+	refreshing bool               // a session refresh is scheduled
 	// hasAccount caches that the account exists: users of tokens minted by an
 	// application server are provisioned at their first login.
 	hasAccount bool
@@ -42,6 +43,11 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.id = m.Identity.GetIdentity()
 		g.rt.metrics.GrainsActivated.Inc()
 		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+		g.loadSessions(ctx)
+	case refreshSessions:
+		g.refreshing = false
+		g.putSessions()
+		g.scheduleRefresh(ctx)
 	case *actorpb.SendRequest:
 		g.onSend(ctx, m)
 	case *actorpb.Deliver:
@@ -54,12 +60,12 @@ func (g *userGrain) Receive(ctx actor.Context) {
 	case *actorpb.Detach:
 		if d, ok := g.devices[m.GetDeviceId()]; ok && d.session == m.GetSessionId() {
 			ctx.Unwatch(d.conn)
-			delete(g.devices, m.GetDeviceId())
+			g.removeDevice(m.GetDeviceId(), d)
 		}
 	case *actor.Terminated:
 		for id, d := range g.devices {
 			if d.conn.Equal(m.GetWho()) {
-				delete(g.devices, id)
+				g.removeDevice(id, d)
 			}
 		}
 	case *actorpb.CreateAccount:
@@ -89,8 +95,11 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 	if old, ok := g.devices[m.GetDeviceId()]; ok && !old.conn.Equal(conn) {
 		ctx.Unwatch(old.conn)
 	}
-	g.devices[m.GetDeviceId()] = &device{platform: m.GetPlatform(), session: m.GetSessionId(), conn: conn}
+	d := &device{platform: m.GetPlatform(), session: m.GetSessionId(), conn: conn}
+	g.devices[m.GetDeviceId()] = d
 	ctx.Watch(conn)
+	g.putSession(m.GetDeviceId(), d)
+	g.scheduleRefresh(ctx)
 
 	sctx, cancel := g.rt.storeCtx()
 	defer cancel()
@@ -138,7 +147,7 @@ func (g *userGrain) applyPolicy(ctx actor.Context, m *actorpb.Attach) {
 		}
 		ctx.Send(d.conn, &actorpb.KickDevice{Reason: reason, Message: why})
 		ctx.Unwatch(d.conn)
-		delete(g.devices, id)
+		g.removeDevice(id, d)
 	}
 }
 
@@ -293,4 +302,69 @@ func (g *userGrain) getAccount() *actorpb.GetAccountResult {
 		return &actorpb.GetAccountResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
 	}
 	return &actorpb.GetAccountResult{Found: true, PasswordHash: a.PasswordHash, CreatedAtMs: a.CreatedAtMs}
+}
+
+// Device sessions are written to the store so that a new activation of this
+// grain (after a move or a crash) knows the devices at once, and so that
+// presence can be answered without activating grains. They expire unless
+// refreshed, which the grain does while it has devices.
+const (
+	sessionTTL     = 90 * time.Second
+	sessionRefresh = sessionTTL / 3
+)
+
+type refreshSessions struct{}
+
+func (g *userGrain) putSession(deviceID string, d *device) {
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	err := g.rt.store.PutSession(sctx, persistence.Session{
+		UserID: g.id, DeviceID: deviceID, SessionID: d.session, Platform: d.platform,
+		Node: d.conn.GetAddress(), ConnID: d.conn.GetId(),
+	}, sessionTTL)
+	if err != nil {
+		g.rt.log.Warn("put session", "user", g.id, "device", deviceID, "err", err)
+	}
+}
+
+func (g *userGrain) putSessions() {
+	for id, d := range g.devices {
+		g.putSession(id, d)
+	}
+}
+
+func (g *userGrain) removeDevice(deviceID string, d *device) {
+	delete(g.devices, deviceID)
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	if err := g.rt.store.DeleteSession(sctx, g.id, deviceID, d.session); err != nil {
+		g.rt.log.Warn("delete session", "user", g.id, "device", deviceID, "err", err)
+	}
+}
+
+func (g *userGrain) scheduleRefresh(ctx actor.Context) {
+	if g.refreshing || len(g.devices) == 0 {
+		return
+	}
+	g.refreshing = true
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(sessionRefresh, func() { root.Send(self, refreshSessions{}) })
+}
+
+// loadSessions adopts the devices recorded by an earlier activation; a
+// connection that is gone is reported by the watch and dropped.
+func (g *userGrain) loadSessions(ctx actor.Context) {
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	sessions, err := g.rt.store.Sessions(sctx, g.id)
+	if err != nil {
+		g.rt.log.Warn("load sessions", "user", g.id, "err", err)
+		return
+	}
+	for _, s := range sessions {
+		conn := actor.NewPID(s.Node, s.ConnID)
+		g.devices[s.DeviceID] = &device{platform: s.Platform, session: s.SessionID, conn: conn}
+		ctx.Watch(conn)
+	}
+	g.scheduleRefresh(ctx)
 }

@@ -20,9 +20,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/consul"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/hashicorp/consul/api"
 )
 
 // Provider names accepted in Config.Provider.
@@ -49,11 +51,25 @@ type Config struct {
 	Advertise string
 	// RequestTimeout bounds one grain call including its retries. Default 5s.
 	RequestTimeout time.Duration
+	// Consul configures the consul provider.
+	Consul ConsulConfig
 	// ActorLogLevel filters protoactor's own log lines. Default warn: the
 	// framework logs routine events at info.
 	ActorLogLevel slog.Level
 	// Kinds are the grain kinds this member hosts.
 	Kinds []*pcluster.Kind
+}
+
+// ConsulConfig is the consul provider's configuration.
+type ConsulConfig struct {
+	// Addr is the agent's HTTP address. Default "127.0.0.1:8500".
+	Addr string
+	// TTL is how long a member stays healthy without refreshing its check:
+	// it bounds how soon a crashed node is noticed. Default 1s (protoactor's
+	// 3s would make failover take about 6s).
+	TTL time.Duration
+	// Refresh is how often a member refreshes its check. Default TTL/4.
+	Refresh time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -72,6 +88,15 @@ func (c *Config) setDefaults() {
 	if c.ActorLogLevel == 0 {
 		c.ActorLogLevel = slog.LevelWarn
 	}
+	if c.Consul.Addr == "" {
+		c.Consul.Addr = "127.0.0.1:8500"
+	}
+	if c.Consul.TTL <= 0 {
+		c.Consul.TTL = time.Second
+	}
+	if c.Consul.Refresh <= 0 {
+		c.Consul.Refresh = c.Consul.TTL / 4
+	}
 }
 
 // Member is a running cluster member.
@@ -80,6 +105,7 @@ type Member struct {
 	log     *slog.Logger
 	system  *actor.ActorSystem
 	cluster *pcluster.Cluster
+	consul  *consul.Provider // nil when standalone
 }
 
 // Start builds the actor system and joins the cluster.
@@ -107,11 +133,22 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (m *Member, err
 	remoteCfg := remote.Configure(host, port, remoteOpts...)
 
 	var provider pcluster.ClusterProvider
+	var consulProvider *consul.Provider
 	switch cfg.Provider {
 	case ProviderStandalone:
 		provider = test.NewTestProvider(test.NewInMemAgent())
+	case ProviderConsul:
+		consulProvider, err = consul.NewWithConfig(&api.Config{Address: cfg.Consul.Addr},
+			consul.WithTTL(cfg.Consul.TTL), consul.WithRefreshTTL(cfg.Consul.Refresh))
+		if err != nil {
+			return nil, fmt.Errorf("cluster: consul: %w", err)
+		}
+		if err := consulReachable(cfg.Consul.Addr); err != nil {
+			return nil, err
+		}
+		provider = consulProvider
 	default:
-		return nil, fmt.Errorf("cluster: unknown provider %q", cfg.Provider)
+		return nil, fmt.Errorf("cluster: unknown provider %q (want standalone or consul)", cfg.Provider)
 	}
 
 	clusterCfg := pcluster.Configure(cfg.Name, provider, disthash.New(), remoteCfg,
@@ -128,7 +165,31 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (m *Member, err
 	}()
 	c.StartMember()
 	logger.Info("cluster member started", "provider", cfg.Provider, "address", system.Address())
-	return &Member{cfg: cfg, log: logger, system: system, cluster: c}, nil
+	return &Member{cfg: cfg, log: logger, system: system, cluster: c, consul: consulProvider}, nil
+}
+
+// consulReachable fails fast with a clear error when no agent answers,
+// instead of letting the provider retry its registration forever.
+func consulReachable(addr string) error {
+	client, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		return fmt.Errorf("cluster: consul: %w", err)
+	}
+	if _, err := client.Status().Leader(); err != nil {
+		return fmt.Errorf("cluster: consul agent at %s: %w", addr, err)
+	}
+	return nil
+}
+
+// Leave takes this member out of the cluster's membership (Consul
+// deregistration) while it keeps running, so that the other members stop
+// placing grains here before its actors stop. A standalone member has
+// nobody to tell.
+func (m *Member) Leave() error {
+	if m.consul == nil {
+		return nil
+	}
+	return m.consul.DeregisterMember()
 }
 
 // System returns the member's actor system.

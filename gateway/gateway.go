@@ -150,6 +150,14 @@ func (s *Server) Shutdown(ctx context.Context, code int, reason string) error {
 	return nil
 }
 
+// RefuseNew makes the server refuse new sockets (HTTP 503) while the open
+// ones keep working, the first step of draining a node.
+func (s *Server) RefuseNew() {
+	s.connsMu.Lock()
+	s.draining = true
+	s.connsMu.Unlock()
+}
+
 // track registers an open socket; false when the server is shutting down.
 func (s *Server) track(c *wsConn) bool {
 	s.connsMu.Lock()

@@ -27,7 +27,7 @@ import (
 	"actorim/cluster"
 	"actorim/gateway"
 	"actorim/persistence"
-	"actorim/persistence/embedded"
+	"actorim/protos/clientpb"
 )
 
 // Config is a node's whole configuration. Zero values are the defaults.
@@ -47,6 +47,12 @@ type Config struct {
 	// default: profiles reveal internals and cost CPU while they run.
 	Pprof bool
 
+	// DrainSettle is how long a draining node waits, after leaving the
+	// cluster's membership, for the other members to notice before it
+	// closes its sockets. Default 500ms.
+	DrainSettle time.Duration
+
+	Store   StoreConfig
 	Cluster cluster.Config
 	Actors  actors.Config
 	Gateway gateway.Config
@@ -58,6 +64,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DataDir == "" {
 		c.DataDir = "./data"
+	}
+	if c.DrainSettle <= 0 {
+		c.DrainSettle = 500 * time.Millisecond
 	}
 }
 
@@ -101,12 +110,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		return nil, fmt.Errorf("node: auth secret: %w", err)
 	}
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("node: data dir: %w", err)
-	}
-	st, err := embedded.Open(filepath.Join(cfg.DataDir, "store"), embedded.Options{Logger: logger.With("component", "store")})
+	st, err := openStore(ctx, cfg, logger.With("component", "store"))
 	if err != nil {
-		return nil, fmt.Errorf("node: open store: %w", err)
+		return nil, err
 	}
 	n.store = st
 	undo = append(undo, func() { _ = st.Close() })
@@ -172,16 +178,33 @@ func (n *Node) Addr() net.Addr { return n.listener.Addr() }
 // Done reports the listener's end (nil after Shutdown).
 func (n *Node) Done() <-chan error { return n.served }
 
-// Shutdown stops serving: sockets are closed with 1001 (going away), the
-// cluster member leaves, and the store is flushed and closed.
+// Shutdown stops serving. A standalone node closes its sockets with 1001
+// (going away). A cluster node drains: it leaves the membership first, so
+// that the other members stop placing grains here, waits DrainSettle for
+// them to notice, then closes its sockets with 4009 (reconnect elsewhere) so
+// that clients resume on another node at once; grains living here stop with
+// the member and connections elsewhere re-attach to their new homes. The
+// store is flushed and closed last.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.ready.Store(false)
 	var errs []error
+	code, reason := 1001, "server shutting down"
+	if n.cfg.Cluster.Provider != "" && n.cfg.Cluster.Provider != cluster.ProviderStandalone {
+		code, reason = clientpb.CloseReconnectElsewhere, "node draining, reconnect"
+		n.gateway.RefuseNew()
+		if err := n.member.Leave(); err != nil {
+			errs = append(errs, fmt.Errorf("leave: %w", err))
+		}
+		select {
+		case <-time.After(n.cfg.DrainSettle):
+		case <-ctx.Done():
+		}
+	}
+	if err := n.gateway.Shutdown(ctx, code, reason); err != nil {
+		errs = append(errs, fmt.Errorf("sockets: %w", err))
+	}
 	if err := n.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http: %w", err))
-	}
-	if err := n.gateway.Shutdown(ctx, 1001, "server shutting down"); err != nil {
-		errs = append(errs, fmt.Errorf("sockets: %w", err))
 	}
 	if err := n.member.Shutdown(ctx); err != nil {
 		errs = append(errs, err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
+	"github.com/redis/go-redis/v9"
 
 	"actorim/actors"
 	"actorim/node"
@@ -39,6 +40,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+
+	// go-redis logs through a process-wide logger; route it to ours.
+	redis.SetLogger(redisLogger{logger.With("component", "redis")})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -108,9 +112,27 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.IntVar(&c.Actors.PushWindow, "push-window", 512, "unacknowledged entries allowed per device")
 	fs.DurationVar(&c.Actors.GrainIdle, "grain-idle", 2*time.Minute, "passivate a user grain without devices after this long idle")
 
-	fs.StringVar(&c.Cluster.Provider, "cluster", "standalone", "cluster provider: standalone")
+	fs.StringVar(&c.Cluster.Provider, "cluster", "standalone", "cluster provider: standalone (one node) or consul")
 	fs.StringVar(&c.Cluster.Bind, "cluster-bind", "127.0.0.1:0", "host:port of the actor remote listener")
 	fs.StringVar(&c.Cluster.Advertise, "advertise", "", "host:port other nodes reach this node's actor remote at (default: the bound address)")
+	fs.StringVar(&c.Cluster.Name, "cluster-name", "actorim", "cluster name: nodes join only nodes of the same name")
+	fs.StringVar(&c.Cluster.Consul.Addr, "consul", "127.0.0.1:8500", "Consul agent HTTP address (with --cluster consul)")
+	fs.DurationVar(&c.Cluster.Consul.TTL, "consul-ttl", time.Second, "membership health TTL: how soon a crashed node is noticed")
+	fs.DurationVar(&c.Cluster.RequestTimeout, "grain-timeout", 5*time.Second, "bound of one grain call including retries")
+	fs.DurationVar(&c.DrainSettle, "drain-settle", 500*time.Millisecond, "on SIGTERM in a cluster: wait after leaving the membership before closing sockets")
+
+	fs.StringVar(&c.Store.Backend, "store", "embedded", "hot store: embedded (Pebble in --data, one node) or redis (shared by a cluster)")
+	fs.StringVar(&c.Store.Redis.Addr, "redis", "127.0.0.1:6379", "Redis primary host:port (with --store redis)")
+	fs.StringVar(&c.Store.Redis.Password, "redis-password", "", "Redis password")
+	fs.IntVar(&c.Store.Redis.DB, "redis-db", 0, "Redis database number")
+	fs.StringVar(&c.Store.Redis.Prefix, "redis-prefix", "actorim:", "prefix of every Redis key")
+}
+
+// redisLogger adapts go-redis's logging (dial failures, pool trouble) to slog.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# A local actorim cluster on loopback: one Consul agent, one Redis, N nodes.
+#
+#   cluster.sh start [N]   build imnode, start Consul, Redis and N nodes (default 3)
+#   cluster.sh stop        stop everything started by `start`
+#   cluster.sh status      list the nodes and their addresses
+#
+# State, logs and pid files live in $CLUSTER_DIR (default ./.cluster). Ports:
+# Consul HTTP $CONSUL_PORT (default 18500, and the 3 ports after it), Redis
+# $REDIS_PORT (default 16379), node i listens on $BASE_PORT+i (default 18080+i)
+# for WebSocket (/ws) and HTTP. The auth secret is generated once into
+# $CLUSTER_DIR/auth.secret; every node shares it.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+DIR="${CLUSTER_DIR:-$ROOT/.cluster}"
+CONSUL_PORT="${CONSUL_PORT:-18500}"
+REDIS_PORT="${REDIS_PORT:-16379}"
+BASE_PORT="${BASE_PORT:-18080}"
+
+start() {
+	local n="${1:-3}"
+	mkdir -p "$DIR/bin"
+	(cd "$ROOT" && go build -o "$DIR/bin/imnode" ./cmd/imnode)
+	[ -f "$DIR/auth.secret" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/auth.secret"
+	"$HERE/consul.sh" start "$CONSUL_PORT" "$DIR/consul"
+	"$HERE/redis.sh" start "$REDIS_PORT" "$DIR/redis"
+	for i in $(seq 1 "$n"); do
+		local port=$((BASE_PORT + i)) nd="$DIR/node$i"
+		mkdir -p "$nd"
+		if [ -f "$nd/pid" ] && kill -0 "$(cat "$nd/pid")" 2>/dev/null; then continue; fi
+		"$DIR/bin/imnode" --cluster consul --consul "127.0.0.1:$CONSUL_PORT" \
+			--store redis --redis "127.0.0.1:$REDIS_PORT" \
+			--auth-secret "$(cat "$DIR/auth.secret")" \
+			--listen "127.0.0.1:$port" --data "$nd" >"$nd/imnode.log" 2>&1 &
+		echo $! >"$nd/pid"
+	done
+	for i in $(seq 1 "$n"); do
+		local port=$((BASE_PORT + i)) ok=""
+		for _ in $(seq 1 200); do
+			if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ok=1; break; fi
+			sleep 0.05
+		done
+		[ -n "$ok" ] || { echo "node$i did not become ready; log:" >&2; cat "$DIR/node$i/imnode.log" >&2; exit 1; }
+	done
+	status
+}
+
+stop() {
+	for pidf in "$DIR"/node*/pid; do
+		[ -f "$pidf" ] || continue
+		local pid
+		pid="$(cat "$pidf")"
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+		kill -9 "$pid" 2>/dev/null || true
+		rm -f "$pidf"
+	done
+	"$HERE/redis.sh" stop "$DIR/redis" || true
+	"$HERE/consul.sh" stop "$DIR/consul" || true
+}
+
+status() {
+	echo "consul  http://127.0.0.1:$CONSUL_PORT   redis 127.0.0.1:$REDIS_PORT   secret $DIR/auth.secret"
+	for nd in "$DIR"/node*; do
+		[ -f "$nd/pid" ] || continue
+		local i="${nd##*node}"
+		local state=down
+		kill -0 "$(cat "$nd/pid")" 2>/dev/null && state=up
+		echo "node$i  ws://127.0.0.1:$((BASE_PORT + i))/ws  http://127.0.0.1:$((BASE_PORT + i))  $state  (log $nd/imnode.log)"
+	done
+}
+
+case "${1:-}" in
+start) start "${2:-3}" ;;
+stop) stop ;;
+status) status ;;
+*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,57 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"actorim/persistence"
+	"actorim/persistence/embedded"
+)
+
+// Store backends.
+const (
+	StoreEmbedded = "embedded"
+	StoreRedis    = "redis"
+)
+
+// StoreConfig selects and configures the hot store.
+type StoreConfig struct {
+	// Backend is "embedded" (default: Pebble in DataDir, single node) or
+	// "redis" (shared by every node of a cluster).
+	Backend string
+	// Redis configures the redis backend.
+	Redis RedisConfig
+}
+
+// RedisConfig locates the Redis primary.
+type RedisConfig struct {
+	// Addr is host:port. Default "127.0.0.1:6379".
+	Addr     string
+	Password string
+	DB       int
+	// Prefix namespaces every key. Default "actorim:".
+	Prefix string
+}
+
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (persistence.Store, error) {
+	switch cfg.Store.Backend {
+	case "", StoreEmbedded:
+		if cfg.Cluster.Provider != "" && cfg.Cluster.Provider != "standalone" {
+			return nil, fmt.Errorf("node: a cluster needs a shared store: --store redis")
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("node: data dir: %w", err)
+		}
+		st, err := embedded.Open(filepath.Join(cfg.DataDir, "store"), embedded.Options{Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("node: open store: %w", err)
+		}
+		return st, nil
+	case StoreRedis:
+		return openRedis(ctx, cfg.Store.Redis, logger)
+	}
+	return nil, fmt.Errorf("node: unknown store %q (want embedded or redis)", cfg.Store.Backend)
+}

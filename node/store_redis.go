@@ -1,0 +1,20 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"actorim/persistence"
+	redisstore "actorim/persistence/redis"
+)
+
+func openRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (persistence.Store, error) {
+	st, err := redisstore.Open(ctx, redisstore.Options{
+		Addr: cfg.Addr, Password: cfg.Password, DB: cfg.DB, Prefix: cfg.Prefix, Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: open redis store: %w", err)
+	}
+	return st, nil
+}
