@@ -1,0 +1,221 @@
+// Command imbench measures an actorim node or cluster under load and checks
+// its delivery guarantees while doing so (package loadgen does the work;
+// docs/benchmarks.md describes the method).
+//
+//	imbench pairs --spawn                                   1,000 private-chat pairs against a node it starts
+//	imbench pairs --target ws://127.0.0.1:8080/ws --secret-file data/auth.secret --rate 10000
+//	imbench idle --spawn --conns 15000                      RSS per idle connection
+//	imbench login-storm --spawn --users 5000                logins per second
+//	imbench reconnect-storm --spawn --devices 2000          everyone drops and resumes at once
+//	imbench mix --target ws://a/ws,ws://b/ws --secret S     a cluster, clients spread over the nodes
+//
+// Every flag can be set from the environment as IMBENCH_ and its name in
+// upper case with '_' for '-' (IMBENCH_TARGET, IMBENCH_SECRET_FILE, ...).
+// The report goes to stdout (a table, or one JSON object with --json),
+// progress to stderr. Exit status: 0 when every guarantee held, 1 when one
+// was violated, 2 when the run could not be done.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"actorim/loadgen"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	var code int
+	if loadgen.IsWorker() {
+		code = loadgen.WorkerMain(ctx)
+	} else {
+		code = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}
+	stop()
+	os.Exit(code)
+}
+
+// errViolated ends a run whose report shows a broken guarantee.
+var errViolated = errors.New("guarantees violated")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := &ffcli.Command{
+		Name:       "imbench",
+		ShortUsage: "imbench <workload> [flags]",
+		LongHelp: "Load generator for actorim: measures throughput, latency, connection capacity and resource use,\n" +
+			"and checks while loading that every acknowledged message reaches each recipient device exactly once,\n" +
+			"in order, without gaps. --spawn starts a node itself; otherwise give --target and --secret(-file).\n" +
+			"Flags may also be set as IMBENCH_<FLAG> environment variables.",
+		FlagSet: flag.NewFlagSet("imbench", flag.ContinueOnError),
+	}
+	for _, w := range []struct{ name, help string }{
+		{"pairs", "sender/receiver private-chat pairs: throughput and send-to-ack/delivery latency"},
+		{"idle", "open and hold logged-in connections: node RSS per connection, connection rate"},
+		{"login-storm", "logins per second and login latency, for new then returning users"},
+		{"reconnect-storm", "every receiving device drops and resumes at once: time to reconnect and resync"},
+		{"mix", "pairs, idle connections and periodic reconnects together"},
+		{"fanout", "one sender to a group (not available yet: groups come with a later issue)"},
+	} {
+		root.Subcommands = append(root.Subcommands, command(w.name, w.help, stdout, stderr))
+	}
+	root.Exec = func(context.Context, []string) error {
+		fmt.Fprint(stderr, ffcli.DefaultUsageFunc(root))
+		return errors.New("missing workload")
+	}
+	err := root.ParseAndRun(ctx, args)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errViolated):
+		return 1
+	}
+	fmt.Fprintln(stderr, "imbench:", err)
+	return 2
+}
+
+// command builds one workload's subcommand: the flags every workload shares
+// and its own.
+func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg        loadgen.Config
+		targets    list
+		nodeArgs   list
+		nodePIDs   list
+		secretFile = fs.String("secret-file", "", "read the nodes' token secret from this `file` (a standalone node's <data>/auth.secret)")
+		sourceIPs  = fs.String("source-ips", "", "bind client sockets to these local `addresses`, round robin: a list and/or ranges like 127.0.0.2-127.0.0.9 "+
+			"(default: 127.0.0.2, .3, ... when the targets are on loopback and more than 20,000 sockets are needed)")
+		asJSON = fs.Bool("json", false, "print the report as one JSON object")
+		quiet  = fs.Bool("quiet", false, "no progress line on stderr")
+	)
+	fs.Var(&targets, "target", "node WebSocket `URL`, e.g. ws://127.0.0.1:8080/ws; repeat or comma-separate for a cluster")
+	fs.StringVar(&cfg.Secret, "secret", "", "the nodes' token signing secret, to mint tokens for the test users")
+	fs.BoolVar(&cfg.Spawn, "spawn", false, "build and start a standalone imnode on a fresh temp data dir, send rate limit lifted")
+	fs.StringVar(&cfg.Imnode, "imnode", "", "imnode `binary` for --spawn (default: go build actorim/cmd/imnode)")
+	fs.Var(&nodeArgs, "node-arg", "extra `flag` for the spawned imnode, e.g. --node-arg=--max-connections=1000 (repeatable)")
+	fs.Var(&nodePIDs, "node-pid", "read the node's CPU and RSS from /proc of this `pid` instead of its /metrics (repeatable)")
+	fs.IntVar(&cfg.Procs, "procs", 0, "client processes (default: as many as the open-files limit needs, about 19,000 sockets each)")
+	fs.BoolVar(&cfg.JSON, "json-codec", false, "use the JSON subprotocol instead of binary protobuf")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time, or how long idle connections are held")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before measuring")
+	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "wait up to this long after the load for deliveries still under way")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "limit of one connection attempt or request")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 200, "connection attempts in flight per client process")
+	fs.StringVar(&cfg.RunID, "run-id", "", "prefix of the test users' ids (default: fresh per run)")
+	fs.IntVar(&cfg.Examples, "examples", 5, "examples of each violation kind to show")
+
+	pairsFlags := func() {
+		fs.IntVar(&cfg.Pairs, "pairs", 1000, "sender/receiver pairs")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: total messages/s, latency measured from each message's scheduled time (default: closed loop)")
+		fs.IntVar(&cfg.Inflight, "inflight", 1, "closed loop: unacknowledged sends per sender (pipelined)")
+		fs.DurationVar(&cfg.AckDelay, "ack-delay", 200*time.Millisecond, "receivers acknowledge pushes this long after the first unacknowledged one")
+	}
+	switch name {
+	case "pairs":
+		pairsFlags()
+	case "idle":
+		fs.IntVar(&cfg.Conns, "conns", 1000, "connections to open and hold")
+	case "login-storm":
+		fs.IntVar(&cfg.Users, "users", 5000, "distinct users")
+		fs.IntVar(&cfg.Conns, "conns", 0, "logins per round, spread over the users as devices d0, d1, ... (default --users)")
+	case "reconnect-storm":
+		fs.IntVar(&cfg.Devices, "devices", 1000, "receiving devices that drop and resume")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "total messages/s sent to them (default: one per device per second)")
+		fs.DurationVar(&cfg.Offline, "offline", 2*time.Second, "how long they stay away while messages keep coming")
+		fs.DurationVar(&cfg.AckDelay, "ack-delay", 200*time.Millisecond, "receivers acknowledge pushes this long after the first")
+	case "mix":
+		pairsFlags()
+		fs.IntVar(&cfg.Conns, "conns", 1000, "idle connections beside the pairs")
+		fs.DurationVar(&cfg.ReconnectEvery, "reconnect-every", time.Second, "how often receivers drop and resume")
+		fs.IntVar(&cfg.ReconnectBatch, "reconnect-batch", 10, "receivers that drop and resume each time")
+	case "fanout":
+		fs.IntVar(&cfg.GroupSize, "group-size", 100, "members of the group")
+	}
+
+	return &ffcli.Command{
+		Name:       name,
+		ShortUsage: "imbench " + name + " [flags]",
+		ShortHelp:  help,
+		FlagSet:    fs,
+		Options:    []ff.Option{ff.WithEnvVarPrefix("IMBENCH")},
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments %q", args)
+			}
+			cfg.Targets = targets
+			cfg.NodeArgs = nodeArgs
+			for _, p := range nodePIDs {
+				pid, err := strconv.Atoi(p)
+				if err != nil {
+					return fmt.Errorf("--node-pid %q: %w", p, err)
+				}
+				cfg.NodePIDs = append(cfg.NodePIDs, pid)
+			}
+			if *secretFile != "" && cfg.Secret == "" {
+				b, err := os.ReadFile(*secretFile)
+				if err != nil {
+					return err
+				}
+				cfg.Secret = strings.TrimSpace(string(b))
+			}
+			if *sourceIPs != "" {
+				ips, err := loadgen.ParseSourceIPs(*sourceIPs)
+				if err != nil {
+					return err
+				}
+				cfg.SourceIPs = ips
+			}
+			if !*quiet {
+				cfg.Progress = stderr
+			}
+			rep, err := loadgen.Run(ctx, name, cfg)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				err = rep.WriteJSON(stdout)
+			} else {
+				err = rep.WriteTable(stdout)
+			}
+			if err != nil {
+				return err
+			}
+			if !rep.Passed {
+				if *asJSON { // the table already ends with the summary
+					fmt.Fprintln(stderr, rep.Summary)
+				}
+				return errViolated
+			}
+			return nil
+		},
+	}
+}
+
+// list is a flag that may be repeated or given a comma-separated list.
+type list []string
+
+// String implements flag.Value.
+func (l *list) String() string { return strings.Join(*l, ",") }
+
+// Set implements flag.Value: it appends each comma-separated item.
+func (l *list) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}

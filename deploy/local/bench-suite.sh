@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The benchmark suite of docs/benchmarks.md: each case RUNS times (default 3)
+# against a fresh standalone node that imbench spawns, the JSON reports kept
+# in $OUT, and the median of each headline figure printed at the end.
+#
+#   deploy/local/bench-suite.sh                 the whole suite, 3 runs each
+#   RUNS=1 deploy/local/bench-suite.sh pairs    only the cases whose name starts with "pairs"
+#
+# Environment: RUNS (3), OUT (/tmp/actorim-bench/<date>), DURATION (10s, the
+# measured time of the message cases). Needs go and jq. A run whose checker
+# finds a violation stops the suite (imbench exits 1).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+RUNS="${RUNS:-3}"
+DURATION="${DURATION:-10s}"
+OUT="${OUT:-${TMPDIR:-/tmp}/actorim-bench/$(date -u +%Y%m%dT%H%M%SZ)}"
+ONLY="${1:-}"
+
+command -v jq >/dev/null || { echo "bench-suite: needs jq (apt-get install jq)" >&2; exit 2; }
+mkdir -p "$OUT/bin"
+(cd "$ROOT" && go build -o "$OUT/bin/imbench" ./cmd/imbench && go build -o "$OUT/bin/imnode" ./cmd/imnode)
+IMBENCH=("$OUT/bin/imbench")
+COMMON=(--spawn --imnode "$OUT/bin/imnode" --json --quiet)
+
+# name | imbench arguments | jq expressions of the figures to report (label=expr, space-separated)
+CASES=(
+	"pairs-closed|pairs --pairs 1000 --duration $DURATION|msgs/s=.window.delivered_per_s p50=.latency_ms.send_delivery.p50 p99=.latency_ms.send_delivery.p99 p999=.latency_ms.send_delivery.p999 node_cpu_s/M=.node.cpu_s_per_million client_cpu_s/M=.client.cpu_s_per_million node_rss_MiB=(.node.rss/1048576)"
+	"pairs-open-10k|pairs --pairs 1000 --rate 10000 --duration $DURATION|msgs/s=.window.delivered_per_s p50=.latency_ms.send_delivery.p50 p99=.latency_ms.send_delivery.p99 p999=.latency_ms.send_delivery.p999 node_cpu_s/M=.node.cpu_s_per_million client_cpu_s/M=.client.cpu_s_per_million"
+	"pairs-closed-json|pairs --pairs 1000 --json-codec --duration $DURATION|msgs/s=.window.delivered_per_s p99=.latency_ms.send_delivery.p99 node_cpu_s/M=.node.cpu_s_per_million"
+	"login-storm|login-storm --users 5000|cold_logins/s=.figures.logins_per_s_cold warm_logins/s=.figures.logins_per_s_warm warm_p99=.latency_ms.login_warm.p99"
+	"idle-15k|idle --conns 15000 --duration 10s|node_KiB/conn=.figures.node_rss_per_conn_kib conns/s=.figures.conns_per_s refused=.connections.refused_503"
+	"reconnect-storm|reconnect-storm --devices 2000|reconnect_all_s=.figures.time_to_reconnect_all_s resync_all_s=.figures.time_to_resync_all_s resync_p99=.latency_ms.resync.p99"
+	"mix|mix --pairs 1000 --rate 10000 --conns 5000 --duration $DURATION|msgs/s=.window.delivered_per_s p99=.latency_ms.send_delivery.p99 reconnects=.connections.reconnects"
+)
+
+for c in "${CASES[@]}"; do
+	IFS='|' read -r name args _ <<<"$c"
+	[[ -z "$ONLY" || "$name" == "$ONLY"* ]] || continue
+	for i in $(seq 1 "$RUNS"); do
+		echo "== $name run $i/$RUNS: imbench $args" >&2
+		# shellcheck disable=SC2086 # args are split on purpose
+		"${IMBENCH[@]}" $args "${COMMON[@]}" >"$OUT/$name-$i.json"
+		jq -r .summary "$OUT/$name-$i.json" >&2
+	done
+done
+
+echo "medians of $RUNS run(s) on $(nproc) cores, $(uname -r), $(go version | cut -d' ' -f3); reports in $OUT"
+for c in "${CASES[@]}"; do
+	IFS='|' read -r name _ figs <<<"$c"
+	[[ -z "$ONLY" || "$name" == "$ONLY"* ]] || continue
+	line="$name:"
+	for f in $figs; do
+		label="${f%%=*}" expr="${f#*=}"
+		med=$(jq -s "map($expr) | sort | .[(length/2|floor)] | . * 100 | round / 100" "$OUT/$name"-[0-9]*.json)
+		line+=" $label $med"
+	done
+	echo "$line"
+done

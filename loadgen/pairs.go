@@ -1,0 +1,397 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"actorim/client"
+	"actorim/protos/clientpb"
+)
+
+var pairsWorkload = &workload{
+	check:   checkPairs,
+	sockets: func(c *Config) int { return 2 * c.Pairs },
+	run: func(ctx context.Context, e *env) error {
+		t := newTraffic(e)
+		return t.measured(ctx, nil)
+	},
+	setup:     pairsSetup,
+	summarize: summarizePairs,
+}
+
+func checkPairs(c *Config) error {
+	if c.Rate < 0 {
+		return errors.New("loadgen: --rate must not be negative")
+	}
+	return nil
+}
+
+func pairsSetup(c *Config) string {
+	codec := "protobuf"
+	if c.JSON {
+		codec = "JSON"
+	}
+	load := fmt.Sprintf("closed loop, %d unacknowledged send(s) per sender", c.Inflight)
+	if c.Rate > 0 {
+		load = fmt.Sprintf("open loop at %s msgs/s in total", fnum(c.Rate))
+	}
+	return fmt.Sprintf("%d private-chat pairs, %s, %s codec, receivers ack after %v; %v warmup, %v measured, %v drain",
+		c.Pairs, load, codec, c.AckDelay, c.Warmup, c.Duration, c.Drain)
+}
+
+func summarizePairs(r *Report, t *total, marks map[string]Mark) {
+	r.Messages = &MessageStats{Sent: t.counts["sent"], Acked: t.counts["acked"], SendFailed: t.counts["send_failed"],
+		Delivered: t.check.Delivered, Repushed: t.check.Repushed}
+	r.window(t, marks, "measure", "end")
+}
+
+// pair is a sender and a receiver; the receiver's device is checked.
+type pair struct {
+	idx        int    // global index: connections 2*idx and 2*idx+1
+	from, to   string // user ids
+	sender     *client.Conn
+	recv       atomic.Pointer[client.Conn]
+	dev        *Device
+	next       atomic.Int64 // client msg id counter
+	resyncFrom atomic.Int64 // unix ns of a reconnect whose resync is timed; 0: none
+}
+
+// traffic is private chat between this process's pairs.
+type traffic struct {
+	e                                   *env
+	pairs                               []*pair
+	ack, delivery, reconnected, resyncs *hist
+
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	closed atomic.Bool // the run is over: no more reconnects
+}
+
+func newTraffic(e *env) *traffic {
+	return &traffic{e: e, ack: e.st.hist(histAck), delivery: e.st.hist(histDelivery),
+		reconnected: e.st.hist(histReconnect), resyncs: e.st.hist(histResync), stop: make(chan struct{})}
+}
+
+// connect opens this process's pairs; a pair with a failed connection is left out.
+func (t *traffic) connect(ctx context.Context) {
+	lo, hi := t.e.span(t.e.cfg.Pairs)
+	ps := make([]*pair, hi-lo)
+	parallel(ctx, hi-lo, t.e.cfg.Concurrency, func(k int) {
+		i := lo + k
+		p := &pair{idx: i, from: fmt.Sprintf("%s-%d-a", t.e.cfg.RunID, i), to: fmt.Sprintf("%s-%d-b", t.e.cfg.RunID, i)}
+		p.dev = t.e.check.Device(p.to, "d")
+		s, err := t.e.dial.connect(ctx, "connect", 2*i, p.from, "d", nil, nil, t.e.cfg.AckDelay)
+		if err != nil {
+			return
+		}
+		last := p.dev.Last()
+		r, err := t.e.dial.connect(ctx, "connect", 2*i+1, p.to, "d", &last, t.onPush(p), t.e.cfg.AckDelay)
+		if err != nil {
+			closeAll(t.e.st, []*client.Conn{s})
+			return
+		}
+		t.e.st.opened.Add(2)
+		p.sender = s
+		p.recv.Store(r)
+		t.watch(ctx, p, r)
+		ps[k] = p
+	})
+	for _, p := range ps {
+		if p != nil {
+			t.pairs = append(t.pairs, p)
+		}
+	}
+}
+
+// onPush is a receiver's push handler, run on its connection's read
+// goroutine: the checker sees every entry, and first deliveries in the
+// measured window are timed from the send time written in the text.
+func (t *traffic) onPush(p *pair) func(*clientpb.Push) {
+	st := t.e.st
+	return func(push *clientpb.Push) {
+		now := time.Now()
+		measuring := st.measuring.Load()
+		var fresh int64
+		for _, en := range push.GetEntries() {
+			m := en.GetMessage()
+			if m == nil || !p.dev.Deliver(en.GetSeq(), m.GetId()) {
+				continue
+			}
+			fresh++
+			if measuring {
+				if ns, err := strconv.ParseInt(m.GetContent().GetText(), 10, 64); err == nil {
+					t.delivery.record(now.Sub(time.Unix(0, ns)))
+				}
+			}
+		}
+		st.delivered.Add(fresh)
+		if fresh > 0 {
+			t.resynced(p, now)
+		}
+	}
+}
+
+// resynced times a reconnect's resync once the device has everything
+// acknowledged for it.
+func (t *traffic) resynced(p *pair, now time.Time) {
+	if r := p.resyncFrom.Load(); r != 0 && p.dev.Pending() == 0 && p.resyncFrom.CompareAndSwap(r, 0) {
+		t.resyncs.record(now.Sub(time.Unix(0, r)))
+	}
+}
+
+// send sends one message scheduled at sched; latencies count from sched, so
+// a send that had to wait is charged its wait (no coordinated omission).
+func (t *traffic) send(ctx context.Context, p *pair, sched time.Time) error {
+	st := t.e.st
+	st.sent.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, t.e.cfg.Timeout)
+	ack, err := p.sender.Send(ctx, &clientpb.Send{ClientMsgId: "m" + strconv.FormatInt(p.next.Add(1), 10), To: p.to,
+		Content: client.Text(strconv.FormatInt(sched.UnixNano(), 10))})
+	cancel()
+	if err == nil && ack.GetDuplicate() {
+		err = errors.New("ack marked duplicate for a fresh client msg id")
+	}
+	if err != nil {
+		st.sendFailed.Add(1)
+		st.fail("send", err)
+		return err
+	}
+	st.acked.Add(1)
+	if st.measuring.Load() {
+		t.ack.record(time.Since(sched))
+	}
+	p.dev.Expect(ack.GetMsgId())
+	return nil
+}
+
+// start begins sending: open loop at rate msgs/s over this process's pairs,
+// or closed loop with cfg.Inflight sends outstanding per sender.
+func (t *traffic) start(ctx context.Context, rate float64) {
+	if len(t.pairs) == 0 {
+		return
+	}
+	if rate <= 0 {
+		for _, p := range t.pairs {
+			for range t.e.cfg.Inflight {
+				t.wg.Add(1)
+				go func() {
+					defer t.wg.Done()
+					for !t.stopped() {
+						if err := t.send(ctx, p, time.Now()); errors.Is(err, client.ErrClosed) || ctx.Err() != nil {
+							return
+						} else if err != nil {
+							time.Sleep(50 * time.Millisecond) // don't spin on a failing connection
+						}
+					}
+				}()
+			}
+		}
+		return
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.schedule(ctx, rate)
+	}()
+}
+
+// maxOpenInflight bounds the sends of the open loop outstanding at once in a
+// process, so an overwhelmed node cannot exhaust the client's memory; a send
+// that waits for a slot is still timed from its scheduled time.
+const maxOpenInflight = 50_000
+
+// schedule is the open loop: message k is due at start + k/rate and goes to
+// pair k mod n, so every pair sends evenly, out of phase with the others.
+func (t *traffic) schedule(ctx context.Context, rate float64) {
+	interval := time.Duration(float64(time.Second) / rate)
+	slots := make(chan struct{}, maxOpenInflight)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	start := time.Now()
+	for k := 0; ; k++ {
+		due := start.Add(time.Duration(k) * interval)
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-t.stop:
+				return
+			}
+		} else if t.stopped() {
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-t.stop:
+			return
+		}
+		p := t.pairs[k%len(t.pairs)]
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			_ = t.send(ctx, p, due)
+			<-slots
+		}()
+	}
+}
+
+func (t *traffic) stopped() bool {
+	select {
+	case <-t.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// halt stops sending and waits for the sends under way to be answered.
+func (t *traffic) halt() {
+	select {
+	case <-t.stop:
+	default:
+		close(t.stop)
+	}
+	t.wg.Wait()
+}
+
+// drain waits until every acknowledged message has been delivered, or
+// cfg.Drain has passed.
+func (t *traffic) drain(ctx context.Context) {
+	for deadline := time.Now().Add(t.e.cfg.Drain); time.Now().Before(deadline) && ctx.Err() == nil; {
+		if t.e.check.Outstanding() == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// close closes every connection of the pairs.
+func (t *traffic) close() {
+	t.closed.Store(true)
+	conns := make([]*client.Conn, 0, 2*len(t.pairs))
+	for _, p := range t.pairs {
+		conns = append(conns, p.sender)
+		if r := p.recv.Swap(nil); r != nil {
+			conns = append(conns, r)
+		}
+	}
+	closeAll(t.e.st, conns)
+}
+
+// watch resumes a receiver whose connection c the server ends, as a real
+// client would; the disconnect is counted as an error. Connections this
+// process ends itself (abort, close) are swapped out of p.recv first.
+func (t *traffic) watch(ctx context.Context, p *pair, c *client.Conn) {
+	go func() {
+		<-c.Done()
+		if !p.recv.CompareAndSwap(c, nil) {
+			return
+		}
+		t.e.st.open.Add(-1)
+		code, _, _ := c.CloseStatus()
+		t.e.st.fail("receiver", fmt.Errorf("closed by the server (close code %d)", code))
+		if !t.closed.Load() {
+			_ = t.resume(ctx, p, false)
+		}
+	}()
+}
+
+// abort drops a receiver's connection without a close handshake.
+func (t *traffic) abort(p *pair) {
+	if c := p.recv.Swap(nil); c != nil {
+		c.Abort()
+		t.e.st.open.Add(-1)
+	}
+}
+
+// resume reconnects an aborted receiver with Login.lastSeq = the highest seq
+// it processed, retrying a few times; a device that cannot come back is
+// detached from the loss accounting. timeResync times its catch-up.
+func (t *traffic) resume(ctx context.Context, p *pair, timeResync bool) error {
+	start := time.Now()
+	last := p.dev.Last()
+	if timeResync {
+		p.resyncFrom.Store(start.UnixNano())
+	}
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		var c *client.Conn
+		c, err = t.e.dial.connect(ctx, "reconnect", 2*p.idx+1, p.to, "d", &last, t.onPush(p), t.e.cfg.AckDelay)
+		if err == nil {
+			p.recv.Store(c)
+			t.watch(ctx, p, c)
+			t.e.st.reconnects.Add(1)
+			t.reconnected.record(time.Since(start))
+			if timeResync {
+				t.resynced(p, time.Now())
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
+	p.dev.Detach()
+	p.resyncFrom.Store(0)
+	return err
+}
+
+// measured is the shape of pairs and mix: connect, load through warmup and
+// the measured window, stop, drain, close. extra (optional) starts more
+// activity once the pairs are connected and returns its stop function.
+func (t *traffic) measured(ctx context.Context, extra func(context.Context) (stop func())) (err error) {
+	e := t.e
+	t.connect(ctx)
+	stopExtra := func() {}
+	defer func() {
+		stopExtra()
+		t.halt()
+		if err == nil {
+			t.drain(ctx)
+		}
+		t.close()
+	}()
+	if extra != nil {
+		stopExtra = extra(ctx)
+	}
+	if err := t.warm(ctx); err != nil {
+		return err
+	}
+	if err := e.barrier(ctx, "measure"); err != nil {
+		return err
+	}
+	e.st.measuring.Store(true)
+	if err := sleep(ctx, e.cfg.Duration); err != nil {
+		return err
+	}
+	e.st.measuring.Store(false)
+	return e.barrier(ctx, "end")
+}
+
+// warm passes the "connected" barrier, starts this process's share of the
+// traffic (of cfg.Rate in open loop) and runs it through the warmup.
+func (t *traffic) warm(ctx context.Context) error {
+	if err := t.e.barrier(ctx, "connected"); err != nil {
+		return err
+	}
+	lo, hi := t.e.span(t.e.cfg.Pairs)
+	t.start(ctx, t.e.cfg.Rate*float64(hi-lo)/float64(t.e.cfg.Pairs))
+	return sleep(ctx, t.e.cfg.Warmup)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
