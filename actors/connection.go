@@ -190,7 +190,11 @@ func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResul
 			c.rt.member.Evict(c.sess.UserID, KindUser, pid)
 			continue
 		}
-		ctx.Watch(pid)
+		// Only in a cluster can the grain move (or die with its node) while
+		// this connection lives; standalone, watching it would only cost memory.
+		if c.rt.member.Clustered() {
+			ctx.Watch(pid)
+		}
 		c.user = pid
 		return res.(*actorpb.AttachResult), nil
 	}

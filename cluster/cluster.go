@@ -198,6 +198,9 @@ func (m *Member) System() *actor.ActorSystem { return m.system }
 // Address returns the address other members reach this one at.
 func (m *Member) Address() string { return m.system.Address() }
 
+// Clustered reports whether other members may exist (grains can move).
+func (m *Member) Clustered() bool { return m.cfg.Provider != ProviderStandalone }
+
 // RequestTimeout is the configured bound of one grain call.
 func (m *Member) RequestTimeout() time.Duration { return m.cfg.RequestTimeout }
 

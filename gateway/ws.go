@@ -29,7 +29,9 @@ const maxBadFrames = 16
 
 var upgrader = websocket.Upgrader{
 	Subprotocols:    []string{wire.SubprotocolProto, wire.SubprotocolJSON},
-	ReadBufferSize:  1024,
+	// Most frames are a few hundred bytes; a larger one is read past the
+	// buffer. Idle sockets keep their read buffer, so it stays small.
+	ReadBufferSize:  512,
 	WriteBufferSize: 1024,
 	// Pooled write buffers keep an idle connection's memory small.
 	WriteBufferPool: &sync.Pool{},
@@ -48,20 +50,17 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, clientpb.ErrorCode_ERR_UNAVAILABLE, "connection limit reached, try another node or later")
 		return
 	}
-	defer s.open.Add(-1)
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.open.Add(-1)
 		return // the upgrader already answered with an HTTP error
 	}
+	// Serve the socket on a goroutine of its own and return: while the
+	// handler runs, net/http keeps its per-connection state (4 KiB read and
+	// write buffers, the parsed request) reachable, about 10 KiB per idle
+	// socket for nothing.
 	c := &wsConn{srv: s, ws: ws, codec: wire.CodecFor(ws.Subprotocol())}
-	if !s.track(c) {
-		c.Close(clientpb.CloseReconnectElsewhere, "server shutting down")
-		c.drain()
-		_ = ws.Close()
-		return
-	}
-	defer s.untrack(c)
-	c.serve()
+	go c.serve()
 }
 
 // wsConn is one socket. Its goroutine (the HTTP handler's) reads; writes come
@@ -122,17 +121,41 @@ func (c *wsConn) writeError(id uint32, code clientpb.ErrorCode, msg string, retr
 	}}})
 }
 
+// serve runs a socket's life: login on this goroutine, then the read loop
+// on a fresh one. Login (token parsing, spawning the actor) grows a stack to
+// several KiB, which an idle socket would otherwise keep for its whole life;
+// the read loop needs a fraction of it.
 func (c *wsConn) serve() {
-	cfg := c.srv.cfg
-	defer c.ws.Close()
-	// Frames above MaxFrameBytes but within four times it are refused with an
-	// error and the connection lives on; beyond that, gorilla closes with 1009.
-	c.ws.SetReadLimit(int64(cfg.MaxFrameBytes) * 4)
-
-	conn := c.login()
-	if conn == nil {
+	s := c.srv
+	done := func() {
+		_ = c.ws.Close()
+		s.untrack(c)
+		s.open.Add(-1)
+	}
+	if !s.track(c) {
+		c.Close(clientpb.CloseReconnectElsewhere, "server shutting down")
+		c.drain()
+		_ = c.ws.Close()
+		s.open.Add(-1)
 		return
 	}
+	// Frames above MaxFrameBytes but within four times it are refused with an
+	// error and the connection lives on; beyond that, gorilla closes with 1009.
+	c.ws.SetReadLimit(int64(s.cfg.MaxFrameBytes) * 4)
+	conn := c.login()
+	if conn == nil {
+		done()
+		return
+	}
+	go func() {
+		defer done()
+		c.readLoop(conn)
+	}()
+}
+
+// readLoop reads the frames of a logged-in connection until the socket ends.
+func (c *wsConn) readLoop(conn *actors.Conn) {
+	cfg := c.srv.cfg
 	defer conn.SocketClosed()
 	// Heartbeats start after login: during login only the login deadline
 	// counts, and a pong must not extend it.

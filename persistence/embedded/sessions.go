@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -11,35 +12,39 @@ import (
 )
 
 // sessions keeps device sessions in memory: on a single node they describe
-// sockets of this very process, so none can outlive a restart.
+// sockets of this very process, so none can outlive a restart. A user has
+// one or a few, so a small slice each is cheaper than a map each (this is
+// memory held per idle connection).
 type sessions struct {
 	mu     sync.Mutex
-	byUser map[string]map[string]persistence.Session
+	byUser map[string][]persistence.Session // ordered by device id
 }
 
 func (ss *sessions) put(s persistence.Session, ttl time.Duration) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.byUser == nil {
-		ss.byUser = map[string]map[string]persistence.Session{}
-	}
-	m := ss.byUser[s.UserID]
-	if m == nil {
-		m = map[string]persistence.Session{}
-		ss.byUser[s.UserID] = m
+		ss.byUser = map[string][]persistence.Session{}
 	}
 	s.ExpiresAtMs = uint64(time.Now().Add(ttl).UnixMilli())
-	m[s.DeviceID] = s
+	list := ss.byUser[s.UserID]
+	i := sort.Search(len(list), func(i int) bool { return list[i].DeviceID >= s.DeviceID })
+	if i < len(list) && list[i].DeviceID == s.DeviceID {
+		list[i] = s
+		return
+	}
+	list = slices.Insert(list, i, s)
+	ss.byUser[s.UserID] = slices.Clip(list)
 }
 
 func (ss *sessions) delete(user, device, session string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	m := ss.byUser[user]
-	if s, ok := m[device]; ok && s.SessionID == session {
-		delete(m, device)
-		if len(m) == 0 {
-			delete(ss.byUser, user)
+	list := ss.byUser[user]
+	for i, s := range list {
+		if s.DeviceID == device && s.SessionID == session {
+			ss.set(user, slices.Delete(list, i, i+1))
+			return
 		}
 	}
 }
@@ -48,20 +53,17 @@ func (ss *sessions) list(user string) []persistence.Session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	now := uint64(time.Now().UnixMilli())
-	m := ss.byUser[user]
-	out := make([]persistence.Session, 0, len(m))
-	for dev, s := range m {
-		if s.ExpiresAtMs <= now {
-			delete(m, dev)
-			continue
-		}
-		out = append(out, s)
-	}
-	if len(m) == 0 {
+	list := slices.DeleteFunc(ss.byUser[user], func(s persistence.Session) bool { return s.ExpiresAtMs <= now })
+	ss.set(user, list)
+	return slices.Clone(list)
+}
+
+func (ss *sessions) set(user string, list []persistence.Session) {
+	if len(list) == 0 {
 		delete(ss.byUser, user)
+		return
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID < out[j].DeviceID })
-	return out
+	ss.byUser[user] = list
 }
 
 // PutSession implements persistence.Store.
