@@ -28,7 +28,7 @@ import (
 const maxBadFrames = 16
 
 var upgrader = websocket.Upgrader{
-	Subprotocols:    []string{wire.SubprotocolProto, wire.SubprotocolJSON},
+	Subprotocols: []string{wire.SubprotocolProto, wire.SubprotocolJSON},
 	// Most frames are a few hundred bytes; a larger one is read past the
 	// buffer. Idle sockets keep their read buffer, so it stays small.
 	ReadBufferSize:  512,
