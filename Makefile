@@ -10,7 +10,7 @@ PROTOS := protos/clientpb/client.proto protos/actorpb/actor.proto protos/storepb
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
 run: ## run a standalone node on 127.0.0.1:8080 with its data in ./data
@@ -20,11 +20,24 @@ run: ## run a standalone node on 127.0.0.1:8080 with its data in ./data
 build: ## build imnode and imctl into ./bin
 	$(GO) build -o bin/ ./cmd/...
 
+.PHONY: deps
+deps: ## install the servers the tests need: redis-server (apt) and consul (built once, cached in ~/.cache/actorim)
+	deploy/local/redis.sh install
+	deploy/local/consul.sh install
+
 .PHONY: test
-test: ## run the whole test suite (vet, race detector, fuzz seed corpus, end-to-end)
+test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, end-to-end, cluster with real Consul and Redis)
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+.PHONY: cluster
+cluster: ## start a local 3-node cluster with Consul and Redis on loopback (cluster-stop stops it)
+	deploy/local/cluster.sh start 3
+
+.PHONY: cluster-stop
+cluster-stop: ## stop the local cluster
+	deploy/local/cluster.sh stop
 
 .PHONY: bench
 bench: ## run the benchmarks (private-chat throughput and latency through the gateway)

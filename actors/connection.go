@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"actorim/cluster"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 )
@@ -62,6 +63,8 @@ type (
 	pumpNow      struct{}
 	retryTick    struct{}
 	sweepTick    struct{}
+	// topologyChanged carries the owners of the cluster's new topology.
+	topologyChanged struct{ owners cluster.Owners }
 )
 
 // pendingSend is a Send forwarded to the user grain and not yet answered.
@@ -122,9 +125,24 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.sweep(ctx)
 	case *actor.Terminated:
 		if c.user != nil && m.GetWho().Equal(c.user) && !c.done {
+			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
+			c.reattach(ctx)
+		}
+	case topologyChanged:
+		// The grain moved (its owner changed): follow it even if its old home
+		// never tells us, as a node that is shutting down or dead may not.
+		if c.user != nil && !c.done && !cluster.Owns(m.owners, c.user, c.sess.UserID, KindUser) {
+			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
+			c.reattach(ctx)
+		}
+	case *actor.DeadLetterResponse:
+		// A send reached no grain: its PID is dead.
+		if c.user != nil && !c.done {
+			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
 			c.reattach(ctx)
 		}
 	case *actor.Stopped:
+		c.rt.conns.Delete(ctx.Self())
 		if c.timer != nil {
 			c.timer.Stop()
 		}
@@ -132,6 +150,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 }
 
 func (c *connActor) start(ctx actor.Context) {
+	c.rt.conns.Store(ctx.Self(), struct{}{})
 	res, err := c.attach(ctx, false)
 	if err != nil {
 		c.rt.log.Warn("login: attach failed", "user", c.sess.UserID, "err", err)
@@ -184,7 +203,7 @@ func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResul
 		if err != nil {
 			return nil, err
 		}
-		res, err := ctx.RequestFuture(pid, msg, c.rt.member.RequestTimeout()/2).Result()
+		res, err := ctx.RequestFuture(pid, msg, attachAttempt).Result()
 		if err != nil {
 			lastErr = err
 			c.rt.member.Evict(c.sess.UserID, KindUser, pid)
@@ -201,9 +220,23 @@ func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResul
 	return nil, lastErr
 }
 
+// slowReattach is a re-attach worth a warning: the connection's frames wait
+// meanwhile.
+const slowReattach = 500 * time.Millisecond
+
+// attachAttempt bounds one Attach: a grain answers it in milliseconds, and a
+// PID that does not answer belongs to an activation that is gone.
+const attachAttempt = time.Second
+
 // reattach follows the user grain to its new activation and catches up on
 // anything appended meanwhile.
 func (c *connActor) reattach(ctx actor.Context) {
+	start := time.Now()
+	defer func() {
+		if d := time.Since(start); d > slowReattach {
+			c.rt.log.Warn("slow re-attach", "user", c.sess.UserID, "took", d)
+		}
+	}()
 	c.user = nil
 	// The old activation will never answer: fail its sends now so clients
 	// retry them (with their client_msg_id) at once.
@@ -212,6 +245,14 @@ func (c *connActor) reattach(ctx actor.Context) {
 		c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moved; retry with the same client_msg_id")))
 	}
 	res, err := c.attach(ctx, true)
+	if err == nil && res.GetReplaced() {
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Kick{Kick: &clientpb.Kick{
+			Reason: clientpb.KickReason_KICK_REASON_REPLACED, Message: "this device logged in on another connection"}}})
+		c.out.Close(clientpb.CloseKicked, "kicked")
+		c.attached = false // the grain holds the newer session
+		c.finish(ctx)
+		return
+	}
 	if err != nil || res.GetError() != nil {
 		c.rt.log.Warn("re-attach failed", "user", c.sess.UserID, "err", err, "error", res.GetError())
 		c.out.Close(clientpb.CloseTryAgain, "session lost, reconnect")

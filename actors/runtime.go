@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -104,6 +105,7 @@ type Runtime struct {
 	member     *cluster.Member
 	metrics    *Metrics
 	dispatcher actor.Dispatcher
+	conns      sync.Map // *actor.PID of each connection actor on this node
 }
 
 // NewRuntime returns a Runtime. Pass Kinds to cluster.Start, then Bind the
@@ -128,8 +130,22 @@ func (r *Runtime) Kinds() []*pcluster.Kind {
 	}
 }
 
-// Bind attaches the started cluster member.
-func (r *Runtime) Bind(m *cluster.Member) { r.member = m }
+// Bind attaches the started cluster member. In a cluster, every topology
+// change is passed to this node's connections, which follow their grain if
+// it moved.
+func (r *Runtime) Bind(m *cluster.Member) {
+	r.member = m
+	if !m.Clustered() {
+		return
+	}
+	m.OnTopologyChange(func(owners cluster.Owners) {
+		msg := topologyChanged{owners}
+		r.conns.Range(func(k, _ any) bool {
+			m.System().Root.Send(k.(*actor.PID), msg)
+			return true
+		})
+	})
+}
 
 // Config returns the effective configuration.
 func (r *Runtime) Config() Config { return r.cfg }

@@ -93,6 +93,13 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 		g.applyPolicy(ctx, m)
 	}
 	if old, ok := g.devices[m.GetDeviceId()]; ok && !old.conn.Equal(conn) {
+		// A connection following this grain after a move must not displace a
+		// newer login of the same device, which may have attached first; it
+		// is the one replaced.
+		if m.GetResume() && old.session > m.GetSessionId() {
+			ctx.Respond(&actorpb.AttachResult{Replaced: true})
+			return
+		}
 		g.unwatch(ctx, old.conn)
 	}
 	d := &device{platform: m.GetPlatform(), session: m.GetSessionId(), conn: conn}
@@ -315,9 +322,9 @@ func (g *userGrain) watch(ctx actor.Context, conn *actor.PID) {
 }
 
 func (g *userGrain) unwatch(ctx actor.Context, conn *actor.PID) {
-	if conn.GetAddress() != ctx.Self().GetAddress() {
-		ctx.Unwatch(conn)
-	}
+	// Unwatching a PID that is not watched (a local one attached directly)
+	// is harmless, and an adopted local one may be watched.
+	ctx.Unwatch(conn)
 }
 
 // Device sessions are written to the store so that a new activation of this
@@ -380,7 +387,11 @@ func (g *userGrain) loadSessions(ctx actor.Context) {
 	for _, s := range sessions {
 		conn := actor.NewPID(s.Node, s.ConnID)
 		g.devices[s.DeviceID] = &device{platform: s.Platform, session: s.SessionID, conn: conn}
-		g.watch(ctx, conn)
+		// Watched wherever it lives: an adopted connection may be dead
+		// already (its Detach went to the old activation), and watching a
+		// dead PID reports it at once; otherwise the device would stay, and
+		// its session be refreshed, forever.
+		ctx.Watch(conn)
 	}
 	g.scheduleRefresh(ctx)
 }

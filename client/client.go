@@ -154,6 +154,16 @@ func (c *Conn) Pushes() <-chan *clientpb.Push { return c.pushes }
 // ERR_BAD_FRAME or ERR_FRAME_TOO_LARGE. Dropped when nobody reads them.
 func (c *Conn) Errors() <-chan *clientpb.Error { return c.errs }
 
+// IsClosed reports whether the connection has ended.
+func (c *Conn) IsClosed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 

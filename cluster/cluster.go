@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -106,10 +107,15 @@ type Member struct {
 	system  *actor.ActorSystem
 	cluster *pcluster.Cluster
 	consul  *consul.Provider // nil when standalone
+	owners  atomic.Pointer[Owners]
 }
 
-// Start builds the actor system and joins the cluster.
-func Start(ctx context.Context, cfg Config, logger *slog.Logger) (m *Member, err error) {
+// New builds the actor system and the cluster member without joining: the
+// caller binds whatever its grains need to the member, then calls Start.
+// Grains can be activated from the moment Start begins (other members place
+// them here while the member is still joining), so nothing they use may be
+// set up after it.
+func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	cfg.setDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -156,16 +162,24 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (m *Member, err
 		pcluster.WithRequestTimeout(cfg.RequestTimeout),
 	)
 	c := pcluster.New(system, clusterCfg)
+	m := &Member{cfg: cfg, log: logger, system: system, cluster: c, consul: consulProvider}
+	if m.Clustered() {
+		m.trackOwners()
+	}
+	return m, nil
+}
 
+// Start joins the cluster.
+func (m *Member) Start(ctx context.Context) (err error) {
 	// StartMember panics on failure (for example a port in use): turn that into an error.
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("cluster: start member: %v", r)
 		}
 	}()
-	c.StartMember()
-	logger.Info("cluster member started", "provider", cfg.Provider, "address", system.Address())
-	return &Member{cfg: cfg, log: logger, system: system, cluster: c, consul: consulProvider}, nil
+	m.cluster.StartMember()
+	m.log.Info("cluster member started", "provider", m.cfg.Provider, "address", m.system.Address())
+	return nil
 }
 
 // consulReachable fails fast with a clear error when no agent answers,
@@ -222,16 +236,29 @@ func (m *Member) Shutdown(ctx context.Context) error {
 }
 
 // levelFilter drops records below min: protoactor logs routine events at info
-// and would drown the node's own log.
+// and would drown the node's own log. One info record always passes, raised
+// to error: "[ACTOR] Recovering", which protoactor logs when an actor
+// panicked and its supervisor restarts it. That must never go unseen.
 type levelFilter struct {
 	h   slog.Handler
 	min slog.Level
 }
 
+const recovering = "[ACTOR] Recovering"
+
 func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= f.min && f.h.Enabled(ctx, l)
+	return (l >= f.min || l == slog.LevelInfo) && f.h.Enabled(ctx, slog.LevelError)
 }
-func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < f.min {
+		if r.Message != recovering {
+			return nil
+		}
+		r.Level = slog.LevelError
+	}
+	return f.h.Handle(ctx, r)
+}
 func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelFilter{h: f.h.WithAttrs(a), min: f.min}
 }

@@ -38,7 +38,12 @@ func TestMain(m *testing.M) {
 		}
 		shared = n
 		defer n.stop()
+		defer stopInfra()
 		code = m.Run()
+		if n := panics.Load(); n > 0 && code == 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: %d actor panic(s) in the nodes under test\n", n)
+			code = 1
+		}
 	}()
 	os.Exit(code)
 }
@@ -51,11 +56,32 @@ type testNode struct {
 	dir    string
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("E2E_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// panics counts actors that panicked in in-process nodes: TestMain fails
+// the run if any did, whatever the tests concluded.
+var panics atomic.Int64
+
+// panicCounter passes records on and counts protoactor's "[ACTOR]
+// Recovering" (an actor panicked and was restarted).
+type panicCounter struct{ slog.Handler }
+
+func (p panicCounter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "[ACTOR] Recovering" {
+		panics.Add(1)
+		fmt.Fprintf(os.Stderr, "actor panicked: %v\n", r)
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return p.Handler.Handle(ctx, r)
+}
+func (p panicCounter) WithAttrs(a []slog.Attr) slog.Handler {
+	return panicCounter{p.Handler.WithAttrs(a)}
+}
+func (p panicCounter) WithGroup(n string) slog.Handler { return panicCounter{p.Handler.WithGroup(n)} }
+
+func testLogger() *slog.Logger {
+	var h slog.Handler = slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError})
+	if os.Getenv("E2E_LOG") != "" {
+		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
+	}
+	return slog.New(panicCounter{h})
 }
 
 func newNode(mutate func(*node.Config)) (*testNode, error) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -46,9 +47,20 @@ func buildImnode(t *testing.T) string {
 
 // process is an imnode child process.
 type process struct {
-	cmd  *exec.Cmd
-	addr string
-	log  *os.File
+	cmd    *exec.Cmd
+	addr   string
+	log    *os.File
+	exited chan struct{}
+}
+
+// alive reports whether the process is still running.
+func (p *process) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 func freeAddr(t *testing.T) string {
@@ -73,11 +85,15 @@ func startProcess(t *testing.T, dataDir, addr string, extra ...string) *process 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, addr: addr, log: logf}
+	p := &process{cmd: cmd, addr: addr, log: logf, exited: make(chan struct{})}
+	go func() { _, _ = cmd.Process.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-		if t.Failed() {
+		<-p.exited
+		if b, err := os.ReadFile(logf.Name()); err == nil && strings.Contains(string(b), "[ACTOR] Recovering") {
+			t.Errorf("imnode %s: an actor panicked (see its log)", addr)
+		}
+		if t.Failed() || os.Getenv("E2E_NODE_LOGS") != "" {
 			if b, err := os.ReadFile(logf.Name()); err == nil {
 				t.Logf("imnode log:\n%s", b)
 			}
@@ -102,7 +118,20 @@ func (p *process) kill9(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = p.cmd.Process.Wait()
+	<-p.exited
+}
+
+// terminate sends SIGTERM and waits for the process to exit.
+func (p *process) terminate(t *testing.T, within time.Duration) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(within):
+		t.Fatalf("imnode %s did not exit within %v of SIGTERM", p.addr, within)
+	}
 }
 
 func (p *process) node() *testNode {

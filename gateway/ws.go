@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -317,10 +318,14 @@ func (c *wsConn) sendPing() {
 	c.ping.Reset(c.srv.cfg.PingInterval)
 }
 
+// newSessionID returns a session id that orders by creation time: 16 hex
+// digits of the Unix time in nanoseconds (fixed width until 2262), then 8
+// random ones. When two connections of one device meet in a grain, the
+// newer login is the greater id.
 func newSessionID() string {
-	var b [8]byte
+	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return fmt.Sprintf("%016x%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
 }
 
 func defaultMaxConnections() int {

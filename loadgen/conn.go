@@ -55,21 +55,38 @@ func (d *dialer) connect(ctx context.Context, op string, idx int, user, device s
 	if err != nil {
 		return nil, err
 	}
+	// Each connection has its own target; when it does not answer (a node
+	// died or is draining), the next ones are tried, as a client with a list
+	// of nodes would.
+	var lastErr error
+	for i := range len(d.targets) {
+		c, err := d.login(ctx, d.targets[(idx+i)%len(d.targets)], opts, tok, device, lastSeq)
+		if err == nil {
+			d.st.open.Add(1)
+			return c, nil
+		}
+		lastErr = err
+		d.st.connFailed.Add(1)
+		d.st.fail(op, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+// login dials one target and logs in.
+func (d *dialer) login(ctx context.Context, target string, opts client.Options, tok, device string, lastSeq *uint64) (*client.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	c, err := client.Dial(ctx, d.targets[idx%len(d.targets)], opts)
+	c, err := client.Dial(ctx, target, opts)
 	if err != nil {
-		d.st.connFailed.Add(1)
-		d.st.fail(op+" dial", err)
-		return nil, err
+		return nil, fmt.Errorf("dial: %w", err)
 	}
 	if _, err := c.Login(ctx, tok, device, clientpb.Platform_PLATFORM_DESKTOP, lastSeq); err != nil {
 		c.Abort()
-		d.st.connFailed.Add(1)
-		d.st.fail(op+" login", err)
-		return nil, err
+		return nil, fmt.Errorf("login: %w", err)
 	}
-	d.st.open.Add(1)
 	return c, nil
 }
 

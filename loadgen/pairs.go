@@ -54,7 +54,9 @@ func summarizePairs(r *Report, t *total, marks map[string]Mark) {
 type pair struct {
 	idx        int    // global index: connections 2*idx and 2*idx+1
 	from, to   string // user ids
-	sender     *client.Conn
+	sender     atomic.Pointer[client.Conn]
+	senderMu   sync.Mutex // one reconnect of the sender at a time
+	redials    int        // sender reconnects so far, under senderMu: rotates the target
 	recv       atomic.Pointer[client.Conn]
 	dev        *Device
 	next       atomic.Int64 // client msg id counter
@@ -66,6 +68,8 @@ type traffic struct {
 	e                                   *env
 	pairs                               []*pair
 	ack, delivery, reconnected, resyncs *hist
+	recovered, recoveryAt               *hist
+	started                             time.Time // creation, before connecting: the origin of recoveryAt
 
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -74,7 +78,8 @@ type traffic struct {
 
 func newTraffic(e *env) *traffic {
 	return &traffic{e: e, ack: e.st.hist(histAck), delivery: e.st.hist(histDelivery),
-		reconnected: e.st.hist(histReconnect), resyncs: e.st.hist(histResync), stop: make(chan struct{})}
+		reconnected: e.st.hist(histReconnect), resyncs: e.st.hist(histResync), recovered: e.st.hist(histRecover),
+		recoveryAt: e.st.hist(histRecoveryAt), started: time.Now(), stop: make(chan struct{})}
 }
 
 // connect opens this process's pairs; a pair with a failed connection is left out.
@@ -96,7 +101,7 @@ func (t *traffic) connect(ctx context.Context) {
 			return
 		}
 		t.e.st.opened.Add(2)
-		p.sender = s
+		p.sender.Store(s)
 		p.recv.Store(r)
 		t.watch(ctx, p, r)
 		ps[k] = p
@@ -146,27 +151,93 @@ func (t *traffic) resynced(p *pair, now time.Time) {
 
 // send sends one message scheduled at sched; latencies count from sched, so
 // a send that had to wait is charged its wait (no coordinated omission).
+//
+// Like a real client, a sender whose node stops answering (it died, is
+// draining, or the grain is moving) reconnects, to the next target, and
+// retries with the same client msg id until acknowledged: the server answers
+// a retry of a stored message with its original ack, so nothing is sent
+// twice. Each failed attempt is counted as an error; the outage, from the
+// first failure to the ack, is timed (send_recover).
 func (t *traffic) send(ctx context.Context, p *pair, sched time.Time) error {
 	st := t.e.st
 	st.sent.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, t.e.cfg.Timeout)
-	ack, err := p.sender.Send(ctx, &clientpb.Send{ClientMsgId: "m" + strconv.FormatInt(p.next.Add(1), 10), To: p.to,
-		Content: client.Text(strconv.FormatInt(sched.UnixNano(), 10))})
-	cancel()
-	if err == nil && ack.GetDuplicate() {
-		err = errors.New("ack marked duplicate for a fresh client msg id")
-	}
-	if err != nil {
-		st.sendFailed.Add(1)
+	req := &clientpb.Send{ClientMsgId: "m" + strconv.FormatInt(p.next.Add(1), 10), To: p.to,
+		Content: client.Text(strconv.FormatInt(sched.UnixNano(), 10))}
+	var failedAt time.Time
+	for attempt := 0; ; attempt++ {
+		c := p.sender.Load()
+		actx, cancel := context.WithTimeout(ctx, t.e.cfg.Timeout)
+		ack, err := c.Send(actx, req)
+		cancel()
+		if err == nil && ack.GetDuplicate() && attempt == 0 {
+			err = errors.New("ack marked duplicate for a fresh client msg id")
+			st.sendFailed.Add(1)
+			st.fail("send", err)
+			return err
+		}
+		if err == nil {
+			st.acked.Add(1)
+			if st.measuring.Load() {
+				t.ack.record(time.Since(sched))
+			}
+			if !failedAt.IsZero() {
+				t.recovered.record(time.Since(failedAt))
+				t.recoveryAt.record(time.Since(t.started))
+			}
+			p.dev.Expect(ack.GetMsgId())
+			return nil
+		}
 		st.fail("send", err)
-		return err
+		if !retryable(err) || ctx.Err() != nil || t.closed.Load() {
+			st.sendFailed.Add(1)
+			return err
+		}
+		if failedAt.IsZero() {
+			failedAt = time.Now()
+		}
+		if e := new(client.Error); errors.As(err, &e) && e.RetryAfter > 0 {
+			time.Sleep(e.RetryAfter)
+			continue
+		}
+		if c.IsClosed() {
+			t.redialSender(ctx, p, c)
+		} else {
+			time.Sleep(min(time.Duration(attempt+1)*50*time.Millisecond, time.Second))
+		}
 	}
-	st.acked.Add(1)
-	if st.measuring.Load() {
-		t.ack.record(time.Since(sched))
+}
+
+// retryable tells the failures a client retries with the same client msg
+// id: the connection ended, no answer came in time, or the server said to.
+func retryable(err error) bool {
+	switch client.CodeOf(err) {
+	case clientpb.ErrorCode_ERR_UNAVAILABLE, clientpb.ErrorCode_ERR_RATE_LIMITED:
+		return true
+	case clientpb.ErrorCode_ERR_UNSPECIFIED:
+		return errors.Is(err, client.ErrClosed) || errors.Is(err, context.DeadlineExceeded)
 	}
-	p.dev.Expect(ack.GetMsgId())
-	return nil
+	return false
+}
+
+// redialSender replaces the sender's connection old, unless another send of
+// the same sender did already, trying the targets after the one that failed.
+func (t *traffic) redialSender(ctx context.Context, p *pair, old *client.Conn) {
+	p.senderMu.Lock()
+	defer p.senderMu.Unlock()
+	if p.sender.Load() != old {
+		return
+	}
+	for !t.closed.Load() && ctx.Err() == nil {
+		p.redials++
+		c, err := t.e.dial.connect(ctx, "reconnect", 2*p.idx+2*p.redials, p.from, "d", nil, nil, t.e.cfg.AckDelay)
+		if err == nil {
+			p.sender.Store(c)
+			t.e.st.open.Add(-1)
+			t.e.st.reconnects.Add(1)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // start begins sending: open loop at rate msgs/s over this process's pairs,
@@ -275,7 +346,7 @@ func (t *traffic) close() {
 	t.closed.Store(true)
 	conns := make([]*client.Conn, 0, 2*len(t.pairs))
 	for _, p := range t.pairs {
-		conns = append(conns, p.sender)
+		conns = append(conns, p.sender.Load())
 		if r := p.recv.Swap(nil); r != nil {
 			conns = append(conns, r)
 		}
@@ -327,6 +398,7 @@ func (t *traffic) resume(ctx context.Context, p *pair, timeResync bool) error {
 			t.watch(ctx, p, c)
 			t.e.st.reconnects.Add(1)
 			t.reconnected.record(time.Since(start))
+			t.recoveryAt.record(time.Since(t.started))
 			if timeResync {
 				t.resynced(p, time.Now())
 			}

@@ -101,7 +101,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 }
 
 // latencyOrder lists the distributions in the order people read them.
-var latencyOrder = []string{histAck, histDelivery, histLogin, "login_cold", "login_warm", histReconnect, histResync}
+var latencyOrder = []string{histAck, histDelivery, histLogin, "login_cold", "login_warm", histReconnect, histResync, histRecover, histRecoveryAt}
 
 // WriteTable writes the report for people.
 func (r *Report) WriteTable(w io.Writer) error {

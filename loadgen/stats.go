@@ -21,6 +21,11 @@ const (
 	histLogin     = "login"         // dial + Login + LoginOK
 	histReconnect = "reconnect"     // abort to LoginOK of the new connection
 	histResync    = "resync"        // reconnect start to every missed message delivered
+	histRecover   = "send_recover"  // a sender's first failed attempt to the ack of its retry
+	// histRecoveryAt records when each recovery (a sender's retry acked, a
+	// receiver reconnected) happened, measured from the start of the traffic:
+	// its max is when the last client got full service back.
+	histRecoveryAt = "recovery_at"
 )
 
 // counters are one process's running totals; progress lines and barrier

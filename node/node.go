@@ -123,13 +123,16 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 
 	ccfg := cfg.Cluster
 	ccfg.Kinds = append(ccfg.Kinds, rt.Kinds()...)
-	member, err := cluster.Start(ctx, ccfg, logger.With("component", "cluster"))
+	member, err := cluster.New(ccfg, logger.With("component", "cluster"))
 	if err != nil {
+		return nil, err
+	}
+	rt.Bind(member) // before Start: grains may be activated while joining
+	if err := member.Start(ctx); err != nil {
 		return nil, err
 	}
 	n.member = member
 	undo = append(undo, func() { _ = member.Shutdown(context.Background()) })
-	rt.Bind(member)
 
 	n.gateway = gateway.New(cfg.Gateway, rt, tokens, reg, reg, n.ready.Load, logger.With("component", "gateway"))
 

@@ -81,11 +81,13 @@ func (x *PID) GetId() string {
 // Attach registers a device's connection with its user grain (connection to
 // user grain). Sent at login and again whenever the grain has moved.
 type Attach struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId  string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	Platform  clientpb.Platform      `protobuf:"varint,2,opt,name=platform,proto3,enum=actorim.v1.Platform" json:"platform,omitempty"`
-	SessionId string                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Conn      *PID                   `protobuf:"bytes,4,opt,name=conn,proto3" json:"conn,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Platform clientpb.Platform      `protobuf:"varint,2,opt,name=platform,proto3,enum=actorim.v1.Platform" json:"platform,omitempty"`
+	// Session ids order by login time (they start with it), so the grain can
+	// tell the newer of two sessions of one device.
+	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Conn      *PID   `protobuf:"bytes,4,opt,name=conn,proto3" json:"conn,omitempty"`
 	// True for a re-attach after the grain moved: the multi-device policy was
 	// already applied at login and must not kick anyone now.
 	Resume        bool `protobuf:"varint,5,opt,name=resume,proto3" json:"resume,omitempty"`
@@ -159,9 +161,11 @@ func (x *Attach) GetResume() bool {
 }
 
 type AttachResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LatestSeq     uint64                 `protobuf:"varint,1,opt,name=latest_seq,json=latestSeq,proto3" json:"latest_seq,omitempty"`
-	Error         *clientpb.Error        `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	LatestSeq uint64                 `protobuf:"varint,1,opt,name=latest_seq,json=latestSeq,proto3" json:"latest_seq,omitempty"`
+	Error     *clientpb.Error        `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// A resume was refused: a newer session of the same device holds it.
+	Replaced      bool `protobuf:"varint,3,opt,name=replaced,proto3" json:"replaced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -208,6 +212,13 @@ func (x *AttachResult) GetError() *clientpb.Error {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *AttachResult) GetReplaced() bool {
+	if x != nil {
+		return x.Replaced
+	}
+	return false
 }
 
 // Detach removes a device's connection (connection to user grain).
@@ -794,11 +805,12 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12)\n" +
 	"\x04conn\x18\x04 \x01(\v2\x15.actorim.actor.v1.PIDR\x04conn\x12\x16\n" +
-	"\x06resume\x18\x05 \x01(\bR\x06resume\"V\n" +
+	"\x06resume\x18\x05 \x01(\bR\x06resume\"r\n" +
 	"\fAttachResult\x12\x1d\n" +
 	"\n" +
 	"latest_seq\x18\x01 \x01(\x04R\tlatestSeq\x12'\n" +
-	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"D\n" +
+	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\x12\x1a\n" +
+	"\breplaced\x18\x03 \x01(\bR\breplaced\"D\n" +
 	"\x06Detach\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1d\n" +
 	"\n" +
