@@ -9,7 +9,8 @@
 # Consul HTTP $CONSUL_PORT (default 18500, and the 3 ports after it), Redis
 # $REDIS_PORT (default 16379), node i listens on $BASE_PORT+i (default 18080+i)
 # for WebSocket (/ws) and HTTP. The auth secret is generated once into
-# $CLUSTER_DIR/auth.secret; every node shares it.
+# $CLUSTER_DIR/auth.secret; every node shares it. $IMNODE_ARGS is added to
+# every node's command line (e.g. IMNODE_ARGS="--pprof --log-level debug").
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -33,7 +34,7 @@ start() {
 		"$DIR/bin/imnode" --cluster consul --consul "127.0.0.1:$CONSUL_PORT" \
 			--store redis --redis "127.0.0.1:$REDIS_PORT" \
 			--auth-secret "$(cat "$DIR/auth.secret")" \
-			--listen "127.0.0.1:$port" --data "$nd" >"$nd/imnode.log" 2>&1 &
+			--listen "127.0.0.1:$port" --data "$nd" ${IMNODE_ARGS:-} >"$nd/imnode.log" 2>&1 &
 		echo $! >"$nd/pid"
 	done
 	for i in $(seq 1 "$n"); do

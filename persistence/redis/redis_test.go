@@ -798,3 +798,24 @@ func processCPU(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestAppendAfterScriptFlush: Redis forgets its scripts when it restarts
+// (or on SCRIPT FLUSH); pipelined appends load the script again and go
+// through, exactly once.
+func TestAppendAfterScriptFlush(t *testing.T) {
+	s := openStore(t, shared.addr(), Options{}, "alice", "bob")
+	ctx := context.Background()
+	if _, err := s.Append(ctx, privateReq("alice", "bob", "before")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Append(ctx, privateReq("alice", "bob", "after"))
+	if err != nil || res.Duplicate || res.Entries[0].GetSeq() != 2 {
+		t.Fatalf("append after SCRIPT FLUSH: %+v, %v", res, err)
+	}
+	if last, _ := s.LastSeq(ctx, "bob"); last != 2 {
+		t.Fatalf("bob's last seq %d, want 2 (the retried script ran once)", last)
+	}
+}

@@ -86,6 +86,11 @@ type Store struct {
 	// mu keeps Close from closing the client under a running call.
 	mu     sync.RWMutex
 	closed bool
+
+	// Pipelined appends; see batch.go.
+	ops          chan *appendOp
+	quit         chan struct{}
+	batchersDone sync.WaitGroup
 }
 
 // Open connects to Redis, checks that it answers and loads the scripts.
@@ -137,6 +142,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 	}
 	checkDurability(ctx, rdb, logger, opts.Addr)
+	s.startBatchers()
 	return s, nil
 }
 
@@ -180,6 +186,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.stopBatchers() // no call is running: Close waited for them
 	if err := s.rdb.Close(); err != nil {
 		return fmt.Errorf("redisstore: close: %w", err)
 	}
@@ -263,7 +270,7 @@ func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*pe
 	if req.ClientMsgID != "" {
 		keys = append(keys, s.k.dedup(req.Sender, req.ClientMsgID))
 	}
-	reply, err := appendScript.Run(ctx, s.rdb, keys, body, s.dedupTTL).Slice()
+	reply, err := s.runAppend(ctx, keys, body, s.dedupTTL)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: append: %w", err)
 	}
