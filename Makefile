@@ -4,7 +4,7 @@ GO    ?= go
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 PROTOC_GEN_GO_VERSION := v1.36.12
 VTPROTO_VERSION       := v0.6.0
-PROTOS := protos/clientpb/client.proto protos/actorpb/actor.proto protos/storepb/store.proto
+PROTOS := protos/clientpb/client.proto protos/actorpb/actor.proto protos/actorpb/social.proto protos/storepb/store.proto
 
 .DEFAULT_GOAL := help
 

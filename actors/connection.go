@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"actorim/cluster"
 	"actorim/protos/actorpb"
@@ -90,6 +91,49 @@ type connActor struct {
 	pending  map[uint64]pendingSend
 	nextReq  uint64
 	sweeping bool
+
+	// muted holds the group conversations whose messages this user muted:
+	// they are pushed and synced flagged silent.
+	muted map[string]bool
+}
+
+func (c *connActor) setMuted(convs []string) {
+	c.muted = nil
+	for _, conv := range convs {
+		if c.muted == nil {
+			c.muted = map[string]bool{}
+		}
+		c.muted[conv] = true
+	}
+}
+
+// flagSilent returns entries with the group messages of muted conversations
+// flagged silent. Entries are shared with other connections, so a flagged
+// one is a copy.
+func (c *connActor) flagSilent(entries []*clientpb.Entry) []*clientpb.Entry {
+	if len(c.muted) == 0 {
+		return entries
+	}
+	var out []*clientpb.Entry
+	for i, e := range entries {
+		m := e.GetMessage()
+		if m == nil || m.GetSilent() || !c.muted[m.GetConversationId()] || m.GetContent().GetEvent() != nil {
+			if out != nil {
+				out = append(out, e)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]*clientpb.Entry, 0, len(entries)), entries[:i]...)
+		}
+		cm := proto.Clone(m).(*clientpb.Message)
+		cm.Silent = true
+		out = append(out, &clientpb.Entry{Seq: e.GetSeq(), Item: &clientpb.Entry_Message{Message: cm}})
+	}
+	if out == nil {
+		return entries
+	}
+	return out
 }
 
 func (c *connActor) Receive(ctx actor.Context) {
@@ -119,6 +163,12 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.finish(ctx)
 	case socketClosed:
 		c.finish(ctx)
+	case *actorpb.DeviceSignal:
+		if !c.done && c.attached {
+			c.write(&clientpb.Frame{Body: &clientpb.Frame_Signal{Signal: m.GetSignal()}})
+		}
+	case *actorpb.MutedChanged:
+		c.setMuted(m.GetMuted())
 	case *actorpb.SendResult:
 		c.onSendResult(ctx, m)
 	case sweepTick:
@@ -166,6 +216,7 @@ func (c *connActor) start(ctx actor.Context) {
 		return
 	}
 	c.attached = true
+	c.setMuted(res.GetMuted())
 	c.rt.metrics.Connections.Inc()
 	latest := res.GetLatestSeq()
 	next := latest + 1
@@ -259,6 +310,7 @@ func (c *connActor) reattach(ctx actor.Context) {
 		c.finish(ctx)
 		return
 	}
+	c.setMuted(res.GetMuted())
 	c.st.observeLatest(res.GetLatestSeq())
 	c.pump(ctx)
 }
@@ -288,7 +340,11 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
 	id := f.GetId()
 	switch b := f.GetBody().(type) {
 	case *clientpb.Frame_Send:
-		c.onSend(ctx, id, b.Send)
+		if b.Send.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
+			c.onGroupSend(ctx, id, b.Send)
+		} else {
+			c.onSend(ctx, id, b.Send)
+		}
 	case *clientpb.Frame_PushAck:
 		if !c.st.ack(b.PushAck.GetSeq(), time.Now()) {
 			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "push_ack: seq was never pushed")))
@@ -296,9 +352,15 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
 		c.pump(ctx)
 	case *clientpb.Frame_Sync:
 		res, e := c.rt.Sync(c.sess.UserID, b.Sync)
+		if res != nil {
+			res.Entries = c.flagSilent(res.Entries)
+		}
 		c.answer(e, &clientpb.Frame{Id: id, Body: &clientpb.Frame_SyncResult{SyncResult: res}})
 	case *clientpb.Frame_History:
 		res, e := c.rt.History(c.sess.UserID, b.History)
+		if res != nil {
+			res.Entries = c.flagSilent(res.Entries)
+		}
 		c.answer(e, &clientpb.Frame{Id: id, Body: &clientpb.Frame_HistoryResult{HistoryResult: res}})
 	case *clientpb.Frame_Ping:
 		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Pong{Pong: &clientpb.Pong{ServerTimeMs: uint64(time.Now().UnixMilli())}}})
@@ -307,6 +369,12 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
 		c.finish(ctx)
 	case *clientpb.Frame_Login:
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_ALREADY_LOGGED_IN, "this connection is logged in")))
+	case *clientpb.Frame_FriendRequest, *clientpb.Frame_FriendRespond, *clientpb.Frame_FriendDelete,
+		*clientpb.Frame_FriendUpdate, *clientpb.Frame_Category, *clientpb.Frame_FriendList,
+		*clientpb.Frame_Block, *clientpb.Frame_Settings, *clientpb.Frame_PresenceQuery,
+		*clientpb.Frame_Typing, *clientpb.Frame_Read, *clientpb.Frame_Recall,
+		*clientpb.Frame_Conversations, *clientpb.Frame_ConversationUpdate, *clientpb.Frame_Group:
+		c.onOp(ctx, f)
 	case nil:
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "frame has no body")))
 	default:
@@ -419,7 +487,7 @@ func (c *connActor) pump(ctx actor.Context) {
 			break
 		}
 		c.rt.metrics.EntriesPushed.Add(float64(len(out)))
-		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: out}}})
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(out)}}})
 	}
 	c.armTimer(ctx)
 }
@@ -432,7 +500,7 @@ func (c *connActor) resend() {
 	due := c.st.due(time.Now())
 	for len(due) > 0 {
 		n := min(len(due), c.rt.cfg.PushPage)
-		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: due[:n]}}})
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(due[:n])}}})
 		c.rt.metrics.EntriesResent.Add(float64(n))
 		due = due[n:]
 	}

@@ -51,9 +51,15 @@ func (g *userGrain) Receive(ctx actor.Context) {
 	case *actorpb.SendRequest:
 		g.onSend(ctx, m)
 	case *actorpb.Deliver:
-		g.notify(ctx, m.GetEntries(), "")
+		g.notify(ctx, m.GetEntries(), m.GetExceptSession())
 		if ctx.Sender() != nil {
 			ctx.Respond(&actorpb.DeliverAck{})
+		}
+	case *actorpb.UserOp:
+		g.onUserOp(ctx, m)
+	case *actorpb.SignalDevices:
+		if !g.blocks(m.GetFrom()) {
+			g.signal(ctx, m.GetSignal())
 		}
 	case *actorpb.Attach:
 		g.onAttach(ctx, m)
@@ -116,7 +122,7 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 		ctx.Respond(&actorpb.AttachResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")})
 		return
 	}
-	ctx.Respond(&actorpb.AttachResult{LatestSeq: latest})
+	ctx.Respond(&actorpb.AttachResult{LatestSeq: latest, Muted: g.mutedConvs()})
 }
 
 // ensureAccount provisions the user on first login with a token the
@@ -172,6 +178,9 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
 		return &actorpb.SendResult{Error: e}
 	}
+	if e := g.mayMessage(s.GetTo()); e != nil {
+		return &actorpb.SendResult{Error: e}
+	}
 	conv := ids.Private(g.id, s.GetTo())
 	msg := &clientpb.Message{
 		ConversationId:   conv,
@@ -218,9 +227,17 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	g.rt.metrics.MessagesSent.Inc()
 	g.notify(ctx, res.Entries[:1], m.GetSessionId())
 	if len(res.Entries) > 1 {
-		g.deliver(ctx, s.GetTo(), res.Entries[1:])
+		g.rt.deliverTo(ctx, s.GetTo(), &actorpb.Deliver{Entries: res.Entries[1:]}, true)
 	}
 	return &actorpb.SendResult{Ack: ack}
+}
+
+// signal passes an ephemeral signal to every attached device.
+func (g *userGrain) signal(ctx actor.Context, s *clientpb.Signal) {
+	m := &actorpb.DeviceSignal{Signal: s}
+	for _, d := range g.devices {
+		ctx.Send(d.conn, m)
+	}
 }
 
 // notify hands entries to every attached device except the one whose
@@ -235,46 +252,6 @@ func (g *userGrain) notify(ctx actor.Context, entries []*clientpb.Entry, exceptS
 			ctx.Send(d.conn, n)
 		}
 	}
-}
-
-// deliver tells another user's grain about entries appended to its timeline.
-//
-// To a grain on this node it is a plain send: the local PID cache forgets a
-// grain as it stops, a grain stops only when no device is attached, and a
-// device that activates it again reads the timeline's end after these
-// entries were stored. To another node it is a request, so that a PID gone
-// stale (the grain moved) is noticed and the delivery retried once at the
-// grain's new home, without blocking this grain meanwhile. Were both attempts
-// lost, the entries are still durable and reach the devices with the next
-// notification or re-attach.
-func (g *userGrain) deliver(ctx actor.Context, user string, entries []*clientpb.Entry) {
-	g.deliverAttempt(ctx, user, &actorpb.Deliver{Entries: entries}, true)
-}
-
-func (g *userGrain) deliverAttempt(ctx actor.Context, user string, d *actorpb.Deliver, retry bool) {
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
-	pid, err := g.rt.member.Get(sctx, user, KindUser)
-	if err != nil {
-		g.rt.log.Warn("deliver: grain unreachable", "user", user, "err", err)
-		return
-	}
-	if pid.GetAddress() == ctx.Self().GetAddress() {
-		ctx.Send(pid, d)
-		return
-	}
-	f := ctx.RequestFuture(pid, d, deliverTimeout)
-	ctx.ReenterAfter(f, func(_ any, err error) {
-		if err == nil {
-			return
-		}
-		g.rt.member.Evict(user, KindUser, pid)
-		if retry {
-			g.deliverAttempt(ctx, user, d, false)
-		} else {
-			g.rt.log.Warn("deliver: no answer", "user", user, "err", err)
-		}
-	})
 }
 
 // deliverTimeout bounds the wait for a Deliver's answer before the retry.

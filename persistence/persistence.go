@@ -113,6 +113,8 @@ type Store interface {
 	// Sessions returns userID's unexpired sessions, ordered by device id.
 	Sessions(ctx context.Context, userID string) ([]Session, error)
 
+	StateStore
+
 	// Close flushes and releases the store.
 	Close() error
 }

@@ -25,15 +25,21 @@ import "github.com/redis/go-redis/v9"
 //	KEYS[#KEYS]                   P d/<sender>/<clientMsgID>, present when #KEYS % 3 == 2
 //	ARGV[1]                       the Message marshalled without id and time
 //	ARGV[2]                       ttl of the dedup record in ms, 0 for none
+//	ARGV[3]                       '1' when KEYS[#KEYS] is the outbox stream
+//	                              (P o, see outbox.go) and ARGV[4] the
+//	                              timelines' user ids joined by spaces
 //
 // It returns {0, msg id, sent at, seq of timeline 1, ...} for a new message,
 // {1, member} for a duplicate (the original's entry in the first requested
 // timeline that holds it), {2, i} when timeline i has no account and {3, msg
 // id} when the original is in none of the requested timelines.
 var appendScript = redis.NewScript(`#!lua flags=no-cluster
-local n = math.floor((#KEYS - 1) / 3)
+local nk = #KEYS
+local outbox = nil
+if ARGV[3] == '1' then outbox = KEYS[nk]; nk = nk - 1 end
+local n = math.floor((nk - 1) / 3)
 local dedup = nil
-if #KEYS % 3 == 2 then dedup = KEYS[#KEYS] end
+if nk % 3 == 2 then dedup = KEYS[nk] end
 
 if dedup then
   local ref = redis.call('GET', dedup)
@@ -86,16 +92,27 @@ if dedup then
     redis.call('SET', dedup, ref, 'PX', ARGV[2])
   end
 end
+if outbox then
+  local seqs = {}
+  for i = 1, n do seqs[i] = string.format('%d', out[i+3]) end
+  redis.call('XADD', outbox, '*', 'h', string.format('%d:%d', id, now), 'b', ARGV[1],
+    'u', ARGV[4], 's', table.concat(seqs, ' '))
+end
 return out
 `)
 
 // createAccountScript creates an account unless one exists; it returns 1 when
-// it did. KEYS[1] is P a/<user>, ARGV the password hash and created-at ms.
+// it did. KEYS[1] is P a/<user>, KEYS[2] P users (the sorted set of user
+// ids, internal '#' accounts left out), ARGV the password hash, created-at
+// ms and user id.
 var createAccountScript = redis.NewScript(`#!lua flags=no-cluster
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 redis.call('HSET', KEYS[1], 'pw', ARGV[1], 'ct', ARGV[2])
+if string.sub(ARGV[3], 1, 1) ~= '#' then
+  redis.call('ZADD', KEYS[2], 0, ARGV[3])
+end
 return 1
 `)
 

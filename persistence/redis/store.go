@@ -61,6 +61,9 @@ type Options struct {
 	// PoolSize is the maximum number of connections to Redis. Zero means
 	// go-redis's default, 10 per GOMAXPROCS.
 	PoolSize int
+	// Outbox records every append in an outbox stream for an archiver too
+	// (see persistence.Outbox and outbox.go). Off, nothing is recorded.
+	Outbox bool
 	// DedupTTL bounds how long a (sender, client msg id) pair is remembered.
 	// Zero, the default, remembers it forever, which is what the product
 	// promises: a retry never creates a second message. A positive value
@@ -82,6 +85,7 @@ type Store struct {
 	rdb      *redis.Client
 	k        keys
 	dedupTTL string // in ms, for the append script
+	outbox   bool
 
 	// mu keeps Close from closing the client under a running call.
 	mu     sync.RWMutex
@@ -127,6 +131,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb:      rdb,
 		k:        keys{prefix: opts.Prefix},
 		dedupTTL: strconv.FormatInt(opts.DedupTTL.Milliseconds(), 10),
+		outbox:   opts.Outbox,
 	}
 	if opts.DedupTTL > 0 && opts.DedupTTL < time.Millisecond {
 		s.dedupTTL = "1"
@@ -202,8 +207,8 @@ func (s *Store) CreateAccount(ctx context.Context, a persistence.Account) error 
 	if !validID(a.UserID) {
 		return fmt.Errorf("redisstore: create account: invalid user id %q", a.UserID)
 	}
-	created, err := createAccountScript.Run(ctx, s.rdb, []string{s.k.account(a.UserID)},
-		a.PasswordHash, strconv.FormatUint(a.CreatedAtMs, 10)).Int()
+	created, err := createAccountScript.Run(ctx, s.rdb, []string{s.k.account(a.UserID), s.k.users()},
+		a.PasswordHash, strconv.FormatUint(a.CreatedAtMs, 10), a.UserID).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: create account %q: %w", a.UserID, err)
 	}
@@ -270,7 +275,8 @@ func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*pe
 	if req.ClientMsgID != "" {
 		keys = append(keys, s.k.dedup(req.Sender, req.ClientMsgID))
 	}
-	reply, err := s.runAppend(ctx, keys, body, s.dedupTTL)
+	keys, args := s.withOutbox(keys, []any{body, s.dedupTTL}, req.Timelines)
+	reply, err := s.runAppend(ctx, keys, args...)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: append: %w", err)
 	}

@@ -45,6 +45,9 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 		{"CloseWhileAppending", testCloseWhileAppending},
 		{"Sessions", testSessions},
 		{"SessionsExpire", testSessionsExpire},
+		{"State", testState},
+		{"Sets", testSets},
+		{"Users", testUsers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

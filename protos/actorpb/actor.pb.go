@@ -165,7 +165,9 @@ type AttachResult struct {
 	LatestSeq uint64                 `protobuf:"varint,1,opt,name=latest_seq,json=latestSeq,proto3" json:"latest_seq,omitempty"`
 	Error     *clientpb.Error        `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	// A resume was refused: a newer session of the same device holds it.
-	Replaced      bool `protobuf:"varint,3,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	Replaced bool `protobuf:"varint,3,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	// Conversations the user muted: their pushes are flagged silent.
+	Muted         []string `protobuf:"bytes,4,rep,name=muted,proto3" json:"muted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -219,6 +221,13 @@ func (x *AttachResult) GetReplaced() bool {
 		return x.Replaced
 	}
 	return false
+}
+
+func (x *AttachResult) GetMuted() []string {
+	if x != nil {
+		return x.Muted
+	}
+	return nil
 }
 
 // Detach removes a device's connection (connection to user grain).
@@ -408,8 +417,10 @@ func (x *SendResult) GetRequestId() uint64 {
 // Deliver tells a user grain that entries were appended to its timeline by
 // another grain (user grain to user grain).
 type Deliver struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*clientpb.Entry      `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*clientpb.Entry      `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The sending device's session, which has its SendAck and is not notified.
+	ExceptSession string `protobuf:"bytes,2,opt,name=except_session,json=exceptSession,proto3" json:"except_session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -449,6 +460,13 @@ func (x *Deliver) GetEntries() []*clientpb.Entry {
 		return x.Entries
 	}
 	return nil
+}
+
+func (x *Deliver) GetExceptSession() string {
+	if x != nil {
+		return x.ExceptSession
+	}
+	return ""
 }
 
 // DeliverAck answers a Deliver once the grain has notified its devices.
@@ -791,6 +809,661 @@ func (x *GetAccountResult) GetError() *clientpb.Error {
 	return nil
 }
 
+// UserOp carries a client request of frames 17 to 30 to the caller's user
+// grain (connection to user grain).
+type UserOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Frame         *clientpb.Frame        `protobuf:"bytes,3,opt,name=frame,proto3" json:"frame,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserOp) Reset() {
+	*x = UserOp{}
+	mi := &file_actorpb_actor_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserOp) ProtoMessage() {}
+
+func (x *UserOp) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserOp.ProtoReflect.Descriptor instead.
+func (*UserOp) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UserOp) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *UserOp) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *UserOp) GetFrame() *clientpb.Frame {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+// OpResult answers a UserOp or GroupOp.
+type OpResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *clientpb.Result       `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	Error         *clientpb.Error        `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpResult) Reset() {
+	*x = OpResult{}
+	mi := &file_actorpb_actor_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpResult) ProtoMessage() {}
+
+func (x *OpResult) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpResult.ProtoReflect.Descriptor instead.
+func (*OpResult) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *OpResult) GetResult() *clientpb.Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *OpResult) GetError() *clientpb.Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// GroupOp carries a group request to the group grain on behalf of an
+// authenticated user (connection or user grain to group grain).
+type GroupOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Request       *clientpb.GroupRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupOp) Reset() {
+	*x = GroupOp{}
+	mi := &file_actorpb_actor_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupOp) ProtoMessage() {}
+
+func (x *GroupOp) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupOp.ProtoReflect.Descriptor instead.
+func (*GroupOp) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GroupOp) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupOp) GetRequest() *clientpb.GroupRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// GroupSend is a member's message to the group (connection to group grain),
+// answered by a SendResult.
+type GroupSend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	DeviceId      string                 `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	SessionId     string                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Send          *clientpb.Send         `protobuf:"bytes,4,opt,name=send,proto3" json:"send,omitempty"`
+	RequestId     uint64                 `protobuf:"varint,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupSend) Reset() {
+	*x = GroupSend{}
+	mi := &file_actorpb_actor_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupSend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupSend) ProtoMessage() {}
+
+func (x *GroupSend) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupSend.ProtoReflect.Descriptor instead.
+func (*GroupSend) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GroupSend) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupSend) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *GroupSend) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *GroupSend) GetSend() *clientpb.Send {
+	if x != nil {
+		return x.Send
+	}
+	return nil
+}
+
+func (x *GroupSend) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+// GroupRead records a member's read mark (user grain to group grain).
+type GroupRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	MsgId         uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRead) Reset() {
+	*x = GroupRead{}
+	mi := &file_actorpb_actor_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRead) ProtoMessage() {}
+
+func (x *GroupRead) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRead.ProtoReflect.Descriptor instead.
+func (*GroupRead) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GroupRead) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupRead) GetMsgId() uint64 {
+	if x != nil {
+		return x.MsgId
+	}
+	return 0
+}
+
+// GroupRecall asks the group grain to recall a message (user grain to group grain).
+type GroupRecall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	MsgId         uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRecall) Reset() {
+	*x = GroupRecall{}
+	mi := &file_actorpb_actor_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRecall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRecall) ProtoMessage() {}
+
+func (x *GroupRecall) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRecall.ProtoReflect.Descriptor instead.
+func (*GroupRecall) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GroupRecall) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupRecall) GetMsgId() uint64 {
+	if x != nil {
+		return x.MsgId
+	}
+	return 0
+}
+
+// GroupSignal relays an ephemeral signal to the group's members (typing).
+type GroupSignal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Signal        *clientpb.Signal       `protobuf:"bytes,2,opt,name=signal,proto3" json:"signal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupSignal) Reset() {
+	*x = GroupSignal{}
+	mi := &file_actorpb_actor_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupSignal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupSignal) ProtoMessage() {}
+
+func (x *GroupSignal) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupSignal.ProtoReflect.Descriptor instead.
+func (*GroupSignal) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GroupSignal) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupSignal) GetSignal() *clientpb.Signal {
+	if x != nil {
+		return x.Signal
+	}
+	return nil
+}
+
+// MemberOf asks whether user is a current member (answered by MemberOfResult).
+type MemberOf struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberOf) Reset() {
+	*x = MemberOf{}
+	mi := &file_actorpb_actor_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberOf) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberOf) ProtoMessage() {}
+
+func (x *MemberOf) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberOf.ProtoReflect.Descriptor instead.
+func (*MemberOf) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *MemberOf) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+type MemberOfResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        bool                   `protobuf:"varint,1,opt,name=member,proto3" json:"member,omitempty"`
+	Dissolved     bool                   `protobuf:"varint,2,opt,name=dissolved,proto3" json:"dissolved,omitempty"`
+	Exists        bool                   `protobuf:"varint,3,opt,name=exists,proto3" json:"exists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberOfResult) Reset() {
+	*x = MemberOfResult{}
+	mi := &file_actorpb_actor_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberOfResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberOfResult) ProtoMessage() {}
+
+func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberOfResult.ProtoReflect.Descriptor instead.
+func (*MemberOfResult) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *MemberOfResult) GetMember() bool {
+	if x != nil {
+		return x.Member
+	}
+	return false
+}
+
+func (x *MemberOfResult) GetDissolved() bool {
+	if x != nil {
+		return x.Dissolved
+	}
+	return false
+}
+
+func (x *MemberOfResult) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+// SignalDevices asks a user grain to pass a signal to its online devices.
+type SignalDevices struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Signal *clientpb.Signal       `protobuf:"bytes,1,opt,name=signal,proto3" json:"signal,omitempty"`
+	// A user the recipient blocked is dropped silently.
+	From          string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalDevices) Reset() {
+	*x = SignalDevices{}
+	mi := &file_actorpb_actor_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalDevices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalDevices) ProtoMessage() {}
+
+func (x *SignalDevices) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalDevices.ProtoReflect.Descriptor instead.
+func (*SignalDevices) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SignalDevices) GetSignal() *clientpb.Signal {
+	if x != nil {
+		return x.Signal
+	}
+	return nil
+}
+
+func (x *SignalDevices) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+// DeviceSignal hands a signal to a connection (user grain to connection).
+type DeviceSignal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Signal        *clientpb.Signal       `protobuf:"bytes,1,opt,name=signal,proto3" json:"signal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceSignal) Reset() {
+	*x = DeviceSignal{}
+	mi := &file_actorpb_actor_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceSignal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceSignal) ProtoMessage() {}
+
+func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceSignal.ProtoReflect.Descriptor instead.
+func (*DeviceSignal) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DeviceSignal) GetSignal() *clientpb.Signal {
+	if x != nil {
+		return x.Signal
+	}
+	return nil
+}
+
+// MutedChanged tells a connection the user's muted conversations changed.
+type MutedChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Muted         []string               `protobuf:"bytes,1,rep,name=muted,proto3" json:"muted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MutedChanged) Reset() {
+	*x = MutedChanged{}
+	mi := &file_actorpb_actor_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MutedChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MutedChanged) ProtoMessage() {}
+
+func (x *MutedChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MutedChanged.ProtoReflect.Descriptor instead.
+func (*MutedChanged) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *MutedChanged) GetMuted() []string {
+	if x != nil {
+		return x.Muted
+	}
+	return nil
+}
+
 var File_actorpb_actor_proto protoreflect.FileDescriptor
 
 const file_actorpb_actor_proto_rawDesc = "" +
@@ -805,12 +1478,13 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12)\n" +
 	"\x04conn\x18\x04 \x01(\v2\x15.actorim.actor.v1.PIDR\x04conn\x12\x16\n" +
-	"\x06resume\x18\x05 \x01(\bR\x06resume\"r\n" +
+	"\x06resume\x18\x05 \x01(\bR\x06resume\"\x88\x01\n" +
 	"\fAttachResult\x12\x1d\n" +
 	"\n" +
 	"latest_seq\x18\x01 \x01(\x04R\tlatestSeq\x12'\n" +
 	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\x12\x1a\n" +
-	"\breplaced\x18\x03 \x01(\bR\breplaced\"D\n" +
+	"\breplaced\x18\x03 \x01(\bR\breplaced\x12\x14\n" +
+	"\x05muted\x18\x04 \x03(\tR\x05muted\"D\n" +
 	"\x06Detach\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1d\n" +
 	"\n" +
@@ -827,9 +1501,10 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\x03ack\x18\x01 \x01(\v2\x13.actorim.v1.SendAckR\x03ack\x12'\n" +
 	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\x04R\trequestId\"6\n" +
+	"request_id\x18\x03 \x01(\x04R\trequestId\"]\n" +
 	"\aDeliver\x12+\n" +
-	"\aentries\x18\x01 \x03(\v2\x11.actorim.v1.EntryR\aentries\"\f\n" +
+	"\aentries\x18\x01 \x03(\v2\x11.actorim.v1.EntryR\aentries\x12%\n" +
+	"\x0eexcept_session\x18\x02 \x01(\tR\rexceptSession\"\f\n" +
 	"\n" +
 	"DeliverAck\"5\n" +
 	"\x06Notify\x12+\n" +
@@ -850,7 +1525,48 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12\"\n" +
 	"\rcreated_at_ms\x18\x03 \x01(\x04R\vcreatedAtMs\x12'\n" +
-	"\x05error\x18\x04 \x01(\v2\x11.actorim.v1.ErrorR\x05errorB\x18Z\x16actorim/protos/actorpbb\x06proto3"
+	"\x05error\x18\x04 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"m\n" +
+	"\x06UserOp\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12'\n" +
+	"\x05frame\x18\x03 \x01(\v2\x11.actorim.v1.FrameR\x05frame\"_\n" +
+	"\bOpResult\x12*\n" +
+	"\x06result\x18\x01 \x01(\v2\x12.actorim.v1.ResultR\x06result\x12'\n" +
+	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"Q\n" +
+	"\aGroupOp\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x122\n" +
+	"\arequest\x18\x02 \x01(\v2\x18.actorim.v1.GroupRequestR\arequest\"\xa0\x01\n" +
+	"\tGroupSend\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\x12$\n" +
+	"\x04send\x18\x04 \x01(\v2\x10.actorim.v1.SendR\x04send\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\x04R\trequestId\"6\n" +
+	"\tGroupRead\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x15\n" +
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"8\n" +
+	"\vGroupRecall\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x15\n" +
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"M\n" +
+	"\vGroupSignal\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12*\n" +
+	"\x06signal\x18\x02 \x01(\v2\x12.actorim.v1.SignalR\x06signal\"\x1e\n" +
+	"\bMemberOf\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"^\n" +
+	"\x0eMemberOfResult\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\bR\x06member\x12\x1c\n" +
+	"\tdissolved\x18\x02 \x01(\bR\tdissolved\x12\x16\n" +
+	"\x06exists\x18\x03 \x01(\bR\x06exists\"O\n" +
+	"\rSignalDevices\x12*\n" +
+	"\x06signal\x18\x01 \x01(\v2\x12.actorim.v1.SignalR\x06signal\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\":\n" +
+	"\fDeviceSignal\x12*\n" +
+	"\x06signal\x18\x01 \x01(\v2\x12.actorim.v1.SignalR\x06signal\"$\n" +
+	"\fMutedChanged\x12\x14\n" +
+	"\x05muted\x18\x01 \x03(\tR\x05mutedB\x18Z\x16actorim/protos/actorpbb\x06proto3"
 
 var (
 	file_actorpb_actor_proto_rawDescOnce sync.Once
@@ -864,46 +1580,70 @@ func file_actorpb_actor_proto_rawDescGZIP() []byte {
 	return file_actorpb_actor_proto_rawDescData
 }
 
-var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_actorpb_actor_proto_goTypes = []any{
-	(*PID)(nil),                 // 0: actorim.actor.v1.PID
-	(*Attach)(nil),              // 1: actorim.actor.v1.Attach
-	(*AttachResult)(nil),        // 2: actorim.actor.v1.AttachResult
-	(*Detach)(nil),              // 3: actorim.actor.v1.Detach
-	(*SendRequest)(nil),         // 4: actorim.actor.v1.SendRequest
-	(*SendResult)(nil),          // 5: actorim.actor.v1.SendResult
-	(*Deliver)(nil),             // 6: actorim.actor.v1.Deliver
-	(*DeliverAck)(nil),          // 7: actorim.actor.v1.DeliverAck
-	(*Notify)(nil),              // 8: actorim.actor.v1.Notify
-	(*KickDevice)(nil),          // 9: actorim.actor.v1.KickDevice
-	(*CreateAccount)(nil),       // 10: actorim.actor.v1.CreateAccount
-	(*CreateAccountResult)(nil), // 11: actorim.actor.v1.CreateAccountResult
-	(*GetAccount)(nil),          // 12: actorim.actor.v1.GetAccount
-	(*GetAccountResult)(nil),    // 13: actorim.actor.v1.GetAccountResult
-	(clientpb.Platform)(0),      // 14: actorim.v1.Platform
-	(*clientpb.Error)(nil),      // 15: actorim.v1.Error
-	(*clientpb.Send)(nil),       // 16: actorim.v1.Send
-	(*clientpb.SendAck)(nil),    // 17: actorim.v1.SendAck
-	(*clientpb.Entry)(nil),      // 18: actorim.v1.Entry
-	(clientpb.KickReason)(0),    // 19: actorim.v1.KickReason
+	(*PID)(nil),                   // 0: actorim.actor.v1.PID
+	(*Attach)(nil),                // 1: actorim.actor.v1.Attach
+	(*AttachResult)(nil),          // 2: actorim.actor.v1.AttachResult
+	(*Detach)(nil),                // 3: actorim.actor.v1.Detach
+	(*SendRequest)(nil),           // 4: actorim.actor.v1.SendRequest
+	(*SendResult)(nil),            // 5: actorim.actor.v1.SendResult
+	(*Deliver)(nil),               // 6: actorim.actor.v1.Deliver
+	(*DeliverAck)(nil),            // 7: actorim.actor.v1.DeliverAck
+	(*Notify)(nil),                // 8: actorim.actor.v1.Notify
+	(*KickDevice)(nil),            // 9: actorim.actor.v1.KickDevice
+	(*CreateAccount)(nil),         // 10: actorim.actor.v1.CreateAccount
+	(*CreateAccountResult)(nil),   // 11: actorim.actor.v1.CreateAccountResult
+	(*GetAccount)(nil),            // 12: actorim.actor.v1.GetAccount
+	(*GetAccountResult)(nil),      // 13: actorim.actor.v1.GetAccountResult
+	(*UserOp)(nil),                // 14: actorim.actor.v1.UserOp
+	(*OpResult)(nil),              // 15: actorim.actor.v1.OpResult
+	(*GroupOp)(nil),               // 16: actorim.actor.v1.GroupOp
+	(*GroupSend)(nil),             // 17: actorim.actor.v1.GroupSend
+	(*GroupRead)(nil),             // 18: actorim.actor.v1.GroupRead
+	(*GroupRecall)(nil),           // 19: actorim.actor.v1.GroupRecall
+	(*GroupSignal)(nil),           // 20: actorim.actor.v1.GroupSignal
+	(*MemberOf)(nil),              // 21: actorim.actor.v1.MemberOf
+	(*MemberOfResult)(nil),        // 22: actorim.actor.v1.MemberOfResult
+	(*SignalDevices)(nil),         // 23: actorim.actor.v1.SignalDevices
+	(*DeviceSignal)(nil),          // 24: actorim.actor.v1.DeviceSignal
+	(*MutedChanged)(nil),          // 25: actorim.actor.v1.MutedChanged
+	(clientpb.Platform)(0),        // 26: actorim.v1.Platform
+	(*clientpb.Error)(nil),        // 27: actorim.v1.Error
+	(*clientpb.Send)(nil),         // 28: actorim.v1.Send
+	(*clientpb.SendAck)(nil),      // 29: actorim.v1.SendAck
+	(*clientpb.Entry)(nil),        // 30: actorim.v1.Entry
+	(clientpb.KickReason)(0),      // 31: actorim.v1.KickReason
+	(*clientpb.Frame)(nil),        // 32: actorim.v1.Frame
+	(*clientpb.Result)(nil),       // 33: actorim.v1.Result
+	(*clientpb.GroupRequest)(nil), // 34: actorim.v1.GroupRequest
+	(*clientpb.Signal)(nil),       // 35: actorim.v1.Signal
 }
 var file_actorpb_actor_proto_depIdxs = []int32{
-	14, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
+	26, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
 	0,  // 1: actorim.actor.v1.Attach.conn:type_name -> actorim.actor.v1.PID
-	15, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
-	16, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
-	17, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
-	15, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
-	18, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
-	18, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
-	19, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
-	15, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
-	15, // 10: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	27, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
+	28, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
+	29, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
+	27, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
+	30, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
+	30, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
+	31, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
+	27, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
+	27, // 10: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
+	32, // 11: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
+	33, // 12: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
+	27, // 13: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
+	34, // 14: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
+	28, // 15: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
+	35, // 16: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
+	35, // 17: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
+	35, // 18: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_actorpb_actor_proto_init() }
@@ -917,7 +1657,7 @@ func file_actorpb_actor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorpb_actor_proto_rawDesc), len(file_actorpb_actor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

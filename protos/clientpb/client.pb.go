@@ -91,6 +91,8 @@ const (
 	ConversationType_CONVERSATION_TYPE_UNSPECIFIED ConversationType = 0
 	ConversationType_CONVERSATION_TYPE_PRIVATE     ConversationType = 1
 	ConversationType_CONVERSATION_TYPE_GROUP       ConversationType = 2
+	// Server broadcasts ("s:<channel>"); receive only.
+	ConversationType_CONVERSATION_TYPE_SYSTEM ConversationType = 3
 )
 
 // Enum value maps for ConversationType.
@@ -99,11 +101,13 @@ var (
 		0: "CONVERSATION_TYPE_UNSPECIFIED",
 		1: "CONVERSATION_TYPE_PRIVATE",
 		2: "CONVERSATION_TYPE_GROUP",
+		3: "CONVERSATION_TYPE_SYSTEM",
 	}
 	ConversationType_value = map[string]int32{
 		"CONVERSATION_TYPE_UNSPECIFIED": 0,
 		"CONVERSATION_TYPE_PRIVATE":     1,
 		"CONVERSATION_TYPE_GROUP":       2,
+		"CONVERSATION_TYPE_SYSTEM":      3,
 	}
 )
 
@@ -212,8 +216,24 @@ const (
 	ErrorCode_ERR_INTERNAL    ErrorCode = 13
 	// A frame type the server does not accept from clients.
 	ErrorCode_ERR_UNSUPPORTED ErrorCode = 14
-	// The user id is already registered.
+	// The user id is already registered, or the group id taken.
 	ErrorCode_ERR_CONFLICT ErrorCode = 15
+	// The caller is not a member of the group.
+	ErrorCode_ERR_NOT_MEMBER ErrorCode = 16
+	// The caller (or the whole group) is muted.
+	ErrorCode_ERR_MUTED ErrorCode = 17
+	// The other user blocked the caller, or the caller blocked them.
+	ErrorCode_ERR_BLOCKED ErrorCode = 18
+	// The recipient accepts messages from friends only.
+	ErrorCode_ERR_NOT_FRIEND ErrorCode = 19
+	// The group has been dissolved.
+	ErrorCode_ERR_GROUP_DISSOLVED ErrorCode = 20
+	// The group is at its member limit.
+	ErrorCode_ERR_GROUP_FULL ErrorCode = 21
+	// The recall window of the message has passed.
+	ErrorCode_ERR_RECALL_EXPIRED ErrorCode = 22
+	// The caller is on the group's ban list.
+	ErrorCode_ERR_BANNED ErrorCode = 23
 )
 
 // Enum value maps for ErrorCode.
@@ -235,6 +255,14 @@ var (
 		13: "ERR_INTERNAL",
 		14: "ERR_UNSUPPORTED",
 		15: "ERR_CONFLICT",
+		16: "ERR_NOT_MEMBER",
+		17: "ERR_MUTED",
+		18: "ERR_BLOCKED",
+		19: "ERR_NOT_FRIEND",
+		20: "ERR_GROUP_DISSOLVED",
+		21: "ERR_GROUP_FULL",
+		22: "ERR_RECALL_EXPIRED",
+		23: "ERR_BANNED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERR_UNSPECIFIED":       0,
@@ -253,6 +281,14 @@ var (
 		"ERR_INTERNAL":          13,
 		"ERR_UNSUPPORTED":       14,
 		"ERR_CONFLICT":          15,
+		"ERR_NOT_MEMBER":        16,
+		"ERR_MUTED":             17,
+		"ERR_BLOCKED":           18,
+		"ERR_NOT_FRIEND":        19,
+		"ERR_GROUP_DISSOLVED":   20,
+		"ERR_GROUP_FULL":        21,
+		"ERR_RECALL_EXPIRED":    22,
+		"ERR_BANNED":            23,
 	}
 )
 
@@ -283,6 +319,285 @@ func (ErrorCode) EnumDescriptor() ([]byte, []int) {
 	return file_clientpb_client_proto_rawDescGZIP(), []int{3}
 }
 
+type GroupRole int32
+
+const (
+	GroupRole_GROUP_ROLE_UNSPECIFIED GroupRole = 0
+	GroupRole_GROUP_ROLE_MEMBER      GroupRole = 1
+	GroupRole_GROUP_ROLE_ADMIN       GroupRole = 2
+	GroupRole_GROUP_ROLE_OWNER       GroupRole = 3
+)
+
+// Enum value maps for GroupRole.
+var (
+	GroupRole_name = map[int32]string{
+		0: "GROUP_ROLE_UNSPECIFIED",
+		1: "GROUP_ROLE_MEMBER",
+		2: "GROUP_ROLE_ADMIN",
+		3: "GROUP_ROLE_OWNER",
+	}
+	GroupRole_value = map[string]int32{
+		"GROUP_ROLE_UNSPECIFIED": 0,
+		"GROUP_ROLE_MEMBER":      1,
+		"GROUP_ROLE_ADMIN":       2,
+		"GROUP_ROLE_OWNER":       3,
+	}
+)
+
+func (x GroupRole) Enum() *GroupRole {
+	p := new(GroupRole)
+	*p = x
+	return p
+}
+
+func (x GroupRole) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GroupRole) Descriptor() protoreflect.EnumDescriptor {
+	return file_clientpb_client_proto_enumTypes[4].Descriptor()
+}
+
+func (GroupRole) Type() protoreflect.EnumType {
+	return &file_clientpb_client_proto_enumTypes[4]
+}
+
+func (x GroupRole) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GroupRole.Descriptor instead.
+func (GroupRole) EnumDescriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{4}
+}
+
+type JoinPolicy int32
+
+const (
+	// Unset means approval.
+	JoinPolicy_JOIN_POLICY_UNSPECIFIED JoinPolicy = 0
+	// Join requests wait for an owner or admin.
+	JoinPolicy_JOIN_POLICY_APPROVAL JoinPolicy = 1
+	// Anyone not banned may join.
+	JoinPolicy_JOIN_POLICY_OPEN JoinPolicy = 2
+)
+
+// Enum value maps for JoinPolicy.
+var (
+	JoinPolicy_name = map[int32]string{
+		0: "JOIN_POLICY_UNSPECIFIED",
+		1: "JOIN_POLICY_APPROVAL",
+		2: "JOIN_POLICY_OPEN",
+	}
+	JoinPolicy_value = map[string]int32{
+		"JOIN_POLICY_UNSPECIFIED": 0,
+		"JOIN_POLICY_APPROVAL":    1,
+		"JOIN_POLICY_OPEN":        2,
+	}
+)
+
+func (x JoinPolicy) Enum() *JoinPolicy {
+	p := new(JoinPolicy)
+	*p = x
+	return p
+}
+
+func (x JoinPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (JoinPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_clientpb_client_proto_enumTypes[5].Descriptor()
+}
+
+func (JoinPolicy) Type() protoreflect.EnumType {
+	return &file_clientpb_client_proto_enumTypes[5]
+}
+
+func (x JoinPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use JoinPolicy.Descriptor instead.
+func (JoinPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{5}
+}
+
+type EventType int32
+
+const (
+	EventType_EVENT_UNSPECIFIED EventType = 0
+	// Friends: actor sent a request to users[0] (note).
+	EventType_EVENT_FRIEND_REQUEST EventType = 1
+	// actor accepted users[0]'s request; both are friends now.
+	EventType_EVENT_FRIEND_ADDED EventType = 2
+	// actor rejected users[0]'s request.
+	EventType_EVENT_FRIEND_REJECTED EventType = 3
+	// actor ended the friendship with users[0].
+	EventType_EVENT_FRIEND_DELETED EventType = 4
+	// Groups (group_id set). actor created the group with users as members.
+	EventType_EVENT_GROUP_CREATED EventType = 10
+	// actor changed the group's info (group holds the new info).
+	EventType_EVENT_GROUP_UPDATED EventType = 11
+	// users joined (actor invited or approved them, or joined themselves).
+	EventType_EVENT_MEMBER_JOINED EventType = 12
+	// actor left.
+	EventType_EVENT_MEMBER_LEFT EventType = 13
+	// actor removed users.
+	EventType_EVENT_MEMBER_KICKED EventType = 14
+	// actor asked to join (note); sent to the owner and admins.
+	EventType_EVENT_JOIN_REQUESTED EventType = 15
+	// actor rejected users[0]'s join request.
+	EventType_EVENT_JOIN_REJECTED EventType = 16
+	// actor set users[0]'s role to role.
+	EventType_EVENT_ROLE_CHANGED EventType = 17
+	// actor transferred ownership to users[0].
+	EventType_EVENT_OWNER_CHANGED EventType = 18
+	// actor muted users[0] until until_ms (0: unmuted).
+	EventType_EVENT_MEMBER_MUTED EventType = 19
+	// actor muted (flag) or unmuted the whole group.
+	EventType_EVENT_GROUP_MUTED EventType = 20
+	// actor dissolved the group.
+	EventType_EVENT_GROUP_DISSOLVED EventType = 21
+	// actor banned (flag) or unbanned users.
+	EventType_EVENT_MEMBER_BANNED EventType = 22
+	// Conversations. actor recalled msg_id.
+	EventType_EVENT_RECALLED EventType = 30
+	// actor read the conversation up to msg_id.
+	EventType_EVENT_READ EventType = 31
+	// actor changed the caller's conversation settings (pinned/muted in flag fields).
+	EventType_EVENT_CONVERSATION_UPDATED EventType = 32
+)
+
+// Enum value maps for EventType.
+var (
+	EventType_name = map[int32]string{
+		0:  "EVENT_UNSPECIFIED",
+		1:  "EVENT_FRIEND_REQUEST",
+		2:  "EVENT_FRIEND_ADDED",
+		3:  "EVENT_FRIEND_REJECTED",
+		4:  "EVENT_FRIEND_DELETED",
+		10: "EVENT_GROUP_CREATED",
+		11: "EVENT_GROUP_UPDATED",
+		12: "EVENT_MEMBER_JOINED",
+		13: "EVENT_MEMBER_LEFT",
+		14: "EVENT_MEMBER_KICKED",
+		15: "EVENT_JOIN_REQUESTED",
+		16: "EVENT_JOIN_REJECTED",
+		17: "EVENT_ROLE_CHANGED",
+		18: "EVENT_OWNER_CHANGED",
+		19: "EVENT_MEMBER_MUTED",
+		20: "EVENT_GROUP_MUTED",
+		21: "EVENT_GROUP_DISSOLVED",
+		22: "EVENT_MEMBER_BANNED",
+		30: "EVENT_RECALLED",
+		31: "EVENT_READ",
+		32: "EVENT_CONVERSATION_UPDATED",
+	}
+	EventType_value = map[string]int32{
+		"EVENT_UNSPECIFIED":          0,
+		"EVENT_FRIEND_REQUEST":       1,
+		"EVENT_FRIEND_ADDED":         2,
+		"EVENT_FRIEND_REJECTED":      3,
+		"EVENT_FRIEND_DELETED":       4,
+		"EVENT_GROUP_CREATED":        10,
+		"EVENT_GROUP_UPDATED":        11,
+		"EVENT_MEMBER_JOINED":        12,
+		"EVENT_MEMBER_LEFT":          13,
+		"EVENT_MEMBER_KICKED":        14,
+		"EVENT_JOIN_REQUESTED":       15,
+		"EVENT_JOIN_REJECTED":        16,
+		"EVENT_ROLE_CHANGED":         17,
+		"EVENT_OWNER_CHANGED":        18,
+		"EVENT_MEMBER_MUTED":         19,
+		"EVENT_GROUP_MUTED":          20,
+		"EVENT_GROUP_DISSOLVED":      21,
+		"EVENT_MEMBER_BANNED":        22,
+		"EVENT_RECALLED":             30,
+		"EVENT_READ":                 31,
+		"EVENT_CONVERSATION_UPDATED": 32,
+	}
+)
+
+func (x EventType) Enum() *EventType {
+	p := new(EventType)
+	*p = x
+	return p
+}
+
+func (x EventType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventType) Descriptor() protoreflect.EnumDescriptor {
+	return file_clientpb_client_proto_enumTypes[6].Descriptor()
+}
+
+func (EventType) Type() protoreflect.EnumType {
+	return &file_clientpb_client_proto_enumTypes[6]
+}
+
+func (x EventType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventType.Descriptor instead.
+func (EventType) EnumDescriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{6}
+}
+
+type CategoryOp_Op int32
+
+const (
+	CategoryOp_OP_UNSPECIFIED CategoryOp_Op = 0
+	CategoryOp_OP_CREATE      CategoryOp_Op = 1
+	CategoryOp_OP_RENAME      CategoryOp_Op = 2
+	CategoryOp_OP_DELETE      CategoryOp_Op = 3
+)
+
+// Enum value maps for CategoryOp_Op.
+var (
+	CategoryOp_Op_name = map[int32]string{
+		0: "OP_UNSPECIFIED",
+		1: "OP_CREATE",
+		2: "OP_RENAME",
+		3: "OP_DELETE",
+	}
+	CategoryOp_Op_value = map[string]int32{
+		"OP_UNSPECIFIED": 0,
+		"OP_CREATE":      1,
+		"OP_RENAME":      2,
+		"OP_DELETE":      3,
+	}
+)
+
+func (x CategoryOp_Op) Enum() *CategoryOp_Op {
+	p := new(CategoryOp_Op)
+	*p = x
+	return p
+}
+
+func (x CategoryOp_Op) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CategoryOp_Op) Descriptor() protoreflect.EnumDescriptor {
+	return file_clientpb_client_proto_enumTypes[7].Descriptor()
+}
+
+func (CategoryOp_Op) Type() protoreflect.EnumType {
+	return &file_clientpb_client_proto_enumTypes[7]
+}
+
+func (x CategoryOp_Op) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CategoryOp_Op.Descriptor instead.
+func (CategoryOp_Op) EnumDescriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{24, 0}
+}
+
 // Frame is the envelope of every message on the socket.
 type Frame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -299,6 +614,21 @@ type Frame struct {
 	//	*Frame_History
 	//	*Frame_Ping
 	//	*Frame_Logout
+	//	*Frame_FriendRequest
+	//	*Frame_FriendRespond
+	//	*Frame_FriendDelete
+	//	*Frame_FriendUpdate
+	//	*Frame_Category
+	//	*Frame_FriendList
+	//	*Frame_Block
+	//	*Frame_Settings
+	//	*Frame_PresenceQuery
+	//	*Frame_Typing
+	//	*Frame_Read
+	//	*Frame_Recall
+	//	*Frame_Conversations
+	//	*Frame_ConversationUpdate
+	//	*Frame_Group
 	//	*Frame_LoginOk
 	//	*Frame_SendAck
 	//	*Frame_Push
@@ -307,6 +637,8 @@ type Frame struct {
 	//	*Frame_Pong
 	//	*Frame_Kick
 	//	*Frame_Error
+	//	*Frame_Result
+	//	*Frame_Signal
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -419,6 +751,141 @@ func (x *Frame) GetLogout() *Logout {
 	return nil
 }
 
+func (x *Frame) GetFriendRequest() *FriendRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FriendRequest); ok {
+			return x.FriendRequest
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFriendRespond() *FriendRespond {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FriendRespond); ok {
+			return x.FriendRespond
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFriendDelete() *FriendDelete {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FriendDelete); ok {
+			return x.FriendDelete
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFriendUpdate() *FriendUpdate {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FriendUpdate); ok {
+			return x.FriendUpdate
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetCategory() *CategoryOp {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Category); ok {
+			return x.Category
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFriendList() *FriendListRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FriendList); ok {
+			return x.FriendList
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetBlock() *BlockUser {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Block); ok {
+			return x.Block
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSettings() *UpdateSettings {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Settings); ok {
+			return x.Settings
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetPresenceQuery() *PresenceQuery {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_PresenceQuery); ok {
+			return x.PresenceQuery
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetTyping() *Typing {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Typing); ok {
+			return x.Typing
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRead() *MarkRead {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Read); ok {
+			return x.Read
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRecall() *Recall {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Recall); ok {
+			return x.Recall
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetConversations() *ConversationsRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Conversations); ok {
+			return x.Conversations
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetConversationUpdate() *ConversationUpdate {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ConversationUpdate); ok {
+			return x.ConversationUpdate
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGroup() *GroupRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Group); ok {
+			return x.Group
+		}
+	}
+	return nil
+}
+
 func (x *Frame) GetLoginOk() *LoginOK {
 	if x != nil {
 		if x, ok := x.Body.(*Frame_LoginOk); ok {
@@ -491,6 +958,24 @@ func (x *Frame) GetError() *Error {
 	return nil
 }
 
+func (x *Frame) GetResult() *Result {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSignal() *Signal {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Signal); ok {
+			return x.Signal
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -522,6 +1007,69 @@ type Frame_Ping struct {
 
 type Frame_Logout struct {
 	Logout *Logout `protobuf:"bytes,16,opt,name=logout,proto3,oneof"`
+}
+
+type Frame_FriendRequest struct {
+	// Friends, blocking and settings (user grain).
+	FriendRequest *FriendRequest `protobuf:"bytes,17,opt,name=friend_request,json=friendRequest,proto3,oneof"`
+}
+
+type Frame_FriendRespond struct {
+	FriendRespond *FriendRespond `protobuf:"bytes,18,opt,name=friend_respond,json=friendRespond,proto3,oneof"`
+}
+
+type Frame_FriendDelete struct {
+	FriendDelete *FriendDelete `protobuf:"bytes,19,opt,name=friend_delete,json=friendDelete,proto3,oneof"`
+}
+
+type Frame_FriendUpdate struct {
+	FriendUpdate *FriendUpdate `protobuf:"bytes,20,opt,name=friend_update,json=friendUpdate,proto3,oneof"`
+}
+
+type Frame_Category struct {
+	Category *CategoryOp `protobuf:"bytes,21,opt,name=category,proto3,oneof"`
+}
+
+type Frame_FriendList struct {
+	FriendList *FriendListRequest `protobuf:"bytes,22,opt,name=friend_list,json=friendList,proto3,oneof"`
+}
+
+type Frame_Block struct {
+	Block *BlockUser `protobuf:"bytes,23,opt,name=block,proto3,oneof"`
+}
+
+type Frame_Settings struct {
+	Settings *UpdateSettings `protobuf:"bytes,24,opt,name=settings,proto3,oneof"`
+}
+
+type Frame_PresenceQuery struct {
+	PresenceQuery *PresenceQuery `protobuf:"bytes,25,opt,name=presence_query,json=presenceQuery,proto3,oneof"`
+}
+
+type Frame_Typing struct {
+	// Conversations (user grain; group ones also reach the group grain).
+	Typing *Typing `protobuf:"bytes,26,opt,name=typing,proto3,oneof"`
+}
+
+type Frame_Read struct {
+	Read *MarkRead `protobuf:"bytes,27,opt,name=read,proto3,oneof"`
+}
+
+type Frame_Recall struct {
+	Recall *Recall `protobuf:"bytes,28,opt,name=recall,proto3,oneof"`
+}
+
+type Frame_Conversations struct {
+	Conversations *ConversationsRequest `protobuf:"bytes,29,opt,name=conversations,proto3,oneof"`
+}
+
+type Frame_ConversationUpdate struct {
+	ConversationUpdate *ConversationUpdate `protobuf:"bytes,30,opt,name=conversation_update,json=conversationUpdate,proto3,oneof"`
+}
+
+type Frame_Group struct {
+	// Groups (group grain).
+	Group *GroupRequest `protobuf:"bytes,31,opt,name=group,proto3,oneof"`
 }
 
 type Frame_LoginOk struct {
@@ -557,6 +1105,16 @@ type Frame_Error struct {
 	Error *Error `protobuf:"bytes,47,opt,name=error,proto3,oneof"`
 }
 
+type Frame_Result struct {
+	// Answers every request of frames 17 to 31 that succeeded.
+	Result *Result `protobuf:"bytes,48,opt,name=result,proto3,oneof"`
+}
+
+type Frame_Signal struct {
+	// Ephemeral notices (typing, presence): never stored, never acked.
+	Signal *Signal `protobuf:"bytes,49,opt,name=signal,proto3,oneof"`
+}
+
 func (*Frame_Login) isFrame_Body() {}
 
 func (*Frame_Send) isFrame_Body() {}
@@ -570,6 +1128,36 @@ func (*Frame_History) isFrame_Body() {}
 func (*Frame_Ping) isFrame_Body() {}
 
 func (*Frame_Logout) isFrame_Body() {}
+
+func (*Frame_FriendRequest) isFrame_Body() {}
+
+func (*Frame_FriendRespond) isFrame_Body() {}
+
+func (*Frame_FriendDelete) isFrame_Body() {}
+
+func (*Frame_FriendUpdate) isFrame_Body() {}
+
+func (*Frame_Category) isFrame_Body() {}
+
+func (*Frame_FriendList) isFrame_Body() {}
+
+func (*Frame_Block) isFrame_Body() {}
+
+func (*Frame_Settings) isFrame_Body() {}
+
+func (*Frame_PresenceQuery) isFrame_Body() {}
+
+func (*Frame_Typing) isFrame_Body() {}
+
+func (*Frame_Read) isFrame_Body() {}
+
+func (*Frame_Recall) isFrame_Body() {}
+
+func (*Frame_Conversations) isFrame_Body() {}
+
+func (*Frame_ConversationUpdate) isFrame_Body() {}
+
+func (*Frame_Group) isFrame_Body() {}
 
 func (*Frame_LoginOk) isFrame_Body() {}
 
@@ -586,6 +1174,10 @@ func (*Frame_Pong) isFrame_Body() {}
 func (*Frame_Kick) isFrame_Body() {}
 
 func (*Frame_Error) isFrame_Body() {}
+
+func (*Frame_Result) isFrame_Body() {}
+
+func (*Frame_Signal) isFrame_Body() {}
 
 // Login must be the first frame on a connection.
 type Login struct {
@@ -768,6 +1360,7 @@ type Content struct {
 	//	*Content_Text
 	//	*Content_Emoji
 	//	*Content_Custom
+	//	*Content_Event
 	Kind          isContent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -837,6 +1430,15 @@ func (x *Content) GetCustom() *Custom {
 	return nil
 }
 
+func (x *Content) GetEvent() *Event {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
 type isContent_Kind interface {
 	isContent_Kind()
 }
@@ -856,11 +1458,19 @@ type Content_Custom struct {
 	Custom *Custom `protobuf:"bytes,3,opt,name=custom,proto3,oneof"`
 }
 
+type Content_Event struct {
+	// A system event (friend added, member joined, recall, read...), written
+	// by the server only; clients cannot send it.
+	Event *Event `protobuf:"bytes,4,opt,name=event,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Kind() {}
 
 func (*Content_Emoji) isContent_Kind() {}
 
 func (*Content_Custom) isContent_Kind() {}
+
+func (*Content_Event) isContent_Kind() {}
 
 // Custom carries application data the server stores and forwards untouched.
 type Custom struct {
@@ -921,7 +1531,8 @@ func (x *Custom) GetJson() string {
 type Message struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	// "p:<a>:<b>" for private chats (the two user ids sorted), "g:<group>" for groups.
+	// "p:<a>:<b>" for private chats (the two user ids sorted), "g:<group>" for
+	// groups, "s:<channel>" for server broadcasts.
 	ConversationId   string           `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	ConversationType ConversationType `protobuf:"varint,3,opt,name=conversation_type,json=conversationType,proto3,enum=actorim.v1.ConversationType" json:"conversation_type,omitempty"`
 	From             string           `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
@@ -930,8 +1541,16 @@ type Message struct {
 	FromDevice  string `protobuf:"bytes,6,opt,name=from_device,json=fromDevice,proto3" json:"from_device,omitempty"`
 	ClientMsgId string `protobuf:"bytes,7,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
 	// Server time at acceptance, milliseconds since the Unix epoch.
-	SentAtMs      uint64   `protobuf:"varint,8,opt,name=sent_at_ms,json=sentAtMs,proto3" json:"sent_at_ms,omitempty"`
-	Content       *Content `protobuf:"bytes,9,opt,name=content,proto3" json:"content,omitempty"`
+	SentAtMs uint64   `protobuf:"varint,8,opt,name=sent_at_ms,json=sentAtMs,proto3" json:"sent_at_ms,omitempty"`
+	Content  *Content `protobuf:"bytes,9,opt,name=content,proto3" json:"content,omitempty"`
+	// Users @mentioned in a group message ("all" mentions everyone).
+	Mentions []string `protobuf:"bytes,10,rep,name=mentions,proto3" json:"mentions,omitempty"`
+	// Set on reads (sync, history) of a message that was recalled; its
+	// content is then empty.
+	Recalled bool `protobuf:"varint,11,opt,name=recalled,proto3" json:"recalled,omitempty"`
+	// Set in the timeline of a member who muted the group's notifications:
+	// the message syncs as usual but should not alert.
+	Silent        bool `protobuf:"varint,12,opt,name=silent,proto3" json:"silent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1029,6 +1648,27 @@ func (x *Message) GetContent() *Content {
 	return nil
 }
 
+func (x *Message) GetMentions() []string {
+	if x != nil {
+		return x.Mentions
+	}
+	return nil
+}
+
+func (x *Message) GetRecalled() bool {
+	if x != nil {
+		return x.Recalled
+	}
+	return false
+}
+
+func (x *Message) GetSilent() bool {
+	if x != nil {
+		return x.Silent
+	}
+	return false
+}
+
 // Entry is one position in a user's timeline.
 type Entry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1115,8 +1755,10 @@ type Send struct {
 	To               string           `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
 	ConversationType ConversationType `protobuf:"varint,3,opt,name=conversation_type,json=conversationType,proto3,enum=actorim.v1.ConversationType" json:"conversation_type,omitempty"`
 	Content          *Content         `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Group messages only: members to notify; "all" notifies everyone.
+	Mentions      []string `protobuf:"bytes,5,rep,name=mentions,proto3" json:"mentions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Send) Reset() {
@@ -1173,6 +1815,13 @@ func (x *Send) GetConversationType() ConversationType {
 func (x *Send) GetContent() *Content {
 	if x != nil {
 		return x.Content
+	}
+	return nil
+}
+
+func (x *Send) GetMentions() []string {
+	if x != nil {
+		return x.Mentions
 	}
 	return nil
 }
@@ -1815,12 +2464,3046 @@ func (x *Error) GetRetryAfterMs() uint32 {
 	return 0
 }
 
+// FriendRequest asks another user to become friends. The other user receives
+// a FRIEND_REQUEST event; accepting it makes both friends.
+type FriendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	To    string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	// Up to 256 characters shown to the other user.
+	Note          string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendRequest) Reset() {
+	*x = FriendRequest{}
+	mi := &file_clientpb_client_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendRequest) ProtoMessage() {}
+
+func (x *FriendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendRequest.ProtoReflect.Descriptor instead.
+func (*FriendRequest) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *FriendRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *FriendRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// FriendRespond accepts or rejects a pending request from a user.
+type FriendRespond struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	Accept        bool                   `protobuf:"varint,2,opt,name=accept,proto3" json:"accept,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendRespond) Reset() {
+	*x = FriendRespond{}
+	mi := &file_clientpb_client_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendRespond) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendRespond) ProtoMessage() {}
+
+func (x *FriendRespond) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendRespond.ProtoReflect.Descriptor instead.
+func (*FriendRespond) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *FriendRespond) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *FriendRespond) GetAccept() bool {
+	if x != nil {
+		return x.Accept
+	}
+	return false
+}
+
+// FriendDelete ends a friendship on both sides.
+type FriendDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendDelete) Reset() {
+	*x = FriendDelete{}
+	mi := &file_clientpb_client_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendDelete) ProtoMessage() {}
+
+func (x *FriendDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendDelete.ProtoReflect.Descriptor instead.
+func (*FriendDelete) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *FriendDelete) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+// FriendUpdate sets the caller's remark (alias) for a friend or moves the
+// friend to a category ("" is the default category).
+type FriendUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Remark        *string                `protobuf:"bytes,2,opt,name=remark,proto3,oneof" json:"remark,omitempty"`
+	Category      *string                `protobuf:"bytes,3,opt,name=category,proto3,oneof" json:"category,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendUpdate) Reset() {
+	*x = FriendUpdate{}
+	mi := &file_clientpb_client_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendUpdate) ProtoMessage() {}
+
+func (x *FriendUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendUpdate.ProtoReflect.Descriptor instead.
+func (*FriendUpdate) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *FriendUpdate) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *FriendUpdate) GetRemark() string {
+	if x != nil && x.Remark != nil {
+		return *x.Remark
+	}
+	return ""
+}
+
+func (x *FriendUpdate) GetCategory() string {
+	if x != nil && x.Category != nil {
+		return *x.Category
+	}
+	return ""
+}
+
+// CategoryOp creates, renames or deletes a friend category. Deleting moves its
+// friends to the default category.
+type CategoryOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Op    CategoryOp_Op          `protobuf:"varint,1,opt,name=op,proto3,enum=actorim.v1.CategoryOp_Op" json:"op,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// OP_RENAME only.
+	NewName       string `protobuf:"bytes,3,opt,name=new_name,json=newName,proto3" json:"new_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CategoryOp) Reset() {
+	*x = CategoryOp{}
+	mi := &file_clientpb_client_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CategoryOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CategoryOp) ProtoMessage() {}
+
+func (x *CategoryOp) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CategoryOp.ProtoReflect.Descriptor instead.
+func (*CategoryOp) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CategoryOp) GetOp() CategoryOp_Op {
+	if x != nil {
+		return x.Op
+	}
+	return CategoryOp_OP_UNSPECIFIED
+}
+
+func (x *CategoryOp) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CategoryOp) GetNewName() string {
+	if x != nil {
+		return x.NewName
+	}
+	return ""
+}
+
+type FriendListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendListRequest) Reset() {
+	*x = FriendListRequest{}
+	mi := &file_clientpb_client_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendListRequest) ProtoMessage() {}
+
+func (x *FriendListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendListRequest.ProtoReflect.Descriptor instead.
+func (*FriendListRequest) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{25}
+}
+
+type Friend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Remark        string                 `protobuf:"bytes,2,opt,name=remark,proto3" json:"remark,omitempty"`
+	Category      string                 `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
+	SinceMs       uint64                 `protobuf:"varint,4,opt,name=since_ms,json=sinceMs,proto3" json:"since_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Friend) Reset() {
+	*x = Friend{}
+	mi := &file_clientpb_client_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Friend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Friend) ProtoMessage() {}
+
+func (x *Friend) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Friend.ProtoReflect.Descriptor instead.
+func (*Friend) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Friend) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Friend) GetRemark() string {
+	if x != nil {
+		return x.Remark
+	}
+	return ""
+}
+
+func (x *Friend) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *Friend) GetSinceMs() uint64 {
+	if x != nil {
+		return x.SinceMs
+	}
+	return 0
+}
+
+type PendingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	AtMs          uint64                 `protobuf:"varint,3,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingRequest) Reset() {
+	*x = PendingRequest{}
+	mi := &file_clientpb_client_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingRequest) ProtoMessage() {}
+
+func (x *PendingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingRequest.ProtoReflect.Descriptor instead.
+func (*PendingRequest) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PendingRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetAtMs() uint64 {
+	if x != nil {
+		return x.AtMs
+	}
+	return 0
+}
+
+// FriendList answers FriendListRequest: the caller's whole social state.
+type FriendList struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Friends    []*Friend              `protobuf:"bytes,1,rep,name=friends,proto3" json:"friends,omitempty"`
+	Categories []string               `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
+	// Requests others sent to the caller, awaiting FriendRespond.
+	Incoming []*PendingRequest `protobuf:"bytes,3,rep,name=incoming,proto3" json:"incoming,omitempty"`
+	// Requests the caller sent, not yet answered.
+	Outgoing []*PendingRequest `protobuf:"bytes,4,rep,name=outgoing,proto3" json:"outgoing,omitempty"`
+	// The caller's blacklist.
+	Blocked       []string  `protobuf:"bytes,5,rep,name=blocked,proto3" json:"blocked,omitempty"`
+	Settings      *Settings `protobuf:"bytes,6,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendList) Reset() {
+	*x = FriendList{}
+	mi := &file_clientpb_client_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendList) ProtoMessage() {}
+
+func (x *FriendList) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendList.ProtoReflect.Descriptor instead.
+func (*FriendList) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FriendList) GetFriends() []*Friend {
+	if x != nil {
+		return x.Friends
+	}
+	return nil
+}
+
+func (x *FriendList) GetCategories() []string {
+	if x != nil {
+		return x.Categories
+	}
+	return nil
+}
+
+func (x *FriendList) GetIncoming() []*PendingRequest {
+	if x != nil {
+		return x.Incoming
+	}
+	return nil
+}
+
+func (x *FriendList) GetOutgoing() []*PendingRequest {
+	if x != nil {
+		return x.Outgoing
+	}
+	return nil
+}
+
+func (x *FriendList) GetBlocked() []string {
+	if x != nil {
+		return x.Blocked
+	}
+	return nil
+}
+
+func (x *FriendList) GetSettings() *Settings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// BlockUser adds a user to the caller's blacklist (blocked = true) or removes
+// them. A blocked user cannot message the caller, send friend requests or see
+// the caller's presence.
+type BlockUser struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Blocked       bool                   `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockUser) Reset() {
+	*x = BlockUser{}
+	mi := &file_clientpb_client_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockUser) ProtoMessage() {}
+
+func (x *BlockUser) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockUser.ProtoReflect.Descriptor instead.
+func (*BlockUser) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *BlockUser) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *BlockUser) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
+}
+
+type Settings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only friends may send private messages to this user.
+	FriendsOnly   bool `protobuf:"varint,1,opt,name=friends_only,json=friendsOnly,proto3" json:"friends_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Settings) Reset() {
+	*x = Settings{}
+	mi := &file_clientpb_client_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Settings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Settings) ProtoMessage() {}
+
+func (x *Settings) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Settings.ProtoReflect.Descriptor instead.
+func (*Settings) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Settings) GetFriendsOnly() bool {
+	if x != nil {
+		return x.FriendsOnly
+	}
+	return false
+}
+
+// UpdateSettings changes the fields that are present.
+type UpdateSettings struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FriendsOnly   *bool                  `protobuf:"varint,1,opt,name=friends_only,json=friendsOnly,proto3,oneof" json:"friends_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSettings) Reset() {
+	*x = UpdateSettings{}
+	mi := &file_clientpb_client_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSettings) ProtoMessage() {}
+
+func (x *UpdateSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSettings.ProtoReflect.Descriptor instead.
+func (*UpdateSettings) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UpdateSettings) GetFriendsOnly() bool {
+	if x != nil && x.FriendsOnly != nil {
+		return *x.FriendsOnly
+	}
+	return false
+}
+
+// PresenceQuery asks which of up to 200 users are online.
+type PresenceQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []string               `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceQuery) Reset() {
+	*x = PresenceQuery{}
+	mi := &file_clientpb_client_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceQuery) ProtoMessage() {}
+
+func (x *PresenceQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceQuery.ProtoReflect.Descriptor instead.
+func (*PresenceQuery) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *PresenceQuery) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+type Presence struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	User   string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Online bool                   `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
+	// Platforms of the online devices, sorted.
+	Platforms     []Platform `protobuf:"varint,3,rep,packed,name=platforms,proto3,enum=actorim.v1.Platform" json:"platforms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Presence) Reset() {
+	*x = Presence{}
+	mi := &file_clientpb_client_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Presence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Presence) ProtoMessage() {}
+
+func (x *Presence) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Presence.ProtoReflect.Descriptor instead.
+func (*Presence) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *Presence) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Presence) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *Presence) GetPlatforms() []Platform {
+	if x != nil {
+		return x.Platforms
+	}
+	return nil
+}
+
+type PresenceList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*Presence            `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceList) Reset() {
+	*x = PresenceList{}
+	mi := &file_clientpb_client_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceList) ProtoMessage() {}
+
+func (x *PresenceList) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceList.ProtoReflect.Descriptor instead.
+func (*PresenceList) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PresenceList) GetUsers() []*Presence {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+// Typing tells the other side of a conversation that the caller is typing.
+// Ephemeral: delivered to online devices as a Signal, never stored.
+type Typing struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// User id (private) or group id (group).
+	To               string           `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	ConversationType ConversationType `protobuf:"varint,2,opt,name=conversation_type,json=conversationType,proto3,enum=actorim.v1.ConversationType" json:"conversation_type,omitempty"`
+	// False when the caller stopped typing.
+	Typing        bool `protobuf:"varint,3,opt,name=typing,proto3" json:"typing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Typing) Reset() {
+	*x = Typing{}
+	mi := &file_clientpb_client_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Typing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Typing) ProtoMessage() {}
+
+func (x *Typing) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Typing.ProtoReflect.Descriptor instead.
+func (*Typing) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Typing) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Typing) GetConversationType() ConversationType {
+	if x != nil {
+		return x.ConversationType
+	}
+	return ConversationType_CONVERSATION_TYPE_UNSPECIFIED
+}
+
+func (x *Typing) GetTyping() bool {
+	if x != nil {
+		return x.Typing
+	}
+	return false
+}
+
+// MarkRead marks a conversation read up to and including a message id. The
+// reader's other devices and (private chats) the other party receive a READ
+// event; in a group it counts towards the message's read count.
+type MarkRead struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	MsgId          uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MarkRead) Reset() {
+	*x = MarkRead{}
+	mi := &file_clientpb_client_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkRead) ProtoMessage() {}
+
+func (x *MarkRead) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkRead.ProtoReflect.Descriptor instead.
+func (*MarkRead) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *MarkRead) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *MarkRead) GetMsgId() uint64 {
+	if x != nil {
+		return x.MsgId
+	}
+	return 0
+}
+
+// Recall withdraws a message the caller sent, within the server's recall
+// window. Everyone in the conversation receives a RECALLED event; reads show
+// the message as recalled. Group owners and admins may recall any member's
+// message.
+type Recall struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	MsgId          uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Recall) Reset() {
+	*x = Recall{}
+	mi := &file_clientpb_client_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Recall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Recall) ProtoMessage() {}
+
+func (x *Recall) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Recall.ProtoReflect.Descriptor instead.
+func (*Recall) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Recall) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *Recall) GetMsgId() uint64 {
+	if x != nil {
+		return x.MsgId
+	}
+	return 0
+}
+
+type ConversationsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConversationsRequest) Reset() {
+	*x = ConversationsRequest{}
+	mi := &file_clientpb_client_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversationsRequest) ProtoMessage() {}
+
+func (x *ConversationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversationsRequest.ProtoReflect.Descriptor instead.
+func (*ConversationsRequest) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{38}
+}
+
+// Conversation is one entry of the conversation list.
+type Conversation struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	ConversationId   string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	ConversationType ConversationType       `protobuf:"varint,2,opt,name=conversation_type,json=conversationType,proto3,enum=actorim.v1.ConversationType" json:"conversation_type,omitempty"`
+	// The newest message or event of the conversation.
+	LastMessage *Message `protobuf:"bytes,3,opt,name=last_message,json=lastMessage,proto3" json:"last_message,omitempty"`
+	// The caller's timeline seq of last_message.
+	LastSeq uint64 `protobuf:"varint,4,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// Messages from others after the read mark.
+	Unread uint32 `protobuf:"varint,5,opt,name=unread,proto3" json:"unread,omitempty"`
+	// The highest message id marked read.
+	ReadMsgId uint64 `protobuf:"varint,6,opt,name=read_msg_id,json=readMsgId,proto3" json:"read_msg_id,omitempty"`
+	// An unread message mentions the caller.
+	Mentioned     bool `protobuf:"varint,7,opt,name=mentioned,proto3" json:"mentioned,omitempty"`
+	Muted         bool `protobuf:"varint,8,opt,name=muted,proto3" json:"muted,omitempty"`
+	Pinned        bool `protobuf:"varint,9,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Conversation) Reset() {
+	*x = Conversation{}
+	mi := &file_clientpb_client_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Conversation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Conversation) ProtoMessage() {}
+
+func (x *Conversation) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Conversation.ProtoReflect.Descriptor instead.
+func (*Conversation) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *Conversation) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *Conversation) GetConversationType() ConversationType {
+	if x != nil {
+		return x.ConversationType
+	}
+	return ConversationType_CONVERSATION_TYPE_UNSPECIFIED
+}
+
+func (x *Conversation) GetLastMessage() *Message {
+	if x != nil {
+		return x.LastMessage
+	}
+	return nil
+}
+
+func (x *Conversation) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *Conversation) GetUnread() uint32 {
+	if x != nil {
+		return x.Unread
+	}
+	return 0
+}
+
+func (x *Conversation) GetReadMsgId() uint64 {
+	if x != nil {
+		return x.ReadMsgId
+	}
+	return 0
+}
+
+func (x *Conversation) GetMentioned() bool {
+	if x != nil {
+		return x.Mentioned
+	}
+	return false
+}
+
+func (x *Conversation) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+func (x *Conversation) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
+}
+
+type ConversationList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pinned first, then by last message, newest first.
+	Conversations []*Conversation `protobuf:"bytes,1,rep,name=conversations,proto3" json:"conversations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConversationList) Reset() {
+	*x = ConversationList{}
+	mi := &file_clientpb_client_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversationList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversationList) ProtoMessage() {}
+
+func (x *ConversationList) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversationList.ProtoReflect.Descriptor instead.
+func (*ConversationList) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ConversationList) GetConversations() []*Conversation {
+	if x != nil {
+		return x.Conversations
+	}
+	return nil
+}
+
+// ConversationUpdate pins or mutes a conversation for the caller (all of the
+// caller's devices). Muting a group conversation also flags the group's
+// messages silent in the caller's timeline.
+type ConversationUpdate struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	Pinned         *bool                  `protobuf:"varint,2,opt,name=pinned,proto3,oneof" json:"pinned,omitempty"`
+	Muted          *bool                  `protobuf:"varint,3,opt,name=muted,proto3,oneof" json:"muted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ConversationUpdate) Reset() {
+	*x = ConversationUpdate{}
+	mi := &file_clientpb_client_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversationUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversationUpdate) ProtoMessage() {}
+
+func (x *ConversationUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversationUpdate.ProtoReflect.Descriptor instead.
+func (*ConversationUpdate) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ConversationUpdate) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *ConversationUpdate) GetPinned() bool {
+	if x != nil && x.Pinned != nil {
+		return *x.Pinned
+	}
+	return false
+}
+
+func (x *ConversationUpdate) GetMuted() bool {
+	if x != nil && x.Muted != nil {
+		return *x.Muted
+	}
+	return false
+}
+
+type GroupInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	AvatarUrl     string                 `protobuf:"bytes,3,opt,name=avatar_url,json=avatarUrl,proto3" json:"avatar_url,omitempty"`
+	Notice        string                 `protobuf:"bytes,4,opt,name=notice,proto3" json:"notice,omitempty"`
+	Owner         string                 `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	JoinPolicy    JoinPolicy             `protobuf:"varint,6,opt,name=join_policy,json=joinPolicy,proto3,enum=actorim.v1.JoinPolicy" json:"join_policy,omitempty"`
+	MutedAll      bool                   `protobuf:"varint,7,opt,name=muted_all,json=mutedAll,proto3" json:"muted_all,omitempty"`
+	MemberCount   uint32                 `protobuf:"varint,8,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
+	CreatedAtMs   uint64                 `protobuf:"varint,9,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	Dissolved     bool                   `protobuf:"varint,10,opt,name=dissolved,proto3" json:"dissolved,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupInfo) Reset() {
+	*x = GroupInfo{}
+	mi := &file_clientpb_client_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupInfo) ProtoMessage() {}
+
+func (x *GroupInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupInfo.ProtoReflect.Descriptor instead.
+func (*GroupInfo) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GroupInfo) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *GroupInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupInfo) GetAvatarUrl() string {
+	if x != nil {
+		return x.AvatarUrl
+	}
+	return ""
+}
+
+func (x *GroupInfo) GetNotice() string {
+	if x != nil {
+		return x.Notice
+	}
+	return ""
+}
+
+func (x *GroupInfo) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *GroupInfo) GetJoinPolicy() JoinPolicy {
+	if x != nil {
+		return x.JoinPolicy
+	}
+	return JoinPolicy_JOIN_POLICY_UNSPECIFIED
+}
+
+func (x *GroupInfo) GetMutedAll() bool {
+	if x != nil {
+		return x.MutedAll
+	}
+	return false
+}
+
+func (x *GroupInfo) GetMemberCount() uint32 {
+	if x != nil {
+		return x.MemberCount
+	}
+	return 0
+}
+
+func (x *GroupInfo) GetCreatedAtMs() uint64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+func (x *GroupInfo) GetDissolved() bool {
+	if x != nil {
+		return x.Dissolved
+	}
+	return false
+}
+
+type GroupMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Role  GroupRole              `protobuf:"varint,2,opt,name=role,proto3,enum=actorim.v1.GroupRole" json:"role,omitempty"`
+	// Muted until this time (ms since the epoch); 0 when not muted.
+	MutedUntilMs  uint64 `protobuf:"varint,3,opt,name=muted_until_ms,json=mutedUntilMs,proto3" json:"muted_until_ms,omitempty"`
+	JoinedAtMs    uint64 `protobuf:"varint,4,opt,name=joined_at_ms,json=joinedAtMs,proto3" json:"joined_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMember) Reset() {
+	*x = GroupMember{}
+	mi := &file_clientpb_client_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMember) ProtoMessage() {}
+
+func (x *GroupMember) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
+func (*GroupMember) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GroupMember) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupMember) GetRole() GroupRole {
+	if x != nil {
+		return x.Role
+	}
+	return GroupRole_GROUP_ROLE_UNSPECIFIED
+}
+
+func (x *GroupMember) GetMutedUntilMs() uint64 {
+	if x != nil {
+		return x.MutedUntilMs
+	}
+	return 0
+}
+
+func (x *GroupMember) GetJoinedAtMs() uint64 {
+	if x != nil {
+		return x.JoinedAtMs
+	}
+	return 0
+}
+
+type GroupMembers struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Members []*GroupMember         `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	// Pending join requests (owner and admins only).
+	Requests []*PendingRequest `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
+	// The ban list (owner and admins only).
+	Banned        []string `protobuf:"bytes,3,rep,name=banned,proto3" json:"banned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMembers) Reset() {
+	*x = GroupMembers{}
+	mi := &file_clientpb_client_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMembers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMembers) ProtoMessage() {}
+
+func (x *GroupMembers) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMembers.ProtoReflect.Descriptor instead.
+func (*GroupMembers) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GroupMembers) GetMembers() []*GroupMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *GroupMembers) GetRequests() []*PendingRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *GroupMembers) GetBanned() []string {
+	if x != nil {
+		return x.Banned
+	}
+	return nil
+}
+
+type MessageReads struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	MsgId uint64                 `protobuf:"varint,1,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	// Members other than the sender who read the message.
+	ReadCount uint32 `protobuf:"varint,2,opt,name=read_count,json=readCount,proto3" json:"read_count,omitempty"`
+	// Filled for GroupRequest.readers only.
+	Readers       []string `protobuf:"bytes,3,rep,name=readers,proto3" json:"readers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageReads) Reset() {
+	*x = MessageReads{}
+	mi := &file_clientpb_client_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageReads) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageReads) ProtoMessage() {}
+
+func (x *MessageReads) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageReads.ProtoReflect.Descriptor instead.
+func (*MessageReads) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *MessageReads) GetMsgId() uint64 {
+	if x != nil {
+		return x.MsgId
+	}
+	return 0
+}
+
+func (x *MessageReads) GetReadCount() uint32 {
+	if x != nil {
+		return x.ReadCount
+	}
+	return 0
+}
+
+func (x *MessageReads) GetReaders() []string {
+	if x != nil {
+		return x.Readers
+	}
+	return nil
+}
+
+type ReadStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*MessageReads        `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadStatus) Reset() {
+	*x = ReadStatus{}
+	mi := &file_clientpb_client_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadStatus) ProtoMessage() {}
+
+func (x *ReadStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadStatus.ProtoReflect.Descriptor instead.
+func (*ReadStatus) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ReadStatus) GetMessages() []*MessageReads {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// GroupRequest is one operation on one group. Authorization: members read;
+// owner and admins manage; only the owner transfers, sets roles and dissolves.
+type GroupRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	GroupId string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*GroupRequest_Create_
+	//	*GroupRequest_Info
+	//	*GroupRequest_Update_
+	//	*GroupRequest_Invite
+	//	*GroupRequest_Join
+	//	*GroupRequest_AnswerJoin
+	//	*GroupRequest_Leave
+	//	*GroupRequest_Kick
+	//	*GroupRequest_SetRole_
+	//	*GroupRequest_Transfer
+	//	*GroupRequest_MuteMember_
+	//	*GroupRequest_MuteAll
+	//	*GroupRequest_Dissolve
+	//	*GroupRequest_Ban
+	//	*GroupRequest_Members
+	//	*GroupRequest_ReadStatus
+	//	*GroupRequest_Readers
+	Op            isGroupRequest_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest) Reset() {
+	*x = GroupRequest{}
+	mi := &file_clientpb_client_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest) ProtoMessage() {}
+
+func (x *GroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest.ProtoReflect.Descriptor instead.
+func (*GroupRequest) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GroupRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *GroupRequest) GetOp() isGroupRequest_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetCreate() *GroupRequest_Create {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Create_); ok {
+			return x.Create
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetInfo() *GroupRequest_Empty {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Info); ok {
+			return x.Info
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetUpdate() *GroupRequest_Update {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Update_); ok {
+			return x.Update
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetInvite() *GroupRequest_Users {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Invite); ok {
+			return x.Invite
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetJoin() *GroupRequest_JoinRequest {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Join); ok {
+			return x.Join
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetAnswerJoin() *GroupRequest_Answer {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_AnswerJoin); ok {
+			return x.AnswerJoin
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetLeave() *GroupRequest_Empty {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Leave); ok {
+			return x.Leave
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetKick() *GroupRequest_Users {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Kick); ok {
+			return x.Kick
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetSetRole() *GroupRequest_SetRole {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_SetRole_); ok {
+			return x.SetRole
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetTransfer() *GroupRequest_User {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Transfer); ok {
+			return x.Transfer
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetMuteMember() *GroupRequest_MuteMember {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_MuteMember_); ok {
+			return x.MuteMember
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetMuteAll() *GroupRequest_Flag {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_MuteAll); ok {
+			return x.MuteAll
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetDissolve() *GroupRequest_Empty {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Dissolve); ok {
+			return x.Dissolve
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetBan() *GroupRequest_BanUsers {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Ban); ok {
+			return x.Ban
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetMembers() *GroupRequest_Empty {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Members); ok {
+			return x.Members
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetReadStatus() *GroupRequest_MsgIDs {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_ReadStatus); ok {
+			return x.ReadStatus
+		}
+	}
+	return nil
+}
+
+func (x *GroupRequest) GetReaders() *GroupRequest_MsgID {
+	if x != nil {
+		if x, ok := x.Op.(*GroupRequest_Readers); ok {
+			return x.Readers
+		}
+	}
+	return nil
+}
+
+type isGroupRequest_Op interface {
+	isGroupRequest_Op()
+}
+
+type GroupRequest_Create_ struct {
+	Create *GroupRequest_Create `protobuf:"bytes,10,opt,name=create,proto3,oneof"`
+}
+
+type GroupRequest_Info struct {
+	Info *GroupRequest_Empty `protobuf:"bytes,11,opt,name=info,proto3,oneof"`
+}
+
+type GroupRequest_Update_ struct {
+	Update *GroupRequest_Update `protobuf:"bytes,12,opt,name=update,proto3,oneof"`
+}
+
+type GroupRequest_Invite struct {
+	Invite *GroupRequest_Users `protobuf:"bytes,13,opt,name=invite,proto3,oneof"`
+}
+
+type GroupRequest_Join struct {
+	Join *GroupRequest_JoinRequest `protobuf:"bytes,14,opt,name=join,proto3,oneof"`
+}
+
+type GroupRequest_AnswerJoin struct {
+	AnswerJoin *GroupRequest_Answer `protobuf:"bytes,15,opt,name=answer_join,json=answerJoin,proto3,oneof"`
+}
+
+type GroupRequest_Leave struct {
+	Leave *GroupRequest_Empty `protobuf:"bytes,16,opt,name=leave,proto3,oneof"`
+}
+
+type GroupRequest_Kick struct {
+	Kick *GroupRequest_Users `protobuf:"bytes,17,opt,name=kick,proto3,oneof"`
+}
+
+type GroupRequest_SetRole_ struct {
+	SetRole *GroupRequest_SetRole `protobuf:"bytes,18,opt,name=set_role,json=setRole,proto3,oneof"`
+}
+
+type GroupRequest_Transfer struct {
+	Transfer *GroupRequest_User `protobuf:"bytes,19,opt,name=transfer,proto3,oneof"`
+}
+
+type GroupRequest_MuteMember_ struct {
+	MuteMember *GroupRequest_MuteMember `protobuf:"bytes,20,opt,name=mute_member,json=muteMember,proto3,oneof"`
+}
+
+type GroupRequest_MuteAll struct {
+	MuteAll *GroupRequest_Flag `protobuf:"bytes,21,opt,name=mute_all,json=muteAll,proto3,oneof"`
+}
+
+type GroupRequest_Dissolve struct {
+	Dissolve *GroupRequest_Empty `protobuf:"bytes,22,opt,name=dissolve,proto3,oneof"`
+}
+
+type GroupRequest_Ban struct {
+	Ban *GroupRequest_BanUsers `protobuf:"bytes,23,opt,name=ban,proto3,oneof"`
+}
+
+type GroupRequest_Members struct {
+	Members *GroupRequest_Empty `protobuf:"bytes,24,opt,name=members,proto3,oneof"`
+}
+
+type GroupRequest_ReadStatus struct {
+	ReadStatus *GroupRequest_MsgIDs `protobuf:"bytes,25,opt,name=read_status,json=readStatus,proto3,oneof"`
+}
+
+type GroupRequest_Readers struct {
+	Readers *GroupRequest_MsgID `protobuf:"bytes,26,opt,name=readers,proto3,oneof"`
+}
+
+func (*GroupRequest_Create_) isGroupRequest_Op() {}
+
+func (*GroupRequest_Info) isGroupRequest_Op() {}
+
+func (*GroupRequest_Update_) isGroupRequest_Op() {}
+
+func (*GroupRequest_Invite) isGroupRequest_Op() {}
+
+func (*GroupRequest_Join) isGroupRequest_Op() {}
+
+func (*GroupRequest_AnswerJoin) isGroupRequest_Op() {}
+
+func (*GroupRequest_Leave) isGroupRequest_Op() {}
+
+func (*GroupRequest_Kick) isGroupRequest_Op() {}
+
+func (*GroupRequest_SetRole_) isGroupRequest_Op() {}
+
+func (*GroupRequest_Transfer) isGroupRequest_Op() {}
+
+func (*GroupRequest_MuteMember_) isGroupRequest_Op() {}
+
+func (*GroupRequest_MuteAll) isGroupRequest_Op() {}
+
+func (*GroupRequest_Dissolve) isGroupRequest_Op() {}
+
+func (*GroupRequest_Ban) isGroupRequest_Op() {}
+
+func (*GroupRequest_Members) isGroupRequest_Op() {}
+
+func (*GroupRequest_ReadStatus) isGroupRequest_Op() {}
+
+func (*GroupRequest_Readers) isGroupRequest_Op() {}
+
+// Result answers a successful request of frames 17 to 31. Requests that return
+// data fill the matching field; the others return an empty Result.
+type Result struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Data:
+	//
+	//	*Result_Friends
+	//	*Result_Presence
+	//	*Result_Conversations
+	//	*Result_Group
+	//	*Result_Members
+	//	*Result_ReadStatus
+	Data          isResult_Data `protobuf_oneof:"data"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Result) Reset() {
+	*x = Result{}
+	mi := &file_clientpb_client_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Result) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Result) ProtoMessage() {}
+
+func (x *Result) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Result.ProtoReflect.Descriptor instead.
+func (*Result) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *Result) GetData() isResult_Data {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Result) GetFriends() *FriendList {
+	if x != nil {
+		if x, ok := x.Data.(*Result_Friends); ok {
+			return x.Friends
+		}
+	}
+	return nil
+}
+
+func (x *Result) GetPresence() *PresenceList {
+	if x != nil {
+		if x, ok := x.Data.(*Result_Presence); ok {
+			return x.Presence
+		}
+	}
+	return nil
+}
+
+func (x *Result) GetConversations() *ConversationList {
+	if x != nil {
+		if x, ok := x.Data.(*Result_Conversations); ok {
+			return x.Conversations
+		}
+	}
+	return nil
+}
+
+func (x *Result) GetGroup() *GroupInfo {
+	if x != nil {
+		if x, ok := x.Data.(*Result_Group); ok {
+			return x.Group
+		}
+	}
+	return nil
+}
+
+func (x *Result) GetMembers() *GroupMembers {
+	if x != nil {
+		if x, ok := x.Data.(*Result_Members); ok {
+			return x.Members
+		}
+	}
+	return nil
+}
+
+func (x *Result) GetReadStatus() *ReadStatus {
+	if x != nil {
+		if x, ok := x.Data.(*Result_ReadStatus); ok {
+			return x.ReadStatus
+		}
+	}
+	return nil
+}
+
+type isResult_Data interface {
+	isResult_Data()
+}
+
+type Result_Friends struct {
+	Friends *FriendList `protobuf:"bytes,1,opt,name=friends,proto3,oneof"`
+}
+
+type Result_Presence struct {
+	Presence *PresenceList `protobuf:"bytes,2,opt,name=presence,proto3,oneof"`
+}
+
+type Result_Conversations struct {
+	Conversations *ConversationList `protobuf:"bytes,3,opt,name=conversations,proto3,oneof"`
+}
+
+type Result_Group struct {
+	Group *GroupInfo `protobuf:"bytes,4,opt,name=group,proto3,oneof"`
+}
+
+type Result_Members struct {
+	Members *GroupMembers `protobuf:"bytes,5,opt,name=members,proto3,oneof"`
+}
+
+type Result_ReadStatus struct {
+	ReadStatus *ReadStatus `protobuf:"bytes,6,opt,name=read_status,json=readStatus,proto3,oneof"`
+}
+
+func (*Result_Friends) isResult_Data() {}
+
+func (*Result_Presence) isResult_Data() {}
+
+func (*Result_Conversations) isResult_Data() {}
+
+func (*Result_Group) isResult_Data() {}
+
+func (*Result_Members) isResult_Data() {}
+
+func (*Result_ReadStatus) isResult_Data() {}
+
+// Signal is an ephemeral notice pushed to online devices.
+type Signal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Signal_Typing
+	//	*Signal_Presence
+	Kind          isSignal_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Signal) Reset() {
+	*x = Signal{}
+	mi := &file_clientpb_client_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Signal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Signal) ProtoMessage() {}
+
+func (x *Signal) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Signal.ProtoReflect.Descriptor instead.
+func (*Signal) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *Signal) GetKind() isSignal_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Signal) GetTyping() *TypingSignal {
+	if x != nil {
+		if x, ok := x.Kind.(*Signal_Typing); ok {
+			return x.Typing
+		}
+	}
+	return nil
+}
+
+func (x *Signal) GetPresence() *Presence {
+	if x != nil {
+		if x, ok := x.Kind.(*Signal_Presence); ok {
+			return x.Presence
+		}
+	}
+	return nil
+}
+
+type isSignal_Kind interface {
+	isSignal_Kind()
+}
+
+type Signal_Typing struct {
+	Typing *TypingSignal `protobuf:"bytes,1,opt,name=typing,proto3,oneof"`
+}
+
+type Signal_Presence struct {
+	Presence *Presence `protobuf:"bytes,2,opt,name=presence,proto3,oneof"`
+}
+
+func (*Signal_Typing) isSignal_Kind() {}
+
+func (*Signal_Presence) isSignal_Kind() {}
+
+type TypingSignal struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	From           string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	ConversationId string                 `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	Typing         bool                   `protobuf:"varint,3,opt,name=typing,proto3" json:"typing,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TypingSignal) Reset() {
+	*x = TypingSignal{}
+	mi := &file_clientpb_client_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypingSignal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypingSignal) ProtoMessage() {}
+
+func (x *TypingSignal) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypingSignal.ProtoReflect.Descriptor instead.
+func (*TypingSignal) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *TypingSignal) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *TypingSignal) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *TypingSignal) GetTyping() bool {
+	if x != nil {
+		return x.Typing
+	}
+	return false
+}
+
+// Event is the content of a system message. Events sit in timelines like
+// messages, so a device that was offline catches up through sync.
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  EventType              `protobuf:"varint,1,opt,name=type,proto3,enum=actorim.v1.EventType" json:"type,omitempty"`
+	// Who did it.
+	Actor   string     `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	Users   []string   `protobuf:"bytes,3,rep,name=users,proto3" json:"users,omitempty"`
+	GroupId string     `protobuf:"bytes,4,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Note    string     `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	MsgId   uint64     `protobuf:"varint,6,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	UntilMs uint64     `protobuf:"varint,7,opt,name=until_ms,json=untilMs,proto3" json:"until_ms,omitempty"`
+	Flag    bool       `protobuf:"varint,8,opt,name=flag,proto3" json:"flag,omitempty"`
+	Group   *GroupInfo `protobuf:"bytes,9,opt,name=group,proto3" json:"group,omitempty"`
+	Role    GroupRole  `protobuf:"varint,10,opt,name=role,proto3,enum=actorim.v1.GroupRole" json:"role,omitempty"`
+	// EVENT_CONVERSATION_UPDATED: the conversation and its new flags.
+	ConversationId string `protobuf:"bytes,11,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	Pinned         bool   `protobuf:"varint,12,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	Muted          bool   `protobuf:"varint,13,opt,name=muted,proto3" json:"muted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_clientpb_client_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *Event) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_UNSPECIFIED
+}
+
+func (x *Event) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *Event) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *Event) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *Event) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Event) GetMsgId() uint64 {
+	if x != nil {
+		return x.MsgId
+	}
+	return 0
+}
+
+func (x *Event) GetUntilMs() uint64 {
+	if x != nil {
+		return x.UntilMs
+	}
+	return 0
+}
+
+func (x *Event) GetFlag() bool {
+	if x != nil {
+		return x.Flag
+	}
+	return false
+}
+
+func (x *Event) GetGroup() *GroupInfo {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *Event) GetRole() GroupRole {
+	if x != nil {
+		return x.Role
+	}
+	return GroupRole_GROUP_ROLE_UNSPECIFIED
+}
+
+func (x *Event) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *Event) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
+}
+
+func (x *Event) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+type GroupRequest_Empty struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_Empty) Reset() {
+	*x = GroupRequest_Empty{}
+	mi := &file_clientpb_client_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_Empty) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_Empty) ProtoMessage() {}
+
+func (x *GroupRequest_Empty) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_Empty.ProtoReflect.Descriptor instead.
+func (*GroupRequest_Empty) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 0}
+}
+
+type GroupRequest_User struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_User) Reset() {
+	*x = GroupRequest_User{}
+	mi := &file_clientpb_client_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_User) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_User) ProtoMessage() {}
+
+func (x *GroupRequest_User) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_User.ProtoReflect.Descriptor instead.
+func (*GroupRequest_User) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 1}
+}
+
+func (x *GroupRequest_User) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+type GroupRequest_Users struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []string               `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_Users) Reset() {
+	*x = GroupRequest_Users{}
+	mi := &file_clientpb_client_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_Users) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_Users) ProtoMessage() {}
+
+func (x *GroupRequest_Users) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_Users.ProtoReflect.Descriptor instead.
+func (*GroupRequest_Users) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 2}
+}
+
+func (x *GroupRequest_Users) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+type GroupRequest_Flag struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	On            bool                   `protobuf:"varint,1,opt,name=on,proto3" json:"on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_Flag) Reset() {
+	*x = GroupRequest_Flag{}
+	mi := &file_clientpb_client_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_Flag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_Flag) ProtoMessage() {}
+
+func (x *GroupRequest_Flag) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_Flag.ProtoReflect.Descriptor instead.
+func (*GroupRequest_Flag) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 3}
+}
+
+func (x *GroupRequest_Flag) GetOn() bool {
+	if x != nil {
+		return x.On
+	}
+	return false
+}
+
+type GroupRequest_MsgID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MsgId         uint64                 `protobuf:"varint,1,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_MsgID) Reset() {
+	*x = GroupRequest_MsgID{}
+	mi := &file_clientpb_client_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_MsgID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_MsgID) ProtoMessage() {}
+
+func (x *GroupRequest_MsgID) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_MsgID.ProtoReflect.Descriptor instead.
+func (*GroupRequest_MsgID) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 4}
+}
+
+func (x *GroupRequest_MsgID) GetMsgId() uint64 {
+	if x != nil {
+		return x.MsgId
+	}
+	return 0
+}
+
+type GroupRequest_MsgIDs struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MsgIds        []uint64               `protobuf:"varint,1,rep,packed,name=msg_ids,json=msgIds,proto3" json:"msg_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_MsgIDs) Reset() {
+	*x = GroupRequest_MsgIDs{}
+	mi := &file_clientpb_client_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_MsgIDs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_MsgIDs) ProtoMessage() {}
+
+func (x *GroupRequest_MsgIDs) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_MsgIDs.ProtoReflect.Descriptor instead.
+func (*GroupRequest_MsgIDs) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 5}
+}
+
+func (x *GroupRequest_MsgIDs) GetMsgIds() []uint64 {
+	if x != nil {
+		return x.MsgIds
+	}
+	return nil
+}
+
+type GroupRequest_Create struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	AvatarUrl  string                 `protobuf:"bytes,2,opt,name=avatar_url,json=avatarUrl,proto3" json:"avatar_url,omitempty"`
+	Notice     string                 `protobuf:"bytes,3,opt,name=notice,proto3" json:"notice,omitempty"`
+	JoinPolicy JoinPolicy             `protobuf:"varint,4,opt,name=join_policy,json=joinPolicy,proto3,enum=actorim.v1.JoinPolicy" json:"join_policy,omitempty"`
+	// Initial members besides the creator, who becomes the owner.
+	Members       []string `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_Create) Reset() {
+	*x = GroupRequest_Create{}
+	mi := &file_clientpb_client_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_Create) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_Create) ProtoMessage() {}
+
+func (x *GroupRequest_Create) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_Create.ProtoReflect.Descriptor instead.
+func (*GroupRequest_Create) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 6}
+}
+
+func (x *GroupRequest_Create) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupRequest_Create) GetAvatarUrl() string {
+	if x != nil {
+		return x.AvatarUrl
+	}
+	return ""
+}
+
+func (x *GroupRequest_Create) GetNotice() string {
+	if x != nil {
+		return x.Notice
+	}
+	return ""
+}
+
+func (x *GroupRequest_Create) GetJoinPolicy() JoinPolicy {
+	if x != nil {
+		return x.JoinPolicy
+	}
+	return JoinPolicy_JOIN_POLICY_UNSPECIFIED
+}
+
+func (x *GroupRequest_Create) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type GroupRequest_Update struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          *string                `protobuf:"bytes,1,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	AvatarUrl     *string                `protobuf:"bytes,2,opt,name=avatar_url,json=avatarUrl,proto3,oneof" json:"avatar_url,omitempty"`
+	Notice        *string                `protobuf:"bytes,3,opt,name=notice,proto3,oneof" json:"notice,omitempty"`
+	JoinPolicy    JoinPolicy             `protobuf:"varint,4,opt,name=join_policy,json=joinPolicy,proto3,enum=actorim.v1.JoinPolicy" json:"join_policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_Update) Reset() {
+	*x = GroupRequest_Update{}
+	mi := &file_clientpb_client_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_Update) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_Update) ProtoMessage() {}
+
+func (x *GroupRequest_Update) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_Update.ProtoReflect.Descriptor instead.
+func (*GroupRequest_Update) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 7}
+}
+
+func (x *GroupRequest_Update) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *GroupRequest_Update) GetAvatarUrl() string {
+	if x != nil && x.AvatarUrl != nil {
+		return *x.AvatarUrl
+	}
+	return ""
+}
+
+func (x *GroupRequest_Update) GetNotice() string {
+	if x != nil && x.Notice != nil {
+		return *x.Notice
+	}
+	return ""
+}
+
+func (x *GroupRequest_Update) GetJoinPolicy() JoinPolicy {
+	if x != nil {
+		return x.JoinPolicy
+	}
+	return JoinPolicy_JOIN_POLICY_UNSPECIFIED
+}
+
+type GroupRequest_JoinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Note          string                 `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_JoinRequest) Reset() {
+	*x = GroupRequest_JoinRequest{}
+	mi := &file_clientpb_client_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_JoinRequest) ProtoMessage() {}
+
+func (x *GroupRequest_JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_JoinRequest.ProtoReflect.Descriptor instead.
+func (*GroupRequest_JoinRequest) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 8}
+}
+
+func (x *GroupRequest_JoinRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type GroupRequest_Answer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Accept        bool                   `protobuf:"varint,2,opt,name=accept,proto3" json:"accept,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_Answer) Reset() {
+	*x = GroupRequest_Answer{}
+	mi := &file_clientpb_client_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_Answer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_Answer) ProtoMessage() {}
+
+func (x *GroupRequest_Answer) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_Answer.ProtoReflect.Descriptor instead.
+func (*GroupRequest_Answer) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 9}
+}
+
+func (x *GroupRequest_Answer) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupRequest_Answer) GetAccept() bool {
+	if x != nil {
+		return x.Accept
+	}
+	return false
+}
+
+type GroupRequest_SetRole struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// GROUP_ROLE_ADMIN or GROUP_ROLE_MEMBER.
+	Role          GroupRole `protobuf:"varint,2,opt,name=role,proto3,enum=actorim.v1.GroupRole" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_SetRole) Reset() {
+	*x = GroupRequest_SetRole{}
+	mi := &file_clientpb_client_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_SetRole) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_SetRole) ProtoMessage() {}
+
+func (x *GroupRequest_SetRole) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_SetRole.ProtoReflect.Descriptor instead.
+func (*GroupRequest_SetRole) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 10}
+}
+
+func (x *GroupRequest_SetRole) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupRequest_SetRole) GetRole() GroupRole {
+	if x != nil {
+		return x.Role
+	}
+	return GroupRole_GROUP_ROLE_UNSPECIFIED
+}
+
+type GroupRequest_MuteMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// 0 unmutes.
+	DurationMs    uint64 `protobuf:"varint,2,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_MuteMember) Reset() {
+	*x = GroupRequest_MuteMember{}
+	mi := &file_clientpb_client_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_MuteMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_MuteMember) ProtoMessage() {}
+
+func (x *GroupRequest_MuteMember) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_MuteMember.ProtoReflect.Descriptor instead.
+func (*GroupRequest_MuteMember) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 11}
+}
+
+func (x *GroupRequest_MuteMember) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupRequest_MuteMember) GetDurationMs() uint64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+type GroupRequest_BanUsers struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Users []string               `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// False lifts the ban.
+	Banned        bool `protobuf:"varint,2,opt,name=banned,proto3" json:"banned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRequest_BanUsers) Reset() {
+	*x = GroupRequest_BanUsers{}
+	mi := &file_clientpb_client_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRequest_BanUsers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRequest_BanUsers) ProtoMessage() {}
+
+func (x *GroupRequest_BanUsers) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRequest_BanUsers.ProtoReflect.Descriptor instead.
+func (*GroupRequest_BanUsers) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 12}
+}
+
+func (x *GroupRequest_BanUsers) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *GroupRequest_BanUsers) GetBanned() bool {
+	if x != nil {
+		return x.Banned
+	}
+	return false
+}
+
 var File_clientpb_client_proto protoreflect.FileDescriptor
 
 const file_clientpb_client_proto_rawDesc = "" +
 	"\n" +
 	"\x15clientpb/client.proto\x12\n" +
-	"actorim.v1\"\xe7\x05\n" +
+	"actorim.v1\"\xc9\r\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12)\n" +
 	"\x05login\x18\n" +
@@ -1830,7 +5513,23 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x04sync\x18\r \x01(\v2\x17.actorim.v1.SyncRequestH\x00R\x04sync\x126\n" +
 	"\ahistory\x18\x0e \x01(\v2\x1a.actorim.v1.HistoryRequestH\x00R\ahistory\x12&\n" +
 	"\x04ping\x18\x0f \x01(\v2\x10.actorim.v1.PingH\x00R\x04ping\x12,\n" +
-	"\x06logout\x18\x10 \x01(\v2\x12.actorim.v1.LogoutH\x00R\x06logout\x120\n" +
+	"\x06logout\x18\x10 \x01(\v2\x12.actorim.v1.LogoutH\x00R\x06logout\x12B\n" +
+	"\x0efriend_request\x18\x11 \x01(\v2\x19.actorim.v1.FriendRequestH\x00R\rfriendRequest\x12B\n" +
+	"\x0efriend_respond\x18\x12 \x01(\v2\x19.actorim.v1.FriendRespondH\x00R\rfriendRespond\x12?\n" +
+	"\rfriend_delete\x18\x13 \x01(\v2\x18.actorim.v1.FriendDeleteH\x00R\ffriendDelete\x12?\n" +
+	"\rfriend_update\x18\x14 \x01(\v2\x18.actorim.v1.FriendUpdateH\x00R\ffriendUpdate\x124\n" +
+	"\bcategory\x18\x15 \x01(\v2\x16.actorim.v1.CategoryOpH\x00R\bcategory\x12@\n" +
+	"\vfriend_list\x18\x16 \x01(\v2\x1d.actorim.v1.FriendListRequestH\x00R\n" +
+	"friendList\x12-\n" +
+	"\x05block\x18\x17 \x01(\v2\x15.actorim.v1.BlockUserH\x00R\x05block\x128\n" +
+	"\bsettings\x18\x18 \x01(\v2\x1a.actorim.v1.UpdateSettingsH\x00R\bsettings\x12B\n" +
+	"\x0epresence_query\x18\x19 \x01(\v2\x19.actorim.v1.PresenceQueryH\x00R\rpresenceQuery\x12,\n" +
+	"\x06typing\x18\x1a \x01(\v2\x12.actorim.v1.TypingH\x00R\x06typing\x12*\n" +
+	"\x04read\x18\x1b \x01(\v2\x14.actorim.v1.MarkReadH\x00R\x04read\x12,\n" +
+	"\x06recall\x18\x1c \x01(\v2\x12.actorim.v1.RecallH\x00R\x06recall\x12H\n" +
+	"\rconversations\x18\x1d \x01(\v2 .actorim.v1.ConversationsRequestH\x00R\rconversations\x12Q\n" +
+	"\x13conversation_update\x18\x1e \x01(\v2\x1e.actorim.v1.ConversationUpdateH\x00R\x12conversationUpdate\x120\n" +
+	"\x05group\x18\x1f \x01(\v2\x18.actorim.v1.GroupRequestH\x00R\x05group\x120\n" +
 	"\blogin_ok\x18( \x01(\v2\x13.actorim.v1.LoginOKH\x00R\aloginOk\x120\n" +
 	"\bsend_ack\x18) \x01(\v2\x13.actorim.v1.SendAckH\x00R\asendAck\x12&\n" +
 	"\x04push\x18* \x01(\v2\x10.actorim.v1.PushH\x00R\x04push\x129\n" +
@@ -1839,7 +5538,9 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x0ehistory_result\x18, \x01(\v2\x19.actorim.v1.HistoryResultH\x00R\rhistoryResult\x12&\n" +
 	"\x04pong\x18- \x01(\v2\x10.actorim.v1.PongH\x00R\x04pong\x12&\n" +
 	"\x04kick\x18. \x01(\v2\x10.actorim.v1.KickH\x00R\x04kick\x12)\n" +
-	"\x05error\x18/ \x01(\v2\x11.actorim.v1.ErrorH\x00R\x05errorB\x06\n" +
+	"\x05error\x18/ \x01(\v2\x11.actorim.v1.ErrorH\x00R\x05error\x12,\n" +
+	"\x06result\x180 \x01(\v2\x12.actorim.v1.ResultH\x00R\x06result\x12,\n" +
+	"\x06signal\x181 \x01(\v2\x12.actorim.v1.SignalH\x00R\x06signalB\x06\n" +
 	"\x04body\"\x99\x01\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -1856,15 +5557,16 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x0eserver_time_ms\x18\x04 \x01(\x04R\fserverTimeMs\x12!\n" +
 	"\fheartbeat_ms\x18\x05 \x01(\rR\vheartbeatMs\x12&\n" +
 	"\x0fmax_frame_bytes\x18\x06 \x01(\rR\rmaxFrameBytes\x12&\n" +
-	"\x0fstream_from_seq\x18\a \x01(\x04R\rstreamFromSeq\"m\n" +
+	"\x0fstream_from_seq\x18\a \x01(\x04R\rstreamFromSeq\"\x98\x01\n" +
 	"\aContent\x12\x14\n" +
 	"\x04text\x18\x01 \x01(\tH\x00R\x04text\x12\x16\n" +
 	"\x05emoji\x18\x02 \x01(\tH\x00R\x05emoji\x12,\n" +
-	"\x06custom\x18\x03 \x01(\v2\x12.actorim.v1.CustomH\x00R\x06customB\x06\n" +
+	"\x06custom\x18\x03 \x01(\v2\x12.actorim.v1.CustomH\x00R\x06custom\x12)\n" +
+	"\x05event\x18\x04 \x01(\v2\x11.actorim.v1.EventH\x00R\x05eventB\x06\n" +
 	"\x04kind\"0\n" +
 	"\x06Custom\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
-	"\x04json\x18\x02 \x01(\tR\x04json\"\xc3\x02\n" +
+	"\x04json\x18\x02 \x01(\tR\x04json\"\x93\x03\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12I\n" +
@@ -1876,16 +5578,21 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\rclient_msg_id\x18\a \x01(\tR\vclientMsgId\x12\x1c\n" +
 	"\n" +
 	"sent_at_ms\x18\b \x01(\x04R\bsentAtMs\x12-\n" +
-	"\acontent\x18\t \x01(\v2\x13.actorim.v1.ContentR\acontent\"R\n" +
+	"\acontent\x18\t \x01(\v2\x13.actorim.v1.ContentR\acontent\x12\x1a\n" +
+	"\bmentions\x18\n" +
+	" \x03(\tR\bmentions\x12\x1a\n" +
+	"\brecalled\x18\v \x01(\bR\brecalled\x12\x16\n" +
+	"\x06silent\x18\f \x01(\bR\x06silent\"R\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12/\n" +
 	"\amessage\x18\x02 \x01(\v2\x13.actorim.v1.MessageH\x00R\amessageB\x06\n" +
-	"\x04item\"\xb4\x01\n" +
+	"\x04item\"\xd0\x01\n" +
 	"\x04Send\x12\"\n" +
 	"\rclient_msg_id\x18\x01 \x01(\tR\vclientMsgId\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12I\n" +
 	"\x11conversation_type\x18\x03 \x01(\x0e2\x1c.actorim.v1.ConversationTypeR\x10conversationType\x12-\n" +
-	"\acontent\x18\x04 \x01(\v2\x13.actorim.v1.ContentR\acontent\"\xbb\x01\n" +
+	"\acontent\x18\x04 \x01(\v2\x13.actorim.v1.ContentR\acontent\x12\x1a\n" +
+	"\bmentions\x18\x05 \x03(\tR\bmentions\"\xbb\x01\n" +
 	"\aSendAck\x12\"\n" +
 	"\rclient_msg_id\x18\x01 \x01(\tR\vclientMsgId\x12\x15\n" +
 	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\x12\x10\n" +
@@ -1925,22 +5632,245 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x05Error\x12)\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x15.actorim.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
-	"\x0eretry_after_ms\x18\x03 \x01(\rR\fretryAfterMs*t\n" +
+	"\x0eretry_after_ms\x18\x03 \x01(\rR\fretryAfterMs\"3\n" +
+	"\rFriendRequest\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\";\n" +
+	"\rFriendRespond\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x16\n" +
+	"\x06accept\x18\x02 \x01(\bR\x06accept\"\"\n" +
+	"\fFriendDelete\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"x\n" +
+	"\fFriendUpdate\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1b\n" +
+	"\x06remark\x18\x02 \x01(\tH\x00R\x06remark\x88\x01\x01\x12\x1f\n" +
+	"\bcategory\x18\x03 \x01(\tH\x01R\bcategory\x88\x01\x01B\t\n" +
+	"\a_remarkB\v\n" +
+	"\t_category\"\xad\x01\n" +
+	"\n" +
+	"CategoryOp\x12)\n" +
+	"\x02op\x18\x01 \x01(\x0e2\x19.actorim.v1.CategoryOp.OpR\x02op\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +
+	"\bnew_name\x18\x03 \x01(\tR\anewName\"E\n" +
+	"\x02Op\x12\x12\n" +
+	"\x0eOP_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tOP_CREATE\x10\x01\x12\r\n" +
+	"\tOP_RENAME\x10\x02\x12\r\n" +
+	"\tOP_DELETE\x10\x03\"\x13\n" +
+	"\x11FriendListRequest\"k\n" +
+	"\x06Friend\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
+	"\x06remark\x18\x02 \x01(\tR\x06remark\x12\x1a\n" +
+	"\bcategory\x18\x03 \x01(\tR\bcategory\x12\x19\n" +
+	"\bsince_ms\x18\x04 \x01(\x04R\asinceMs\"M\n" +
+	"\x0ePendingRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x12\x13\n" +
+	"\x05at_ms\x18\x03 \x01(\x04R\x04atMs\"\x96\x02\n" +
+	"\n" +
+	"FriendList\x12,\n" +
+	"\afriends\x18\x01 \x03(\v2\x12.actorim.v1.FriendR\afriends\x12\x1e\n" +
+	"\n" +
+	"categories\x18\x02 \x03(\tR\n" +
+	"categories\x126\n" +
+	"\bincoming\x18\x03 \x03(\v2\x1a.actorim.v1.PendingRequestR\bincoming\x126\n" +
+	"\boutgoing\x18\x04 \x03(\v2\x1a.actorim.v1.PendingRequestR\boutgoing\x12\x18\n" +
+	"\ablocked\x18\x05 \x03(\tR\ablocked\x120\n" +
+	"\bsettings\x18\x06 \x01(\v2\x14.actorim.v1.SettingsR\bsettings\"9\n" +
+	"\tBlockUser\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
+	"\ablocked\x18\x02 \x01(\bR\ablocked\"-\n" +
+	"\bSettings\x12!\n" +
+	"\ffriends_only\x18\x01 \x01(\bR\vfriendsOnly\"I\n" +
+	"\x0eUpdateSettings\x12&\n" +
+	"\ffriends_only\x18\x01 \x01(\bH\x00R\vfriendsOnly\x88\x01\x01B\x0f\n" +
+	"\r_friends_only\"%\n" +
+	"\rPresenceQuery\x12\x14\n" +
+	"\x05users\x18\x01 \x03(\tR\x05users\"j\n" +
+	"\bPresence\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\x122\n" +
+	"\tplatforms\x18\x03 \x03(\x0e2\x14.actorim.v1.PlatformR\tplatforms\":\n" +
+	"\fPresenceList\x12*\n" +
+	"\x05users\x18\x01 \x03(\v2\x14.actorim.v1.PresenceR\x05users\"{\n" +
+	"\x06Typing\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12I\n" +
+	"\x11conversation_type\x18\x02 \x01(\x0e2\x1c.actorim.v1.ConversationTypeR\x10conversationType\x12\x16\n" +
+	"\x06typing\x18\x03 \x01(\bR\x06typing\"J\n" +
+	"\bMarkRead\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x15\n" +
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"H\n" +
+	"\x06Recall\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x15\n" +
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"\x16\n" +
+	"\x14ConversationsRequest\"\xd9\x02\n" +
+	"\fConversation\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12I\n" +
+	"\x11conversation_type\x18\x02 \x01(\x0e2\x1c.actorim.v1.ConversationTypeR\x10conversationType\x126\n" +
+	"\flast_message\x18\x03 \x01(\v2\x13.actorim.v1.MessageR\vlastMessage\x12\x19\n" +
+	"\blast_seq\x18\x04 \x01(\x04R\alastSeq\x12\x16\n" +
+	"\x06unread\x18\x05 \x01(\rR\x06unread\x12\x1e\n" +
+	"\vread_msg_id\x18\x06 \x01(\x04R\treadMsgId\x12\x1c\n" +
+	"\tmentioned\x18\a \x01(\bR\tmentioned\x12\x14\n" +
+	"\x05muted\x18\b \x01(\bR\x05muted\x12\x16\n" +
+	"\x06pinned\x18\t \x01(\bR\x06pinned\"R\n" +
+	"\x10ConversationList\x12>\n" +
+	"\rconversations\x18\x01 \x03(\v2\x18.actorim.v1.ConversationR\rconversations\"\x8a\x01\n" +
+	"\x12ConversationUpdate\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x1b\n" +
+	"\x06pinned\x18\x02 \x01(\bH\x00R\x06pinned\x88\x01\x01\x12\x19\n" +
+	"\x05muted\x18\x03 \x01(\bH\x01R\x05muted\x88\x01\x01B\t\n" +
+	"\a_pinnedB\b\n" +
+	"\x06_muted\"\xc2\x02\n" +
+	"\tGroupInfo\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"avatar_url\x18\x03 \x01(\tR\tavatarUrl\x12\x16\n" +
+	"\x06notice\x18\x04 \x01(\tR\x06notice\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\x127\n" +
+	"\vjoin_policy\x18\x06 \x01(\x0e2\x16.actorim.v1.JoinPolicyR\n" +
+	"joinPolicy\x12\x1b\n" +
+	"\tmuted_all\x18\a \x01(\bR\bmutedAll\x12!\n" +
+	"\fmember_count\x18\b \x01(\rR\vmemberCount\x12\"\n" +
+	"\rcreated_at_ms\x18\t \x01(\x04R\vcreatedAtMs\x12\x1c\n" +
+	"\tdissolved\x18\n" +
+	" \x01(\bR\tdissolved\"\x94\x01\n" +
+	"\vGroupMember\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12)\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x15.actorim.v1.GroupRoleR\x04role\x12$\n" +
+	"\x0emuted_until_ms\x18\x03 \x01(\x04R\fmutedUntilMs\x12 \n" +
+	"\fjoined_at_ms\x18\x04 \x01(\x04R\n" +
+	"joinedAtMs\"\x91\x01\n" +
+	"\fGroupMembers\x121\n" +
+	"\amembers\x18\x01 \x03(\v2\x17.actorim.v1.GroupMemberR\amembers\x126\n" +
+	"\brequests\x18\x02 \x03(\v2\x1a.actorim.v1.PendingRequestR\brequests\x12\x16\n" +
+	"\x06banned\x18\x03 \x03(\tR\x06banned\"^\n" +
+	"\fMessageReads\x12\x15\n" +
+	"\x06msg_id\x18\x01 \x01(\x04R\x05msgId\x12\x1d\n" +
+	"\n" +
+	"read_count\x18\x02 \x01(\rR\treadCount\x12\x18\n" +
+	"\areaders\x18\x03 \x03(\tR\areaders\"B\n" +
+	"\n" +
+	"ReadStatus\x124\n" +
+	"\bmessages\x18\x01 \x03(\v2\x18.actorim.v1.MessageReadsR\bmessages\"\xdd\x0e\n" +
+	"\fGroupRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x129\n" +
+	"\x06create\x18\n" +
+	" \x01(\v2\x1f.actorim.v1.GroupRequest.CreateH\x00R\x06create\x124\n" +
+	"\x04info\x18\v \x01(\v2\x1e.actorim.v1.GroupRequest.EmptyH\x00R\x04info\x129\n" +
+	"\x06update\x18\f \x01(\v2\x1f.actorim.v1.GroupRequest.UpdateH\x00R\x06update\x128\n" +
+	"\x06invite\x18\r \x01(\v2\x1e.actorim.v1.GroupRequest.UsersH\x00R\x06invite\x12:\n" +
+	"\x04join\x18\x0e \x01(\v2$.actorim.v1.GroupRequest.JoinRequestH\x00R\x04join\x12B\n" +
+	"\vanswer_join\x18\x0f \x01(\v2\x1f.actorim.v1.GroupRequest.AnswerH\x00R\n" +
+	"answerJoin\x126\n" +
+	"\x05leave\x18\x10 \x01(\v2\x1e.actorim.v1.GroupRequest.EmptyH\x00R\x05leave\x124\n" +
+	"\x04kick\x18\x11 \x01(\v2\x1e.actorim.v1.GroupRequest.UsersH\x00R\x04kick\x12=\n" +
+	"\bset_role\x18\x12 \x01(\v2 .actorim.v1.GroupRequest.SetRoleH\x00R\asetRole\x12;\n" +
+	"\btransfer\x18\x13 \x01(\v2\x1d.actorim.v1.GroupRequest.UserH\x00R\btransfer\x12F\n" +
+	"\vmute_member\x18\x14 \x01(\v2#.actorim.v1.GroupRequest.MuteMemberH\x00R\n" +
+	"muteMember\x12:\n" +
+	"\bmute_all\x18\x15 \x01(\v2\x1d.actorim.v1.GroupRequest.FlagH\x00R\amuteAll\x12<\n" +
+	"\bdissolve\x18\x16 \x01(\v2\x1e.actorim.v1.GroupRequest.EmptyH\x00R\bdissolve\x125\n" +
+	"\x03ban\x18\x17 \x01(\v2!.actorim.v1.GroupRequest.BanUsersH\x00R\x03ban\x12:\n" +
+	"\amembers\x18\x18 \x01(\v2\x1e.actorim.v1.GroupRequest.EmptyH\x00R\amembers\x12B\n" +
+	"\vread_status\x18\x19 \x01(\v2\x1f.actorim.v1.GroupRequest.MsgIDsH\x00R\n" +
+	"readStatus\x12:\n" +
+	"\areaders\x18\x1a \x01(\v2\x1e.actorim.v1.GroupRequest.MsgIDH\x00R\areaders\x1a\a\n" +
+	"\x05Empty\x1a\x1a\n" +
+	"\x04User\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x1a\x1d\n" +
+	"\x05Users\x12\x14\n" +
+	"\x05users\x18\x01 \x03(\tR\x05users\x1a\x16\n" +
+	"\x04Flag\x12\x0e\n" +
+	"\x02on\x18\x01 \x01(\bR\x02on\x1a\x1e\n" +
+	"\x05MsgID\x12\x15\n" +
+	"\x06msg_id\x18\x01 \x01(\x04R\x05msgId\x1a!\n" +
+	"\x06MsgIDs\x12\x17\n" +
+	"\amsg_ids\x18\x01 \x03(\x04R\x06msgIds\x1a\xa6\x01\n" +
+	"\x06Create\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"avatar_url\x18\x02 \x01(\tR\tavatarUrl\x12\x16\n" +
+	"\x06notice\x18\x03 \x01(\tR\x06notice\x127\n" +
+	"\vjoin_policy\x18\x04 \x01(\x0e2\x16.actorim.v1.JoinPolicyR\n" +
+	"joinPolicy\x12\x18\n" +
+	"\amembers\x18\x05 \x03(\tR\amembers\x1a\xbe\x01\n" +
+	"\x06Update\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tH\x00R\x04name\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"avatar_url\x18\x02 \x01(\tH\x01R\tavatarUrl\x88\x01\x01\x12\x1b\n" +
+	"\x06notice\x18\x03 \x01(\tH\x02R\x06notice\x88\x01\x01\x127\n" +
+	"\vjoin_policy\x18\x04 \x01(\x0e2\x16.actorim.v1.JoinPolicyR\n" +
+	"joinPolicyB\a\n" +
+	"\x05_nameB\r\n" +
+	"\v_avatar_urlB\t\n" +
+	"\a_notice\x1a!\n" +
+	"\vJoinRequest\x12\x12\n" +
+	"\x04note\x18\x01 \x01(\tR\x04note\x1a4\n" +
+	"\x06Answer\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
+	"\x06accept\x18\x02 \x01(\bR\x06accept\x1aH\n" +
+	"\aSetRole\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12)\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x15.actorim.v1.GroupRoleR\x04role\x1aA\n" +
+	"\n" +
+	"MuteMember\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1f\n" +
+	"\vduration_ms\x18\x02 \x01(\x04R\n" +
+	"durationMs\x1a8\n" +
+	"\bBanUsers\x12\x14\n" +
+	"\x05users\x18\x01 \x03(\tR\x05users\x12\x16\n" +
+	"\x06banned\x18\x02 \x01(\bR\x06bannedB\x04\n" +
+	"\x02op\"\xe2\x02\n" +
+	"\x06Result\x122\n" +
+	"\afriends\x18\x01 \x01(\v2\x16.actorim.v1.FriendListH\x00R\afriends\x126\n" +
+	"\bpresence\x18\x02 \x01(\v2\x18.actorim.v1.PresenceListH\x00R\bpresence\x12D\n" +
+	"\rconversations\x18\x03 \x01(\v2\x1c.actorim.v1.ConversationListH\x00R\rconversations\x12-\n" +
+	"\x05group\x18\x04 \x01(\v2\x15.actorim.v1.GroupInfoH\x00R\x05group\x124\n" +
+	"\amembers\x18\x05 \x01(\v2\x18.actorim.v1.GroupMembersH\x00R\amembers\x129\n" +
+	"\vread_status\x18\x06 \x01(\v2\x16.actorim.v1.ReadStatusH\x00R\n" +
+	"readStatusB\x06\n" +
+	"\x04data\"x\n" +
+	"\x06Signal\x122\n" +
+	"\x06typing\x18\x01 \x01(\v2\x18.actorim.v1.TypingSignalH\x00R\x06typing\x122\n" +
+	"\bpresence\x18\x02 \x01(\v2\x14.actorim.v1.PresenceH\x00R\bpresenceB\x06\n" +
+	"\x04kind\"c\n" +
+	"\fTypingSignal\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12'\n" +
+	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x16\n" +
+	"\x06typing\x18\x03 \x01(\bR\x06typing\"\x82\x03\n" +
+	"\x05Event\x12)\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x15.actorim.v1.EventTypeR\x04type\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x14\n" +
+	"\x05users\x18\x03 \x03(\tR\x05users\x12\x19\n" +
+	"\bgroup_id\x18\x04 \x01(\tR\agroupId\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\x12\x15\n" +
+	"\x06msg_id\x18\x06 \x01(\x04R\x05msgId\x12\x19\n" +
+	"\buntil_ms\x18\a \x01(\x04R\auntilMs\x12\x12\n" +
+	"\x04flag\x18\b \x01(\bR\x04flag\x12+\n" +
+	"\x05group\x18\t \x01(\v2\x15.actorim.v1.GroupInfoR\x05group\x12)\n" +
+	"\x04role\x18\n" +
+	" \x01(\x0e2\x15.actorim.v1.GroupRoleR\x04role\x12'\n" +
+	"\x0fconversation_id\x18\v \x01(\tR\x0econversationId\x12\x16\n" +
+	"\x06pinned\x18\f \x01(\bR\x06pinned\x12\x14\n" +
+	"\x05muted\x18\r \x01(\bR\x05muted*t\n" +
 	"\bPlatform\x12\x18\n" +
 	"\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPLATFORM_WEB\x10\x01\x12\x10\n" +
 	"\fPLATFORM_IOS\x10\x02\x12\x14\n" +
 	"\x10PLATFORM_ANDROID\x10\x03\x12\x14\n" +
-	"\x10PLATFORM_DESKTOP\x10\x04*q\n" +
+	"\x10PLATFORM_DESKTOP\x10\x04*\x8f\x01\n" +
 	"\x10ConversationType\x12!\n" +
 	"\x1dCONVERSATION_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CONVERSATION_TYPE_PRIVATE\x10\x01\x12\x1b\n" +
-	"\x17CONVERSATION_TYPE_GROUP\x10\x02*b\n" +
+	"\x17CONVERSATION_TYPE_GROUP\x10\x02\x12\x1c\n" +
+	"\x18CONVERSATION_TYPE_SYSTEM\x10\x03*b\n" +
 	"\n" +
 	"KickReason\x12\x1b\n" +
 	"\x17KICK_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14KICK_REASON_REPLACED\x10\x01\x12\x1d\n" +
-	"\x19KICK_REASON_DEVICE_POLICY\x10\x02*\xec\x02\n" +
+	"\x19KICK_REASON_DEVICE_POLICY\x10\x02*\x89\x04\n" +
 	"\tErrorCode\x12\x13\n" +
 	"\x0fERR_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rERR_BAD_FRAME\x10\x01\x12\x17\n" +
@@ -1958,7 +5888,50 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x0fERR_UNAVAILABLE\x10\f\x12\x10\n" +
 	"\fERR_INTERNAL\x10\r\x12\x13\n" +
 	"\x0fERR_UNSUPPORTED\x10\x0e\x12\x10\n" +
-	"\fERR_CONFLICT\x10\x0fB\x19Z\x17actorim/protos/clientpbb\x06proto3"
+	"\fERR_CONFLICT\x10\x0f\x12\x12\n" +
+	"\x0eERR_NOT_MEMBER\x10\x10\x12\r\n" +
+	"\tERR_MUTED\x10\x11\x12\x0f\n" +
+	"\vERR_BLOCKED\x10\x12\x12\x12\n" +
+	"\x0eERR_NOT_FRIEND\x10\x13\x12\x17\n" +
+	"\x13ERR_GROUP_DISSOLVED\x10\x14\x12\x12\n" +
+	"\x0eERR_GROUP_FULL\x10\x15\x12\x16\n" +
+	"\x12ERR_RECALL_EXPIRED\x10\x16\x12\x0e\n" +
+	"\n" +
+	"ERR_BANNED\x10\x17*j\n" +
+	"\tGroupRole\x12\x1a\n" +
+	"\x16GROUP_ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11GROUP_ROLE_MEMBER\x10\x01\x12\x14\n" +
+	"\x10GROUP_ROLE_ADMIN\x10\x02\x12\x14\n" +
+	"\x10GROUP_ROLE_OWNER\x10\x03*Y\n" +
+	"\n" +
+	"JoinPolicy\x12\x1b\n" +
+	"\x17JOIN_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14JOIN_POLICY_APPROVAL\x10\x01\x12\x14\n" +
+	"\x10JOIN_POLICY_OPEN\x10\x02*\x8f\x04\n" +
+	"\tEventType\x12\x15\n" +
+	"\x11EVENT_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14EVENT_FRIEND_REQUEST\x10\x01\x12\x16\n" +
+	"\x12EVENT_FRIEND_ADDED\x10\x02\x12\x19\n" +
+	"\x15EVENT_FRIEND_REJECTED\x10\x03\x12\x18\n" +
+	"\x14EVENT_FRIEND_DELETED\x10\x04\x12\x17\n" +
+	"\x13EVENT_GROUP_CREATED\x10\n" +
+	"\x12\x17\n" +
+	"\x13EVENT_GROUP_UPDATED\x10\v\x12\x17\n" +
+	"\x13EVENT_MEMBER_JOINED\x10\f\x12\x15\n" +
+	"\x11EVENT_MEMBER_LEFT\x10\r\x12\x17\n" +
+	"\x13EVENT_MEMBER_KICKED\x10\x0e\x12\x18\n" +
+	"\x14EVENT_JOIN_REQUESTED\x10\x0f\x12\x17\n" +
+	"\x13EVENT_JOIN_REJECTED\x10\x10\x12\x16\n" +
+	"\x12EVENT_ROLE_CHANGED\x10\x11\x12\x17\n" +
+	"\x13EVENT_OWNER_CHANGED\x10\x12\x12\x16\n" +
+	"\x12EVENT_MEMBER_MUTED\x10\x13\x12\x15\n" +
+	"\x11EVENT_GROUP_MUTED\x10\x14\x12\x19\n" +
+	"\x15EVENT_GROUP_DISSOLVED\x10\x15\x12\x17\n" +
+	"\x13EVENT_MEMBER_BANNED\x10\x16\x12\x12\n" +
+	"\x0eEVENT_RECALLED\x10\x1e\x12\x0e\n" +
+	"\n" +
+	"EVENT_READ\x10\x1f\x12\x1e\n" +
+	"\x1aEVENT_CONVERSATION_UPDATED\x10 B\x19Z\x17actorim/protos/clientpbb\x06proto3"
 
 var (
 	file_clientpb_client_proto_rawDescOnce sync.Once
@@ -1972,67 +5945,181 @@ func file_clientpb_client_proto_rawDescGZIP() []byte {
 	return file_clientpb_client_proto_rawDescData
 }
 
-var file_clientpb_client_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_clientpb_client_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_clientpb_client_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_clientpb_client_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_clientpb_client_proto_goTypes = []any{
-	(Platform)(0),          // 0: actorim.v1.Platform
-	(ConversationType)(0),  // 1: actorim.v1.ConversationType
-	(KickReason)(0),        // 2: actorim.v1.KickReason
-	(ErrorCode)(0),         // 3: actorim.v1.ErrorCode
-	(*Frame)(nil),          // 4: actorim.v1.Frame
-	(*Login)(nil),          // 5: actorim.v1.Login
-	(*LoginOK)(nil),        // 6: actorim.v1.LoginOK
-	(*Content)(nil),        // 7: actorim.v1.Content
-	(*Custom)(nil),         // 8: actorim.v1.Custom
-	(*Message)(nil),        // 9: actorim.v1.Message
-	(*Entry)(nil),          // 10: actorim.v1.Entry
-	(*Send)(nil),           // 11: actorim.v1.Send
-	(*SendAck)(nil),        // 12: actorim.v1.SendAck
-	(*Push)(nil),           // 13: actorim.v1.Push
-	(*PushAck)(nil),        // 14: actorim.v1.PushAck
-	(*SyncRequest)(nil),    // 15: actorim.v1.SyncRequest
-	(*SyncResult)(nil),     // 16: actorim.v1.SyncResult
-	(*HistoryRequest)(nil), // 17: actorim.v1.HistoryRequest
-	(*HistoryResult)(nil),  // 18: actorim.v1.HistoryResult
-	(*Ping)(nil),           // 19: actorim.v1.Ping
-	(*Pong)(nil),           // 20: actorim.v1.Pong
-	(*Logout)(nil),         // 21: actorim.v1.Logout
-	(*Kick)(nil),           // 22: actorim.v1.Kick
-	(*Error)(nil),          // 23: actorim.v1.Error
+	(Platform)(0),                    // 0: actorim.v1.Platform
+	(ConversationType)(0),            // 1: actorim.v1.ConversationType
+	(KickReason)(0),                  // 2: actorim.v1.KickReason
+	(ErrorCode)(0),                   // 3: actorim.v1.ErrorCode
+	(GroupRole)(0),                   // 4: actorim.v1.GroupRole
+	(JoinPolicy)(0),                  // 5: actorim.v1.JoinPolicy
+	(EventType)(0),                   // 6: actorim.v1.EventType
+	(CategoryOp_Op)(0),               // 7: actorim.v1.CategoryOp.Op
+	(*Frame)(nil),                    // 8: actorim.v1.Frame
+	(*Login)(nil),                    // 9: actorim.v1.Login
+	(*LoginOK)(nil),                  // 10: actorim.v1.LoginOK
+	(*Content)(nil),                  // 11: actorim.v1.Content
+	(*Custom)(nil),                   // 12: actorim.v1.Custom
+	(*Message)(nil),                  // 13: actorim.v1.Message
+	(*Entry)(nil),                    // 14: actorim.v1.Entry
+	(*Send)(nil),                     // 15: actorim.v1.Send
+	(*SendAck)(nil),                  // 16: actorim.v1.SendAck
+	(*Push)(nil),                     // 17: actorim.v1.Push
+	(*PushAck)(nil),                  // 18: actorim.v1.PushAck
+	(*SyncRequest)(nil),              // 19: actorim.v1.SyncRequest
+	(*SyncResult)(nil),               // 20: actorim.v1.SyncResult
+	(*HistoryRequest)(nil),           // 21: actorim.v1.HistoryRequest
+	(*HistoryResult)(nil),            // 22: actorim.v1.HistoryResult
+	(*Ping)(nil),                     // 23: actorim.v1.Ping
+	(*Pong)(nil),                     // 24: actorim.v1.Pong
+	(*Logout)(nil),                   // 25: actorim.v1.Logout
+	(*Kick)(nil),                     // 26: actorim.v1.Kick
+	(*Error)(nil),                    // 27: actorim.v1.Error
+	(*FriendRequest)(nil),            // 28: actorim.v1.FriendRequest
+	(*FriendRespond)(nil),            // 29: actorim.v1.FriendRespond
+	(*FriendDelete)(nil),             // 30: actorim.v1.FriendDelete
+	(*FriendUpdate)(nil),             // 31: actorim.v1.FriendUpdate
+	(*CategoryOp)(nil),               // 32: actorim.v1.CategoryOp
+	(*FriendListRequest)(nil),        // 33: actorim.v1.FriendListRequest
+	(*Friend)(nil),                   // 34: actorim.v1.Friend
+	(*PendingRequest)(nil),           // 35: actorim.v1.PendingRequest
+	(*FriendList)(nil),               // 36: actorim.v1.FriendList
+	(*BlockUser)(nil),                // 37: actorim.v1.BlockUser
+	(*Settings)(nil),                 // 38: actorim.v1.Settings
+	(*UpdateSettings)(nil),           // 39: actorim.v1.UpdateSettings
+	(*PresenceQuery)(nil),            // 40: actorim.v1.PresenceQuery
+	(*Presence)(nil),                 // 41: actorim.v1.Presence
+	(*PresenceList)(nil),             // 42: actorim.v1.PresenceList
+	(*Typing)(nil),                   // 43: actorim.v1.Typing
+	(*MarkRead)(nil),                 // 44: actorim.v1.MarkRead
+	(*Recall)(nil),                   // 45: actorim.v1.Recall
+	(*ConversationsRequest)(nil),     // 46: actorim.v1.ConversationsRequest
+	(*Conversation)(nil),             // 47: actorim.v1.Conversation
+	(*ConversationList)(nil),         // 48: actorim.v1.ConversationList
+	(*ConversationUpdate)(nil),       // 49: actorim.v1.ConversationUpdate
+	(*GroupInfo)(nil),                // 50: actorim.v1.GroupInfo
+	(*GroupMember)(nil),              // 51: actorim.v1.GroupMember
+	(*GroupMembers)(nil),             // 52: actorim.v1.GroupMembers
+	(*MessageReads)(nil),             // 53: actorim.v1.MessageReads
+	(*ReadStatus)(nil),               // 54: actorim.v1.ReadStatus
+	(*GroupRequest)(nil),             // 55: actorim.v1.GroupRequest
+	(*Result)(nil),                   // 56: actorim.v1.Result
+	(*Signal)(nil),                   // 57: actorim.v1.Signal
+	(*TypingSignal)(nil),             // 58: actorim.v1.TypingSignal
+	(*Event)(nil),                    // 59: actorim.v1.Event
+	(*GroupRequest_Empty)(nil),       // 60: actorim.v1.GroupRequest.Empty
+	(*GroupRequest_User)(nil),        // 61: actorim.v1.GroupRequest.User
+	(*GroupRequest_Users)(nil),       // 62: actorim.v1.GroupRequest.Users
+	(*GroupRequest_Flag)(nil),        // 63: actorim.v1.GroupRequest.Flag
+	(*GroupRequest_MsgID)(nil),       // 64: actorim.v1.GroupRequest.MsgID
+	(*GroupRequest_MsgIDs)(nil),      // 65: actorim.v1.GroupRequest.MsgIDs
+	(*GroupRequest_Create)(nil),      // 66: actorim.v1.GroupRequest.Create
+	(*GroupRequest_Update)(nil),      // 67: actorim.v1.GroupRequest.Update
+	(*GroupRequest_JoinRequest)(nil), // 68: actorim.v1.GroupRequest.JoinRequest
+	(*GroupRequest_Answer)(nil),      // 69: actorim.v1.GroupRequest.Answer
+	(*GroupRequest_SetRole)(nil),     // 70: actorim.v1.GroupRequest.SetRole
+	(*GroupRequest_MuteMember)(nil),  // 71: actorim.v1.GroupRequest.MuteMember
+	(*GroupRequest_BanUsers)(nil),    // 72: actorim.v1.GroupRequest.BanUsers
 }
 var file_clientpb_client_proto_depIdxs = []int32{
-	5,  // 0: actorim.v1.Frame.login:type_name -> actorim.v1.Login
-	11, // 1: actorim.v1.Frame.send:type_name -> actorim.v1.Send
-	14, // 2: actorim.v1.Frame.push_ack:type_name -> actorim.v1.PushAck
-	15, // 3: actorim.v1.Frame.sync:type_name -> actorim.v1.SyncRequest
-	17, // 4: actorim.v1.Frame.history:type_name -> actorim.v1.HistoryRequest
-	19, // 5: actorim.v1.Frame.ping:type_name -> actorim.v1.Ping
-	21, // 6: actorim.v1.Frame.logout:type_name -> actorim.v1.Logout
-	6,  // 7: actorim.v1.Frame.login_ok:type_name -> actorim.v1.LoginOK
-	12, // 8: actorim.v1.Frame.send_ack:type_name -> actorim.v1.SendAck
-	13, // 9: actorim.v1.Frame.push:type_name -> actorim.v1.Push
-	16, // 10: actorim.v1.Frame.sync_result:type_name -> actorim.v1.SyncResult
-	18, // 11: actorim.v1.Frame.history_result:type_name -> actorim.v1.HistoryResult
-	20, // 12: actorim.v1.Frame.pong:type_name -> actorim.v1.Pong
-	22, // 13: actorim.v1.Frame.kick:type_name -> actorim.v1.Kick
-	23, // 14: actorim.v1.Frame.error:type_name -> actorim.v1.Error
-	0,  // 15: actorim.v1.Login.platform:type_name -> actorim.v1.Platform
-	8,  // 16: actorim.v1.Content.custom:type_name -> actorim.v1.Custom
-	1,  // 17: actorim.v1.Message.conversation_type:type_name -> actorim.v1.ConversationType
-	7,  // 18: actorim.v1.Message.content:type_name -> actorim.v1.Content
-	9,  // 19: actorim.v1.Entry.message:type_name -> actorim.v1.Message
-	1,  // 20: actorim.v1.Send.conversation_type:type_name -> actorim.v1.ConversationType
-	7,  // 21: actorim.v1.Send.content:type_name -> actorim.v1.Content
-	10, // 22: actorim.v1.Push.entries:type_name -> actorim.v1.Entry
-	10, // 23: actorim.v1.SyncResult.entries:type_name -> actorim.v1.Entry
-	10, // 24: actorim.v1.HistoryResult.entries:type_name -> actorim.v1.Entry
-	2,  // 25: actorim.v1.Kick.reason:type_name -> actorim.v1.KickReason
-	3,  // 26: actorim.v1.Error.code:type_name -> actorim.v1.ErrorCode
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	9,  // 0: actorim.v1.Frame.login:type_name -> actorim.v1.Login
+	15, // 1: actorim.v1.Frame.send:type_name -> actorim.v1.Send
+	18, // 2: actorim.v1.Frame.push_ack:type_name -> actorim.v1.PushAck
+	19, // 3: actorim.v1.Frame.sync:type_name -> actorim.v1.SyncRequest
+	21, // 4: actorim.v1.Frame.history:type_name -> actorim.v1.HistoryRequest
+	23, // 5: actorim.v1.Frame.ping:type_name -> actorim.v1.Ping
+	25, // 6: actorim.v1.Frame.logout:type_name -> actorim.v1.Logout
+	28, // 7: actorim.v1.Frame.friend_request:type_name -> actorim.v1.FriendRequest
+	29, // 8: actorim.v1.Frame.friend_respond:type_name -> actorim.v1.FriendRespond
+	30, // 9: actorim.v1.Frame.friend_delete:type_name -> actorim.v1.FriendDelete
+	31, // 10: actorim.v1.Frame.friend_update:type_name -> actorim.v1.FriendUpdate
+	32, // 11: actorim.v1.Frame.category:type_name -> actorim.v1.CategoryOp
+	33, // 12: actorim.v1.Frame.friend_list:type_name -> actorim.v1.FriendListRequest
+	37, // 13: actorim.v1.Frame.block:type_name -> actorim.v1.BlockUser
+	39, // 14: actorim.v1.Frame.settings:type_name -> actorim.v1.UpdateSettings
+	40, // 15: actorim.v1.Frame.presence_query:type_name -> actorim.v1.PresenceQuery
+	43, // 16: actorim.v1.Frame.typing:type_name -> actorim.v1.Typing
+	44, // 17: actorim.v1.Frame.read:type_name -> actorim.v1.MarkRead
+	45, // 18: actorim.v1.Frame.recall:type_name -> actorim.v1.Recall
+	46, // 19: actorim.v1.Frame.conversations:type_name -> actorim.v1.ConversationsRequest
+	49, // 20: actorim.v1.Frame.conversation_update:type_name -> actorim.v1.ConversationUpdate
+	55, // 21: actorim.v1.Frame.group:type_name -> actorim.v1.GroupRequest
+	10, // 22: actorim.v1.Frame.login_ok:type_name -> actorim.v1.LoginOK
+	16, // 23: actorim.v1.Frame.send_ack:type_name -> actorim.v1.SendAck
+	17, // 24: actorim.v1.Frame.push:type_name -> actorim.v1.Push
+	20, // 25: actorim.v1.Frame.sync_result:type_name -> actorim.v1.SyncResult
+	22, // 26: actorim.v1.Frame.history_result:type_name -> actorim.v1.HistoryResult
+	24, // 27: actorim.v1.Frame.pong:type_name -> actorim.v1.Pong
+	26, // 28: actorim.v1.Frame.kick:type_name -> actorim.v1.Kick
+	27, // 29: actorim.v1.Frame.error:type_name -> actorim.v1.Error
+	56, // 30: actorim.v1.Frame.result:type_name -> actorim.v1.Result
+	57, // 31: actorim.v1.Frame.signal:type_name -> actorim.v1.Signal
+	0,  // 32: actorim.v1.Login.platform:type_name -> actorim.v1.Platform
+	12, // 33: actorim.v1.Content.custom:type_name -> actorim.v1.Custom
+	59, // 34: actorim.v1.Content.event:type_name -> actorim.v1.Event
+	1,  // 35: actorim.v1.Message.conversation_type:type_name -> actorim.v1.ConversationType
+	11, // 36: actorim.v1.Message.content:type_name -> actorim.v1.Content
+	13, // 37: actorim.v1.Entry.message:type_name -> actorim.v1.Message
+	1,  // 38: actorim.v1.Send.conversation_type:type_name -> actorim.v1.ConversationType
+	11, // 39: actorim.v1.Send.content:type_name -> actorim.v1.Content
+	14, // 40: actorim.v1.Push.entries:type_name -> actorim.v1.Entry
+	14, // 41: actorim.v1.SyncResult.entries:type_name -> actorim.v1.Entry
+	14, // 42: actorim.v1.HistoryResult.entries:type_name -> actorim.v1.Entry
+	2,  // 43: actorim.v1.Kick.reason:type_name -> actorim.v1.KickReason
+	3,  // 44: actorim.v1.Error.code:type_name -> actorim.v1.ErrorCode
+	7,  // 45: actorim.v1.CategoryOp.op:type_name -> actorim.v1.CategoryOp.Op
+	34, // 46: actorim.v1.FriendList.friends:type_name -> actorim.v1.Friend
+	35, // 47: actorim.v1.FriendList.incoming:type_name -> actorim.v1.PendingRequest
+	35, // 48: actorim.v1.FriendList.outgoing:type_name -> actorim.v1.PendingRequest
+	38, // 49: actorim.v1.FriendList.settings:type_name -> actorim.v1.Settings
+	0,  // 50: actorim.v1.Presence.platforms:type_name -> actorim.v1.Platform
+	41, // 51: actorim.v1.PresenceList.users:type_name -> actorim.v1.Presence
+	1,  // 52: actorim.v1.Typing.conversation_type:type_name -> actorim.v1.ConversationType
+	1,  // 53: actorim.v1.Conversation.conversation_type:type_name -> actorim.v1.ConversationType
+	13, // 54: actorim.v1.Conversation.last_message:type_name -> actorim.v1.Message
+	47, // 55: actorim.v1.ConversationList.conversations:type_name -> actorim.v1.Conversation
+	5,  // 56: actorim.v1.GroupInfo.join_policy:type_name -> actorim.v1.JoinPolicy
+	4,  // 57: actorim.v1.GroupMember.role:type_name -> actorim.v1.GroupRole
+	51, // 58: actorim.v1.GroupMembers.members:type_name -> actorim.v1.GroupMember
+	35, // 59: actorim.v1.GroupMembers.requests:type_name -> actorim.v1.PendingRequest
+	53, // 60: actorim.v1.ReadStatus.messages:type_name -> actorim.v1.MessageReads
+	66, // 61: actorim.v1.GroupRequest.create:type_name -> actorim.v1.GroupRequest.Create
+	60, // 62: actorim.v1.GroupRequest.info:type_name -> actorim.v1.GroupRequest.Empty
+	67, // 63: actorim.v1.GroupRequest.update:type_name -> actorim.v1.GroupRequest.Update
+	62, // 64: actorim.v1.GroupRequest.invite:type_name -> actorim.v1.GroupRequest.Users
+	68, // 65: actorim.v1.GroupRequest.join:type_name -> actorim.v1.GroupRequest.JoinRequest
+	69, // 66: actorim.v1.GroupRequest.answer_join:type_name -> actorim.v1.GroupRequest.Answer
+	60, // 67: actorim.v1.GroupRequest.leave:type_name -> actorim.v1.GroupRequest.Empty
+	62, // 68: actorim.v1.GroupRequest.kick:type_name -> actorim.v1.GroupRequest.Users
+	70, // 69: actorim.v1.GroupRequest.set_role:type_name -> actorim.v1.GroupRequest.SetRole
+	61, // 70: actorim.v1.GroupRequest.transfer:type_name -> actorim.v1.GroupRequest.User
+	71, // 71: actorim.v1.GroupRequest.mute_member:type_name -> actorim.v1.GroupRequest.MuteMember
+	63, // 72: actorim.v1.GroupRequest.mute_all:type_name -> actorim.v1.GroupRequest.Flag
+	60, // 73: actorim.v1.GroupRequest.dissolve:type_name -> actorim.v1.GroupRequest.Empty
+	72, // 74: actorim.v1.GroupRequest.ban:type_name -> actorim.v1.GroupRequest.BanUsers
+	60, // 75: actorim.v1.GroupRequest.members:type_name -> actorim.v1.GroupRequest.Empty
+	65, // 76: actorim.v1.GroupRequest.read_status:type_name -> actorim.v1.GroupRequest.MsgIDs
+	64, // 77: actorim.v1.GroupRequest.readers:type_name -> actorim.v1.GroupRequest.MsgID
+	36, // 78: actorim.v1.Result.friends:type_name -> actorim.v1.FriendList
+	42, // 79: actorim.v1.Result.presence:type_name -> actorim.v1.PresenceList
+	48, // 80: actorim.v1.Result.conversations:type_name -> actorim.v1.ConversationList
+	50, // 81: actorim.v1.Result.group:type_name -> actorim.v1.GroupInfo
+	52, // 82: actorim.v1.Result.members:type_name -> actorim.v1.GroupMembers
+	54, // 83: actorim.v1.Result.read_status:type_name -> actorim.v1.ReadStatus
+	58, // 84: actorim.v1.Signal.typing:type_name -> actorim.v1.TypingSignal
+	41, // 85: actorim.v1.Signal.presence:type_name -> actorim.v1.Presence
+	6,  // 86: actorim.v1.Event.type:type_name -> actorim.v1.EventType
+	50, // 87: actorim.v1.Event.group:type_name -> actorim.v1.GroupInfo
+	4,  // 88: actorim.v1.Event.role:type_name -> actorim.v1.GroupRole
+	5,  // 89: actorim.v1.GroupRequest.Create.join_policy:type_name -> actorim.v1.JoinPolicy
+	5,  // 90: actorim.v1.GroupRequest.Update.join_policy:type_name -> actorim.v1.JoinPolicy
+	4,  // 91: actorim.v1.GroupRequest.SetRole.role:type_name -> actorim.v1.GroupRole
+	92, // [92:92] is the sub-list for method output_type
+	92, // [92:92] is the sub-list for method input_type
+	92, // [92:92] is the sub-list for extension type_name
+	92, // [92:92] is the sub-list for extension extendee
+	0,  // [0:92] is the sub-list for field type_name
 }
 
 func init() { file_clientpb_client_proto_init() }
@@ -2048,6 +6135,21 @@ func file_clientpb_client_proto_init() {
 		(*Frame_History)(nil),
 		(*Frame_Ping)(nil),
 		(*Frame_Logout)(nil),
+		(*Frame_FriendRequest)(nil),
+		(*Frame_FriendRespond)(nil),
+		(*Frame_FriendDelete)(nil),
+		(*Frame_FriendUpdate)(nil),
+		(*Frame_Category)(nil),
+		(*Frame_FriendList)(nil),
+		(*Frame_Block)(nil),
+		(*Frame_Settings)(nil),
+		(*Frame_PresenceQuery)(nil),
+		(*Frame_Typing)(nil),
+		(*Frame_Read)(nil),
+		(*Frame_Recall)(nil),
+		(*Frame_Conversations)(nil),
+		(*Frame_ConversationUpdate)(nil),
+		(*Frame_Group)(nil),
 		(*Frame_LoginOk)(nil),
 		(*Frame_SendAck)(nil),
 		(*Frame_Push)(nil),
@@ -2056,23 +6158,61 @@ func file_clientpb_client_proto_init() {
 		(*Frame_Pong)(nil),
 		(*Frame_Kick)(nil),
 		(*Frame_Error)(nil),
+		(*Frame_Result)(nil),
+		(*Frame_Signal)(nil),
 	}
 	file_clientpb_client_proto_msgTypes[1].OneofWrappers = []any{}
 	file_clientpb_client_proto_msgTypes[3].OneofWrappers = []any{
 		(*Content_Text)(nil),
 		(*Content_Emoji)(nil),
 		(*Content_Custom)(nil),
+		(*Content_Event)(nil),
 	}
 	file_clientpb_client_proto_msgTypes[6].OneofWrappers = []any{
 		(*Entry_Message)(nil),
 	}
+	file_clientpb_client_proto_msgTypes[23].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[31].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[41].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[47].OneofWrappers = []any{
+		(*GroupRequest_Create_)(nil),
+		(*GroupRequest_Info)(nil),
+		(*GroupRequest_Update_)(nil),
+		(*GroupRequest_Invite)(nil),
+		(*GroupRequest_Join)(nil),
+		(*GroupRequest_AnswerJoin)(nil),
+		(*GroupRequest_Leave)(nil),
+		(*GroupRequest_Kick)(nil),
+		(*GroupRequest_SetRole_)(nil),
+		(*GroupRequest_Transfer)(nil),
+		(*GroupRequest_MuteMember_)(nil),
+		(*GroupRequest_MuteAll)(nil),
+		(*GroupRequest_Dissolve)(nil),
+		(*GroupRequest_Ban)(nil),
+		(*GroupRequest_Members)(nil),
+		(*GroupRequest_ReadStatus)(nil),
+		(*GroupRequest_Readers)(nil),
+	}
+	file_clientpb_client_proto_msgTypes[48].OneofWrappers = []any{
+		(*Result_Friends)(nil),
+		(*Result_Presence)(nil),
+		(*Result_Conversations)(nil),
+		(*Result_Group)(nil),
+		(*Result_Members)(nil),
+		(*Result_ReadStatus)(nil),
+	}
+	file_clientpb_client_proto_msgTypes[49].OneofWrappers = []any{
+		(*Signal_Typing)(nil),
+		(*Signal_Presence)(nil),
+	}
+	file_clientpb_client_proto_msgTypes[59].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clientpb_client_proto_rawDesc), len(file_clientpb_client_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   20,
+			NumEnums:      8,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -9,6 +9,7 @@
 package storepb
 
 import (
+	clientpb "actorim/protos/clientpb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -128,17 +129,606 @@ func (x *DedupRecord) GetMsgId() uint64 {
 	return 0
 }
 
+// SocialState is a user's friends, requests, blacklist and settings
+// (state key "us/<user>"), written by the user grain.
+type SocialState struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	Friends       map[string]*FriendRecord  `protobuf:"bytes,1,rep,name=friends,proto3" json:"friends,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Categories    []string                  `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
+	Incoming      map[string]*PendingRecord `protobuf:"bytes,3,rep,name=incoming,proto3" json:"incoming,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Outgoing      map[string]*PendingRecord `protobuf:"bytes,4,rep,name=outgoing,proto3" json:"outgoing,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Blocked       map[string]bool           `protobuf:"bytes,5,rep,name=blocked,proto3" json:"blocked,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	FriendsOnly   bool                      `protobuf:"varint,6,opt,name=friends_only,json=friendsOnly,proto3" json:"friends_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocialState) Reset() {
+	*x = SocialState{}
+	mi := &file_storepb_store_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocialState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocialState) ProtoMessage() {}
+
+func (x *SocialState) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocialState.ProtoReflect.Descriptor instead.
+func (*SocialState) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SocialState) GetFriends() map[string]*FriendRecord {
+	if x != nil {
+		return x.Friends
+	}
+	return nil
+}
+
+func (x *SocialState) GetCategories() []string {
+	if x != nil {
+		return x.Categories
+	}
+	return nil
+}
+
+func (x *SocialState) GetIncoming() map[string]*PendingRecord {
+	if x != nil {
+		return x.Incoming
+	}
+	return nil
+}
+
+func (x *SocialState) GetOutgoing() map[string]*PendingRecord {
+	if x != nil {
+		return x.Outgoing
+	}
+	return nil
+}
+
+func (x *SocialState) GetBlocked() map[string]bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return nil
+}
+
+func (x *SocialState) GetFriendsOnly() bool {
+	if x != nil {
+		return x.FriendsOnly
+	}
+	return false
+}
+
+type FriendRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Remark        string                 `protobuf:"bytes,1,opt,name=remark,proto3" json:"remark,omitempty"`
+	Category      string                 `protobuf:"bytes,2,opt,name=category,proto3" json:"category,omitempty"`
+	SinceMs       uint64                 `protobuf:"varint,3,opt,name=since_ms,json=sinceMs,proto3" json:"since_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendRecord) Reset() {
+	*x = FriendRecord{}
+	mi := &file_storepb_store_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendRecord) ProtoMessage() {}
+
+func (x *FriendRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendRecord.ProtoReflect.Descriptor instead.
+func (*FriendRecord) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FriendRecord) GetRemark() string {
+	if x != nil {
+		return x.Remark
+	}
+	return ""
+}
+
+func (x *FriendRecord) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *FriendRecord) GetSinceMs() uint64 {
+	if x != nil {
+		return x.SinceMs
+	}
+	return 0
+}
+
+type PendingRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Note          string                 `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
+	AtMs          uint64                 `protobuf:"varint,2,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingRecord) Reset() {
+	*x = PendingRecord{}
+	mi := &file_storepb_store_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingRecord) ProtoMessage() {}
+
+func (x *PendingRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingRecord.ProtoReflect.Descriptor instead.
+func (*PendingRecord) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PendingRecord) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *PendingRecord) GetAtMs() uint64 {
+	if x != nil {
+		return x.AtMs
+	}
+	return 0
+}
+
+// ConvState is a user's conversation list (state key "uc/<user>"): an index
+// of the timeline up to indexed_seq, built lazily by the user grain.
+type ConvState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IndexedSeq    uint64                 `protobuf:"varint,1,opt,name=indexed_seq,json=indexedSeq,proto3" json:"indexed_seq,omitempty"`
+	Convs         map[string]*ConvRecord `protobuf:"bytes,2,rep,name=convs,proto3" json:"convs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConvState) Reset() {
+	*x = ConvState{}
+	mi := &file_storepb_store_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConvState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConvState) ProtoMessage() {}
+
+func (x *ConvState) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConvState.ProtoReflect.Descriptor instead.
+func (*ConvState) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ConvState) GetIndexedSeq() uint64 {
+	if x != nil {
+		return x.IndexedSeq
+	}
+	return 0
+}
+
+func (x *ConvState) GetConvs() map[string]*ConvRecord {
+	if x != nil {
+		return x.Convs
+	}
+	return nil
+}
+
+type ConvRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LastMessage   *clientpb.Message      `protobuf:"bytes,1,opt,name=last_message,json=lastMessage,proto3" json:"last_message,omitempty"`
+	LastSeq       uint64                 `protobuf:"varint,2,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	Unread        uint32                 `protobuf:"varint,3,opt,name=unread,proto3" json:"unread,omitempty"`
+	ReadMsgId     uint64                 `protobuf:"varint,4,opt,name=read_msg_id,json=readMsgId,proto3" json:"read_msg_id,omitempty"`
+	Mentioned     bool                   `protobuf:"varint,5,opt,name=mentioned,proto3" json:"mentioned,omitempty"`
+	Muted         bool                   `protobuf:"varint,6,opt,name=muted,proto3" json:"muted,omitempty"`
+	Pinned        bool                   `protobuf:"varint,7,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConvRecord) Reset() {
+	*x = ConvRecord{}
+	mi := &file_storepb_store_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConvRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConvRecord) ProtoMessage() {}
+
+func (x *ConvRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConvRecord.ProtoReflect.Descriptor instead.
+func (*ConvRecord) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ConvRecord) GetLastMessage() *clientpb.Message {
+	if x != nil {
+		return x.LastMessage
+	}
+	return nil
+}
+
+func (x *ConvRecord) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *ConvRecord) GetUnread() uint32 {
+	if x != nil {
+		return x.Unread
+	}
+	return 0
+}
+
+func (x *ConvRecord) GetReadMsgId() uint64 {
+	if x != nil {
+		return x.ReadMsgId
+	}
+	return 0
+}
+
+func (x *ConvRecord) GetMentioned() bool {
+	if x != nil {
+		return x.Mentioned
+	}
+	return false
+}
+
+func (x *ConvRecord) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+func (x *ConvRecord) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
+}
+
+// GroupState is a group grain's state (state key "gs/<group>").
+type GroupState struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	Info          *clientpb.GroupInfo       `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	Members       map[string]*MemberRecord  `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Requests      map[string]*PendingRecord `protobuf:"bytes,3,rep,name=requests,proto3" json:"requests,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Banned        map[string]bool           `protobuf:"bytes,4,rep,name=banned,proto3" json:"banned,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupState) Reset() {
+	*x = GroupState{}
+	mi := &file_storepb_store_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupState) ProtoMessage() {}
+
+func (x *GroupState) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupState.ProtoReflect.Descriptor instead.
+func (*GroupState) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GroupState) GetInfo() *clientpb.GroupInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *GroupState) GetMembers() map[string]*MemberRecord {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *GroupState) GetRequests() map[string]*PendingRecord {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *GroupState) GetBanned() map[string]bool {
+	if x != nil {
+		return x.Banned
+	}
+	return nil
+}
+
+type MemberRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          clientpb.GroupRole     `protobuf:"varint,1,opt,name=role,proto3,enum=actorim.v1.GroupRole" json:"role,omitempty"`
+	MutedUntilMs  uint64                 `protobuf:"varint,2,opt,name=muted_until_ms,json=mutedUntilMs,proto3" json:"muted_until_ms,omitempty"`
+	JoinedAtMs    uint64                 `protobuf:"varint,3,opt,name=joined_at_ms,json=joinedAtMs,proto3" json:"joined_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberRecord) Reset() {
+	*x = MemberRecord{}
+	mi := &file_storepb_store_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberRecord) ProtoMessage() {}
+
+func (x *MemberRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberRecord.ProtoReflect.Descriptor instead.
+func (*MemberRecord) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MemberRecord) GetRole() clientpb.GroupRole {
+	if x != nil {
+		return x.Role
+	}
+	return clientpb.GroupRole(0)
+}
+
+func (x *MemberRecord) GetMutedUntilMs() uint64 {
+	if x != nil {
+		return x.MutedUntilMs
+	}
+	return 0
+}
+
+func (x *MemberRecord) GetJoinedAtMs() uint64 {
+	if x != nil {
+		return x.JoinedAtMs
+	}
+	return 0
+}
+
+// GroupReads holds the group's members' read marks (state key "gr/<group>").
+type GroupReads struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReadMsgId     map[string]uint64      `protobuf:"bytes,1,rep,name=read_msg_id,json=readMsgId,proto3" json:"read_msg_id,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupReads) Reset() {
+	*x = GroupReads{}
+	mi := &file_storepb_store_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupReads) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupReads) ProtoMessage() {}
+
+func (x *GroupReads) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupReads.ProtoReflect.Descriptor instead.
+func (*GroupReads) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GroupReads) GetReadMsgId() map[string]uint64 {
+	if x != nil {
+		return x.ReadMsgId
+	}
+	return nil
+}
+
 var File_storepb_store_proto protoreflect.FileDescriptor
 
 const file_storepb_store_proto_rawDesc = "" +
 	"\n" +
-	"\x13storepb/store.proto\x12\x10actorim.store.v1\"X\n" +
+	"\x13storepb/store.proto\x12\x10actorim.store.v1\x1a\x15clientpb/client.proto\"X\n" +
 	"\rAccountRecord\x12#\n" +
 	"\rpassword_hash\x18\x01 \x01(\tR\fpasswordHash\x12\"\n" +
 	"\rcreated_at_ms\x18\x02 \x01(\x04R\vcreatedAtMs\"6\n" +
 	"\vDedupRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x15\n" +
-	"\x06msg_id\x18\x02 \x01(\x04R\x05msgIdB\x18Z\x16actorim/protos/storepbb\x06proto3"
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"\xc2\x05\n" +
+	"\vSocialState\x12D\n" +
+	"\afriends\x18\x01 \x03(\v2*.actorim.store.v1.SocialState.FriendsEntryR\afriends\x12\x1e\n" +
+	"\n" +
+	"categories\x18\x02 \x03(\tR\n" +
+	"categories\x12G\n" +
+	"\bincoming\x18\x03 \x03(\v2+.actorim.store.v1.SocialState.IncomingEntryR\bincoming\x12G\n" +
+	"\boutgoing\x18\x04 \x03(\v2+.actorim.store.v1.SocialState.OutgoingEntryR\boutgoing\x12D\n" +
+	"\ablocked\x18\x05 \x03(\v2*.actorim.store.v1.SocialState.BlockedEntryR\ablocked\x12!\n" +
+	"\ffriends_only\x18\x06 \x01(\bR\vfriendsOnly\x1aZ\n" +
+	"\fFriendsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
+	"\x05value\x18\x02 \x01(\v2\x1e.actorim.store.v1.FriendRecordR\x05value:\x028\x01\x1a\\\n" +
+	"\rIncomingEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
+	"\x05value\x18\x02 \x01(\v2\x1f.actorim.store.v1.PendingRecordR\x05value:\x028\x01\x1a\\\n" +
+	"\rOutgoingEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
+	"\x05value\x18\x02 \x01(\v2\x1f.actorim.store.v1.PendingRecordR\x05value:\x028\x01\x1a:\n" +
+	"\fBlockedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"]\n" +
+	"\fFriendRecord\x12\x16\n" +
+	"\x06remark\x18\x01 \x01(\tR\x06remark\x12\x1a\n" +
+	"\bcategory\x18\x02 \x01(\tR\bcategory\x12\x19\n" +
+	"\bsince_ms\x18\x03 \x01(\x04R\asinceMs\"8\n" +
+	"\rPendingRecord\x12\x12\n" +
+	"\x04note\x18\x01 \x01(\tR\x04note\x12\x13\n" +
+	"\x05at_ms\x18\x02 \x01(\x04R\x04atMs\"\xc2\x01\n" +
+	"\tConvState\x12\x1f\n" +
+	"\vindexed_seq\x18\x01 \x01(\x04R\n" +
+	"indexedSeq\x12<\n" +
+	"\x05convs\x18\x02 \x03(\v2&.actorim.store.v1.ConvState.ConvsEntryR\x05convs\x1aV\n" +
+	"\n" +
+	"ConvsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.actorim.store.v1.ConvRecordR\x05value:\x028\x01\"\xe3\x01\n" +
+	"\n" +
+	"ConvRecord\x126\n" +
+	"\flast_message\x18\x01 \x01(\v2\x13.actorim.v1.MessageR\vlastMessage\x12\x19\n" +
+	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\x12\x16\n" +
+	"\x06unread\x18\x03 \x01(\rR\x06unread\x12\x1e\n" +
+	"\vread_msg_id\x18\x04 \x01(\x04R\treadMsgId\x12\x1c\n" +
+	"\tmentioned\x18\x05 \x01(\bR\tmentioned\x12\x14\n" +
+	"\x05muted\x18\x06 \x01(\bR\x05muted\x12\x16\n" +
+	"\x06pinned\x18\a \x01(\bR\x06pinned\"\xfb\x03\n" +
+	"\n" +
+	"GroupState\x12)\n" +
+	"\x04info\x18\x01 \x01(\v2\x15.actorim.v1.GroupInfoR\x04info\x12C\n" +
+	"\amembers\x18\x02 \x03(\v2).actorim.store.v1.GroupState.MembersEntryR\amembers\x12F\n" +
+	"\brequests\x18\x03 \x03(\v2*.actorim.store.v1.GroupState.RequestsEntryR\brequests\x12@\n" +
+	"\x06banned\x18\x04 \x03(\v2(.actorim.store.v1.GroupState.BannedEntryR\x06banned\x1aZ\n" +
+	"\fMembersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
+	"\x05value\x18\x02 \x01(\v2\x1e.actorim.store.v1.MemberRecordR\x05value:\x028\x01\x1a\\\n" +
+	"\rRequestsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
+	"\x05value\x18\x02 \x01(\v2\x1f.actorim.store.v1.PendingRecordR\x05value:\x028\x01\x1a9\n" +
+	"\vBannedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\x81\x01\n" +
+	"\fMemberRecord\x12)\n" +
+	"\x04role\x18\x01 \x01(\x0e2\x15.actorim.v1.GroupRoleR\x04role\x12$\n" +
+	"\x0emuted_until_ms\x18\x02 \x01(\x04R\fmutedUntilMs\x12 \n" +
+	"\fjoined_at_ms\x18\x03 \x01(\x04R\n" +
+	"joinedAtMs\"\x97\x01\n" +
+	"\n" +
+	"GroupReads\x12K\n" +
+	"\vread_msg_id\x18\x01 \x03(\v2+.actorim.store.v1.GroupReads.ReadMsgIdEntryR\treadMsgId\x1a<\n" +
+	"\x0eReadMsgIdEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01B\x18Z\x16actorim/protos/storepbb\x06proto3"
 
 var (
 	file_storepb_store_proto_rawDescOnce sync.Once
@@ -152,17 +742,55 @@ func file_storepb_store_proto_rawDescGZIP() []byte {
 	return file_storepb_store_proto_rawDescData
 }
 
-var file_storepb_store_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_storepb_store_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_storepb_store_proto_goTypes = []any{
-	(*AccountRecord)(nil), // 0: actorim.store.v1.AccountRecord
-	(*DedupRecord)(nil),   // 1: actorim.store.v1.DedupRecord
+	(*AccountRecord)(nil),      // 0: actorim.store.v1.AccountRecord
+	(*DedupRecord)(nil),        // 1: actorim.store.v1.DedupRecord
+	(*SocialState)(nil),        // 2: actorim.store.v1.SocialState
+	(*FriendRecord)(nil),       // 3: actorim.store.v1.FriendRecord
+	(*PendingRecord)(nil),      // 4: actorim.store.v1.PendingRecord
+	(*ConvState)(nil),          // 5: actorim.store.v1.ConvState
+	(*ConvRecord)(nil),         // 6: actorim.store.v1.ConvRecord
+	(*GroupState)(nil),         // 7: actorim.store.v1.GroupState
+	(*MemberRecord)(nil),       // 8: actorim.store.v1.MemberRecord
+	(*GroupReads)(nil),         // 9: actorim.store.v1.GroupReads
+	nil,                        // 10: actorim.store.v1.SocialState.FriendsEntry
+	nil,                        // 11: actorim.store.v1.SocialState.IncomingEntry
+	nil,                        // 12: actorim.store.v1.SocialState.OutgoingEntry
+	nil,                        // 13: actorim.store.v1.SocialState.BlockedEntry
+	nil,                        // 14: actorim.store.v1.ConvState.ConvsEntry
+	nil,                        // 15: actorim.store.v1.GroupState.MembersEntry
+	nil,                        // 16: actorim.store.v1.GroupState.RequestsEntry
+	nil,                        // 17: actorim.store.v1.GroupState.BannedEntry
+	nil,                        // 18: actorim.store.v1.GroupReads.ReadMsgIdEntry
+	(*clientpb.Message)(nil),   // 19: actorim.v1.Message
+	(*clientpb.GroupInfo)(nil), // 20: actorim.v1.GroupInfo
+	(clientpb.GroupRole)(0),    // 21: actorim.v1.GroupRole
 }
 var file_storepb_store_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	10, // 0: actorim.store.v1.SocialState.friends:type_name -> actorim.store.v1.SocialState.FriendsEntry
+	11, // 1: actorim.store.v1.SocialState.incoming:type_name -> actorim.store.v1.SocialState.IncomingEntry
+	12, // 2: actorim.store.v1.SocialState.outgoing:type_name -> actorim.store.v1.SocialState.OutgoingEntry
+	13, // 3: actorim.store.v1.SocialState.blocked:type_name -> actorim.store.v1.SocialState.BlockedEntry
+	14, // 4: actorim.store.v1.ConvState.convs:type_name -> actorim.store.v1.ConvState.ConvsEntry
+	19, // 5: actorim.store.v1.ConvRecord.last_message:type_name -> actorim.v1.Message
+	20, // 6: actorim.store.v1.GroupState.info:type_name -> actorim.v1.GroupInfo
+	15, // 7: actorim.store.v1.GroupState.members:type_name -> actorim.store.v1.GroupState.MembersEntry
+	16, // 8: actorim.store.v1.GroupState.requests:type_name -> actorim.store.v1.GroupState.RequestsEntry
+	17, // 9: actorim.store.v1.GroupState.banned:type_name -> actorim.store.v1.GroupState.BannedEntry
+	21, // 10: actorim.store.v1.MemberRecord.role:type_name -> actorim.v1.GroupRole
+	18, // 11: actorim.store.v1.GroupReads.read_msg_id:type_name -> actorim.store.v1.GroupReads.ReadMsgIdEntry
+	3,  // 12: actorim.store.v1.SocialState.FriendsEntry.value:type_name -> actorim.store.v1.FriendRecord
+	4,  // 13: actorim.store.v1.SocialState.IncomingEntry.value:type_name -> actorim.store.v1.PendingRecord
+	4,  // 14: actorim.store.v1.SocialState.OutgoingEntry.value:type_name -> actorim.store.v1.PendingRecord
+	6,  // 15: actorim.store.v1.ConvState.ConvsEntry.value:type_name -> actorim.store.v1.ConvRecord
+	8,  // 16: actorim.store.v1.GroupState.MembersEntry.value:type_name -> actorim.store.v1.MemberRecord
+	4,  // 17: actorim.store.v1.GroupState.RequestsEntry.value:type_name -> actorim.store.v1.PendingRecord
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_storepb_store_proto_init() }
@@ -176,7 +804,7 @@ func file_storepb_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storepb_store_proto_rawDesc), len(file_storepb_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,132 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/redis/go-redis/v9"
+
+	"actorim/persistence"
+)
+
+// State keys, beside those in keys.go:
+//
+//	P x/<key>   string, an opaque state value
+//	P y/<set>   set
+//	P users     sorted set of every user id (score 0, ordered by id)
+
+const maxStateKey = 512
+
+func (k keys) state(key string) string { return k.prefix + "x/" + key }
+func (k keys) set(name string) string   { return k.prefix + "y/" + name }
+func (k keys) users() string            { return k.prefix + "users" }
+
+func checkStateKey(key string) error {
+	if key == "" || len(key) > maxStateKey {
+		return fmt.Errorf("redisstore: invalid state key %q", key)
+	}
+	return nil
+}
+
+// GetState implements persistence.StateStore.
+func (s *Store) GetState(ctx context.Context, key string) ([]byte, error) {
+	if err := checkStateKey(key); err != nil {
+		return nil, err
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("redisstore: get state: %w", err)
+	}
+	defer s.end()
+	v, err := s.rdb.Get(ctx, s.k.state(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: state %q: %w", key, persistence.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get state %q: %w", key, err)
+	}
+	return v, nil
+}
+
+// PutState implements persistence.StateStore.
+func (s *Store) PutState(ctx context.Context, key string, value []byte) error {
+	if err := checkStateKey(key); err != nil {
+		return err
+	}
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("redisstore: put state: %w", err)
+	}
+	defer s.end()
+	if err := s.rdb.Set(ctx, s.k.state(key), value, 0).Err(); err != nil {
+		return fmt.Errorf("redisstore: put state %q: %w", key, err)
+	}
+	return nil
+}
+
+// DeleteState implements persistence.StateStore.
+func (s *Store) DeleteState(ctx context.Context, key string) error {
+	if err := checkStateKey(key); err != nil {
+		return err
+	}
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("redisstore: delete state: %w", err)
+	}
+	defer s.end()
+	if err := s.rdb.Del(ctx, s.k.state(key)).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete state %q: %w", key, err)
+	}
+	return nil
+}
+
+// AddToSet implements persistence.StateStore.
+func (s *Store) AddToSet(ctx context.Context, set, member string) error {
+	if err := checkStateKey(set); err != nil {
+		return err
+	}
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("redisstore: add to set: %w", err)
+	}
+	defer s.end()
+	if err := s.rdb.SAdd(ctx, s.k.set(set), member).Err(); err != nil {
+		return fmt.Errorf("redisstore: add to set %q: %w", set, err)
+	}
+	return nil
+}
+
+// SetMembers implements persistence.StateStore.
+func (s *Store) SetMembers(ctx context.Context, set string) ([]string, error) {
+	if err := checkStateKey(set); err != nil {
+		return nil, err
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("redisstore: set members: %w", err)
+	}
+	defer s.end()
+	out, err := s.rdb.SMembers(ctx, s.k.set(set)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: set members %q: %w", set, err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Users implements persistence.StateStore.
+func (s *Store) Users(ctx context.Context, after string, limit int) ([]string, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("redisstore: users: %w", err)
+	}
+	defer s.end()
+	lower := "-"
+	if after != "" {
+		lower = "(" + after
+	}
+	out, err := s.rdb.ZRangeByLex(ctx, s.k.users(), &redis.ZRangeBy{Min: lower, Max: "+", Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: users: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,26 @@
+package persistence
+
+import "context"
+
+// StateStore keeps the small records of grains other than timelines: a
+// user's friends and conversation list, a group's members, recall marks.
+// Values are opaque to the store. Every write is durable when it returns.
+//
+// Keys are chosen by the callers, never contain '/' in their first segment
+// by convention ("us/<user>", "gs/<group>"), and are at most 512 bytes.
+type StateStore interface {
+	// GetState returns the value under key, or ErrNotFound.
+	GetState(ctx context.Context, key string) ([]byte, error)
+	// PutState stores value under key, replacing any value.
+	PutState(ctx context.Context, key string, value []byte) error
+	// DeleteState removes key; a missing key is not an error.
+	DeleteState(ctx context.Context, key string) error
+	// AddToSet adds member to the set named set; adding is atomic, so
+	// concurrent writers never lose each other's members.
+	AddToSet(ctx context.Context, set, member string) error
+	// SetMembers returns the members of set, sorted; none when it is absent.
+	SetMembers(ctx context.Context, set string) ([]string, error)
+	// Users lists registered user ids greater than after, in byte order, at
+	// most limit of them. Internal accounts (ids starting with '#') are left out.
+	Users(ctx context.Context, after string, limit int) ([]string, error)
+}
