@@ -49,6 +49,9 @@ type Options struct {
 	// MaxBatch is how many queued operations the committer adds to the one it
 	// is woken for before committing them together. Zero means 256.
 	MaxBatch int
+	// Outbox records every append in an outbox for an archiver too (see
+	// persistence.Outbox). Off, nothing is recorded.
+	Outbox bool
 }
 
 const (
@@ -101,6 +104,7 @@ type Store struct {
 	floors  map[string]uint64
 
 	sessions sessions
+	ob       outbox
 
 	// The rest belongs to the committer goroutine.
 
@@ -245,6 +249,10 @@ func open(dir string, opts Options, h hooks) (*Store, error) {
 		s.commit = func(b *pebble.Batch) error { return b.Commit(pebble.Sync) }
 	}
 	if s.nextMsgID, err = s.loadMsgID(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.openOutbox(opts.Outbox); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -722,6 +730,7 @@ func (s *Store) commitOps(ops []*op) {
 	now = max(now, s.lastSentAt)
 	s.lastSentAt = now
 	firstID := s.nextMsgID
+	firstOutbox := s.ob.next
 
 	b := s.db.NewBatch()
 	for _, o := range ops {
@@ -735,12 +744,15 @@ func (s *Store) commitOps(ops []*op) {
 	if s.nextMsgID != firstID {
 		s.set(b, msgIDKey, binary.BigEndian.AppendUint64(s.val[:0], s.nextMsgID))
 	}
+	s.persistOutboxID(b, firstOutbox)
 
 	wrote := !b.Empty()
 	err := s.batchErr
 	if err == nil && wrote {
 		s.setFloors(ops)
+		s.ob.floor.Store(firstOutbox + 1)
 		err = s.commit(b)
+		s.ob.floor.Store(math.MaxUint64)
 		s.floorMu.Lock()
 		clear(s.floors)
 		s.floorMu.Unlock()
@@ -917,6 +929,7 @@ func (s *Store) stageAppend(b *pebble.Batch, o *op, now uint64) {
 		s.set(b, s.key, v)
 		s.pending[dedupID{req.Sender, req.ClientMsgID}] = o
 	}
+	s.stageOutbox(b, o, now, head)
 	o.staged = true
 }
 

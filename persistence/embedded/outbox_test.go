@@ -1,0 +1,49 @@
+package embedded
+
+import (
+	"testing"
+
+	"actorim/persistence"
+	"actorim/persistence/storetest"
+	"actorim/protos/clientpb"
+)
+
+func TestOutboxEmbedded(t *testing.T) {
+	storetest.RunOutbox(t,
+		func(t *testing.T) persistence.Store { return openTest(t, t.TempDir(), Options{Outbox: true}, hooks{}) },
+		func(t *testing.T) persistence.Store { return openTest(t, t.TempDir(), Options{}, hooks{}) })
+}
+
+// TestOutboxSurvivesReopen checks that unconfirmed items and the id counter
+// outlive a restart, so that new items sort after old ones.
+func TestOutboxSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{Outbox: true}, hooks{}, "alice", "bob")
+	appendText(t, s, "alice", "bob", "before")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{Outbox: true}, hooks{})
+	appendText(t, s, "alice", "bob", "after")
+	items, err := s.ReadOutbox(t.Context(), 10)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("ReadOutbox = %d items, %v", len(items), err)
+	}
+	if items[0].Entry.GetMessage().GetContent().GetText() != "before" || items[1].Entry.GetMessage().GetContent().GetText() != "after" {
+		t.Fatalf("items out of order: %v", items)
+	}
+}
+
+func appendText(t *testing.T, s *Store, from, to, text string) {
+	t.Helper()
+	req := &persistence.AppendRequest{
+		Message: &clientpb.Message{
+			ConversationId: "p:" + from + ":" + to, From: from, To: to,
+			Content: &clientpb.Content{Kind: &clientpb.Content_Text{Text: text}},
+		},
+		Timelines: []string{from, to},
+	}
+	if _, err := s.Append(t.Context(), req); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+}
