@@ -207,8 +207,8 @@ func (s *Store) CreateAccount(ctx context.Context, a persistence.Account) error 
 	if !validID(a.UserID) {
 		return fmt.Errorf("redisstore: create account: invalid user id %q", a.UserID)
 	}
-	created, err := createAccountScript.Run(ctx, s.rdb, []string{s.k.account(a.UserID)},
-		a.PasswordHash, strconv.FormatUint(a.CreatedAtMs, 10)).Int()
+	created, err := createAccountScript.Run(ctx, s.rdb, []string{s.k.account(a.UserID), s.k.users()},
+		a.PasswordHash, strconv.FormatUint(a.CreatedAtMs, 10), a.UserID).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: create account %q: %w", a.UserID, err)
 	}
