@@ -47,7 +47,10 @@ func (r *Runtime) Sync(userID string, req *clientpb.SyncRequest) (*clientpb.Sync
 	if len(entries) > limit {
 		entries, res.HasMore = entries[:limit], true
 	}
-	res.Entries = entries
+	if res.Entries, err = r.flagRecalled(ctx, entries); err != nil {
+		r.log.Error("sync: recalled", "user", userID, "err", err)
+		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+	}
 	return res, nil
 }
 
@@ -59,9 +62,12 @@ func (r *Runtime) History(userID string, req *clientpb.HistoryRequest) (*clientp
 		return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "history: conversation_id must be p:<a>:<b> or g:<group>")
 	}
 	if conv.Group != "" {
-		return nil, clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "history: group conversations are not available on this server")
-	}
-	if !conv.Has(userID) {
+		// Only current members read a group's history: a member who left or
+		// was removed keeps nothing but what their devices already hold.
+		if _, e := r.memberOf(conv.Group, userID); e != nil {
+			return nil, e
+		}
+	} else if conv.System == "" && !conv.Has(userID) { // "s:" reads only the caller's own timeline
 		return nil, clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "history: not a member of this conversation")
 	}
 	limit, e := pageLimit(req.GetLimit(), defaultHistoryLimit)
@@ -79,13 +85,25 @@ func (r *Runtime) History(userID string, req *clientpb.HistoryRequest) (*clientp
 	if len(entries) > limit {
 		entries, res.HasMore = entries[:limit], true
 	}
-	res.Entries = entries
+	if res.Entries, err = r.flagRecalled(ctx, entries); err != nil {
+		r.log.Error("history: recalled", "user", userID, "err", err)
+		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+	}
 	return res, nil
 }
 
 // Send sends a message as userID from a server-side device (the HTTP API).
 func (r *Runtime) Send(ctx context.Context, userID, deviceID string, s *clientpb.Send) (*clientpb.SendAck, *clientpb.Error) {
-	res, err := r.member.Request(ctx, userID, KindUser, &actorpb.SendRequest{DeviceId: deviceID, Send: s})
+	var res any
+	var err error
+	if s.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
+		if !ids.ValidUser(s.GetTo()) {
+			return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: to must be a group id")
+		}
+		res, err = r.member.Request(ctx, s.GetTo(), KindGroup, &actorpb.GroupSend{User: userID, DeviceId: deviceID, Send: s})
+	} else {
+		res, err = r.member.Request(ctx, userID, KindUser, &actorpb.SendRequest{DeviceId: deviceID, Send: s})
+	}
 	if err != nil {
 		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")
 	}

@@ -1,20 +1,516 @@
 package actors
 
 import (
-	"github.com/asynkron/protoactor-go/actor"
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"actorim/ids"
+	"actorim/persistence"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
+	"actorim/protos/storepb"
 )
 
-func (g *userGrain) onTyping(ctx actor.Context, t *clientpb.Typing) *actorpb.OpResult { return nil }
-func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb.OpResult {
-	return nil
+// The conversation list of a user is an index of the user's timeline, kept
+// in the store ("uc/<user>") up to indexed_seq and brought up to date from
+// the timeline whenever it is read. Nothing on the send path maintains it,
+// so it costs nothing per message and cannot drift: a lost notification
+// changes nothing, since the timeline is the truth.
+
+func convKey(user string) string { return "uc/" + user }
+
+// recallSet names the set of recalled message ids of a conversation.
+func recallSet(conv string) string { return "rc/" + conv }
+
+// loadConvs reads the user's conversation index on first use.
+func (g *userGrain) loadConvs() bool {
+	if g.convs != nil {
+		return true
+	}
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	st := &storepb.ConvState{}
+	v, err := g.rt.store.GetState(sctx, convKey(g.id))
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+	case err != nil:
+		g.rt.log.Error("conversations: load", "user", g.id, "err", err)
+		return false
+	default:
+		if err := proto.Unmarshal(v, st); err != nil {
+			g.rt.log.Error("conversations: decode", "user", g.id, "err", err)
+			return false
+		}
+	}
+	if st.Convs == nil {
+		st.Convs = map[string]*storepb.ConvRecord{}
+	}
+	g.convs = st
+	return true
 }
-func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpResult { return nil }
-func (g *userGrain) onConversations(ctx actor.Context) *actorpb.OpResult              { return nil }
-func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.ConversationUpdate) *actorpb.OpResult {
+
+func (g *userGrain) saveConvs() error {
+	b, err := proto.Marshal(g.convs)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	return g.rt.store.PutState(sctx, convKey(g.id), b)
+}
+
+// indexConvs applies the timeline entries after indexed_seq to the index.
+func (g *userGrain) indexConvs() error {
+	if !g.loadConvs() {
+		return errors.New("conversations unavailable")
+	}
+	changed := false
+	for {
+		sctx, cancel := g.rt.storeCtx()
+		page, err := g.rt.store.ReadTimeline(sctx, g.id, g.convs.IndexedSeq, maxPageLimit)
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			g.indexEntry(e)
+			g.convs.IndexedSeq = e.GetSeq()
+			changed = true
+		}
+		if len(page) < maxPageLimit {
+			break
+		}
+	}
+	if changed {
+		return g.saveConvs()
+	}
 	return nil
 }
 
-func (g *userGrain) mutedConvs() []string { return nil }
+func (g *userGrain) conv(id string) *storepb.ConvRecord {
+	c := g.convs.Convs[id]
+	if c == nil {
+		c = &storepb.ConvRecord{}
+		g.convs.Convs[id] = c
+	}
+	return c
+}
+
+func (g *userGrain) indexEntry(e *clientpb.Entry) {
+	m := e.GetMessage()
+	if m == nil || m.GetConversationId() == "" {
+		return
+	}
+	c := g.conv(m.GetConversationId())
+	ev := m.GetContent().GetEvent()
+	switch ev.GetType() {
+	case clientpb.EventType_EVENT_READ:
+		if ev.GetActor() == g.id {
+			g.markReadUpTo(c, m.GetConversationId(), ev.GetMsgId())
+		}
+		return // a read mark is not a conversation's last message
+	case clientpb.EventType_EVENT_CONVERSATION_UPDATED:
+		c.Pinned, c.Muted = ev.GetPinned(), ev.GetMuted()
+		return
+	case clientpb.EventType_EVENT_RECALLED:
+		if from := ev.GetUsers(); len(from) > 0 && from[0] != g.id && ev.GetMsgId() > c.ReadMsgId && c.Unread > 0 {
+			c.Unread--
+		}
+		if c.LastMessage.GetId() == ev.GetMsgId() {
+			lm := proto.Clone(c.LastMessage).(*clientpb.Message)
+			lm.Recalled, lm.Content = true, nil
+			c.LastMessage = lm
+		}
+	}
+	c.LastMessage, c.LastSeq = m, e.GetSeq()
+	if ev == nil && m.GetFrom() != g.id && m.GetId() > c.ReadMsgId {
+		c.Unread++
+		if slices.Contains(m.GetMentions(), g.id) || slices.Contains(m.GetMentions(), "all") {
+			c.Mentioned = true
+		}
+	}
+}
+
+// markReadUpTo moves a conversation's read mark and recounts its unread
+// messages: none when the mark reaches the last message, else those after
+// the mark, counted from the conversation's history.
+func (g *userGrain) markReadUpTo(c *storepb.ConvRecord, conv string, msgID uint64) {
+	if msgID <= c.ReadMsgId {
+		return
+	}
+	c.ReadMsgId = msgID
+	if msgID >= c.LastMessage.GetId() {
+		c.Unread, c.Mentioned = 0, false
+		return
+	}
+	var unread uint32
+	mentioned := false
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	before := uint64(0)
+	for scanned := 0; scanned < scanLimit; {
+		page, err := g.rt.store.ReadConversation(sctx, g.id, conv, before, 200)
+		if err != nil || len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			m := e.GetMessage()
+			if m.GetId() <= msgID {
+				c.Unread, c.Mentioned = unread, mentioned
+				return
+			}
+			if m.GetContent().GetEvent() == nil && m.GetFrom() != g.id {
+				unread++
+				mentioned = mentioned || slices.Contains(m.GetMentions(), g.id) || slices.Contains(m.GetMentions(), "all")
+			}
+		}
+		scanned += len(page)
+		before = page[len(page)-1].GetSeq()
+	}
+	c.Unread, c.Mentioned = unread, mentioned
+}
+
+func (g *userGrain) onConversations(ctx actor.Context) *actorpb.OpResult {
+	if err := g.indexConvs(); err != nil {
+		g.rt.log.Error("conversations: index", "user", g.id, "err", err)
+		return errUnavailable
+	}
+	list := &clientpb.ConversationList{}
+	for id, c := range g.convs.Convs {
+		if c.LastMessage == nil {
+			continue // only settings so far
+		}
+		ct := c.LastMessage.GetConversationType()
+		list.Conversations = append(list.Conversations, &clientpb.Conversation{
+			ConversationId: id, ConversationType: ct, LastMessage: c.LastMessage, LastSeq: c.LastSeq,
+			Unread: c.Unread, ReadMsgId: c.ReadMsgId, Mentioned: c.Mentioned, Muted: c.Muted, Pinned: c.Pinned,
+		})
+	}
+	slices.SortFunc(list.Conversations, func(a, b *clientpb.Conversation) int {
+		switch {
+		case a.Pinned != b.Pinned:
+			if a.Pinned {
+				return -1
+			}
+			return 1
+		case a.LastSeq != b.LastSeq:
+			if a.LastSeq > b.LastSeq {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Conversations{Conversations: list}}}
+}
+
+// mutedConvs lists the conversations the user muted, for the connections.
+func (g *userGrain) mutedConvs() []string {
+	if !g.loadConvs() {
+		return nil
+	}
+	var out []string
+	for id, c := range g.convs.Convs {
+		if c.Muted {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// member asks a group grain whether user belongs to the group.
+func (r *Runtime) memberOf(groupID, user string) (*actorpb.MemberOfResult, *clientpb.Error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	res, err := r.member.Request(ctx, groupID, KindGroup, &actorpb.MemberOf{User: user})
+	if err != nil {
+		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry")
+	}
+	m := res.(*actorpb.MemberOfResult)
+	switch {
+	case !m.GetExists():
+		return nil, clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such group")
+	case !m.GetMember():
+		return nil, clientError(clientpb.ErrorCode_ERR_NOT_MEMBER, "not a member of this group")
+	}
+	return m, nil
+}
+
+// parseOwnConversation checks that the caller takes part in conv.
+func (g *userGrain) parseOwnConversation(conv string) (ids.Conversation, *actorpb.OpResult) {
+	c, err := ids.Parse(conv)
+	if err != nil {
+		return c, opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "conversation_id must be p:<a>:<b> or g:<group>")
+	}
+	if c.Group == "" && !c.Has(g.id) {
+		return c, opError(clientpb.ErrorCode_ERR_FORBIDDEN, "not a member of this conversation")
+	}
+	return c, nil
+}
+
+func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.ConversationUpdate) *actorpb.OpResult {
+	c, bad := g.parseOwnConversation(u.GetConversationId())
+	if bad != nil {
+		return bad
+	}
+	if c.Group != "" {
+		if _, e := g.rt.memberOf(c.Group, g.id); e != nil {
+			return &actorpb.OpResult{Error: e}
+		}
+	}
+	if err := g.indexConvs(); err != nil {
+		return errUnavailable
+	}
+	rec := g.convs.Convs[u.GetConversationId()]
+	pinned, muted := rec.Pinned, rec.Muted
+	if u.Pinned != nil {
+		pinned = u.GetPinned()
+	}
+	if u.Muted != nil {
+		muted = u.GetMuted()
+	}
+	ctype := clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE
+	if c.Group != "" {
+		ctype = clientpb.ConversationType_CONVERSATION_TYPE_GROUP
+	}
+	// The change is an event in the user's own timeline, so the user's other
+	// devices, online or not, learn it through the same sync.
+	entries, err := g.rt.appendEvent(u.GetConversationId(), ctype, g.id, g.id, &clientpb.Event{
+		Type: clientpb.EventType_EVENT_CONVERSATION_UPDATED, Actor: g.id,
+		ConversationId: u.GetConversationId(), Pinned: pinned, Muted: muted,
+	}, []string{g.id})
+	if err != nil {
+		return errUnavailable
+	}
+	g.notify(ctx, entries, "")
+	if err := g.indexConvs(); err != nil {
+		return errUnavailable
+	}
+	mc := &actorpb.MutedChanged{Muted: g.mutedConvs()}
+	for _, d := range g.devices {
+		ctx.Send(d.conn, mc)
+	}
+	return nil
+}
+
+func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb.OpResult {
+	c, bad := g.parseOwnConversation(r.GetConversationId())
+	if bad != nil {
+		return bad
+	}
+	if r.GetMsgId() == 0 {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "read: msg_id is required")
+	}
+	ev := &clientpb.Event{Type: clientpb.EventType_EVENT_READ, Actor: g.id, MsgId: r.GetMsgId()}
+	if c.Group != "" {
+		pid, err := g.groupPID(c.Group)
+		if err != nil {
+			return errUnavailable
+		}
+		res, err := ctx.RequestFuture(pid, &actorpb.GroupRead{User: g.id, MsgId: r.GetMsgId()}, opTimeout).Result()
+		if err != nil {
+			return errUnavailable
+		}
+		if e := res.(*actorpb.OpResult).GetError(); e != nil {
+			return &actorpb.OpResult{Error: e}
+		}
+		ev.GroupId = c.Group
+		entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, g.id, c.Group, ev, []string{g.id})
+		if err != nil {
+			return errUnavailable
+		}
+		g.notify(ctx, entries, "")
+		return nil
+	}
+	other := c.A
+	if other == g.id {
+		other = c.B
+	}
+	timelines := []string{g.id, other}
+	if other == g.id {
+		timelines = timelines[:1]
+	}
+	entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
+	if err != nil {
+		return errUnavailable
+	}
+	g.notify(ctx, entries[:1], "")
+	g.rt.deliverEntries(ctx, g.id, timelines, entries, "")
+	return nil
+}
+
+func (g *userGrain) groupPID(groupID string) (*actor.PID, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), g.rt.member.RequestTimeout())
+	defer cancel()
+	return g.rt.member.Get(ctx, groupID, KindGroup)
+}
+
+func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpResult {
+	c, bad := g.parseOwnConversation(r.GetConversationId())
+	if bad != nil {
+		return bad
+	}
+	if c.Group != "" {
+		pid, err := g.groupPID(c.Group)
+		if err != nil {
+			return errUnavailable
+		}
+		res, err := ctx.RequestFuture(pid, &actorpb.GroupRecall{User: g.id, MsgId: r.GetMsgId()}, opTimeout).Result()
+		if err != nil {
+			return errUnavailable
+		}
+		return res.(*actorpb.OpResult)
+	}
+	msg := g.findOwnMessage(r.GetConversationId(), r.GetMsgId())
+	if msg == nil || msg.GetContent().GetEvent() != nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "recall: no such message in this conversation")
+	}
+	if msg.GetFrom() != g.id {
+		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender may recall a private message")
+	}
+	if res := checkRecallWindow(g.rt, msg); res != nil {
+		return res
+	}
+	if res := g.rt.markRecalled(r.GetConversationId(), msg.GetId()); res != nil {
+		return res
+	}
+	other := msg.GetTo()
+	timelines := []string{g.id, other}
+	if other == g.id {
+		timelines = timelines[:1]
+	}
+	entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other,
+		&clientpb.Event{Type: clientpb.EventType_EVENT_RECALLED, Actor: g.id, Users: []string{g.id}, MsgId: msg.GetId()}, timelines)
+	if err != nil {
+		return errUnavailable
+	}
+	g.notify(ctx, entries[:1], "")
+	g.rt.deliverEntries(ctx, g.id, timelines, entries, "")
+	return nil
+}
+
+// findOwnMessage looks up a message of conv in the user's timeline.
+func (g *userGrain) findOwnMessage(conv string, msgID uint64) *clientpb.Message {
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	before := uint64(0)
+	for scanned := 0; scanned < scanLimit; {
+		page, err := g.rt.store.ReadConversation(sctx, g.id, conv, before, 200)
+		if err != nil || len(page) == 0 {
+			return nil
+		}
+		for _, e := range page {
+			switch id := e.GetMessage().GetId(); {
+			case id == msgID:
+				return e.GetMessage()
+			case id < msgID:
+				return nil
+			}
+		}
+		scanned += len(page)
+		before = page[len(page)-1].GetSeq()
+	}
+	return nil
+}
+
+func checkRecallWindow(r *Runtime, msg *clientpb.Message) *actorpb.OpResult {
+	sent := time.UnixMilli(int64(msg.GetSentAtMs()))
+	if time.Since(sent) > r.cfg.RecallWindow {
+		return opError(clientpb.ErrorCode_ERR_RECALL_EXPIRED, "recall: the window of "+r.cfg.RecallWindow.String()+" has passed")
+	}
+	return nil
+}
+
+// markRecalled records a recall so that reads show the message recalled.
+func (r *Runtime) markRecalled(conv string, msgID uint64) *actorpb.OpResult {
+	sctx, cancel := r.storeCtx()
+	defer cancel()
+	if err := r.store.AddToSet(sctx, recallSet(conv), strconv.FormatUint(msgID, 10)); err != nil {
+		r.log.Error("recall: mark", "conv", conv, "err", err)
+		return errUnavailable
+	}
+	return nil
+}
+
+// flagRecalled returns entries with recalled messages replaced by copies
+// flagged recalled and without content. One set read per conversation.
+func (r *Runtime) flagRecalled(ctx context.Context, entries []*clientpb.Entry) ([]*clientpb.Entry, error) {
+	sets := map[string]map[uint64]bool{}
+	out := entries
+	copied := false
+	for i, e := range entries {
+		m := e.GetMessage()
+		if m == nil || m.GetContent().GetEvent() != nil {
+			continue
+		}
+		set, ok := sets[m.GetConversationId()]
+		if !ok {
+			members, err := r.store.SetMembers(ctx, recallSet(m.GetConversationId()))
+			if err != nil {
+				return nil, err
+			}
+			set = map[uint64]bool{}
+			for _, s := range members {
+				if id, err := strconv.ParseUint(s, 10, 64); err == nil {
+					set[id] = true
+				}
+			}
+			sets[m.GetConversationId()] = set
+		}
+		if !set[m.GetId()] {
+			continue
+		}
+		if !copied {
+			out, copied = slices.Clone(entries), true
+		}
+		cm := proto.Clone(m).(*clientpb.Message)
+		cm.Recalled, cm.Content = true, nil
+		out[i] = &clientpb.Entry{Seq: e.GetSeq(), Item: &clientpb.Entry_Message{Message: cm}}
+	}
+	return out, nil
+}
+
+func (g *userGrain) onTyping(ctx actor.Context, t *clientpb.Typing) *actorpb.OpResult {
+	if !ids.ValidUser(t.GetTo()) {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "typing: invalid to")
+	}
+	if t.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
+		sig := &clientpb.Signal{Kind: &clientpb.Signal_Typing{Typing: &clientpb.TypingSignal{
+			From: g.id, ConversationId: ids.Group(t.GetTo()), Typing: t.GetTyping()}}}
+		m, e := g.rt.memberOf(t.GetTo(), g.id)
+		if e != nil {
+			return &actorpb.OpResult{Error: e}
+		}
+		if m.GetDissolved() {
+			return errDissolved
+		}
+		pid, err := g.groupPID(t.GetTo())
+		if err != nil {
+			return errUnavailable
+		}
+		ctx.Send(pid, &actorpb.GroupSignal{User: g.id, Signal: sig})
+		return nil
+	}
+	if e := g.mayMessage(t.GetTo()); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	// Only an online user is told; an offline one's grain is not woken.
+	if !g.rt.online(t.GetTo()) {
+		return nil
+	}
+	sig := &clientpb.Signal{Kind: &clientpb.Signal_Typing{Typing: &clientpb.TypingSignal{
+		From: g.id, ConversationId: ids.Private(g.id, t.GetTo()), Typing: t.GetTyping()}}}
+	pid, err := g.rt.member.Get(context.Background(), t.GetTo(), KindUser)
+	if err != nil {
+		return errUnavailable
+	}
+	ctx.Send(pid, &actorpb.SignalDevices{Signal: sig, From: g.id})
+	return nil
+}

@@ -67,6 +67,11 @@ type Config struct {
 	GrainIdle time.Duration
 	// StoreTimeout bounds one store call. Default 5s.
 	StoreTimeout time.Duration
+	// MaxGroupMembers bounds a group's size. Default 2,000.
+	MaxGroupMembers int
+	// RecallWindow is how long after sending a message may be recalled.
+	// Default 2m.
+	RecallWindow time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -94,6 +99,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 5 * time.Second
+	}
+	if c.MaxGroupMembers <= 0 {
+		c.MaxGroupMembers = 2000
+	}
+	if c.RecallWindow <= 0 {
+		c.RecallWindow = 2 * time.Minute
 	}
 }
 
@@ -126,6 +137,8 @@ func NewRuntime(cfg Config, store persistence.Store, metrics *Metrics, logger *s
 func (r *Runtime) Kinds() []*pcluster.Kind {
 	return []*pcluster.Kind{
 		pcluster.NewKind(KindUser, actor.PropsFromProducer(func() actor.Actor { return newUserGrain(r) },
+			actor.WithDispatcher(r.dispatcher))),
+		pcluster.NewKind(KindGroup, actor.PropsFromProducer(func() actor.Actor { return newGroupGrain(r) },
 			actor.WithDispatcher(r.dispatcher))),
 	}
 }

@@ -19,14 +19,13 @@ func validateSend(s *clientpb.Send, maxContent int) *clientpb.Error {
 		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: client_msg_id must be 1 to 64 printable ASCII characters other than '/'")
 	}
 	switch s.GetConversationType() {
-	case clientpb.ConversationType_CONVERSATION_TYPE_UNSPECIFIED, clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE:
-	case clientpb.ConversationType_CONVERSATION_TYPE_GROUP:
-		return clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "send: group conversations are not available on this server")
+	case clientpb.ConversationType_CONVERSATION_TYPE_UNSPECIFIED, clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE,
+		clientpb.ConversationType_CONVERSATION_TYPE_GROUP:
 	default:
 		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: unknown conversation_type")
 	}
 	if !ids.ValidUser(s.GetTo()) {
-		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: 'to' must be a user id of 1 to 64 characters [A-Za-z0-9_.@-]")
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: 'to' must be a user or group id of 1 to 64 characters [A-Za-z0-9_.@-]")
 	}
 	return validateContent(s.GetContent(), maxContent)
 }

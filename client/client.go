@@ -81,9 +81,10 @@ type Conn struct {
 	pmu     sync.Mutex
 	pending map[uint32]chan *clientpb.Frame
 
-	pushes chan *clientpb.Push
-	errs   chan *clientpb.Error
-	done   chan struct{}
+	pushes  chan *clientpb.Push
+	errs    chan *clientpb.Error
+	signals chan *clientpb.Signal
+	done    chan struct{}
 
 	ackMu      sync.Mutex
 	ackSeq     uint64 // highest seq to acknowledge
@@ -130,6 +131,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Conn, error) {
 		pending: map[uint32]chan *clientpb.Frame{},
 		pushes:  make(chan *clientpb.Push, opts.PushBuffer),
 		errs:    make(chan *clientpb.Error, 64),
+		signals: make(chan *clientpb.Signal, 256),
 		done:    make(chan struct{}),
 	}
 	ws.SetCloseHandler(func(code int, text string) error {
@@ -155,6 +157,30 @@ func (c *Conn) Pushes() <-chan *clientpb.Push { return c.pushes }
 func (c *Conn) Errors() <-chan *clientpb.Error { return c.errs }
 
 // IsClosed reports whether the connection has ended.
+// Signals delivers ephemeral notices (typing, presence). The newest 256
+// unread ones are kept; more are dropped.
+func (c *Conn) Signals() <-chan *clientpb.Signal { return c.signals }
+
+// Op sends one of the requests answered by a Result (friends, groups,
+// conversations...) and returns the Result or the server's *Error.
+func (c *Conn) Op(ctx context.Context, f *clientpb.Frame) (*clientpb.Result, error) {
+	res, err := c.Request(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	r := res.GetResult()
+	if r == nil {
+		return nil, fmt.Errorf("client: unexpected answer %T", res.GetBody())
+	}
+	return r, nil
+}
+
+// Group sends a group request for groupID.
+func (c *Conn) Group(ctx context.Context, groupID string, req *clientpb.GroupRequest) (*clientpb.Result, error) {
+	req.GroupId = groupID
+	return c.Op(ctx, &clientpb.Frame{Body: &clientpb.Frame_Group{Group: req}})
+}
+
 func (c *Conn) IsClosed() bool {
 	select {
 	case <-c.done:
@@ -212,6 +238,12 @@ func (c *Conn) readLoop() {
 				c.opts.OnPush(b.Push)
 			} else {
 				c.pushes <- b.Push
+			}
+			continue
+		case *clientpb.Frame_Signal:
+			select { // ephemeral: dropped when nobody reads them
+			case c.signals <- b.Signal:
+			default:
 			}
 			continue
 		case *clientpb.Frame_Kick:

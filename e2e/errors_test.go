@@ -153,10 +153,10 @@ func TestErrorCodes(t *testing.T) {
 		if client.CodeOf(err) != clientpb.ErrorCode_ERR_ALREADY_LOGGED_IN {
 			t.Fatalf("second login: %v", err)
 		}
-		_, err = a.Send(ctx(t), &clientpb.Send{ClientMsgId: cmid(), To: bob, Content: client.Text("g"),
+		_, err = a.Send(ctx(t), &clientpb.Send{ClientMsgId: cmid(), To: "no-such-group-" + bob, Content: client.Text("g"),
 			ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_GROUP})
-		if client.CodeOf(err) != clientpb.ErrorCode_ERR_UNSUPPORTED {
-			t.Fatalf("group send: %v", err)
+		if client.CodeOf(err) != clientpb.ErrorCode_ERR_NOT_FOUND {
+			t.Fatalf("send to a group that does not exist: %v", err)
 		}
 	})
 

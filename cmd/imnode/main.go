@@ -111,6 +111,8 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.DurationVar(&c.Actors.PushRetryMax, "push-retry-max", 30*time.Second, "longest resend delay of an unacknowledged push")
 	fs.IntVar(&c.Actors.PushWindow, "push-window", 512, "unacknowledged entries allowed per device")
 	fs.DurationVar(&c.Actors.GrainIdle, "grain-idle", 2*time.Minute, "passivate a user grain without devices after this long idle")
+	fs.IntVar(&c.Actors.MaxGroupMembers, "max-group-members", 2000, "largest group")
+	fs.DurationVar(&c.Actors.RecallWindow, "recall-window", 2*time.Minute, "how long after sending a message may be recalled")
 
 	fs.StringVar(&c.Cluster.Provider, "cluster", "standalone", "cluster provider: standalone (one node) or consul")
 	fs.StringVar(&c.Cluster.Bind, "cluster-bind", "127.0.0.1:0", "host:port of the actor remote listener")

@@ -352,7 +352,7 @@ func newAppendOp(req *persistence.AppendRequest) (*op, error) {
 	o := getOp()
 	o.kind = opAppend
 	o.req = req
-	o.msg = copyMessage(req.Message)
+	o.msg = persistence.CopyMessage(req.Message)
 	// Marshalling here, before the id and time are known, keeps the work off
 	// the committer; it puts those two fields in front.
 	body, err := proto.MarshalOptions{}.MarshalAppend(o.body[:0], o.msg)
@@ -361,7 +361,7 @@ func newAppendOp(req *persistence.AppendRequest) (*op, error) {
 		return nil, fmt.Errorf("embedded: append: encode message: %w", err)
 	}
 	o.body = body
-	o.res = newResult(o.msg, len(req.Timelines))
+	o.res = persistence.NewResult(o.msg, len(req.Timelines))
 	return o, nil
 }
 
@@ -397,39 +397,6 @@ func checkAppend(req *persistence.AppendRequest) error {
 		return fmt.Errorf("embedded: append: invalid conversation id %q", req.Message.ConversationId)
 	}
 	return nil
-}
-
-// copyMessage returns the message to store: m without id and time, sharing
-// m's Content. A field-by-field copy costs one allocation where proto.Clone
-// costs several; TestCopyMessageCoversAllFields notices new fields.
-func copyMessage(m *clientpb.Message) *clientpb.Message {
-	return &clientpb.Message{
-		ConversationId:   m.ConversationId,
-		ConversationType: m.ConversationType,
-		From:             m.From,
-		To:               m.To,
-		FromDevice:       m.FromDevice,
-		ClientMsgId:      m.ClientMsgId,
-		Content:          m.Content,
-	}
-}
-
-// newResult allocates a result of n entries for msg in three allocations;
-// the committer fills in the seqs.
-func newResult(msg *clientpb.Message, n int) *persistence.AppendResult {
-	type slot struct {
-		entry clientpb.Entry
-		item  clientpb.Entry_Message
-	}
-	slots := make([]slot, n)
-	ptrs := make([]*clientpb.Entry, n)
-	for i := range slots {
-		sl := &slots[i]
-		sl.item.Message = msg
-		sl.entry.Item = &sl.item
-		ptrs[i] = &sl.entry
-	}
-	return &persistence.AppendResult{Entries: ptrs}
 }
 
 // do hands o to the committer and waits for its outcome in o.res and o.err.

@@ -22,7 +22,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"actorim/persistence"
 	"actorim/persistence/storetest"
@@ -671,34 +670,6 @@ func TestInvalidIDs(t *testing.T) {
 	}
 }
 
-// TestCopyMessageCoversAllFields fails when clientpb.Message gains a field
-// that copyMessage does not copy.
-func TestCopyMessageCoversAllFields(t *testing.T) {
-	m := &clientpb.Message{}
-	r := m.ProtoReflect()
-	fields := r.Descriptor().Fields()
-	for i := range fields.Len() {
-		fd := fields.Get(i)
-		switch fd.Kind() {
-		case protoreflect.StringKind:
-			r.Set(fd, protoreflect.ValueOfString(string(fd.Name())))
-		case protoreflect.Uint64Kind:
-			r.Set(fd, protoreflect.ValueOfUint64(uint64(i+1)))
-		case protoreflect.EnumKind:
-			r.Set(fd, protoreflect.ValueOfEnum(1))
-		case protoreflect.MessageKind:
-			r.Mutable(fd)
-		default:
-			t.Fatalf("field %s has kind %v: extend this test", fd.Name(), fd.Kind())
-		}
-	}
-	got := copyMessage(m)
-	got.Id, got.SentAtMs = m.Id, m.SentAtMs
-	if !proto.Equal(got, m) {
-		t.Fatalf("copyMessage(%v) = %v: a field is not copied", m, got)
-	}
-}
-
 func TestDecodeEntryRejectsCorruption(t *testing.T) {
 	for _, member := range []string{"", "1", "1:2:3", "x:2:3:", "1:2:3:\xff"} {
 		if e, err := decodeEntry(member); err == nil {
@@ -818,4 +789,28 @@ func TestAppendAfterScriptFlush(t *testing.T) {
 	if last, _ := s.LastSeq(ctx, "bob"); last != 2 {
 		t.Fatalf("bob's last seq %d, want 2 (the retried script ran once)", last)
 	}
+}
+
+func (n *twoNodes) GetState(ctx context.Context, key string) ([]byte, error) {
+	return n.pick().GetState(ctx, key)
+}
+
+func (n *twoNodes) PutState(ctx context.Context, key string, value []byte) error {
+	return n.pick().PutState(ctx, key, value)
+}
+
+func (n *twoNodes) DeleteState(ctx context.Context, key string) error {
+	return n.pick().DeleteState(ctx, key)
+}
+
+func (n *twoNodes) AddToSet(ctx context.Context, set, member string) error {
+	return n.pick().AddToSet(ctx, set, member)
+}
+
+func (n *twoNodes) SetMembers(ctx context.Context, set string) ([]string, error) {
+	return n.pick().SetMembers(ctx, set)
+}
+
+func (n *twoNodes) Users(ctx context.Context, after string, limit int) ([]string, error) {
+	return n.pick().Users(ctx, after, limit)
 }

@@ -20,8 +20,8 @@ import (
 const maxStateKey = 512
 
 func (k keys) state(key string) string { return k.prefix + "x/" + key }
-func (k keys) set(name string) string   { return k.prefix + "y/" + name }
-func (k keys) users() string            { return k.prefix + "users" }
+func (k keys) set(name string) string  { return k.prefix + "y/" + name }
+func (k keys) users() string           { return k.prefix + "users" }
 
 func checkStateKey(key string) error {
 	if key == "" || len(key) > maxStateKey {

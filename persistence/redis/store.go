@@ -261,7 +261,7 @@ func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*pe
 	if err := checkAppend(req); err != nil {
 		return nil, err
 	}
-	msg := copyMessage(req.Message)
+	msg := persistence.CopyMessage(req.Message)
 	body, err := msg.MarshalVT()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: append: encode message: %w", err)
@@ -298,7 +298,7 @@ func appendResult(req *persistence.AppendRequest, msg *clientpb.Message, reply [
 		id, _ := reply[1].(int64)
 		at, _ := reply[2].(int64)
 		msg.Id, msg.SentAtMs = uint64(id), uint64(at)
-		res := newResult(msg, len(req.Timelines))
+		res := persistence.NewResult(msg, len(req.Timelines))
 		for i, e := range res.Entries {
 			seq, _ := reply[3+i].(int64)
 			e.Seq = uint64(seq)
@@ -345,38 +345,6 @@ func checkAppend(req *persistence.AppendRequest) error {
 		}
 	}
 	return nil
-}
-
-// copyMessage returns the message to store: m without id and time, sharing
-// m's Content. TestCopyMessageCoversAllFields notices new fields.
-func copyMessage(m *clientpb.Message) *clientpb.Message {
-	return &clientpb.Message{
-		ConversationId:   m.ConversationId,
-		ConversationType: m.ConversationType,
-		From:             m.From,
-		To:               m.To,
-		FromDevice:       m.FromDevice,
-		ClientMsgId:      m.ClientMsgId,
-		Content:          m.Content,
-	}
-}
-
-// newResult allocates a result of n entries sharing msg in three
-// allocations.
-func newResult(msg *clientpb.Message, n int) *persistence.AppendResult {
-	type slot struct {
-		entry clientpb.Entry
-		item  clientpb.Entry_Message
-	}
-	slots := make([]slot, n)
-	ptrs := make([]*clientpb.Entry, n)
-	for i := range slots {
-		sl := &slots[i]
-		sl.item.Message = msg
-		sl.entry.Item = &sl.item
-		ptrs[i] = &sl.entry
-	}
-	return &persistence.AppendResult{Entries: ptrs}
 }
 
 // ReadTimeline implements persistence.Store.

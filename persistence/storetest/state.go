@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"actorim/persistence"
+	"actorim/protos/clientpb"
 )
 
 func testState(t *testing.T, s persistence.Store) {
@@ -75,5 +76,25 @@ func testUsers(t *testing.T, s persistence.Store) {
 	got, err = s.Users(ctx, "carol", 10)
 	if err != nil || !slices.Equal(got, []string{"dave"}) {
 		t.Fatalf("Users(carol, 10) = %v, %v", got, err)
+	}
+}
+
+// testAppendKeepsMentionsAndEvents: every stored field of a message comes
+// back, including group mentions and system events.
+func testAppendKeepsMentionsAndEvents(t *testing.T, s persistence.Store) {
+	createAccounts(t, s, "alice", "bob")
+	req := newReq("alice", "bob", "m-mention", "alice", "bob")
+	req.Message.Mentions = []string{"bob", "all"}
+	mustAppend(t, s, req)
+	ev := newReq("alice", "bob", "", "bob")
+	ev.Message.Content = &clientpb.Content{Kind: &clientpb.Content_Event{Event: &clientpb.Event{
+		Type: clientpb.EventType_EVENT_READ, Actor: "alice", MsgId: 7}}}
+	mustAppend(t, s, ev)
+	got := readAll(t, s, "bob")
+	if len(got) != 2 || !slices.Equal(got[0].GetMessage().GetMentions(), []string{"bob", "all"}) {
+		t.Fatalf("mentions not kept: %v", got)
+	}
+	if e := got[1].GetMessage().GetContent().GetEvent(); e.GetType() != clientpb.EventType_EVENT_READ || e.GetMsgId() != 7 {
+		t.Fatalf("event not kept: %v", got[1])
 	}
 }

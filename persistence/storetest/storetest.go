@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 		{"State", testState},
 		{"Sets", testSets},
 		{"Users", testUsers},
+		{"AppendKeepsMentionsAndEvents", testAppendKeepsMentionsAndEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

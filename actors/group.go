@@ -1,0 +1,883 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"google.golang.org/protobuf/proto"
+
+	"actorim/ids"
+	"actorim/persistence"
+	"actorim/protos/actorpb"
+	"actorim/protos/clientpb"
+	"actorim/protos/storepb"
+)
+
+// groupGrain is the virtual actor of one group. It owns the group's record
+// (info, members and roles, mutes, join requests, ban list), decides every
+// operation on the group, and performs group sends: one atomic append puts a
+// message in the sender's timeline, the group's own timeline (the group's
+// sequence) and every other member's timeline (write diffusion), after which
+// the members' user grains are told, and they push to online devices.
+//
+// State is written through to the store ("gs/<group>") on every change; the
+// members' read marks ("gr/<group>") are written at most every readFlush.
+type groupGrain struct {
+	rt     *Runtime
+	id     string
+	st     *storepb.GroupState // nil when the group does not exist
+	reads  *storepb.GroupReads
+	loaded bool
+	// readsDirty is set when read marks changed since the last write.
+	readsDirty, flushing bool
+}
+
+type flushReads struct{}
+
+// readFlush bounds how long a read mark may wait to be written: a crash
+// loses at most this much of read-count progress, never a message.
+const readFlush = 500 * time.Millisecond
+
+func newGroupGrain(rt *Runtime) *groupGrain { return &groupGrain{rt: rt} }
+
+func (g *groupGrain) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *pcluster.ClusterInit:
+		g.id = m.Identity.GetIdentity()
+		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+	case *actorpb.GroupOp:
+		if !g.load() {
+			ctx.Respond(errUnavailable)
+			return
+		}
+		ctx.Respond(g.onOp(ctx, m))
+	case *actorpb.GroupSend:
+		if !g.load() {
+			ctx.Respond(&actorpb.SendResult{Error: errUnavailable.Error, RequestId: m.GetRequestId()})
+			return
+		}
+		res := g.send(ctx, m)
+		if e := res.GetError(); e != nil {
+			g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+		}
+		res.RequestId = m.GetRequestId()
+		ctx.Respond(res)
+	case *actorpb.GroupRead:
+		if !g.load() {
+			ctx.Respond(errUnavailable)
+			return
+		}
+		ctx.Respond(g.onRead(ctx, m))
+	case *actorpb.GroupRecall:
+		if !g.load() {
+			ctx.Respond(errUnavailable)
+			return
+		}
+		ctx.Respond(g.onRecall(ctx, m))
+	case *actorpb.GroupSignal:
+		if g.load() && g.member(m.GetUser()) != nil && !g.st.GetInfo().GetDissolved() {
+			for u := range g.st.GetMembers() {
+				if u != m.GetUser() {
+					g.rt.signalSessions(ctx, u, m.GetSignal())
+				}
+			}
+		}
+	case *actorpb.MemberOf:
+		if !g.load() {
+			ctx.Respond(&actorpb.MemberOfResult{})
+			return
+		}
+		ctx.Respond(&actorpb.MemberOfResult{
+			Exists: g.st != nil, Member: g.member(m.GetUser()) != nil, Dissolved: g.st.GetInfo().GetDissolved(),
+		})
+	case flushReads:
+		g.flushing = false
+		g.saveReads()
+	case *actor.ReceiveTimeout:
+		g.saveReads()
+		ctx.Stop(ctx.Self())
+	case *actor.Stopping:
+		g.saveReads()
+	}
+}
+
+func stateKeyGroup(id string) string { return "gs/" + id }
+func readsKeyGroup(id string) string { return "gr/" + id }
+
+// load reads the group's record on first use.
+func (g *groupGrain) load() bool {
+	if g.loaded {
+		return true
+	}
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	st := &storepb.GroupState{}
+	if err := g.getState(sctx, stateKeyGroup(g.id), st); err != nil {
+		if !errors.Is(err, persistence.ErrNotFound) {
+			g.rt.log.Error("group: load", "group", g.id, "err", err)
+			return false
+		}
+		st = nil
+	}
+	reads := &storepb.GroupReads{}
+	if err := g.getState(sctx, readsKeyGroup(g.id), reads); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		g.rt.log.Error("group: load reads", "group", g.id, "err", err)
+		return false
+	}
+	if reads.ReadMsgId == nil {
+		reads.ReadMsgId = map[string]uint64{}
+	}
+	g.st, g.reads, g.loaded = st, reads, true
+	return true
+}
+
+func (g *groupGrain) getState(ctx context.Context, key string, m proto.Message) error {
+	v, err := g.rt.store.GetState(ctx, key)
+	if err != nil {
+		return err
+	}
+	return proto.Unmarshal(v, m)
+}
+
+// save writes the group's record through to the store.
+func (g *groupGrain) save() *actorpb.OpResult {
+	b, err := proto.Marshal(g.st)
+	if err == nil {
+		sctx, cancel := g.rt.storeCtx()
+		err = g.rt.store.PutState(sctx, stateKeyGroup(g.id), b)
+		cancel()
+	}
+	if err != nil {
+		g.rt.log.Error("group: save", "group", g.id, "err", err)
+		g.loaded = false // reload the stored truth next time
+		return errUnavailable
+	}
+	return nil
+}
+
+func (g *groupGrain) saveReads() {
+	if !g.readsDirty || g.reads == nil {
+		return
+	}
+	b, err := proto.Marshal(g.reads)
+	if err == nil {
+		sctx, cancel := g.rt.storeCtx()
+		err = g.rt.store.PutState(sctx, readsKeyGroup(g.id), b)
+		cancel()
+	}
+	if err != nil {
+		g.rt.log.Warn("group: save read marks", "group", g.id, "err", err)
+		return
+	}
+	g.readsDirty = false
+}
+
+func (g *groupGrain) member(user string) *storepb.MemberRecord {
+	if g.st == nil {
+		return nil
+	}
+	return g.st.GetMembers()[user]
+}
+
+func (g *groupGrain) role(user string) clientpb.GroupRole { return g.member(user).GetRole() }
+
+func (g *groupGrain) isManager(user string) bool {
+	r := g.role(user)
+	return r == clientpb.GroupRole_GROUP_ROLE_OWNER || r == clientpb.GroupRole_GROUP_ROLE_ADMIN
+}
+
+// memberIDs returns the members, sorted.
+func (g *groupGrain) memberIDs() []string {
+	out := make([]string, 0, len(g.st.GetMembers()))
+	for u := range g.st.GetMembers() {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (g *groupGrain) info() *clientpb.GroupInfo {
+	i := proto.Clone(g.st.GetInfo()).(*clientpb.GroupInfo)
+	i.MemberCount = uint32(len(g.st.GetMembers()))
+	return i
+}
+
+var (
+	errNoGroup     = opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such group")
+	errNotMember   = opError(clientpb.ErrorCode_ERR_NOT_MEMBER, "not a member of this group")
+	errNotManager  = opError(clientpb.ErrorCode_ERR_FORBIDDEN, "only the owner or an admin may do this")
+	errNotOwner    = opError(clientpb.ErrorCode_ERR_FORBIDDEN, "only the owner may do this")
+	errDissolved   = opError(clientpb.ErrorCode_ERR_GROUP_DISSOLVED, "the group has been dissolved")
+	errNoOperation = opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: no operation given")
+)
+
+func (g *groupGrain) onOp(ctx actor.Context, m *actorpb.GroupOp) *actorpb.OpResult {
+	user, req := m.GetUser(), m.GetRequest()
+	if c, ok := req.GetOp().(*clientpb.GroupRequest_Create_); ok {
+		return g.create(ctx, user, c.Create)
+	}
+	if req.GetOp() == nil {
+		return errNoOperation
+	}
+	if g.st == nil {
+		return errNoGroup
+	}
+	// Reads stay possible in a dissolved group; changes do not.
+	switch op := req.GetOp().(type) {
+	case *clientpb.GroupRequest_Info:
+		return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Group{Group: g.info()}}}
+	case *clientpb.GroupRequest_Members:
+		return g.members(user)
+	case *clientpb.GroupRequest_ReadStatus:
+		return g.readStatus(user, op.ReadStatus.GetMsgIds(), false)
+	case *clientpb.GroupRequest_Readers:
+		return g.readStatus(user, []uint64{op.Readers.GetMsgId()}, true)
+	}
+	if g.st.GetInfo().GetDissolved() {
+		return errDissolved
+	}
+	switch op := req.GetOp().(type) {
+	case *clientpb.GroupRequest_Update_:
+		return g.update(ctx, user, op.Update)
+	case *clientpb.GroupRequest_Invite:
+		return g.invite(ctx, user, op.Invite.GetUsers())
+	case *clientpb.GroupRequest_Join:
+		return g.join(ctx, user, op.Join.GetNote())
+	case *clientpb.GroupRequest_AnswerJoin:
+		return g.answerJoin(ctx, user, op.AnswerJoin)
+	case *clientpb.GroupRequest_Leave:
+		return g.leave(ctx, user)
+	case *clientpb.GroupRequest_Kick:
+		return g.kick(ctx, user, op.Kick.GetUsers())
+	case *clientpb.GroupRequest_SetRole_:
+		return g.setRole(ctx, user, op.SetRole)
+	case *clientpb.GroupRequest_Transfer:
+		return g.transfer(ctx, user, op.Transfer.GetUser())
+	case *clientpb.GroupRequest_MuteMember_:
+		return g.muteMember(ctx, user, op.MuteMember)
+	case *clientpb.GroupRequest_MuteAll:
+		return g.muteAll(ctx, user, op.MuteAll.GetOn())
+	case *clientpb.GroupRequest_Dissolve:
+		return g.dissolve(ctx, user)
+	case *clientpb.GroupRequest_Ban:
+		return g.ban(ctx, user, op.Ban)
+	}
+	return opError(clientpb.ErrorCode_ERR_UNSUPPORTED, "group: unknown operation")
+}
+
+// event stores ev in the timelines of the given users (plus the group's own
+// timeline) and tells their grains.
+func (g *groupGrain) event(ctx actor.Context, actorID string, ev *clientpb.Event, users []string) {
+	ev.GroupId = g.id
+	timelines := make([]string, 0, len(users)+1)
+	timelines = append(timelines, groupTimeline(g.id))
+	timelines = append(timelines, users...)
+	entries, err := g.rt.appendEvent(ids.Group(g.id), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, actorID, g.id, ev, timelines)
+	if err != nil {
+		return // logged; the state change stands, its notice is lost
+	}
+	g.rt.deliverEntries(ctx, "", timelines, entries, "")
+}
+
+// checkUsers validates user ids and that each has an account.
+func (g *groupGrain) checkUsers(users []string) *actorpb.OpResult {
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	for _, u := range users {
+		if !ids.ValidUser(u) {
+			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: invalid user id "+strconv.Quote(u))
+		}
+		if _, err := g.rt.store.GetAccount(sctx, u); err != nil {
+			if errors.Is(err, persistence.ErrNotFound) {
+				return opError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+u)
+			}
+			return errUnavailable
+		}
+	}
+	return nil
+}
+
+func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupRequest_Create) *actorpb.OpResult {
+	if g.st != nil {
+		return opError(clientpb.ErrorCode_ERR_CONFLICT, "group id already taken")
+	}
+	if len(c.GetName()) > 128 || len(c.GetAvatarUrl()) > 1024 || len(c.GetNotice()) > 4096 {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: name, avatar_url or notice too long")
+	}
+	members := []string{user}
+	for _, u := range c.GetMembers() {
+		if !slices.Contains(members, u) {
+			members = append(members, u)
+		}
+	}
+	if len(members) > g.rt.cfg.MaxGroupMembers {
+		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: more members than the limit of "+strconv.Itoa(g.rt.cfg.MaxGroupMembers))
+	}
+	if r := g.checkUsers(members[1:]); r != nil {
+		return r
+	}
+	// The group's timeline account is its existence record: creating it is
+	// atomic, so two creators of one id cannot both succeed.
+	sctx, cancel := g.rt.storeCtx()
+	err := g.rt.store.CreateAccount(sctx, persistence.Account{UserID: groupTimeline(g.id), CreatedAtMs: uint64(time.Now().UnixMilli())})
+	cancel()
+	switch {
+	case errors.Is(err, persistence.ErrExists):
+		return opError(clientpb.ErrorCode_ERR_CONFLICT, "group id already taken")
+	case err != nil:
+		return errUnavailable
+	}
+	now := uint64(time.Now().UnixMilli())
+	policy := c.GetJoinPolicy()
+	if policy == clientpb.JoinPolicy_JOIN_POLICY_UNSPECIFIED {
+		policy = clientpb.JoinPolicy_JOIN_POLICY_APPROVAL
+	}
+	g.st = &storepb.GroupState{
+		Info: &clientpb.GroupInfo{GroupId: g.id, Name: c.GetName(), AvatarUrl: c.GetAvatarUrl(), Notice: c.GetNotice(),
+			Owner: user, JoinPolicy: policy, CreatedAtMs: now},
+		Members:  map[string]*storepb.MemberRecord{},
+		Requests: map[string]*storepb.PendingRecord{},
+		Banned:   map[string]bool{},
+	}
+	for _, u := range members {
+		role := clientpb.GroupRole_GROUP_ROLE_MEMBER
+		if u == user {
+			role = clientpb.GroupRole_GROUP_ROLE_OWNER
+		}
+		g.st.Members[u] = &storepb.MemberRecord{Role: role, JoinedAtMs: now}
+	}
+	if r := g.save(); r != nil {
+		return r
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_GROUP_CREATED, Actor: user, Users: members, Group: g.info()}, members)
+	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Group{Group: g.info()}}}
+}
+
+func (g *groupGrain) members(user string) *actorpb.OpResult {
+	if g.member(user) == nil {
+		return errNotMember
+	}
+	out := &clientpb.GroupMembers{}
+	for _, u := range g.memberIDs() {
+		r := g.st.Members[u]
+		out.Members = append(out.Members, &clientpb.GroupMember{User: u, Role: r.GetRole(), MutedUntilMs: r.GetMutedUntilMs(), JoinedAtMs: r.GetJoinedAtMs()})
+	}
+	if g.isManager(user) {
+		for u, p := range g.st.GetRequests() {
+			out.Requests = append(out.Requests, &clientpb.PendingRequest{User: u, Note: p.GetNote(), AtMs: p.GetAtMs()})
+		}
+		slices.SortFunc(out.Requests, func(a, b *clientpb.PendingRequest) int { return compareStrings(a.User, b.User) })
+		for u := range g.st.GetBanned() {
+			out.Banned = append(out.Banned, u)
+		}
+		slices.Sort(out.Banned)
+	}
+	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Members{Members: out}}}
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (g *groupGrain) update(ctx actor.Context, user string, u *clientpb.GroupRequest_Update) *actorpb.OpResult {
+	if !g.isManager(user) {
+		return g.refuse(user, errNotManager)
+	}
+	if len(u.GetName()) > 128 || len(u.GetAvatarUrl()) > 1024 || len(u.GetNotice()) > 4096 {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: name, avatar_url or notice too long")
+	}
+	i := g.st.Info
+	if u.Name != nil {
+		i.Name = u.GetName()
+	}
+	if u.AvatarUrl != nil {
+		i.AvatarUrl = u.GetAvatarUrl()
+	}
+	if u.Notice != nil {
+		i.Notice = u.GetNotice()
+	}
+	if u.GetJoinPolicy() != clientpb.JoinPolicy_JOIN_POLICY_UNSPECIFIED {
+		i.JoinPolicy = u.GetJoinPolicy()
+	}
+	if r := g.save(); r != nil {
+		return r
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_GROUP_UPDATED, Actor: user, Group: g.info()}, g.memberIDs())
+	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Group{Group: g.info()}}}
+}
+
+// refuse answers a non-member with ERR_NOT_MEMBER rather than the
+// operation's own refusal.
+func (g *groupGrain) refuse(user string, r *actorpb.OpResult) *actorpb.OpResult {
+	if g.member(user) == nil {
+		return errNotMember
+	}
+	return r
+}
+
+// addMembers adds users (not yet members) and announces them.
+func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string) *actorpb.OpResult {
+	var fresh []string
+	for _, u := range users {
+		if g.member(u) == nil && !slices.Contains(fresh, u) {
+			fresh = append(fresh, u)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	for _, u := range fresh {
+		if g.st.GetBanned()[u] {
+			return opError(clientpb.ErrorCode_ERR_BANNED, "banned from this group: "+u)
+		}
+	}
+	if len(g.st.Members)+len(fresh) > g.rt.cfg.MaxGroupMembers {
+		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: the member limit is "+strconv.Itoa(g.rt.cfg.MaxGroupMembers))
+	}
+	if r := g.checkUsers(fresh); r != nil {
+		return r
+	}
+	now := uint64(time.Now().UnixMilli())
+	for _, u := range fresh {
+		g.st.Members[u] = &storepb.MemberRecord{Role: clientpb.GroupRole_GROUP_ROLE_MEMBER, JoinedAtMs: now}
+		delete(g.st.Requests, u)
+	}
+	if r := g.save(); r != nil {
+		return r
+	}
+	g.event(ctx, by, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_JOINED, Actor: by, Users: fresh, Group: g.info()}, g.memberIDs())
+	return nil
+}
+
+func (g *groupGrain) invite(ctx actor.Context, user string, users []string) *actorpb.OpResult {
+	if g.member(user) == nil {
+		return errNotMember
+	}
+	// Members invite freely into an open group; into one that approves
+	// joins, only the owner and admins do.
+	if !g.isManager(user) && g.st.GetInfo().GetJoinPolicy() != clientpb.JoinPolicy_JOIN_POLICY_OPEN {
+		return errNotManager
+	}
+	if len(users) == 0 {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: invite names no users")
+	}
+	return g.addMembers(ctx, user, users)
+}
+
+func (g *groupGrain) join(ctx actor.Context, user, note string) *actorpb.OpResult {
+	if g.member(user) != nil {
+		return nil
+	}
+	if g.st.GetBanned()[user] {
+		return opError(clientpb.ErrorCode_ERR_BANNED, "banned from this group")
+	}
+	if g.st.GetInfo().GetJoinPolicy() == clientpb.JoinPolicy_JOIN_POLICY_OPEN {
+		return g.addMembers(ctx, user, []string{user})
+	}
+	if len(note) > 256 {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: note longer than 256 bytes")
+	}
+	if g.st.Requests == nil {
+		g.st.Requests = map[string]*storepb.PendingRecord{}
+	}
+	g.st.Requests[user] = &storepb.PendingRecord{Note: note, AtMs: uint64(time.Now().UnixMilli())}
+	if r := g.save(); r != nil {
+		return r
+	}
+	var managers []string
+	for _, u := range g.memberIDs() {
+		if g.isManager(u) {
+			managers = append(managers, u)
+		}
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_JOIN_REQUESTED, Actor: user, Note: note}, managers)
+	return nil
+}
+
+func (g *groupGrain) answerJoin(ctx actor.Context, user string, a *clientpb.GroupRequest_Answer) *actorpb.OpResult {
+	if !g.isManager(user) {
+		return g.refuse(user, errNotManager)
+	}
+	if _, ok := g.st.GetRequests()[a.GetUser()]; !ok {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no pending join request from "+a.GetUser())
+	}
+	if a.GetAccept() {
+		return g.addMembers(ctx, user, []string{a.GetUser()})
+	}
+	delete(g.st.Requests, a.GetUser())
+	if r := g.save(); r != nil {
+		return r
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_JOIN_REJECTED, Actor: user, Users: []string{a.GetUser()}}, []string{a.GetUser()})
+	return nil
+}
+
+// removeMembers takes users out and announces it to the remaining members
+// and to them.
+func (g *groupGrain) removeMembers(ctx actor.Context, ev *clientpb.Event, users []string) *actorpb.OpResult {
+	audience := g.memberIDs()
+	for _, u := range users {
+		delete(g.st.Members, u)
+		delete(g.reads.GetReadMsgId(), u)
+	}
+	if r := g.save(); r != nil {
+		return r
+	}
+	ev.Group = g.info()
+	g.event(ctx, ev.GetActor(), ev, audience)
+	return nil
+}
+
+func (g *groupGrain) leave(ctx actor.Context, user string) *actorpb.OpResult {
+	if g.member(user) == nil {
+		return errNotMember
+	}
+	if g.role(user) == clientpb.GroupRole_GROUP_ROLE_OWNER {
+		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "the owner must transfer ownership or dissolve the group")
+	}
+	return g.removeMembers(ctx, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_LEFT, Actor: user, Users: []string{user}}, []string{user})
+}
+
+// outranks reports whether by may act on target: the owner on anyone else,
+// an admin on plain members only.
+func (g *groupGrain) outranks(by, target string) bool {
+	rb, rt := g.role(by), g.role(target)
+	if by == target {
+		return false
+	}
+	return rb == clientpb.GroupRole_GROUP_ROLE_OWNER ||
+		(rb == clientpb.GroupRole_GROUP_ROLE_ADMIN && rt == clientpb.GroupRole_GROUP_ROLE_MEMBER)
+}
+
+func (g *groupGrain) kick(ctx actor.Context, user string, users []string) *actorpb.OpResult {
+	if !g.isManager(user) {
+		return g.refuse(user, errNotManager)
+	}
+	var out []string
+	for _, u := range users {
+		if g.member(u) == nil {
+			continue
+		}
+		if !g.outranks(user, u) {
+			return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "may not remove "+u)
+		}
+		out = append(out, u)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return g.removeMembers(ctx, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_KICKED, Actor: user, Users: out}, out)
+}
+
+func (g *groupGrain) setRole(ctx actor.Context, user string, s *clientpb.GroupRequest_SetRole) *actorpb.OpResult {
+	if g.role(user) != clientpb.GroupRole_GROUP_ROLE_OWNER {
+		return g.refuse(user, errNotOwner)
+	}
+	m := g.member(s.GetUser())
+	if m == nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_MEMBER, s.GetUser()+" is not a member")
+	}
+	if s.GetRole() != clientpb.GroupRole_GROUP_ROLE_ADMIN && s.GetRole() != clientpb.GroupRole_GROUP_ROLE_MEMBER {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "set_role: role must be admin or member (use transfer for owner)")
+	}
+	if s.GetUser() == user {
+		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "the owner's role changes only by transfer")
+	}
+	m.Role = s.GetRole()
+	if r := g.save(); r != nil {
+		return r
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_ROLE_CHANGED, Actor: user, Users: []string{s.GetUser()}, Role: s.GetRole()}, g.memberIDs())
+	return nil
+}
+
+func (g *groupGrain) transfer(ctx actor.Context, user, to string) *actorpb.OpResult {
+	if g.role(user) != clientpb.GroupRole_GROUP_ROLE_OWNER {
+		return g.refuse(user, errNotOwner)
+	}
+	m := g.member(to)
+	if m == nil || to == user {
+		return opError(clientpb.ErrorCode_ERR_NOT_MEMBER, "transfer: "+to+" is not another member")
+	}
+	m.Role = clientpb.GroupRole_GROUP_ROLE_OWNER
+	g.st.Members[user].Role = clientpb.GroupRole_GROUP_ROLE_ADMIN
+	g.st.Info.Owner = to
+	if r := g.save(); r != nil {
+		return r
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_OWNER_CHANGED, Actor: user, Users: []string{to}, Group: g.info()}, g.memberIDs())
+	return nil
+}
+
+func (g *groupGrain) muteMember(ctx actor.Context, user string, mm *clientpb.GroupRequest_MuteMember) *actorpb.OpResult {
+	if !g.isManager(user) {
+		return g.refuse(user, errNotManager)
+	}
+	m := g.member(mm.GetUser())
+	if m == nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_MEMBER, mm.GetUser()+" is not a member")
+	}
+	if !g.outranks(user, mm.GetUser()) {
+		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "may not mute "+mm.GetUser())
+	}
+	m.MutedUntilMs = 0
+	if d := mm.GetDurationMs(); d > 0 {
+		m.MutedUntilMs = uint64(time.Now().UnixMilli()) + d
+	}
+	if r := g.save(); r != nil {
+		return r
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_MUTED, Actor: user, Users: []string{mm.GetUser()}, UntilMs: m.MutedUntilMs}, g.memberIDs())
+	return nil
+}
+
+func (g *groupGrain) muteAll(ctx actor.Context, user string, on bool) *actorpb.OpResult {
+	if !g.isManager(user) {
+		return g.refuse(user, errNotManager)
+	}
+	g.st.Info.MutedAll = on
+	if r := g.save(); r != nil {
+		return r
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_GROUP_MUTED, Actor: user, Flag: on}, g.memberIDs())
+	return nil
+}
+
+func (g *groupGrain) dissolve(ctx actor.Context, user string) *actorpb.OpResult {
+	if g.role(user) != clientpb.GroupRole_GROUP_ROLE_OWNER {
+		return g.refuse(user, errNotOwner)
+	}
+	// The members stay on record, so they keep reading the group's history.
+	g.st.Info.Dissolved = true
+	g.st.Requests = nil
+	if r := g.save(); r != nil {
+		return r
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_GROUP_DISSOLVED, Actor: user, Group: g.info()}, g.memberIDs())
+	return nil
+}
+
+func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupRequest_BanUsers) *actorpb.OpResult {
+	if !g.isManager(user) {
+		return g.refuse(user, errNotManager)
+	}
+	if g.st.Banned == nil {
+		g.st.Banned = map[string]bool{}
+	}
+	var removed []string
+	for _, u := range b.GetUsers() {
+		if !ids.ValidUser(u) || u == user {
+			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "ban: invalid user "+strconv.Quote(u))
+		}
+		if g.member(u) != nil && !g.outranks(user, u) {
+			return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "may not ban "+u)
+		}
+	}
+	audience := g.memberIDs()
+	for _, u := range b.GetUsers() {
+		if !b.GetBanned() {
+			delete(g.st.Banned, u)
+			continue
+		}
+		g.st.Banned[u] = true
+		delete(g.st.Requests, u)
+		if g.member(u) != nil {
+			delete(g.st.Members, u)
+			removed = append(removed, u)
+		}
+	}
+	if r := g.save(); r != nil {
+		return r
+	}
+	_ = removed
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_BANNED, Actor: user, Users: b.GetUsers(), Flag: b.GetBanned()}, audience)
+	return nil
+}
+
+// send performs a member's group message.
+func (g *groupGrain) send(ctx actor.Context, m *actorpb.GroupSend) *actorpb.SendResult {
+	s, user := m.GetSend(), m.GetUser()
+	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
+		return &actorpb.SendResult{Error: e}
+	}
+	switch {
+	case g.st == nil:
+		return &actorpb.SendResult{Error: errNoGroup.Error}
+	case g.st.GetInfo().GetDissolved():
+		return &actorpb.SendResult{Error: errDissolved.Error}
+	case g.member(user) == nil:
+		return &actorpb.SendResult{Error: errNotMember.Error}
+	}
+	mem := g.member(user)
+	now := uint64(time.Now().UnixMilli())
+	if !g.isManager(user) && (g.st.GetInfo().GetMutedAll() || mem.GetMutedUntilMs() > now) {
+		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_MUTED, "muted in this group")}
+	}
+	if len(s.GetMentions()) > 100 {
+		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: at most 100 mentions")}
+	}
+	for _, u := range s.GetMentions() {
+		if u != "all" && g.member(u) == nil {
+			return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: mentioned user is not a member: "+u)}
+		}
+	}
+	conv := ids.Group(g.id)
+	msg := &clientpb.Message{
+		ConversationId:   conv,
+		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_GROUP,
+		From:             user,
+		To:               g.id,
+		FromDevice:       m.GetDeviceId(),
+		ClientMsgId:      s.GetClientMsgId(),
+		Content:          s.GetContent(),
+		Mentions:         s.GetMentions(),
+	}
+	// The sender first (a duplicate's ack comes from the first timeline),
+	// then the group's own sequence, then every other member.
+	timelines := make([]string, 0, len(g.st.Members)+1)
+	timelines = append(timelines, user, groupTimeline(g.id))
+	for u := range g.st.Members {
+		if u != user {
+			timelines = append(timelines, u)
+		}
+	}
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	start := time.Now()
+	res, err := g.rt.store.Append(sctx, &persistence.AppendRequest{
+		Sender: user, ClientMsgID: s.GetClientMsgId(), Message: msg, Timelines: timelines,
+	})
+	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		g.rt.log.Error("group send: append", "group", g.id, "err", err)
+		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
+	}
+	own := res.Entries[0]
+	ack := &clientpb.SendAck{
+		ClientMsgId: s.GetClientMsgId(), MsgId: own.GetMessage().GetId(), Seq: own.GetSeq(),
+		SentAtMs: own.GetMessage().GetSentAtMs(), ConversationId: conv, Duplicate: res.Duplicate,
+	}
+	if res.Duplicate {
+		g.rt.metrics.Duplicates.Inc()
+		return &actorpb.SendResult{Ack: ack}
+	}
+	g.rt.metrics.MessagesSent.Inc()
+	g.rt.deliverEntries(ctx, "", timelines, res.Entries, m.GetSessionId())
+	return &actorpb.SendResult{Ack: ack}
+}
+
+func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.OpResult {
+	if g.st == nil {
+		return errNoGroup
+	}
+	if g.member(m.GetUser()) == nil {
+		return errNotMember
+	}
+	if m.GetMsgId() > g.reads.ReadMsgId[m.GetUser()] {
+		g.reads.ReadMsgId[m.GetUser()] = m.GetMsgId()
+		g.readsDirty = true
+		if !g.flushing {
+			g.flushing = true
+			self, root := ctx.Self(), ctx.ActorSystem().Root
+			time.AfterFunc(readFlush, func() { root.Send(self, flushReads{}) })
+		}
+	}
+	return nil
+}
+
+// findMessages returns the group's messages with the given ids, by id,
+// scanning the group's timeline backwards no further than scanLimit entries.
+func (g *groupGrain) findMessages(want []uint64) map[uint64]*clientpb.Message {
+	out := map[uint64]*clientpb.Message{}
+	if len(want) == 0 {
+		return out
+	}
+	lowest := slices.Min(want)
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	before := uint64(0)
+	for scanned := 0; scanned < scanLimit; {
+		page, err := g.rt.store.ReadConversation(sctx, groupTimeline(g.id), ids.Group(g.id), before, 200)
+		if err != nil || len(page) == 0 {
+			return out
+		}
+		for _, e := range page {
+			msg := e.GetMessage()
+			if slices.Contains(want, msg.GetId()) {
+				out[msg.GetId()] = msg
+			}
+			if msg.GetId() <= lowest {
+				return out
+			}
+		}
+		scanned += len(page)
+		before = page[len(page)-1].GetSeq()
+	}
+	return out
+}
+
+// scanLimit bounds the entries searched for a message by id.
+const scanLimit = 5000
+
+func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorpb.OpResult {
+	if g.member(user) == nil {
+		return errNotMember
+	}
+	if len(msgIDs) == 0 || len(msgIDs) > 100 {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "read_status: 1 to 100 msg_ids")
+	}
+	msgs := g.findMessages(msgIDs)
+	out := &clientpb.ReadStatus{}
+	for _, id := range msgIDs {
+		mr := &clientpb.MessageReads{MsgId: id}
+		from := msgs[id].GetFrom()
+		for _, u := range g.memberIDs() {
+			if u != from && g.reads.ReadMsgId[u] >= id {
+				mr.ReadCount++
+				if list {
+					mr.Readers = append(mr.Readers, u)
+				}
+			}
+		}
+		out.Messages = append(out.Messages, mr)
+	}
+	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_ReadStatus{ReadStatus: out}}}
+}
+
+func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorpb.OpResult {
+	user := m.GetUser()
+	switch {
+	case g.st == nil:
+		return errNoGroup
+	case g.member(user) == nil:
+		return errNotMember
+	case g.st.GetInfo().GetDissolved():
+		return errDissolved
+	}
+	msg := g.findMessages([]uint64{m.GetMsgId()})[m.GetMsgId()]
+	if msg == nil || msg.GetContent().GetEvent() != nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "recall: no such message in this group")
+	}
+	if msg.GetFrom() != user && !(g.isManager(user) && (g.member(msg.GetFrom()) == nil || g.outranks(user, msg.GetFrom()))) {
+		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender, the owner or an admin may recall this message")
+	}
+	if r := checkRecallWindow(g.rt, msg); r != nil {
+		return r
+	}
+	if r := g.rt.markRecalled(ids.Group(g.id), msg.GetId()); r != nil {
+		return r
+	}
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_RECALLED, Actor: user, Users: []string{msg.GetFrom()}, MsgId: msg.GetId()}, g.memberIDs())
+	return nil
+}
