@@ -21,8 +21,9 @@ build: ## build imnode and imctl into ./bin
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: deps
-deps: ## install the servers the tests need: redis-server (apt) and consul (built once, cached in ~/.cache/actorim)
+deps: ## install the servers the tests need: redis-server and clickhouse (apt), consul (built once, cached in ~/.cache/actorim)
 	deploy/local/redis.sh install
+	deploy/local/clickhouse.sh install
 	deploy/local/consul.sh install
 
 .PHONY: test

@@ -346,6 +346,7 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
 			c.onSend(ctx, id, b.Send)
 		}
 	case *clientpb.Frame_PushAck:
+		c.observeAck(b.PushAck.GetSeq())
 		if !c.st.ack(b.PushAck.GetSeq(), time.Now()) {
 			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "push_ack: seq was never pushed")))
 		}

@@ -67,6 +67,9 @@ type Config struct {
 	GrainIdle time.Duration
 	// StoreTimeout bounds one store call. Default 5s.
 	StoreTimeout time.Duration
+	// Deliveries, when set, learns of every acknowledged push (see
+	// DeliveryObserver).
+	Deliveries DeliveryObserver
 	// MaxGroupMembers bounds a group's size. Default 2,000.
 	MaxGroupMembers int
 	// RecallWindow is how long after sending a message may be recalled.

@@ -102,6 +102,8 @@ type Server struct {
 	connsMu  sync.Mutex
 	conns    map[*wsConn]struct{}
 	draining bool
+
+	analytics atomic.Pointer[analyticsHolder] // see SetAnalytics
 }
 
 // New returns a Server. reg and gatherer serve /metrics (nil: none); ready

@@ -53,6 +53,7 @@ type Config struct {
 	DrainSettle time.Duration
 
 	Store   StoreConfig
+	Archive ArchiveConfig
 	Cluster cluster.Config
 	Actors  actors.Config
 	Gateway gateway.Config
@@ -81,6 +82,7 @@ type Node struct {
 	listener net.Listener
 	served   chan error
 	ready    atomic.Bool
+	archive  *archive // nil when archiving is off
 }
 
 // Start opens the store, joins the cluster and starts serving. It returns
@@ -119,7 +121,16 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rt := actors.NewRuntime(cfg.Actors, st, actors.NewMetrics(reg), logger.With("component", "actors"))
+	hist, arch, err := openArchive(ctx, cfg.Archive, st, reg, logger.With("component", "archive"))
+	if err != nil {
+		return nil, err
+	}
+	if arch != nil {
+		n.archive = arch
+		undo = append(undo, func() { _ = arch.shutdown(context.Background()) })
+		cfg.Actors.Deliveries = arch
+	}
+	rt := actors.NewRuntime(cfg.Actors, hist, actors.NewMetrics(reg), logger.With("component", "actors"))
 
 	ccfg := cfg.Cluster
 	ccfg.Kinds = append(ccfg.Kinds, rt.Kinds()...)
@@ -135,6 +146,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	undo = append(undo, func() { _ = member.Shutdown(context.Background()) })
 
 	n.gateway = gateway.New(cfg.Gateway, rt, tokens, reg, reg, n.ready.Load, logger.With("component", "gateway"))
+	if arch != nil {
+		n.gateway.SetAnalytics(arch)
+		arch.start()
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -211,6 +226,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	if err := n.member.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if n.archive != nil {
+		if err := n.archive.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("archive: %w", err))
+		}
 	}
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))

@@ -45,13 +45,13 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (persistenc
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("node: data dir: %w", err)
 		}
-		st, err := embedded.Open(filepath.Join(cfg.DataDir, "store"), embedded.Options{Logger: logger})
+		st, err := embedded.Open(filepath.Join(cfg.DataDir, "store"), embedded.Options{Logger: logger, Outbox: cfg.Archive.Enabled()})
 		if err != nil {
 			return nil, fmt.Errorf("node: open store: %w", err)
 		}
 		return st, nil
 	case StoreRedis:
-		return openRedis(ctx, cfg.Store.Redis, logger)
+		return openRedis(ctx, cfg.Store.Redis, cfg.Archive.Enabled(), logger)
 	}
 	return nil, fmt.Errorf("node: unknown store %q (want embedded or redis)", cfg.Store.Backend)
 }

@@ -9,9 +9,9 @@ import (
 	redisstore "actorim/persistence/redis"
 )
 
-func openRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (persistence.Store, error) {
+func openRedis(ctx context.Context, cfg RedisConfig, outbox bool, logger *slog.Logger) (persistence.Store, error) {
 	st, err := redisstore.Open(ctx, redisstore.Options{
-		Addr: cfg.Addr, Password: cfg.Password, DB: cfg.DB, Prefix: cfg.Prefix, Logger: logger,
+		Addr: cfg.Addr, Password: cfg.Password, DB: cfg.DB, Prefix: cfg.Prefix, Logger: logger, Outbox: outbox,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: open redis store: %w", err)

@@ -33,6 +33,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "migrate" {
+		return runMigrate(args[1:])
+	}
 	cfg, logger, err := parseConfig(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -128,6 +131,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.StringVar(&c.Store.Redis.Password, "redis-password", "", "Redis password")
 	fs.IntVar(&c.Store.Redis.DB, "redis-db", 0, "Redis database number")
 	fs.StringVar(&c.Store.Redis.Prefix, "redis-prefix", "actorim:", "prefix of every Redis key")
+	bindArchiveFlags(fs, c)
 }
 
 // redisLogger adapts go-redis's logging (dial failures, pool trouble) to slog.
