@@ -12,6 +12,7 @@ import (
 
 	"actorim/client"
 	"actorim/loadgen"
+	"actorim/protos/clientpb"
 )
 
 // TestClusterChatAcrossNodes: users connected to different nodes of a
@@ -47,6 +48,38 @@ func TestClusterChatAcrossNodes(t *testing.T) {
 		}
 		if fmt.Sprint(ids) != fmt.Sprint(want[d.user]) {
 			t.Fatalf("%s received %v, want %v", d.user, ids, want[d.user])
+		}
+		d.quiet(t, 300*time.Millisecond)
+	}
+
+	// A group whose members sit on three nodes: the group grain lives on
+	// one of them, its state in Redis; every member sees every message of
+	// the others, in the group's order.
+	gid := "cluster-team"
+	devs[0].createGroup(t, gid, clientpb.JoinPolicy_JOIN_POLICY_OPEN, users[1], users[2])
+	for _, d := range devs {
+		d.until(t, 10*time.Second, "GROUP_CREATED", isEvent(clientpb.EventType_EVENT_GROUP_CREATED))
+	}
+	var order []uint64
+	for r := 0; r < 5; r++ {
+		for _, d := range devs {
+			order = append(order, d.sendGroup(t, gid, fmt.Sprintf("%s #%d", d.user, r)).GetMsgId())
+		}
+	}
+	for _, d := range devs {
+		got := d.collect(t, 10, 10*time.Second)
+		var ids []uint64
+		for _, e := range got {
+			ids = append(ids, e.GetMessage().GetId())
+		}
+		var want []uint64
+		for i, id := range order {
+			if devs[i%len(devs)] != d {
+				want = append(want, id)
+			}
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(want) {
+			t.Fatalf("%s received group messages %v, want %v", d.user, ids, want)
 		}
 		d.quiet(t, 300*time.Millisecond)
 	}
