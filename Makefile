@@ -41,7 +41,11 @@ cluster-stop: ## stop the local cluster
 	deploy/local/cluster.sh stop
 
 .PHONY: bench
-bench: ## run the benchmarks (private-chat throughput and latency through the gateway)
+bench: ## a short standard imbench suite against fresh nodes, one table (full suite: deploy/local/bench-suite.sh)
+	RUNS=$(or $(RUNS),1) DURATION=$(or $(DURATION),5s) deploy/local/bench-suite.sh
+
+.PHONY: bench-go
+bench-go: ## the Go benchmark of private-chat throughput and latency through the gateway (./bench)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/
 
 .PHONY: fuzz

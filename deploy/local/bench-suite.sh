@@ -18,7 +18,11 @@ DURATION="${DURATION:-10s}"
 OUT="${OUT:-${TMPDIR:-/tmp}/actorim-bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 ONLY="${1:-}"
 
-command -v jq >/dev/null || { echo "bench-suite: needs jq (apt-get install jq)" >&2; exit 2; }
+if ! command -v jq >/dev/null; then
+	echo "bench-suite: installing jq" >&2
+	sudo_=$(command -v sudo || true)
+	$sudo_ apt-get install -y jq >/dev/null || { echo "bench-suite: needs jq (apt-get install jq)" >&2; exit 2; }
+fi
 mkdir -p "$OUT/bin"
 (cd "$ROOT" && go build -o "$OUT/bin/imbench" ./cmd/imbench && go build -o "$OUT/bin/imnode" ./cmd/imnode)
 IMBENCH=("$OUT/bin/imbench")
