@@ -399,13 +399,20 @@ func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send) {
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry with the same client_msg_id")))
 		return
 	}
+	rid := c.track(ctx, id)
+	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
+}
+
+// track records a send about to be forwarded under a fresh request id, to
+// be answered by a SendResult or failed by the sweep.
+func (c *connActor) track(ctx actor.Context, frameID uint32) uint64 {
 	c.nextReq++
 	if c.pending == nil {
 		c.pending = map[uint64]pendingSend{}
 	}
-	c.pending[c.nextReq] = pendingSend{frameID: id, deadline: time.Now().Add(c.rt.member.RequestTimeout())}
-	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: c.nextReq})
+	c.pending[c.nextReq] = pendingSend{frameID: frameID, deadline: time.Now().Add(c.rt.member.RequestTimeout())}
 	c.armSweep(ctx)
+	return c.nextReq
 }
 
 // armSweep schedules a sweep unless one is scheduled.

@@ -310,16 +310,8 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	}
 	ev := &clientpb.Event{Type: clientpb.EventType_EVENT_READ, Actor: g.id, MsgId: r.GetMsgId()}
 	if c.Group != "" {
-		pid, err := g.groupPID(c.Group)
-		if err != nil {
-			return errUnavailable
-		}
-		res, err := ctx.RequestFuture(pid, &actorpb.GroupRead{User: g.id, MsgId: r.GetMsgId()}, opTimeout).Result()
-		if err != nil {
-			return errUnavailable
-		}
-		if e := res.(*actorpb.OpResult).GetError(); e != nil {
-			return &actorpb.OpResult{Error: e}
+		if res := g.askGroup(ctx, c.Group, &actorpb.GroupRead{User: g.id, MsgId: r.GetMsgId()}); res.GetError() != nil {
+			return res
 		}
 		ev.GroupId = c.Group
 		entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, g.id, c.Group, ev, []string{g.id})
@@ -346,6 +338,19 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	return nil
 }
 
+// askGroup sends msg to a group grain and waits for its OpResult.
+func (g *userGrain) askGroup(ctx actor.Context, groupID string, msg any) *actorpb.OpResult {
+	pid, err := g.groupPID(groupID)
+	if err != nil {
+		return errUnavailable
+	}
+	res, err := ctx.RequestFuture(pid, msg, opTimeout).Result()
+	if r, ok := res.(*actorpb.OpResult); ok && err == nil {
+		return r
+	}
+	return errUnavailable
+}
+
 func (g *userGrain) groupPID(groupID string) (*actor.PID, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.rt.member.RequestTimeout())
 	defer cancel()
@@ -358,15 +363,7 @@ func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpR
 		return bad
 	}
 	if c.Group != "" {
-		pid, err := g.groupPID(c.Group)
-		if err != nil {
-			return errUnavailable
-		}
-		res, err := ctx.RequestFuture(pid, &actorpb.GroupRecall{User: g.id, MsgId: r.GetMsgId()}, opTimeout).Result()
-		if err != nil {
-			return errUnavailable
-		}
-		return res.(*actorpb.OpResult)
+		return g.askGroup(ctx, c.Group, &actorpb.GroupRecall{User: g.id, MsgId: r.GetMsgId()})
 	}
 	msg := g.findOwnMessage(r.GetConversationId(), r.GetMsgId())
 	if msg == nil || msg.GetContent().GetEvent() != nil {

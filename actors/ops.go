@@ -81,13 +81,8 @@ func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send) 
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry with the same client_msg_id")))
 		return
 	}
-	c.nextReq++
-	if c.pending == nil {
-		c.pending = map[uint64]pendingSend{}
-	}
-	c.pending[c.nextReq] = pendingSend{frameID: id, deadline: time.Now().Add(c.rt.member.RequestTimeout())}
-	ctx.Request(pid, &actorpb.GroupSend{User: c.sess.UserID, DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: c.nextReq})
-	c.armSweep(ctx)
+	rid := c.track(ctx, id)
+	ctx.Request(pid, &actorpb.GroupSend{User: c.sess.UserID, DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
 }
 
 // onUserOp answers a request of the user's own (frames 17 to 30).
