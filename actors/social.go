@@ -1,25 +1,701 @@
 package actors
 
 import (
-	"github.com/asynkron/protoactor-go/actor"
+	"context"
+	"errors"
+	"slices"
+	"sort"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"actorim/ids"
+	"actorim/persistence"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
+	"actorim/protos/storepb"
 )
+
+// Limits of the social state. The blacklist is bounded because it is part
+// of the policy record read on private sends.
+const (
+	maxNoteRunes     = 256
+	maxRemarkRunes   = 64
+	maxCategoryRunes = 32
+	maxCategories    = 50
+	maxBlocked       = 1000
+	maxPresenceQuery = 200
+)
+
+// peerTimeout bounds a PeerOp to the other user's grain. It is shorter than
+// opTimeout so that the client gets this grain's answer, not the
+// connection's own timeout.
+const peerTimeout = 3 * time.Second
+
+// The social state of user u is the record "us/<u>", written only by u's
+// grain. "up/<u>" is u's policy record: the part of that state other users'
+// grains need to decide whether they may message u (u's blacklist and
+// friends_only flag, as a SocialState with only those fields). u's grain
+// writes it whenever either changes and deletes it when u has no
+// restrictions, so the common case costs the sender a single point read that
+// misses.
+//
+// Friendship is symmetric: both grains record it, each in its own state,
+// through PeerOps. So "is the sender a friend of the recipient" is answered
+// from the sender's own state, and the policy record never carries the
+// friend list, which may be long.
+func socialKey(user string) string { return "us/" + user }
+func policyKey(user string) string { return "up/" + user }
+
+// social is the user grain's friends, blacklist and presence bookkeeping.
+type social struct {
+	st *storepb.SocialState // nil until loaded
+	// shown is the platform set last announced to friends (empty: offline).
+	shown []clientpb.Platform
+}
 
 // onSocial answers the friend, blacklist, settings and presence requests
 // (frames 17 to 25).
 func (g *userGrain) onSocial(ctx actor.Context, m *actorpb.UserOp) *actorpb.OpResult {
-	return opError(clientpb.ErrorCode_ERR_UNSUPPORTED, "not implemented yet")
+	switch b := m.GetFrame().GetBody().(type) {
+	case *clientpb.Frame_FriendRequest:
+		return g.friendRequest(ctx, b.FriendRequest)
+	case *clientpb.Frame_FriendRespond:
+		return g.friendRespond(ctx, b.FriendRespond.GetFrom(), b.FriendRespond.GetAccept())
+	case *clientpb.Frame_FriendDelete:
+		return g.friendDelete(ctx, b.FriendDelete.GetUser())
+	case *clientpb.Frame_FriendUpdate:
+		return g.friendUpdate(b.FriendUpdate)
+	case *clientpb.Frame_Category:
+		return g.categoryOp(b.Category)
+	case *clientpb.Frame_FriendList:
+		return g.friendList()
+	case *clientpb.Frame_Block:
+		return g.block(ctx, b.Block.GetUser(), b.Block.GetBlocked())
+	case *clientpb.Frame_Settings:
+		return g.updateSettings(b.Settings)
+	case *clientpb.Frame_PresenceQuery:
+		return g.presenceQuery(b.PresenceQuery.GetUsers())
+	}
+	return opError(clientpb.ErrorCode_ERR_UNSUPPORTED, "unsupported request")
 }
 
 // mayMessage decides whether this user may send a private message to user
-// to: nil, or ERR_BLOCKED / ERR_NOT_FRIEND.
+// to: nil, or ERR_BLOCKED / ERR_NOT_FRIEND. It costs one point read of to's
+// policy record (see policyKey).
 func (g *userGrain) mayMessage(to string) *clientpb.Error {
+	if to == g.id {
+		return nil
+	}
+	st, e := g.socialState()
+	if e != nil {
+		return e
+	}
+	if st.GetBlocked()[to] {
+		return clientError(clientpb.ErrorCode_ERR_BLOCKED, "you blocked "+to+"; unblock them first")
+	}
+	pol, err := g.rt.policy(to)
+	if err != nil {
+		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
+	}
+	switch {
+	case pol.GetBlocked()[g.id]:
+		return clientError(clientpb.ErrorCode_ERR_BLOCKED, to+" does not accept your messages")
+	case pol.GetFriendsOnly() && st.GetFriends()[to] == nil:
+		return clientError(clientpb.ErrorCode_ERR_NOT_FRIEND, to+" accepts messages from friends only")
+	}
 	return nil
 }
 
 // blocks reports whether this user blocked user.
 func (g *userGrain) blocks(user string) bool {
-	return false
+	st, e := g.socialState()
+	return e == nil && st.GetBlocked()[user]
+}
+
+// policy reads user's policy record; nil (no restrictions) when absent.
+func (r *Runtime) policy(user string) (*storepb.SocialState, error) {
+	sctx, cancel := r.storeCtx()
+	defer cancel()
+	b, err := r.store.GetState(sctx, policyKey(user))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		r.log.Warn("read policy", "user", user, "err", err)
+		return nil, err
+	}
+	pol := &storepb.SocialState{}
+	if err := pol.UnmarshalVT(b); err != nil {
+		r.log.Error("decode policy", "user", user, "err", err)
+		return nil, err
+	}
+	return pol, nil
+}
+
+// socialState loads the user's social state on first use.
+func (g *userGrain) socialState() (*storepb.SocialState, *clientpb.Error) {
+	if g.soc.st != nil {
+		return g.soc.st, nil
+	}
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	st := &storepb.SocialState{}
+	b, err := g.rt.store.GetState(sctx, socialKey(g.id))
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+	case err != nil:
+		g.rt.log.Error("load social state", "user", g.id, "err", err)
+		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+	default:
+		if err := st.UnmarshalVT(b); err != nil {
+			g.rt.log.Error("decode social state", "user", g.id, "err", err)
+			return nil, clientError(clientpb.ErrorCode_ERR_INTERNAL, "social state unreadable")
+		}
+	}
+	g.soc.st = st
+	return st, nil
+}
+
+// edit returns a copy of the state to change and save; the state in memory
+// only changes once the copy is stored.
+func (g *userGrain) edit() (*storepb.SocialState, *clientpb.Error) {
+	st, e := g.socialState()
+	if e != nil {
+		return nil, e
+	}
+	next := proto.Clone(st).(*storepb.SocialState)
+	if next.Friends == nil {
+		next.Friends = map[string]*storepb.FriendRecord{}
+	}
+	if next.Incoming == nil {
+		next.Incoming = map[string]*storepb.PendingRecord{}
+	}
+	if next.Outgoing == nil {
+		next.Outgoing = map[string]*storepb.PendingRecord{}
+	}
+	if next.Blocked == nil {
+		next.Blocked = map[string]bool{}
+	}
+	return next, nil
+}
+
+// save writes next through and makes it current; withPolicy also rewrites
+// the policy record (always, even unchanged, so a retry repairs a policy
+// write that failed after the state's).
+func (g *userGrain) save(next *storepb.SocialState, withPolicy bool) *clientpb.Error {
+	b, err := next.MarshalVT()
+	if err != nil {
+		return clientError(clientpb.ErrorCode_ERR_INTERNAL, "social state unencodable")
+	}
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	if err := g.rt.store.PutState(sctx, socialKey(g.id), b); err != nil {
+		g.rt.log.Error("save social state", "user", g.id, "err", err)
+		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+	}
+	g.soc.st = next
+	if !withPolicy {
+		return nil
+	}
+	if len(next.GetBlocked()) == 0 && !next.GetFriendsOnly() {
+		err = g.rt.store.DeleteState(sctx, policyKey(g.id))
+	} else {
+		pol := &storepb.SocialState{Blocked: next.GetBlocked(), FriendsOnly: next.GetFriendsOnly()}
+		if b, err = pol.MarshalVT(); err == nil {
+			err = g.rt.store.PutState(sctx, policyKey(g.id), b)
+		}
+	}
+	if err != nil {
+		g.rt.log.Error("save policy", "user", g.id, "err", err)
+		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+	}
+	return nil
+}
+
+func nowMs() uint64 { return uint64(time.Now().UnixMilli()) }
+
+// other validates the user id an operation is about.
+func (g *userGrain) other(user, what string) *clientpb.Error {
+	switch {
+	case !ids.ValidUser(user):
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, what+": user must be 1 to 64 characters [A-Za-z0-9_.@-]")
+	case user == g.id:
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, what+": not with yourself")
+	}
+	return nil
+}
+
+// exists reports whether user has an account, without activating its grain.
+func (g *userGrain) exists(user string) *clientpb.Error {
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	_, err := g.rt.store.GetAccount(sctx, user)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+user)
+	case err != nil:
+		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+	}
+	return nil
+}
+
+// peer has user's grain apply what this user did to it; only the owning
+// grain writes a user's state. The call blocks this grain (onUserOp answers
+// synchronously) for at most peerTimeout; PeerOp handlers never call other
+// grains, so two grains can only wait on each other when both users act on
+// each other at the same moment, and then both calls time out and are
+// retried by the clients (every PeerOp is idempotent).
+func (g *userGrain) peer(user string, op *actorpb.PeerOp) *clientpb.Error {
+	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+	defer cancel()
+	res, err := g.rt.member.Request(ctx, user, KindUser, op)
+	if err != nil {
+		g.rt.log.Warn("peer op", "user", g.id, "peer", user, "type", op.GetType().String(), "err", err)
+		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, user+" did not answer in time, retry")
+	}
+	r, ok := res.(*actorpb.PeerOpResult)
+	if !ok {
+		return clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
+	}
+	return r.GetError()
+}
+
+// friendEvent stores a friend event in both users' timelines (conversation
+// p:<a>:<b>) and delivers it to both users' devices.
+func (g *userGrain) friendEvent(ctx actor.Context, typ clientpb.EventType, other, note string) {
+	ev := &clientpb.Event{Type: typ, Actor: g.id, Users: []string{other}, Note: note}
+	timelines := []string{g.id, other}
+	entries, err := g.rt.appendEvent(ids.Private(g.id, other), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
+	if err != nil || len(entries) == 0 {
+		return // logged; the state change stands, the event is lost
+	}
+	g.notify(ctx, entries[:1], "")
+	g.rt.deliverEntries(ctx, g.id, timelines, entries, "")
+}
+
+func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) *actorpb.OpResult {
+	to, note := r.GetTo(), r.GetNote()
+	if e := g.other(to, "friend_request"); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	if !utf8.ValidString(note) || utf8.RuneCountInString(note) > maxNoteRunes {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "friend_request: note must be valid UTF-8 of at most 256 characters")
+	}
+	st, e := g.socialState()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	switch {
+	case st.GetBlocked()[to]:
+		return opError(clientpb.ErrorCode_ERR_BLOCKED, "you blocked "+to+"; unblock them first")
+	case st.GetFriends()[to] != nil:
+		return opError(clientpb.ErrorCode_ERR_CONFLICT, "already friends with "+to)
+	case st.GetIncoming()[to] != nil:
+		// They asked first: asking back accepts.
+		return g.friendRespond(ctx, to, true)
+	case st.GetOutgoing()[to] != nil:
+		return nil // pending already (a retry): nothing new to tell
+	}
+	if e := g.exists(to); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	if e := g.peer(to, &actorpb.PeerOp{From: g.id, Type: clientpb.EventType_EVENT_FRIEND_REQUEST, Note: note}); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	next, e := g.edit()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	next.Outgoing[to] = &storepb.PendingRecord{Note: note, AtMs: nowMs()}
+	if e := g.save(next, false); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	g.friendEvent(ctx, clientpb.EventType_EVENT_FRIEND_REQUEST, to, note)
+	return nil
+}
+
+func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *actorpb.OpResult {
+	if e := g.other(from, "friend_respond"); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	st, e := g.socialState()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	if st.GetIncoming()[from] == nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no pending friend request from "+from)
+	}
+	typ := clientpb.EventType_EVENT_FRIEND_REJECTED
+	if accept {
+		typ = clientpb.EventType_EVENT_FRIEND_ADDED
+	}
+	if e := g.peer(from, &actorpb.PeerOp{From: g.id, Type: typ}); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	next, e := g.edit()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	delete(next.Incoming, from)
+	if accept {
+		delete(next.Outgoing, from)
+		next.Friends[from] = &storepb.FriendRecord{SinceMs: nowMs()}
+	}
+	if e := g.save(next, false); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	g.friendEvent(ctx, typ, from, "")
+	return nil
+}
+
+func (g *userGrain) friendDelete(ctx actor.Context, user string) *actorpb.OpResult {
+	if e := g.other(user, "friend_delete"); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	st, e := g.socialState()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	if st.GetFriends()[user] == nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, user+" is not a friend")
+	}
+	if e := g.peer(user, &actorpb.PeerOp{From: g.id, Type: clientpb.EventType_EVENT_FRIEND_DELETED}); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	next, e := g.edit()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	delete(next.Friends, user)
+	if e := g.save(next, false); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	g.friendEvent(ctx, clientpb.EventType_EVENT_FRIEND_DELETED, user, "")
+	return nil
+}
+
+// onPeerOp applies what another user did to this one (PeerOp). Each type is
+// idempotent: a retried request changes nothing more.
+func (g *userGrain) onPeerOp(m *actorpb.PeerOp) *actorpb.PeerOpResult {
+	from := m.GetFrom()
+	if !ids.ValidUser(from) || from == g.id {
+		return &actorpb.PeerOpResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "peer op: bad user")}
+	}
+	next, e := g.edit()
+	if e != nil {
+		return &actorpb.PeerOpResult{Error: e}
+	}
+	switch m.GetType() {
+	case clientpb.EventType_EVENT_FRIEND_REQUEST:
+		switch {
+		case next.Blocked[from]:
+			return &actorpb.PeerOpResult{Error: clientError(clientpb.ErrorCode_ERR_BLOCKED, g.id+" does not accept your requests")}
+		case next.Friends[from] != nil:
+			return &actorpb.PeerOpResult{}
+		}
+		next.Incoming[from] = &storepb.PendingRecord{Note: m.GetNote(), AtMs: nowMs()}
+	case clientpb.EventType_EVENT_FRIEND_ADDED:
+		if next.Friends[from] != nil {
+			return &actorpb.PeerOpResult{}
+		}
+		delete(next.Outgoing, from)
+		delete(next.Incoming, from)
+		next.Friends[from] = &storepb.FriendRecord{SinceMs: nowMs()}
+	case clientpb.EventType_EVENT_FRIEND_REJECTED:
+		delete(next.Outgoing, from)
+	case clientpb.EventType_EVENT_FRIEND_DELETED:
+		delete(next.Friends, from)
+	default:
+		return &actorpb.PeerOpResult{Error: clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "peer op: unknown type")}
+	}
+	return &actorpb.PeerOpResult{Error: g.save(next, false)}
+}
+
+func (g *userGrain) friendUpdate(u *clientpb.FriendUpdate) *actorpb.OpResult {
+	st, e := g.socialState()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	if st.GetFriends()[u.GetUser()] == nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "friend_update: "+u.GetUser()+" is not a friend")
+	}
+	if u.Remark != nil && (!utf8.ValidString(u.GetRemark()) || utf8.RuneCountInString(u.GetRemark()) > maxRemarkRunes) {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "friend_update: remark must be valid UTF-8 of at most 64 characters")
+	}
+	if u.Category != nil && u.GetCategory() != "" && !slices.Contains(st.GetCategories(), u.GetCategory()) {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "friend_update: no category "+u.GetCategory())
+	}
+	next, e := g.edit()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	f := next.Friends[u.GetUser()]
+	if u.Remark != nil {
+		f.Remark = u.GetRemark()
+	}
+	if u.Category != nil {
+		f.Category = u.GetCategory()
+	}
+	return &actorpb.OpResult{Error: g.save(next, false)}
+}
+
+func validCategory(name string) bool {
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxCategoryRunes {
+		return false
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *userGrain) categoryOp(c *clientpb.CategoryOp) *actorpb.OpResult {
+	if !validCategory(c.GetName()) {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "category: name must be 1 to 32 printable characters")
+	}
+	next, e := g.edit()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	at := slices.Index(next.Categories, c.GetName())
+	switch c.GetOp() {
+	case clientpb.CategoryOp_OP_CREATE:
+		if at >= 0 {
+			return opError(clientpb.ErrorCode_ERR_CONFLICT, "category: "+c.GetName()+" exists")
+		}
+		if len(next.Categories) >= maxCategories {
+			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "category: at most 50 categories")
+		}
+		next.Categories = append(next.Categories, c.GetName())
+	case clientpb.CategoryOp_OP_RENAME:
+		switch {
+		case at < 0:
+			return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "category: no category "+c.GetName())
+		case !validCategory(c.GetNewName()):
+			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "category: new_name must be 1 to 32 printable characters")
+		case slices.Contains(next.Categories, c.GetNewName()):
+			return opError(clientpb.ErrorCode_ERR_CONFLICT, "category: "+c.GetNewName()+" exists")
+		}
+		next.Categories[at] = c.GetNewName()
+		g.moveFriends(next, c.GetName(), c.GetNewName())
+	case clientpb.CategoryOp_OP_DELETE:
+		if at < 0 {
+			return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "category: no category "+c.GetName())
+		}
+		next.Categories = slices.Delete(next.Categories, at, at+1)
+		g.moveFriends(next, c.GetName(), "")
+	default:
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "category: op must be create, rename or delete")
+	}
+	return &actorpb.OpResult{Error: g.save(next, false)}
+}
+
+func (g *userGrain) moveFriends(st *storepb.SocialState, from, to string) {
+	for _, f := range st.Friends {
+		if f.GetCategory() == from {
+			f.Category = to
+		}
+	}
+}
+
+func (g *userGrain) friendList() *actorpb.OpResult {
+	st, e := g.socialState()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	l := &clientpb.FriendList{
+		Categories: slices.Clone(st.GetCategories()),
+		Settings:   &clientpb.Settings{FriendsOnly: st.GetFriendsOnly()},
+	}
+	for u, f := range st.GetFriends() {
+		l.Friends = append(l.Friends, &clientpb.Friend{User: u, Remark: f.GetRemark(), Category: f.GetCategory(), SinceMs: f.GetSinceMs()})
+	}
+	sort.Slice(l.Friends, func(i, j int) bool { return l.Friends[i].User < l.Friends[j].User })
+	l.Incoming = pending(st.GetIncoming())
+	l.Outgoing = pending(st.GetOutgoing())
+	for u, b := range st.GetBlocked() {
+		if b {
+			l.Blocked = append(l.Blocked, u)
+		}
+	}
+	slices.Sort(l.Blocked)
+	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Friends{Friends: l}}}
+}
+
+// pending lists requests oldest first.
+func pending(m map[string]*storepb.PendingRecord) []*clientpb.PendingRequest {
+	out := make([]*clientpb.PendingRequest, 0, len(m))
+	for u, p := range m {
+		out = append(out, &clientpb.PendingRequest{User: u, Note: p.GetNote(), AtMs: p.GetAtMs()})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].AtMs != out[j].AtMs {
+			return out[i].AtMs < out[j].AtMs
+		}
+		return out[i].User < out[j].User
+	})
+	return out
+}
+
+func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb.OpResult {
+	if e := g.other(user, "block"); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	next, e := g.edit()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	if blocked {
+		if !next.Blocked[user] {
+			if len(next.Blocked) >= maxBlocked {
+				return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "block: the blacklist holds at most 1000 users")
+			}
+			if e := g.exists(user); e != nil {
+				return &actorpb.OpResult{Error: e}
+			}
+		}
+		next.Blocked[user] = true
+		delete(next.Incoming, user)
+	} else {
+		delete(next.Blocked, user)
+	}
+	if e := g.save(next, true); e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	// A friend's devices learn at once that this user vanished (or is back).
+	if next.Friends[user] != nil {
+		shown := g.soc.shown
+		if blocked {
+			shown = nil
+		}
+		g.rt.presenceTo(ctx, user, g.id, presenceSignal(g.id, shown))
+	}
+	return nil
+}
+
+func (g *userGrain) updateSettings(u *clientpb.UpdateSettings) *actorpb.OpResult {
+	next, e := g.edit()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
+	if u.FriendsOnly != nil {
+		next.FriendsOnly = u.GetFriendsOnly()
+	}
+	return &actorpb.OpResult{Error: g.save(next, true)}
+}
+
+// presenceQuery answers from the stored sessions, without activating any
+// grain. A user who blocked the caller shows offline.
+func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
+	if len(users) > maxPresenceQuery {
+		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "presence_query: at most 200 users")
+	}
+	for _, u := range users {
+		if !ids.ValidUser(u) {
+			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "presence_query: bad user id "+u)
+		}
+	}
+	l := &clientpb.PresenceList{Users: make([]*clientpb.Presence, 0, len(users))}
+	for _, u := range users {
+		p := &clientpb.Presence{User: u}
+		l.Users = append(l.Users, p)
+		sessions, err := g.rt.sessions(u)
+		if err != nil {
+			return errUnavailable
+		}
+		if len(sessions) == 0 {
+			continue
+		}
+		if u != g.id {
+			pol, err := g.rt.policy(u)
+			if err != nil {
+				return errUnavailable
+			}
+			if pol.GetBlocked()[g.id] {
+				continue
+			}
+		}
+		p.Platforms = platformsOf(sessions)
+		p.Online = true
+	}
+	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Presence{Presence: l}}}
+}
+
+func (r *Runtime) sessions(user string) ([]persistence.Session, error) {
+	sctx, cancel := r.storeCtx()
+	defer cancel()
+	return r.store.Sessions(sctx, user)
+}
+
+func platformsOf(sessions []persistence.Session) []clientpb.Platform {
+	var out []clientpb.Platform
+	for _, s := range sessions {
+		out = append(out, s.Platform)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// platforms is the sorted set of the platforms of the attached devices.
+func (g *userGrain) platforms() []clientpb.Platform {
+	var out []clientpb.Platform
+	for _, d := range g.devices {
+		out = append(out, d.platform)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func presenceSignal(user string, platforms []clientpb.Platform) *clientpb.Signal {
+	return &clientpb.Signal{Kind: &clientpb.Signal_Presence{Presence: &clientpb.Presence{
+		User: user, Online: len(platforms) > 0, Platforms: platforms,
+	}}}
+}
+
+// presenceBaseline records what friends were told before this activation:
+// the devices it adopted from the store.
+func (g *userGrain) presenceBaseline() { g.soc.shown = g.platforms() }
+
+// pushPresence tells the online friends when this user came online, went
+// offline or changed its set of platforms. Called wherever the device set
+// changes. Friends this user blocked are not told, nor friends who blocked
+// this user (their policy record is read only for those online).
+func (g *userGrain) pushPresence(ctx actor.Context) {
+	now := g.platforms()
+	if slices.Equal(now, g.soc.shown) {
+		return
+	}
+	g.soc.shown = now
+	st, e := g.socialState()
+	if e != nil {
+		return
+	}
+	s := presenceSignal(g.id, now)
+	for f := range st.GetFriends() {
+		if !st.GetBlocked()[f] {
+			g.rt.presenceTo(ctx, f, g.id, s)
+		}
+	}
+}
+
+// presenceTo passes a presence signal about user from to the online devices
+// of user to, found in the store, unless to blocked from.
+func (r *Runtime) presenceTo(ctx actor.Context, to, from string, s *clientpb.Signal) {
+	sessions, err := r.sessions(to)
+	if err != nil || len(sessions) == 0 {
+		return
+	}
+	if pol, err := r.policy(to); err != nil || pol.GetBlocked()[from] {
+		return
+	}
+	msg := &actorpb.DeviceSignal{Signal: s}
+	for _, ss := range sessions {
+		ctx.Send(actor.NewPID(ss.Node, ss.ConnID), msg)
+	}
 }

@@ -25,6 +25,7 @@ type userGrain struct {
 	// hasAccount caches that the account exists: users of tokens minted by an
 	// application server are provisioned at their first login.
 	hasAccount bool
+	soc        social // friends, blacklist, presence (social.go)
 }
 
 type device struct {
@@ -44,6 +45,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.rt.metrics.GrainsActivated.Inc()
 		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
 		g.loadSessions(ctx)
+		g.presenceBaseline()
 	case refreshSessions:
 		g.refreshing = false
 		g.putSessions()
@@ -63,17 +65,22 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		}
 	case *actorpb.Attach:
 		g.onAttach(ctx, m)
+		g.pushPresence(ctx)
 	case *actorpb.Detach:
 		if d, ok := g.devices[m.GetDeviceId()]; ok && d.session == m.GetSessionId() {
 			g.unwatch(ctx, d.conn)
 			g.removeDevice(m.GetDeviceId(), d)
 		}
+		g.pushPresence(ctx)
 	case *actor.Terminated:
 		for id, d := range g.devices {
 			if d.conn.Equal(m.GetWho()) {
 				g.removeDevice(id, d)
 			}
 		}
+		g.pushPresence(ctx)
+	case *actorpb.PeerOp:
+		ctx.Respond(g.onPeerOp(m))
 	case *actorpb.CreateAccount:
 		ctx.Respond(g.createAccount(m))
 	case *actorpb.GetAccount:

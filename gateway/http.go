@@ -34,6 +34,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/admin/users", s.admin(s.handleProvision))
 	m.HandleFunc("POST /v1/admin/users/{user}/messages", s.admin(s.handleAdminSend))
 	m.HandleFunc("GET /v1/admin/analytics/{query}", s.admin(s.handleAnalytics))
+	m.HandleFunc("POST /v1/admin/broadcast", s.admin(s.handleBroadcast))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready() {

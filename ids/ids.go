@@ -14,7 +14,8 @@ const (
 	MaxClientMsgID = 64
 )
 
-// ErrBadConversation reports a conversation id that is not "p:<a>:<b>" or "g:<group>".
+// ErrBadConversation reports a conversation id that is not "p:<a>:<b>",
+// "g:<group>" or "s:<channel>".
 var ErrBadConversation = errors.New("ids: malformed conversation id")
 
 // ValidUser reports whether s is a well-formed user (or group) id: 1 to 64
@@ -72,10 +73,15 @@ func Private(a, b string) string {
 // Group returns the conversation id of a group.
 func Group(groupID string) string { return "g:" + groupID }
 
+// System returns the conversation id of a server broadcast channel.
+func System(channel string) string { return "s:" + channel }
+
 // Conversation is a parsed conversation id.
 type Conversation struct {
 	// Group is the group id of a group conversation, empty for a private one.
 	Group string
+	// System is the channel of a server broadcast conversation ("s:<channel>").
+	System string
 	// A and B are the two users of a private conversation, in byte order.
 	A, B string
 }
@@ -94,11 +100,16 @@ func Parse(id string) (Conversation, error) {
 			return Conversation{}, ErrBadConversation
 		}
 		return Conversation{Group: id[2:]}, nil
+	case strings.HasPrefix(id, "s:"):
+		if !ValidUser(id[2:]) {
+			return Conversation{}, ErrBadConversation
+		}
+		return Conversation{System: id[2:]}, nil
 	}
 	return Conversation{}, ErrBadConversation
 }
 
 // Has reports whether user takes part in the private conversation c.
 func (c Conversation) Has(user string) bool {
-	return c.Group == "" && (c.A == user || c.B == user)
+	return c.Group == "" && c.System == "" && (c.A == user || c.B == user)
 }

@@ -35,7 +35,10 @@ func TestConversationRoundTrip(t *testing.T) {
 	if g, err := Parse(Group("team")); err != nil || g.Group != "team" || g.Has("team") {
 		t.Fatalf("Parse group = %+v, %v", g, err)
 	}
-	for _, bad := range []string{"", "x:a", "p:bob:alice", "p:alice", "p:a:b:c", "g:", "g:a/b"} {
+	if s, err := Parse(System("news")); err != nil || s.System != "news" || s.Group != "" || s.Has("news") {
+		t.Fatalf("Parse system = %+v, %v", s, err)
+	}
+	for _, bad := range []string{"", "x:a", "p:bob:alice", "p:alice", "p:a:b:c", "g:", "g:a/b", "s:", "s:a:b"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) succeeded", bad)
 		}

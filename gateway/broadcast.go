@@ -1,0 +1,60 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"actorim/actors"
+	"actorim/protos/clientpb"
+	"actorim/wire"
+)
+
+// broadcaster is the part of the backend that broadcasts (actors.Runtime).
+type broadcaster interface {
+	Broadcast(ctx context.Context, req actors.BroadcastRequest) (actors.BroadcastResult, *clientpb.Error)
+}
+
+// broadcastTimeout bounds one broadcast request; an interrupted broadcast
+// with an id resumes when retried.
+const broadcastTimeout = 2 * time.Minute
+
+type broadcastBody struct {
+	ID         string `json:"id,omitempty"`
+	Channel    string `json:"channel,omitempty"`
+	OnlineOnly bool   `json:"online_only,omitempty"`
+	// Content in the protocol's JSON form, e.g. {"text": "hello"}.
+	Content json.RawMessage `json:"content"`
+}
+
+// handleBroadcast sends a server message to all users or all online users
+// (POST /v1/admin/broadcast, admin token).
+func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.backend.(broadcaster)
+	if !ok {
+		writeError(w, http.StatusNotImplemented, clientpb.ErrorCode_ERR_UNSUPPORTED, "broadcast is not available")
+		return
+	}
+	var body broadcastBody
+	if !readJSON(w, r, &body) {
+		return
+	}
+	content := &clientpb.Content{}
+	if len(body.Content) == 0 {
+		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "content is required")
+		return
+	}
+	if err := wire.UnmarshalJSON(body.Content, content); err != nil {
+		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "content is not a Content: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), broadcastTimeout)
+	defer cancel()
+	res, e := b.Broadcast(ctx, actors.BroadcastRequest{ID: body.ID, Channel: body.Channel, Content: content, OnlineOnly: body.OnlineOnly})
+	if e != nil {
+		writeClientError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
