@@ -11,6 +11,7 @@ import (
 	"actorim/persistence"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
+	"actorim/protos/storepb"
 )
 
 // userGrain is the virtual actor of one user. It keeps the user's online
@@ -25,7 +26,9 @@ type userGrain struct {
 	// hasAccount caches that the account exists: users of tokens minted by an
 	// application server are provisioned at their first login.
 	hasAccount bool
-	soc        social // friends, blacklist, presence (social.go)
+	// convs is the conversation index, loaded on first use (convs.go).
+	convs *storepb.ConvState
+	soc   social // friends, blacklist, presence (social.go)
 }
 
 type device struct {
@@ -184,6 +187,12 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	s := m.GetSend()
 	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
 		return &actorpb.SendResult{Error: e}
+	}
+	if s.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
+		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: group messages go to the group")}
+	}
+	if len(s.GetMentions()) > 0 {
+		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: mentions are for group messages")}
 	}
 	if e := g.mayMessage(s.GetTo()); e != nil {
 		return &actorpb.SendResult{Error: e}
