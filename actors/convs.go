@@ -247,9 +247,10 @@ func (r *Runtime) memberOf(groupID, user string) (*actorpb.MemberOfResult, *clie
 func (g *userGrain) parseOwnConversation(conv string) (ids.Conversation, *actorpb.OpResult) {
 	c, err := ids.Parse(conv)
 	if err != nil {
-		return c, opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "conversation_id must be p:<a>:<b> or g:<group>")
+		return c, opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "conversation_id must be p:<a>:<b>, g:<group> or s:<channel>")
 	}
-	if c.Group == "" && !c.Has(g.id) {
+	// A broadcast channel is in every timeline it reached: the caller's own.
+	if c.Group == "" && c.System == "" && !c.Has(g.id) {
 		return c, opError(clientpb.ErrorCode_ERR_FORBIDDEN, "not a member of this conversation")
 	}
 	return c, nil
@@ -277,8 +278,11 @@ func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.Conversa
 		muted = u.GetMuted()
 	}
 	ctype := clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE
-	if c.Group != "" {
+	switch {
+	case c.Group != "":
 		ctype = clientpb.ConversationType_CONVERSATION_TYPE_GROUP
+	case c.System != "":
+		ctype = clientpb.ConversationType_CONVERSATION_TYPE_SYSTEM
 	}
 	// The change is an event in the user's own timeline, so the user's other
 	// devices, online or not, learn it through the same sync.
@@ -315,6 +319,14 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 		}
 		ev.GroupId = c.Group
 		entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, g.id, c.Group, ev, []string{g.id})
+		if err != nil {
+			return errUnavailable
+		}
+		g.notify(ctx, entries, "")
+		return nil
+	}
+	if c.System != "" { // nobody to tell but the reader's devices
+		entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_SYSTEM, g.id, g.id, ev, []string{g.id})
 		if err != nil {
 			return errUnavailable
 		}
@@ -364,6 +376,9 @@ func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpR
 	}
 	if c.Group != "" {
 		return g.askGroup(ctx, c.Group, &actorpb.GroupRecall{User: g.id, MsgId: r.GetMsgId()})
+	}
+	if c.System != "" {
+		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: broadcasts are withdrawn by the server only")
 	}
 	msg := g.findOwnMessage(r.GetConversationId(), r.GetMsgId())
 	if msg == nil || msg.GetContent().GetEvent() != nil {

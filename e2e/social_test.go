@@ -636,6 +636,19 @@ func TestBroadcastReachesAllOrOnlineUsers(t *testing.T) {
 	if err != nil || len(h.GetEntries()) != 1 || h.GetEntries()[0].GetMessage().GetContent().GetText() != "maintenance at 22:00" {
 		t.Fatalf("history of s:system = %v, %v", h, err)
 	}
+	// A broadcast is marked read like any conversation, on the reader's
+	// devices only, and cannot be recalled by a user.
+	bm := h.GetEntries()[0].GetMessage()
+	d1.markRead(t, "s:system", bm.GetId())
+	if ev := d1.until(t, 5*time.Second, "READ", isEvent(clientpb.EventType_EVENT_READ)).GetMessage(); ev.GetConversationType() != clientpb.ConversationType_CONVERSATION_TYPE_SYSTEM {
+		t.Fatalf("read event %v", ev)
+	}
+	if c := d1.conversations(t)["s:system"]; c.GetUnread() != 0 || c.GetReadMsgId() != bm.GetId() {
+		t.Fatalf("broadcast conversation after reading: %v", c)
+	}
+	if err := d1.recall(t, "s:system", bm.GetId()); client.CodeOf(err) != clientpb.ErrorCode_ERR_FORBIDDEN {
+		t.Fatalf("user recalls a broadcast: %v", err)
+	}
 
 	t.Run("refusals", func(t *testing.T) {
 		if _, err := broadcast(t, n, n.token(t, u1), map[string]any{"content": map[string]any{"text": "x"}}); client.CodeOf(err) != clientpb.ErrorCode_ERR_FORBIDDEN {
