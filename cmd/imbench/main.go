@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} {
 		root.Subcommands = append(root.Subcommands, command(w.name, w.help, stdout, stderr))
 	}
+	root.Subcommands = append(root.Subcommands, archiveCommands(stdout, stderr)...)
 	root.Exec = func(context.Context, []string) error {
 		fmt.Fprint(stderr, ffcli.DefaultUsageFunc(root))
 		return errors.New("missing workload")

@@ -68,7 +68,7 @@ func (a *app) root() *ffcli.Command {
 		Options: []ff.Option{ff.WithEnvVarPrefix("IMCTL")},
 		Subcommands: []*ffcli.Command{
 			a.registerCmd(), a.loginCmd(), a.tokenCmd(), a.provisionCmd(),
-			a.sendCmd(), a.listenCmd(), a.syncCmd(), a.historyCmd(),
+			a.sendCmd(), a.listenCmd(), a.syncCmd(), a.historyCmd(), a.analyticsCmd(),
 		},
 	}
 	root.Exec = func(_ context.Context, args []string) error {

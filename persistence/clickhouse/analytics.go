@@ -8,8 +8,9 @@ import (
 )
 
 // Analytics queries over the archive. Every one covers messages sent in
-// [From, To), counts each message once however often it was archived
-// (uniqExact(msg_id)), and leaves out events (membership, recall, read and
+// [From, To), counts each message once however often it was archived (FINAL
+// collapses rows of one msg_id, the sorting key, while reading; distinct
+// counts of users need no dedup), and leaves out events (membership, recall, read and
 // friend notices, content kind "event"), which are not messages people wrote.
 // Times are UTC.
 
@@ -95,7 +96,7 @@ func (db *DB) MessagesPer(ctx context.Context, r Range, bucket string) ([]Point,
 	default:
 		return nil, fmt.Errorf("%w: bucket %q (want hour or day)", ErrBadQuery, bucket)
 	}
-	return db.series(ctx, "SELECT "+expr+" AS b, uniqExact(msg_id) FROM messages WHERE"+where+"GROUP BY b ORDER BY b", r)
+	return db.series(ctx, "SELECT "+expr+" AS b, count() FROM messages FINAL WHERE"+where+"GROUP BY b ORDER BY b", r)
 }
 
 // ActiveUsers counts distinct senders per day (DAU) or month (MAU).
@@ -122,32 +123,34 @@ func (db *DB) TopConversations(ctx context.Context, r Range, limit int, groups b
 	if groups {
 		cond = "AND conversation_type = 2 "
 	}
-	return db.counts(ctx, "SELECT conversation_id, uniqExact(msg_id) AS n FROM messages WHERE"+where+cond+
+	return db.counts(ctx, "SELECT conversation_id, count() AS n FROM messages FINAL WHERE"+where+cond+
 		"GROUP BY conversation_id ORDER BY n DESC, conversation_id LIMIT "+fmt.Sprint(limit), r)
 }
 
 // ContentMix counts messages per content kind (text, emoji, custom:<type>).
 func (db *DB) ContentMix(ctx context.Context, r Range) ([]Count, error) {
 	return db.counts(ctx, "SELECT if(content_kind = 'custom', concat('custom:', custom_type), content_kind) AS k, "+
-		"uniqExact(msg_id) AS n FROM messages WHERE"+where+"GROUP BY k ORDER BY n DESC, k", r)
+		"count() AS n FROM messages FINAL WHERE"+where+"GROUP BY k ORDER BY n DESC, k", r)
 }
 
 // ConversationShare counts messages in private, group and system conversations.
 func (db *DB) ConversationShare(ctx context.Context, r Range) ([]Count, error) {
 	return db.counts(ctx, "SELECT multiIf(conversation_type = 2, 'group', conversation_type = 3, 'system', 'private') AS k, "+
-		"uniqExact(msg_id) AS n FROM messages WHERE"+where+"GROUP BY k ORDER BY n DESC, k", r)
+		"count() AS n FROM messages FINAL WHERE"+where+"GROUP BY k ORDER BY n DESC, k", r)
 }
 
-// DeliveryLatency summarises push-ack latency of messages sent in r. The
-// percentiles are exact: the latency at rank floor(level * n) (0-based) of
-// the sorted latencies, as ClickHouse's quantilesExact defines them.
+// DeliveryLatency summarises push-ack latency of messages sent in r, one
+// delivery per (message, user, device): when a device acknowledged a message
+// twice (it was pushed again after a reconnect), the row recorded last
+// counts. The percentiles are exact: the latency at rank floor(level * n)
+// (0-based) of the sorted latencies, as ClickHouse's quantilesExact defines
+// them.
 func (db *DB) DeliveryLatency(ctx context.Context, r Range) (Latency, error) {
 	var l Latency
 	q := `SELECT count(), quantilesExact(0.5, 0.9, 0.99, 0.999)(lat), max(lat) FROM (
-		SELECT toInt64(min(acked_at_ms)) - toInt64(any(sent_at_ms)) AS lat
-		FROM deliveries
-		WHERE sent_date >= toDate(?) AND sent_date <= toDate(?) AND sent_at_ms >= ? AND sent_at_ms < ?
-		GROUP BY msg_id, user_id, device_id)`
+		SELECT toInt64(acked_at_ms) - toInt64(sent_at_ms) AS lat
+		FROM deliveries FINAL
+		WHERE sent_date >= toDate(?) AND sent_date <= toDate(?) AND sent_at_ms >= ? AND sent_at_ms < ?)`
 	row := db.conn.QueryRow(ctx, q, rangeArgs(r)...)
 	var qs []int64
 	var maxLat int64

@@ -17,7 +17,9 @@ func TestAnalytics(t *testing.T) {
 	ctx := context.Background()
 	db, _ := newDB(t)
 	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
-	at := func(d, h, m int) uint64 { return uint64(day.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute).UnixMilli()) }
+	at := func(d, h, m int) uint64 {
+		return uint64(day.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute).UnixMilli())
+	}
 	type msg struct {
 		id             uint64
 		conv, from, to string
@@ -59,8 +61,8 @@ func TestAnalytics(t *testing.T) {
 		m := msgs[[]int{0, 1, 3, 4, 5, 6}[i]]
 		d.Record(Delivery{MsgID: m.id, UserID: m.to, DeviceID: "d", SentAtMs: m.at, AckedAtMs: m.at + lat})
 	}
-	d.Record(Delivery{MsgID: 1, UserID: "b", DeviceID: "d", SentAtMs: at(0, 9, 10), AckedAtMs: at(0, 9, 10) + 5000}) // a later ack of the same
-	d.Record(Delivery{MsgID: 1, UserID: "b", DeviceID: "d2", SentAtMs: at(0, 9, 10), AckedAtMs: at(0, 9, 10) + 10})  // another device
+	d.Record(Delivery{MsgID: 1, UserID: "b", DeviceID: "d", SentAtMs: at(0, 9, 10), AckedAtMs: at(0, 9, 10) + 10})  // recorded twice
+	d.Record(Delivery{MsgID: 1, UserID: "b", DeviceID: "d2", SentAtMs: at(0, 9, 10), AckedAtMs: at(0, 9, 10) + 10}) // another device
 	d.Record(Delivery{MsgID: 8, UserID: "a", DeviceID: "d", SentAtMs: at(0, 0, 0) - 1, AckedAtMs: at(0, 0, 0) + 99999})
 	d.Start()
 	if err := d.Shutdown(ctx); err != nil {

@@ -39,6 +39,7 @@ func (db *DB) Generate(ctx context.Context, g GenerateConfig, progress func(done
 	start := g.End.UnixMilli() - span
 	kinds := []string{"text", "text", "text", "text", "text", "text", "emoji", "emoji", "custom"}
 	const batch = 100_000
+	const contacts = 20
 	var r rows
 	var d struct {
 		ids, sent, acked []uint64
@@ -54,7 +55,8 @@ func (db *DB) Generate(ctx context.Context, g GenerateConfig, progress func(done
 			// Times grow with ids, as the store hands them out.
 			at := uint64(start + span*int64(done+i)/int64(g.Messages))
 			// Skewed senders: a few users write much more than most.
-			from := fmt.Sprintf("u%d", int(float64(g.Users)*rng.Float64()*rng.Float64()))
+			fromIdx := int(float64(g.Users) * rng.Float64() * rng.Float64())
+			from := fmt.Sprintf("u%d", fromIdx)
 			m := &r.m
 			var conv, to string
 			var ctype uint8
@@ -62,7 +64,9 @@ func (db *DB) Generate(ctx context.Context, g GenerateConfig, progress func(done
 				to = fmt.Sprintf("grp%d", int(float64(g.Groups)*rng.Float64()*rng.Float64()))
 				conv, ctype = "g:"+to, 2
 			} else {
-				to = fmt.Sprintf("u%d", rng.IntN(g.Users))
+				// Each user talks to a few contacts, as people do.
+				peer := (fromIdx*7919 + 1 + rng.IntN(contacts)*104729) % g.Users
+				to = fmt.Sprintf("u%d", peer)
 				a, b := from, to
 				if b < a {
 					a, b = b, a
