@@ -20,6 +20,11 @@ const (
 // re-push). Only a badly broken stream gets there.
 const maxHoles = 64
 
+// maxSkipped bounds the seqs a sending device's stream may skip at once and
+// still have each one settled by its own SendAck; a longer jump is reported
+// as a gap at once. Only a badly broken stream gets there.
+const maxSkipped = 1 << 16
+
 // Checker verifies the delivery guarantees of docs/protocol.md while a load
 // runs: every message acknowledged to a sender reaches each recipient device
 // exactly once, in sequence order, without gaps.
@@ -51,6 +56,19 @@ func NewChecker(examples int) *Checker {
 // processed yet (the device must log in with Login.lastSeq = Last(), so its
 // stream starts at seq 1 for a new user).
 func (c *Checker) Device(user, device string) *Device {
+	return c.device(user, device, false)
+}
+
+// SendingDevice is Device for a device that also sends. The push stream
+// skips the device's own sends (docs/protocol.md), so the seqs it skips are
+// not gaps at once: each must be named by one of the device's SendAcks (Own)
+// by the end, and a skipped seq no SendAck claimed is reported by Result as a
+// gap.
+func (c *Checker) SendingDevice(user, device string) *Device {
+	return c.device(user, device, true)
+}
+
+func (c *Checker) device(user, device string, sends bool) *Device {
 	key := user + "/" + device
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -59,6 +77,9 @@ func (c *Checker) Device(user, device string) *Device {
 		d = &Device{c: c, user: user, id: device,
 			pending: map[uint64]struct{}{}, early: map[uint64]uint64{},
 			done: map[uint64]uint64{}, old: map[uint64]uint64{}}
+		if sends {
+			d.own, d.missing = map[uint64]struct{}{}, map[uint64]struct{}{}
+		}
 		c.devices[key] = d
 	}
 	return d
@@ -124,9 +145,21 @@ func (c *Checker) Result() CheckResult {
 	ds := c.snapshot()
 	sort.Slice(ds, func(i, j int) bool { return ds[i].user+"/"+ds[i].id < ds[j].user+"/"+ds[j].id })
 	r := CheckResult{Devices: len(ds)}
-	var losses []Violation
+	var losses, skipped []Violation
 	for _, d := range ds {
 		d.mu.Lock()
+		if d.missing != nil && !d.detached {
+			r.Gaps += int64(len(d.missing))
+			seqs := make([]uint64, 0, len(d.missing))
+			for s := range d.missing {
+				seqs = append(seqs, s)
+			}
+			sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+			for _, s := range seqs[:min(len(seqs), c.examples-len(skipped))] {
+				skipped = append(skipped, Violation{Kind: KindGap, User: d.user, Device: d.id, Seq: s,
+					Detail: "skipped by the push stream and not one of the device's own sends"})
+			}
+		}
 		r.Delivered += d.delivered
 		r.Repushed += d.repushed
 		r.Unacked += int64(len(d.early))
@@ -144,13 +177,14 @@ func (c *Checker) Result() CheckResult {
 		}
 		d.mu.Unlock()
 	}
-	r.Duplicates, r.Reorders, r.Gaps = c.duplicates.Load(), c.reorders.Load(), c.gaps.Load()
+	r.Duplicates, r.Reorders, r.Gaps = c.duplicates.Load(), c.reorders.Load(), r.Gaps+c.gaps.Load()
 	c.mu.Lock()
 	r.Examples = append(r.Examples, losses...)
 	for _, k := range []string{KindDuplicate, KindReorder, KindGap} {
 		r.Examples = append(r.Examples, c.samples[k]...)
 	}
 	c.mu.Unlock()
+	r.Examples = append(r.Examples, skipped[:min(len(skipped), max(0, c.examples-len(c.samples[KindGap])))]...)
 	return r
 }
 
@@ -168,6 +202,10 @@ type Device struct {
 	done     map[uint64]uint64 // delivered and acknowledged since the last Rotate
 	old      map[uint64]uint64 // ... in the Rotate before
 	detached bool
+	// A sending device's own sends (see SendingDevice): own holds the seqs
+	// its SendAcks named beyond last, missing the seqs its stream skipped
+	// that no SendAck has named (yet). Both nil for other devices.
+	own, missing map[uint64]struct{}
 
 	delivered, repushed, unverified int64
 }
@@ -214,7 +252,30 @@ func (d *Device) Expect(msgID uint64) {
 // Deliver records a pushed entry and reports whether it was new to the
 // device (false for a re-push of a seq already processed, which the protocol
 // allows and the client must ignore).
-func (d *Device) Deliver(seq, msgID uint64) (fresh bool) {
+func (d *Device) Deliver(seq, msgID uint64) (fresh bool) { return d.deliver(seq, msgID, true) }
+
+// Pass records a pushed entry that is not a checked message (a system event,
+// say): it takes its place in the seq order, but is neither expected nor
+// counted as delivered. It reports whether the seq was new to the device.
+func (d *Device) Pass(seq uint64) (fresh bool) { return d.deliver(seq, 0, false) }
+
+// Own records that seq of this sending device's timeline holds one of its
+// own sends (from its SendAck, or an entry pushed back to it): the stream
+// may skip it. Idempotent; a no-op on a device made with Device.
+func (d *Device) Own(seq uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.own == nil {
+		return
+	}
+	if seq > d.last {
+		d.own[seq] = struct{}{}
+	} else {
+		delete(d.missing, seq)
+	}
+}
+
+func (d *Device) deliver(seq, msgID uint64, isMsg bool) (fresh bool) {
 	d.mu.Lock()
 	var found []Violation
 	switch {
@@ -226,15 +287,18 @@ func (d *Device) Deliver(seq, msgID uint64) (fresh bool) {
 		found = append(found, Violation{Kind: KindReorder, Seq: seq, MsgID: msgID,
 			Detail: fmt.Sprintf("arrived after seq %d", d.last)})
 	case seq > d.last+1:
-		found = append(found, Violation{Kind: KindGap, Seq: seq, MsgID: msgID,
-			Detail: fmt.Sprintf("seqs %d-%d skipped", d.last+1, seq-1)})
-		d.holes = append(d.holes, span{d.last + 1, seq - 1})
-		if len(d.holes) > maxHoles {
-			d.holes = d.holes[1:]
+		if v, ok := d.skip(d.last+1, seq-1); !ok {
+			v.Seq, v.MsgID = seq, msgID
+			found = append(found, v)
 		}
 		d.last = seq
 	default:
 		d.last = seq
+	}
+	if !isMsg {
+		d.mu.Unlock()
+		d.noteAll(found)
+		return true
 	}
 	d.delivered++
 	if first, ok := d.seen(msgID); ok {
@@ -247,11 +311,37 @@ func (d *Device) Deliver(seq, msgID uint64) (fresh bool) {
 		d.early[msgID] = seq
 	}
 	d.mu.Unlock()
+	d.noteAll(found)
+	return true
+}
+
+func (d *Device) noteAll(found []Violation) {
 	for _, v := range found {
 		v.User, v.Device = d.user, d.id
 		d.c.note(v)
 	}
-	return true
+}
+
+// skip records that the stream jumped over seqs lo..hi. For a sending device
+// the seqs its own sends hold are fine and the others are remembered as
+// missing, to be settled by Own or judged by Result; otherwise (or when the
+// jump is too long to track) it is a gap, returned with ok false.
+func (d *Device) skip(lo, hi uint64) (v Violation, ok bool) {
+	if d.own != nil && hi-lo < maxSkipped {
+		for s := lo; s <= hi; s++ {
+			if _, mine := d.own[s]; mine {
+				delete(d.own, s)
+			} else {
+				d.missing[s] = struct{}{}
+			}
+		}
+		return Violation{}, true
+	}
+	d.holes = append(d.holes, span{lo, hi})
+	if len(d.holes) > maxHoles {
+		d.holes = d.holes[1:]
+	}
+	return Violation{Kind: KindGap, Detail: fmt.Sprintf("seqs %d-%d skipped", lo, hi)}, false
 }
 
 // seen returns the seq at which msgID was delivered before, if remembered.
@@ -268,6 +358,10 @@ func (d *Device) seen(msgID uint64) (uint64, bool) {
 
 // fillHole removes seq from the skipped seqs and reports whether it was one.
 func (d *Device) fillHole(seq uint64) bool {
+	if _, ok := d.missing[seq]; ok {
+		delete(d.missing, seq)
+		return true
+	}
 	for i, h := range d.holes {
 		if seq < h.lo || seq > h.hi {
 			continue

@@ -223,3 +223,47 @@ func BenchmarkCheckerEvent(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckerSendingDevice: a group member that sends sees events and other
+// members' messages, while its stream skips the seqs of its own sends. Those
+// skips are fine whether the SendAck naming the seq comes before or after the
+// push that jumps over it; a skipped seq no SendAck names is a gap; an
+// event's seq takes its place in the order without counting as a delivery.
+func TestCheckerSendingDevice(t *testing.T) {
+	c := NewChecker(3)
+	d := c.SendingDevice("alice", "d")
+	d.Pass(1)               // the group's creation event
+	d.Own(2)                // own send acked before the stream moves on
+	d.Expect(201)           // another member's message, acked ...
+	if !d.Deliver(3, 201) { // ... and delivered past the own seq 2
+		t.Fatal("seq 3 not fresh")
+	}
+	d.Deliver(5, 202) // skips 4: own, but its ack comes later
+	d.Expect(202)
+	d.Own(4)
+	d.Own(6)          // pushed back to the device: fine too
+	d.Pass(7)         // a join event
+	d.Deliver(9, 203) // skips 8: nobody's
+	d.Expect(203)
+	if d.Pass(7) {
+		t.Fatal("re-push of an event's seq counted as fresh")
+	}
+	r := c.Result()
+	if r.Gaps != 1 || r.Losses != 0 || r.Duplicates != 0 || r.Reorders != 0 || r.Delivered != 3 || r.Unacked != 0 {
+		t.Fatalf("%s; %+v", r.Summary(), r)
+	}
+	if len(r.Examples) != 1 || r.Examples[0].Kind != KindGap || r.Examples[0].Seq != 8 {
+		t.Fatalf("examples %v", r.Examples)
+	}
+
+	// A late push of a skipped seq nobody claimed is a reordering, not a gap.
+	c = NewChecker(3)
+	d = c.SendingDevice("bob", "d")
+	d.Deliver(2, 301)
+	d.Deliver(1, 300)
+	d.Expect(300)
+	d.Expect(301)
+	if r := c.Result(); r.Gaps != 0 || r.Reorders != 1 || r.Losses != 0 {
+		t.Fatalf("%s", r.Summary())
+	}
+}

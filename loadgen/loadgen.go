@@ -3,8 +3,8 @@
 // throughput, latency, connection capacity and resource use, and checks the
 // delivery guarantees of docs/protocol.md while it loads (see Checker).
 //
-// A run is one workload (pairs, idle, login-storm, reconnect-storm, mix;
-// fanout waits for groups) in one or more client processes. The process that
+// A run is one workload (pairs, idle, login-storm, reconnect-storm, mix,
+// fanout) in one or more client processes. The process that
 // calls Run coordinates: it may spawn the node, starts the client processes
 // (re-executing its own binary as workers, see WorkerMain), lines them up at
 // named barriers, samples the node's CPU and RSS at each barrier, prints
@@ -27,10 +27,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// ErrGroupsUnavailable is returned by the fanout workload: the server has no
-// groups yet.
-var ErrGroupsUnavailable = errors.New("loadgen: groups are not available on this server yet")
 
 // Config describes a run. Zero values are the defaults.
 type Config struct {
@@ -81,7 +77,8 @@ type Config struct {
 
 	// Pairs is the number of sender/receiver pairs (pairs, mix). Default 1000.
 	Pairs int
-	// Rate is the total send rate in messages/s (open loop); 0 is closed loop.
+	// Rate is the total send rate in messages/s (open loop: pairs, mix,
+	// fanout); 0 is closed loop.
 	Rate float64
 	// Inflight is the unacknowledged sends each sender keeps in closed loop.
 	// Default 1.
@@ -102,8 +99,14 @@ type Config struct {
 	// receivers this often. Defaults 1s and 10.
 	ReconnectEvery time.Duration
 	ReconnectBatch int
-	// GroupSize is the group size of fanout.
+	// GroupSize is the number of members of each fanout group, all online
+	// with one connection each. Default 100.
 	GroupSize int
+	// Groups is the number of fanout groups (disjoint members). Default 1.
+	Groups int
+	// Senders is the number of members of each fanout group who send.
+	// Default 1.
+	Senders int
 
 	// Progress receives a progress line every second (nil: none).
 	Progress io.Writer `json:"-"`
@@ -137,6 +140,9 @@ func (c *Config) setDefaults(workload string) {
 	defInt(&c.Users, 5000)
 	defInt(&c.Devices, 1000)
 	defInt(&c.ReconnectBatch, 10)
+	defInt(&c.GroupSize, 100)
+	defInt(&c.Groups, 1)
+	defInt(&c.Senders, 1)
 	if workload == "login-storm" {
 		defInt(&c.Conns, c.Users)
 	}

@@ -3,7 +3,6 @@ package loadgen_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -130,9 +129,29 @@ func TestWorkloads(t *testing.T) {
 		}
 	})
 
-	t.Run("fanout", func(t *testing.T) {
-		if _, err := loadgen.Run(context.Background(), "fanout", config(target)); !errors.Is(err, loadgen.ErrGroupsUnavailable) {
-			t.Fatalf("fanout: %v", err)
+	// Two groups of 12, two senders each: every acked message reaches the
+	// 11 other members exactly once, beside the creation events in their
+	// timelines and the senders' own messages their streams skip.
+	t.Run("fanout/closed-loop", func(t *testing.T) {
+		cfg := config(target)
+		cfg.Groups, cfg.GroupSize, cfg.Senders, cfg.Inflight = 2, 12, 2, 4
+		r := run(t, "fanout", cfg)
+		m := r.Messages
+		if r.Conns.Opened != 24 || m.Sent == 0 || m.Acked != m.Sent || m.Delivered != m.Acked*11 || r.Checks.Unacked != 0 {
+			t.Fatalf("connections %+v, messages %+v, checks %+v", r.Conns, m, r.Checks)
+		}
+		if r.Checks.Devices != 24 || r.Latency["send_delivery"].Count == 0 || r.Latency["send_ack"].P50 <= 0 ||
+			r.Figures["deliveries_per_s"] <= 0 || r.Figures["deliveries_per_message"] != 11 {
+			t.Fatalf("devices %d, latency %+v, figures %v", r.Checks.Devices, r.Latency, r.Figures)
+		}
+	})
+
+	t.Run("fanout/open-loop-two-processes", func(t *testing.T) {
+		cfg := config(target)
+		cfg.Groups, cfg.GroupSize, cfg.Rate, cfg.Procs = 2, 8, 200, 2
+		r := run(t, "fanout", cfg)
+		if m := r.Messages; m.Acked < 150 || m.Delivered != m.Acked*7 || r.Procs != 2 {
+			t.Fatalf("procs %d, messages %+v", r.Procs, m)
 		}
 	})
 }

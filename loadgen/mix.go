@@ -68,11 +68,3 @@ func (t *traffic) churn(ctx context.Context, stop <-chan struct{}) {
 		next += batch
 	}
 }
-
-var fanoutWorkload = &workload{
-	check:     func(*Config) error { return ErrGroupsUnavailable },
-	sockets:   func(c *Config) int { return c.GroupSize },
-	run:       func(context.Context, *env) error { return ErrGroupsUnavailable },
-	setup:     func(c *Config) string { return fmt.Sprintf("one sender to a group of %d members", c.GroupSize) },
-	summarize: func(*Report, *total, map[string]Mark) {},
-}

@@ -84,6 +84,18 @@ func (h *hist) record(d time.Duration) {
 	h.mu.Unlock()
 }
 
+// recordAll records several latencies under one lock (a Push's entries).
+func (h *hist) recordAll(ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	h.mu.Lock()
+	for _, d := range ds {
+		_ = h.h.RecordValue(max(1, d.Microseconds()))
+	}
+	h.mu.Unlock()
+}
+
 // fail counts an error of op (dial, login, send, ...) by its kind.
 func (s *stats) fail(op string, err error) {
 	kind := errorKind(err)

@@ -8,6 +8,7 @@
 //	imbench login-storm --spawn --users 5000                logins per second
 //	imbench reconnect-storm --spawn --devices 2000          everyone drops and resumes at once
 //	imbench mix --target ws://a/ws,ws://b/ws --secret S     a cluster, clients spread over the nodes
+//	imbench fanout --spawn --group-size 500 --inflight 8    one 500-member group, all online: deliveries/s
 //
 // Every flag can be set from the environment as IMBENCH_ and its name in
 // upper case with '_' for '-' (IMBENCH_TARGET, IMBENCH_SECRET_FILE, ...).
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{"login-storm", "logins per second and login latency, for new then returning users"},
 		{"reconnect-storm", "every receiving device drops and resumes at once: time to reconnect and resync"},
 		{"mix", "pairs, idle connections and periodic reconnects together"},
-		{"fanout", "one sender to a group (not available yet: groups come with a later issue)"},
+		{"fanout", "groups with every member online, senders writing to them: messages/s, deliveries/s, send-to-delivery latency"},
 	} {
 		root.Subcommands = append(root.Subcommands, command(w.name, w.help, stdout, stderr))
 	}
@@ -143,7 +144,12 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 		fs.DurationVar(&cfg.ReconnectEvery, "reconnect-every", time.Second, "how often receivers drop and resume")
 		fs.IntVar(&cfg.ReconnectBatch, "reconnect-batch", 10, "receivers that drop and resume each time")
 	case "fanout":
-		fs.IntVar(&cfg.GroupSize, "group-size", 100, "members of the group")
+		fs.IntVar(&cfg.GroupSize, "group-size", 100, "members of each group, all online with one connection each")
+		fs.IntVar(&cfg.Groups, "groups", 1, "groups (disjoint members; a group's members share one client process)")
+		fs.IntVar(&cfg.Senders, "senders", 1, "members of each group who send")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: total messages/s over all groups, latency measured from each message's scheduled time (default: closed loop)")
+		fs.IntVar(&cfg.Inflight, "inflight", 1, "closed loop: unacknowledged sends per sender (pipelined)")
+		fs.DurationVar(&cfg.AckDelay, "ack-delay", 200*time.Millisecond, "members acknowledge pushes this long after the first unacknowledged one")
 	}
 
 	return &ffcli.Command{
