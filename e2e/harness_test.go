@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,14 +33,19 @@ var shared *testNode
 func TestMain(m *testing.M) {
 	var code int
 	func() {
-		n, err := newNode(nil)
+		n, stop, err := startShared()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "start shared node:", err)
 			code = 1
 			return
 		}
 		shared = n
-		defer n.stop()
+		defer func() {
+			if err := stop(); err != nil && code == 0 {
+				fmt.Fprintln(os.Stderr, "FAIL: shared node:", err)
+				code = 1
+			}
+		}()
 		defer stopInfra()
 		code = m.Run()
 		if n := panics.Load(); n > 0 && code == 0 {
@@ -46,6 +54,47 @@ func TestMain(m *testing.M) {
 		}
 	}()
 	os.Exit(code)
+}
+
+// startShared runs the shared node as a child process. In-process nodes of
+// protoactor share globals (gRPC's logger, which every node's start writes)
+// that the race detector rightly reports when two nodes live at once; the
+// tests' private in-process nodes live one at a time.
+func startShared() (*testNode, func() error, error) {
+	dir, err := os.MkdirTemp("", "actorim-e2e-shared-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	bin := filepath.Join(dir, "imnode")
+	if out, err := exec.Command("go", "build", "-o", bin, "actorim/cmd/imnode").CombinedOutput(); err != nil {
+		return nil, nil, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	p, err := launch(bin, filepath.Join(dir, "data"), addr, filepath.Join(dir, "imnode.log"),
+		"--push-retry", "500ms", "--push-retry-max", "2s")
+	stop := func() error {
+		if p == nil {
+			return nil
+		}
+		err := p.stop()
+		if os.Getenv("E2E_NODE_LOGS") != "" {
+			if b, rerr := os.ReadFile(p.log.Name()); rerr == nil {
+				fmt.Fprintf(os.Stderr, "shared imnode log:\n%s", b)
+			}
+		}
+		_ = os.RemoveAll(dir)
+		return err
+	}
+	if err != nil {
+		_ = stop()
+		return nil, nil, err
+	}
+	return p.node(), stop, nil
 }
 
 type testNode struct {

@@ -75,41 +75,60 @@ func freeAddr(t *testing.T) string {
 
 func startProcess(t *testing.T, dataDir, addr string, extra ...string) *process {
 	t.Helper()
-	logf, err := os.OpenFile(filepath.Join(t.TempDir(), "imnode.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := launch(buildImnode(t), dataDir, addr, filepath.Join(t.TempDir(), "imnode.log"), extra...)
+	if p != nil {
+		t.Cleanup(func() {
+			if err := p.stop(); err != nil {
+				t.Errorf("imnode %s: %v", addr, err)
+			}
+			if t.Failed() || os.Getenv("E2E_NODE_LOGS") != "" {
+				if b, err := os.ReadFile(p.log.Name()); err == nil {
+					t.Logf("imnode log:\n%s", b)
+				}
+			}
+		})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// launch starts an imnode process logging to logPath and waits until it is
+// ready. On a readiness failure it returns the process too, to be stopped.
+func launch(bin, dataDir, addr, logPath string, extra ...string) (*process, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
 	args := append([]string{"--data", dataDir, "--listen", addr, "--auth-secret", testSecret}, extra...)
-	cmd := exec.Command(buildImnode(t), args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &process{cmd: cmd, addr: addr, log: logf, exited: make(chan struct{})}
 	go func() { _, _ = cmd.Process.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.exited
-		if b, err := os.ReadFile(logf.Name()); err == nil && strings.Contains(string(b), "[ACTOR] Recovering") {
-			t.Errorf("imnode %s: an actor panicked (see its log)", addr)
-		}
-		if t.Failed() || os.Getenv("E2E_NODE_LOGS") != "" {
-			if b, err := os.ReadFile(logf.Name()); err == nil {
-				t.Logf("imnode log:\n%s", b)
-			}
-		}
-	})
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return p, nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("imnode on %s not ready", addr)
+	return p, fmt.Errorf("imnode on %s not ready", addr)
+}
+
+// stop kills the process and reports whether one of its actors panicked.
+func (p *process) stop() error {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	if b, err := os.ReadFile(p.log.Name()); err == nil && strings.Contains(string(b), "[ACTOR] Recovering") {
+		return fmt.Errorf("an actor panicked (see its log %s)", p.log.Name())
+	}
 	return nil
 }
 
