@@ -35,7 +35,24 @@ type groupGrain struct {
 	loaded bool
 	// readsDirty is set when read marks changed since the last write.
 	readsDirty, flushing bool
+	// queue holds accepted sends not yet stored; flushQueued is set while a
+	// flushSends is on its way. See enqueueSend.
+	queue       []queuedSend
+	flushQueued bool
 }
+
+// queuedSend is a group message accepted and waiting for its append.
+type queuedSend struct {
+	m         *actorpb.GroupSend
+	replyTo   *actor.PID
+	req       *persistence.AppendRequest
+	timelines []string
+}
+
+type flushSends struct{}
+
+// maxSendBatch bounds the messages of one group stored in one AppendAll.
+const maxSendBatch = 128
 
 type flushReads struct{}
 
@@ -46,6 +63,13 @@ const readFlush = 500 * time.Millisecond
 func newGroupGrain(rt *Runtime) *groupGrain { return &groupGrain{rt: rt} }
 
 func (g *groupGrain) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actorpb.GroupSend, flushSends:
+	default:
+		// Sends accepted before this message are stored before it acts:
+		// a kick, a mute or a recall applies to what came after it.
+		g.flush(ctx)
+	}
 	switch m := ctx.Message().(type) {
 	case *pcluster.ClusterInit:
 		g.id = m.Identity.GetIdentity()
@@ -61,12 +85,10 @@ func (g *groupGrain) Receive(ctx actor.Context) {
 			ctx.Respond(&actorpb.SendResult{Error: errUnavailable.Error, RequestId: m.GetRequestId()})
 			return
 		}
-		res := g.send(ctx, m)
-		if e := res.GetError(); e != nil {
-			g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
-		}
-		res.RequestId = m.GetRequestId()
-		ctx.Respond(res)
+		g.enqueueSend(ctx, m)
+	case flushSends:
+		g.flushQueued = false
+		g.flush(ctx)
 	case *actorpb.GroupRead:
 		if !g.load() {
 			ctx.Respond(errUnavailable)
@@ -705,36 +727,59 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 	return nil
 }
 
-// send performs a member's group message.
-func (g *groupGrain) send(ctx actor.Context, m *actorpb.GroupSend) *actorpb.SendResult {
+// enqueueSend checks a member's message and queues it. The queue is stored
+// when the grain has handled the messages already in its mailbox (a
+// flushSends goes to the back of it), so sends that arrive together share
+// one AppendAll, that is one durable write, instead of waiting for one fsync
+// each: a group's messages are serialized by its grain, and this is what
+// lets that grain keep up with its members.
+func (g *groupGrain) enqueueSend(ctx actor.Context, m *actorpb.GroupSend) {
+	req, timelines, e := g.checkSend(m)
+	if e != nil {
+		g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+		ctx.Respond(&actorpb.SendResult{Error: e, RequestId: m.GetRequestId()})
+		return
+	}
+	g.queue = append(g.queue, queuedSend{m: m, replyTo: ctx.Sender(), req: req, timelines: timelines})
+	if len(g.queue) >= maxSendBatch {
+		g.flush(ctx)
+		return
+	}
+	if !g.flushQueued {
+		g.flushQueued = true
+		ctx.Send(ctx.Self(), flushSends{})
+	}
+}
+
+// checkSend decides whether a member may send m and builds its append.
+func (g *groupGrain) checkSend(m *actorpb.GroupSend) (*persistence.AppendRequest, []string, *clientpb.Error) {
 	s, user := m.GetSend(), m.GetUser()
 	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
-		return &actorpb.SendResult{Error: e}
+		return nil, nil, e
 	}
 	switch {
 	case g.st == nil:
-		return &actorpb.SendResult{Error: errNoGroup.Error}
+		return nil, nil, errNoGroup.Error
 	case g.st.GetInfo().GetDissolved():
-		return &actorpb.SendResult{Error: errDissolved.Error}
+		return nil, nil, errDissolved.Error
 	case g.member(user) == nil:
-		return &actorpb.SendResult{Error: errNotMember.Error}
+		return nil, nil, errNotMember.Error
 	}
 	mem := g.member(user)
 	now := uint64(time.Now().UnixMilli())
 	if !g.isManager(user) && (g.st.GetInfo().GetMutedAll() || mem.GetMutedUntilMs() > now) {
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_MUTED, "muted in this group")}
+		return nil, nil, clientError(clientpb.ErrorCode_ERR_MUTED, "muted in this group")
 	}
 	if len(s.GetMentions()) > 100 {
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: at most 100 mentions")}
+		return nil, nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: at most 100 mentions")
 	}
 	for _, u := range s.GetMentions() {
 		if u != "all" && g.member(u) == nil {
-			return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: mentioned user is not a member: "+u)}
+			return nil, nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: mentioned user is not a member: "+u)
 		}
 	}
-	conv := ids.Group(g.id)
 	msg := &clientpb.Message{
-		ConversationId:   conv,
+		ConversationId:   ids.Group(g.id),
 		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_GROUP,
 		From:             user,
 		To:               g.id,
@@ -752,28 +797,54 @@ func (g *groupGrain) send(ctx actor.Context, m *actorpb.GroupSend) *actorpb.Send
 			timelines = append(timelines, u)
 		}
 	}
+	return &persistence.AppendRequest{Sender: user, ClientMsgID: s.GetClientMsgId(), Message: msg, Timelines: timelines}, timelines, nil
+}
+
+// flush stores the queued sends in order, answers each sender and tells
+// the members' grains.
+func (g *groupGrain) flush(ctx actor.Context) {
+	if len(g.queue) == 0 {
+		return
+	}
+	batch := g.queue
+	g.queue = nil
+	reqs := make([]*persistence.AppendRequest, len(batch))
+	for i, q := range batch {
+		reqs[i] = q.req
+	}
 	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
 	start := time.Now()
-	res, err := g.rt.store.Append(sctx, &persistence.AppendRequest{
-		Sender: user, ClientMsgID: s.GetClientMsgId(), Message: msg, Timelines: timelines,
-	})
+	results, errs := g.rt.store.AppendAll(sctx, reqs)
+	cancel()
 	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
+	for i, q := range batch {
+		res := g.sendResult(ctx, q, results[i], errs[i])
+		res.RequestId = q.m.GetRequestId()
+		if e := res.GetError(); e != nil {
+			g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+		}
+		if q.replyTo != nil {
+			ctx.Send(q.replyTo, res)
+		}
+	}
+}
+
+func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistence.AppendResult, err error) *actorpb.SendResult {
 	if err != nil {
 		g.rt.log.Error("group send: append", "group", g.id, "err", err)
 		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
 	}
 	own := res.Entries[0]
 	ack := &clientpb.SendAck{
-		ClientMsgId: s.GetClientMsgId(), MsgId: own.GetMessage().GetId(), Seq: own.GetSeq(),
-		SentAtMs: own.GetMessage().GetSentAtMs(), ConversationId: conv, Duplicate: res.Duplicate,
+		ClientMsgId: q.req.ClientMsgID, MsgId: own.GetMessage().GetId(), Seq: own.GetSeq(),
+		SentAtMs: own.GetMessage().GetSentAtMs(), ConversationId: ids.Group(g.id), Duplicate: res.Duplicate,
 	}
 	if res.Duplicate {
 		g.rt.metrics.Duplicates.Inc()
 		return &actorpb.SendResult{Ack: ack}
 	}
 	g.rt.metrics.MessagesSent.Inc()
-	g.rt.deliverEntries(ctx, "", timelines, res.Entries, m.GetSessionId())
+	g.rt.deliverEntries(ctx, "", q.timelines, res.Entries, q.m.GetSessionId())
 	return &actorpb.SendResult{Ack: ack}
 }
 

@@ -94,6 +94,10 @@ type Store interface {
 	// Append adds a message to timelines; see Store. ErrUnknownUser when a
 	// timeline's user has no account (nothing is written).
 	Append(ctx context.Context, req *AppendRequest) (*AppendResult, error)
+	// AppendAll appends several messages in order, as if by consecutive
+	// Appends, sharing the store's durable writes (one fsync for many). Each
+	// request has its own result or error, as Append would give it.
+	AppendAll(ctx context.Context, reqs []*AppendRequest) ([]*AppendResult, []error)
 
 	// ReadTimeline returns up to limit entries of user's timeline with seq
 	// greater than afterSeq, oldest first.

@@ -314,6 +314,58 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (persistence.Acco
 //
 // The returned entries share one Message; treat them as read-only.
 func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*persistence.AppendResult, error) {
+	o, err := s.prepareAppend(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.do(ctx, o); err != nil {
+		return nil, fmt.Errorf("embedded: append: %w", err)
+	}
+	res, err := o.res, o.err
+	putOp(o)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// AppendAll implements persistence.Store. The ops enter the committer's
+// queue in order from this one goroutine, so they are staged in order, in as
+// few batches (fsyncs) as the committer makes of them.
+func (s *Store) AppendAll(ctx context.Context, reqs []*persistence.AppendRequest) ([]*persistence.AppendResult, []error) {
+	res, errs := make([]*persistence.AppendResult, len(reqs)), make([]error, len(reqs))
+	ops := make([]*op, len(reqs))
+	for i, req := range reqs {
+		o, err := s.prepareAppend(ctx, req)
+		if err == nil {
+			err = s.enqueue(ctx, o)
+			if err != nil {
+				putOp(o)
+				err = fmt.Errorf("embedded: append: %w", err)
+			}
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		ops[i] = o
+	}
+	for i, o := range ops {
+		if o == nil {
+			continue
+		}
+		if err := s.wait(ctx, o); err != nil {
+			errs[i] = fmt.Errorf("embedded: append: %w", err)
+			continue // the committer may still hold o: not reused
+		}
+		res[i], errs[i] = o.res, o.err
+		putOp(o)
+	}
+	return res, errs
+}
+
+// prepareAppend checks req and builds its op, deduplication pre-checked.
+func (s *Store) prepareAppend(ctx context.Context, req *persistence.AppendRequest) (*op, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("embedded: append: %w", err)
 	}
@@ -336,15 +388,7 @@ func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*pe
 		// committer, which sees only synced batches, decides on it.
 		o.checked, o.checkedGen = absent, gen
 	}
-	if err := s.do(ctx, o); err != nil {
-		return nil, fmt.Errorf("embedded: append: %w", err)
-	}
-	res, err := o.res, o.err
-	putOp(o)
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	return o, nil
 }
 
 // newAppendOp prepares everything about req that needs no decision.
@@ -402,6 +446,14 @@ func checkAppend(req *persistence.AppendRequest) error {
 // do hands o to the committer and waits for its outcome in o.res and o.err.
 // It returns an error only when the outcome is unknown to the caller.
 func (s *Store) do(ctx context.Context, o *op) error {
+	if err := s.enqueue(ctx, o); err != nil {
+		return err
+	}
+	return s.wait(ctx, o)
+}
+
+// enqueue hands o to the committer.
+func (s *Store) enqueue(ctx context.Context, o *op) error {
 	select {
 	case <-s.quit:
 		return persistence.ErrClosed
@@ -409,11 +461,16 @@ func (s *Store) do(ctx context.Context, o *op) error {
 	}
 	select {
 	case s.ops <- o:
+		return nil
 	case <-s.quit:
 		return persistence.ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// wait waits for the committer's answer to an enqueued o.
+func (s *Store) wait(ctx context.Context, o *op) error {
 	select {
 	case <-o.done:
 		return nil

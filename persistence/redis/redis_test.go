@@ -814,3 +814,7 @@ func (n *twoNodes) SetMembers(ctx context.Context, set string) ([]string, error)
 func (n *twoNodes) Users(ctx context.Context, after string, limit int) ([]string, error) {
 	return n.pick().Users(ctx, after, limit)
 }
+
+func (n *twoNodes) AppendAll(ctx context.Context, reqs []*persistence.AppendRequest) ([]*persistence.AppendResult, []error) {
+	return n.pick().AppendAll(ctx, reqs)
+}

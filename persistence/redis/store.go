@@ -258,13 +258,65 @@ func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*pe
 		return nil, fmt.Errorf("redisstore: append: %w", err)
 	}
 	defer s.end()
-	if err := checkAppend(req); err != nil {
+	msg, keys, args, err := s.appendCall(req)
+	if err != nil {
 		return nil, err
+	}
+	reply, err := s.runAppend(ctx, keys, args...)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: append: %w", err)
+	}
+	return appendResult(req, msg, reply)
+}
+
+// AppendAll implements persistence.Store: the script calls go out in order
+// in pipelines from this goroutine, so Redis runs them in order, and their
+// writes share its fsyncs.
+func (s *Store) AppendAll(ctx context.Context, reqs []*persistence.AppendRequest) ([]*persistence.AppendResult, []error) {
+	res, errs := make([]*persistence.AppendResult, len(reqs)), make([]error, len(reqs))
+	if err := s.begin(ctx); err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("redisstore: append: %w", err)
+		}
+		return res, errs
+	}
+	defer s.end()
+	msgs := make([]*clientpb.Message, len(reqs))
+	var ops []*appendOp
+	var idx []int
+	for i, req := range reqs {
+		msg, keys, args, err := s.appendCall(req)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		msgs[i] = msg
+		ops = append(ops, &appendOp{keys: keys, args: args})
+		idx = append(idx, i)
+	}
+	for start := 0; start < len(ops); start += maxPipeline {
+		s.exec(ops[start:min(start+maxPipeline, len(ops))])
+	}
+	for j, op := range ops {
+		i := idx[j]
+		if op.err != nil {
+			errs[i] = fmt.Errorf("redisstore: append: %w", op.err)
+			continue
+		}
+		res[i], errs[i] = appendResult(reqs[i], msgs[i], op.reply)
+	}
+	return res, errs
+}
+
+// appendCall builds the append script call of req.
+func (s *Store) appendCall(req *persistence.AppendRequest) (*clientpb.Message, []string, []any, error) {
+	if err := checkAppend(req); err != nil {
+		return nil, nil, nil, err
 	}
 	msg := persistence.CopyMessage(req.Message)
 	body, err := msg.MarshalVT()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: append: encode message: %w", err)
+		return nil, nil, nil, fmt.Errorf("redisstore: append: encode message: %w", err)
 	}
 	conv := req.Message.ConversationId
 	keys := make([]string, 0, 2+3*len(req.Timelines))
@@ -276,11 +328,7 @@ func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*pe
 		keys = append(keys, s.k.dedup(req.Sender, req.ClientMsgID))
 	}
 	keys, args := s.withOutbox(keys, []any{body, s.dedupTTL}, req.Timelines)
-	reply, err := s.runAppend(ctx, keys, args...)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: append: %w", err)
-	}
-	return appendResult(req, msg, reply)
+	return msg, keys, args, nil
 }
 
 // appendResult interprets the append script's reply.

@@ -98,3 +98,40 @@ func testAppendKeepsMentionsAndEvents(t *testing.T, s persistence.Store) {
 		t.Fatalf("event not kept: %v", got[1])
 	}
 }
+
+// testAppendAll: a batch is stored in order with consecutive seqs, each
+// request answered as Append would answer it (a repeated client msg id is a
+// duplicate of the first, an unknown user fails alone).
+func testAppendAll(t *testing.T, s persistence.Store) {
+	createAccounts(t, s, "alice", "bob")
+	var reqs []*persistence.AppendRequest
+	for i := range 20 {
+		reqs = append(reqs, newReq("alice", "bob", fmt.Sprintf("all-%d", i), "alice", "bob"))
+	}
+	reqs = append(reqs, newReq("alice", "bob", "all-3", "alice", "bob")) // a retry in the same batch
+	reqs = append(reqs, newReq("alice", "nobody", "all-x", "alice", "nobody"))
+	res, errs := s.AppendAll(context.Background(), reqs)
+	if len(res) != len(reqs) || len(errs) != len(reqs) {
+		t.Fatalf("AppendAll answered %d/%d of %d", len(res), len(errs), len(reqs))
+	}
+	for i := range 20 {
+		if errs[i] != nil || res[i].Duplicate || res[i].Entries[0].GetSeq() != uint64(i+1) || res[i].Entries[1].GetSeq() != uint64(i+1) {
+			t.Fatalf("request %d: %v, %v", i, res[i], errs[i])
+		}
+	}
+	if errs[20] != nil || !res[20].Duplicate || res[20].Entries[0].GetMessage().GetId() != res[3].Entries[0].GetMessage().GetId() {
+		t.Fatalf("retry in the batch: %v, %v", res[20], errs[20])
+	}
+	if !errors.Is(errs[21], persistence.ErrUnknownUser) {
+		t.Fatalf("unknown user: %v", errs[21])
+	}
+	got := readAll(t, s, "bob")
+	if len(got) != 20 {
+		t.Fatalf("bob's timeline has %d entries, want 20", len(got))
+	}
+	for i, e := range got {
+		if e.GetMessage().GetClientMsgId() != fmt.Sprintf("all-%d", i) || e.GetSeq() != uint64(i+1) {
+			t.Fatalf("entry %d = %v", i, e)
+		}
+	}
+}

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 		{"Sets", testSets},
 		{"Users", testUsers},
 		{"AppendKeepsMentionsAndEvents", testAppendKeepsMentionsAndEvents},
+		{"AppendAll", testAppendAll},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
