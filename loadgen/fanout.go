@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,18 +106,16 @@ type groupSender struct {
 
 // fanoutTraffic is this process's groups and their senders.
 type fanoutTraffic struct {
-	e             *env
+	loop
 	groups        []*group
 	senders       []*groupSender
 	ack, delivery *hist
 
-	stop   chan struct{}
-	wg     sync.WaitGroup
 	closed atomic.Bool // the run is over: server closes are no longer errors
 }
 
 func runFanout(ctx context.Context, e *env) (err error) {
-	f := &fanoutTraffic{e: e, ack: e.st.hist(histAck), delivery: e.st.hist(histDelivery), stop: make(chan struct{})}
+	f := &fanoutTraffic{loop: newLoop(e), ack: e.st.hist(histAck), delivery: e.st.hist(histDelivery)}
 	defer func() {
 		f.halt()
 		if err == nil {
@@ -353,69 +350,9 @@ func (f *fanoutTraffic) start(ctx context.Context, rate float64) {
 	}()
 }
 
-// schedule is the open loop: message k is due at start + k/rate and goes
-// from sender k mod n, at most maxOpenInflight outstanding.
+// schedule is the open loop: message k goes from sender k mod n.
 func (f *fanoutTraffic) schedule(ctx context.Context, rate float64) {
-	interval := time.Duration(float64(time.Second) / rate)
-	slots := make(chan struct{}, maxOpenInflight)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	start := time.Now()
-	for k := 0; ; k++ {
-		due := start.Add(time.Duration(k) * interval)
-		if wait := time.Until(due); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-f.stop:
-				return
-			}
-		} else if f.stopped() {
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-f.stop:
-			return
-		}
-		s := f.senders[k%len(f.senders)]
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			_ = f.send(ctx, s, due)
-			<-slots
-		}()
-	}
-}
-
-func (f *fanoutTraffic) stopped() bool {
-	select {
-	case <-f.stop:
-		return true
-	default:
-		return false
-	}
-}
-
-// halt stops sending and waits for the sends under way to be answered.
-func (f *fanoutTraffic) halt() {
-	select {
-	case <-f.stop:
-	default:
-		close(f.stop)
-	}
-	f.wg.Wait()
-}
-
-// drain waits until every acknowledged message has reached every member
-// device, or cfg.Drain has passed.
-func (f *fanoutTraffic) drain(ctx context.Context) {
-	for deadline := time.Now().Add(f.e.cfg.Drain); time.Now().Before(deadline) && ctx.Err() == nil; {
-		if f.e.check.Outstanding() == 0 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	f.openLoop(rate, func(k int, due time.Time) { _ = f.send(ctx, f.senders[k%len(f.senders)], due) })
 }
 
 // close closes every member connection.

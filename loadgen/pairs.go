@@ -65,21 +65,19 @@ type pair struct {
 
 // traffic is private chat between this process's pairs.
 type traffic struct {
-	e                                   *env
+	loop
 	pairs                               []*pair
 	ack, delivery, reconnected, resyncs *hist
 	recovered, recoveryAt               *hist
 	started                             time.Time // creation, before connecting: the origin of recoveryAt
 
-	stop   chan struct{}
-	wg     sync.WaitGroup
 	closed atomic.Bool // the run is over: no more reconnects
 }
 
 func newTraffic(e *env) *traffic {
-	return &traffic{e: e, ack: e.st.hist(histAck), delivery: e.st.hist(histDelivery),
+	return &traffic{loop: newLoop(e), ack: e.st.hist(histAck), delivery: e.st.hist(histDelivery),
 		reconnected: e.st.hist(histReconnect), resyncs: e.st.hist(histResync), recovered: e.st.hist(histRecover),
-		recoveryAt: e.st.hist(histRecoveryAt), started: time.Now(), stop: make(chan struct{})}
+		recoveryAt: e.st.hist(histRecoveryAt), started: time.Now()}
 }
 
 // connect opens this process's pairs; a pair with a failed connection is left out.
@@ -271,74 +269,10 @@ func (t *traffic) start(ctx context.Context, rate float64) {
 	}()
 }
 
-// maxOpenInflight bounds the sends of the open loop outstanding at once in a
-// process, so an overwhelmed node cannot exhaust the client's memory; a send
-// that waits for a slot is still timed from its scheduled time.
-const maxOpenInflight = 50_000
-
-// schedule is the open loop: message k is due at start + k/rate and goes to
-// pair k mod n, so every pair sends evenly, out of phase with the others.
+// schedule is the open loop: message k goes to pair k mod n, so every pair
+// sends evenly, out of phase with the others.
 func (t *traffic) schedule(ctx context.Context, rate float64) {
-	interval := time.Duration(float64(time.Second) / rate)
-	slots := make(chan struct{}, maxOpenInflight)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	start := time.Now()
-	for k := 0; ; k++ {
-		due := start.Add(time.Duration(k) * interval)
-		if wait := time.Until(due); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-t.stop:
-				return
-			}
-		} else if t.stopped() {
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-t.stop:
-			return
-		}
-		p := t.pairs[k%len(t.pairs)]
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			_ = t.send(ctx, p, due)
-			<-slots
-		}()
-	}
-}
-
-func (t *traffic) stopped() bool {
-	select {
-	case <-t.stop:
-		return true
-	default:
-		return false
-	}
-}
-
-// halt stops sending and waits for the sends under way to be answered.
-func (t *traffic) halt() {
-	select {
-	case <-t.stop:
-	default:
-		close(t.stop)
-	}
-	t.wg.Wait()
-}
-
-// drain waits until every acknowledged message has been delivered, or
-// cfg.Drain has passed.
-func (t *traffic) drain(ctx context.Context) {
-	for deadline := time.Now().Add(t.e.cfg.Drain); time.Now().Before(deadline) && ctx.Err() == nil; {
-		if t.e.check.Outstanding() == 0 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	t.openLoop(rate, func(k int, due time.Time) { _ = t.send(ctx, t.pairs[k%len(t.pairs)], due) })
 }
 
 // close closes every connection of the pairs.
