@@ -36,6 +36,7 @@ CASES=(
 	"login-storm|login-storm --users 5000|cold_logins/s=.figures.logins_per_s_cold warm_logins/s=.figures.logins_per_s_warm warm_p99=.latency_ms.login_warm.p99"
 	"idle-15k|idle --conns 15000 --duration 10s|node_KiB/conn=.figures.node_rss_per_conn_kib conns/s=.figures.conns_per_s refused=.connections.refused_503"
 	"reconnect-storm|reconnect-storm --devices 2000|reconnect_all_s=.figures.time_to_reconnect_all_s resync_all_s=.figures.time_to_resync_all_s resync_p99=.latency_ms.resync.p99"
+	"fanout-500|fanout --group-size 500 --rate 200 --duration $DURATION|msgs/s=.figures.messages_per_s deliveries/s=.figures.deliveries_per_s p50=.latency_ms.send_delivery.p50 p99=.latency_ms.send_delivery.p99 node_cpu_s/M_deliveries=.figures.node_cpu_s_per_million_deliveries"
 	"mix|mix --pairs 1000 --rate 10000 --conns 5000 --duration $DURATION|msgs/s=.window.delivered_per_s p99=.latency_ms.send_delivery.p99 reconnects=.connections.reconnects"
 )
 
