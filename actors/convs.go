@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"actorim/ids"
-	"actorim/persistence"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 	"actorim/protos/storepb"
@@ -33,20 +32,10 @@ func (g *userGrain) loadConvs() bool {
 	if g.convs != nil {
 		return true
 	}
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
 	st := &storepb.ConvState{}
-	v, err := g.rt.store.GetState(sctx, convKey(g.id))
-	switch {
-	case errors.Is(err, persistence.ErrNotFound):
-	case err != nil:
+	if _, err := g.rt.loadState(convKey(g.id), st); err != nil {
 		g.rt.log.Error("conversations: load", "user", g.id, "err", err)
 		return false
-	default:
-		if err := proto.Unmarshal(v, st); err != nil {
-			g.rt.log.Error("conversations: decode", "user", g.id, "err", err)
-			return false
-		}
 	}
 	if st.Convs == nil {
 		st.Convs = map[string]*storepb.ConvRecord{}
@@ -55,15 +44,7 @@ func (g *userGrain) loadConvs() bool {
 	return true
 }
 
-func (g *userGrain) saveConvs() error {
-	b, err := proto.Marshal(g.convs)
-	if err != nil {
-		return err
-	}
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
-	return g.rt.store.PutState(sctx, convKey(g.id), b)
-}
+func (g *userGrain) saveConvs() error { return g.rt.saveState(convKey(g.id), g.convs) }
 
 // indexConvs applies the timeline entries after indexed_seq to the index.
 func (g *userGrain) indexConvs() error {
@@ -151,29 +132,43 @@ func (g *userGrain) markReadUpTo(c *storepb.ConvRecord, conv string, msgID uint6
 	}
 	var unread uint32
 	mentioned := false
-	sctx, cancel := g.rt.storeCtx()
+	g.rt.scanBack(g.id, conv, func(e *clientpb.Entry) bool {
+		m := e.GetMessage()
+		if m.GetId() <= msgID {
+			return false
+		}
+		if m.GetContent().GetEvent() == nil && m.GetFrom() != g.id {
+			unread++
+			mentioned = mentioned || slices.Contains(m.GetMentions(), g.id) || slices.Contains(m.GetMentions(), "all")
+		}
+		return true
+	})
+	c.Unread, c.Mentioned = unread, mentioned
+}
+
+// scanLimit bounds the entries searched for a message by id.
+const scanLimit = 5000
+
+// scanBack visits the entries of conversation conv in timeline, newest
+// first, until visit returns false, the conversation's first entry, a read
+// error or scanLimit entries.
+func (r *Runtime) scanBack(timeline, conv string, visit func(*clientpb.Entry) bool) {
+	sctx, cancel := r.storeCtx()
 	defer cancel()
 	before := uint64(0)
 	for scanned := 0; scanned < scanLimit; {
-		page, err := g.rt.store.ReadConversation(sctx, g.id, conv, before, 200)
+		page, err := r.store.ReadConversation(sctx, timeline, conv, before, 200)
 		if err != nil || len(page) == 0 {
-			break
+			return
 		}
 		for _, e := range page {
-			m := e.GetMessage()
-			if m.GetId() <= msgID {
-				c.Unread, c.Mentioned = unread, mentioned
+			if !visit(e) {
 				return
-			}
-			if m.GetContent().GetEvent() == nil && m.GetFrom() != g.id {
-				unread++
-				mentioned = mentioned || slices.Contains(m.GetMentions(), g.id) || slices.Contains(m.GetMentions(), "all")
 			}
 		}
 		scanned += len(page)
 		before = page[len(page)-1].GetSeq()
 	}
-	c.Unread, c.Mentioned = unread, mentioned
 }
 
 func (g *userGrain) onConversations(ctx actor.Context) *actorpb.OpResult {
@@ -410,26 +405,14 @@ func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpR
 
 // findOwnMessage looks up a message of conv in the user's timeline.
 func (g *userGrain) findOwnMessage(conv string, msgID uint64) *clientpb.Message {
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
-	before := uint64(0)
-	for scanned := 0; scanned < scanLimit; {
-		page, err := g.rt.store.ReadConversation(sctx, g.id, conv, before, 200)
-		if err != nil || len(page) == 0 {
-			return nil
+	var found *clientpb.Message
+	g.rt.scanBack(g.id, conv, func(e *clientpb.Entry) bool {
+		if e.GetMessage().GetId() == msgID {
+			found = e.GetMessage()
 		}
-		for _, e := range page {
-			switch id := e.GetMessage().GetId(); {
-			case id == msgID:
-				return e.GetMessage()
-			case id < msgID:
-				return nil
-			}
-		}
-		scanned += len(page)
-		before = page[len(page)-1].GetSeq()
-	}
-	return nil
+		return e.GetMessage().GetId() > msgID
+	})
+	return found
 }
 
 func checkRecallWindow(r *Runtime, msg *clientpb.Message) *actorpb.OpResult {

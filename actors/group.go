@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"strconv"
@@ -136,18 +135,17 @@ func (g *groupGrain) load() bool {
 	if g.loaded {
 		return true
 	}
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
 	st := &storepb.GroupState{}
-	if err := g.getState(sctx, stateKeyGroup(g.id), st); err != nil {
-		if !errors.Is(err, persistence.ErrNotFound) {
-			g.rt.log.Error("group: load", "group", g.id, "err", err)
-			return false
-		}
+	found, err := g.rt.loadState(stateKeyGroup(g.id), st)
+	if err != nil {
+		g.rt.log.Error("group: load", "group", g.id, "err", err)
+		return false
+	}
+	if !found {
 		st = nil
 	}
 	reads := &storepb.GroupReads{}
-	if err := g.getState(sctx, readsKeyGroup(g.id), reads); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+	if _, err := g.rt.loadState(readsKeyGroup(g.id), reads); err != nil {
 		g.rt.log.Error("group: load reads", "group", g.id, "err", err)
 		return false
 	}
@@ -158,23 +156,9 @@ func (g *groupGrain) load() bool {
 	return true
 }
 
-func (g *groupGrain) getState(ctx context.Context, key string, m proto.Message) error {
-	v, err := g.rt.store.GetState(ctx, key)
-	if err != nil {
-		return err
-	}
-	return proto.Unmarshal(v, m)
-}
-
 // save writes the group's record through to the store.
 func (g *groupGrain) save() *actorpb.OpResult {
-	b, err := proto.Marshal(g.st)
-	if err == nil {
-		sctx, cancel := g.rt.storeCtx()
-		err = g.rt.store.PutState(sctx, stateKeyGroup(g.id), b)
-		cancel()
-	}
-	if err != nil {
+	if err := g.rt.saveState(stateKeyGroup(g.id), g.st); err != nil {
 		g.rt.log.Error("group: save", "group", g.id, "err", err)
 		g.loaded = false // reload the stored truth next time
 		return errUnavailable
@@ -186,13 +170,7 @@ func (g *groupGrain) saveReads() {
 	if !g.readsDirty || g.reads == nil {
 		return
 	}
-	b, err := proto.Marshal(g.reads)
-	if err == nil {
-		sctx, cancel := g.rt.storeCtx()
-		err = g.rt.store.PutState(sctx, readsKeyGroup(g.id), b)
-		cancel()
-	}
-	if err != nil {
+	if err := g.rt.saveState(readsKeyGroup(g.id), g.reads); err != nil {
 		g.rt.log.Warn("group: save read marks", "group", g.id, "err", err)
 		return
 	}
@@ -875,31 +853,15 @@ func (g *groupGrain) findMessages(want []uint64) map[uint64]*clientpb.Message {
 		return out
 	}
 	lowest := slices.Min(want)
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
-	before := uint64(0)
-	for scanned := 0; scanned < scanLimit; {
-		page, err := g.rt.store.ReadConversation(sctx, groupTimeline(g.id), ids.Group(g.id), before, 200)
-		if err != nil || len(page) == 0 {
-			return out
+	g.rt.scanBack(groupTimeline(g.id), ids.Group(g.id), func(e *clientpb.Entry) bool {
+		msg := e.GetMessage()
+		if slices.Contains(want, msg.GetId()) {
+			out[msg.GetId()] = msg
 		}
-		for _, e := range page {
-			msg := e.GetMessage()
-			if slices.Contains(want, msg.GetId()) {
-				out[msg.GetId()] = msg
-			}
-			if msg.GetId() <= lowest {
-				return out
-			}
-		}
-		scanned += len(page)
-		before = page[len(page)-1].GetSeq()
-	}
+		return msg.GetId() > lowest
+	})
 	return out
 }
-
-// scanLimit bounds the entries searched for a message by id.
-const scanLimit = 5000
 
 func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorpb.OpResult {
 	if g.member(user) == nil {

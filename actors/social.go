@@ -118,20 +118,14 @@ func (g *userGrain) blocks(user string) bool {
 
 // policy reads user's policy record; nil (no restrictions) when absent.
 func (r *Runtime) policy(user string) (*storepb.SocialState, error) {
-	sctx, cancel := r.storeCtx()
-	defer cancel()
-	b, err := r.store.GetState(sctx, policyKey(user))
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	pol := &storepb.SocialState{}
+	found, err := r.loadState(policyKey(user), pol)
+	switch {
+	case err != nil:
 		r.log.Warn("read policy", "user", user, "err", err)
 		return nil, err
-	}
-	pol := &storepb.SocialState{}
-	if err := pol.UnmarshalVT(b); err != nil {
-		r.log.Error("decode policy", "user", user, "err", err)
-		return nil, err
+	case !found:
+		return nil, nil
 	}
 	return pol, nil
 }
@@ -141,20 +135,13 @@ func (g *userGrain) socialState() (*storepb.SocialState, *clientpb.Error) {
 	if g.soc.st != nil {
 		return g.soc.st, nil
 	}
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
 	st := &storepb.SocialState{}
-	b, err := g.rt.store.GetState(sctx, socialKey(g.id))
-	switch {
-	case errors.Is(err, persistence.ErrNotFound):
-	case err != nil:
+	if _, err := g.rt.loadState(socialKey(g.id), st); err != nil {
 		g.rt.log.Error("load social state", "user", g.id, "err", err)
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
-	default:
-		if err := st.UnmarshalVT(b); err != nil {
-			g.rt.log.Error("decode social state", "user", g.id, "err", err)
+		if errors.Is(err, errBadRecord) {
 			return nil, clientError(clientpb.ErrorCode_ERR_INTERNAL, "social state unreadable")
 		}
+		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
 	}
 	g.soc.st = st
 	return st, nil
@@ -187,13 +174,7 @@ func (g *userGrain) edit() (*storepb.SocialState, *clientpb.Error) {
 // the policy record (always, even unchanged, so a retry repairs a policy
 // write that failed after the state's).
 func (g *userGrain) save(next *storepb.SocialState, withPolicy bool) *clientpb.Error {
-	b, err := next.MarshalVT()
-	if err != nil {
-		return clientError(clientpb.ErrorCode_ERR_INTERNAL, "social state unencodable")
-	}
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
-	if err := g.rt.store.PutState(sctx, socialKey(g.id), b); err != nil {
+	if err := g.rt.saveState(socialKey(g.id), next); err != nil {
 		g.rt.log.Error("save social state", "user", g.id, "err", err)
 		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
 	}
@@ -201,13 +182,13 @@ func (g *userGrain) save(next *storepb.SocialState, withPolicy bool) *clientpb.E
 	if !withPolicy {
 		return nil
 	}
+	var err error
 	if len(next.GetBlocked()) == 0 && !next.GetFriendsOnly() {
+		sctx, cancel := g.rt.storeCtx()
 		err = g.rt.store.DeleteState(sctx, policyKey(g.id))
+		cancel()
 	} else {
-		pol := &storepb.SocialState{Blocked: next.GetBlocked(), FriendsOnly: next.GetFriendsOnly()}
-		if b, err = pol.MarshalVT(); err == nil {
-			err = g.rt.store.PutState(sctx, policyKey(g.id), b)
-		}
+		err = g.rt.saveState(policyKey(g.id), &storepb.SocialState{Blocked: next.GetBlocked(), FriendsOnly: next.GetFriendsOnly()})
 	}
 	if err != nil {
 		g.rt.log.Error("save policy", "user", g.id, "err", err)
