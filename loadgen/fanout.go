@@ -319,40 +319,9 @@ func (f *fanoutTraffic) send(ctx context.Context, s *groupSender, sched time.Tim
 	}
 }
 
-// start begins sending: open loop at rate msgs/s over this process's
-// senders, or closed loop with cfg.Inflight sends outstanding per sender.
+// start begins sending over this process's senders; see loop.start.
 func (f *fanoutTraffic) start(ctx context.Context, rate float64) {
-	if len(f.senders) == 0 {
-		return
-	}
-	if rate <= 0 {
-		for _, s := range f.senders {
-			for range f.e.cfg.Inflight {
-				f.wg.Add(1)
-				go func() {
-					defer f.wg.Done()
-					for !f.stopped() {
-						if err := f.send(ctx, s, time.Now()); errors.Is(err, client.ErrClosed) || ctx.Err() != nil {
-							return
-						} else if err != nil {
-							time.Sleep(50 * time.Millisecond) // don't spin on a failing connection
-						}
-					}
-				}()
-			}
-		}
-		return
-	}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		f.schedule(ctx, rate)
-	}()
-}
-
-// schedule is the open loop: message k goes from sender k mod n.
-func (f *fanoutTraffic) schedule(ctx context.Context, rate float64) {
-	f.openLoop(rate, func(k int, due time.Time) { _ = f.send(ctx, f.senders[k%len(f.senders)], due) })
+	f.loop.start(ctx, rate, len(f.senders), func(i int, due time.Time) error { return f.send(ctx, f.senders[i], due) })
 }
 
 // close closes every member connection.

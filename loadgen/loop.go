@@ -2,8 +2,11 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"actorim/client"
 )
 
 // loop runs and stops the senders of a message workload (pairs, fanout).
@@ -14,6 +17,39 @@ type loop struct {
 }
 
 func newLoop(e *env) loop { return loop{e: e, stop: make(chan struct{})} }
+
+// start begins sending over n senders: open loop at rate msgs/s in all
+// (message k from sender k mod n), or, when rate is 0, closed loop with
+// cfg.Inflight sends outstanding per sender. send(i, due) sends one message
+// from sender i, timed from due.
+func (l *loop) start(ctx context.Context, rate float64, n int, send func(i int, due time.Time) error) {
+	if n == 0 {
+		return
+	}
+	if rate <= 0 {
+		for i := range n {
+			for range l.e.cfg.Inflight {
+				l.wg.Add(1)
+				go func() {
+					defer l.wg.Done()
+					for !l.stopped() {
+						if err := send(i, time.Now()); errors.Is(err, client.ErrClosed) || ctx.Err() != nil {
+							return
+						} else if err != nil {
+							time.Sleep(50 * time.Millisecond) // don't spin on a failing connection
+						}
+					}
+				}()
+			}
+		}
+		return
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.openLoop(rate, func(k int, due time.Time) { _ = send(k%n, due) })
+	}()
+}
 
 // maxOpenInflight bounds the sends of the open loop outstanding at once in a
 // process, so an overwhelmed node cannot exhaust the client's memory; a send

@@ -238,41 +238,9 @@ func (t *traffic) redialSender(ctx context.Context, p *pair, old *client.Conn) {
 	}
 }
 
-// start begins sending: open loop at rate msgs/s over this process's pairs,
-// or closed loop with cfg.Inflight sends outstanding per sender.
+// start begins sending over this process's pairs; see loop.start.
 func (t *traffic) start(ctx context.Context, rate float64) {
-	if len(t.pairs) == 0 {
-		return
-	}
-	if rate <= 0 {
-		for _, p := range t.pairs {
-			for range t.e.cfg.Inflight {
-				t.wg.Add(1)
-				go func() {
-					defer t.wg.Done()
-					for !t.stopped() {
-						if err := t.send(ctx, p, time.Now()); errors.Is(err, client.ErrClosed) || ctx.Err() != nil {
-							return
-						} else if err != nil {
-							time.Sleep(50 * time.Millisecond) // don't spin on a failing connection
-						}
-					}
-				}()
-			}
-		}
-		return
-	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		t.schedule(ctx, rate)
-	}()
-}
-
-// schedule is the open loop: message k goes to pair k mod n, so every pair
-// sends evenly, out of phase with the others.
-func (t *traffic) schedule(ctx context.Context, rate float64) {
-	t.openLoop(rate, func(k int, due time.Time) { _ = t.send(ctx, t.pairs[k%len(t.pairs)], due) })
+	t.loop.start(ctx, rate, len(t.pairs), func(i int, due time.Time) error { return t.send(ctx, t.pairs[i], due) })
 }
 
 // close closes every connection of the pairs.
