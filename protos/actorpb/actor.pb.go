@@ -355,10 +355,13 @@ func (x *SendRequest) GetRequestId() uint64 {
 
 // SendResult answers a SendRequest with an ack or an error.
 type SendResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ack           *clientpb.SendAck      `protobuf:"bytes,1,opt,name=ack,proto3" json:"ack,omitempty"`
-	Error         *clientpb.Error        `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	RequestId     uint64                 `protobuf:"varint,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Ack       *clientpb.SendAck      `protobuf:"bytes,1,opt,name=ack,proto3" json:"ack,omitempty"`
+	Error     *clientpb.Error        `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	RequestId uint64                 `protobuf:"varint,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Timelines the message was written to (its fan-out), 0 for a duplicate
+	// or an error: the sending connection charges it to its write budget.
+	Fanout        uint32 `protobuf:"varint,4,opt,name=fanout,proto3" json:"fanout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -410,6 +413,13 @@ func (x *SendResult) GetError() *clientpb.Error {
 func (x *SendResult) GetRequestId() uint64 {
 	if x != nil {
 		return x.RequestId
+	}
+	return 0
+}
+
+func (x *SendResult) GetFanout() uint32 {
+	if x != nil {
+		return x.Fanout
 	}
 	return 0
 }
@@ -1495,13 +1505,14 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12$\n" +
 	"\x04send\x18\x03 \x01(\v2\x10.actorim.v1.SendR\x04send\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\x04R\trequestId\"{\n" +
+	"request_id\x18\x04 \x01(\x04R\trequestId\"\x93\x01\n" +
 	"\n" +
 	"SendResult\x12%\n" +
 	"\x03ack\x18\x01 \x01(\v2\x13.actorim.v1.SendAckR\x03ack\x12'\n" +
 	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\x04R\trequestId\"]\n" +
+	"request_id\x18\x03 \x01(\x04R\trequestId\x12\x16\n" +
+	"\x06fanout\x18\x04 \x01(\rR\x06fanout\"]\n" +
 	"\aDeliver\x12+\n" +
 	"\aentries\x18\x01 \x03(\v2\x11.actorim.v1.EntryR\aentries\x12%\n" +
 	"\x0eexcept_session\x18\x02 \x01(\tR\rexceptSession\"\f\n" +

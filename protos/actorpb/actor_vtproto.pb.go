@@ -344,6 +344,11 @@ func (m *SendResult) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.Fanout != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.Fanout))
+		i--
+		dAtA[i] = 0x20
+	}
 	if m.RequestId != 0 {
 		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.RequestId))
 		i--
@@ -1476,6 +1481,9 @@ func (m *SendResult) SizeVT() (n int) {
 	}
 	if m.RequestId != 0 {
 		n += 1 + protohelpers.SizeOfVarint(uint64(m.RequestId))
+	}
+	if m.Fanout != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.Fanout))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -2693,6 +2701,25 @@ func (m *SendResult) UnmarshalVT(dAtA []byte) error {
 				b := dAtA[iNdEx]
 				iNdEx++
 				m.RequestId |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 4:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Fanout", wireType)
+			}
+			m.Fanout = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.Fanout |= uint32(b&0x7F) << shift
 				if b < 0x80 {
 					break
 				}

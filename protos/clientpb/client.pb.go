@@ -146,6 +146,9 @@ const (
 	KickReason_KICK_REASON_REPLACED KickReason = 1
 	// The multi-device policy admits one device per platform or one in all.
 	KickReason_KICK_REASON_DEVICE_POLICY KickReason = 2
+	// The user's tokens were revoked (by an administrator): log in again with a
+	// new token. The server closes with 4001 after it.
+	KickReason_KICK_REASON_REVOKED KickReason = 3
 )
 
 // Enum value maps for KickReason.
@@ -154,11 +157,13 @@ var (
 		0: "KICK_REASON_UNSPECIFIED",
 		1: "KICK_REASON_REPLACED",
 		2: "KICK_REASON_DEVICE_POLICY",
+		3: "KICK_REASON_REVOKED",
 	}
 	KickReason_value = map[string]int32{
 		"KICK_REASON_UNSPECIFIED":   0,
 		"KICK_REASON_REPLACED":      1,
 		"KICK_REASON_DEVICE_POLICY": 2,
+		"KICK_REASON_REVOKED":       3,
 	}
 )
 
@@ -234,6 +239,13 @@ const (
 	ErrorCode_ERR_RECALL_EXPIRED ErrorCode = 22
 	// The caller is on the group's ban list.
 	ErrorCode_ERR_BANNED ErrorCode = 23
+	// The client_msg_id was used before for a different message (another
+	// recipient or other content): nothing was stored. A retry must repeat the
+	// original send exactly; a new message needs a new client_msg_id.
+	ErrorCode_ERR_CLIENT_MSG_ID_REUSED ErrorCode = 24
+	// A per-user or per-request cap is reached (pending friend requests,
+	// blacklist or ban list size, users named in one request).
+	ErrorCode_ERR_LIMIT_EXCEEDED ErrorCode = 25
 )
 
 // Enum value maps for ErrorCode.
@@ -263,32 +275,36 @@ var (
 		21: "ERR_GROUP_FULL",
 		22: "ERR_RECALL_EXPIRED",
 		23: "ERR_BANNED",
+		24: "ERR_CLIENT_MSG_ID_REUSED",
+		25: "ERR_LIMIT_EXCEEDED",
 	}
 	ErrorCode_value = map[string]int32{
-		"ERR_UNSPECIFIED":       0,
-		"ERR_BAD_FRAME":         1,
-		"ERR_FRAME_TOO_LARGE":   2,
-		"ERR_UNAUTHENTICATED":   3,
-		"ERR_NOT_LOGGED_IN":     4,
-		"ERR_ALREADY_LOGGED_IN": 5,
-		"ERR_BAD_REQUEST":       6,
-		"ERR_UNKNOWN_RECIPIENT": 7,
-		"ERR_PAYLOAD_TOO_LARGE": 8,
-		"ERR_RATE_LIMITED":      9,
-		"ERR_FORBIDDEN":         10,
-		"ERR_NOT_FOUND":         11,
-		"ERR_UNAVAILABLE":       12,
-		"ERR_INTERNAL":          13,
-		"ERR_UNSUPPORTED":       14,
-		"ERR_CONFLICT":          15,
-		"ERR_NOT_MEMBER":        16,
-		"ERR_MUTED":             17,
-		"ERR_BLOCKED":           18,
-		"ERR_NOT_FRIEND":        19,
-		"ERR_GROUP_DISSOLVED":   20,
-		"ERR_GROUP_FULL":        21,
-		"ERR_RECALL_EXPIRED":    22,
-		"ERR_BANNED":            23,
+		"ERR_UNSPECIFIED":          0,
+		"ERR_BAD_FRAME":            1,
+		"ERR_FRAME_TOO_LARGE":      2,
+		"ERR_UNAUTHENTICATED":      3,
+		"ERR_NOT_LOGGED_IN":        4,
+		"ERR_ALREADY_LOGGED_IN":    5,
+		"ERR_BAD_REQUEST":          6,
+		"ERR_UNKNOWN_RECIPIENT":    7,
+		"ERR_PAYLOAD_TOO_LARGE":    8,
+		"ERR_RATE_LIMITED":         9,
+		"ERR_FORBIDDEN":            10,
+		"ERR_NOT_FOUND":            11,
+		"ERR_UNAVAILABLE":          12,
+		"ERR_INTERNAL":             13,
+		"ERR_UNSUPPORTED":          14,
+		"ERR_CONFLICT":             15,
+		"ERR_NOT_MEMBER":           16,
+		"ERR_MUTED":                17,
+		"ERR_BLOCKED":              18,
+		"ERR_NOT_FRIEND":           19,
+		"ERR_GROUP_DISSOLVED":      20,
+		"ERR_GROUP_FULL":           21,
+		"ERR_RECALL_EXPIRED":       22,
+		"ERR_BANNED":               23,
+		"ERR_CLIENT_MSG_ID_REUSED": 24,
+		"ERR_LIMIT_EXCEEDED":       25,
 	}
 )
 
@@ -5865,12 +5881,13 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x1dCONVERSATION_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CONVERSATION_TYPE_PRIVATE\x10\x01\x12\x1b\n" +
 	"\x17CONVERSATION_TYPE_GROUP\x10\x02\x12\x1c\n" +
-	"\x18CONVERSATION_TYPE_SYSTEM\x10\x03*b\n" +
+	"\x18CONVERSATION_TYPE_SYSTEM\x10\x03*{\n" +
 	"\n" +
 	"KickReason\x12\x1b\n" +
 	"\x17KICK_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14KICK_REASON_REPLACED\x10\x01\x12\x1d\n" +
-	"\x19KICK_REASON_DEVICE_POLICY\x10\x02*\x89\x04\n" +
+	"\x19KICK_REASON_DEVICE_POLICY\x10\x02\x12\x17\n" +
+	"\x13KICK_REASON_REVOKED\x10\x03*\xbf\x04\n" +
 	"\tErrorCode\x12\x13\n" +
 	"\x0fERR_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rERR_BAD_FRAME\x10\x01\x12\x17\n" +
@@ -5897,7 +5914,9 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x0eERR_GROUP_FULL\x10\x15\x12\x16\n" +
 	"\x12ERR_RECALL_EXPIRED\x10\x16\x12\x0e\n" +
 	"\n" +
-	"ERR_BANNED\x10\x17*j\n" +
+	"ERR_BANNED\x10\x17\x12\x1c\n" +
+	"\x18ERR_CLIENT_MSG_ID_REUSED\x10\x18\x12\x16\n" +
+	"\x12ERR_LIMIT_EXCEEDED\x10\x19*j\n" +
 	"\tGroupRole\x12\x1a\n" +
 	"\x16GROUP_ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11GROUP_ROLE_MEMBER\x10\x01\x12\x14\n" +

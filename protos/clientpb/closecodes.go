@@ -14,6 +14,9 @@ const (
 	CloseIdle = 4004
 	// CloseProtocol: too many invalid frames in a row.
 	CloseProtocol = 4005
+	// CloseRateLimited: the client kept sending requests faster than its
+	// request rate after ERR_RATE_LIMITED told it to wait.
+	CloseRateLimited = 4007
 	// CloseSlowConsumer: the client does not read fast enough.
 	CloseSlowConsumer = 4006
 	// CloseTryAgain: the server cannot serve this session now; reconnect after a pause.
