@@ -52,6 +52,10 @@ bench-go: ## the Go benchmark of private-chat throughput and latency through the
 fuzz: ## fuzz the frame decoder for FUZZTIME (default 60s)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(or $(FUZZTIME),60s) ./wire/
 
+.PHONY: fuzz-conn
+fuzz-conn: ## fuzz whole connections (frame sequences after login) against a node for FUZZTIME (default 60s)
+	$(GO) test -run '^$$' -fuzz FuzzConnection -fuzztime $(or $(FUZZTIME),60s) ./e2e/
+
 .PHONY: proto
 proto: ## regenerate the Go code of protos/*.proto (installs protoc and the Go plugins when missing)
 	@command -v protoc >/dev/null || { echo "installing protobuf-compiler"; sudo_=$$(command -v sudo || true); $$sudo_ apt-get install -y protobuf-compiler; }

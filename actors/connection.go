@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
 	"actorim/cluster"
@@ -40,8 +41,12 @@ type Conn struct {
 	root *actor.RootContext
 }
 
-// Frame hands a decoded client frame to the connection.
-func (c *Conn) Frame(f *clientpb.Frame) { c.root.Send(c.pid, inboundFrame{f}) }
+// Frame hands a decoded client frame to the connection. done is called once
+// the frame is answered (for a Send: when the grain's result came back), or
+// dropped; the gateway bounds the frames of a connection not yet done.
+func (c *Conn) Frame(f *clientpb.Frame, done func()) {
+	c.root.Send(c.pid, inboundFrame{f: f, done: done})
+}
 
 // SocketClosed tells the connection its socket is gone.
 func (c *Conn) SocketClosed() { c.root.Send(c.pid, socketClosed{}) }
@@ -51,7 +56,9 @@ func (c *Conn) SocketClosed() { c.root.Send(c.pid, socketClosed{}) }
 // owns every write to out except the gateway's own protocol errors.
 func (r *Runtime) Connect(s Session, out Outbound) *Conn {
 	sys := r.member.System()
-	props := actor.PropsFromProducer(func() actor.Actor { return &connActor{rt: r, sess: s, out: out} },
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &connActor{rt: r, sess: s, out: out, budget: rate.NewLimiter(rate.Limit(r.cfg.WriteBudget), r.cfg.WriteBurst)}
+	},
 		actor.WithDispatcher(r.dispatcher))
 	pid := sys.Root.Spawn(props)
 	return &Conn{pid: pid, root: sys.Root}
@@ -59,7 +66,10 @@ func (r *Runtime) Connect(s Session, out Outbound) *Conn {
 
 // Messages local to a connection actor (never cross nodes).
 type (
-	inboundFrame struct{ f *clientpb.Frame }
+	inboundFrame struct {
+		f    *clientpb.Frame
+		done func()
+	}
 	socketClosed struct{}
 	pumpNow      struct{}
 	retryTick    struct{}
@@ -72,6 +82,10 @@ type (
 type pendingSend struct {
 	frameID  uint32
 	deadline time.Time
+	done     func() // the frame's release (see Conn.Frame)
+	// bytes is the size of the message's content, charged to the write
+	// budget once per timeline the grain reports it was written to.
+	bytes int
 }
 
 type connActor struct {
@@ -95,6 +109,9 @@ type connActor struct {
 	// muted holds the group conversations whose messages this user muted:
 	// they are pushed and synced flagged silent.
 	muted map[string]bool
+
+	// budget is the connection's write budget in bytes (Config.WriteBudget).
+	budget *rate.Limiter
 }
 
 func (c *connActor) setMuted(convs []string) {
@@ -141,8 +158,8 @@ func (c *connActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		c.start(ctx)
 	case inboundFrame:
-		if !c.done {
-			c.onFrame(ctx, m.f)
+		if c.done || !c.onFrame(ctx, m.f, m.done) {
+			m.done()
 		}
 	case *actorpb.Notify:
 		if c.st != nil {
@@ -293,6 +310,7 @@ func (c *connActor) reattach(ctx actor.Context) {
 	// retry them (with their client_msg_id) at once.
 	for rid, p := range c.pending {
 		delete(c.pending, rid)
+		p.done()
 		c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moved; retry with the same client_msg_id")))
 	}
 	res, err := c.attach(ctx, true)
@@ -336,15 +354,17 @@ func (c *connActor) write(f *clientpb.Frame) {
 	_ = c.out.WriteFrame(f)
 }
 
-func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
+// onFrame serves one client frame. It reports whether it kept the frame's
+// done (a request still waiting for a grain's answer, which calls it);
+// otherwise the frame is finished when onFrame returns.
+func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame, done func()) (kept bool) {
 	id := f.GetId()
 	switch b := f.GetBody().(type) {
 	case *clientpb.Frame_Send:
 		if b.Send.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
-			c.onGroupSend(ctx, id, b.Send)
-		} else {
-			c.onSend(ctx, id, b.Send)
+			return c.onGroupSend(ctx, id, b.Send, done)
 		}
+		return c.onSend(ctx, id, b.Send, done)
 	case *clientpb.Frame_PushAck:
 		c.observeAck(b.PushAck.GetSeq())
 		if !c.st.ack(b.PushAck.GetSeq(), time.Now()) {
@@ -375,12 +395,13 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame) {
 		*clientpb.Frame_Block, *clientpb.Frame_Settings, *clientpb.Frame_PresenceQuery,
 		*clientpb.Frame_Typing, *clientpb.Frame_Read, *clientpb.Frame_Recall,
 		*clientpb.Frame_Conversations, *clientpb.Frame_ConversationUpdate, *clientpb.Frame_Group:
-		c.onOp(ctx, f)
+		return c.onOp(ctx, f, done)
 	case nil:
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "frame has no body")))
 	default:
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "the server does not accept this frame from clients")))
 	}
+	return false
 }
 
 // answer writes the error when there is one, else the answer f.
@@ -394,23 +415,57 @@ func (c *connActor) answer(e *clientpb.Error, f *clientpb.Frame) {
 // onSend forwards a Send to the user grain without waiting: the grain's
 // SendResult comes back as a message. Requests to one grain are delivered in
 // order, so a device's messages land in the order it sent them.
-func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send) {
+func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send, done func()) (kept bool) {
 	if c.user == nil {
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry with the same client_msg_id")))
+		return false
+	}
+	if !c.withinBudget(id) {
+		return false
+	}
+	rid := c.track(ctx, id, s, done)
+	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
+	return true
+}
+
+// withinBudget refuses a send while the connection's write budget is spent
+// (see Config.WriteBudget).
+func (c *connActor) withinBudget(frameID uint32) bool {
+	t := c.budget.Tokens()
+	if t >= 0 {
+		return true
+	}
+	wait := time.Duration(-t / float64(c.budget.Limit()) * float64(time.Second))
+	c.write(errorFrame(frameID, &clientpb.Error{Code: clientpb.ErrorCode_ERR_RATE_LIMITED,
+		Message:      "write budget spent (messages times their recipients); retry later with the same client_msg_id",
+		RetryAfterMs: uint32(wait/time.Millisecond) + 1}))
+	return false
+}
+
+// charge spends a stored message's cost from the write budget: its content
+// and a fixed overhead, once per timeline it was written to. The budget may
+// go into debt, which the next sends wait out.
+func (c *connActor) charge(p pendingSend, fanout uint32) {
+	if fanout == 0 {
 		return
 	}
-	rid := c.track(ctx, id)
-	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
+	cost := int(fanout) * (p.bytes + entryOverhead)
+	c.budget.ReserveN(time.Now(), min(cost, c.budget.Burst()))
 }
+
+// entryOverhead approximates what a stored timeline entry costs beyond its
+// content (ids, seq, conversation, sender, keys).
+const entryOverhead = 256
 
 // track records a send about to be forwarded under a fresh request id, to
 // be answered by a SendResult or failed by the sweep.
-func (c *connActor) track(ctx actor.Context, frameID uint32) uint64 {
+func (c *connActor) track(ctx actor.Context, frameID uint32, s *clientpb.Send, done func()) uint64 {
 	c.nextReq++
 	if c.pending == nil {
 		c.pending = map[uint64]pendingSend{}
 	}
-	c.pending[c.nextReq] = pendingSend{frameID: frameID, deadline: time.Now().Add(c.rt.member.RequestTimeout())}
+	c.pending[c.nextReq] = pendingSend{frameID: frameID, deadline: time.Now().Add(c.rt.member.RequestTimeout()),
+		done: done, bytes: s.GetContent().SizeVT()}
 	c.armSweep(ctx)
 	return c.nextReq
 }
@@ -431,6 +486,8 @@ func (c *connActor) onSendResult(ctx actor.Context, r *actorpb.SendResult) {
 		return // already failed by the sweep
 	}
 	delete(c.pending, r.GetRequestId())
+	p.done()
+	c.charge(p, r.GetFanout())
 	if e := r.GetError(); e != nil {
 		c.write(errorFrame(p.frameID, e))
 		return
@@ -451,6 +508,7 @@ func (c *connActor) sweep(ctx actor.Context) {
 	for rid, p := range c.pending {
 		if now.After(p.deadline) {
 			delete(c.pending, rid)
+			p.done()
 			c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")))
 		}
 	}

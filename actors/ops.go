@@ -24,33 +24,35 @@ func groupTimeline(groupID string) string { return "#" + ids.Group(groupID) }
 const opTimeout = 5 * time.Second
 
 // onOp forwards one of the requests answered by a Result (frames 17 to 31)
-// to the grain that decides it, without blocking the connection.
-func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame) {
+// to the grain that decides it, without blocking the connection. It keeps
+// done until the answer (or its timeout) comes back.
+func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame, done func()) (kept bool) {
 	id := f.GetId()
 	var pid *actor.PID
 	var msg any
 	if g, ok := f.GetBody().(*clientpb.Frame_Group); ok {
 		if !ids.ValidUser(g.Group.GetGroupId()) {
 			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: group_id must be 1 to 64 characters of [A-Za-z0-9_.@-]")))
-			return
+			return false
 		}
 		rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
 		p, err := c.rt.member.Get(rctx, g.Group.GetGroupId(), KindGroup)
 		cancel()
 		if err != nil {
 			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry")))
-			return
+			return false
 		}
 		pid, msg = p, &actorpb.GroupOp{User: c.sess.UserID, Request: g.Group}
 	} else {
 		if c.user == nil {
 			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry")))
-			return
+			return false
 		}
 		pid, msg = c.user, &actorpb.UserOp{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Frame: f}
 	}
 	fut := ctx.RequestFuture(pid, msg, opTimeout)
 	ctx.ReenterAfter(fut, func(res any, err error) {
+		done()
 		r, ok := res.(*actorpb.OpResult)
 		switch {
 		case err != nil || !ok:
@@ -65,24 +67,29 @@ func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame) {
 			c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Result{Result: res}})
 		}
 	})
+	return true
 }
 
 // onGroupSend forwards a group message to the group grain, which answers
 // with a SendResult like the user grain does for private messages.
-func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send) {
+func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send, done func()) (kept bool) {
 	if !ids.ValidUser(s.GetTo()) {
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: to must be a group id")))
-		return
+		return false
+	}
+	if !c.withinBudget(id) {
+		return false
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
 	pid, err := c.rt.member.Get(rctx, s.GetTo(), KindGroup)
 	cancel()
 	if err != nil {
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry with the same client_msg_id")))
-		return
+		return false
 	}
-	rid := c.track(ctx, id)
+	rid := c.track(ctx, id, s, done)
 	ctx.Request(pid, &actorpb.GroupSend{User: c.sess.UserID, DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
+	return true
 }
 
 // onUserOp answers a request of the user's own (frames 17 to 30).

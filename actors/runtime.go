@@ -75,6 +75,14 @@ type Config struct {
 	// RecallWindow is how long after sending a message may be recalled.
 	// Default 2m.
 	RecallWindow time.Duration
+	// WriteBudget and WriteBurst bound what one connection's sends may make
+	// the store write, in bytes per second: each stored message costs its
+	// content plus 256 bytes, once per timeline it lands in, so a group
+	// message costs its fan-out. A connection whose budget is spent gets
+	// ERR_RATE_LIMITED for its sends until it recovers. Defaults 2 MiB/s
+	// and 32 MiB.
+	WriteBudget int
+	WriteBurst  int
 }
 
 func (c *Config) setDefaults() {
@@ -108,6 +116,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RecallWindow <= 0 {
 		c.RecallWindow = 2 * time.Minute
+	}
+	if c.WriteBudget <= 0 {
+		c.WriteBudget = 2 << 20
+	}
+	if c.WriteBurst <= 0 {
+		c.WriteBurst = 32 << 20
 	}
 }
 

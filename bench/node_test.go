@@ -33,7 +33,8 @@ func startNode(b *testing.B) *node {
 	addr := l.Addr().String()
 	_ = l.Close()
 	cmd := exec.Command(bin, "--data", filepath.Join(dir, "data"), "--listen", addr,
-		"--auth-secret", secret, "--send-rate", "1000000", "--send-burst", "1000000", "--log-level", "warn", "--pprof")
+		"--auth-secret", secret, "--send-rate", "1000000", "--send-burst", "1000000", "--request-rate", "1000000", "--request-burst", "1000000",
+		"--write-budget", "1099511627776", "--write-burst", "1099511627776", "--log-level", "warn", "--pprof")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -27,8 +27,12 @@ import (
 
 const testSecret = "e2e-secret-0123456789abcdef0123456789"
 
-// shared is one node used by the tests that need no special configuration.
-var shared *testNode
+// shared is one node used by the tests that need no special configuration;
+// sharedLog is its log file.
+var (
+	shared    *testNode
+	sharedLog string
+)
 
 func TestMain(m *testing.M) {
 	var code int
@@ -94,6 +98,7 @@ func startShared() (*testNode, func() error, error) {
 		_ = stop()
 		return nil, nil, err
 	}
+	sharedLog = p.log.Name()
 	return p.node(), stop, nil
 }
 

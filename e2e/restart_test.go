@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +52,8 @@ type process struct {
 	addr   string
 	log    *os.File
 	exited chan struct{}
+	// signaled is set when the test itself ends the process.
+	signaled atomic.Bool
 }
 
 // alive reports whether the process is still running.
@@ -122,18 +125,42 @@ func launch(bin, dataDir, addr, logPath string, extra ...string) (*process, erro
 	return p, fmt.Errorf("imnode on %s not ready", addr)
 }
 
-// stop kills the process and reports whether one of its actors panicked.
+// stop kills the process and reports whether it logged a panic or an
+// actor restart, or had exited without being told to.
 func (p *process) stop() error {
+	died := !p.alive() && !p.signaled.Load()
 	_ = p.cmd.Process.Kill()
 	<-p.exited
-	if b, err := os.ReadFile(p.log.Name()); err == nil && strings.Contains(string(b), "[ACTOR] Recovering") {
-		return fmt.Errorf("an actor panicked (see its log %s)", p.log.Name())
+	if b, err := os.ReadFile(p.log.Name()); err == nil {
+		if problem := logProblem(string(b)); problem != "" {
+			return fmt.Errorf("%s (see its log %s)", problem, p.log.Name())
+		}
+	}
+	if died {
+		return fmt.Errorf("exited by itself: %v (see its log %s)", p.cmd.ProcessState, p.log.Name())
 	}
 	return nil
 }
 
+// logProblem names what in a node's log fails a test run whatever the test
+// concluded: an actor that panicked and was restarted by its supervisor, a
+// panic that ended the process, or a fatal runtime error. "" when none.
+func logProblem(log string) string {
+	for _, p := range []struct{ marker, what string }{
+		{"[ACTOR] Recovering", "an actor panicked and was restarted"},
+		{"\npanic: ", "the process panicked"},
+		{"\nfatal error: ", "the Go runtime failed"},
+	} {
+		if strings.Contains("\n"+log, p.marker) {
+			return p.what
+		}
+	}
+	return ""
+}
+
 func (p *process) kill9(t *testing.T) {
 	t.Helper()
+	p.signaled.Store(true)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +170,7 @@ func (p *process) kill9(t *testing.T) {
 // terminate sends SIGTERM and waits for the process to exit.
 func (p *process) terminate(t *testing.T, within time.Duration) {
 	t.Helper()
+	p.signaled.Store(true)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -279,4 +307,22 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 		t.Fatalf("bob's next entry has seq %d", last[0].GetSeq())
 	}
 	b.quiet(t, 300*time.Millisecond)
+}
+
+// TestHarnessFailsOnPanicLogs: the harness's log check flags each kind of
+// failure a node can log, and nothing in a clean log.
+func TestHarnessFailsOnPanicLogs(t *testing.T) {
+	clean := "time=... level=INFO msg=\"actorim node ready\"\ntime=... level=WARN msg=\"slow re-attach\" note=\"panic: in a value is fine\"\n"
+	if p := logProblem(clean); p != "" {
+		t.Errorf("clean log flagged: %s", p)
+	}
+	for _, bad := range []string{
+		clean + "time=... level=ERROR msg=\"[ACTOR] Recovering\" self=... reason=\"runtime error: invalid memory address\"\n",
+		clean + "panic: runtime error: index out of range [3] with length 3\n\ngoroutine 7 [running]:\n",
+		"fatal error: concurrent map writes\n",
+	} {
+		if logProblem(bad) == "" {
+			t.Errorf("not flagged: %q", bad)
+		}
+	}
 }

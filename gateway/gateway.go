@@ -49,6 +49,19 @@ type Config struct {
 	// bucket, frames per second). Defaults 100/s and 200.
 	SendRate  float64
 	SendBurst int
+	// RequestRate and RequestBurst bound all of a connection's frames
+	// together, Send included (token bucket, frames per second). A frame
+	// over the rate is answered ERR_RATE_LIMITED; a client that sends
+	// RequestBurst more frames while refused is closed with 4007.
+	// Defaults 200/s and 400.
+	RequestRate  float64
+	RequestBurst int
+	// MaxInflightBytes bounds what a connection's frames that are read but
+	// not yet answered may hold: each counts its size plus 1 KiB. Beyond it
+	// the socket is not read (backpressure) until answers free room, so a
+	// client cannot make the node buffer more than this for it, whatever it
+	// sends. Default 256 KiB.
+	MaxInflightBytes int
 	// MaxConnections refuses new sockets with HTTP 503 beyond this many.
 	// Default: the open-files limit minus 512.
 	MaxConnections int
@@ -79,6 +92,17 @@ func (c *Config) setDefaults() {
 	if c.SendBurst <= 0 {
 		c.SendBurst = 200
 	}
+	if c.RequestRate <= 0 {
+		c.RequestRate = 200
+	}
+	if c.RequestBurst <= 0 {
+		c.RequestBurst = 400
+	}
+	if c.MaxInflightBytes <= 0 {
+		c.MaxInflightBytes = 256 << 10
+	}
+	// One frame of the largest size must always fit.
+	c.MaxInflightBytes = max(c.MaxInflightBytes, c.MaxFrameBytes+frameOverhead)
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = defaultMaxConnections()
 	}
@@ -185,6 +209,8 @@ type metrics struct {
 	badFrames   *prometheus.CounterVec
 	rateLimited prometheus.Counter
 	refused     prometheus.Counter
+	throttled   prometheus.Counter
+	stalls      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, open *atomic.Int64) *metrics {
@@ -197,9 +223,13 @@ func newMetrics(reg prometheus.Registerer, open *atomic.Int64) *metrics {
 			Name: "actorim_sends_rate_limited_total", Help: "Send frames refused by the per-connection rate limit."}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "actorim_sockets_refused_total", Help: "WebSocket upgrades refused at the connection limit."}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "actorim_frames_rate_limited_total", Help: "Frames refused by the per-connection request rate limit."}),
+		stalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "actorim_socket_read_stalls_total", Help: "Times a socket was not read because its unanswered frames reached MaxInflightBytes."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.framesIn, m.badFrames, m.rateLimited, m.refused,
+		reg.MustRegister(m.framesIn, m.badFrames, m.rateLimited, m.refused, m.throttled, m.stalls,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "actorim_sockets_open", Help: "WebSocket connections open on this node, logged in or not."},
 				func() float64 { return float64(open.Load()) }))

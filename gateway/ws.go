@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"actorim/actors"
@@ -25,8 +27,13 @@ import (
 )
 
 // maxBadFrames is how many undecodable frames in a row a client may send
-// before the connection is closed with CloseProtocol.
+// before the connection is closed with CloseProtocol. Frames other than
+// Login before login count as bad.
 const maxBadFrames = 16
+
+// frameOverhead is what a frame read but not yet answered costs beyond its
+// bytes (the decoded frame, its mailbox entry), for MaxInflightBytes.
+const frameOverhead = 1 << 10
 
 var upgrader = websocket.Upgrader{
 	Subprotocols: []string{wire.SubprotocolProto, wire.SubprotocolJSON},
@@ -61,6 +68,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// write buffers, the parsed request) reachable, about 10 KiB per idle
 	// socket for nothing.
 	c := &wsConn{srv: s, ws: ws, codec: wire.CodecFor(ws.Subprotocol())}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.serve()
 }
 
@@ -74,6 +82,14 @@ type wsConn struct {
 	wmu     sync.Mutex
 	closing atomic.Bool
 	ping    *time.Timer
+
+	// ctx ends when the socket starts closing: it releases a reader waiting
+	// for inflight room.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// inflight holds the bytes of frames handed to the connection actor and
+	// not yet answered (see Config.MaxInflightBytes).
+	inflight *semaphore.Weighted
 }
 
 var errClosing = errors.New("gateway: connection closing")
@@ -106,12 +122,14 @@ func (c *wsConn) Close(code int, reason string) {
 	if c.closing.Swap(true) {
 		return
 	}
+	c.cancel()
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	_ = c.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
 }
 
 func (c *wsConn) closeNow() {
 	c.closing.Store(true)
+	c.cancel()
 	_ = c.ws.Close()
 }
 
@@ -129,6 +147,7 @@ func (c *wsConn) writeError(id uint32, code clientpb.ErrorCode, msg string, retr
 func (c *wsConn) serve() {
 	s := c.srv
 	done := func() {
+		c.cancel()
 		_ = c.ws.Close()
 		s.untrack(c)
 		s.open.Add(-1)
@@ -136,6 +155,7 @@ func (c *wsConn) serve() {
 	if !s.track(c) {
 		c.Close(clientpb.CloseReconnectElsewhere, "server shutting down")
 		c.drain()
+		c.cancel()
 		_ = c.ws.Close()
 		s.open.Add(-1)
 		return
@@ -155,6 +175,12 @@ func (c *wsConn) serve() {
 }
 
 // readLoop reads the frames of a logged-in connection until the socket ends.
+//
+// What a client can make the node hold or do is bounded here, whatever it
+// sends: every frame spends from a request budget (Config.RequestRate, Send
+// also from its own), and frames read but not yet answered may hold at most
+// Config.MaxInflightBytes; beyond it the socket is not read until answers
+// free room, so a flood fills the client's own socket buffers, not the node.
 func (c *wsConn) readLoop(conn *actors.Conn) {
 	cfg := c.srv.cfg
 	defer conn.SocketClosed()
@@ -170,10 +196,12 @@ func (c *wsConn) readLoop(conn *actors.Conn) {
 	c.ping = time.AfterFunc(time.Duration(math.MaxInt64), c.sendPing)
 	c.ping.Reset(cfg.PingInterval)
 	defer c.ping.Stop()
-	limiter := rate.NewLimiter(rate.Limit(cfg.SendRate), cfg.SendBurst)
-	bad := 0
+	c.inflight = semaphore.NewWeighted(int64(cfg.MaxInflightBytes))
+	requests := rate.NewLimiter(rate.Limit(cfg.RequestRate), cfg.RequestBurst)
+	sends := rate.NewLimiter(rate.Limit(cfg.SendRate), cfg.SendBurst)
+	bad, refused := 0, 0
 	for {
-		f, code, err := c.readFrame(cfg.IdleTimeout)
+		f, size, code, err := c.readFrame(cfg.IdleTimeout)
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -188,14 +216,33 @@ func (c *wsConn) readLoop(conn *actors.Conn) {
 			continue
 		}
 		bad = 0
+		if !requests.Allow() {
+			c.srv.metrics.throttled.Inc()
+			// A client that ignores the refusals is closed: answering each
+			// frame of a flood would cost the node a write per frame.
+			if refused++; refused > cfg.RequestBurst {
+				c.Close(clientpb.CloseRateLimited, "request rate exceeded")
+				continue
+			}
+			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_RATE_LIMITED, "request rate limit exceeded, retry later", time.Duration(float64(time.Second)/cfg.RequestRate))
+			continue
+		}
+		refused = 0
 		if _, ok := f.GetBody().(*clientpb.Frame_Send); ok {
-			if !limiter.Allow() {
+			if !sends.Allow() {
 				c.srv.metrics.rateLimited.Inc()
 				c.writeError(f.GetId(), clientpb.ErrorCode_ERR_RATE_LIMITED, "send rate limit exceeded, retry later with the same client_msg_id", time.Duration(float64(time.Second)/cfg.SendRate))
 				continue
 			}
 		}
-		conn.Frame(f)
+		cost := int64(min(size+frameOverhead, cfg.MaxInflightBytes))
+		if !c.inflight.TryAcquire(cost) {
+			c.srv.metrics.stalls.Inc()
+			if c.inflight.Acquire(c.ctx, cost) != nil {
+				continue // closing: the next read ends the loop
+			}
+		}
+		conn.Frame(f, func() { c.inflight.Release(cost) })
 	}
 }
 
@@ -203,8 +250,9 @@ func (c *wsConn) readLoop(conn *actors.Conn) {
 func (c *wsConn) login() *actors.Conn {
 	cfg := c.srv.cfg
 	deadline := time.Now().Add(cfg.LoginTimeout)
+	bad := 0
 	for {
-		f, code, err := c.readFrame(time.Until(deadline))
+		f, _, code, err := c.readFrame(time.Until(deadline))
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() && !c.closing.Load() {
@@ -213,12 +261,16 @@ func (c *wsConn) login() *actors.Conn {
 			}
 			return nil
 		}
-		if code != clientpb.ErrorCode_ERR_UNSPECIFIED {
-			continue
-		}
 		l := f.GetLogin()
 		if l == nil {
-			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_NOT_LOGGED_IN, "the first frame must be login", 0)
+			if code == clientpb.ErrorCode_ERR_UNSPECIFIED {
+				c.writeError(f.GetId(), clientpb.ErrorCode_ERR_NOT_LOGGED_IN, "the first frame must be login", 0)
+			}
+			if bad++; bad >= maxBadFrames {
+				c.Close(clientpb.CloseProtocol, "too many frames before login")
+				c.drain()
+				return nil
+			}
 			continue
 		}
 		claims, err := c.srv.tokens.Verify(l.GetToken())
@@ -249,15 +301,16 @@ func (c *wsConn) login() *actors.Conn {
 	}
 }
 
-// readFrame reads and decodes one frame. Frames that cannot be served are
-// answered here (code set, f nil); err is set only when the socket is done.
-func (c *wsConn) readFrame(timeout time.Duration) (f *clientpb.Frame, code clientpb.ErrorCode, err error) {
+// readFrame reads and decodes one frame of size bytes. Frames that cannot
+// be served are answered here (code set, f nil); err is set only when the
+// socket is done.
+func (c *wsConn) readFrame(timeout time.Duration) (f *clientpb.Frame, size int, code clientpb.ErrorCode, err error) {
 	if !c.closing.Load() {
 		_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
 	}
 	_, r, err := c.ws.NextReader()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	max := c.srv.cfg.MaxFrameBytes
 	buf := readBufs.Get().(*bytes.Buffer)
@@ -270,24 +323,24 @@ func (c *wsConn) readFrame(timeout time.Duration) (f *clientpb.Frame, code clien
 	buf.Reset()
 	n, err := buf.ReadFrom(io.LimitReader(r, int64(max)+1))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if n > int64(max) {
 		// Skip the rest without buffering it; a frame beyond the hard read
 		// limit makes this fail and gorilla closes the socket with 1009.
 		if _, err := io.Copy(io.Discard, r); err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		c.writeError(0, clientpb.ErrorCode_ERR_FRAME_TOO_LARGE, "frame exceeds "+strconv.Itoa(max)+" bytes", 0)
-		return nil, clientpb.ErrorCode_ERR_FRAME_TOO_LARGE, nil
+		return nil, 0, clientpb.ErrorCode_ERR_FRAME_TOO_LARGE, nil
 	}
 	c.srv.metrics.framesIn.WithLabelValues(c.codec.Name()).Inc()
 	f, derr := c.codec.Decode(buf.Bytes())
 	if derr != nil {
 		c.writeError(0, clientpb.ErrorCode_ERR_BAD_FRAME, derr.Error(), 0)
-		return nil, clientpb.ErrorCode_ERR_BAD_FRAME, nil
+		return nil, 0, clientpb.ErrorCode_ERR_BAD_FRAME, nil
 	}
-	return f, 0, nil
+	return f, int(n), 0, nil
 }
 
 // readFailed closes the socket after the read side ended, telling an idle

@@ -54,7 +54,8 @@ func spawnNode(ctx context.Context, bin string, extra []string, stderr io.Writer
 	_, _ = rand.Read(raw[:])
 	secret := hex.EncodeToString(raw[:])
 	args := append([]string{"--data", filepath.Join(dir, "data"), "--listen", addr, "--auth-secret", secret,
-		"--send-rate", "1000000", "--send-burst", "1000000", "--log-level", "warn"}, extra...)
+		"--send-rate", "1000000", "--send-burst", "1000000", "--request-rate", "1000000", "--request-burst", "1000000",
+		"--write-budget", "1099511627776", "--write-burst", "1099511627776", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {

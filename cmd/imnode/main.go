@@ -106,6 +106,9 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.DurationVar(&c.Gateway.WriteTimeout, "write-timeout", 10*time.Second, "disconnect a client that cannot take a frame within this time")
 	fs.Float64Var(&c.Gateway.SendRate, "send-rate", 100, "sends per second allowed per connection")
 	fs.IntVar(&c.Gateway.SendBurst, "send-burst", 200, "burst of sends allowed per connection")
+	fs.Float64Var(&c.Gateway.RequestRate, "request-rate", 200, "frames per second allowed per connection, all kinds (sends also count against --send-rate)")
+	fs.IntVar(&c.Gateway.RequestBurst, "request-burst", 400, "burst of frames allowed per connection; a client that sends this many more while refused is closed with 4007")
+	fs.IntVar(&c.Gateway.MaxInflightBytes, "max-inflight-bytes", 256<<10, "bytes of a connection's unanswered frames (each counts its size plus 1 KiB) before its socket is no longer read")
 	fs.IntVar(&c.Gateway.MaxConnections, "max-connections", 0, "refuse sockets beyond this many (0: open-files limit minus 512)")
 	fs.DurationVar(&c.Gateway.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of tokens issued by POST /v1/login")
 
@@ -116,6 +119,8 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.DurationVar(&c.Actors.GrainIdle, "grain-idle", 2*time.Minute, "passivate a user grain without devices after this long idle")
 	fs.IntVar(&c.Actors.MaxGroupMembers, "max-group-members", 2000, "largest group")
 	fs.DurationVar(&c.Actors.RecallWindow, "recall-window", 2*time.Minute, "how long after sending a message may be recalled")
+	fs.IntVar(&c.Actors.WriteBudget, "write-budget", 2<<20, "bytes per second one connection's sends may make the store write (content plus 256 bytes, per recipient timeline)")
+	fs.IntVar(&c.Actors.WriteBurst, "write-burst", 32<<20, "burst of --write-budget, in bytes")
 
 	fs.StringVar(&c.Cluster.Provider, "cluster", "standalone", "cluster provider: standalone (one node) or consul")
 	fs.StringVar(&c.Cluster.Bind, "cluster-bind", "127.0.0.1:0", "host:port of the actor remote listener")
