@@ -619,7 +619,8 @@ type Frame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Correlates a request with its response. A client picks a non-zero id per
 	// request; the server copies it onto the response or error. Frames the server
-	// originates (push, kick, pings) carry 0.
+	// originates (push, kick, signal) carry 0. (The server's heartbeat pings are
+	// WebSocket control frames, not Frames.)
 	Id uint32 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
@@ -1200,7 +1201,7 @@ type Login struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A token from POST /v1/login or minted by the application server.
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	// Stable identifier of this installation, 1 to 64 characters of [A-Za-z0-9_.:-].
+	// Stable identifier of this installation, 1 to 64 characters of [A-Za-z0-9_.@:-].
 	DeviceId string   `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
 	Platform Platform `protobuf:"varint,3,opt,name=platform,proto3,enum=actorim.v1.Platform" json:"platform,omitempty"`
 	// Resume point: the highest seq this device has processed. When present, the
