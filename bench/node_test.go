@@ -33,7 +33,8 @@ func startNode(b *testing.B) *node {
 	addr := l.Addr().String()
 	_ = l.Close()
 	cmd := exec.Command(bin, "--data", filepath.Join(dir, "data"), "--listen", addr,
-		"--auth-secret", secret, "--send-rate", "1000000", "--send-burst", "1000000", "--log-level", "warn", "--pprof")
+		"--send-rate", "1000000", "--send-burst", "1000000", "--log-level", "warn", "--pprof")
+	cmd.Env = append(os.Environ(), "ACTORIM_AUTH_SECRET="+secret) // not in argv, where ps shows it
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

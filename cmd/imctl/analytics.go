@@ -22,7 +22,7 @@ func (a *app) analyticsCmd() *ffcli.Command {
 	bucket := fs.String("bucket", "", "messages: hour or day; active-users: day (DAU) or month (MAU)")
 	limit := fs.Int("limit", 10, "length of the top-conversations and top-groups lists")
 	mint := secretFlags(fs)
-	return a.command(fs, "analytics QUERY [--from T] [--to T] [--bucket B] [--limit N] (--secret-file F | --secret S)",
+	return a.command(fs, "analytics QUERY [--from T] [--to T] [--bucket B] [--limit N] [--admin-secret-file F]",
 		"ask the message archive: messages, active-users, top-conversations, top-groups, content-mix, conversation-share, delivery-latency", 1, 1,
 		func(ctx context.Context, args []string) error {
 			tok, _, err := mint("imctl", true, time.Minute)
