@@ -146,8 +146,8 @@ func newNode(mutate func(*node.Config)) (*testNode, error) {
 		return nil, err
 	}
 	cfg := node.Config{
-		Listen:     "127.0.0.1:0",
-		DataDir:    dir,
+		Listen:      "127.0.0.1:0",
+		DataDir:     dir,
 		AuthSecret:  testSecret,
 		AdminSecret: testAdminSecret,
 		Actors:      actors.Config{PushRetryMin: 500 * time.Millisecond, PushRetryMax: 2 * time.Second},
