@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -13,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"actorim/client"
+	"actorim/node"
 )
 
 // The perimeter: password hashing and login limits, HTTP timeouts and
@@ -316,5 +320,172 @@ func TestRegisterAndLoginSpareWork(t *testing.T) {
 	}
 	if g := metric(t, p, grains); g != g0 {
 		t.Fatalf("30 logins of unknown users activated %v user grains", g-g0)
+	}
+}
+
+// TestJSONEndpointsRefuseOtherContentTypes: a web page may POST text/plain
+// or a form to any origin without a CORS preflight, so JSON endpoints
+// refuse every other content type with 415, and nothing happens.
+func TestJSONEndpointsRefuseOtherContentTypes(t *testing.T) {
+	n := shared
+	user := fmt.Sprintf("csrf-%d", time.Now().UnixNano()%1e9)
+	body := fmt.Sprintf(`{"user_id":%q,"password":"password-%s"}`, user, user)
+	admin, _, _ := n.admin.Issue("ops", true)
+	for _, c := range []struct{ path, token, ctype string }{
+		{"/v1/register", "", "text/plain"},
+		{"/v1/register", "", "application/x-www-form-urlencoded"},
+		{"/v1/register", "", "multipart/form-data; boundary=x"},
+		{"/v1/register", "", ""},
+		{"/v1/login", "", "text/plain;charset=UTF-8"},
+		{"/v1/admin/users", admin, "text/plain"},
+	} {
+		req, _ := http.NewRequestWithContext(ctx(t), "POST", n.http+c.path, strings.NewReader(body))
+		if c.ctype != "" {
+			req.Header.Set("Content-Type", c.ctype)
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("POST %s as %q: %d, want 415", c.path, c.ctype, resp.StatusCode)
+		}
+	}
+	// No account was created: registering it now works.
+	if a := call(t, "POST", n.http+"/v1/register", "", body, "Content-Type", "application/json; charset=utf-8"); a.status != http.StatusCreated {
+		t.Fatalf("register as JSON afterwards: %d %s", a.status, a.body)
+	}
+}
+
+// TestHTTPSlowBodyCutOff: clients that declare a body and trickle it a byte
+// at a time are cut off by the read timeout; they count against
+// --max-connections with WebSocket connections (beyond it: 503, or closed
+// at once), and a body declared over an endpoint's limit is refused before
+// it is read.
+func TestHTTPSlowBodyCutOff(t *testing.T) {
+	const limit, readTimeout = 40, 2 * time.Second
+	p := startProcess(t, t.TempDir(), freeAddr(t), "--max-connections", strconv.Itoa(limit),
+		"--http-read-timeout", readTimeout.String())
+	n := p.node()
+
+	// Declared over the 4 KiB limit of login: 413 before reading.
+	conn, err := net.DialTimeout("tcp", p.addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{")
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("1 MB declared: %v, %v", resp, err)
+	}
+	conn.Close()
+
+	// 150 slow clients: each declares 1000 bytes and sends one every 500 ms.
+	type slow struct {
+		opened, ended time.Time
+		status        int
+	}
+	clients := make([]*slow, 150)
+	var alive atomic.Int64
+	var wg sync.WaitGroup
+	for i := range clients {
+		s := &slow{opened: time.Now()}
+		clients[i] = s
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { s.ended = time.Now() }()
+			c, err := net.DialTimeout("tcp", p.addr, time.Second)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			alive.Add(1)
+			defer alive.Add(-1)
+			ended := make(chan struct{})
+			go func() {
+				defer close(ended)
+				_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+					s.status = resp.StatusCode
+				}
+			}()
+			fmt.Fprintf(c, "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+			for {
+				select {
+				case <-ended:
+					return
+				case <-time.After(500 * time.Millisecond):
+					if _, err := c.Write([]byte(" ")); err != nil {
+						<-ended
+						return
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	held := alive.Load()
+	// The slow clients fill the limit (all but the odd slot held by another
+	// connection, such as a kept-alive one): WebSockets get what is left,
+	// then 503.
+	var ws []*client.Conn
+	var werr error
+	for werr == nil && len(ws) <= limit {
+		var c *client.Conn
+		if c, werr = client.Dial(ctx(t), n.ws, client.Options{}); werr == nil {
+			ws = append(ws, c)
+		}
+	}
+	for _, c := range ws {
+		_ = c.Close()
+	}
+	wg.Wait()
+	var longest time.Duration
+	refused := 0
+	for _, s := range clients {
+		longest = max(longest, s.ended.Sub(s.opened))
+		if s.status == http.StatusServiceUnavailable || s.status == 0 {
+			refused++
+		}
+	}
+	t.Logf("after 1 s %d of %d slow clients held; %d refused (503 or closed); longest lived %v; then %d WebSocket(s) opened before %v",
+		held, len(clients), refused, longest.Round(10*time.Millisecond), len(ws), werr)
+	if int(held)+len(ws) > limit {
+		t.Errorf("%d slow clients and %d WebSockets held open, limit %d", held, len(ws), limit)
+	}
+	if werr == nil || !strings.Contains(werr.Error(), "503") {
+		t.Errorf("WebSocket while slow HTTP clients fill the limit: %v, want HTTP 503", werr)
+	}
+	if longest > readTimeout+3*time.Second {
+		t.Errorf("a slow client lived %v, read timeout %v", longest, readTimeout)
+	}
+	// Served again once they are gone.
+	user := n.newUser(t, "after")
+	if _, err := (&client.HTTP{BaseURL: n.http}).Login(ctx(t), user, "password-"+user); err != nil {
+		t.Fatalf("login after the slow clients: %v", err)
+	}
+}
+
+// TestWebSocketOutlivesHTTPTimeouts: the HTTP server's read, write and idle
+// timeouts do not reach a connection that upgraded to a WebSocket.
+func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
+	n := startNode(t, func(c *node.Config) {
+		c.Gateway.HTTPReadTimeout, c.Gateway.HTTPWriteTimeout, c.Gateway.HTTPIdleTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	})
+	alice, bob := n.newUser(t, "alice"), n.newUser(t, "bob")
+	a := n.connect(t, alice, "web", nil)
+	b := n.connect(t, bob, "web", nil)
+	time.Sleep(2 * time.Second)
+	a.send(t, bob, "still here")
+	if got := b.collect(t, 1, 5*time.Second); texts(got)[0] != "still here" {
+		t.Fatalf("bob got %v", texts(got))
+	}
+	if _, err := b.Ping(ctx(t)); err != nil {
+		t.Fatalf("ping after the HTTP timeouts: %v", err)
 	}
 }
