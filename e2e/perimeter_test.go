@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"actorim/auth"
 	"actorim/client"
+	"actorim/ids"
 	"actorim/node"
+	"actorim/protos/clientpb"
 )
 
 // The perimeter: password hashing and login limits, HTTP timeouts and
@@ -488,4 +492,232 @@ func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
 	if _, err := b.Ping(ctx(t)); err != nil {
 		t.Fatalf("ping after the HTTP timeouts: %v", err)
 	}
+}
+
+// adminCall is one admin endpoint with a body that it accepts.
+type adminCall struct {
+	method, path string
+	body         any
+}
+
+func adminCalls(alice, bob string) []adminCall {
+	return []adminCall{
+		{"POST", "/v1/admin/users", map[string]string{"user_id": fmt.Sprintf("prov-%d", time.Now().UnixNano()%1e9)}},
+		{"POST", "/v1/admin/users/" + alice + "/messages", `{"clientMsgId":"adm-1","to":"` + bob + `","content":{"text":"hi"}}`},
+		{"POST", "/v1/admin/users/" + bob + "/revoke-tokens", map[string]any{}},
+		{"GET", "/v1/admin/analytics/messages", nil},
+		{"POST", "/v1/admin/broadcast", map[string]any{"content": map[string]string{"text": "notice"}}},
+	}
+}
+
+// TestAdminNeedsAdminCredential: every admin endpoint refuses no token
+// (401), a user token (403), an admin claim signed with the app-server
+// secret (403) and an admin-secret token without the admin role (403), and
+// accepts a token signed with the admin secret. With --admin-listen, the
+// admin API, /metrics and pprof move to that listener and the public one
+// no longer serves them. A standalone node generates its admin secret
+// (0600), and refuses one equal to the auth secret.
+func TestAdminNeedsAdminCredential(t *testing.T) {
+	check := func(t *testing.T, n *testNode, base string) {
+		t.Helper()
+		alice, bob := n.newUser(t, "alice"), n.newUser(t, "bob")
+		user := n.token(t, alice)
+		forged, _, _ := n.tokens.Issue("ops", true)
+		noRole, _, _ := n.admin.Issue("ops", false)
+		admin, _, _ := n.admin.Issue("ops", true)
+		for _, c := range adminCalls(alice, bob) {
+			for _, r := range []struct {
+				name, token string
+				want        int
+			}{{"no token", "", 401}, {"user token", user, 403}, {"app-secret admin claim", forged, 403}, {"admin secret without role", noRole, 403}} {
+				if a := call(t, c.method, base+c.path, r.token, c.body); a.status != r.want {
+					t.Errorf("%s %s with %s: %d %s, want %d", c.method, c.path, r.name, a.status, a.body, r.want)
+				}
+			}
+			a := call(t, c.method, base+c.path, admin, c.body)
+			ok := a.status/100 == 2 || (strings.Contains(c.path, "analytics") && a.status == http.StatusServiceUnavailable) // no archive here
+			if !ok {
+				t.Errorf("%s %s with the admin token: %d %s", c.method, c.path, a.status, a.body)
+			}
+		}
+	}
+
+	t.Run("one listener", func(t *testing.T) {
+		n := startNode(t, nil)
+		check(t, n, n.http)
+	})
+
+	t.Run("admin listener", func(t *testing.T) {
+		n := startNode(t, func(c *node.Config) { c.AdminListen, c.Pprof = "127.0.0.1:0", true })
+		adminURL := "http://" + n.n.AdminAddr().String()
+		check(t, n, adminURL)
+		admin, _, _ := n.admin.Issue("ops", true)
+		for _, c := range adminCalls("alice", "bob") {
+			if a := call(t, c.method, n.http+c.path, admin, c.body); a.status != http.StatusNotFound {
+				t.Errorf("public listener serves %s %s: %d", c.method, c.path, a.status)
+			}
+		}
+		for _, path := range []string{"/metrics", "/debug/pprof/"} {
+			if a := call(t, "GET", n.http+path, "", nil); a.status != http.StatusNotFound {
+				t.Errorf("public listener serves %s: %d", path, a.status)
+			}
+			if a := call(t, "GET", adminURL+path, "", nil); a.status != http.StatusOK {
+				t.Errorf("admin listener does not serve %s: %d", path, a.status)
+			}
+		}
+		for _, base := range []string{n.http, adminURL} {
+			if a := call(t, "GET", base+"/readyz", "", nil); a.status != http.StatusOK {
+				t.Errorf("%s/readyz: %d", base, a.status)
+			}
+		}
+		// The public side still works.
+		user := n.newUser(t, "carol")
+		n.connect(t, user, "web", nil)
+	})
+
+	t.Run("generated admin secret", func(t *testing.T) {
+		n := startNode(t, func(c *node.Config) { c.AdminSecret = "" })
+		st, err := os.Stat(filepath.Join(n.dir, "admin.secret"))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("admin.secret: %v, %v", st, err)
+		}
+		b, _ := os.ReadFile(filepath.Join(n.dir, "admin.secret"))
+		admin, err := auth.NewTokens([]byte(strings.TrimSpace(string(b))), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, _ := admin.Issue("ops", true)
+		if a := call(t, "POST", n.http+"/v1/admin/users", tok, map[string]string{"user_id": "gen-admin"}); a.status != http.StatusOK {
+			t.Fatalf("generated admin secret: %d %s", a.status, a.body)
+		}
+		if _, err := newNode(func(c *node.Config) { c.AdminSecret = c.AuthSecret }); err == nil || !strings.Contains(err.Error(), "differ") {
+			t.Fatalf("a node started with the admin secret equal to the auth secret: %v", err)
+		}
+	})
+}
+
+// TestTokenRevocation: an admin revokes a user's tokens. The live
+// connection gets a Kick with KICK_REASON_REVOKED and close 4001; the old
+// token is refused at WebSocket login (ERR_UNAUTHENTICATED, 4001) and over
+// HTTP (401); a token issued afterwards works. Revoking an unknown user is
+// 404, a time in the future 400.
+func TestTokenRevocation(t *testing.T) {
+	n := startNode(t, nil)
+	alice, bob := n.newUser(t, "alice"), n.newUser(t, "bob")
+	old := n.token(t, alice)
+	live := n.dial(t, client.Options{})
+	if _, err := live.Login(ctx(t), old, "phone", clientpb.Platform_PLATFORM_IOS, nil); err != nil {
+		t.Fatal(err)
+	}
+	bobDev := n.connect(t, bob, "web", nil)
+	admin, _, _ := n.admin.Issue("ops", true)
+	hist := func(tok string) httpAnswer {
+		return call(t, "GET", n.http+"/v1/conversations/"+ids.Private(alice, bob)+"/messages", tok, nil)
+	}
+	if a := hist(old); a.status != http.StatusOK {
+		t.Fatalf("history before revocation: %d %s", a.status, a.body)
+	}
+
+	a := call(t, "POST", n.http+"/v1/admin/users/"+alice+"/revoke-tokens", admin, map[string]any{})
+	var res struct {
+		RevokedBeforeMs int64 `json:"revoked_before_ms"`
+		Kicked          int   `json:"kicked"`
+	}
+	if a.status != http.StatusOK || json.Unmarshal([]byte(a.body), &res) != nil || res.Kicked != 1 {
+		t.Fatalf("revoke: %d %s", a.status, a.body)
+	}
+	select {
+	case <-live.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the live connection was not closed")
+	}
+	if code, _, kick := live.CloseStatus(); code != clientpb.CloseUnauthenticated || kick.GetReason() != clientpb.KickReason_KICK_REASON_REVOKED {
+		t.Fatalf("live connection closed with %d, kick %v; want 4001 after KICK_REASON_REVOKED", code, kick)
+	}
+	bobDev.quiet(t, 100*time.Millisecond) // bob is not affected
+	if _, err := bobDev.Ping(ctx(t)); err != nil {
+		t.Fatalf("bob: %v", err)
+	}
+
+	c := n.dial(t, client.Options{})
+	if _, err := c.Login(ctx(t), old, "laptop", clientpb.Platform_PLATFORM_DESKTOP, nil); client.CodeOf(err) != clientpb.ErrorCode_ERR_UNAUTHENTICATED {
+		t.Fatalf("login with the revoked token: %v", err)
+	}
+	<-c.Done()
+	if code, _, _ := c.CloseStatus(); code != clientpb.CloseUnauthenticated {
+		t.Fatalf("login with the revoked token closed with %d, want 4001", code)
+	}
+	if a := hist(old); a.status != http.StatusUnauthorized || !strings.Contains(a.body, "revoked") {
+		t.Fatalf("history with the revoked token: %d %s", a.status, a.body)
+	}
+
+	// Tokens issued from the revocation time on (rounded up to the second,
+	// the precision of iat) work.
+	time.Sleep(time.Until(time.UnixMilli(res.RevokedBeforeMs)))
+	fresh := n.token(t, alice)
+	c2 := n.dial(t, client.Options{})
+	if _, err := c2.Login(ctx(t), fresh, "laptop", clientpb.Platform_PLATFORM_DESKTOP, nil); err != nil {
+		t.Fatalf("login with a new token: %v", err)
+	}
+	if a := hist(fresh); a.status != http.StatusOK {
+		t.Fatalf("history with a new token: %d %s", a.status, a.body)
+	}
+
+	if a := call(t, "POST", n.http+"/v1/admin/users/nobody-"+alice+"/revoke-tokens", admin, map[string]any{}); a.status != http.StatusNotFound {
+		t.Errorf("revoke an unknown user: %d %s", a.status, a.body)
+	}
+	future := map[string]any{"before_ms": time.Now().Add(time.Hour).UnixMilli()}
+	if a := call(t, "POST", n.http+"/v1/admin/users/"+alice+"/revoke-tokens", admin, future); a.status != http.StatusBadRequest {
+		t.Errorf("revoke with a future time: %d %s", a.status, a.body)
+	}
+}
+
+// TestTokenLifetimeIssuerAudience: with a maximum lifetime, an issuer and
+// an audience configured, tokens valid for longer, or without the issuer
+// or audience, are refused at WebSocket login (4001) and over HTTP (401);
+// tokens the node issues carry them and work.
+func TestTokenLifetimeIssuerAudience(t *testing.T) {
+	n := startNode(t, func(c *node.Config) {
+		c.TokenMaxLifetime, c.TokenIssuer, c.TokenAudience = 48*time.Hour, "https://app.example", "actorim"
+	})
+	alice := n.newUser(t, "alice")
+	wide := auth.WithMaxLifetime(365 * 24 * time.Hour)
+	mint := func(ttl time.Duration, opts ...auth.Option) string {
+		tk, err := auth.NewTokens([]byte(testSecret), time.Hour, append(opts, wide)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := tk.IssueFor(alice, false, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	iss, aud := auth.WithIssuer("https://app.example"), auth.WithAudience("actorim")
+	for name, tok := range map[string]string{
+		"expiry beyond the maximum": mint(72*time.Hour, iss, aud),
+		"no issuer":                 mint(time.Hour, aud),
+		"another issuer":            mint(time.Hour, auth.WithIssuer("https://evil.example"), aud),
+		"no audience":               mint(time.Hour, iss),
+		"another audience":          mint(time.Hour, iss, auth.WithAudience("billing")),
+	} {
+		c := n.dial(t, client.Options{})
+		if _, err := c.Login(ctx(t), tok, "web", clientpb.Platform_PLATFORM_WEB, nil); client.CodeOf(err) != clientpb.ErrorCode_ERR_UNAUTHENTICATED {
+			t.Errorf("%s: WebSocket login: %v", name, err)
+			continue
+		}
+		<-c.Done()
+		if code, _, _ := c.CloseStatus(); code != clientpb.CloseUnauthenticated {
+			t.Errorf("%s: closed with %d, want 4001", name, code)
+		}
+		if a := call(t, "GET", n.http+"/v1/conversations/"+ids.Private(alice, alice)+"/messages", tok, nil); a.status != http.StatusUnauthorized {
+			t.Errorf("%s: history over HTTP: %d", name, a.status)
+		}
+	}
+	good := mint(47*time.Hour, iss, aud)
+	c := n.dial(t, client.Options{})
+	if _, err := c.Login(ctx(t), good, "web", clientpb.Platform_PLATFORM_WEB, nil); err != nil {
+		t.Fatalf("a token within the limits: %v", err)
+	}
+	n.connect(t, alice, "phone", nil) // /v1/login's token carries iss and aud
 }
