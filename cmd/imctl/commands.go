@@ -215,13 +215,13 @@ func (a *app) provisionCmd() *ffcli.Command {
 	return a.command(fs, "provision USER [--password P] [--admin-secret-file F]",
 		"create a user through the admin API (succeeds if it exists)", 1, 1,
 		func(ctx context.Context, args []string) error {
-			tok, _, err := mint("imctl", true, time.Minute)
+			h, err := a.adminHTTP(mint)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := a.deadline(ctx)
 			defer cancel()
-			if err := a.http(tok).Provision(ctx, args[0], *password); err != nil {
+			if err := h.Provision(ctx, args[0], *password); err != nil {
 				return err
 			}
 			return a.print(map[string]string{"user_id": args[0]}, "provisioned %s\n", args[0])
@@ -242,19 +242,32 @@ func (a *app) revokeCmd() *ffcli.Command {
 					return fmt.Errorf("--before: %w", err)
 				}
 			}
-			tok, _, err := mint("imctl", true, time.Minute)
+			h, err := a.adminHTTP(mint)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := a.deadline(ctx)
 			defer cancel()
-			res, err := a.http(tok).RevokeTokens(ctx, args[0], at)
+			res, err := h.RevokeTokens(ctx, args[0], at)
 			if err != nil {
 				return err
 			}
 			return a.print(map[string]any{"user_id": args[0], "revoked_before": res.RevokedBefore, "kicked": res.Kicked},
 				"revoked the tokens of %s issued before %s; %d device(s) disconnected\n", args[0], res.RevokedBefore.Format(time.RFC3339), res.Kicked)
 		})
+}
+
+// minter mints a token (see secretFlags).
+type minter func(user string, admin bool, ttl time.Duration) (string, time.Time, error)
+
+// adminHTTP returns an HTTP client of the admin API with a fresh admin
+// token, valid for a minute.
+func (a *app) adminHTTP(mint minter) (*client.HTTP, error) {
+	tok, _, err := mint("imctl", true, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	return a.http(tok), nil
 }
 
 // saveToken keeps a token in user's profile, creating the profile if needed.
@@ -272,7 +285,7 @@ func (a *app) saveToken(user, token string, expires time.Time) (*profile, error)
 // $ACTORIM_AUTH_SECRET as imnode reads it), admin tokens with the admin
 // secret (the file, or $ACTORIM_ADMIN_SECRET). Secrets are never taken from
 // the command line, where every local user can read them (ps).
-func secretFlags(fs *flag.FlagSet) func(user string, admin bool, ttl time.Duration) (string, time.Time, error) {
+func secretFlags(fs *flag.FlagSet) minter {
 	file := fs.String("secret-file", "", "file holding the nodes' user token secret, e.g. <data>/auth.secret of a standalone node (default $ACTORIM_AUTH_SECRET)")
 	adminFile := fs.String("admin-secret-file", "", "file holding the nodes' admin secret, e.g. <data>/admin.secret (default $ACTORIM_ADMIN_SECRET)")
 	issuer := fs.String("issuer", "", "iss of the token, when the nodes require one (--token-issuer)")
