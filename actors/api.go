@@ -2,8 +2,10 @@ package actors
 
 import (
 	"context"
+	"errors"
 
 	"actorim/ids"
+	"actorim/persistence"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 )
@@ -125,11 +127,18 @@ func (r *Runtime) CreateAccount(ctx context.Context, userID, passwordHash string
 }
 
 // Account returns userID's password hash; found is false when no such user.
+// It reads the store and activates no grain: looking up made-up user ids
+// (a login flood) must not leave a grain behind for each.
 func (r *Runtime) Account(ctx context.Context, userID string) (found bool, passwordHash string, e *clientpb.Error) {
-	res, err := r.member.Request(ctx, userID, KindUser, &actorpb.GetAccount{})
-	if err != nil {
-		return false, "", clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "try again")
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.StoreTimeout)
+	defer cancel()
+	a, err := r.store.GetAccount(ctx, userID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return false, "", nil
+	case err != nil:
+		r.log.Error("get account", "user", userID, "err", err)
+		return false, "", clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
 	}
-	a := res.(*actorpb.GetAccountResult)
-	return a.GetFound(), a.GetPasswordHash(), a.GetError()
+	return true, a.PasswordHash, nil
 }

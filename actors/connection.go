@@ -33,6 +33,9 @@ type Session struct {
 	LoginID uint32
 	// HeartbeatMs and MaxFrameBytes are reported in LoginOK.
 	HeartbeatMs, MaxFrameBytes uint32
+	// TokenIssuedAt is the login token's "iat" (zero if it had none); the
+	// user grain refuses tokens issued before the user's revocation.
+	TokenIssuedAt time.Time
 }
 
 // Conn is the gateway's handle on a connection actor.
@@ -175,7 +178,11 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.armTimer(ctx)
 	case *actorpb.KickDevice:
 		c.write(&clientpb.Frame{Body: &clientpb.Frame_Kick{Kick: &clientpb.Kick{Reason: m.GetReason(), Message: m.GetMessage()}}})
-		c.out.Close(clientpb.CloseKicked, "kicked")
+		if m.GetReason() == clientpb.KickReason_KICK_REASON_REVOKED {
+			c.out.Close(clientpb.CloseUnauthenticated, "token revoked")
+		} else {
+			c.out.Close(clientpb.CloseKicked, "kicked")
+		}
 		c.attached = false // the grain already forgot this device
 		c.finish(ctx)
 	case socketClosed:
@@ -228,7 +235,11 @@ func (c *connActor) start(ctx actor.Context) {
 	}
 	if e := res.GetError(); e != nil {
 		c.write(errorFrame(c.sess.LoginID, e))
-		c.out.Close(clientpb.CloseTryAgain, "login refused")
+		if e.GetCode() == clientpb.ErrorCode_ERR_UNAUTHENTICATED {
+			c.out.Close(clientpb.CloseUnauthenticated, "unauthenticated")
+		} else {
+			c.out.Close(clientpb.CloseTryAgain, "login refused")
+		}
 		c.finish(ctx)
 		return
 	}
@@ -264,6 +275,9 @@ func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResul
 	msg := &actorpb.Attach{
 		DeviceId: c.sess.DeviceID, Platform: c.sess.Platform, SessionId: c.sess.SessionID,
 		Conn: pidOf(ctx.Self()), Resume: resume,
+	}
+	if !c.sess.TokenIssuedAt.IsZero() {
+		msg.TokenIssuedAtMs = uint64(c.sess.TokenIssuedAt.UnixMilli())
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {

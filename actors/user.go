@@ -29,12 +29,17 @@ type userGrain struct {
 	// convs is the conversation index, loaded on first use (convs.go).
 	convs *storepb.ConvState
 	soc   social // friends, blacklist, presence (social.go)
+	// tokens is the user's token revocation, loaded on first use (tokens.go).
+	tokens *storepb.TokenState
 }
 
 type device struct {
 	platform clientpb.Platform
 	session  string
 	conn     *actor.PID
+	// tokenIssuedAtMs is when the device's login token was issued (0: not
+	// known, for a device adopted from an earlier activation).
+	tokenIssuedAtMs uint64
 }
 
 func newUserGrain(rt *Runtime) *userGrain {
@@ -88,6 +93,8 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		ctx.Respond(g.createAccount(m))
 	case *actorpb.GetAccount:
 		ctx.Respond(g.getAccount())
+	case *actorpb.RevokeTokens:
+		ctx.Respond(g.onRevokeTokens(ctx, m))
 	case *actor.ReceiveTimeout:
 		if len(g.devices) == 0 {
 			ctx.Stop(ctx.Self())
@@ -105,6 +112,12 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 		ctx.Respond(&actorpb.AttachResult{Error: e})
 		return
 	}
+	// Checked here, not only by the gateway, so that a login racing a
+	// revocation cannot attach after the revocation's kick.
+	if e := g.tokenRevoked(m.GetTokenIssuedAtMs()); e != nil {
+		ctx.Respond(&actorpb.AttachResult{Error: e})
+		return
+	}
 	if !m.GetResume() {
 		g.applyPolicy(ctx, m)
 	}
@@ -118,7 +131,7 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 		}
 		g.unwatch(ctx, old.conn)
 	}
-	d := &device{platform: m.GetPlatform(), session: m.GetSessionId(), conn: conn}
+	d := &device{platform: m.GetPlatform(), session: m.GetSessionId(), conn: conn, tokenIssuedAtMs: m.GetTokenIssuedAtMs()}
 	g.devices[m.GetDeviceId()] = d
 	g.watch(ctx, conn)
 	g.putSession(m.GetDeviceId(), d)

@@ -1,10 +1,14 @@
 // Package auth issues and verifies the signed tokens clients present at login,
-// and hashes passwords.
+// and hashes passwords with bounded concurrency.
 //
-// Tokens are JWTs signed with HMAC-SHA256 under a secret shared by every node
-// and by the application server, so an app server can mint tokens for its own
-// users the way IM SDK integrations do (see the README). A token carries the
-// user id in "sub", an expiry in "exp", and "role": "admin" for the admin API.
+// Tokens are JWTs signed with HMAC-SHA256. User tokens are signed under the
+// auth secret shared by every node and by the application server, so an app
+// server can mint tokens for its own users the way IM SDK integrations do
+// (see the README). Admin tokens are signed under a separate admin secret and
+// carry "role": "admin"; a node verifies them with a Tokens of their own, so
+// holding the app-server secret grants no admin access. A token carries the
+// user id in "sub", an expiry in "exp", its issue time in "iat" (needed for
+// revocation), and optionally "iss" and "aud".
 package auth
 
 import (
@@ -12,7 +16,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/alexedwards/argon2id"
 	"github.com/golang-jwt/jwt/v5"
 
 	"actorim/ids"
@@ -24,12 +27,27 @@ const MinSecretLen = 32
 // RoleAdmin marks a token that may call the admin API.
 const RoleAdmin = "admin"
 
+// Defaults of Tokens.
+const (
+	// DefaultTTL is the lifetime of issued tokens when none is given.
+	DefaultTTL = 24 * time.Hour
+	// DefaultMaxLifetime is the longest a token may still be valid for when
+	// it is presented: a token whose expiry is further away is refused.
+	DefaultMaxLifetime = 30 * 24 * time.Hour
+)
+
+// leeway is the clock skew tolerated on exp, iat and nbf.
+const leeway = 5 * time.Second
+
 var (
-	// ErrInvalidToken reports a token that is malformed, forged, expired or
-	// names no valid user.
+	// ErrInvalidToken reports a token that is malformed, forged, expired,
+	// valid for longer than the maximum lifetime, for another issuer or
+	// audience, or names no valid user.
 	ErrInvalidToken = errors.New("auth: invalid token")
 	// ErrShortSecret reports a signing secret below MinSecretLen bytes.
 	ErrShortSecret = errors.New("auth: secret shorter than 32 bytes")
+	// ErrLifetime reports a token lifetime beyond the maximum.
+	ErrLifetime = errors.New("auth: token lifetime beyond the maximum")
 )
 
 // Claims is what a verified token says.
@@ -37,6 +55,9 @@ type Claims struct {
 	UserID    string
 	Admin     bool
 	ExpiresAt time.Time
+	// IssuedAt is the token's "iat", zero when it has none (such a token
+	// is refused once its user's tokens have been revoked).
+	IssuedAt time.Time
 }
 
 type tokenClaims struct {
@@ -46,48 +67,95 @@ type tokenClaims struct {
 
 // Tokens issues and verifies tokens under one secret.
 type Tokens struct {
-	secret []byte
-	ttl    time.Duration
-	parser *jwt.Parser
+	secret      []byte
+	ttl         time.Duration
+	maxLifetime time.Duration
+	issuer      string
+	audience    string
+	parser      *jwt.Parser
 }
 
+// Option tunes a Tokens.
+type Option func(*Tokens)
+
+// WithMaxLifetime refuses tokens whose expiry is further than d away when
+// they are verified, and the issuing of such tokens. Default
+// DefaultMaxLifetime.
+func WithMaxLifetime(d time.Duration) Option {
+	return func(t *Tokens) {
+		if d > 0 {
+			t.maxLifetime = d
+		}
+	}
+}
+
+// WithIssuer sets "iss" in issued tokens and requires it in verified ones.
+func WithIssuer(iss string) Option { return func(t *Tokens) { t.issuer = iss } }
+
+// WithAudience sets "aud" in issued tokens and requires it among a verified
+// token's audiences.
+func WithAudience(aud string) Option { return func(t *Tokens) { t.audience = aud } }
+
 // NewTokens returns a Tokens signing with secret; ttl is the lifetime of the
-// tokens it issues (0 means 24 hours).
-func NewTokens(secret []byte, ttl time.Duration) (*Tokens, error) {
+// tokens it issues (0 means DefaultTTL).
+func NewTokens(secret []byte, ttl time.Duration, opts ...Option) (*Tokens, error) {
 	if len(secret) < MinSecretLen {
 		return nil, ErrShortSecret
 	}
 	if ttl <= 0 {
-		ttl = 24 * time.Hour
+		ttl = DefaultTTL
 	}
-	return &Tokens{
-		secret: append([]byte(nil), secret...),
-		ttl:    ttl,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired(),
-			jwt.WithLeeway(5*time.Second),
-		),
-	}, nil
+	t := &Tokens{secret: append([]byte(nil), secret...), ttl: ttl, maxLifetime: DefaultMaxLifetime}
+	for _, o := range opts {
+		o(t)
+	}
+	if t.ttl > t.maxLifetime {
+		return nil, fmt.Errorf("%w: %v > %v", ErrLifetime, t.ttl, t.maxLifetime)
+	}
+	popts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway),
+	}
+	if t.issuer != "" {
+		popts = append(popts, jwt.WithIssuer(t.issuer))
+	}
+	if t.audience != "" {
+		popts = append(popts, jwt.WithAudience(t.audience))
+	}
+	t.parser = jwt.NewParser(popts...)
+	return t, nil
 }
+
+// MaxLifetime is the longest lifetime a token may have left.
+func (t *Tokens) MaxLifetime() time.Duration { return t.maxLifetime }
 
 // Issue returns a token for userID valid for the configured lifetime.
 func (t *Tokens) Issue(userID string, admin bool) (string, time.Time, error) {
 	return t.IssueFor(userID, admin, t.ttl)
 }
 
-// IssueFor returns a token for userID valid for ttl.
+// IssueFor returns a token for userID valid for ttl (at most the maximum
+// lifetime).
 func (t *Tokens) IssueFor(userID string, admin bool, ttl time.Duration) (string, time.Time, error) {
 	if !ids.ValidUser(userID) {
 		return "", time.Time{}, fmt.Errorf("auth: invalid user id %q", userID)
+	}
+	if ttl > t.maxLifetime {
+		return "", time.Time{}, fmt.Errorf("%w: %v > %v", ErrLifetime, ttl, t.maxLifetime)
 	}
 	now := time.Now()
 	exp := now.Add(ttl).Truncate(time.Second)
 	c := tokenClaims{RegisteredClaims: jwt.RegisteredClaims{
 		Subject:   userID,
+		Issuer:    t.issuer,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(exp),
 	}}
+	if t.audience != "" {
+		c.Audience = jwt.ClaimStrings{t.audience}
+	}
 	if admin {
 		c.Role = RoleAdmin
 	}
@@ -98,7 +166,8 @@ func (t *Tokens) IssueFor(userID string, admin bool, ttl time.Duration) (string,
 	return s, exp, nil
 }
 
-// Verify checks a token's signature, algorithm and expiry and returns its claims.
+// Verify checks a token's signature, algorithm, expiry, lifetime, issuer
+// and audience (when configured) and returns its claims.
 func (t *Tokens) Verify(token string) (Claims, error) {
 	var c tokenClaims
 	_, err := t.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil })
@@ -108,36 +177,22 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	if !ids.ValidUser(c.Subject) {
 		return Claims{}, fmt.Errorf("%w: bad subject", ErrInvalidToken)
 	}
-	return Claims{UserID: c.Subject, Admin: c.Role == RoleAdmin, ExpiresAt: c.ExpiresAt.Time}, nil
-}
-
-// passwordParams follow OWASP's argon2id recommendation (19 MiB, 2 passes):
-// strong, yet cheap enough that a login burst does not exhaust memory.
-var passwordParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-
-// Password limits in bytes.
-const (
-	MinPasswordLen = 6
-	MaxPasswordLen = 256
-)
-
-// ErrBadPassword reports a password outside the length limits.
-var ErrBadPassword = errors.New("auth: password must be 6 to 256 bytes")
-
-// HashPassword returns an argon2id hash of password in PHC string format.
-func HashPassword(password string) (string, error) {
-	if len(password) < MinPasswordLen || len(password) > MaxPasswordLen {
-		return "", ErrBadPassword
+	if left := time.Until(c.ExpiresAt.Time); left > t.maxLifetime+leeway {
+		return Claims{}, fmt.Errorf("%w: expires in %v, beyond the maximum lifetime of %v", ErrInvalidToken, left.Round(time.Second), t.maxLifetime)
 	}
-	return argon2id.CreateHash(password, passwordParams)
+	out := Claims{UserID: c.Subject, Admin: c.Role == RoleAdmin, ExpiresAt: c.ExpiresAt.Time}
+	if c.IssuedAt != nil {
+		out.IssuedAt = c.IssuedAt.Time
+	}
+	return out, nil
 }
 
-// CheckPassword reports whether password matches hash; an empty or malformed
-// hash matches nothing.
-func CheckPassword(password, hash string) bool {
-	if hash == "" || len(password) > MaxPasswordLen {
+// Revoked reports whether a token with these claims was issued before
+// revokedBefore (zero: nothing is revoked). A token without "iat" cannot
+// show it is newer, so it counts as revoked.
+func (c Claims) Revoked(revokedBefore time.Time) bool {
+	if revokedBefore.IsZero() {
 		return false
 	}
-	ok, err := argon2id.ComparePasswordAndHash(password, hash)
-	return err == nil && ok
+	return c.IssuedAt.IsZero() || c.IssuedAt.Before(revokedBefore)
 }

@@ -18,9 +18,14 @@ import (
 )
 
 // HTTP calls a node's HTTP API at BaseURL (e.g. http://127.0.0.1:8080).
+// A refused call returns an *Error with the protocol code; for 429
+// (ERR_RATE_LIMITED) and 503 (ERR_UNAVAILABLE) its RetryAfter is the
+// server's Retry-After.
 type HTTP struct {
 	BaseURL string
-	// Token authenticates calls that need it (history, admin).
+	// Token authenticates calls that need it: a user token for history, an
+	// admin token (signed with the admin secret) for the admin calls, which
+	// go to the node's admin listener when it has one.
 	Token  string
 	Client *http.Client
 }
@@ -67,6 +72,33 @@ func (h *HTTP) SendAs(ctx context.Context, userID string, s *clientpb.Send) (*cl
 		return nil, err
 	}
 	return ack, nil
+}
+
+// Revocation is the answer of RevokeTokens.
+type Revocation struct {
+	// RevokedBefore is the revocation in force: tokens issued before it
+	// are refused (it never moves back).
+	RevokedBefore time.Time
+	// Kicked counts the connections closed (Kick with KICK_REASON_REVOKED,
+	// then close 4001).
+	Kicked int
+}
+
+// RevokeTokens revokes userID's tokens issued before before (zero: now) and
+// disconnects the devices using them (admin token).
+func (h *HTTP) RevokeTokens(ctx context.Context, userID string, before time.Time) (Revocation, error) {
+	body := map[string]int64{}
+	if !before.IsZero() {
+		body["before_ms"] = before.UnixMilli()
+	}
+	var res struct {
+		RevokedBeforeMs int64 `json:"revoked_before_ms"`
+		Kicked          int   `json:"kicked"`
+	}
+	if err := h.do(ctx, http.MethodPost, "/v1/admin/users/"+url.PathEscape(userID)+"/revoke-tokens", body, &res); err != nil {
+		return Revocation{}, err
+	}
+	return Revocation{RevokedBefore: time.UnixMilli(res.RevokedBeforeMs), Kicked: res.Kicked}, nil
 }
 
 // History pages a conversation of the token's user backwards.
@@ -155,7 +187,12 @@ func (h *HTTP) roundTrip(ctx context.Context, method, path string, body []byte) 
 			} `json:"error"`
 		}
 		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
-			return nil, &Error{Code: clientpb.ErrorCode(clientpb.ErrorCode_value[e.Error.Code]), Message: e.Error.Message}
+			// 429 and 503 say when to retry in seconds.
+			var retry time.Duration
+			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+				retry = time.Duration(s) * time.Second
+			}
+			return nil, &Error{Code: clientpb.ErrorCode(clientpb.ErrorCode_value[e.Error.Code]), Message: e.Error.Message, RetryAfter: retry}
 		}
 		return nil, fmt.Errorf("client: %s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
 	}

@@ -297,7 +297,7 @@ func TestAnalyticsHTTP(t *testing.T) {
 	b.collect(t, 7, 10*time.Second)
 	waitArchived(t, conn, 7, 15*time.Second)
 
-	admin, _, err := n.tokens.IssueFor("ops", true, time.Hour)
+	admin, _, err := n.admin.IssueFor("ops", true, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

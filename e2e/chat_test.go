@@ -196,7 +196,7 @@ func TestAdminSendOverHTTP(t *testing.T) {
 	n := shared
 	alice, bob := n.newUser(t, "alice"), n.newUser(t, "bob")
 	b := n.connect(t, bob, "web", nil)
-	adminTok, _, _ := n.tokens.Issue("ops", true)
+	adminTok, _, _ := n.admin.Issue("ops", true)
 	h := &client.HTTP{BaseURL: n.http, Token: adminTok}
 	s := &clientpb.Send{ClientMsgId: "order-1", To: bob, Content: client.Custom("order", `{"id":42}`)}
 	ack, err := h.SendAs(ctx(t), alice, s)

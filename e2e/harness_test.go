@@ -21,11 +21,15 @@ import (
 	"actorim/actors"
 	"actorim/auth"
 	"actorim/client"
+	"actorim/gateway"
 	"actorim/node"
 	"actorim/protos/clientpb"
 )
 
-const testSecret = "e2e-secret-0123456789abcdef0123456789"
+const (
+	testSecret      = "e2e-secret-0123456789abcdef0123456789"
+	testAdminSecret = "e2e-admin-secret-0123456789abcdef0123"
+)
 
 // shared is one node used by the tests that need no special configuration;
 // sharedLog is its log file.
@@ -79,8 +83,10 @@ func startShared() (*testNode, func() error, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
+	// The suite logs in hundreds of users from one address: no per-address
+	// login rate on the shared node (the limit has tests of its own).
 	p, err := launch(bin, filepath.Join(dir, "data"), addr, filepath.Join(dir, "imnode.log"),
-		"--push-retry", "500ms", "--push-retry-max", "2s")
+		"--push-retry", "500ms", "--push-retry-max", "2s", "--login-rate", "-1")
 	stop := func() error {
 		if p == nil {
 			return nil
@@ -107,6 +113,7 @@ type testNode struct {
 	ws     string // ws://host:port/ws
 	http   string // http://host:port
 	tokens *auth.Tokens
+	admin  *auth.Tokens // admin tokens (testAdminSecret)
 	dir    string
 }
 
@@ -144,10 +151,12 @@ func newNode(mutate func(*node.Config)) (*testNode, error) {
 		return nil, err
 	}
 	cfg := node.Config{
-		Listen:     "127.0.0.1:0",
-		DataDir:    dir,
-		AuthSecret: testSecret,
-		Actors:     actors.Config{PushRetryMin: 500 * time.Millisecond, PushRetryMax: 2 * time.Second},
+		Listen:      "127.0.0.1:0",
+		DataDir:     dir,
+		AuthSecret:  testSecret,
+		AdminSecret: testAdminSecret,
+		Actors:      actors.Config{PushRetryMin: 500 * time.Millisecond, PushRetryMax: 2 * time.Second},
+		Gateway:     gateway.Config{LoginRate: -1}, // as on the shared node
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -157,8 +166,9 @@ func newNode(mutate func(*node.Config)) (*testNode, error) {
 		return nil, err
 	}
 	tokens, _ := auth.NewTokens([]byte(testSecret), time.Hour)
+	admin, _ := auth.NewTokens([]byte(testAdminSecret), time.Hour)
 	addr := n.Addr().String()
-	return &testNode{n: n, ws: "ws://" + addr + "/ws", http: "http://" + addr, tokens: tokens, dir: dir}, nil
+	return &testNode{n: n, ws: "ws://" + addr + "/ws", http: "http://" + addr, tokens: tokens, admin: admin, dir: dir}, nil
 }
 
 // startNode starts a node private to the test.

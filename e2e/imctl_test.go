@@ -98,24 +98,27 @@ func TestImctlSession(t *testing.T) {
 	// An application server's way in: provision carol, mint her a token,
 	// and she sends with it.
 	secretFile := filepath.Join(t.TempDir(), "auth.secret")
-	if err := os.WriteFile(secretFile, []byte(testSecret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	adminFile := filepath.Join(t.TempDir(), "admin.secret")
+	for f, s := range map[string]string{secretFile: testSecret, adminFile: testAdminSecret} {
+		if err := os.WriteFile(f, []byte(s+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	carol := freshID("carol")
 	c := newImctl(t, bin)
-	c.ok("provision", carol, "--secret-file", secretFile)
+	c.ok("provision", carol, "--admin-secret-file", adminFile)
 	var minted struct {
 		Token string `json:"token"`
 		Admin bool   `json:"admin"`
 	}
-	c.okJSON(&minted, "token", carol, "--secret", testSecret, "--save", "--json")
+	c.okJSON(&minted, "token", carol, "--secret-file", secretFile, "--save", "--json")
 	if claims, err := shared.tokens.Verify(minted.Token); err != nil || claims.UserID != carol || claims.Admin {
 		t.Fatalf("minted token: %+v, %v", claims, err)
 	}
-	c.env = []string{"ACTORIM_AUTH_SECRET=" + testSecret}
+	c.env = []string{"ACTORIM_ADMIN_SECRET=" + testAdminSecret}
 	if tok := strings.TrimSpace(c.ok("token", carol, "--admin", "--ttl", "1m")); tok == "" {
 		t.Fatal("token printed nothing")
-	} else if claims, err := shared.tokens.Verify(tok); err != nil || !claims.Admin {
+	} else if claims, err := shared.admin.Verify(tok); err != nil || !claims.Admin {
 		t.Fatalf("admin token: %+v, %v", claims, err)
 	}
 	c.ok("--as", carol, "send", alice, "hi", "from", "carol")

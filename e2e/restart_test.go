@@ -104,8 +104,10 @@ func launch(bin, dataDir, addr, logPath string, extra ...string) (*process, erro
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"--data", dataDir, "--listen", addr, "--auth-secret", testSecret}, extra...)
+	args := append([]string{"--data", dataDir, "--listen", addr}, extra...)
 	cmd := exec.Command(bin, args...)
+	// Secrets by the environment: a command line shows in ps.
+	cmd.Env = append(os.Environ(), "ACTORIM_AUTH_SECRET="+testSecret, "ACTORIM_ADMIN_SECRET="+testAdminSecret)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -183,7 +185,8 @@ func (p *process) terminate(t *testing.T, within time.Duration) {
 
 func (p *process) node() *testNode {
 	tokens, _ := newTokens(testSecret)
-	return &testNode{ws: "ws://" + p.addr + "/ws", http: "http://" + p.addr, tokens: tokens}
+	admin, _ := newTokens(testAdminSecret)
+	return &testNode{ws: "ws://" + p.addr + "/ws", http: "http://" + p.addr, tokens: tokens, admin: admin}
 }
 
 // TestRestartAfterSIGKILL: senders run flat out; the node is killed with

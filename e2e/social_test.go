@@ -566,6 +566,7 @@ func broadcast(t *testing.T, n *testNode, token string, body map[string]any) (ma
 	data, _ := json.Marshal(body)
 	req, _ := http.NewRequestWithContext(ctx(t), http.MethodPost, n.http+"/v1/admin/broadcast", bytes.NewReader(data))
 	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
@@ -593,7 +594,7 @@ func TestBroadcastReachesAllOrOnlineUsers(t *testing.T) {
 	u1, u2, u3 := n.newUser(t, "u1"), n.newUser(t, "u2"), n.newUser(t, "u3")
 	d1 := n.connect(t, u1, "web", nil)
 	d3 := n.connect(t, u3, "web", nil)
-	admin, _, _ := n.tokens.Issue("ops", true)
+	admin, _, _ := n.admin.Issue("ops", true)
 
 	res, err := broadcast(t, n, admin, map[string]any{"id": "maint-1", "content": map[string]any{"text": "maintenance at 22:00"}})
 	if err != nil || res["users"] != 3.0 || res["online"] != 2.0 || res["conversation_id"] != "s:system" || res["duplicate"] == true {

@@ -71,6 +71,7 @@ func (s *Server) handleAnalytics(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), analyticsTimeout)
 	defer cancel()
+	extendWrite(w, analyticsTimeout+10*time.Second)
 	start := time.Now()
 	res, err := h.a.Analyze(ctx, q)
 	switch {

@@ -37,7 +37,7 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body broadcastBody
-	if !readJSON(w, r, &body) {
+	if !readJSON(w, r, &body, maxSendBody) {
 		return
 	}
 	content := &clientpb.Content{}
@@ -51,6 +51,7 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), broadcastTimeout)
 	defer cancel()
+	extendWrite(w, broadcastTimeout+10*time.Second)
 	res, e := b.Broadcast(ctx, actors.BroadcastRequest{ID: body.ID, Channel: body.Channel, Content: content, OnlineOnly: body.OnlineOnly})
 	if e != nil {
 		writeClientError(w, e)

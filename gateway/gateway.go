@@ -1,13 +1,15 @@
 // Package gateway is actorim's edge: the WebSocket endpoint (framing, codecs,
 // login, heartbeats, frame limits, send rate limits) and the HTTP API
-// (register, login, history, server-side sending, health and metrics). It
-// talks to actors, never to the stores.
+// (register, login, history, server-side sending, health and metrics) with
+// its limits (connections, timeouts, bodies, password hashing, login rates).
+// It talks to actors, never to the stores.
 package gateway
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,10 @@ type Backend interface {
 	Account(ctx context.Context, userID string) (found bool, passwordHash string, e *clientpb.Error)
 	History(userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error)
 	Send(ctx context.Context, userID, deviceID string, s *clientpb.Send) (*clientpb.SendAck, *clientpb.Error)
+	// TokensRevokedBefore returns when userID's tokens were last revoked
+	// (zero: never); RevokeTokens revokes those issued before a time.
+	TokensRevokedBefore(ctx context.Context, userID string) (time.Time, *clientpb.Error)
+	RevokeTokens(ctx context.Context, userID string, before time.Time) (revokedBefore time.Time, kicked int, e *clientpb.Error)
 }
 
 // Config tunes the gateway. Zero values are the defaults.
@@ -62,11 +68,42 @@ type Config struct {
 	// client cannot make the node buffer more than this for it, whatever it
 	// sends. Default 256 KiB.
 	MaxInflightBytes int
-	// MaxConnections refuses new sockets with HTTP 503 beyond this many.
-	// Default: the open-files limit minus 512.
+	// MaxConnections bounds the connections of the public listener,
+	// WebSocket and plain HTTP alike (see Listener). Beyond it a new
+	// connection gets HTTP 503 with Retry-After, and beyond it plus a small
+	// headroom it is closed at once. Default: the open-files limit minus 512.
 	MaxConnections int
 	// TokenTTL is the lifetime of tokens issued by POST /v1/login. Default 24h.
 	TokenTTL time.Duration
+
+	// HTTPReadTimeout bounds reading a whole request, body included;
+	// HTTPWriteTimeout bounds writing its answer (long admin calls extend
+	// their own); HTTPIdleTimeout closes a kept-alive connection with no
+	// request. WebSocket connections leave these behind when they upgrade.
+	// Defaults 20s, 30s and 60s.
+	HTTPReadTimeout, HTTPWriteTimeout, HTTPIdleTimeout time.Duration
+
+	// Hashing bounds password hashing (argon2id, 19 MiB each): how many at
+	// once, how many wait, how long. Beyond it, register and login answer 503
+	// with Retry-After. See auth.HasherConfig for the defaults.
+	Hashing auth.HasherConfig
+	// LoginRate and LoginBurst bound register and login requests per client
+	// address (token bucket; IPv6 addresses by /64). Defaults 10/s and 40;
+	// a negative LoginRate lifts the limit. Beyond it: 429 with Retry-After.
+	LoginRate  float64
+	LoginBurst int
+	// LoginFreeFailures is how many failed logins in a row an account may
+	// have; each further failure locks its logins for a backoff that starts
+	// at 1s and doubles up to LoginBackoffMax (429 with Retry-After). A
+	// successful login, or 15 minutes without a failure, clears it.
+	// Defaults 5 and 5m.
+	LoginFreeFailures int
+	LoginBackoffMax   time.Duration
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the node. From a peer in them, the client's address is taken from
+	// X-Forwarded-For (the last address not in them); from anyone else the
+	// header is ignored. Default none.
+	TrustedProxies []netip.Prefix
 }
 
 func (c *Config) setDefaults() {
@@ -107,7 +144,28 @@ func (c *Config) setDefaults() {
 		c.MaxConnections = defaultMaxConnections()
 	}
 	if c.TokenTTL <= 0 {
-		c.TokenTTL = 24 * time.Hour
+		c.TokenTTL = auth.DefaultTTL
+	}
+	if c.HTTPReadTimeout <= 0 {
+		c.HTTPReadTimeout = 20 * time.Second
+	}
+	if c.HTTPWriteTimeout <= 0 {
+		c.HTTPWriteTimeout = 30 * time.Second
+	}
+	if c.HTTPIdleTimeout <= 0 {
+		c.HTTPIdleTimeout = 60 * time.Second
+	}
+	if c.LoginRate == 0 {
+		c.LoginRate = 10
+	}
+	if c.LoginBurst <= 0 {
+		c.LoginBurst = 40
+	}
+	if c.LoginFreeFailures <= 0 {
+		c.LoginFreeFailures = 5
+	}
+	if c.LoginBackoffMax <= 0 {
+		c.LoginBackoffMax = 5 * time.Minute
 	}
 }
 
@@ -115,13 +173,19 @@ func (c *Config) setDefaults() {
 type Server struct {
 	cfg      Config
 	backend  Backend
-	tokens   *auth.Tokens
+	tokens   *auth.Tokens // user tokens (the app-server secret)
+	admin    *auth.Tokens // admin tokens (the admin secret)
+	hasher   *auth.Hasher
+	logins   *loginLimiter
 	log      *slog.Logger
 	metrics  *metrics
 	gatherer prometheus.Gatherer
 	ready    func() bool
 	open     atomic.Int64 // sockets currently open
-	mux      *http.ServeMux
+	lconns   atomic.Int64 // connections of the public listener (Listener)
+	all      http.Handler // public and admin routes
+	public   http.Handler // without the admin routes, /metrics
+	adminMux http.Handler // admin routes, /metrics, health
 
 	connsMu  sync.Mutex
 	conns    map[*wsConn]struct{}
@@ -130,9 +194,11 @@ type Server struct {
 	analytics atomic.Pointer[analyticsHolder] // see SetAnalytics
 }
 
-// New returns a Server. reg and gatherer serve /metrics (nil: none); ready
-// reports readiness for /readyz (nil: always ready).
-func New(cfg Config, backend Backend, tokens *auth.Tokens, reg prometheus.Registerer, gatherer prometheus.Gatherer, ready func() bool, logger *slog.Logger) *Server {
+// New returns a Server. tokens verifies user tokens and admin verifies admin
+// tokens (signed with a secret of their own). reg and gatherer serve
+// /metrics (nil: none); ready reports readiness for /readyz (nil: always
+// ready).
+func New(cfg Config, backend Backend, tokens, admin *auth.Tokens, reg prometheus.Registerer, gatherer prometheus.Gatherer, ready func() bool, logger *slog.Logger) *Server {
 	cfg.setDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -140,15 +206,25 @@ func New(cfg Config, backend Backend, tokens *auth.Tokens, reg prometheus.Regist
 	if ready == nil {
 		ready = func() bool { return true }
 	}
-	s := &Server{cfg: cfg, backend: backend, tokens: tokens, log: logger, gatherer: gatherer, ready: ready,
-		conns: map[*wsConn]struct{}{}}
-	s.metrics = newMetrics(reg, &s.open)
+	s := &Server{cfg: cfg, backend: backend, tokens: tokens, admin: admin, log: logger, gatherer: gatherer, ready: ready,
+		hasher: auth.NewHasher(cfg.Hashing), conns: map[*wsConn]struct{}{}}
+	s.logins = newLoginLimiter(cfg)
+	s.metrics = newMetrics(reg, &s.open, &s.lconns)
 	s.routes()
 	return s
 }
 
-// Handler returns the HTTP handler for every endpoint.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the HTTP handler of every endpoint, the admin API and
+// /metrics included: for a node with one listener.
+func (s *Server) Handler() http.Handler { return s.all }
+
+// PublicHandler returns the handler of the public endpoints only (WebSocket,
+// register, login, history, health): for a node whose admin API is served on
+// a listener of its own (AdminHandler).
+func (s *Server) PublicHandler() http.Handler { return s.public }
+
+// AdminHandler returns the handler of the admin API, /metrics and health.
+func (s *Server) AdminHandler() http.Handler { return s.adminMux }
 
 // Shutdown refuses new sockets, closes every open one with code (1001 going
 // away, or CloseReconnectElsewhere when draining a cluster node) and waits
@@ -205,15 +281,17 @@ func (s *Server) untrack(c *wsConn) {
 func (s *Server) Config() Config { return s.cfg }
 
 type metrics struct {
-	framesIn    *prometheus.CounterVec
-	badFrames   *prometheus.CounterVec
-	rateLimited prometheus.Counter
-	refused     prometheus.Counter
-	throttled   prometheus.Counter
-	stalls      prometheus.Counter
+	framesIn     *prometheus.CounterVec
+	badFrames    *prometheus.CounterVec
+	rateLimited  prometheus.Counter
+	refused      prometheus.Counter
+	throttled    prometheus.Counter
+	stalls       prometheus.Counter
+	hashes       *prometheus.CounterVec
+	loginRefused *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, open *atomic.Int64) *metrics {
+func newMetrics(reg prometheus.Registerer, open, conns *atomic.Int64) *metrics {
 	m := &metrics{
 		framesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "actorim_frames_in_total", Help: "Client frames received, by codec."}, []string{"codec"}),
@@ -222,17 +300,24 @@ func newMetrics(reg prometheus.Registerer, open *atomic.Int64) *metrics {
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "actorim_sends_rate_limited_total", Help: "Send frames refused by the per-connection rate limit."}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "actorim_sockets_refused_total", Help: "WebSocket upgrades refused at the connection limit."}),
+			Name: "actorim_sockets_refused_total", Help: "Connections (WebSocket or HTTP) refused at the connection limit."}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "actorim_frames_rate_limited_total", Help: "Frames refused by the per-connection request rate limit."}),
 		stalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "actorim_socket_read_stalls_total", Help: "Times a socket was not read because its unanswered frames reached MaxInflightBytes."}),
+		hashes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "actorim_password_hashes_total", Help: "Password hashes computed (hash: register and provision; check: login)."}, []string{"op"}),
+		loginRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "actorim_login_refused_total", Help: "Register and login requests refused before hashing, by reason (address_rate, account_backoff, busy)."}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.framesIn, m.badFrames, m.rateLimited, m.refused, m.throttled, m.stalls,
+		reg.MustRegister(m.framesIn, m.badFrames, m.rateLimited, m.refused, m.throttled, m.stalls, m.hashes, m.loginRefused,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "actorim_sockets_open", Help: "WebSocket connections open on this node, logged in or not."},
-				func() float64 { return float64(open.Load()) }))
+				func() float64 { return float64(open.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "actorim_connections_open", Help: "Connections of the public listener (HTTP and WebSocket) open on this node."},
+				func() float64 { return float64(conns.Load()) }))
 	}
 	return m
 }

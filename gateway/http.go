@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,22 +21,54 @@ import (
 	"actorim/wire"
 )
 
-// maxBodyBytes bounds HTTP request bodies.
-const maxBodyBytes = 1 << 20
+// Body limits per endpoint, in bytes. A request declaring more is refused
+// with 413 before anything is read.
+const (
+	// maxCredentialsBody: a user id (64), a password (256), JSON around them.
+	maxCredentialsBody = 4 << 10
+	// maxSendBody: a Send in JSON; content is at most --max-content-bytes
+	// (16 KiB by default), which JSON escaping can make a few times larger.
+	maxSendBody = 256 << 10
+	// maxRevokeBody: {"before_ms": N}.
+	maxRevokeBody = 1 << 10
+)
 
 // httpTimeout bounds the actor calls of one HTTP request.
 const httpTimeout = 10 * time.Second
 
 func (s *Server) routes() {
-	m := http.NewServeMux()
-	m.HandleFunc("GET /ws", s.handleWS)
-	m.HandleFunc("POST /v1/register", s.handleRegister)
-	m.HandleFunc("POST /v1/login", s.handleLogin)
-	m.HandleFunc("GET /v1/conversations/{conversation}/messages", s.handleHistory)
-	m.HandleFunc("POST /v1/admin/users", s.admin(s.handleProvision))
-	m.HandleFunc("POST /v1/admin/users/{user}/messages", s.admin(s.handleAdminSend))
-	m.HandleFunc("GET /v1/admin/analytics/{query}", s.admin(s.handleAnalytics))
-	m.HandleFunc("POST /v1/admin/broadcast", s.admin(s.handleBroadcast))
+	pub := http.NewServeMux()
+	pub.HandleFunc("GET /ws", s.handleWS)
+	pub.HandleFunc("POST /v1/register", s.handleRegister)
+	pub.HandleFunc("POST /v1/login", s.handleLogin)
+	pub.HandleFunc("GET /v1/conversations/{conversation}/messages", s.handleHistory)
+	s.health(pub)
+
+	adm := http.NewServeMux()
+	s.adminRoutes(adm)
+	s.health(adm)
+	if s.gatherer != nil {
+		adm.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	}
+
+	all := http.NewServeMux()
+	all.Handle("/", pub)
+	s.adminRoutes(all)
+	if s.gatherer != nil {
+		all.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	}
+	s.all, s.public, s.adminMux = s.limitConns(all), s.limitConns(pub), adm
+}
+
+func (s *Server) adminRoutes(m *http.ServeMux) {
+	m.HandleFunc("POST /v1/admin/users", s.requireAdmin(s.handleProvision))
+	m.HandleFunc("POST /v1/admin/users/{user}/messages", s.requireAdmin(s.handleAdminSend))
+	m.HandleFunc("POST /v1/admin/users/{user}/revoke-tokens", s.requireAdmin(s.handleRevokeTokens))
+	m.HandleFunc("GET /v1/admin/analytics/{query}", s.requireAdmin(s.handleAnalytics))
+	m.HandleFunc("POST /v1/admin/broadcast", s.requireAdmin(s.handleBroadcast))
+}
+
+func (s *Server) health(m *http.ServeMux) {
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready() {
@@ -43,10 +77,6 @@ func (s *Server) routes() {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	if s.gatherer != nil {
-		m.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
-	}
-	s.mux = m
 }
 
 type credentials struct {
@@ -60,17 +90,32 @@ type tokenResponse struct {
 	ExpiresAtMs int64  `json:"expires_at_ms"`
 }
 
+// handleRegister creates an account. The order of the checks puts the
+// cheap ones first: the address's rate, the password's length, whether the
+// id is taken; only then does it hash (19 MiB, tens of ms).
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var c credentials
-	if !readJSON(w, r, &c) {
+	if !readJSON(w, r, &c, maxCredentialsBody) || !s.allowAddr(w, r) {
 		return
 	}
-	hash, ok := newAccount(w, c.UserID, c.Password, true)
-	if !ok {
+	if !validNewAccount(w, c.UserID, c.Password, true) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
+	found, _, e := s.backend.Account(ctx, c.UserID)
+	if e != nil {
+		writeClientError(w, e)
+		return
+	}
+	if found {
+		writeError(w, http.StatusConflict, clientpb.ErrorCode_ERR_CONFLICT, "user id already registered")
+		return
+	}
+	hash, ok := s.hash(w, ctx, c.Password)
+	if !ok {
+		return
+	}
 	if e := s.backend.CreateAccount(ctx, c.UserID, hash, false); e != nil {
 		writeClientError(w, e)
 		return
@@ -78,9 +123,13 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"user_id": c.UserID})
 }
 
+// handleLogin exchanges a password for a token. An unknown user costs the
+// same hash as a known one (against a dummy), so the answer's timing does
+// not tell who exists; an account with too many failures in a row is
+// locked for a growing backoff, whoever asks.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var c credentials
-	if !readJSON(w, r, &c) {
+	if !readJSON(w, r, &c, maxCredentialsBody) || !s.allowAddr(w, r) {
 		return
 	}
 	refuse := func() {
@@ -90,6 +139,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		refuse()
 		return
 	}
+	if d := s.logins.locked(c.UserID); d > 0 {
+		s.metrics.loginRefused.WithLabelValues("account_backoff").Inc()
+		tooMany(w, d, "too many failed logins for this account, retry later")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
 	found, hash, e := s.backend.Account(ctx, c.UserID)
@@ -97,11 +151,60 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeClientError(w, e)
 		return
 	}
-	if !found || !auth.CheckPassword(c.Password, hash) {
+	if !found {
+		hash = "" // checked against the dummy hash
+	}
+	ok, err := s.hasher.Check(ctx, c.Password, hash)
+	if err != nil {
+		s.busy(w)
+		return
+	}
+	s.metrics.hashes.WithLabelValues("check").Inc()
+	if !ok || !found {
+		s.logins.failed(c.UserID)
 		refuse()
 		return
 	}
+	s.logins.succeeded(c.UserID)
 	s.writeToken(w, http.StatusOK, c.UserID)
+}
+
+// allowAddr applies the per-address rate of register and login; it answers
+// 429 itself when the address is over it.
+func (s *Server) allowAddr(w http.ResponseWriter, r *http.Request) bool {
+	d, ok := s.logins.allowAddr(s.logins.clientAddr(r))
+	if !ok {
+		s.metrics.loginRefused.WithLabelValues("address_rate").Inc()
+		tooMany(w, d, "too many register or login requests from this address, retry later")
+	}
+	return ok
+}
+
+// hash hashes a new password within the hashing bounds; it answers 503
+// itself when no slot came free in time.
+func (s *Server) hash(w http.ResponseWriter, ctx context.Context, password string) (string, bool) {
+	hash, err := s.hasher.Hash(ctx, password)
+	switch {
+	case errors.Is(err, auth.ErrBadPassword):
+		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, err.Error())
+		return "", false
+	case err != nil:
+		s.busy(w)
+		return "", false
+	}
+	s.metrics.hashes.WithLabelValues("hash").Inc()
+	return hash, true
+}
+
+func (s *Server) busy(w http.ResponseWriter) {
+	s.metrics.loginRefused.WithLabelValues("busy").Inc()
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, clientpb.ErrorCode_ERR_UNAVAILABLE, "too many logins at once, retry shortly")
+}
+
+func tooMany(w http.ResponseWriter, d time.Duration, msg string) {
+	w.Header().Set("Retry-After", retryAfterSeconds(d))
+	writeError(w, http.StatusTooManyRequests, clientpb.ErrorCode_ERR_RATE_LIMITED, msg)
 }
 
 func (s *Server) writeToken(w http.ResponseWriter, status int, userID string) {
@@ -152,15 +255,27 @@ type provisionRequest struct {
 // a password; it succeeds when the user already exists.
 func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 	var p provisionRequest
-	if !readJSON(w, r, &p) {
-		return
-	}
-	hash, ok := newAccount(w, p.UserID, p.Password, false)
-	if !ok {
+	if !readJSON(w, r, &p, maxCredentialsBody) || !validNewAccount(w, p.UserID, p.Password, false) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
+	found, _, e := s.backend.Account(ctx, p.UserID)
+	if e != nil {
+		writeClientError(w, e)
+		return
+	}
+	if found {
+		writeJSON(w, http.StatusOK, map[string]string{"user_id": p.UserID})
+		return
+	}
+	var hash string
+	if p.Password != "" {
+		var ok bool
+		if hash, ok = s.hash(w, ctx, p.Password); !ok {
+			return
+		}
+	}
 	if e := s.backend.CreateAccount(ctx, p.UserID, hash, true); e != nil {
 		writeClientError(w, e)
 		return
@@ -176,9 +291,8 @@ func (s *Server) handleAdminSend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "bad user id in path")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, "body too large")
+	body, ok := readBody(w, r, maxSendBody)
+	if !ok {
 		return
 	}
 	send := &clientpb.Send{}
@@ -196,68 +310,156 @@ func (s *Server) handleAdminSend(w http.ResponseWriter, r *http.Request) {
 	writeProto(w, http.StatusOK, ack)
 }
 
-// newAccount validates a new account's user id and hashes its password (an
-// empty password is allowed unless required); it answers the request itself
-// when they are refused.
-func newAccount(w http.ResponseWriter, userID, password string, required bool) (hash string, ok bool) {
-	if !ids.ValidUser(userID) {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "user_id must be 1 to 64 characters [A-Za-z0-9_.@-]")
-		return "", false
-	}
-	if password == "" && !required {
-		return "", true
-	}
-	hash, err := auth.HashPassword(password)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, err.Error())
-		return "", false
-	}
-	return hash, true
+type revokeRequest struct {
+	// BeforeMs revokes the tokens issued before this time (Unix ms);
+	// 0 or absent: now.
+	BeforeMs int64 `json:"before_ms,omitempty"`
 }
 
-// bearer verifies the request's "Authorization: Bearer <token>".
-func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (auth.Claims, bool) {
+// handleRevokeTokens revokes the user's tokens issued before a time (now by
+// default) and kicks their live connections (POST
+// /v1/admin/users/{user}/revoke-tokens, admin token). The body is optional.
+func (s *Server) handleRevokeTokens(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	if !ids.ValidUser(user) {
+		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "bad user id in path")
+		return
+	}
+	var req revokeRequest
+	if r.ContentLength != 0 && !readJSON(w, r, &req, maxRevokeBody) {
+		return
+	}
+	before := time.Now()
+	if req.BeforeMs != 0 {
+		t := time.UnixMilli(req.BeforeMs)
+		if req.BeforeMs < 0 || t.After(before) {
+			writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "before_ms must be a past time in Unix milliseconds")
+			return
+		}
+		before = t
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	at, kicked, e := s.backend.RevokeTokens(ctx, user, before)
+	if e != nil {
+		writeClientError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user_id": user, "revoked_before_ms": at.UnixMilli(), "kicked": kicked})
+}
+
+// validNewAccount checks a new account's user id and password (an empty
+// password is allowed unless required); it answers the request itself when
+// they are refused.
+func validNewAccount(w http.ResponseWriter, userID, password string, required bool) bool {
+	if !ids.ValidUser(userID) {
+		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "user_id must be 1 to 64 characters [A-Za-z0-9_.@-]")
+		return false
+	}
+	if (password != "" || required) && !auth.ValidPassword(password) {
+		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, auth.ErrBadPassword.Error())
+		return false
+	}
+	return true
+}
+
+func bearerToken(r *http.Request) (string, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return strings.TrimSpace(tok), ok
+}
+
+// bearer verifies the request's "Authorization: Bearer <token>", a user
+// token that has not been revoked.
+func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (auth.Claims, bool) {
+	tok, ok := bearerToken(r)
 	if !ok {
 		writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "missing bearer token")
 		return auth.Claims{}, false
 	}
-	c, err := s.tokens.Verify(strings.TrimSpace(tok))
+	c, err := s.tokens.Verify(tok)
 	if err != nil {
 		writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token refused: "+err.Error())
+		return auth.Claims{}, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	before, e := s.backend.TokensRevokedBefore(ctx, c.UserID)
+	if e != nil {
+		writeClientError(w, e)
+		return auth.Claims{}, false
+	}
+	if c.Revoked(before) {
+		writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token revoked: log in again")
 		return auth.Claims{}, false
 	}
 	return c, true
 }
 
-// admin wraps a handler that requires an admin token.
-func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+// requireAdmin wraps a handler that requires an admin token: one signed
+// with the admin secret and carrying role admin. A valid user token, or
+// an admin claim signed with the app-server secret, is 403.
+func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, ok := s.bearer(w, r)
+		tok, ok := bearerToken(r)
 		if !ok {
+			writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "missing bearer token")
 			return
 		}
-		if !c.Admin {
-			writeError(w, http.StatusForbidden, clientpb.ErrorCode_ERR_FORBIDDEN, "admin token required")
+		c, err := s.admin.Verify(tok)
+		if err == nil && c.Admin {
+			h(w, r)
 			return
 		}
-		h(w, r)
+		if _, uerr := s.tokens.Verify(tok); err == nil || uerr == nil {
+			writeError(w, http.StatusForbidden, clientpb.ErrorCode_ERR_FORBIDDEN, "admin token required (signed with the admin secret, not the app-server secret)")
+			return
+		}
+		writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token refused: "+err.Error())
 	}
 }
 
-func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+// readJSON decodes a JSON body of at most limit bytes into v; it answers
+// the request itself (415, 413, 400) when it cannot.
+func readJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	body, ok := readBody(w, r, limit)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, "body too large")
-			return false
-		}
 		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "body is not the expected JSON: "+err.Error())
 		return false
 	}
 	return true
+}
+
+// readBody reads a JSON body of at most limit bytes. Other content types
+// are 415: a web page can POST text/plain or a form to any origin without
+// asking, but not application/json. A body declared over the limit is 413
+// before anything is read; one that arrives slower than the server's read
+// timeout is cut off by it.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, clientpb.ErrorCode_ERR_BAD_REQUEST, "Content-Type must be application/json")
+		return nil, false
+	}
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "body could not be read: "+err.Error())
+		return nil, false
+	}
+	return body, true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

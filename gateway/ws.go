@@ -297,6 +297,7 @@ func (c *wsConn) login() *actors.Conn {
 			LoginID:       f.GetId(),
 			HeartbeatMs:   uint32(cfg.IdleTimeout / 2 / time.Millisecond),
 			MaxFrameBytes: uint32(cfg.MaxFrameBytes),
+			TokenIssuedAt: claims.IssuedAt,
 		}, c)
 	}
 }

@@ -53,10 +53,12 @@ func spawnNode(ctx context.Context, bin string, extra []string, stderr io.Writer
 	var raw [24]byte
 	_, _ = rand.Read(raw[:])
 	secret := hex.EncodeToString(raw[:])
-	args := append([]string{"--data", filepath.Join(dir, "data"), "--listen", addr, "--auth-secret", secret,
+	args := append([]string{"--data", filepath.Join(dir, "data"), "--listen", addr,
 		"--send-rate", "1000000", "--send-burst", "1000000", "--request-rate", "1000000", "--request-burst", "1000000",
 		"--write-budget", "1099511627776", "--write-burst", "1099511627776", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(bin, args...)
+	// The secret goes by the environment: a command line shows in ps.
+	cmd.Env = append(os.Environ(), "ACTORIM_AUTH_SECRET="+secret)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		return fail(fmt.Errorf("loadgen: start imnode: %w", err))

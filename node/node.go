@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"actorim/actors"
 	"actorim/auth"
@@ -40,11 +41,29 @@ type Config struct {
 	DataDir string
 	// TLSCert and TLSKey, both set, serve wss:// and https://.
 	TLSCert, TLSKey string
-	// AuthSecret signs tokens; application servers mint tokens with it. When
-	// empty, a standalone node generates one and keeps it in DataDir/auth.secret.
-	AuthSecret string
-	// Pprof serves Go's profiler at /debug/pprof/ on the listener. Off by
-	// default: profiles reveal internals and cost CPU while they run.
+	// AuthSecret signs user tokens; application servers mint tokens with it.
+	// AuthSecretFile names a file holding it instead (preferred: a secret on
+	// a command line shows in ps). When both are empty, a standalone node
+	// generates one and keeps it in DataDir/auth.secret (mode 0600); a
+	// cluster node refuses to start.
+	AuthSecret, AuthSecretFile string
+	// AdminSecret signs admin tokens, the only tokens the admin API accepts;
+	// it must differ from AuthSecret, so that the app-server secret grants
+	// no admin access. AdminSecretFile names a file holding it. Generated
+	// into DataDir/admin.secret like the auth secret.
+	AdminSecret, AdminSecretFile string
+	// AdminListen, when set, serves the admin API, /metrics and pprof on
+	// this address, and Listen no longer serves them. Default: Listen
+	// serves everything.
+	AdminListen string
+	// TokenMaxLifetime refuses tokens (user and admin) whose expiry is
+	// further away than this. Default 30 days (auth.DefaultMaxLifetime).
+	TokenMaxLifetime time.Duration
+	// TokenIssuer and TokenAudience, when set, must be the "iss" and among
+	// the "aud" of user tokens; tokens the node issues carry them.
+	TokenIssuer, TokenAudience string
+	// Pprof serves Go's profiler at /debug/pprof/ (on AdminListen when set).
+	// Off by default: profiles reveal internals and cost CPU while they run.
 	Pprof bool
 
 	// DrainSettle is how long a draining node waits, after leaving the
@@ -80,6 +99,8 @@ type Node struct {
 	gateway  *gateway.Server
 	http     *http.Server
 	listener net.Listener
+	admin    *http.Server // nil without AdminListen
+	adminLn  net.Listener
 	served   chan error
 	ready    atomic.Bool
 	archive  *archive // nil when archiving is off
@@ -103,13 +124,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		}
 	}()
 
-	secret, err := loadSecret(cfg, logger)
+	tokens, admin, err := loadTokens(cfg, logger)
 	if err != nil {
 		return nil, err
-	}
-	tokens, err := auth.NewTokens(secret, cfg.Gateway.TokenTTL)
-	if err != nil {
-		return nil, fmt.Errorf("node: auth secret: %w", err)
 	}
 
 	st, err := openStore(ctx, cfg, logger.With("component", "store"))
@@ -145,53 +162,94 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	n.member = member
 	undo = append(undo, func() { _ = member.Shutdown(context.Background()) })
 
-	n.gateway = gateway.New(cfg.Gateway, rt, tokens, reg, reg, n.ready.Load, logger.With("component", "gateway"))
+	n.gateway = gateway.New(cfg.Gateway, rt, tokens, admin, reg, reg, n.ready.Load, logger.With("component", "gateway"))
 	if arch != nil {
 		n.gateway.SetAnalytics(arch)
 		arch.start()
 	}
 
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("node: tls: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
+	public, adminH := n.gateway.Handler(), http.Handler(nil)
+	if cfg.AdminListen != "" {
+		public, adminH = n.gateway.PublicHandler(), withPprof(n.gateway.AdminHandler(), cfg.Pprof)
+	} else {
+		public = withPprof(public, cfg.Pprof)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("node: listen: %w", err)
 	}
-	n.listener = ln
-	handler := n.gateway.Handler()
-	if cfg.Pprof {
-		mux := http.NewServeMux()
-		mux.Handle("/", handler)
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		handler = mux
-	}
-	n.http = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
+	n.listener = n.gateway.Listener(ln)
+	n.http = n.gateway.HTTPServer(public, errLog)
 	scheme := "ws"
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if tlsCfg != nil {
+		n.http.TLSConfig = tlsCfg
+		n.listener = tls.NewListener(n.listener, tlsCfg)
+		scheme = "wss"
+	}
+	if adminH != nil {
+		aln, err := net.Listen("tcp", cfg.AdminListen)
 		if err != nil {
 			_ = ln.Close()
-			return nil, fmt.Errorf("node: tls: %w", err)
+			return nil, fmt.Errorf("node: admin listen: %w", err)
 		}
-		n.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		n.listener = tls.NewListener(ln, n.http.TLSConfig)
-		scheme = "wss"
+		n.adminLn = netutil.LimitListener(aln, maxAdminConnections)
+		n.admin = n.gateway.HTTPServer(adminH, errLog)
+		if tlsCfg != nil {
+			n.admin.TLSConfig = tlsCfg
+			n.adminLn = tls.NewListener(n.adminLn, tlsCfg)
+		}
+		go func() {
+			if err := n.admin.Serve(n.adminLn); !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("admin listener failed", "err", err)
+			}
+		}()
 	}
 	go func() { n.served <- n.http.Serve(n.listener) }()
 	n.ready.Store(true)
+	if n.adminLn != nil {
+		logger.Info("admin API, /metrics and pprof on their own listener", "admin_listen", n.adminLn.Addr().String())
+	}
 	logger.Info("actorim node ready", "listen", ln.Addr().String(), "ws", scheme+"://"+ln.Addr().String()+"/ws",
 		"data", cfg.DataDir, "cluster", member.Address(), "device_policy", rt.Config().DevicePolicy)
 	return n, nil
 }
 
+// maxAdminConnections bounds the admin listener's connections.
+const maxAdminConnections = 128
+
+// withPprof adds Go's profiler at /debug/pprof/ to h when on.
+func withPprof(h http.Handler, on bool) http.Handler {
+	if !on {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	return mux
+}
+
 // Addr is the bound listener address.
 func (n *Node) Addr() net.Addr { return n.listener.Addr() }
+
+// AdminAddr is the bound admin listener address, nil without AdminListen.
+func (n *Node) AdminAddr() net.Addr {
+	if n.adminLn == nil {
+		return nil
+	}
+	return n.adminLn.Addr()
+}
 
 // Done reports the listener's end (nil after Shutdown).
 func (n *Node) Done() <-chan error { return n.served }
@@ -224,6 +282,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if err := n.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http: %w", err))
 	}
+	if n.admin != nil {
+		if err := n.admin.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("admin http: %w", err))
+		}
+	}
 	if err := n.member.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -238,20 +301,54 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// loadSecret returns the configured secret or, failing that, the one kept in
-// the data directory, generating it on first start.
-func loadSecret(cfg Config, logger *slog.Logger) ([]byte, error) {
-	if cfg.AuthSecret != "" {
-		return []byte(cfg.AuthSecret), nil
+// loadTokens builds the verifiers of user tokens and of admin tokens from
+// their secrets.
+func loadTokens(cfg Config, logger *slog.Logger) (users, admin *auth.Tokens, err error) {
+	userSecret, err := loadSecret(cfg, "auth", cfg.AuthSecret, cfg.AuthSecretFile, logger,
+		"generated auth secret; application servers mint user tokens with it")
+	if err != nil {
+		return nil, nil, err
+	}
+	adminSecret, err := loadSecret(cfg, "admin", cfg.AdminSecret, cfg.AdminSecretFile, logger,
+		"generated admin secret; admin tokens (imctl token --admin) are minted with it")
+	if err != nil {
+		return nil, nil, err
+	}
+	if string(userSecret) == string(adminSecret) {
+		return nil, nil, errors.New("node: the admin secret must differ from the auth secret (app servers hold the auth secret)")
+	}
+	life := auth.WithMaxLifetime(cfg.TokenMaxLifetime)
+	users, err = auth.NewTokens(userSecret, cfg.Gateway.TokenTTL, life, auth.WithIssuer(cfg.TokenIssuer), auth.WithAudience(cfg.TokenAudience))
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: auth secret: %w", err)
+	}
+	admin, err = auth.NewTokens(adminSecret, time.Hour, life)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: admin secret: %w", err)
+	}
+	return users, admin, nil
+}
+
+// loadSecret returns a secret given by value or by file or, failing that,
+// the one kept in <data>/<name>.secret, generating it (mode 0600) on the
+// first start of a standalone node.
+func loadSecret(cfg Config, name, value, file string, logger *slog.Logger, generated string) ([]byte, error) {
+	switch {
+	case value != "" && file != "":
+		return nil, fmt.Errorf("node: give the %s secret or its file, not both", name)
+	case value != "":
+		return []byte(value), nil
+	case file != "":
+		return readSecretFile(file, logger)
 	}
 	if cfg.Cluster.Provider != "" && cfg.Cluster.Provider != cluster.ProviderStandalone {
-		return nil, errors.New("node: a cluster needs --auth-secret (the same on every node)")
+		return nil, fmt.Errorf("node: a cluster needs --%s-secret-file (the same on every node)", name)
 	}
-	path := filepath.Join(cfg.DataDir, "auth.secret")
-	if b, err := os.ReadFile(path); err == nil {
-		return []byte(strings.TrimSpace(string(b))), nil
+	path := filepath.Join(cfg.DataDir, name+".secret")
+	if _, err := os.Stat(path); err == nil {
+		return readSecretFile(path, logger)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("node: read %s: %w", path, err)
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -264,6 +361,23 @@ func loadSecret(cfg Config, logger *slog.Logger) ([]byte, error) {
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("node: write %s: %w", path, err)
 	}
-	logger.Info("generated auth secret; application servers mint tokens with it", "file", path)
+	logger.Info(generated, "file", path)
 	return []byte(secret), nil
+}
+
+// readSecretFile reads a secret (surrounding white space trimmed), warning
+// when others than the owner may read the file.
+func readSecretFile(path string, logger *slog.Logger) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: secret: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		logger.Warn("secret file is readable by others than its owner: chmod 600 it", "file", path, "mode", st.Mode().Perm().String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: secret: %w", err)
+	}
+	return []byte(strings.TrimSpace(string(b))), nil
 }

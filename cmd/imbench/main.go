@@ -7,7 +7,7 @@
 //	imbench idle --spawn --conns 15000                      RSS per idle connection
 //	imbench login-storm --spawn --users 5000                logins per second
 //	imbench reconnect-storm --spawn --devices 2000          everyone drops and resumes at once
-//	imbench mix --target ws://a/ws,ws://b/ws --secret S     a cluster, clients spread over the nodes
+//	imbench mix --target ws://a/ws,ws://b/ws --secret-file F  a cluster, clients spread over the nodes
 //	imbench fanout --spawn --group-size 500 --inflight 8    one 500-member group, all online: deliveries/s
 //
 // Every flag can be set from the environment as IMBENCH_ and its name in
@@ -104,7 +104,7 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 		quiet  = fs.Bool("quiet", false, "no progress line on stderr")
 	)
 	fs.Var(&targets, "target", "node WebSocket `URL`, e.g. ws://127.0.0.1:8080/ws; repeat or comma-separate for a cluster")
-	fs.StringVar(&cfg.Secret, "secret", "", "the nodes' token signing secret, to mint tokens for the test users")
+	fs.StringVar(&cfg.Secret, "secret", "", "the nodes' token signing secret, to mint tokens for the test users (prefer --secret-file or $ACTORIM_AUTH_SECRET: a command line shows in ps)")
 	fs.BoolVar(&cfg.Spawn, "spawn", false, "build and start a standalone imnode on a fresh temp data dir, send rate limit lifted")
 	fs.StringVar(&cfg.Imnode, "imnode", "", "imnode `binary` for --spawn (default: go build actorim/cmd/imnode)")
 	fs.Var(&nodeArgs, "node-arg", "extra `flag` for the spawned imnode, e.g. --node-arg=--max-connections=1000 (repeatable)")
@@ -177,6 +177,9 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 					return err
 				}
 				cfg.Secret = strings.TrimSpace(string(b))
+			}
+			if cfg.Secret == "" {
+				cfg.Secret = os.Getenv("ACTORIM_AUTH_SECRET") // as imnode reads it
 			}
 			if *sourceIPs != "" {
 				ips, err := loadgen.ParseSourceIPs(*sourceIPs)

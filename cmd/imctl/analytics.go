@@ -22,10 +22,10 @@ func (a *app) analyticsCmd() *ffcli.Command {
 	bucket := fs.String("bucket", "", "messages: hour or day; active-users: day (DAU) or month (MAU)")
 	limit := fs.Int("limit", 10, "length of the top-conversations and top-groups lists")
 	mint := secretFlags(fs)
-	return a.command(fs, "analytics QUERY [--from T] [--to T] [--bucket B] [--limit N] (--secret-file F | --secret S)",
+	return a.command(fs, "analytics QUERY [--from T] [--to T] [--bucket B] [--limit N] [--admin-secret-file F]",
 		"ask the message archive: messages, active-users, top-conversations, top-groups, content-mix, conversation-share, delivery-latency", 1, 1,
 		func(ctx context.Context, args []string) error {
-			tok, _, err := mint("imctl", true, time.Minute)
+			h, err := a.adminHTTP(mint)
 			if err != nil {
 				return err
 			}
@@ -37,12 +37,11 @@ func (a *app) analyticsCmd() *ffcli.Command {
 			}
 			ctx, cancel := context.WithTimeout(ctx, max(a.g.timeout, time.Minute))
 			defer cancel()
-			h := a.http(tok)
 			req, err := http.NewRequestWithContext(ctx, "GET", h.BaseURL+"/v1/admin/analytics/"+url.PathEscape(args[0])+"?"+q.Encode(), nil)
 			if err != nil {
 				return err
 			}
-			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Authorization", "Bearer "+h.Token)
 			hc := h.Client
 			if hc == nil {
 				hc = http.DefaultClient

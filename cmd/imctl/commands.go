@@ -67,7 +67,7 @@ func (a *app) root() *ffcli.Command {
 		FlagSet: a.flagSet("imctl"),
 		Options: []ff.Option{ff.WithEnvVarPrefix("IMCTL")},
 		Subcommands: []*ffcli.Command{
-			a.registerCmd(), a.loginCmd(), a.tokenCmd(), a.provisionCmd(),
+			a.registerCmd(), a.loginCmd(), a.tokenCmd(), a.provisionCmd(), a.revokeCmd(),
 			a.sendCmd(), a.listenCmd(), a.syncCmd(), a.historyCmd(), a.analyticsCmd(),
 		},
 	}
@@ -188,11 +188,11 @@ func (a *app) loginCmd() *ffcli.Command {
 
 func (a *app) tokenCmd() *ffcli.Command {
 	fs := a.flagSet("token")
-	admin := fs.Bool("admin", false, "mint an admin token, for the admin API")
-	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime of the token")
+	admin := fs.Bool("admin", false, "mint an admin token, for the admin API (signed with the admin secret)")
+	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime of the token (at most the nodes' --token-max-lifetime)")
 	save := fs.Bool("save", false, "save the token in USER's profile, as login does")
 	mint := secretFlags(fs)
-	return a.command(fs, "token USER [--admin] [--ttl 24h] [--save] (--secret-file F | --secret S)",
+	return a.command(fs, "token USER [--admin] [--ttl 24h] [--save] [--secret-file F | --admin-secret-file F]",
 		"mint a token locally with the nodes' secret, as an application server does", 1, 1,
 		func(_ context.Context, args []string) error {
 			tok, exp, err := mint(args[0], *admin, *ttl)
@@ -212,20 +212,62 @@ func (a *app) provisionCmd() *ffcli.Command {
 	fs := a.flagSet("provision")
 	password := fs.String("password", "", "optional password; without one the user logs in with minted tokens only")
 	mint := secretFlags(fs)
-	return a.command(fs, "provision USER [--password P] (--secret-file F | --secret S)",
+	return a.command(fs, "provision USER [--password P] [--admin-secret-file F]",
 		"create a user through the admin API (succeeds if it exists)", 1, 1,
 		func(ctx context.Context, args []string) error {
-			tok, _, err := mint("imctl", true, time.Minute)
+			h, err := a.adminHTTP(mint)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := a.deadline(ctx)
 			defer cancel()
-			if err := a.http(tok).Provision(ctx, args[0], *password); err != nil {
+			if err := h.Provision(ctx, args[0], *password); err != nil {
 				return err
 			}
 			return a.print(map[string]string{"user_id": args[0]}, "provisioned %s\n", args[0])
 		})
+}
+
+func (a *app) revokeCmd() *ffcli.Command {
+	fs := a.flagSet("revoke")
+	before := fs.String("before", "", "revoke the tokens issued before this time, RFC 3339 (default: now)")
+	mint := secretFlags(fs)
+	return a.command(fs, "revoke USER [--before T] [--admin-secret-file F]",
+		"revoke a user's tokens through the admin API and disconnect the devices using them", 1, 1,
+		func(ctx context.Context, args []string) error {
+			var at time.Time
+			if *before != "" {
+				var err error
+				if at, err = time.Parse(time.RFC3339, *before); err != nil {
+					return fmt.Errorf("--before: %w", err)
+				}
+			}
+			h, err := a.adminHTTP(mint)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.deadline(ctx)
+			defer cancel()
+			res, err := h.RevokeTokens(ctx, args[0], at)
+			if err != nil {
+				return err
+			}
+			return a.print(map[string]any{"user_id": args[0], "revoked_before": res.RevokedBefore, "kicked": res.Kicked},
+				"revoked the tokens of %s issued before %s; %d device(s) disconnected\n", args[0], res.RevokedBefore.Format(time.RFC3339), res.Kicked)
+		})
+}
+
+// minter mints a token (see secretFlags).
+type minter func(user string, admin bool, ttl time.Duration) (string, time.Time, error)
+
+// adminHTTP returns an HTTP client of the admin API with a fresh admin
+// token, valid for a minute.
+func (a *app) adminHTTP(mint minter) (*client.HTTP, error) {
+	tok, _, err := mint("imctl", true, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	return a.http(tok), nil
 }
 
 // saveToken keeps a token in user's profile, creating the profile if needed.
@@ -238,29 +280,37 @@ func (a *app) saveToken(user, token string, expires time.Time) (*profile, error)
 	return p, p.save(a.g.home)
 }
 
-// secretFlags binds --secret and --secret-file and returns a function that
-// mints tokens with the secret they name, or with $ACTORIM_AUTH_SECRET as
-// imnode does.
-func secretFlags(fs *flag.FlagSet) func(user string, admin bool, ttl time.Duration) (string, time.Time, error) {
-	secret := fs.String("secret", "", "the nodes' token signing secret (default $ACTORIM_AUTH_SECRET)")
-	file := fs.String("secret-file", "", "read the signing secret from this file, e.g. <data>/auth.secret of a standalone node")
+// secretFlags binds --secret-file and --admin-secret-file and returns a
+// function that mints tokens: user tokens with the auth secret (the file, or
+// $ACTORIM_AUTH_SECRET as imnode reads it), admin tokens with the admin
+// secret (the file, or $ACTORIM_ADMIN_SECRET). Secrets are never taken from
+// the command line, where every local user can read them (ps).
+func secretFlags(fs *flag.FlagSet) minter {
+	file := fs.String("secret-file", "", "file holding the nodes' user token secret, e.g. <data>/auth.secret of a standalone node (default $ACTORIM_AUTH_SECRET)")
+	adminFile := fs.String("admin-secret-file", "", "file holding the nodes' admin secret, e.g. <data>/admin.secret (default $ACTORIM_ADMIN_SECRET)")
+	issuer := fs.String("issuer", "", "iss of the token, when the nodes require one (--token-issuer)")
+	audience := fs.String("audience", "", "aud of the token, when the nodes require one (--token-audience)")
 	return func(user string, admin bool, ttl time.Duration) (string, time.Time, error) {
-		s := *secret
-		switch {
-		case s != "":
-		case *file != "":
-			b, err := os.ReadFile(*file)
+		path, env, flagName := *file, "ACTORIM_AUTH_SECRET", "--secret-file"
+		if admin {
+			path, env, flagName = *adminFile, "ACTORIM_ADMIN_SECRET", "--admin-secret-file"
+		}
+		s := os.Getenv(env)
+		if path != "" {
+			b, err := os.ReadFile(path)
 			if err != nil {
 				return "", time.Time{}, err
 			}
 			s = strings.TrimSpace(string(b))
-		default:
-			s = os.Getenv("ACTORIM_AUTH_SECRET")
 		}
 		if s == "" {
-			return "", time.Time{}, errors.New("no signing secret: give --secret-file, --secret or $ACTORIM_AUTH_SECRET")
+			return "", time.Time{}, fmt.Errorf("no signing secret: give %s or $%s", flagName, env)
 		}
-		tokens, err := auth.NewTokens([]byte(s), 0)
+		opts := []auth.Option{auth.WithMaxLifetime(max(ttl, auth.DefaultMaxLifetime))}
+		if !admin {
+			opts = append(opts, auth.WithIssuer(*issuer), auth.WithAudience(*audience))
+		}
+		tokens, err := auth.NewTokens([]byte(s), 0, opts...)
 		if err != nil {
 			return "", time.Time{}, err
 		}

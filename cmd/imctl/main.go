@@ -3,7 +3,8 @@
 //	imctl register USER --password P          create an account (POST /v1/register)
 //	imctl login USER --password P             get a token and save it in the profile <home>/USER.json
 //	imctl token USER --secret-file F [--save] mint a token locally, as an application server does
-//	imctl provision USER --secret-file F      create a user with an admin token (POST /v1/admin/users)
+//	imctl provision USER --admin-secret-file F  create a user with an admin token (POST /v1/admin/users)
+//	imctl revoke USER --admin-secret-file F   revoke the user's tokens, disconnecting their devices
 //	imctl --as USER send TO TEXT...           send text (or --emoji CODE, or --custom TYPE --data JSON)
 //	imctl --as USER listen                    print incoming entries as they arrive, acknowledging them
 //	imctl --as USER sync [--after SEQ]        read the timeline after a seq
@@ -17,6 +18,11 @@
 // --json every command prints one JSON document (listen: one entry per line)
 // and errors are printed to stderr as {"error": {"code": ..., "message": ...}}.
 // Any failure exits with status 1.
+//
+// Secrets come from files or the environment ($ACTORIM_AUTH_SECRET,
+// $ACTORIM_ADMIN_SECRET), never from the command line. The admin commands
+// (provision, revoke, analytics) talk to --server, which is the node's
+// --admin-listen address when it has one.
 package main
 
 import (

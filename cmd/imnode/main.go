@@ -13,8 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,6 +45,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	warnSecretArgs(args, logger)
 
 	// go-redis logs through a process-wide logger; route it to ours.
 	redis.SetLogger(redisLogger{logger.With("component", "redis")})
@@ -76,6 +79,7 @@ func parseConfig(args []string) (node.Config, *slog.Logger, error) {
 		_         = fs.String("config", "", "optional config file: one \"flag value\" pair per line")
 	)
 	bindFlags(fs, &cfg)
+	proxies := bindPerimeterFlags(fs, &cfg)
 	err := ff.Parse(fs, args,
 		ff.WithEnvVarPrefix("ACTORIM"),
 		ff.WithConfigFileFlag("config"),
@@ -87,6 +91,9 @@ func parseConfig(args []string) (node.Config, *slog.Logger, error) {
 	if cfg.Actors.DevicePolicy, err = actors.ParseDevicePolicy(*policy); err != nil {
 		return cfg, nil, err
 	}
+	if cfg.Gateway.TrustedProxies, err = parsePrefixes(*proxies); err != nil {
+		return cfg, nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	logger, err := newLogger(*logLevel, *logFormat)
 	return cfg, logger, err
 }
@@ -97,7 +104,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves wss:// and https://")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ (for diagnosis; off in production)")
-	fs.StringVar(&c.AuthSecret, "auth-secret", "", "token signing secret, at least 32 bytes, shared with application servers (default: generated into <data>/auth.secret)")
+	fs.StringVar(&c.AuthSecret, "auth-secret", "", "user token signing secret, at least 32 bytes, shared with application servers; give it by $ACTORIM_AUTH_SECRET or --auth-secret-file, not here: a command line shows in ps (default: generated into <data>/auth.secret)")
 
 	fs.IntVar(&c.Gateway.MaxFrameBytes, "max-frame-bytes", 64<<10, "largest client frame accepted")
 	fs.DurationVar(&c.Gateway.IdleTimeout, "idle-timeout", 60*time.Second, "close a connection that sends nothing for this long")
@@ -137,6 +144,60 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.IntVar(&c.Store.Redis.DB, "redis-db", 0, "Redis database number")
 	fs.StringVar(&c.Store.Redis.Prefix, "redis-prefix", "actorim:", "prefix of every Redis key")
 	bindArchiveFlags(fs, c)
+}
+
+// bindPerimeterFlags binds the flags of credentials, HTTP limits and login
+// limits; it returns the raw --trusted-proxies list.
+func bindPerimeterFlags(fs *flag.FlagSet, c *node.Config) *string {
+	fs.StringVar(&c.AuthSecretFile, "auth-secret-file", "", "file holding the user token signing secret (mode 0600)")
+	fs.StringVar(&c.AdminSecret, "admin-secret", "", "admin token signing secret, at least 32 bytes, different from the auth secret; give it by $ACTORIM_ADMIN_SECRET or --admin-secret-file (default: generated into <data>/admin.secret)")
+	fs.StringVar(&c.AdminSecretFile, "admin-secret-file", "", "file holding the admin token signing secret (mode 0600)")
+	fs.StringVar(&c.AdminListen, "admin-listen", "", "serve the admin API, /metrics and pprof on this address instead of --listen (e.g. 127.0.0.1:9090)")
+	fs.DurationVar(&c.TokenMaxLifetime, "token-max-lifetime", 30*24*time.Hour, "refuse tokens whose expiry is further away than this")
+	fs.StringVar(&c.TokenIssuer, "token-issuer", "", "when set, user tokens must carry this iss (and issued ones do)")
+	fs.StringVar(&c.TokenAudience, "token-audience", "", "when set, user tokens must carry this aud (and issued ones do)")
+	fs.DurationVar(&c.Gateway.HTTPReadTimeout, "http-read-timeout", 20*time.Second, "time to read a whole HTTP request, body included")
+	fs.DurationVar(&c.Gateway.HTTPWriteTimeout, "http-write-timeout", 30*time.Second, "time to write an HTTP answer")
+	fs.DurationVar(&c.Gateway.HTTPIdleTimeout, "http-idle-timeout", 60*time.Second, "close a kept-alive HTTP connection idle for this long")
+	fs.IntVar(&c.Gateway.Hashing.Concurrency, "hash-concurrency", 0, "password hashes (argon2id, 19 MiB each) at once (0: GOMAXPROCS, at least 2, at most 16)")
+	fs.IntVar(&c.Gateway.Hashing.Queue, "hash-queue", 64, "register and login requests that may wait for a hashing slot; beyond, 503")
+	fs.DurationVar(&c.Gateway.Hashing.Wait, "hash-wait", 2*time.Second, "longest wait for a hashing slot before 503")
+	fs.Float64Var(&c.Gateway.LoginRate, "login-rate", 10, "register and login requests per second per client address (negative: no limit)")
+	fs.IntVar(&c.Gateway.LoginBurst, "login-burst", 40, "burst of register and login requests per client address")
+	fs.IntVar(&c.Gateway.LoginFreeFailures, "login-free-failures", 5, "failed logins in a row before an account's logins back off (1s, doubling)")
+	fs.DurationVar(&c.Gateway.LoginBackoffMax, "login-backoff-max", 5*time.Minute, "longest lockout of an account's logins after failures")
+	return fs.String("trusted-proxies", "", "comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For names the client")
+}
+
+// parsePrefixes parses a comma-separated list of addresses and networks.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a network", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// warnSecretArgs warns when a secret was given on the command line, where
+// every local user can read it (ps, /proc/PID/cmdline).
+func warnSecretArgs(args []string, logger *slog.Logger) {
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "auth-secret" || name == "admin-secret") {
+			logger.Warn("a secret on the command line is visible to every local user (ps): use --"+name+"-file or $ACTORIM_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_")), "flag", name)
+		}
+	}
 }
 
 // redisLogger adapts go-redis's logging (dial failures, pool trouble) to slog.

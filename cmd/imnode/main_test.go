@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,5 +50,19 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	if _, _, err := parseConfig([]string{"--log-format", "xml"}); err == nil {
 		t.Error("an unknown log format was accepted")
+	}
+}
+
+func TestTrustedProxiesFlag(t *testing.T) {
+	cfg, _, err := parseConfig([]string{"--trusted-proxies", "10.0.0.0/8, 192.168.1.7,::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(cfg.Gateway.TrustedProxies)
+	if got != "[10.0.0.0/8 192.168.1.7/32 ::1/128]" {
+		t.Fatalf("trusted proxies %s", got)
+	}
+	if _, _, err := parseConfig([]string{"--trusted-proxies", "proxy.example"}); err == nil {
+		t.Fatal("a host name was accepted as a trusted proxy")
 	}
 }

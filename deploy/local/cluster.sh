@@ -8,8 +8,9 @@
 # State, logs and pid files live in $CLUSTER_DIR (default ./.cluster). Ports:
 # Consul HTTP $CONSUL_PORT (default 18500, and the 3 ports after it), Redis
 # $REDIS_PORT (default 16379), node i listens on $BASE_PORT+i (default 18080+i)
-# for WebSocket (/ws) and HTTP. The auth secret is generated once into
-# $CLUSTER_DIR/auth.secret; every node shares it. $IMNODE_ARGS is added to
+# for WebSocket (/ws) and HTTP. The auth and admin secrets are generated once
+# into $CLUSTER_DIR/auth.secret and admin.secret (mode 0600); every node reads
+# them by file, never on its command line (ps shows it). $IMNODE_ARGS is added to
 # every node's command line (e.g. IMNODE_ARGS="--pprof --log-level debug").
 set -euo pipefail
 
@@ -24,7 +25,10 @@ start() {
 	local n="${1:-3}"
 	mkdir -p "$DIR/bin"
 	(cd "$ROOT" && go build -o "$DIR/bin/imnode" ./cmd/imnode)
-	[ -f "$DIR/auth.secret" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/auth.secret"
+	for s in auth admin; do
+		[ -f "$DIR/$s.secret" ] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/$s.secret")
+		chmod 600 "$DIR/$s.secret"
+	done
 	"$HERE/consul.sh" start "$CONSUL_PORT" "$DIR/consul"
 	"$HERE/redis.sh" start "$REDIS_PORT" "$DIR/redis"
 	for i in $(seq 1 "$n"); do
@@ -33,7 +37,7 @@ start() {
 		if [ -f "$nd/pid" ] && kill -0 "$(cat "$nd/pid")" 2>/dev/null; then continue; fi
 		"$DIR/bin/imnode" --cluster consul --consul "127.0.0.1:$CONSUL_PORT" \
 			--store redis --redis "127.0.0.1:$REDIS_PORT" \
-			--auth-secret "$(cat "$DIR/auth.secret")" \
+			--auth-secret-file "$DIR/auth.secret" --admin-secret-file "$DIR/admin.secret" \
 			--listen "127.0.0.1:$port" --data "$nd" ${IMNODE_ARGS:-} >"$nd/imnode.log" 2>&1 &
 		echo $! >"$nd/pid"
 	done
@@ -63,7 +67,7 @@ stop() {
 }
 
 status() {
-	echo "consul  http://127.0.0.1:$CONSUL_PORT   redis 127.0.0.1:$REDIS_PORT   secret $DIR/auth.secret"
+	echo "consul  http://127.0.0.1:$CONSUL_PORT   redis 127.0.0.1:$REDIS_PORT   secrets $DIR/auth.secret $DIR/admin.secret"
 	for nd in "$DIR"/node*; do
 		[ -f "$nd/pid" ] || continue
 		local i="${nd##*node}"
@@ -77,5 +81,5 @@ case "${1:-}" in
 start) start "${2:-3}" ;;
 stop) stop ;;
 status) status ;;
-*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

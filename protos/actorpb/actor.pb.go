@@ -90,9 +90,12 @@ type Attach struct {
 	Conn      *PID   `protobuf:"bytes,4,opt,name=conn,proto3" json:"conn,omitempty"`
 	// True for a re-attach after the grain moved: the multi-device policy was
 	// already applied at login and must not kick anyone now.
-	Resume        bool `protobuf:"varint,5,opt,name=resume,proto3" json:"resume,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Resume bool `protobuf:"varint,5,opt,name=resume,proto3" json:"resume,omitempty"`
+	// When the login token was issued (its "iat", Unix ms; 0 when it had
+	// none): the grain refuses tokens issued before its user's revocation.
+	TokenIssuedAtMs uint64 `protobuf:"varint,6,opt,name=token_issued_at_ms,json=tokenIssuedAtMs,proto3" json:"token_issued_at_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Attach) Reset() {
@@ -158,6 +161,13 @@ func (x *Attach) GetResume() bool {
 		return x.Resume
 	}
 	return false
+}
+
+func (x *Attach) GetTokenIssuedAtMs() uint64 {
+	if x != nil {
+		return x.TokenIssuedAtMs
+	}
+	return 0
 }
 
 type AttachResult struct {
@@ -714,6 +724,113 @@ func (x *CreateAccountResult) GetError() *clientpb.Error {
 	return nil
 }
 
+// RevokeTokens revokes the user's tokens issued before a time and kicks the
+// devices logged in with them (gateway to user grain).
+type RevokeTokens struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BeforeMs      uint64                 `protobuf:"varint,1,opt,name=before_ms,json=beforeMs,proto3" json:"before_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokens) Reset() {
+	*x = RevokeTokens{}
+	mi := &file_actorpb_actor_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokens) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokens) ProtoMessage() {}
+
+func (x *RevokeTokens) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokens.ProtoReflect.Descriptor instead.
+func (*RevokeTokens) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RevokeTokens) GetBeforeMs() uint64 {
+	if x != nil {
+		return x.BeforeMs
+	}
+	return 0
+}
+
+type RevokeTokensResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The revocation in force: it never moves back.
+	RevokedBeforeMs uint64          `protobuf:"varint,1,opt,name=revoked_before_ms,json=revokedBeforeMs,proto3" json:"revoked_before_ms,omitempty"`
+	Kicked          uint32          `protobuf:"varint,2,opt,name=kicked,proto3" json:"kicked,omitempty"`
+	Error           *clientpb.Error `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RevokeTokensResult) Reset() {
+	*x = RevokeTokensResult{}
+	mi := &file_actorpb_actor_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokensResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokensResult) ProtoMessage() {}
+
+func (x *RevokeTokensResult) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokensResult.ProtoReflect.Descriptor instead.
+func (*RevokeTokensResult) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RevokeTokensResult) GetRevokedBeforeMs() uint64 {
+	if x != nil {
+		return x.RevokedBeforeMs
+	}
+	return 0
+}
+
+func (x *RevokeTokensResult) GetKicked() uint32 {
+	if x != nil {
+		return x.Kicked
+	}
+	return 0
+}
+
+func (x *RevokeTokensResult) GetError() *clientpb.Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 // GetAccount reads the grain's account (gateway to user grain).
 type GetAccount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -723,7 +840,7 @@ type GetAccount struct {
 
 func (x *GetAccount) Reset() {
 	*x = GetAccount{}
-	mi := &file_actorpb_actor_proto_msgTypes[12]
+	mi := &file_actorpb_actor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +852,7 @@ func (x *GetAccount) String() string {
 func (*GetAccount) ProtoMessage() {}
 
 func (x *GetAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[12]
+	mi := &file_actorpb_actor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +865,7 @@ func (x *GetAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccount.ProtoReflect.Descriptor instead.
 func (*GetAccount) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{12}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{14}
 }
 
 type GetAccountResult struct {
@@ -763,7 +880,7 @@ type GetAccountResult struct {
 
 func (x *GetAccountResult) Reset() {
 	*x = GetAccountResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[13]
+	mi := &file_actorpb_actor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +892,7 @@ func (x *GetAccountResult) String() string {
 func (*GetAccountResult) ProtoMessage() {}
 
 func (x *GetAccountResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[13]
+	mi := &file_actorpb_actor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +905,7 @@ func (x *GetAccountResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResult.ProtoReflect.Descriptor instead.
 func (*GetAccountResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{13}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetAccountResult) GetFound() bool {
@@ -832,7 +949,7 @@ type UserOp struct {
 
 func (x *UserOp) Reset() {
 	*x = UserOp{}
-	mi := &file_actorpb_actor_proto_msgTypes[14]
+	mi := &file_actorpb_actor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +961,7 @@ func (x *UserOp) String() string {
 func (*UserOp) ProtoMessage() {}
 
 func (x *UserOp) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[14]
+	mi := &file_actorpb_actor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +974,7 @@ func (x *UserOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserOp.ProtoReflect.Descriptor instead.
 func (*UserOp) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{14}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UserOp) GetDeviceId() string {
@@ -892,7 +1009,7 @@ type OpResult struct {
 
 func (x *OpResult) Reset() {
 	*x = OpResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[15]
+	mi := &file_actorpb_actor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +1021,7 @@ func (x *OpResult) String() string {
 func (*OpResult) ProtoMessage() {}
 
 func (x *OpResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[15]
+	mi := &file_actorpb_actor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1034,7 @@ func (x *OpResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpResult.ProtoReflect.Descriptor instead.
 func (*OpResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{15}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OpResult) GetResult() *clientpb.Result {
@@ -946,7 +1063,7 @@ type GroupOp struct {
 
 func (x *GroupOp) Reset() {
 	*x = GroupOp{}
-	mi := &file_actorpb_actor_proto_msgTypes[16]
+	mi := &file_actorpb_actor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1075,7 @@ func (x *GroupOp) String() string {
 func (*GroupOp) ProtoMessage() {}
 
 func (x *GroupOp) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[16]
+	mi := &file_actorpb_actor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1088,7 @@ func (x *GroupOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupOp.ProtoReflect.Descriptor instead.
 func (*GroupOp) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{16}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GroupOp) GetUser() string {
@@ -1003,7 +1120,7 @@ type GroupSend struct {
 
 func (x *GroupSend) Reset() {
 	*x = GroupSend{}
-	mi := &file_actorpb_actor_proto_msgTypes[17]
+	mi := &file_actorpb_actor_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1132,7 @@ func (x *GroupSend) String() string {
 func (*GroupSend) ProtoMessage() {}
 
 func (x *GroupSend) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[17]
+	mi := &file_actorpb_actor_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1145,7 @@ func (x *GroupSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSend.ProtoReflect.Descriptor instead.
 func (*GroupSend) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{17}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GroupSend) GetUser() string {
@@ -1077,7 +1194,7 @@ type GroupRead struct {
 
 func (x *GroupRead) Reset() {
 	*x = GroupRead{}
-	mi := &file_actorpb_actor_proto_msgTypes[18]
+	mi := &file_actorpb_actor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1206,7 @@ func (x *GroupRead) String() string {
 func (*GroupRead) ProtoMessage() {}
 
 func (x *GroupRead) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[18]
+	mi := &file_actorpb_actor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1219,7 @@ func (x *GroupRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRead.ProtoReflect.Descriptor instead.
 func (*GroupRead) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{18}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GroupRead) GetUser() string {
@@ -1130,7 +1247,7 @@ type GroupRecall struct {
 
 func (x *GroupRecall) Reset() {
 	*x = GroupRecall{}
-	mi := &file_actorpb_actor_proto_msgTypes[19]
+	mi := &file_actorpb_actor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1259,7 @@ func (x *GroupRecall) String() string {
 func (*GroupRecall) ProtoMessage() {}
 
 func (x *GroupRecall) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[19]
+	mi := &file_actorpb_actor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1272,7 @@ func (x *GroupRecall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRecall.ProtoReflect.Descriptor instead.
 func (*GroupRecall) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{19}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GroupRecall) GetUser() string {
@@ -1183,7 +1300,7 @@ type GroupSignal struct {
 
 func (x *GroupSignal) Reset() {
 	*x = GroupSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[20]
+	mi := &file_actorpb_actor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1195,7 +1312,7 @@ func (x *GroupSignal) String() string {
 func (*GroupSignal) ProtoMessage() {}
 
 func (x *GroupSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[20]
+	mi := &file_actorpb_actor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1208,7 +1325,7 @@ func (x *GroupSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSignal.ProtoReflect.Descriptor instead.
 func (*GroupSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{20}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GroupSignal) GetUser() string {
@@ -1235,7 +1352,7 @@ type MemberOf struct {
 
 func (x *MemberOf) Reset() {
 	*x = MemberOf{}
-	mi := &file_actorpb_actor_proto_msgTypes[21]
+	mi := &file_actorpb_actor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1364,7 @@ func (x *MemberOf) String() string {
 func (*MemberOf) ProtoMessage() {}
 
 func (x *MemberOf) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[21]
+	mi := &file_actorpb_actor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1377,7 @@ func (x *MemberOf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOf.ProtoReflect.Descriptor instead.
 func (*MemberOf) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{21}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MemberOf) GetUser() string {
@@ -1281,7 +1398,7 @@ type MemberOfResult struct {
 
 func (x *MemberOfResult) Reset() {
 	*x = MemberOfResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[22]
+	mi := &file_actorpb_actor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1410,7 @@ func (x *MemberOfResult) String() string {
 func (*MemberOfResult) ProtoMessage() {}
 
 func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[22]
+	mi := &file_actorpb_actor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1423,7 @@ func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOfResult.ProtoReflect.Descriptor instead.
 func (*MemberOfResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{22}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MemberOfResult) GetMember() bool {
@@ -1342,7 +1459,7 @@ type SignalDevices struct {
 
 func (x *SignalDevices) Reset() {
 	*x = SignalDevices{}
-	mi := &file_actorpb_actor_proto_msgTypes[23]
+	mi := &file_actorpb_actor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1471,7 @@ func (x *SignalDevices) String() string {
 func (*SignalDevices) ProtoMessage() {}
 
 func (x *SignalDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[23]
+	mi := &file_actorpb_actor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1484,7 @@ func (x *SignalDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalDevices.ProtoReflect.Descriptor instead.
 func (*SignalDevices) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{23}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SignalDevices) GetSignal() *clientpb.Signal {
@@ -1394,7 +1511,7 @@ type DeviceSignal struct {
 
 func (x *DeviceSignal) Reset() {
 	*x = DeviceSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[24]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1523,7 @@ func (x *DeviceSignal) String() string {
 func (*DeviceSignal) ProtoMessage() {}
 
 func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[24]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1536,7 @@ func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSignal.ProtoReflect.Descriptor instead.
 func (*DeviceSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{24}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeviceSignal) GetSignal() *clientpb.Signal {
@@ -1439,7 +1556,7 @@ type MutedChanged struct {
 
 func (x *MutedChanged) Reset() {
 	*x = MutedChanged{}
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1568,7 @@ func (x *MutedChanged) String() string {
 func (*MutedChanged) ProtoMessage() {}
 
 func (x *MutedChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1581,7 @@ func (x *MutedChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutedChanged.ProtoReflect.Descriptor instead.
 func (*MutedChanged) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MutedChanged) GetMuted() []string {
@@ -1481,14 +1598,15 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\x13actorpb/actor.proto\x12\x10actorim.actor.v1\x1a\x15clientpb/client.proto\"/\n" +
 	"\x03PID\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xb9\x01\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xe6\x01\n" +
 	"\x06Attach\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x120\n" +
 	"\bplatform\x18\x02 \x01(\x0e2\x14.actorim.v1.PlatformR\bplatform\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12)\n" +
 	"\x04conn\x18\x04 \x01(\v2\x15.actorim.actor.v1.PIDR\x04conn\x12\x16\n" +
-	"\x06resume\x18\x05 \x01(\bR\x06resume\"\x88\x01\n" +
+	"\x06resume\x18\x05 \x01(\bR\x06resume\x12+\n" +
+	"\x12token_issued_at_ms\x18\x06 \x01(\x04R\x0ftokenIssuedAtMs\"\x88\x01\n" +
 	"\fAttachResult\x12\x1d\n" +
 	"\n" +
 	"latest_seq\x18\x01 \x01(\x04R\tlatestSeq\x12'\n" +
@@ -1529,7 +1647,13 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\n" +
 	"if_missing\x18\x02 \x01(\bR\tifMissing\">\n" +
 	"\x13CreateAccountResult\x12'\n" +
-	"\x05error\x18\x01 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"\f\n" +
+	"\x05error\x18\x01 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"+\n" +
+	"\fRevokeTokens\x12\x1b\n" +
+	"\tbefore_ms\x18\x01 \x01(\x04R\bbeforeMs\"\x81\x01\n" +
+	"\x12RevokeTokensResult\x12*\n" +
+	"\x11revoked_before_ms\x18\x01 \x01(\x04R\x0frevokedBeforeMs\x12\x16\n" +
+	"\x06kicked\x18\x02 \x01(\rR\x06kicked\x12'\n" +
+	"\x05error\x18\x03 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"\f\n" +
 	"\n" +
 	"GetAccount\"\x9a\x01\n" +
 	"\x10GetAccountResult\x12\x14\n" +
@@ -1591,7 +1715,7 @@ func file_actorpb_actor_proto_rawDescGZIP() []byte {
 	return file_actorpb_actor_proto_rawDescData
 }
 
-var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_actorpb_actor_proto_goTypes = []any{
 	(*PID)(nil),                   // 0: actorim.actor.v1.PID
 	(*Attach)(nil),                // 1: actorim.actor.v1.Attach
@@ -1605,56 +1729,59 @@ var file_actorpb_actor_proto_goTypes = []any{
 	(*KickDevice)(nil),            // 9: actorim.actor.v1.KickDevice
 	(*CreateAccount)(nil),         // 10: actorim.actor.v1.CreateAccount
 	(*CreateAccountResult)(nil),   // 11: actorim.actor.v1.CreateAccountResult
-	(*GetAccount)(nil),            // 12: actorim.actor.v1.GetAccount
-	(*GetAccountResult)(nil),      // 13: actorim.actor.v1.GetAccountResult
-	(*UserOp)(nil),                // 14: actorim.actor.v1.UserOp
-	(*OpResult)(nil),              // 15: actorim.actor.v1.OpResult
-	(*GroupOp)(nil),               // 16: actorim.actor.v1.GroupOp
-	(*GroupSend)(nil),             // 17: actorim.actor.v1.GroupSend
-	(*GroupRead)(nil),             // 18: actorim.actor.v1.GroupRead
-	(*GroupRecall)(nil),           // 19: actorim.actor.v1.GroupRecall
-	(*GroupSignal)(nil),           // 20: actorim.actor.v1.GroupSignal
-	(*MemberOf)(nil),              // 21: actorim.actor.v1.MemberOf
-	(*MemberOfResult)(nil),        // 22: actorim.actor.v1.MemberOfResult
-	(*SignalDevices)(nil),         // 23: actorim.actor.v1.SignalDevices
-	(*DeviceSignal)(nil),          // 24: actorim.actor.v1.DeviceSignal
-	(*MutedChanged)(nil),          // 25: actorim.actor.v1.MutedChanged
-	(clientpb.Platform)(0),        // 26: actorim.v1.Platform
-	(*clientpb.Error)(nil),        // 27: actorim.v1.Error
-	(*clientpb.Send)(nil),         // 28: actorim.v1.Send
-	(*clientpb.SendAck)(nil),      // 29: actorim.v1.SendAck
-	(*clientpb.Entry)(nil),        // 30: actorim.v1.Entry
-	(clientpb.KickReason)(0),      // 31: actorim.v1.KickReason
-	(*clientpb.Frame)(nil),        // 32: actorim.v1.Frame
-	(*clientpb.Result)(nil),       // 33: actorim.v1.Result
-	(*clientpb.GroupRequest)(nil), // 34: actorim.v1.GroupRequest
-	(*clientpb.Signal)(nil),       // 35: actorim.v1.Signal
+	(*RevokeTokens)(nil),          // 12: actorim.actor.v1.RevokeTokens
+	(*RevokeTokensResult)(nil),    // 13: actorim.actor.v1.RevokeTokensResult
+	(*GetAccount)(nil),            // 14: actorim.actor.v1.GetAccount
+	(*GetAccountResult)(nil),      // 15: actorim.actor.v1.GetAccountResult
+	(*UserOp)(nil),                // 16: actorim.actor.v1.UserOp
+	(*OpResult)(nil),              // 17: actorim.actor.v1.OpResult
+	(*GroupOp)(nil),               // 18: actorim.actor.v1.GroupOp
+	(*GroupSend)(nil),             // 19: actorim.actor.v1.GroupSend
+	(*GroupRead)(nil),             // 20: actorim.actor.v1.GroupRead
+	(*GroupRecall)(nil),           // 21: actorim.actor.v1.GroupRecall
+	(*GroupSignal)(nil),           // 22: actorim.actor.v1.GroupSignal
+	(*MemberOf)(nil),              // 23: actorim.actor.v1.MemberOf
+	(*MemberOfResult)(nil),        // 24: actorim.actor.v1.MemberOfResult
+	(*SignalDevices)(nil),         // 25: actorim.actor.v1.SignalDevices
+	(*DeviceSignal)(nil),          // 26: actorim.actor.v1.DeviceSignal
+	(*MutedChanged)(nil),          // 27: actorim.actor.v1.MutedChanged
+	(clientpb.Platform)(0),        // 28: actorim.v1.Platform
+	(*clientpb.Error)(nil),        // 29: actorim.v1.Error
+	(*clientpb.Send)(nil),         // 30: actorim.v1.Send
+	(*clientpb.SendAck)(nil),      // 31: actorim.v1.SendAck
+	(*clientpb.Entry)(nil),        // 32: actorim.v1.Entry
+	(clientpb.KickReason)(0),      // 33: actorim.v1.KickReason
+	(*clientpb.Frame)(nil),        // 34: actorim.v1.Frame
+	(*clientpb.Result)(nil),       // 35: actorim.v1.Result
+	(*clientpb.GroupRequest)(nil), // 36: actorim.v1.GroupRequest
+	(*clientpb.Signal)(nil),       // 37: actorim.v1.Signal
 }
 var file_actorpb_actor_proto_depIdxs = []int32{
-	26, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
+	28, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
 	0,  // 1: actorim.actor.v1.Attach.conn:type_name -> actorim.actor.v1.PID
-	27, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
-	28, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
-	29, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
-	27, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
-	30, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
-	30, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
-	31, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
-	27, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
-	27, // 10: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
-	32, // 11: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
-	33, // 12: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
-	27, // 13: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
-	34, // 14: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
-	28, // 15: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
-	35, // 16: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
-	35, // 17: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
-	35, // 18: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	29, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
+	30, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
+	31, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
+	29, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
+	32, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
+	32, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
+	33, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
+	29, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
+	29, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
+	29, // 11: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
+	34, // 12: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
+	35, // 13: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
+	29, // 14: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
+	36, // 15: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
+	30, // 16: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
+	37, // 17: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
+	37, // 18: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
+	37, // 19: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_actorpb_actor_proto_init() }
@@ -1668,7 +1795,7 @@ func file_actorpb_actor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorpb_actor_proto_rawDesc), len(file_actorpb_actor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

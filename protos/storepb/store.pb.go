@@ -647,6 +647,52 @@ func (x *GroupReads) GetReadMsgId() map[string]uint64 {
 	return nil
 }
 
+// TokenState is a user's token revocation (state key "ut/<user>"): tokens
+// issued before revoked_before_ms (Unix ms) are refused.
+type TokenState struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	RevokedBeforeMs uint64                 `protobuf:"varint,1,opt,name=revoked_before_ms,json=revokedBeforeMs,proto3" json:"revoked_before_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TokenState) Reset() {
+	*x = TokenState{}
+	mi := &file_storepb_store_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenState) ProtoMessage() {}
+
+func (x *TokenState) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenState.ProtoReflect.Descriptor instead.
+func (*TokenState) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TokenState) GetRevokedBeforeMs() uint64 {
+	if x != nil {
+		return x.RevokedBeforeMs
+	}
+	return 0
+}
+
 var File_storepb_store_proto protoreflect.FileDescriptor
 
 const file_storepb_store_proto_rawDesc = "" +
@@ -728,7 +774,10 @@ const file_storepb_store_proto_rawDesc = "" +
 	"\vread_msg_id\x18\x01 \x03(\v2+.actorim.store.v1.GroupReads.ReadMsgIdEntryR\treadMsgId\x1a<\n" +
 	"\x0eReadMsgIdEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01B\x18Z\x16actorim/protos/storepbb\x06proto3"
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"8\n" +
+	"\n" +
+	"TokenState\x12*\n" +
+	"\x11revoked_before_ms\x18\x01 \x01(\x04R\x0frevokedBeforeMsB\x18Z\x16actorim/protos/storepbb\x06proto3"
 
 var (
 	file_storepb_store_proto_rawDescOnce sync.Once
@@ -742,7 +791,7 @@ func file_storepb_store_proto_rawDescGZIP() []byte {
 	return file_storepb_store_proto_rawDescData
 }
 
-var file_storepb_store_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_storepb_store_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_storepb_store_proto_goTypes = []any{
 	(*AccountRecord)(nil),      // 0: actorim.store.v1.AccountRecord
 	(*DedupRecord)(nil),        // 1: actorim.store.v1.DedupRecord
@@ -754,32 +803,33 @@ var file_storepb_store_proto_goTypes = []any{
 	(*GroupState)(nil),         // 7: actorim.store.v1.GroupState
 	(*MemberRecord)(nil),       // 8: actorim.store.v1.MemberRecord
 	(*GroupReads)(nil),         // 9: actorim.store.v1.GroupReads
-	nil,                        // 10: actorim.store.v1.SocialState.FriendsEntry
-	nil,                        // 11: actorim.store.v1.SocialState.IncomingEntry
-	nil,                        // 12: actorim.store.v1.SocialState.OutgoingEntry
-	nil,                        // 13: actorim.store.v1.SocialState.BlockedEntry
-	nil,                        // 14: actorim.store.v1.ConvState.ConvsEntry
-	nil,                        // 15: actorim.store.v1.GroupState.MembersEntry
-	nil,                        // 16: actorim.store.v1.GroupState.RequestsEntry
-	nil,                        // 17: actorim.store.v1.GroupState.BannedEntry
-	nil,                        // 18: actorim.store.v1.GroupReads.ReadMsgIdEntry
-	(*clientpb.Message)(nil),   // 19: actorim.v1.Message
-	(*clientpb.GroupInfo)(nil), // 20: actorim.v1.GroupInfo
-	(clientpb.GroupRole)(0),    // 21: actorim.v1.GroupRole
+	(*TokenState)(nil),         // 10: actorim.store.v1.TokenState
+	nil,                        // 11: actorim.store.v1.SocialState.FriendsEntry
+	nil,                        // 12: actorim.store.v1.SocialState.IncomingEntry
+	nil,                        // 13: actorim.store.v1.SocialState.OutgoingEntry
+	nil,                        // 14: actorim.store.v1.SocialState.BlockedEntry
+	nil,                        // 15: actorim.store.v1.ConvState.ConvsEntry
+	nil,                        // 16: actorim.store.v1.GroupState.MembersEntry
+	nil,                        // 17: actorim.store.v1.GroupState.RequestsEntry
+	nil,                        // 18: actorim.store.v1.GroupState.BannedEntry
+	nil,                        // 19: actorim.store.v1.GroupReads.ReadMsgIdEntry
+	(*clientpb.Message)(nil),   // 20: actorim.v1.Message
+	(*clientpb.GroupInfo)(nil), // 21: actorim.v1.GroupInfo
+	(clientpb.GroupRole)(0),    // 22: actorim.v1.GroupRole
 }
 var file_storepb_store_proto_depIdxs = []int32{
-	10, // 0: actorim.store.v1.SocialState.friends:type_name -> actorim.store.v1.SocialState.FriendsEntry
-	11, // 1: actorim.store.v1.SocialState.incoming:type_name -> actorim.store.v1.SocialState.IncomingEntry
-	12, // 2: actorim.store.v1.SocialState.outgoing:type_name -> actorim.store.v1.SocialState.OutgoingEntry
-	13, // 3: actorim.store.v1.SocialState.blocked:type_name -> actorim.store.v1.SocialState.BlockedEntry
-	14, // 4: actorim.store.v1.ConvState.convs:type_name -> actorim.store.v1.ConvState.ConvsEntry
-	19, // 5: actorim.store.v1.ConvRecord.last_message:type_name -> actorim.v1.Message
-	20, // 6: actorim.store.v1.GroupState.info:type_name -> actorim.v1.GroupInfo
-	15, // 7: actorim.store.v1.GroupState.members:type_name -> actorim.store.v1.GroupState.MembersEntry
-	16, // 8: actorim.store.v1.GroupState.requests:type_name -> actorim.store.v1.GroupState.RequestsEntry
-	17, // 9: actorim.store.v1.GroupState.banned:type_name -> actorim.store.v1.GroupState.BannedEntry
-	21, // 10: actorim.store.v1.MemberRecord.role:type_name -> actorim.v1.GroupRole
-	18, // 11: actorim.store.v1.GroupReads.read_msg_id:type_name -> actorim.store.v1.GroupReads.ReadMsgIdEntry
+	11, // 0: actorim.store.v1.SocialState.friends:type_name -> actorim.store.v1.SocialState.FriendsEntry
+	12, // 1: actorim.store.v1.SocialState.incoming:type_name -> actorim.store.v1.SocialState.IncomingEntry
+	13, // 2: actorim.store.v1.SocialState.outgoing:type_name -> actorim.store.v1.SocialState.OutgoingEntry
+	14, // 3: actorim.store.v1.SocialState.blocked:type_name -> actorim.store.v1.SocialState.BlockedEntry
+	15, // 4: actorim.store.v1.ConvState.convs:type_name -> actorim.store.v1.ConvState.ConvsEntry
+	20, // 5: actorim.store.v1.ConvRecord.last_message:type_name -> actorim.v1.Message
+	21, // 6: actorim.store.v1.GroupState.info:type_name -> actorim.v1.GroupInfo
+	16, // 7: actorim.store.v1.GroupState.members:type_name -> actorim.store.v1.GroupState.MembersEntry
+	17, // 8: actorim.store.v1.GroupState.requests:type_name -> actorim.store.v1.GroupState.RequestsEntry
+	18, // 9: actorim.store.v1.GroupState.banned:type_name -> actorim.store.v1.GroupState.BannedEntry
+	22, // 10: actorim.store.v1.MemberRecord.role:type_name -> actorim.v1.GroupRole
+	19, // 11: actorim.store.v1.GroupReads.read_msg_id:type_name -> actorim.store.v1.GroupReads.ReadMsgIdEntry
 	3,  // 12: actorim.store.v1.SocialState.FriendsEntry.value:type_name -> actorim.store.v1.FriendRecord
 	4,  // 13: actorim.store.v1.SocialState.IncomingEntry.value:type_name -> actorim.store.v1.PendingRecord
 	4,  // 14: actorim.store.v1.SocialState.OutgoingEntry.value:type_name -> actorim.store.v1.PendingRecord
@@ -804,7 +854,7 @@ func file_storepb_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storepb_store_proto_rawDesc), len(file_storepb_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,118 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"actorim/protos/actorpb"
+	"actorim/protos/clientpb"
+	"actorim/protos/storepb"
+)
+
+// Token revocation: a user's record "ut/<user>" holds a time; tokens issued
+// before it are refused at login (by the user grain, at Attach) and over HTTP
+// (by the gateway, through TokensRevokedBefore), and revoking kicks the
+// devices logged in with such tokens.
+
+func tokenKey(user string) string { return "ut/" + user }
+
+// TokensRevokedBefore returns the time before which userID's tokens are
+// revoked (zero: none are). It reads the store, never activating a grain.
+func (r *Runtime) TokensRevokedBefore(ctx context.Context, userID string) (time.Time, *clientpb.Error) {
+	st := &storepb.TokenState{}
+	if _, err := r.loadState(tokenKey(userID), st); err != nil {
+		r.log.Error("read token revocation", "user", userID, "err", err)
+		return time.Time{}, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+	}
+	return msTime(st.GetRevokedBeforeMs()), nil
+}
+
+// RevokeTokens revokes userID's tokens issued before before (rounded up to
+// the second, the precision of a token's "iat") and kicks the devices logged
+// in with them, with KICK_REASON_REVOKED. A revocation never moves back: an
+// earlier time than the one in force changes nothing. An unknown user is
+// ERR_NOT_FOUND (and no grain is activated for it).
+func (r *Runtime) RevokeTokens(ctx context.Context, userID string, before time.Time) (revokedBefore time.Time, kicked int, e *clientpb.Error) {
+	found, _, e := r.Account(ctx, userID)
+	if e != nil {
+		return time.Time{}, 0, e
+	}
+	if !found {
+		return time.Time{}, 0, clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such user")
+	}
+	ms := uint64(before.Add(time.Second - 1).Truncate(time.Second).UnixMilli())
+	res, err := r.member.Request(ctx, userID, KindUser, &actorpb.RevokeTokens{BeforeMs: ms})
+	if err != nil {
+		return time.Time{}, 0, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "try again")
+	}
+	rr := res.(*actorpb.RevokeTokensResult)
+	return msTime(rr.GetRevokedBeforeMs()), int(rr.GetKicked()), rr.GetError()
+}
+
+func msTime(ms uint64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(ms))
+}
+
+// revocation returns the user's revocation time in Unix ms, loading it on
+// first use (only logins and revocations need it).
+func (g *userGrain) revocation() (uint64, error) {
+	if g.tokens == nil {
+		st := &storepb.TokenState{}
+		if _, err := g.rt.loadState(tokenKey(g.id), st); err != nil {
+			return 0, err
+		}
+		g.tokens = st
+	}
+	return g.tokens.GetRevokedBeforeMs(), nil
+}
+
+// tokenRevoked reports whether a token issued at issuedAtMs (0: unknown) is
+// revoked; it fails closed when the record cannot be read.
+func (g *userGrain) tokenRevoked(issuedAtMs uint64) *clientpb.Error {
+	before, err := g.revocation()
+	if err != nil {
+		g.rt.log.Error("read token revocation", "user", g.id, "err", err)
+		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+	}
+	if before != 0 && issuedAtMs < before {
+		return clientError(clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token revoked: log in again")
+	}
+	return nil
+}
+
+func (g *userGrain) onRevokeTokens(ctx actor.Context, m *actorpb.RevokeTokens) *actorpb.RevokeTokensResult {
+	cur, err := g.revocation()
+	if err != nil {
+		g.rt.log.Error("read token revocation", "user", g.id, "err", err)
+		return &actorpb.RevokeTokensResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+	}
+	if m.GetBeforeMs() > cur {
+		next := &storepb.TokenState{RevokedBeforeMs: m.GetBeforeMs()}
+		if err := g.rt.saveState(tokenKey(g.id), next); err != nil {
+			g.rt.log.Error("write token revocation", "user", g.id, "err", err)
+			return &actorpb.RevokeTokensResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+		}
+		g.tokens, cur = next, next.GetRevokedBeforeMs()
+	}
+	kicked := 0
+	for id, d := range g.devices {
+		// Devices adopted from an earlier activation have no known issue
+		// time (0): they count as revoked.
+		if d.tokenIssuedAtMs >= cur {
+			continue
+		}
+		ctx.Send(d.conn, &actorpb.KickDevice{Reason: clientpb.KickReason_KICK_REASON_REVOKED, Message: "your tokens were revoked: log in again"})
+		g.unwatch(ctx, d.conn)
+		g.removeDevice(id, d)
+		kicked++
+	}
+	if kicked > 0 {
+		g.pushPresence(ctx)
+	}
+	return &actorpb.RevokeTokensResult{RevokedBeforeMs: cur, Kicked: uint32(kicked)}
+}
