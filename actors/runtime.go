@@ -75,6 +75,18 @@ type Config struct {
 	// RecallWindow is how long after sending a message may be recalled.
 	// Default 2m.
 	RecallWindow time.Duration
+	// MaxUsersPerRequest bounds the users one group create, invite, kick or
+	// ban names (ERR_LIMIT_EXCEEDED beyond). Default 500.
+	MaxUsersPerRequest int
+	// MaxGroupBans bounds a group's ban list. Default 1,000.
+	MaxGroupBans int
+	// MaxPendingFriendRequests bounds a user's pending friend requests in
+	// each direction, received and sent (ERR_LIMIT_EXCEEDED beyond).
+	// Default 100.
+	MaxPendingFriendRequests int
+	// FriendRequestCooldown is how long after a rejection the requester may
+	// not ask the same user again (ERR_RATE_LIMITED). Default 24h.
+	FriendRequestCooldown time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -108,6 +120,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.RecallWindow <= 0 {
 		c.RecallWindow = 2 * time.Minute
+	}
+	if c.MaxUsersPerRequest <= 0 {
+		c.MaxUsersPerRequest = 500
+	}
+	if c.MaxGroupBans <= 0 {
+		c.MaxGroupBans = 1000
+	}
+	if c.MaxPendingFriendRequests <= 0 {
+		c.MaxPendingFriendRequests = 100
+	}
+	if c.FriendRequestCooldown <= 0 {
+		c.FriendRequestCooldown = 24 * time.Hour
 	}
 }
 
