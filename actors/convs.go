@@ -264,8 +264,9 @@ func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.Conversa
 	if err := g.indexConvs(); err != nil {
 		return errUnavailable
 	}
+	// A conversation without entries yet has no record: nothing set so far.
 	rec := g.convs.Convs[u.GetConversationId()]
-	pinned, muted := rec.Pinned, rec.Muted
+	pinned, muted := rec.GetPinned(), rec.GetMuted()
 	if u.Pinned != nil {
 		pinned = u.GetPinned()
 	}
