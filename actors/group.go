@@ -833,6 +833,15 @@ func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.Op
 	if g.member(m.GetUser()) == nil {
 		return errNotMember
 	}
+	// Only a message of this group is a mark: a made-up or future id would
+	// count the reader for messages not yet sent.
+	msg, r := g.message(m.GetMsgId())
+	if r != nil {
+		return r
+	}
+	if msg == nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "read: no such message in this group")
+	}
 	if m.GetMsgId() > g.reads.ReadMsgId[m.GetUser()] {
 		g.reads.ReadMsgId[m.GetUser()] = m.GetMsgId()
 		g.readsDirty = true
@@ -845,22 +854,19 @@ func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.Op
 	return nil
 }
 
-// findMessages returns the group's messages with the given ids, by id,
-// scanning the group's timeline backwards no further than scanLimit entries.
-func (g *groupGrain) findMessages(want []uint64) map[uint64]*clientpb.Message {
-	out := map[uint64]*clientpb.Message{}
-	if len(want) == 0 {
-		return out
+// message returns the group's message (not an event) with id msgID, nil
+// when there is none: a binary search of the group's own timeline, a few
+// point reads whatever its length.
+func (g *groupGrain) message(msgID uint64) (*clientpb.Message, *actorpb.OpResult) {
+	e, err := g.rt.findEntry(groupTimeline(g.id), msgID)
+	if err != nil {
+		g.rt.log.Error("group: find message", "group", g.id, "err", err)
+		return nil, errUnavailable
 	}
-	lowest := slices.Min(want)
-	g.rt.scanBack(groupTimeline(g.id), ids.Group(g.id), func(e *clientpb.Entry) bool {
-		msg := e.GetMessage()
-		if slices.Contains(want, msg.GetId()) {
-			out[msg.GetId()] = msg
-		}
-		return msg.GetId() > lowest
-	})
-	return out
+	if m := e.GetMessage(); m != nil && m.GetContent().GetEvent() == nil {
+		return m, nil
+	}
+	return nil, nil
 }
 
 func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorpb.OpResult {
@@ -870,12 +876,20 @@ func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorp
 	if len(msgIDs) == 0 || len(msgIDs) > 100 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "read_status: 1 to 100 msg_ids")
 	}
-	msgs := g.findMessages(msgIDs)
+	members := g.memberIDs()
 	out := &clientpb.ReadStatus{}
 	for _, id := range msgIDs {
 		mr := &clientpb.MessageReads{MsgId: id}
-		from := msgs[id].GetFrom()
-		for _, u := range g.memberIDs() {
+		out.Messages = append(out.Messages, mr)
+		msg, r := g.message(id)
+		if r != nil {
+			return r
+		}
+		if msg == nil {
+			continue // no such message: nobody read it
+		}
+		from := msg.GetFrom()
+		for _, u := range members {
 			if u != from && g.reads.ReadMsgId[u] >= id {
 				mr.ReadCount++
 				if list {
@@ -883,7 +897,6 @@ func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorp
 				}
 			}
 		}
-		out.Messages = append(out.Messages, mr)
 	}
 	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_ReadStatus{ReadStatus: out}}}
 }
@@ -898,12 +911,18 @@ func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorp
 	case g.st.GetInfo().GetDissolved():
 		return errDissolved
 	}
-	msg := g.findMessages([]uint64{m.GetMsgId()})[m.GetMsgId()]
-	if msg == nil || msg.GetContent().GetEvent() != nil {
+	msg, r := g.message(m.GetMsgId())
+	if r != nil {
+		return r
+	}
+	if msg == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "recall: no such message in this group")
 	}
 	if msg.GetFrom() != user && !(g.isManager(user) && (g.member(msg.GetFrom()) == nil || g.outranks(user, msg.GetFrom()))) {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender, the owner or an admin may recall this message")
+	}
+	if done, r := g.rt.recalled(ids.Group(g.id), msg.GetId()); r != nil || done {
+		return r // recalled already: nothing more to store or tell
 	}
 	if r := checkRecallWindow(g.rt, msg); r != nil {
 		return r
