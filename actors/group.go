@@ -284,6 +284,71 @@ func (g *groupGrain) event(ctx actor.Context, actorID string, ev *clientpb.Event
 	g.rt.deliverEntries(ctx, "", timelines, entries, "")
 }
 
+// checkCount refuses a request that names more users than the cap.
+func (g *groupGrain) checkCount(users []string) *actorpb.OpResult {
+	if max := g.rt.cfg.MaxUsersPerRequest; len(users) > max {
+		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "group: at most "+strconv.Itoa(max)+" users per request")
+	}
+	return nil
+}
+
+// dedup returns users without repeats, in first-seen order, leaving out
+// those skip reports (nil: none).
+func dedup(users []string, skip func(string) bool) []string {
+	seen := make(map[string]struct{}, len(users))
+	out := make([]string, 0, len(users))
+	for _, u := range users {
+		if _, ok := seen[u]; ok || (skip != nil && skip(u)) {
+			continue
+		}
+		seen[u] = struct{}{}
+		out = append(out, u)
+	}
+	return out
+}
+
+// consent decides whether by may put users into the group, by the rules of
+// private messages: nobody who blocked by, or whom by blocked (ERR_BLOCKED),
+// and nobody who accepts messages from friends only unless by is a friend
+// (ERR_NOT_FRIEND). The request is refused whole. It costs a point read of
+// each user's policy record (usually absent), and of by's social state only
+// when a user is friends-only.
+func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
+	own, err := g.rt.policy(by)
+	if err != nil {
+		return errUnavailable
+	}
+	var byState *storepb.SocialState
+	for _, u := range users {
+		if u == by {
+			continue
+		}
+		if own.GetBlocked()[u] {
+			return opError(clientpb.ErrorCode_ERR_BLOCKED, "you blocked "+u+"; unblock them first")
+		}
+		pol, err := g.rt.policy(u)
+		switch {
+		case err != nil:
+			return errUnavailable
+		case pol.GetBlocked()[by]:
+			return opError(clientpb.ErrorCode_ERR_BLOCKED, u+" does not accept you")
+		case !pol.GetFriendsOnly():
+			continue
+		}
+		if byState == nil {
+			byState = &storepb.SocialState{}
+			if _, err := g.rt.loadState(socialKey(by), byState); err != nil {
+				g.rt.log.Error("group: load social state", "user", by, "err", err)
+				return errUnavailable
+			}
+		}
+		if byState.GetFriends()[u] == nil {
+			return opError(clientpb.ErrorCode_ERR_NOT_FRIEND, u+" accepts friends only")
+		}
+	}
+	return nil
+}
+
 // checkUsers validates user ids and that each has an account.
 func (g *groupGrain) checkUsers(users []string) *actorpb.OpResult {
 	sctx, cancel := g.rt.storeCtx()
@@ -309,16 +374,17 @@ func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupReq
 	if len(c.GetName()) > 128 || len(c.GetAvatarUrl()) > 1024 || len(c.GetNotice()) > 4096 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: name, avatar_url or notice too long")
 	}
-	members := []string{user}
-	for _, u := range c.GetMembers() {
-		if !slices.Contains(members, u) {
-			members = append(members, u)
-		}
+	if r := g.checkCount(c.GetMembers()); r != nil {
+		return r
 	}
+	members := dedup(append([]string{user}, c.GetMembers()...), nil)
 	if len(members) > g.rt.cfg.MaxGroupMembers {
 		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: more members than the limit of "+strconv.Itoa(g.rt.cfg.MaxGroupMembers))
 	}
 	if r := g.checkUsers(members[1:]); r != nil {
+		return r
+	}
+	if r := g.consent(user, members[1:]); r != nil {
 		return r
 	}
 	// The group's timeline account is its existence record: creating it is
@@ -426,14 +492,11 @@ func (g *groupGrain) refuse(user string, r *actorpb.OpResult) *actorpb.OpResult 
 	return r
 }
 
-// addMembers adds users (not yet members) and announces them.
-func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string) *actorpb.OpResult {
-	var fresh []string
-	for _, u := range users {
-		if g.member(u) == nil && !slices.Contains(fresh, u) {
-			fresh = append(fresh, u)
-		}
-	}
+// addMembers adds users (not yet members) and announces them. Users invited
+// by someone else must consent (see consent); a user who joins by their own
+// request has.
+func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string, invited bool) *actorpb.OpResult {
+	fresh := dedup(users, func(u string) bool { return g.member(u) != nil })
 	if len(fresh) == 0 {
 		return nil
 	}
@@ -447,6 +510,11 @@ func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string) *a
 	}
 	if r := g.checkUsers(fresh); r != nil {
 		return r
+	}
+	if invited {
+		if r := g.consent(by, fresh); r != nil {
+			return r
+		}
 	}
 	now := uint64(time.Now().UnixMilli())
 	for _, u := range fresh {
@@ -472,7 +540,10 @@ func (g *groupGrain) invite(ctx actor.Context, user string, users []string) *act
 	if len(users) == 0 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: invite names no users")
 	}
-	return g.addMembers(ctx, user, users)
+	if r := g.checkCount(users); r != nil {
+		return r
+	}
+	return g.addMembers(ctx, user, users, true)
 }
 
 func (g *groupGrain) join(ctx actor.Context, user, note string) *actorpb.OpResult {
@@ -483,7 +554,7 @@ func (g *groupGrain) join(ctx actor.Context, user, note string) *actorpb.OpResul
 		return opError(clientpb.ErrorCode_ERR_BANNED, "banned from this group")
 	}
 	if g.st.GetInfo().GetJoinPolicy() == clientpb.JoinPolicy_JOIN_POLICY_OPEN {
-		return g.addMembers(ctx, user, []string{user})
+		return g.addMembers(ctx, user, []string{user}, false)
 	}
 	if len(note) > 256 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: note longer than 256 bytes")
@@ -513,7 +584,7 @@ func (g *groupGrain) answerJoin(ctx actor.Context, user string, a *clientpb.Grou
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no pending join request from "+a.GetUser())
 	}
 	if a.GetAccept() {
-		return g.addMembers(ctx, user, []string{a.GetUser()})
+		return g.addMembers(ctx, user, []string{a.GetUser()}, false)
 	}
 	delete(g.st.Requests, a.GetUser())
 	if r := g.save(); r != nil {
@@ -564,8 +635,11 @@ func (g *groupGrain) kick(ctx actor.Context, user string, users []string) *actor
 	if !g.isManager(user) {
 		return g.refuse(user, errNotManager)
 	}
+	if r := g.checkCount(users); r != nil {
+		return r
+	}
 	var out []string
-	for _, u := range users {
+	for _, u := range dedup(users, nil) {
 		if g.member(u) == nil {
 			continue
 		}
@@ -672,20 +746,35 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 	if !g.isManager(user) {
 		return g.refuse(user, errNotManager)
 	}
+	if r := g.checkCount(b.GetUsers()); r != nil {
+		return r
+	}
 	if g.st.Banned == nil {
 		g.st.Banned = map[string]bool{}
 	}
-	var removed []string
-	for _, u := range b.GetUsers() {
+	users := dedup(b.GetUsers(), nil)
+	var added []string // banned now, not before
+	for _, u := range users {
 		if !ids.ValidUser(u) || u == user {
 			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "ban: invalid user "+strconv.Quote(u))
 		}
 		if g.member(u) != nil && !g.outranks(user, u) {
 			return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "may not ban "+u)
 		}
+		if b.GetBanned() && !g.st.Banned[u] {
+			added = append(added, u)
+		}
 	}
+	if max := g.rt.cfg.MaxGroupBans; len(g.st.Banned)+len(added) > max {
+		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "ban: the ban list holds at most "+strconv.Itoa(max)+" users")
+	}
+	// Only users who exist are banned: the list is not a store of names.
+	if r := g.checkUsers(added); r != nil {
+		return r
+	}
+	var removed []string
 	audience := g.memberIDs()
-	for _, u := range b.GetUsers() {
+	for _, u := range users {
 		if !b.GetBanned() {
 			delete(g.st.Banned, u)
 			continue
@@ -701,7 +790,7 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 		return r
 	}
 	_ = removed
-	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_BANNED, Actor: user, Users: b.GetUsers(), Flag: b.GetBanned()}, audience)
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_BANNED, Actor: user, Users: users, Flag: b.GetBanned()}, audience)
 	return nil
 }
 
