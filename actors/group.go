@@ -902,6 +902,9 @@ func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistenc
 		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
 	}
 	own := res.Entries[0]
+	if res.Duplicate && !sameSend(own.GetMessage(), ids.Group(g.id), g.id, q.m.GetSend()) {
+		return &actorpb.SendResult{Error: errMsgIDReused}
+	}
 	ack := &clientpb.SendAck{
 		ClientMsgId: q.req.ClientMsgID, MsgId: own.GetMessage().GetId(), Seq: own.GetSeq(),
 		SentAtMs: own.GetMessage().GetSentAtMs(), ConversationId: ids.Group(g.id), Duplicate: res.Duplicate,
@@ -912,7 +915,7 @@ func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistenc
 	}
 	g.rt.metrics.MessagesSent.Inc()
 	g.rt.deliverEntries(ctx, "", q.timelines, res.Entries, q.m.GetSessionId())
-	return &actorpb.SendResult{Ack: ack}
+	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(q.timelines))}
 }
 
 func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.OpResult {

@@ -2,10 +2,12 @@ package actors
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"google.golang.org/protobuf/proto"
 
 	"actorim/ids"
 	"actorim/persistence"
@@ -29,6 +31,8 @@ type userGrain struct {
 	// convs is the conversation index, loaded on first use (convs.go).
 	convs *storepb.ConvState
 	soc   social // friends, blacklist, presence (social.go)
+	// unknown is set when the grain learned that its user has no account.
+	unknown bool
 }
 
 type device struct {
@@ -221,6 +225,11 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
 	switch {
 	case errors.Is(err, persistence.ErrUnknownUser):
+		// Only a server-side send (the admin API) can come from a user
+		// without an account: say which of the two is missing.
+		if e := g.senderExists(); e != nil {
+			return &actorpb.SendResult{Error: e}
+		}
 		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+s.GetTo())}
 	case err != nil:
 		g.rt.log.Error("send: append", "user", g.id, "err", err)
@@ -228,6 +237,9 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	}
 
 	own := res.Entries[0]
+	if res.Duplicate && !sameSend(own.GetMessage(), conv, s.GetTo(), s) {
+		return &actorpb.SendResult{Error: errMsgIDReused}
+	}
 	ack := &clientpb.SendAck{
 		ClientMsgId:    s.GetClientMsgId(),
 		MsgId:          own.GetMessage().GetId(),
@@ -245,7 +257,47 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	if len(res.Entries) > 1 {
 		g.rt.deliverTo(ctx, s.GetTo(), &actorpb.Deliver{Entries: res.Entries[1:]}, true)
 	}
-	return &actorpb.SendResult{Ack: ack}
+	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(timelines))}
+}
+
+var errMsgIDReused = clientError(clientpb.ErrorCode_ERR_CLIENT_MSG_ID_REUSED,
+	"client_msg_id already used for a different message: a retry repeats the original send, a new message needs a new id")
+
+// sameSend reports whether orig, the stored message a duplicate
+// client_msg_id names, is what s asks to send to conversation conv: a retry
+// has the same recipient, content and mentions.
+func sameSend(orig *clientpb.Message, conv, to string, s *clientpb.Send) bool {
+	return orig.GetConversationId() == conv && orig.GetTo() == to &&
+		proto.Equal(orig.GetContent(), s.GetContent()) && slices.Equal(orig.GetMentions(), s.GetMentions())
+}
+
+// senderExists answers nil when this user has an account; otherwise
+// ERR_NOT_FOUND naming the user, and the grain stops after answering.
+func (g *userGrain) senderExists() *clientpb.Error {
+	if g.hasAccount {
+		return nil
+	}
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	_, err := g.rt.store.GetAccount(sctx, g.id)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		g.unknown = true
+		return clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such user: "+g.id)
+	case err != nil:
+		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
+	}
+	g.hasAccount = true
+	return nil
+}
+
+// stopIfUnknown stops a grain whose user turned out not to exist, once it
+// answered: requests naming random user ids must not each keep a grain.
+func (g *userGrain) stopIfUnknown(ctx actor.Context) {
+	if g.unknown && len(g.devices) == 0 {
+		g.unknown = false
+		ctx.Poison(ctx.Self())
+	}
 }
 
 // signal passes an ephemeral signal to every attached device.
