@@ -38,6 +38,8 @@ type groupGrain struct {
 	// flushSends is on its way. See enqueueSend.
 	queue       []queuedSend
 	flushQueued bool
+	// stopping is set once the grain found no group and asked to stop.
+	stopping bool
 }
 
 // queuedSend is a group message accepted and waiting for its append.
@@ -69,10 +71,24 @@ func (g *groupGrain) Receive(ctx actor.Context) {
 		// a kick, a mute or a recall applies to what came after it.
 		g.flush(ctx)
 	}
+	g.receive(ctx)
+	// A group that does not exist keeps no grain alive: requests for random
+	// ids would otherwise each hold one for GrainIdle. The next request,
+	// a create included, activates a fresh one.
+	if g.loaded && g.st == nil && len(g.queue) == 0 && !g.stopping {
+		g.stopping = true
+		ctx.Poison(ctx.Self())
+	}
+}
+
+func (g *groupGrain) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pcluster.ClusterInit:
 		g.id = m.Identity.GetIdentity()
+		g.rt.metrics.LiveGrains.WithLabelValues(KindGroup).Inc()
 		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+	case *actor.Restarting, *actor.Stopped:
+		g.rt.metrics.LiveGrains.WithLabelValues(KindGroup).Dec()
 	case *actorpb.GroupOp:
 		if !g.load() {
 			ctx.Respond(errUnavailable)

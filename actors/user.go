@@ -50,6 +50,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 	case *pcluster.ClusterInit:
 		g.id = m.Identity.GetIdentity()
 		g.rt.metrics.GrainsActivated.Inc()
+		g.rt.metrics.LiveGrains.WithLabelValues(KindUser).Inc()
 		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
 		g.loadSessions(ctx)
 		g.presenceBaseline()
@@ -57,8 +58,11 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.refreshing = false
 		g.putSessions()
 		g.scheduleRefresh(ctx)
+	case *actor.Restarting, *actor.Stopped:
+		g.rt.metrics.LiveGrains.WithLabelValues(KindUser).Dec()
 	case *actorpb.SendRequest:
 		g.onSend(ctx, m)
+		g.stopIfUnknown(ctx)
 	case *actorpb.Deliver:
 		g.notify(ctx, m.GetEntries(), m.GetExceptSession())
 		if ctx.Sender() != nil {
@@ -91,7 +95,10 @@ func (g *userGrain) Receive(ctx actor.Context) {
 	case *actorpb.CreateAccount:
 		ctx.Respond(g.createAccount(m))
 	case *actorpb.GetAccount:
-		ctx.Respond(g.getAccount())
+		res := g.getAccount()
+		ctx.Respond(res)
+		g.unknown = !res.GetFound() && res.GetError() == nil
+		g.stopIfUnknown(ctx)
 	case *actor.ReceiveTimeout:
 		if len(g.devices) == 0 {
 			ctx.Stop(ctx.Self())
