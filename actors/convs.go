@@ -416,15 +416,22 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	return nil
 }
 
-// askGroup sends msg to a group grain and waits for its OpResult.
+// askGroup sends msg to a group grain and waits for its OpResult. A dead
+// letter (the grain just stopped) is asked once more at a fresh PID.
 func (g *userGrain) askGroup(ctx actor.Context, groupID string, msg any) *actorpb.OpResult {
-	pid, err := g.groupPID(groupID)
-	if err != nil {
-		return errUnavailable
-	}
-	res, err := ctx.RequestFuture(pid, msg, opTimeout).Result()
-	if r, ok := res.(*actorpb.OpResult); ok && err == nil {
-		return r
+	for attempt := 0; attempt < 2; attempt++ {
+		pid, err := g.groupPID(groupID)
+		if err != nil {
+			return errUnavailable
+		}
+		res, err := ctx.RequestFuture(pid, msg, opTimeout).Result()
+		if r, ok := res.(*actorpb.OpResult); ok && err == nil {
+			return r
+		}
+		if !errors.Is(err, actor.ErrDeadLetter) {
+			break
+		}
+		g.rt.member.Evict(groupID, KindGroup, pid)
 	}
 	return errUnavailable
 }

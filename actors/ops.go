@@ -49,8 +49,27 @@ func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame) {
 		}
 		pid, msg = c.user, &actorpb.UserOp{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Frame: f}
 	}
+	c.askOp(ctx, id, pid, msg, true)
+}
+
+// askOp sends msg to pid and writes its OpResult (or error) as the answer
+// to request id. A group grain that just stopped (one whose group does not
+// exist stops soon after answering) leaves a dead PID in the caches for a
+// moment: a dead letter from a group is asked once more at a fresh PID.
+func (c *connActor) askOp(ctx actor.Context, id uint32, pid *actor.PID, msg any, retry bool) {
 	fut := ctx.RequestFuture(pid, msg, opTimeout)
 	ctx.ReenterAfter(fut, func(res any, err error) {
+		if op, group := msg.(*actorpb.GroupOp); group && retry && errors.Is(err, actor.ErrDeadLetter) {
+			gid := op.GetRequest().GetGroupId()
+			c.rt.member.Evict(gid, KindGroup, pid)
+			rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
+			p, gerr := c.rt.member.Get(rctx, gid, KindGroup)
+			cancel()
+			if gerr == nil {
+				c.askOp(ctx, id, p, msg, false)
+				return
+			}
+		}
 		r, ok := res.(*actorpb.OpResult)
 		switch {
 		case err != nil || !ok:

@@ -102,6 +102,8 @@ func (g *userGrain) Receive(ctx actor.Context) {
 	case *actor.ReceiveTimeout:
 		if len(g.devices) == 0 {
 			ctx.Stop(ctx.Self())
+		} else {
+			ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle) // after a short one (stopIfUnknown)
 		}
 	}
 }
@@ -298,12 +300,13 @@ func (g *userGrain) senderExists() *clientpb.Error {
 	return nil
 }
 
-// stopIfUnknown stops a grain whose user turned out not to exist, once it
-// answered: requests naming random user ids must not each keep a grain.
+// stopIfUnknown stops a grain whose user turned out not to exist soon after
+// it answered (see unknownIdle): requests naming random user ids must not
+// each keep a grain for GrainIdle.
 func (g *userGrain) stopIfUnknown(ctx actor.Context) {
 	if g.unknown && len(g.devices) == 0 {
 		g.unknown = false
-		ctx.Poison(ctx.Self())
+		ctx.SetReceiveTimeout(unknownIdle)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,8 +60,9 @@ func settleGrains(t *testing.T, n *testNode, kind string, want float64) {
 }
 
 // TestNoGrainForUnknownGroup: requests naming groups (and, through the
-// admin API, senders) that do not exist are answered, and leave no grain
-// behind; a group created under an id just asked about works as usual.
+// admin API, senders) that do not exist are answered, also in bursts for one
+// id, and leave no grain behind; a group created under an id just asked
+// about works as usual.
 func TestNoGrainForUnknownGroup(t *testing.T) {
 	n := startNode(t, nil)
 	user := n.newUser(t, "user")
@@ -88,6 +90,27 @@ func TestNoGrainForUnknownGroup(t *testing.T) {
 		if client.CodeOf(err) != clientpb.ErrorCode_ERR_NOT_FOUND {
 			t.Fatalf("request %d for an unknown group: %v", i, err)
 		}
+	}
+	// A burst of requests for one unknown id is answered whole, however
+	// the grain's stop falls among them.
+	for round := range 5 {
+		gid := fmt.Sprintf("burst-%d-%d", time.Now().UnixNano(), round)
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for range 20 {
+			wg.Go(func() {
+				_, err := d.Group(ctx(t), gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_Info{Info: &clientpb.GroupRequest_Empty{}}})
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if client.CodeOf(err) != clientpb.ErrorCode_ERR_NOT_FOUND {
+				t.Fatalf("burst %d: %v", round, err)
+			}
+		}
+		time.Sleep(150 * time.Millisecond) // let the grain stop, then ask again
 	}
 	settleGrains(t, n, "group", baseGroups)
 
