@@ -56,6 +56,9 @@ type flushSends struct{}
 // maxSendBatch bounds the messages of one group stored in one AppendAll.
 const maxSendBatch = 128
 
+// maxJoinRequests bounds the join requests waiting in one group.
+const maxJoinRequests = 200
+
 type flushReads struct{}
 
 // readFlush bounds how long a read mark may wait to be written: a crash
@@ -586,6 +589,15 @@ func (g *groupGrain) join(ctx actor.Context, user, note string) *actorpb.OpResul
 	}
 	if len(note) > 256 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: note longer than 256 bytes")
+	}
+	// Each request is an event in every manager's timeline: asking again
+	// while pending tells nobody anything new, and the pending requests are
+	// bounded.
+	if _, pending := g.st.GetRequests()[user]; pending {
+		return nil
+	}
+	if len(g.st.GetRequests()) >= maxJoinRequests {
+		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "group: too many join requests wait for an answer")
 	}
 	if g.st.Requests == nil {
 		g.st.Requests = map[string]*storepb.PendingRecord{}

@@ -236,3 +236,25 @@ func TestFriendRequestCaps(t *testing.T) {
 	r.refusedSoc(t, friendRequest(others[2], ""), clientpb.ErrorCode_ERR_LIMIT_EXCEEDED)
 	r.mustSoc(t, friendRequest(others[1], "")) // a retry of a pending one is fine
 }
+
+// TestJoinRequestOnceWhilePending: a join request is an event in every
+// manager's timeline; asking again while it is pending stores nothing more.
+func TestJoinRequestOnceWhilePending(t *testing.T) {
+	n := shared
+	owner, asker := n.newUser(t, "owner"), n.newUser(t, "asker")
+	o := n.connect(t, owner, "o", nil)
+	a := n.connect(t, asker, "a", nil)
+	gid := newGroupID("approve")
+	o.createGroup(t, gid, clientpb.JoinPolicy_JOIN_POLICY_APPROVAL)
+	o.until(t, waitPush, "GROUP_CREATED", isEvent(clientpb.EventType_EVENT_GROUP_CREATED))
+	join := &clientpb.GroupRequest{Op: &clientpb.GroupRequest_Join{Join: &clientpb.GroupRequest_JoinRequest{Note: "me"}}}
+	for range 10 {
+		a.group(t, gid, join)
+	}
+	o.until(t, waitPush, "JOIN_REQUESTED", isEvent(clientpb.EventType_EVENT_JOIN_REQUESTED))
+	o.quiet(t, 300*time.Millisecond)
+	ms := o.group(t, gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_Members{Members: &clientpb.GroupRequest_Empty{}}}).GetMembers()
+	if len(ms.GetRequests()) != 1 || ms.GetRequests()[0].GetUser() != asker {
+		t.Fatalf("requests %v", ms.GetRequests())
+	}
+}
