@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"math/bits"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,5 +163,48 @@ func TestSendResultFanout(t *testing.T) {
 	}
 	if r := send("g1", KindGroup, group); !r.GetAck().GetDuplicate() || r.GetFanout() != 0 {
 		t.Fatalf("group retry: %v", r)
+	}
+}
+
+// BenchmarkFindEntry finds the oldest message of timelines of growing
+// length: the cost grows with log n (a backward scan grew with n).
+func BenchmarkFindEntry(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			st, err := embedded.Open(b.TempDir(), embedded.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			rt := NewRuntime(Config{}, st, nil, nil)
+			ctx := context.Background()
+			if err := st.CreateAccount(ctx, persistence.Account{UserID: "ann"}); err != nil {
+				b.Fatal(err)
+			}
+			var first uint64
+			for base := 0; base < n; base += 1000 {
+				reqs := make([]*persistence.AppendRequest, min(1000, n-base))
+				for i := range reqs {
+					reqs[i] = &persistence.AppendRequest{Sender: "ann", Timelines: []string{"ann"}, Message: &clientpb.Message{
+						ConversationId: "s:x", Content: &clientpb.Content{Kind: &clientpb.Content_Text{Text: "x"}}}}
+				}
+				res, errs := st.AppendAll(ctx, reqs)
+				for i := range res {
+					if errs[i] != nil {
+						b.Fatal(errs[i])
+					}
+				}
+				if first == 0 {
+					first = res[0].Entries[0].GetMessage().GetId()
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if e, err := rt.findEntry("ann", first); err != nil || e == nil {
+					b.Fatalf("find: %v, %v", e, err)
+				}
+			}
+		})
 	}
 }
