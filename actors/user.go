@@ -281,7 +281,7 @@ func sameSend(orig *clientpb.Message, conv, to string, s *clientpb.Send) bool {
 }
 
 // senderExists answers nil when this user has an account; otherwise
-// ERR_NOT_FOUND naming the user, and the grain stops after answering.
+// ERR_NOT_FOUND naming the user, and the grain stops soon after answering.
 func (g *userGrain) senderExists() *clientpb.Error {
 	if g.hasAccount {
 		return nil
