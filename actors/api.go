@@ -57,20 +57,14 @@ func (r *Runtime) Sync(userID string, req *clientpb.SyncRequest) (*clientpb.Sync
 }
 
 // History pages one of the user's conversations backwards, newest first.
-// Nobody reads a conversation they do not belong to.
+// It reads the user's own timeline only, which holds what the user received:
+// so History and Sync agree. For a group, what a member received while a
+// member stays theirs (a member who left or was removed reads it, and
+// nothing sent after); a user who never was a member gets ERR_NOT_MEMBER.
 func (r *Runtime) History(userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error) {
 	conv, err := ids.Parse(req.GetConversationId())
 	if err != nil {
 		return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "history: conversation_id must be p:<a>:<b> or g:<group>")
-	}
-	if conv.Group != "" {
-		// Only current members read a group's history: a member who left or
-		// was removed keeps nothing but what their devices already hold.
-		if _, e := r.memberOf(conv.Group, userID); e != nil {
-			return nil, e
-		}
-	} else if conv.System == "" && !conv.Has(userID) { // "s:" reads only the caller's own timeline
-		return nil, clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "history: not a member of this conversation")
 	}
 	limit, e := pageLimit(req.GetLimit(), defaultHistoryLimit)
 	if e != nil {
@@ -78,6 +72,22 @@ func (r *Runtime) History(userID string, req *clientpb.HistoryRequest) (*clientp
 	}
 	ctx, cancel := r.storeCtx()
 	defer cancel()
+	if conv.Group != "" {
+		// Whoever holds entries of the group (a member, or a former one)
+		// reads them; the group decides the answer for anyone else.
+		had, err := r.store.ReadConversation(ctx, userID, req.GetConversationId(), 0, 1)
+		if err != nil {
+			r.log.Error("history: read", "user", userID, "err", err)
+			return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		}
+		if len(had) == 0 {
+			if _, e := r.memberOf(conv.Group, userID); e != nil {
+				return nil, e
+			}
+		}
+	} else if conv.System == "" && !conv.Has(userID) { // "s:" reads only the caller's own timeline
+		return nil, clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "history: not a member of this conversation")
+	}
 	entries, err := r.store.ReadConversation(ctx, userID, req.GetConversationId(), req.GetBeforeSeq(), limit+1)
 	if err != nil {
 		r.log.Error("history: read", "user", userID, "err", err)

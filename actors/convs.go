@@ -146,8 +146,53 @@ func (g *userGrain) markReadUpTo(c *storepb.ConvRecord, conv string, msgID uint6
 	c.Unread, c.Mentioned = unread, mentioned
 }
 
-// scanLimit bounds the entries searched for a message by id.
+// scanLimit bounds the entries scanBack visits.
 const scanLimit = 5000
+
+// findEntry returns the entry of timeline whose message has id msgID, nil
+// when there is none. Message ids increase with seq within any timeline, so
+// a binary search over the seqs finds it in O(log n) point reads.
+func (r *Runtime) findEntry(timeline string, msgID uint64) (*clientpb.Entry, error) {
+	sctx, cancel := r.storeCtx()
+	defer cancel()
+	hi, err := r.store.LastSeq(sctx, timeline)
+	if err != nil {
+		return nil, err
+	}
+	for lo := uint64(1); lo <= hi; {
+		mid := lo + (hi-lo)/2
+		page, err := r.store.ReadTimeline(sctx, timeline, mid-1, 1)
+		if err != nil || len(page) == 0 {
+			return nil, err
+		}
+		// A trimmed timeline answers with the first entry after mid.
+		e := page[0]
+		switch id := e.GetMessage().GetId(); {
+		case id == msgID:
+			return e, nil
+		case id < msgID:
+			lo = e.GetSeq() + 1
+		default:
+			hi = mid - 1
+		}
+	}
+	return nil, nil
+}
+
+// ownMessage returns the message (not an event) of conversation conv with
+// id msgID from the user's timeline, nil when the user has no such message.
+func (g *userGrain) ownMessage(conv string, msgID uint64) (*clientpb.Message, *actorpb.OpResult) {
+	e, err := g.rt.findEntry(g.id, msgID)
+	if err != nil {
+		g.rt.log.Error("find message", "user", g.id, "err", err)
+		return nil, errUnavailable
+	}
+	m := e.GetMessage()
+	if m == nil || m.GetConversationId() != conv || m.GetContent().GetEvent() != nil {
+		return nil, nil
+	}
+	return m, nil
+}
 
 // scanBack visits the entries of conversation conv in timeline, newest
 // first, until visit returns false, the conversation's first entry, a read
@@ -264,8 +309,9 @@ func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.Conversa
 	if err := g.indexConvs(); err != nil {
 		return errUnavailable
 	}
+	// A conversation without entries yet has no record: nothing set so far.
 	rec := g.convs.Convs[u.GetConversationId()]
-	pinned, muted := rec.Pinned, rec.Muted
+	pinned, muted := rec.GetPinned(), rec.GetMuted()
 	if u.Pinned != nil {
 		pinned = u.GetPinned()
 	}
@@ -299,6 +345,12 @@ func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.Conversa
 	return nil
 }
 
+// onMarkRead moves the user's read mark of a conversation. The mark must
+// name a message of the conversation (the group's, or one in the user's
+// timeline), and only a real advance stores anything: one EVENT_READ for the
+// user, and in a private conversation one for the other party unless either
+// blocked the other. So a reader costs others at most one event per message
+// of the conversation.
 func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb.OpResult {
 	c, bad := g.parseOwnConversation(r.GetConversationId())
 	if bad != nil {
@@ -306,6 +358,13 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	}
 	if r.GetMsgId() == 0 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "read: msg_id is required")
+	}
+	if err := g.indexConvs(); err != nil {
+		g.rt.log.Error("read: index", "user", g.id, "err", err)
+		return errUnavailable
+	}
+	if r.GetMsgId() <= g.convs.Convs[r.GetConversationId()].GetReadMsgId() {
+		return nil // read already: nothing to store or tell
 	}
 	ev := &clientpb.Event{Type: clientpb.EventType_EVENT_READ, Actor: g.id, MsgId: r.GetMsgId()}
 	if c.Group != "" {
@@ -320,6 +379,12 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 		g.notify(ctx, entries, "")
 		return nil
 	}
+	if msg, res := g.ownMessage(r.GetConversationId(), r.GetMsgId()); res != nil || msg == nil {
+		if res == nil {
+			res = opError(clientpb.ErrorCode_ERR_NOT_FOUND, "read: no such message in this conversation")
+		}
+		return res
+	}
 	if c.System != "" { // nobody to tell but the reader's devices
 		entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_SYSTEM, g.id, g.id, ev, []string{g.id})
 		if err != nil {
@@ -332,9 +397,15 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	if other == g.id {
 		other = c.B
 	}
-	timelines := []string{g.id, other}
-	if other == g.id {
-		timelines = timelines[:1]
+	timelines := []string{g.id}
+	if other != g.id && !g.blocks(other) {
+		pol, err := g.rt.policy(other)
+		if err != nil {
+			return errUnavailable
+		}
+		if !pol.GetBlocked()[g.id] { // a receipt is not forced on one who blocked the reader
+			timelines = append(timelines, other)
+		}
 	}
 	entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
 	if err != nil {
@@ -345,15 +416,22 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	return nil
 }
 
-// askGroup sends msg to a group grain and waits for its OpResult.
+// askGroup sends msg to a group grain and waits for its OpResult. A dead
+// letter (the grain just stopped) is asked once more at a fresh PID.
 func (g *userGrain) askGroup(ctx actor.Context, groupID string, msg any) *actorpb.OpResult {
-	pid, err := g.groupPID(groupID)
-	if err != nil {
-		return errUnavailable
-	}
-	res, err := ctx.RequestFuture(pid, msg, opTimeout).Result()
-	if r, ok := res.(*actorpb.OpResult); ok && err == nil {
-		return r
+	for attempt := 0; attempt < 2; attempt++ {
+		pid, err := g.groupPID(groupID)
+		if err != nil {
+			return errUnavailable
+		}
+		res, err := ctx.RequestFuture(pid, msg, opTimeout).Result()
+		if r, ok := res.(*actorpb.OpResult); ok && err == nil {
+			return r
+		}
+		if !errors.Is(err, actor.ErrDeadLetter) {
+			break
+		}
+		g.rt.member.Evict(groupID, KindGroup, pid)
 	}
 	return errUnavailable
 }
@@ -375,12 +453,18 @@ func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpR
 	if c.System != "" {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: broadcasts are withdrawn by the server only")
 	}
-	msg := g.findOwnMessage(r.GetConversationId(), r.GetMsgId())
-	if msg == nil || msg.GetContent().GetEvent() != nil {
+	msg, res := g.ownMessage(r.GetConversationId(), r.GetMsgId())
+	if res != nil {
+		return res
+	}
+	if msg == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "recall: no such message in this conversation")
 	}
 	if msg.GetFrom() != g.id {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender may recall a private message")
+	}
+	if done, res := g.rt.recalled(r.GetConversationId(), msg.GetId()); res != nil || done {
+		return res // recalled already: nothing more to store or tell
 	}
 	if res := checkRecallWindow(g.rt, msg); res != nil {
 		return res
@@ -403,24 +487,24 @@ func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpR
 	return nil
 }
 
-// findOwnMessage looks up a message of conv in the user's timeline.
-func (g *userGrain) findOwnMessage(conv string, msgID uint64) *clientpb.Message {
-	var found *clientpb.Message
-	g.rt.scanBack(g.id, conv, func(e *clientpb.Entry) bool {
-		if e.GetMessage().GetId() == msgID {
-			found = e.GetMessage()
-		}
-		return e.GetMessage().GetId() > msgID
-	})
-	return found
-}
-
 func checkRecallWindow(r *Runtime, msg *clientpb.Message) *actorpb.OpResult {
 	sent := time.UnixMilli(int64(msg.GetSentAtMs()))
 	if time.Since(sent) > r.cfg.RecallWindow {
 		return opError(clientpb.ErrorCode_ERR_RECALL_EXPIRED, "recall: the window of "+r.cfg.RecallWindow.String()+" has passed")
 	}
 	return nil
+}
+
+// recalled reports whether a message of conv was recalled.
+func (r *Runtime) recalled(conv string, msgID uint64) (bool, *actorpb.OpResult) {
+	sctx, cancel := r.storeCtx()
+	defer cancel()
+	set, err := r.store.SetMembers(sctx, recallSet(conv))
+	if err != nil {
+		r.log.Error("recall: read", "conv", conv, "err", err)
+		return false, errUnavailable
+	}
+	return slices.Contains(set, strconv.FormatUint(msgID, 10)), nil
 }
 
 // markRecalled records a recall so that reads show the message recalled.

@@ -38,6 +38,9 @@ type groupGrain struct {
 	// flushSends is on its way. See enqueueSend.
 	queue       []queuedSend
 	flushQueued bool
+	// stopping is set once the grain found no group and set a short idle
+	// timeout; a create clears it.
+	stopping bool
 }
 
 // queuedSend is a group message accepted and waiting for its append.
@@ -52,6 +55,9 @@ type flushSends struct{}
 
 // maxSendBatch bounds the messages of one group stored in one AppendAll.
 const maxSendBatch = 128
+
+// maxJoinRequests bounds the join requests waiting in one group.
+const maxJoinRequests = 200
 
 type flushReads struct{}
 
@@ -69,10 +75,35 @@ func (g *groupGrain) Receive(ctx actor.Context) {
 		// a kick, a mute or a recall applies to what came after it.
 		g.flush(ctx)
 	}
+	g.receive(ctx)
+	// A group that does not exist keeps no grain alive: requests for random
+	// ids would otherwise each hold one for GrainIdle. The next request,
+	// a create included, activates a fresh one.
+	switch {
+	case g.loaded && g.st == nil && !g.stopping:
+		g.stopping = true
+		ctx.SetReceiveTimeout(unknownIdle)
+	case g.st != nil && g.stopping: // created meanwhile
+		g.stopping = false
+		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+	}
+}
+
+// unknownIdle is how long the grain of a group or user that does not exist
+// waits for another message before it stops. Not zero: messages queued
+// behind a stop are dropped unanswered (their senders time out), so the
+// grain answers a burst of requests for one id before it goes; 20,000
+// random ids a second then keep at most about 2,000 grains.
+const unknownIdle = 100 * time.Millisecond
+
+func (g *groupGrain) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pcluster.ClusterInit:
 		g.id = m.Identity.GetIdentity()
+		g.rt.metrics.LiveGrains.WithLabelValues(KindGroup).Inc()
 		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+	case *actor.Restarting, *actor.Stopped:
+		g.rt.metrics.LiveGrains.WithLabelValues(KindGroup).Dec()
 	case *actorpb.GroupOp:
 		if !g.load() {
 			ctx.Respond(errUnavailable)
@@ -284,6 +315,71 @@ func (g *groupGrain) event(ctx actor.Context, actorID string, ev *clientpb.Event
 	g.rt.deliverEntries(ctx, "", timelines, entries, "")
 }
 
+// checkCount refuses a request that names more users than the cap.
+func (g *groupGrain) checkCount(users []string) *actorpb.OpResult {
+	if max := g.rt.cfg.MaxUsersPerRequest; len(users) > max {
+		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "group: at most "+strconv.Itoa(max)+" users per request")
+	}
+	return nil
+}
+
+// dedup returns users without repeats, in first-seen order, leaving out
+// those skip reports (nil: none).
+func dedup(users []string, skip func(string) bool) []string {
+	seen := make(map[string]struct{}, len(users))
+	out := make([]string, 0, len(users))
+	for _, u := range users {
+		if _, ok := seen[u]; ok || (skip != nil && skip(u)) {
+			continue
+		}
+		seen[u] = struct{}{}
+		out = append(out, u)
+	}
+	return out
+}
+
+// consent decides whether by may put users into the group, by the rules of
+// private messages: nobody who blocked by, or whom by blocked (ERR_BLOCKED),
+// and nobody who accepts messages from friends only unless by is a friend
+// (ERR_NOT_FRIEND). The request is refused whole. It costs a point read of
+// each user's policy record (usually absent), and of by's social state only
+// when a user is friends-only.
+func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
+	own, err := g.rt.policy(by)
+	if err != nil {
+		return errUnavailable
+	}
+	var byState *storepb.SocialState
+	for _, u := range users {
+		if u == by {
+			continue
+		}
+		if own.GetBlocked()[u] {
+			return opError(clientpb.ErrorCode_ERR_BLOCKED, "you blocked "+u+"; unblock them first")
+		}
+		pol, err := g.rt.policy(u)
+		switch {
+		case err != nil:
+			return errUnavailable
+		case pol.GetBlocked()[by]:
+			return opError(clientpb.ErrorCode_ERR_BLOCKED, u+" does not accept you")
+		case !pol.GetFriendsOnly():
+			continue
+		}
+		if byState == nil {
+			byState = &storepb.SocialState{}
+			if _, err := g.rt.loadState(socialKey(by), byState); err != nil {
+				g.rt.log.Error("group: load social state", "user", by, "err", err)
+				return errUnavailable
+			}
+		}
+		if byState.GetFriends()[u] == nil {
+			return opError(clientpb.ErrorCode_ERR_NOT_FRIEND, u+" accepts friends only")
+		}
+	}
+	return nil
+}
+
 // checkUsers validates user ids and that each has an account.
 func (g *groupGrain) checkUsers(users []string) *actorpb.OpResult {
 	sctx, cancel := g.rt.storeCtx()
@@ -309,16 +405,17 @@ func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupReq
 	if len(c.GetName()) > 128 || len(c.GetAvatarUrl()) > 1024 || len(c.GetNotice()) > 4096 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: name, avatar_url or notice too long")
 	}
-	members := []string{user}
-	for _, u := range c.GetMembers() {
-		if !slices.Contains(members, u) {
-			members = append(members, u)
-		}
+	if r := g.checkCount(c.GetMembers()); r != nil {
+		return r
 	}
+	members := dedup(append([]string{user}, c.GetMembers()...), nil)
 	if len(members) > g.rt.cfg.MaxGroupMembers {
 		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: more members than the limit of "+strconv.Itoa(g.rt.cfg.MaxGroupMembers))
 	}
 	if r := g.checkUsers(members[1:]); r != nil {
+		return r
+	}
+	if r := g.consent(user, members[1:]); r != nil {
 		return r
 	}
 	// The group's timeline account is its existence record: creating it is
@@ -426,14 +523,11 @@ func (g *groupGrain) refuse(user string, r *actorpb.OpResult) *actorpb.OpResult 
 	return r
 }
 
-// addMembers adds users (not yet members) and announces them.
-func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string) *actorpb.OpResult {
-	var fresh []string
-	for _, u := range users {
-		if g.member(u) == nil && !slices.Contains(fresh, u) {
-			fresh = append(fresh, u)
-		}
-	}
+// addMembers adds users (not yet members) and announces them. Users invited
+// by someone else must consent (see consent); a user who joins by their own
+// request has.
+func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string, invited bool) *actorpb.OpResult {
+	fresh := dedup(users, func(u string) bool { return g.member(u) != nil })
 	if len(fresh) == 0 {
 		return nil
 	}
@@ -447,6 +541,11 @@ func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string) *a
 	}
 	if r := g.checkUsers(fresh); r != nil {
 		return r
+	}
+	if invited {
+		if r := g.consent(by, fresh); r != nil {
+			return r
+		}
 	}
 	now := uint64(time.Now().UnixMilli())
 	for _, u := range fresh {
@@ -472,7 +571,10 @@ func (g *groupGrain) invite(ctx actor.Context, user string, users []string) *act
 	if len(users) == 0 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: invite names no users")
 	}
-	return g.addMembers(ctx, user, users)
+	if r := g.checkCount(users); r != nil {
+		return r
+	}
+	return g.addMembers(ctx, user, users, true)
 }
 
 func (g *groupGrain) join(ctx actor.Context, user, note string) *actorpb.OpResult {
@@ -483,10 +585,19 @@ func (g *groupGrain) join(ctx actor.Context, user, note string) *actorpb.OpResul
 		return opError(clientpb.ErrorCode_ERR_BANNED, "banned from this group")
 	}
 	if g.st.GetInfo().GetJoinPolicy() == clientpb.JoinPolicy_JOIN_POLICY_OPEN {
-		return g.addMembers(ctx, user, []string{user})
+		return g.addMembers(ctx, user, []string{user}, false)
 	}
 	if len(note) > 256 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: note longer than 256 bytes")
+	}
+	// Each request is an event in every manager's timeline: asking again
+	// while pending tells nobody anything new, and the pending requests are
+	// bounded.
+	if _, pending := g.st.GetRequests()[user]; pending {
+		return nil
+	}
+	if len(g.st.GetRequests()) >= maxJoinRequests {
+		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "group: too many join requests wait for an answer")
 	}
 	if g.st.Requests == nil {
 		g.st.Requests = map[string]*storepb.PendingRecord{}
@@ -513,7 +624,7 @@ func (g *groupGrain) answerJoin(ctx actor.Context, user string, a *clientpb.Grou
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no pending join request from "+a.GetUser())
 	}
 	if a.GetAccept() {
-		return g.addMembers(ctx, user, []string{a.GetUser()})
+		return g.addMembers(ctx, user, []string{a.GetUser()}, false)
 	}
 	delete(g.st.Requests, a.GetUser())
 	if r := g.save(); r != nil {
@@ -564,8 +675,11 @@ func (g *groupGrain) kick(ctx actor.Context, user string, users []string) *actor
 	if !g.isManager(user) {
 		return g.refuse(user, errNotManager)
 	}
+	if r := g.checkCount(users); r != nil {
+		return r
+	}
 	var out []string
-	for _, u := range users {
+	for _, u := range dedup(users, nil) {
 		if g.member(u) == nil {
 			continue
 		}
@@ -672,20 +786,35 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 	if !g.isManager(user) {
 		return g.refuse(user, errNotManager)
 	}
+	if r := g.checkCount(b.GetUsers()); r != nil {
+		return r
+	}
 	if g.st.Banned == nil {
 		g.st.Banned = map[string]bool{}
 	}
-	var removed []string
-	for _, u := range b.GetUsers() {
+	users := dedup(b.GetUsers(), nil)
+	var added []string // banned now, not before
+	for _, u := range users {
 		if !ids.ValidUser(u) || u == user {
 			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "ban: invalid user "+strconv.Quote(u))
 		}
 		if g.member(u) != nil && !g.outranks(user, u) {
 			return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "may not ban "+u)
 		}
+		if b.GetBanned() && !g.st.Banned[u] {
+			added = append(added, u)
+		}
 	}
+	if max := g.rt.cfg.MaxGroupBans; len(g.st.Banned)+len(added) > max {
+		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "ban: the ban list holds at most "+strconv.Itoa(max)+" users")
+	}
+	// Only users who exist are banned: the list is not a store of names.
+	if r := g.checkUsers(added); r != nil {
+		return r
+	}
+	var removed []string
 	audience := g.memberIDs()
-	for _, u := range b.GetUsers() {
+	for _, u := range users {
 		if !b.GetBanned() {
 			delete(g.st.Banned, u)
 			continue
@@ -701,7 +830,7 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 		return r
 	}
 	_ = removed
-	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_BANNED, Actor: user, Users: b.GetUsers(), Flag: b.GetBanned()}, audience)
+	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_BANNED, Actor: user, Users: users, Flag: b.GetBanned()}, audience)
 	return nil
 }
 
@@ -813,6 +942,9 @@ func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistenc
 		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
 	}
 	own := res.Entries[0]
+	if res.Duplicate && !sameSend(own.GetMessage(), ids.Group(g.id), g.id, q.m.GetSend()) {
+		return &actorpb.SendResult{Error: errMsgIDReused}
+	}
 	ack := &clientpb.SendAck{
 		ClientMsgId: q.req.ClientMsgID, MsgId: own.GetMessage().GetId(), Seq: own.GetSeq(),
 		SentAtMs: own.GetMessage().GetSentAtMs(), ConversationId: ids.Group(g.id), Duplicate: res.Duplicate,
@@ -823,7 +955,7 @@ func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistenc
 	}
 	g.rt.metrics.MessagesSent.Inc()
 	g.rt.deliverEntries(ctx, "", q.timelines, res.Entries, q.m.GetSessionId())
-	return &actorpb.SendResult{Ack: ack}
+	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(q.timelines))}
 }
 
 func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.OpResult {
@@ -832,6 +964,15 @@ func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.Op
 	}
 	if g.member(m.GetUser()) == nil {
 		return errNotMember
+	}
+	// Only a message of this group is a mark: a made-up or future id would
+	// count the reader for messages not yet sent.
+	msg, r := g.message(m.GetMsgId())
+	if r != nil {
+		return r
+	}
+	if msg == nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "read: no such message in this group")
 	}
 	if m.GetMsgId() > g.reads.ReadMsgId[m.GetUser()] {
 		g.reads.ReadMsgId[m.GetUser()] = m.GetMsgId()
@@ -845,22 +986,19 @@ func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.Op
 	return nil
 }
 
-// findMessages returns the group's messages with the given ids, by id,
-// scanning the group's timeline backwards no further than scanLimit entries.
-func (g *groupGrain) findMessages(want []uint64) map[uint64]*clientpb.Message {
-	out := map[uint64]*clientpb.Message{}
-	if len(want) == 0 {
-		return out
+// message returns the group's message (not an event) with id msgID, nil
+// when there is none: a binary search of the group's own timeline, a few
+// point reads whatever its length.
+func (g *groupGrain) message(msgID uint64) (*clientpb.Message, *actorpb.OpResult) {
+	e, err := g.rt.findEntry(groupTimeline(g.id), msgID)
+	if err != nil {
+		g.rt.log.Error("group: find message", "group", g.id, "err", err)
+		return nil, errUnavailable
 	}
-	lowest := slices.Min(want)
-	g.rt.scanBack(groupTimeline(g.id), ids.Group(g.id), func(e *clientpb.Entry) bool {
-		msg := e.GetMessage()
-		if slices.Contains(want, msg.GetId()) {
-			out[msg.GetId()] = msg
-		}
-		return msg.GetId() > lowest
-	})
-	return out
+	if m := e.GetMessage(); m != nil && m.GetContent().GetEvent() == nil {
+		return m, nil
+	}
+	return nil, nil
 }
 
 func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorpb.OpResult {
@@ -870,12 +1008,20 @@ func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorp
 	if len(msgIDs) == 0 || len(msgIDs) > 100 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "read_status: 1 to 100 msg_ids")
 	}
-	msgs := g.findMessages(msgIDs)
+	members := g.memberIDs()
 	out := &clientpb.ReadStatus{}
 	for _, id := range msgIDs {
 		mr := &clientpb.MessageReads{MsgId: id}
-		from := msgs[id].GetFrom()
-		for _, u := range g.memberIDs() {
+		out.Messages = append(out.Messages, mr)
+		msg, r := g.message(id)
+		if r != nil {
+			return r
+		}
+		if msg == nil {
+			continue // no such message: nobody read it
+		}
+		from := msg.GetFrom()
+		for _, u := range members {
 			if u != from && g.reads.ReadMsgId[u] >= id {
 				mr.ReadCount++
 				if list {
@@ -883,7 +1029,6 @@ func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorp
 				}
 			}
 		}
-		out.Messages = append(out.Messages, mr)
 	}
 	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_ReadStatus{ReadStatus: out}}}
 }
@@ -898,12 +1043,18 @@ func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorp
 	case g.st.GetInfo().GetDissolved():
 		return errDissolved
 	}
-	msg := g.findMessages([]uint64{m.GetMsgId()})[m.GetMsgId()]
-	if msg == nil || msg.GetContent().GetEvent() != nil {
+	msg, r := g.message(m.GetMsgId())
+	if r != nil {
+		return r
+	}
+	if msg == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "recall: no such message in this group")
 	}
 	if msg.GetFrom() != user && !(g.isManager(user) && (g.member(msg.GetFrom()) == nil || g.outranks(user, msg.GetFrom()))) {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender, the owner or an admin may recall this message")
+	}
+	if done, r := g.rt.recalled(ids.Group(g.id), msg.GetId()); r != nil || done {
+		return r // recalled already: nothing more to store or tell
 	}
 	if r := checkRecallWindow(g.rt, msg); r != nil {
 		return r

@@ -14,6 +14,8 @@ type Metrics struct {
 	Connections     prometheus.Gauge
 	AppendSeconds   prometheus.Histogram
 	GrainsActivated prometheus.Counter
+	// LiveGrains counts the grains active on this node, by kind.
+	LiveGrains *prometheus.GaugeVec
 }
 
 // NewMetrics creates the instruments and registers them with reg (nil: not registered).
@@ -36,10 +38,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 		GrainsActivated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "actorim_user_grains_activated_total", Help: "User grain activations on this node."}),
+		LiveGrains: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "actorim_grains", Help: "Grains active on this node, by kind."}, []string{"kind"}),
+	}
+	for _, kind := range []string{KindUser, KindGroup} {
+		m.LiveGrains.WithLabelValues(kind) // exported from the start, at 0
 	}
 	if reg != nil {
 		reg.MustRegister(m.MessagesSent, m.Duplicates, m.SendErrors, m.EntriesPushed, m.EntriesResent,
-			m.Connections, m.AppendSeconds, m.GrainsActivated)
+			m.Connections, m.AppendSeconds, m.GrainsActivated, m.LiveGrains)
 	}
 	return m
 }

@@ -50,8 +50,29 @@ func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame, done func()) (kep
 		}
 		pid, msg = c.user, &actorpb.UserOp{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Frame: f}
 	}
+	c.askOp(ctx, id, pid, msg, done, true)
+	return true
+}
+
+// askOp sends msg to pid and writes its OpResult (or error) as the answer
+// to request id. A group grain that just stopped (one whose group does not
+// exist stops soon after answering) leaves a dead PID in the caches for a
+// moment: a dead letter from a group is asked once more at a fresh PID.
+// done is called once, with the answer.
+func (c *connActor) askOp(ctx actor.Context, id uint32, pid *actor.PID, msg any, done func(), retry bool) {
 	fut := ctx.RequestFuture(pid, msg, opTimeout)
 	ctx.ReenterAfter(fut, func(res any, err error) {
+		if op, group := msg.(*actorpb.GroupOp); group && retry && errors.Is(err, actor.ErrDeadLetter) {
+			gid := op.GetRequest().GetGroupId()
+			c.rt.member.Evict(gid, KindGroup, pid)
+			rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
+			p, gerr := c.rt.member.Get(rctx, gid, KindGroup)
+			cancel()
+			if gerr == nil {
+				c.askOp(ctx, id, p, msg, done, false)
+				return
+			}
+		}
 		done()
 		r, ok := res.(*actorpb.OpResult)
 		switch {
@@ -67,7 +88,6 @@ func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame, done func()) (kep
 			c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Result{Result: res}})
 		}
 	})
-	return true
 }
 
 // onGroupSend forwards a group message to the group grain, which answers

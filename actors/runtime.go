@@ -83,6 +83,18 @@ type Config struct {
 	// and 32 MiB.
 	WriteBudget int
 	WriteBurst  int
+	// MaxUsersPerRequest bounds the users one group create, invite, kick or
+	// ban names (ERR_LIMIT_EXCEEDED beyond). Default 500.
+	MaxUsersPerRequest int
+	// MaxGroupBans bounds a group's ban list. Default 1,000.
+	MaxGroupBans int
+	// MaxPendingFriendRequests bounds a user's pending friend requests in
+	// each direction, received and sent (ERR_LIMIT_EXCEEDED beyond).
+	// Default 100.
+	MaxPendingFriendRequests int
+	// FriendRequestCooldown is how long after a rejection the requester may
+	// not ask the same user again (ERR_RATE_LIMITED). Default 24h.
+	FriendRequestCooldown time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -122,6 +134,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteBurst <= 0 {
 		c.WriteBurst = 32 << 20
+	}
+	if c.MaxUsersPerRequest <= 0 {
+		c.MaxUsersPerRequest = 500
+	}
+	if c.MaxGroupBans <= 0 {
+		c.MaxGroupBans = 1000
+	}
+	if c.MaxPendingFriendRequests <= 0 {
+		c.MaxPendingFriendRequests = 100
+	}
+	if c.FriendRequestCooldown <= 0 {
+		c.FriendRequestCooldown = 24 * time.Hour
 	}
 }
 

@@ -3,8 +3,10 @@ package actors
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -167,6 +169,16 @@ func (g *userGrain) edit() (*storepb.SocialState, *clientpb.Error) {
 	if next.Blocked == nil {
 		next.Blocked = map[string]bool{}
 	}
+	if next.RejectedAtMs == nil {
+		next.RejectedAtMs = map[string]uint64{}
+	}
+	cool := uint64(g.rt.cfg.FriendRequestCooldown.Milliseconds())
+	now := nowMs()
+	for u, at := range next.RejectedAtMs {
+		if at+cool <= now {
+			delete(next.RejectedAtMs, u)
+		}
+	}
 	return next, nil
 }
 
@@ -278,25 +290,50 @@ func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) 
 	case st.GetIncoming()[to] != nil:
 		// They asked first: asking back accepts.
 		return g.friendRespond(ctx, to, true)
-	case st.GetOutgoing()[to] != nil:
-		return nil // pending already (a retry): nothing new to tell
 	}
-	if e := g.exists(to); e != nil {
-		return &actorpb.OpResult{Error: e}
+	// A retry of a pending request asks the other side again, which changes
+	// nothing there if it holds the request, and tells this side if it
+	// no longer may (the other user blocked this one meanwhile).
+	retry := st.GetOutgoing()[to] != nil
+	if !retry {
+		if max := g.rt.cfg.MaxPendingFriendRequests; len(st.GetOutgoing()) >= max {
+			return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED,
+				"friend_request: at most "+strconv.Itoa(max)+" requests may wait for an answer")
+		}
+		if e := g.exists(to); e != nil {
+			return &actorpb.OpResult{Error: e}
+		}
 	}
 	if e := g.peer(to, &actorpb.PeerOp{From: g.id, Type: clientpb.EventType_EVENT_FRIEND_REQUEST, Note: note}); e != nil {
+		if retry && e.GetCode() == clientpb.ErrorCode_ERR_BLOCKED {
+			g.dropOutgoing(to)
+		}
 		return &actorpb.OpResult{Error: e}
+	}
+	if retry {
+		return nil // nothing new to tell
 	}
 	next, e := g.edit()
 	if e != nil {
 		return &actorpb.OpResult{Error: e}
 	}
 	next.Outgoing[to] = &storepb.PendingRecord{Note: note, AtMs: nowMs()}
+	delete(next.RejectedAtMs, to) // asking someone is consenting to be asked back
 	if e := g.save(next, false); e != nil {
 		return &actorpb.OpResult{Error: e}
 	}
 	g.friendEvent(ctx, clientpb.EventType_EVENT_FRIEND_REQUEST, to, note)
 	return nil
+}
+
+// dropOutgoing forgets a request the other side refuses to hold.
+func (g *userGrain) dropOutgoing(to string) {
+	next, e := g.edit()
+	if e != nil {
+		return
+	}
+	delete(next.Outgoing, to)
+	_ = g.save(next, false) // logged; the next retry tries again
 }
 
 func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *actorpb.OpResult {
@@ -324,7 +361,10 @@ func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *
 	delete(next.Incoming, from)
 	if accept {
 		delete(next.Outgoing, from)
+		delete(next.RejectedAtMs, from)
 		next.Friends[from] = &storepb.FriendRecord{SinceMs: nowMs()}
+	} else {
+		next.RejectedAtMs[from] = nowMs()
 	}
 	if e := g.save(next, false); e != nil {
 		return &actorpb.OpResult{Error: e}
@@ -372,11 +412,8 @@ func (g *userGrain) onPeerOp(m *actorpb.PeerOp) *actorpb.PeerOpResult {
 	}
 	switch m.GetType() {
 	case clientpb.EventType_EVENT_FRIEND_REQUEST:
-		switch {
-		case next.Blocked[from]:
-			return &actorpb.PeerOpResult{Error: clientError(clientpb.ErrorCode_ERR_BLOCKED, g.id+" does not accept your requests")}
-		case next.Friends[from] != nil:
-			return &actorpb.PeerOpResult{}
+		if e := g.mayRequest(next, from); e != nil || next.Incoming[from] != nil || next.Friends[from] != nil {
+			return &actorpb.PeerOpResult{Error: e} // refused, or held already: nothing to write
 		}
 		next.Incoming[from] = &storepb.PendingRecord{Note: m.GetNote(), AtMs: nowMs()}
 	case clientpb.EventType_EVENT_FRIEND_ADDED:
@@ -385,15 +422,48 @@ func (g *userGrain) onPeerOp(m *actorpb.PeerOp) *actorpb.PeerOpResult {
 		}
 		delete(next.Outgoing, from)
 		delete(next.Incoming, from)
+		delete(next.RejectedAtMs, from)
 		next.Friends[from] = &storepb.FriendRecord{SinceMs: nowMs()}
 	case clientpb.EventType_EVENT_FRIEND_REJECTED:
+		// No request between the two stands any more: from rejected this
+		// user's request, or blocked this user (then a request of from's
+		// to this user ends too).
+		if next.Outgoing[from] == nil && next.Incoming[from] == nil {
+			return &actorpb.PeerOpResult{}
+		}
 		delete(next.Outgoing, from)
+		delete(next.Incoming, from)
 	case clientpb.EventType_EVENT_FRIEND_DELETED:
 		delete(next.Friends, from)
 	default:
 		return &actorpb.PeerOpResult{Error: clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "peer op: unknown type")}
 	}
 	return &actorpb.PeerOpResult{Error: g.save(next, false)}
+}
+
+// mayRequest decides whether from may file a friend request with this user
+// (st is this user's state): nil, ERR_BLOCKED, ERR_RATE_LIMITED during the
+// cool-down after a rejection, or ERR_LIMIT_EXCEEDED when too many requests
+// wait already. A request held already or from a friend is always fine.
+func (g *userGrain) mayRequest(st *storepb.SocialState, from string) *clientpb.Error {
+	switch {
+	case st.GetBlocked()[from]:
+		return clientError(clientpb.ErrorCode_ERR_BLOCKED, g.id+" does not accept your requests")
+	case st.GetIncoming()[from] != nil || st.GetFriends()[from] != nil:
+		return nil
+	}
+	if at, ok := st.GetRejectedAtMs()[from]; ok {
+		until := at + uint64(g.rt.cfg.FriendRequestCooldown.Milliseconds())
+		if now := nowMs(); now < until {
+			e := clientError(clientpb.ErrorCode_ERR_RATE_LIMITED, g.id+" rejected your request recently; ask again later")
+			e.RetryAfterMs = uint32(min(until-now, math.MaxUint32))
+			return e
+		}
+	}
+	if max := g.rt.cfg.MaxPendingFriendRequests; len(st.GetIncoming()) >= max {
+		return clientError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, g.id+" has too many friend requests waiting for an answer")
+	}
+	return nil
 }
 
 func (g *userGrain) friendUpdate(u *clientpb.FriendUpdate) *actorpb.OpResult {
@@ -532,22 +602,31 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 	if e != nil {
 		return &actorpb.OpResult{Error: e}
 	}
+	pending := false
 	if blocked {
 		if !next.Blocked[user] {
 			if len(next.Blocked) >= maxBlocked {
-				return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "block: the blacklist holds at most 1000 users")
+				return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "block: the blacklist holds at most 1000 users")
 			}
 			if e := g.exists(user); e != nil {
 				return &actorpb.OpResult{Error: e}
 			}
 		}
 		next.Blocked[user] = true
+		pending = next.Incoming[user] != nil || next.Outgoing[user] != nil
 		delete(next.Incoming, user)
+		delete(next.Outgoing, user)
 	} else {
 		delete(next.Blocked, user)
 	}
 	if e := g.save(next, true); e != nil {
 		return &actorpb.OpResult{Error: e}
+	}
+	if pending {
+		// The other side forgets the requests too, silently (a block is not
+		// announced). Were it unreachable, its next retry of the request
+		// learns of the block and forgets it then.
+		_ = g.peer(user, &actorpb.PeerOp{From: g.id, Type: clientpb.EventType_EVENT_FRIEND_REJECTED})
 	}
 	// A friend's devices learn at once that this user vanished (or is back).
 	if next.Friends[user] != nil {
@@ -572,7 +651,8 @@ func (g *userGrain) updateSettings(u *clientpb.UpdateSettings) *actorpb.OpResult
 }
 
 // presenceQuery answers from the stored sessions, without activating any
-// grain. A user who blocked the caller shows offline.
+// grain. Only friends' presence is visible: anyone else, and a friend who
+// blocked the caller, shows offline.
 func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
 	if len(users) > maxPresenceQuery {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "presence_query: at most 200 users")
@@ -582,10 +662,17 @@ func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
 			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "presence_query: bad user id "+u)
 		}
 	}
+	st, e := g.socialState()
+	if e != nil {
+		return &actorpb.OpResult{Error: e}
+	}
 	l := &clientpb.PresenceList{Users: make([]*clientpb.Presence, 0, len(users))}
 	for _, u := range users {
 		p := &clientpb.Presence{User: u}
 		l.Users = append(l.Users, p)
+		if u != g.id && st.GetFriends()[u] == nil {
+			continue
+		}
 		sessions, err := g.rt.sessions(u)
 		if err != nil {
 			return errUnavailable

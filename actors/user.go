@@ -2,10 +2,12 @@ package actors
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"google.golang.org/protobuf/proto"
 
 	"actorim/ids"
 	"actorim/persistence"
@@ -31,6 +33,8 @@ type userGrain struct {
 	soc   social // friends, blacklist, presence (social.go)
 	// tokens is the user's token revocation, loaded on first use (tokens.go).
 	tokens *storepb.TokenState
+	// unknown is set when the grain learned that its user has no account.
+	unknown bool
 }
 
 type device struct {
@@ -51,6 +55,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 	case *pcluster.ClusterInit:
 		g.id = m.Identity.GetIdentity()
 		g.rt.metrics.GrainsActivated.Inc()
+		g.rt.metrics.LiveGrains.WithLabelValues(KindUser).Inc()
 		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
 		g.loadSessions(ctx)
 		g.presenceBaseline()
@@ -58,8 +63,11 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.refreshing = false
 		g.putSessions()
 		g.scheduleRefresh(ctx)
+	case *actor.Restarting, *actor.Stopped:
+		g.rt.metrics.LiveGrains.WithLabelValues(KindUser).Dec()
 	case *actorpb.SendRequest:
 		g.onSend(ctx, m)
+		g.stopIfUnknown(ctx)
 	case *actorpb.Deliver:
 		g.notify(ctx, m.GetEntries(), m.GetExceptSession())
 		if ctx.Sender() != nil {
@@ -92,12 +100,17 @@ func (g *userGrain) Receive(ctx actor.Context) {
 	case *actorpb.CreateAccount:
 		ctx.Respond(g.createAccount(m))
 	case *actorpb.GetAccount:
-		ctx.Respond(g.getAccount())
+		res := g.getAccount()
+		ctx.Respond(res)
+		g.unknown = !res.GetFound() && res.GetError() == nil
+		g.stopIfUnknown(ctx)
 	case *actorpb.RevokeTokens:
 		ctx.Respond(g.onRevokeTokens(ctx, m))
 	case *actor.ReceiveTimeout:
 		if len(g.devices) == 0 {
 			ctx.Stop(ctx.Self())
+		} else {
+			ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle) // after a short one (stopIfUnknown)
 		}
 	}
 }
@@ -234,6 +247,11 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
 	switch {
 	case errors.Is(err, persistence.ErrUnknownUser):
+		// Only a server-side send (the admin API) can come from a user
+		// without an account: say which of the two is missing.
+		if e := g.senderExists(); e != nil {
+			return &actorpb.SendResult{Error: e}
+		}
 		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+s.GetTo())}
 	case err != nil:
 		g.rt.log.Error("send: append", "user", g.id, "err", err)
@@ -241,6 +259,9 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	}
 
 	own := res.Entries[0]
+	if res.Duplicate && !sameSend(own.GetMessage(), conv, s.GetTo(), s) {
+		return &actorpb.SendResult{Error: errMsgIDReused}
+	}
 	ack := &clientpb.SendAck{
 		ClientMsgId:    s.GetClientMsgId(),
 		MsgId:          own.GetMessage().GetId(),
@@ -258,7 +279,48 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	if len(res.Entries) > 1 {
 		g.rt.deliverTo(ctx, s.GetTo(), &actorpb.Deliver{Entries: res.Entries[1:]}, true)
 	}
-	return &actorpb.SendResult{Ack: ack}
+	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(timelines))}
+}
+
+var errMsgIDReused = clientError(clientpb.ErrorCode_ERR_CLIENT_MSG_ID_REUSED,
+	"client_msg_id already used for a different message: a retry repeats the original send, a new message needs a new id")
+
+// sameSend reports whether orig, the stored message a duplicate
+// client_msg_id names, is what s asks to send to conversation conv: a retry
+// has the same recipient, content and mentions.
+func sameSend(orig *clientpb.Message, conv, to string, s *clientpb.Send) bool {
+	return orig.GetConversationId() == conv && orig.GetTo() == to &&
+		proto.Equal(orig.GetContent(), s.GetContent()) && slices.Equal(orig.GetMentions(), s.GetMentions())
+}
+
+// senderExists answers nil when this user has an account; otherwise
+// ERR_NOT_FOUND naming the user, and the grain stops soon after answering.
+func (g *userGrain) senderExists() *clientpb.Error {
+	if g.hasAccount {
+		return nil
+	}
+	sctx, cancel := g.rt.storeCtx()
+	defer cancel()
+	_, err := g.rt.store.GetAccount(sctx, g.id)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		g.unknown = true
+		return clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such user: "+g.id)
+	case err != nil:
+		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
+	}
+	g.hasAccount = true
+	return nil
+}
+
+// stopIfUnknown stops a grain whose user turned out not to exist soon after
+// it answered (see unknownIdle): requests naming random user ids must not
+// each keep a grain for GrainIdle.
+func (g *userGrain) stopIfUnknown(ctx actor.Context) {
+	if g.unknown && len(g.devices) == 0 {
+		g.unknown = false
+		ctx.SetReceiveTimeout(unknownIdle)
+	}
 }
 
 // signal passes an ephemeral signal to every attached device.

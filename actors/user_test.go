@@ -9,39 +9,21 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"actorim/cluster"
 	"actorim/persistence"
 	"actorim/persistence/embedded"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 )
 
-// startRuntime runs the actors on a standalone member and an embedded store.
+// startRuntime runs the actors on a standalone member and an embedded store
+// holding the account "ann".
 func startRuntime(t *testing.T) *Runtime {
 	t.Helper()
 	st, err := embedded.Open(t.TempDir(), embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := NewRuntime(Config{}, st, nil, nil)
-	m, err := cluster.New(cluster.Config{Kinds: rt.Kinds()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt.Bind(m)
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Shutdown(ctx)
-		_ = st.Close()
-	})
-	if err := st.CreateAccount(context.Background(), persistence.Account{UserID: "ann"}); err != nil {
-		t.Fatal(err)
-	}
-	return rt
+	return startRuntimeOn(t, st, "ann")
 }
 
 // recorder is a stand-in connection that records what it is sent.

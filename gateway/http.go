@@ -484,28 +484,7 @@ func writeError(w http.ResponseWriter, status int, code clientpb.ErrorCode, msg 
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code.String(), "message": msg}})
 }
 
-// writeClientError maps a protocol error to its HTTP status.
+// writeClientError answers a protocol error with its HTTP status (status.go).
 func writeClientError(w http.ResponseWriter, e *clientpb.Error) {
-	status := http.StatusInternalServerError
-	switch e.GetCode() {
-	case clientpb.ErrorCode_ERR_BAD_REQUEST, clientpb.ErrorCode_ERR_BAD_FRAME:
-		status = http.StatusBadRequest
-	case clientpb.ErrorCode_ERR_UNAUTHENTICATED:
-		status = http.StatusUnauthorized
-	case clientpb.ErrorCode_ERR_FORBIDDEN:
-		status = http.StatusForbidden
-	case clientpb.ErrorCode_ERR_NOT_FOUND, clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT:
-		status = http.StatusNotFound
-	case clientpb.ErrorCode_ERR_CONFLICT:
-		status = http.StatusConflict
-	case clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, clientpb.ErrorCode_ERR_FRAME_TOO_LARGE:
-		status = http.StatusRequestEntityTooLarge
-	case clientpb.ErrorCode_ERR_RATE_LIMITED:
-		status = http.StatusTooManyRequests
-	case clientpb.ErrorCode_ERR_UNAVAILABLE:
-		status = http.StatusServiceUnavailable
-	case clientpb.ErrorCode_ERR_UNSUPPORTED:
-		status = http.StatusNotImplemented
-	}
-	writeError(w, status, e.GetCode(), e.GetMessage())
+	writeError(w, httpStatus(e.GetCode()), e.GetCode(), e.GetMessage())
 }

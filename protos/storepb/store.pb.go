@@ -132,13 +132,17 @@ func (x *DedupRecord) GetMsgId() uint64 {
 // SocialState is a user's friends, requests, blacklist and settings
 // (state key "us/<user>"), written by the user grain.
 type SocialState struct {
-	state         protoimpl.MessageState    `protogen:"open.v1"`
-	Friends       map[string]*FriendRecord  `protobuf:"bytes,1,rep,name=friends,proto3" json:"friends,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Categories    []string                  `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
-	Incoming      map[string]*PendingRecord `protobuf:"bytes,3,rep,name=incoming,proto3" json:"incoming,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Outgoing      map[string]*PendingRecord `protobuf:"bytes,4,rep,name=outgoing,proto3" json:"outgoing,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Blocked       map[string]bool           `protobuf:"bytes,5,rep,name=blocked,proto3" json:"blocked,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	FriendsOnly   bool                      `protobuf:"varint,6,opt,name=friends_only,json=friendsOnly,proto3" json:"friends_only,omitempty"`
+	state       protoimpl.MessageState    `protogen:"open.v1"`
+	Friends     map[string]*FriendRecord  `protobuf:"bytes,1,rep,name=friends,proto3" json:"friends,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Categories  []string                  `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
+	Incoming    map[string]*PendingRecord `protobuf:"bytes,3,rep,name=incoming,proto3" json:"incoming,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Outgoing    map[string]*PendingRecord `protobuf:"bytes,4,rep,name=outgoing,proto3" json:"outgoing,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Blocked     map[string]bool           `protobuf:"bytes,5,rep,name=blocked,proto3" json:"blocked,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	FriendsOnly bool                      `protobuf:"varint,6,opt,name=friends_only,json=friendsOnly,proto3" json:"friends_only,omitempty"`
+	// When this user last rejected a friend request of each user (ms): the
+	// requester may not ask again before the cool-down has passed. Entries
+	// past the cool-down are dropped on the next change.
+	RejectedAtMs  map[string]uint64 `protobuf:"bytes,7,rep,name=rejected_at_ms,json=rejectedAtMs,proto3" json:"rejected_at_ms,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -213,6 +217,13 @@ func (x *SocialState) GetFriendsOnly() bool {
 		return x.FriendsOnly
 	}
 	return false
+}
+
+func (x *SocialState) GetRejectedAtMs() map[string]uint64 {
+	if x != nil {
+		return x.RejectedAtMs
+	}
+	return nil
 }
 
 type FriendRecord struct {
@@ -703,7 +714,7 @@ const file_storepb_store_proto_rawDesc = "" +
 	"\rcreated_at_ms\x18\x02 \x01(\x04R\vcreatedAtMs\"6\n" +
 	"\vDedupRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x15\n" +
-	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"\xc2\x05\n" +
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"\xda\x06\n" +
 	"\vSocialState\x12D\n" +
 	"\afriends\x18\x01 \x03(\v2*.actorim.store.v1.SocialState.FriendsEntryR\afriends\x12\x1e\n" +
 	"\n" +
@@ -712,7 +723,8 @@ const file_storepb_store_proto_rawDesc = "" +
 	"\bincoming\x18\x03 \x03(\v2+.actorim.store.v1.SocialState.IncomingEntryR\bincoming\x12G\n" +
 	"\boutgoing\x18\x04 \x03(\v2+.actorim.store.v1.SocialState.OutgoingEntryR\boutgoing\x12D\n" +
 	"\ablocked\x18\x05 \x03(\v2*.actorim.store.v1.SocialState.BlockedEntryR\ablocked\x12!\n" +
-	"\ffriends_only\x18\x06 \x01(\bR\vfriendsOnly\x1aZ\n" +
+	"\ffriends_only\x18\x06 \x01(\bR\vfriendsOnly\x12U\n" +
+	"\x0erejected_at_ms\x18\a \x03(\v2/.actorim.store.v1.SocialState.RejectedAtMsEntryR\frejectedAtMs\x1aZ\n" +
 	"\fFriendsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
 	"\x05value\x18\x02 \x01(\v2\x1e.actorim.store.v1.FriendRecordR\x05value:\x028\x01\x1a\\\n" +
@@ -724,7 +736,10 @@ const file_storepb_store_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x1f.actorim.store.v1.PendingRecordR\x05value:\x028\x01\x1a:\n" +
 	"\fBlockedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"]\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\x1a?\n" +
+	"\x11RejectedAtMsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"]\n" +
 	"\fFriendRecord\x12\x16\n" +
 	"\x06remark\x18\x01 \x01(\tR\x06remark\x12\x1a\n" +
 	"\bcategory\x18\x02 \x01(\tR\bcategory\x12\x19\n" +
@@ -791,7 +806,7 @@ func file_storepb_store_proto_rawDescGZIP() []byte {
 	return file_storepb_store_proto_rawDescData
 }
 
-var file_storepb_store_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_storepb_store_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_storepb_store_proto_goTypes = []any{
 	(*AccountRecord)(nil),      // 0: actorim.store.v1.AccountRecord
 	(*DedupRecord)(nil),        // 1: actorim.store.v1.DedupRecord
@@ -808,39 +823,41 @@ var file_storepb_store_proto_goTypes = []any{
 	nil,                        // 12: actorim.store.v1.SocialState.IncomingEntry
 	nil,                        // 13: actorim.store.v1.SocialState.OutgoingEntry
 	nil,                        // 14: actorim.store.v1.SocialState.BlockedEntry
-	nil,                        // 15: actorim.store.v1.ConvState.ConvsEntry
-	nil,                        // 16: actorim.store.v1.GroupState.MembersEntry
-	nil,                        // 17: actorim.store.v1.GroupState.RequestsEntry
-	nil,                        // 18: actorim.store.v1.GroupState.BannedEntry
-	nil,                        // 19: actorim.store.v1.GroupReads.ReadMsgIdEntry
-	(*clientpb.Message)(nil),   // 20: actorim.v1.Message
-	(*clientpb.GroupInfo)(nil), // 21: actorim.v1.GroupInfo
-	(clientpb.GroupRole)(0),    // 22: actorim.v1.GroupRole
+	nil,                        // 15: actorim.store.v1.SocialState.RejectedAtMsEntry
+	nil,                        // 16: actorim.store.v1.ConvState.ConvsEntry
+	nil,                        // 17: actorim.store.v1.GroupState.MembersEntry
+	nil,                        // 18: actorim.store.v1.GroupState.RequestsEntry
+	nil,                        // 19: actorim.store.v1.GroupState.BannedEntry
+	nil,                        // 20: actorim.store.v1.GroupReads.ReadMsgIdEntry
+	(*clientpb.Message)(nil),   // 21: actorim.v1.Message
+	(*clientpb.GroupInfo)(nil), // 22: actorim.v1.GroupInfo
+	(clientpb.GroupRole)(0),    // 23: actorim.v1.GroupRole
 }
 var file_storepb_store_proto_depIdxs = []int32{
 	11, // 0: actorim.store.v1.SocialState.friends:type_name -> actorim.store.v1.SocialState.FriendsEntry
 	12, // 1: actorim.store.v1.SocialState.incoming:type_name -> actorim.store.v1.SocialState.IncomingEntry
 	13, // 2: actorim.store.v1.SocialState.outgoing:type_name -> actorim.store.v1.SocialState.OutgoingEntry
 	14, // 3: actorim.store.v1.SocialState.blocked:type_name -> actorim.store.v1.SocialState.BlockedEntry
-	15, // 4: actorim.store.v1.ConvState.convs:type_name -> actorim.store.v1.ConvState.ConvsEntry
-	20, // 5: actorim.store.v1.ConvRecord.last_message:type_name -> actorim.v1.Message
-	21, // 6: actorim.store.v1.GroupState.info:type_name -> actorim.v1.GroupInfo
-	16, // 7: actorim.store.v1.GroupState.members:type_name -> actorim.store.v1.GroupState.MembersEntry
-	17, // 8: actorim.store.v1.GroupState.requests:type_name -> actorim.store.v1.GroupState.RequestsEntry
-	18, // 9: actorim.store.v1.GroupState.banned:type_name -> actorim.store.v1.GroupState.BannedEntry
-	22, // 10: actorim.store.v1.MemberRecord.role:type_name -> actorim.v1.GroupRole
-	19, // 11: actorim.store.v1.GroupReads.read_msg_id:type_name -> actorim.store.v1.GroupReads.ReadMsgIdEntry
-	3,  // 12: actorim.store.v1.SocialState.FriendsEntry.value:type_name -> actorim.store.v1.FriendRecord
-	4,  // 13: actorim.store.v1.SocialState.IncomingEntry.value:type_name -> actorim.store.v1.PendingRecord
-	4,  // 14: actorim.store.v1.SocialState.OutgoingEntry.value:type_name -> actorim.store.v1.PendingRecord
-	6,  // 15: actorim.store.v1.ConvState.ConvsEntry.value:type_name -> actorim.store.v1.ConvRecord
-	8,  // 16: actorim.store.v1.GroupState.MembersEntry.value:type_name -> actorim.store.v1.MemberRecord
-	4,  // 17: actorim.store.v1.GroupState.RequestsEntry.value:type_name -> actorim.store.v1.PendingRecord
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	15, // 4: actorim.store.v1.SocialState.rejected_at_ms:type_name -> actorim.store.v1.SocialState.RejectedAtMsEntry
+	16, // 5: actorim.store.v1.ConvState.convs:type_name -> actorim.store.v1.ConvState.ConvsEntry
+	21, // 6: actorim.store.v1.ConvRecord.last_message:type_name -> actorim.v1.Message
+	22, // 7: actorim.store.v1.GroupState.info:type_name -> actorim.v1.GroupInfo
+	17, // 8: actorim.store.v1.GroupState.members:type_name -> actorim.store.v1.GroupState.MembersEntry
+	18, // 9: actorim.store.v1.GroupState.requests:type_name -> actorim.store.v1.GroupState.RequestsEntry
+	19, // 10: actorim.store.v1.GroupState.banned:type_name -> actorim.store.v1.GroupState.BannedEntry
+	23, // 11: actorim.store.v1.MemberRecord.role:type_name -> actorim.v1.GroupRole
+	20, // 12: actorim.store.v1.GroupReads.read_msg_id:type_name -> actorim.store.v1.GroupReads.ReadMsgIdEntry
+	3,  // 13: actorim.store.v1.SocialState.FriendsEntry.value:type_name -> actorim.store.v1.FriendRecord
+	4,  // 14: actorim.store.v1.SocialState.IncomingEntry.value:type_name -> actorim.store.v1.PendingRecord
+	4,  // 15: actorim.store.v1.SocialState.OutgoingEntry.value:type_name -> actorim.store.v1.PendingRecord
+	6,  // 16: actorim.store.v1.ConvState.ConvsEntry.value:type_name -> actorim.store.v1.ConvRecord
+	8,  // 17: actorim.store.v1.GroupState.MembersEntry.value:type_name -> actorim.store.v1.MemberRecord
+	4,  // 18: actorim.store.v1.GroupState.RequestsEntry.value:type_name -> actorim.store.v1.PendingRecord
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_storepb_store_proto_init() }
@@ -854,7 +871,7 @@ func file_storepb_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storepb_store_proto_rawDesc), len(file_storepb_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
