@@ -89,6 +89,10 @@ type pendingSend struct {
 	// bytes is the size of the message's content, charged to the write
 	// budget once per timeline the grain reports it was written to.
 	bytes int
+	// group and to name the group grain a group send went to ("" and nil
+	// for a private send, which goes to the user's grain).
+	group string
+	to    *actor.PID
 }
 
 type connActor struct {
@@ -211,9 +215,13 @@ func (c *connActor) Receive(ctx actor.Context) {
 		}
 	case *actor.DeadLetterResponse:
 		// A send reached no grain: its PID is dead.
-		if c.user != nil && !c.done {
+		switch {
+		case c.done:
+		case c.user != nil && (m.Target == nil || m.Target.Equal(c.user)):
 			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
 			c.reattach(ctx)
+		default:
+			c.groupGone(m.Target)
 		}
 	case *actor.Stopped:
 		c.rt.conns.Delete(ctx.Self())
@@ -437,7 +445,7 @@ func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send, done 
 	if !c.withinBudget(id) {
 		return false
 	}
-	rid := c.track(ctx, id, s, done)
+	rid := c.track(ctx, id, s, done, "", nil)
 	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
 	return true
 }
@@ -473,15 +481,31 @@ const entryOverhead = 256
 
 // track records a send about to be forwarded under a fresh request id, to
 // be answered by a SendResult or failed by the sweep.
-func (c *connActor) track(ctx actor.Context, frameID uint32, s *clientpb.Send, done func()) uint64 {
+func (c *connActor) track(ctx actor.Context, frameID uint32, s *clientpb.Send, done func(), group string, to *actor.PID) uint64 {
 	c.nextReq++
 	if c.pending == nil {
 		c.pending = map[uint64]pendingSend{}
 	}
 	c.pending[c.nextReq] = pendingSend{frameID: frameID, deadline: time.Now().Add(c.rt.member.RequestTimeout()),
-		done: done, bytes: s.GetContent().SizeVT()}
+		done: done, bytes: s.GetContent().SizeVT(), group: group, to: to}
 	c.armSweep(ctx)
 	return c.nextReq
+}
+
+// groupGone fails at once the group sends that went to a dead group grain
+// PID (the grain stopped, or its node left), instead of letting them wait
+// for the sweep; the clients retry them with their client_msg_id, which
+// reaches the grain's new activation.
+func (c *connActor) groupGone(target *actor.PID) {
+	for rid, p := range c.pending {
+		if p.to == nil || !p.to.Equal(target) {
+			continue
+		}
+		c.rt.member.Evict(p.group, KindGroup, p.to)
+		delete(c.pending, rid)
+		p.done()
+		c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group moved; retry with the same client_msg_id")))
+	}
 }
 
 // armSweep schedules a sweep unless one is scheduled.

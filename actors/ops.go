@@ -107,7 +107,7 @@ func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send, 
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry with the same client_msg_id")))
 		return false
 	}
-	rid := c.track(ctx, id, s, done)
+	rid := c.track(ctx, id, s, done, s.GetTo(), pid)
 	ctx.Request(pid, &actorpb.GroupSend{User: c.sess.UserID, DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
 	return true
 }

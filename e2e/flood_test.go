@@ -206,7 +206,7 @@ func rssBytes(t *testing.T, pid int) int64 {
 // the same messages into a 2-member group all pass.
 func TestGroupSendChargedByFanout(t *testing.T) {
 	n := startNode(t, func(c *node.Config) {
-		c.Actors.WriteBudget = 64 << 10
+		c.Actors.WriteBudget = 16 << 10
 		c.Actors.WriteBurst = 1 << 20
 	})
 	owner := n.newUser(t, "owner")
@@ -242,9 +242,10 @@ func TestGroupSendChargedByFanout(t *testing.T) {
 			t.Fatalf("send %d into a 20-member group: %v, want ERR_RATE_LIMITED with a retry time", accepted, err)
 		}
 		// Each costs 21 × (16 KiB + overhead) ≈ 350 KiB of the 1 MiB burst:
-		// the third leaves it in debt.
-		if accepted != 3 {
-			t.Errorf("refused after %d sends of ~350 KiB each, want after 3", accepted)
+		// the third leaves it in debt (the 16 KiB/s refill may let a slow
+		// machine squeeze in a fourth).
+		if accepted < 3 || accepted > 4 {
+			t.Errorf("refused after %d sends of ~350 KiB each, want after 3 (or 4)", accepted)
 		}
 		time.Sleep(e.RetryAfter + 50*time.Millisecond)
 		if _, err := send(o, big, id); err != nil {
@@ -253,4 +254,28 @@ func TestGroupSendChargedByFanout(t *testing.T) {
 		return
 	}
 	t.Fatalf("%d sends of 16 KiB into a 20-member group all passed a 1 MiB budget", accepted)
+}
+
+// TestGroupSendToStoppedGrainAnswersAtOnce: a group grain whose group does
+// not exist stops right after answering. Sends to that id keep being
+// answered at once (not after the 5 s sweep), whether they reach a fresh
+// activation (ERR_NOT_FOUND) or the stopped one's PID (ERR_UNAVAILABLE, to
+// be retried).
+func TestGroupSendToStoppedGrainAnswersAtOnce(t *testing.T) {
+	n := shared
+	a := n.connect(t, n.newUser(t, "alice"), "a1", nil)
+	gid := "nogroup-" + cmid()
+	for i := 0; i < 8; i++ {
+		start := time.Now()
+		_, err := a.Send(ctx(t), &clientpb.Send{ClientMsgId: cmid(), To: gid, ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_GROUP,
+			Content: &clientpb.Content{Kind: &clientpb.Content_Text{Text: "anyone?"}}})
+		took := time.Since(start)
+		switch code := client.CodeOf(err); {
+		case code != clientpb.ErrorCode_ERR_NOT_FOUND && code != clientpb.ErrorCode_ERR_UNAVAILABLE:
+			t.Fatalf("send %d to a group that does not exist: %v", i, err)
+		case took > 2*time.Second:
+			t.Fatalf("send %d answered %v after %v", i, code, took)
+		}
+		time.Sleep(time.Duration(i%3) * 100 * time.Millisecond)
+	}
 }

@@ -198,20 +198,36 @@ func (f *fanoutTraffic) connect(ctx context.Context) error {
 	return nil
 }
 
+// usersPerRequest is the most users one group request may name (the node's
+// default cap).
+const usersPerRequest = 500
+
 // create has the group's first member create it, open to join, with the
-// others as members: every member's timeline gets the creation event.
+// others as members, naming at most usersPerRequest users per request (the
+// rest are invited in chunks): every member's timeline gets the event of
+// its joining.
 func (f *fanoutTraffic) create(ctx context.Context, g *group) error {
 	others := make([]string, 0, len(g.members)-1)
 	for _, m := range g.members[1:] {
 		others = append(others, m.user)
 	}
+	first := others[:min(len(others), usersPerRequest-1)]
 	req := &clientpb.GroupRequest{Op: &clientpb.GroupRequest_Create_{Create: &clientpb.GroupRequest_Create{
-		Name: "imbench " + g.id, JoinPolicy: clientpb.JoinPolicy_JOIN_POLICY_OPEN, Members: others}}}
-	cctx, cancel := context.WithTimeout(ctx, f.e.cfg.Timeout)
-	defer cancel()
-	if _, err := g.members[0].conn.Load().Group(cctx, g.id, req); err != nil {
-		f.e.st.fail("create group", err)
-		return fmt.Errorf("loadgen: fanout: create group %s of %d members: %w", g.id, len(g.members), err)
+		Name: "imbench " + g.id, JoinPolicy: clientpb.JoinPolicy_JOIN_POLICY_OPEN, Members: first}}}
+	for rest := others[len(first):]; req != nil; {
+		cctx, cancel := context.WithTimeout(ctx, f.e.cfg.Timeout)
+		_, err := g.members[0].conn.Load().Group(cctx, g.id, req)
+		cancel()
+		if err != nil {
+			f.e.st.fail("create group", err)
+			return fmt.Errorf("loadgen: fanout: create group %s of %d members: %w", g.id, len(g.members), err)
+		}
+		req = nil
+		if len(rest) > 0 {
+			chunk := rest[:min(len(rest), usersPerRequest)]
+			rest = rest[len(chunk):]
+			req = &clientpb.GroupRequest{Op: &clientpb.GroupRequest_Invite{Invite: &clientpb.GroupRequest_Users{Users: chunk}}}
+		}
 	}
 	return nil
 }
