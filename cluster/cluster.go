@@ -52,6 +52,10 @@ type Config struct {
 	Advertise string
 	// RequestTimeout bounds one grain call including its retries. Default 5s.
 	RequestTimeout time.Duration
+	// TLS secures the actor remote with mutual TLS. It is required: a
+	// member without certificates refuses to start, unless TLS.Insecure is
+	// set and Bind and Advertise are loopback addresses.
+	TLS TLSConfig
 	// Consul configures the consul provider.
 	Consul ConsulConfig
 	// ActorLogLevel filters protoactor's own log lines. Default warn: the
@@ -63,14 +67,46 @@ type Config struct {
 
 // ConsulConfig is the consul provider's configuration.
 type ConsulConfig struct {
-	// Addr is the agent's HTTP address. Default "127.0.0.1:8500".
+	// Addr is the agent's HTTP address, host:port, or a URL
+	// "https://host:port" for HTTPS. Default "127.0.0.1:8500".
 	Addr string
+	// Token is the ACL token presented to the agent. Default none (the
+	// agent's anonymous token). The member registers and deregisters its
+	// own service and reads the health of the cluster's services.
+	Token string
+	// TLS configures HTTPS to the agent; setting CAFile switches to https.
+	TLS ConsulTLS
 	// TTL is how long a member stays healthy without refreshing its check:
 	// it bounds how soon a crashed node is noticed. Default 1s (protoactor's
 	// 3s would make failover take about 6s).
 	TTL time.Duration
 	// Refresh is how often a member refreshes its check. Default TTL/4.
 	Refresh time.Duration
+}
+
+// ConsulTLS configures HTTPS to the Consul agent.
+type ConsulTLS struct {
+	// CAFile verifies the agent's certificate (PEM). Default: the system's
+	// roots.
+	CAFile string
+	// CertFile and KeyFile are a client certificate, for an agent that
+	// verifies incoming HTTPS connections. Default none.
+	CertFile, KeyFile string
+	// ServerName is the name the agent's certificate must carry. Default:
+	// the host of Addr.
+	ServerName string
+}
+
+// apiConfig returns a fresh client configuration (api.NewClient modifies
+// the one it gets).
+func (c ConsulConfig) apiConfig() *api.Config {
+	cfg := &api.Config{Address: c.Addr, Token: c.Token, TLSConfig: api.TLSConfig{
+		Address: c.TLS.ServerName, CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
+	}}
+	if c.TLS.CAFile != "" || c.TLS.CertFile != "" {
+		cfg.Scheme = "https"
+	}
+	return cfg
 }
 
 func (c *Config) setDefaults() {
@@ -132,7 +168,20 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	actorLog := slog.New(levelFilter{h: logger.Handler(), min: cfg.ActorLogLevel}).With("component", "protoactor")
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
 
-	var remoteOpts []remote.ConfigOption
+	// Before anything is contacted: an unsafe configuration fails fast.
+	remoteOpts, creds, err := remoteSecurity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if creds == nil {
+		logger.Warn("actor remote without TLS: every local user can call grains", "bind", cfg.Bind)
+	} else {
+		logger.Debug("actor remote with mutual TLS", "server_name", TLSServerName, "cert", cfg.TLS.CertFile,
+			"not_after", creds.NotAfter())
+		if time.Until(creds.NotAfter()) < 30*24*time.Hour {
+			logger.Warn("cluster certificate expires soon", "cert", cfg.TLS.CertFile, "not_after", creds.NotAfter())
+		}
+	}
 	if cfg.Advertise != "" {
 		remoteOpts = append(remoteOpts, remote.WithAdvertisedHost(cfg.Advertise))
 	}
@@ -144,12 +193,12 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	case ProviderStandalone:
 		provider = test.NewTestProvider(test.NewInMemAgent())
 	case ProviderConsul:
-		consulProvider, err = consul.NewWithConfig(&api.Config{Address: cfg.Consul.Addr},
+		consulProvider, err = consul.NewWithConfig(cfg.Consul.apiConfig(),
 			consul.WithTTL(cfg.Consul.TTL), consul.WithRefreshTTL(cfg.Consul.Refresh))
 		if err != nil {
 			return nil, fmt.Errorf("cluster: consul: %w", err)
 		}
-		if err := consulReachable(cfg.Consul.Addr); err != nil {
+		if err := consulReachable(cfg.Name, cfg.Consul); err != nil {
 			return nil, err
 		}
 		provider = consulProvider
@@ -182,15 +231,21 @@ func (m *Member) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// consulReachable fails fast with a clear error when no agent answers,
-// instead of letting the provider retry its registration forever.
-func consulReachable(addr string) error {
-	client, err := api.NewClient(&api.Config{Address: addr})
+// consulReachable fails fast with a clear error when no agent answers or
+// it refuses the token, instead of letting the provider retry its
+// registration forever.
+func consulReachable(name string, c ConsulConfig) error {
+	client, err := api.NewClient(c.apiConfig())
 	if err != nil {
 		return fmt.Errorf("cluster: consul: %w", err)
 	}
 	if _, err := client.Status().Leader(); err != nil {
-		return fmt.Errorf("cluster: consul agent at %s: %w", addr, err)
+		return fmt.Errorf("cluster: consul agent at %s: %w", c.Addr, err)
+	}
+	// The status endpoint needs no token; the health query the provider
+	// runs does.
+	if _, _, err := client.Health().Service(name, "", false, nil); err != nil {
+		return fmt.Errorf("cluster: consul agent at %s: %w", c.Addr, err)
 	}
 	return nil
 }
