@@ -9,8 +9,12 @@
 # Consul HTTP $CONSUL_PORT (default 18500, and the 3 ports after it), Redis
 # $REDIS_PORT (default 16379), node i listens on $BASE_PORT+i (default 18080+i)
 # for WebSocket (/ws) and HTTP. The auth secret is generated once into
-# $CLUSTER_DIR/auth.secret; every node shares it. $IMNODE_ARGS is added to
-# every node's command line (e.g. IMNODE_ARGS="--pprof --log-level debug").
+# $CLUSTER_DIR/auth.secret; every node shares it (passed in the environment,
+# not on the command line). The nodes' actor remotes speak mutual TLS with
+# certificates made once by `imnode cluster-certs` in $CLUSTER_DIR/certs;
+# CLUSTER_TLS=off runs them without (loopback only, to measure what TLS
+# costs). $IMNODE_ARGS is added to every node's command line (e.g.
+# IMNODE_ARGS="--pprof --log-level debug").
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -24,16 +28,22 @@ start() {
 	local n="${1:-3}"
 	mkdir -p "$DIR/bin"
 	(cd "$ROOT" && go build -o "$DIR/bin/imnode" ./cmd/imnode)
-	[ -f "$DIR/auth.secret" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/auth.secret"
+	[ -f "$DIR/auth.secret" ] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/auth.secret")
 	"$HERE/consul.sh" start "$CONSUL_PORT" "$DIR/consul"
 	"$HERE/redis.sh" start "$REDIS_PORT" "$DIR/redis"
+	"$DIR/bin/imnode" cluster-certs "$DIR/certs" "$n" >/dev/null
 	for i in $(seq 1 "$n"); do
-		local port=$((BASE_PORT + i)) nd="$DIR/node$i"
+		local port=$((BASE_PORT + i)) nd="$DIR/node$i" tls
 		mkdir -p "$nd"
 		if [ -f "$nd/pid" ] && kill -0 "$(cat "$nd/pid")" 2>/dev/null; then continue; fi
-		"$DIR/bin/imnode" --cluster consul --consul "127.0.0.1:$CONSUL_PORT" \
-			--store redis --redis "127.0.0.1:$REDIS_PORT" \
-			--auth-secret "$(cat "$DIR/auth.secret")" \
+		if [ "${CLUSTER_TLS:-on}" = off ]; then
+			tls=(--cluster-tls=off)
+		else
+			tls=(--cluster-tls-ca "$DIR/certs/ca.pem" --cluster-tls-cert "$DIR/certs/node$i.pem" --cluster-tls-key "$DIR/certs/node$i.key")
+		fi
+		ACTORIM_AUTH_SECRET="$(cat "$DIR/auth.secret")" "$DIR/bin/imnode" \
+			--cluster consul --consul "127.0.0.1:$CONSUL_PORT" \
+			--store redis --redis "127.0.0.1:$REDIS_PORT" "${tls[@]}" \
 			--listen "127.0.0.1:$port" --data "$nd" ${IMNODE_ARGS:-} >"$nd/imnode.log" 2>&1 &
 		echo $! >"$nd/pid"
 	done
@@ -63,7 +73,7 @@ stop() {
 }
 
 status() {
-	echo "consul  http://127.0.0.1:$CONSUL_PORT   redis 127.0.0.1:$REDIS_PORT   secret $DIR/auth.secret"
+	echo "consul  http://127.0.0.1:$CONSUL_PORT   redis 127.0.0.1:$REDIS_PORT   secret $DIR/auth.secret   remote TLS ${CLUSTER_TLS:-on} ($DIR/certs)"
 	for nd in "$DIR"/node*; do
 		[ -f "$nd/pid" ] || continue
 		local i="${nd##*node}"
@@ -77,5 +87,5 @@ case "${1:-}" in
 start) start "${2:-3}" ;;
 stop) stop ;;
 status) status ;;
-*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestNodeOverTLSRedis: a node keeps its store in a Redis that listens on
+// TLS only and requires a client certificate and a password
+// (deploy/local/redis.sh's TLS mode); users register and chat through it.
+// The password reaches neither process's command line, and a node that
+// dials the same Redis without TLS refuses to start.
+func TestNodeOverTLSRedis(t *testing.T) {
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "tls")
+	writeServerCerts(t, certs)
+	const password = "redis-tls-e2e-password-42"
+	pwFile := filepath.Join(dir, "redis.password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(freePortRun(t, 1))
+	redisDir := filepath.Join(dir, "redis")
+	script := filepath.Join("..", "deploy", "local", "redis.sh")
+	env := append(os.Environ(), "REDIS_TLS_DIR="+certs, "REDIS_PASSWORD_FILE="+pwFile)
+	start := exec.Command(script, "start", port, redisDir)
+	start.Env = env
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("redis.sh start (TLS): %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		stop := exec.Command(script, "stop", redisDir)
+		stop.Env = env
+		_ = stop.Run()
+	})
+
+	redisArgs := []string{"--store", "redis", "--redis", "127.0.0.1:" + port, "--redis-password-file", pwFile,
+		"--redis-prefix", "tls-e2e:"}
+	p := startProcess(t, t.TempDir(), freeAddr(t), append(redisArgs,
+		"--redis-tls-ca", filepath.Join(certs, "ca.pem"),
+		"--redis-tls-cert", filepath.Join(certs, "client.pem"),
+		"--redis-tls-key", filepath.Join(certs, "client.key"))...)
+	n := p.node()
+	alice, bob := n.newUser(t, "alice"), n.newUser(t, "bob")
+	a := n.connect(t, alice, "a", nil)
+	b := n.connect(t, bob, "b", u64(0))
+	a.send(t, bob, "over TLS Redis")
+	if got := texts(b.collect(t, 1, 5*time.Second)); got[0] != "over TLS Redis" {
+		t.Fatalf("bob got %v", got)
+	}
+
+	pidBytes, err := os.ReadFile(filepath.Join(redisDir, "redis.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pid := range map[string]string{"imnode": strconv.Itoa(p.cmd.Process.Pid), "redis-server": string(bytes.TrimSpace(pidBytes))} {
+		cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(cmdline, []byte(password)) {
+			t.Errorf("the Redis password is on %s's command line", name)
+		}
+	}
+
+	// Plain TCP to the TLS port: the node must not start.
+	bin := buildImnode(t)
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(c, bin, append(redisArgs, "--data", t.TempDir(), "--listen", "127.0.0.1:0")...).CombinedOutput()
+	if c.Err() != nil {
+		t.Fatalf("a node without --redis-tls neither started nor gave up within 20 s:\n%s", out)
+	}
+	if err == nil {
+		t.Fatalf("a node without --redis-tls started against a TLS-only Redis:\n%s", out)
+	}
+}
+
+// writeServerCerts writes into dir a CA (ca.pem), a server certificate for
+// 127.0.0.1 (server.pem, server.key) and a client certificate (client.pem,
+// client.key), as deploy/local/redis.sh's TLS mode expects.
+func writeServerCerts(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	write := func(name, typ string, der []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ca.pem", "CERTIFICATE", caDER)
+	for i, c := range []struct {
+		name  string
+		usage x509.ExtKeyUsage
+		ips   []net.IP
+	}{
+		{"server", x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")}},
+		{"client", x509.ExtKeyUsageClientAuth, nil},
+	} {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: c.name}, IPAddresses: c.ips,
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{c.usage},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kder, _ := x509.MarshalECPrivateKey(key)
+		write(c.name+".pem", "CERTIFICATE", der)
+		write(c.name+".key", "EC PRIVATE KEY", kder)
+	}
+}
