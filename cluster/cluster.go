@@ -11,10 +11,13 @@ package cluster
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -98,15 +101,40 @@ type ConsulTLS struct {
 }
 
 // apiConfig returns a fresh client configuration (api.NewClient modifies
-// the one it gets).
-func (c ConsulConfig) apiConfig() *api.Config {
-	cfg := &api.Config{Address: c.Addr, Token: c.Token, TLSConfig: api.TLSConfig{
-		Address: c.TLS.ServerName, CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
-	}}
+// the one it gets). The token rides on the transport, not only in Token:
+// protoactor's membership watch reuses this configuration through
+// watch.Plan.RunWithConfig, which overwrites Token with the plan's own
+// (empty) one, so under ACLs the watch would see no members.
+func (c ConsulConfig) apiConfig() (*api.Config, error) {
+	tlsCfg := api.TLSConfig{Address: c.TLS.ServerName, CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	var err error
+	if tr.TLSClientConfig, err = api.SetupTLSConfig(&tlsCfg); err != nil {
+		return nil, fmt.Errorf("cluster: consul tls: %w", err)
+	}
+	hc := &http.Client{Transport: tr}
+	if c.Token != "" {
+		hc.Transport = tokenTransport{base: tr, token: c.Token}
+	}
+	cfg := &api.Config{Address: c.Addr, Token: c.Token, TLSConfig: tlsCfg, HttpClient: hc}
 	if c.TLS.CAFile != "" || c.TLS.CertFile != "" {
 		cfg.Scheme = "https"
 	}
-	return cfg
+	return cfg, nil
+}
+
+// tokenTransport adds the ACL token to requests that carry none.
+type tokenTransport struct {
+	base  http.RoundTripper
+	token string
+}
+
+func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Consul-Token") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("X-Consul-Token", t.token)
+	}
+	return t.base.RoundTrip(r)
 }
 
 func (c *Config) setDefaults() {
@@ -193,13 +221,17 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	case ProviderStandalone:
 		provider = test.NewTestProvider(test.NewInMemAgent())
 	case ProviderConsul:
-		consulProvider, err = consul.NewWithConfig(cfg.Consul.apiConfig(),
-			consul.WithTTL(cfg.Consul.TTL), consul.WithRefreshTTL(cfg.Consul.Refresh))
+		apiCfg, err := cfg.Consul.apiConfig()
 		if err != nil {
-			return nil, fmt.Errorf("cluster: consul: %w", err)
+			return nil, err
 		}
 		if err := consulReachable(cfg.Name, cfg.Consul); err != nil {
 			return nil, err
+		}
+		consulProvider, err = consul.NewWithConfig(apiCfg,
+			consul.WithTTL(cfg.Consul.TTL), consul.WithRefreshTTL(cfg.Consul.Refresh))
+		if err != nil {
+			return nil, fmt.Errorf("cluster: consul: %w", err)
 		}
 		provider = consulProvider
 	default:
@@ -232,20 +264,34 @@ func (m *Member) Start(ctx context.Context) (err error) {
 }
 
 // consulReachable fails fast with a clear error when no agent answers or
-// it refuses the token, instead of letting the provider retry its
-// registration forever.
+// its ACLs refuse the member's registration, instead of letting the provider
+// retry forever (it retries a refused registration in a tight loop). The
+// probe registers and removes a service of the cluster's name whose check
+// is critical, so no member ever counts it as a peer.
 func consulReachable(name string, c ConsulConfig) error {
-	client, err := api.NewClient(c.apiConfig())
+	cfg, err := c.apiConfig()
+	if err != nil {
+		return err
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		return fmt.Errorf("cluster: consul: %w", err)
 	}
 	if _, err := client.Status().Leader(); err != nil {
 		return fmt.Errorf("cluster: consul agent at %s: %w", c.Addr, err)
 	}
-	// The status endpoint needs no token; the health query the provider
-	// runs does.
-	if _, _, err := client.Health().Service(name, "", false, nil); err != nil {
-		return fmt.Errorf("cluster: consul agent at %s: %w", c.Addr, err)
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	probe := &api.AgentServiceRegistration{
+		ID: name + "-probe-" + hex.EncodeToString(b[:]), Name: name,
+		Check: &api.AgentServiceCheck{TTL: "1m", Status: api.HealthCritical, DeregisterCriticalServiceAfter: "1m"},
+	}
+	if err := client.Agent().ServiceRegister(probe); err != nil {
+		return fmt.Errorf("cluster: consul agent at %s refuses to register service %q (an ACL token needs service:write on it and node:read): %w",
+			c.Addr, name, err)
+	}
+	if err := client.Agent().ServiceDeregister(probe.ID); err != nil {
+		return fmt.Errorf("cluster: consul agent at %s: deregister probe: %w", c.Addr, err)
 	}
 	return nil
 }
