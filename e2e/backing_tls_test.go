@@ -6,9 +6,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -17,6 +19,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // TestNodeOverTLSRedis: a node keeps its store in a Redis that listens on
@@ -136,5 +141,76 @@ func writeServerCerts(t *testing.T, dir string) {
 		kder, _ := x509.MarshalECPrivateKey(key)
 		write(c.name+".pem", "CERTIFICATE", der)
 		write(c.name+".key", "EC PRIVATE KEY", kder)
+	}
+}
+
+// TestNodeArchivesOverTLSClickHouse: a node archives into a ClickHouse
+// (Debian's 18.16) whose native protocol is served on TLS only, requires a
+// client certificate and a password (deploy/local/clickhouse.sh's TLS mode),
+// with the --clickhouse-tls-* and --clickhouse-password-file flags; a
+// client without a certificate is refused.
+func TestNodeArchivesOverTLSClickHouse(t *testing.T) {
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "tls")
+	writeServerCerts(t, certs)
+	const password = "clickhouse-tls-e2e-42"
+	pwFile := filepath.Join(dir, "ch.password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ports := freePortRun(t, 2)
+	native, httpPort := strconv.Itoa(ports), strconv.Itoa(ports+1)
+	chDir := filepath.Join(dir, "clickhouse")
+	env := append(os.Environ(), "CLICKHOUSE_TLS_DIR="+certs, "CLICKHOUSE_PASSWORD_FILE="+pwFile)
+	start := exec.Command(chScript, "start", chDir, native, httpPort)
+	start.Env = env
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("clickhouse.sh start (TLS): %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = chRun("stop", chDir) })
+
+	db := fmt.Sprintf("e2e_tls_%d", os.Getpid())
+	p := startProcess(t, t.TempDir(), freeAddr(t),
+		"--clickhouse", "127.0.0.1:"+native, "--clickhouse-database", db, "--clickhouse-migrate",
+		"--clickhouse-password-file", pwFile, "--clickhouse-tls-ca", filepath.Join(certs, "ca.pem"),
+		"--clickhouse-tls-cert", filepath.Join(certs, "client.pem"), "--clickhouse-tls-key", filepath.Join(certs, "client.key"))
+	n := p.node()
+	alice, bob := n.newUser(t, "alice"), n.newUser(t, "bob")
+	a := n.connect(t, alice, "a", nil)
+	for i := range 3 {
+		a.send(t, bob, fmt.Sprintf("archived over TLS #%d", i))
+	}
+
+	tlsCfg := func(withCert bool) *tls.Config {
+		pool := x509.NewCertPool()
+		b, _ := os.ReadFile(filepath.Join(certs, "ca.pem"))
+		pool.AppendCertsFromPEM(b)
+		c := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+		if withCert {
+			pair, err := tls.LoadX509KeyPair(filepath.Join(certs, "client.pem"), filepath.Join(certs, "client.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Certificates = []tls.Certificate{pair}
+		}
+		return c
+	}
+	open := func(withCert bool) driver.Conn {
+		conn, err := ch.Open(&ch.Options{Addr: []string{"127.0.0.1:" + native}, TLS: tlsCfg(withCert),
+			Auth: ch.Auth{Database: db, Username: "default", Password: password}, DialTimeout: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn
+	}
+	err := open(false).Ping(context.Background())
+	if err == nil {
+		t.Fatal("ClickHouse answered a client without a certificate")
+	}
+	t.Logf("without a client certificate: %v", err)
+	got := waitArchived(t, open(true), 3, 20*time.Second)
+	if len(got) != 3 {
+		t.Fatalf("archived %v", got)
 	}
 }
