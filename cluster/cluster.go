@@ -7,6 +7,8 @@
 // ../shared/FACTS.md: every call has an explicit timeout and a real
 // retry/backoff, per-call options only (never the mutating RequestFuture),
 // Shutdown(true), and our slog logger injected instead of the default one.
+// The actor remote speaks mutual TLS only (tls.go): protoactor's insecure
+// default would let anyone who reaches the port call any grain.
 package cluster
 
 import (

@@ -3,16 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +15,8 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"actorim/internal/testpki"
 )
 
 // TestNodeOverTLSRedis: a node keeps its store in a Redis that listens on
@@ -97,51 +92,12 @@ func TestNodeOverTLSRedis(t *testing.T) {
 
 // writeServerCerts writes into dir a CA (ca.pem), a server certificate for
 // 127.0.0.1 (server.pem, server.key) and a client certificate (client.pem,
-// client.key), as deploy/local/redis.sh's TLS mode expects.
+// client.key), as deploy/local/redis.sh's and clickhouse.sh's TLS modes expect.
 func writeServerCerts(t *testing.T, dir string) {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	write := func(name, typ string, der []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("ca.pem", "CERTIFICATE", caDER)
-	for i, c := range []struct {
-		name  string
-		usage x509.ExtKeyUsage
-		ips   []net.IP
-	}{
-		{"server", x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")}},
-		{"client", x509.ExtKeyUsageClientAuth, nil},
-	} {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: c.name}, IPAddresses: c.ips,
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{c.usage},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, _ := x509.MarshalECPrivateKey(key)
-		write(c.name+".pem", "CERTIFICATE", der)
-		write(c.name+".key", "EC PRIVATE KEY", kder)
-	}
+	ca := testpki.New(t, dir, "test CA")
+	ca.Issue(t, testpki.Server("server"))
+	ca.Issue(t, testpki.Client("client"))
 }
 
 // TestNodeArchivesOverTLSClickHouse: a node archives into a ClickHouse

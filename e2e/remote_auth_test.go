@@ -3,15 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"actorim/internal/testpki"
 )
 
 // clusterServerName is the DNS name every member certificate carries
@@ -190,42 +185,9 @@ func (f certFiles) args() []string { return []string{f.cert, f.key, f.ca} }
 // that looks like a member's in every way but the issuer.
 func foreignCert(t *testing.T) certFiles {
 	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "attacker CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "actorim node1"},
-		DNSNames:  []string{clusterServerName},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	f := certFiles{cert: filepath.Join(dir, "node.pem"), key: filepath.Join(dir, "node.key"), ca: filepath.Join(dir, "ca.pem")}
-	for path, block := range map[string]*pem.Block{
-		f.cert: {Type: "CERTIFICATE", Bytes: der},
-		f.key:  {Type: "EC PRIVATE KEY", Bytes: kder},
-		f.ca:   {Type: "CERTIFICATE", Bytes: caDER},
-	} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return f
+	ca := testpki.New(t, t.TempDir(), "attacker CA")
+	cert, key := ca.Issue(t, testpki.Leaf{Name: "node", DNSNames: []string{clusterServerName}})
+	return certFiles{cert: cert, key: key, ca: ca.CertFile()}
 }
 
 // TestClusterNodeRefusesInsecureRemote: a clustered node refuses to start

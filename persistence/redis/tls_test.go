@@ -2,15 +2,7 @@ package redisstore
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -22,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"actorim/internal/testpki"
 	"actorim/persistence"
 	"actorim/persistence/storetest"
 )
@@ -48,7 +41,7 @@ func TestConformanceOverTLS(t *testing.T) {
 	cmd := exec.Command("redis-server", conf,
 		"--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey,
-		"--tls-ca-cert-file", certs.ca, "--tls-auth-clients", "yes",
+		"--tls-ca-cert-file", certs.ca.CertFile(), "--tls-auth-clients", "yes",
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -106,18 +99,15 @@ func waitTLSRedis(t *testing.T, addr string, o Options, logPath string) {
 	}
 }
 
-type testCerts struct{ ca, serverCert, serverKey, clientCert, clientKey string }
+type testCerts struct {
+	ca                                           *testpki.CA
+	serverCert, serverKey, clientCert, clientKey string
+}
 
 // clientTLS trusts the test CA; withCert adds the client certificate.
 func (c testCerts) clientTLS(t *testing.T, withCert bool) *tls.Config {
 	t.Helper()
-	pemCA, err := os.ReadFile(c.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemCA)
-	cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{RootCAs: c.ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	if withCert {
 		pair, err := tls.LoadX509KeyPair(c.clientCert, c.clientKey)
 		if err != nil {
@@ -132,44 +122,8 @@ func (c testCerts) clientTLS(t *testing.T, withCert bool) *tls.Config {
 // client certificate into dir.
 func writeTestCerts(t *testing.T, dir string) testCerts {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "redis test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	c := testCerts{ca: filepath.Join(dir, "ca.pem")}
-	writePEM(t, c.ca, "CERTIFICATE", caDER)
-	issue := func(name string, serial int64, usage x509.ExtKeyUsage, ips []net.IP) (string, string) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, IPAddresses: ips,
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, _ := x509.MarshalECPrivateKey(key)
-		certPath, keyPath := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-		writePEM(t, certPath, "CERTIFICATE", der)
-		writePEM(t, keyPath, "EC PRIVATE KEY", kder)
-		return certPath, keyPath
-	}
-	c.serverCert, c.serverKey = issue("server", 2, x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")})
-	c.clientCert, c.clientKey = issue("client", 3, x509.ExtKeyUsageClientAuth, nil)
+	c := testCerts{ca: testpki.New(t, dir, "redis test CA")}
+	c.serverCert, c.serverKey = c.ca.Issue(t, testpki.Server("server"))
+	c.clientCert, c.clientKey = c.ca.Issue(t, testpki.Client("client"))
 	return c
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(fmt.Errorf("write %s: %w", path, err))
-	}
 }
