@@ -33,7 +33,7 @@ test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, en
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 .PHONY: cluster
-cluster: ## start a local 3-node cluster with Consul and Redis on loopback (cluster-stop stops it)
+cluster: ## start a local 3-node cluster with Consul and Redis on loopback, nodes over mutual TLS (cluster-stop stops it)
 	deploy/local/cluster.sh start 3
 
 .PHONY: cluster-stop

@@ -7,14 +7,19 @@
 // ../shared/FACTS.md: every call has an explicit timeout and a real
 // retry/backoff, per-call options only (never the mutating RequestFuture),
 // Shutdown(true), and our slog logger injected instead of the default one.
+// The actor remote speaks mutual TLS only (tls.go): protoactor's insecure
+// default would let anyone who reaches the port call any grain.
 package cluster
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -52,6 +57,10 @@ type Config struct {
 	Advertise string
 	// RequestTimeout bounds one grain call including its retries. Default 5s.
 	RequestTimeout time.Duration
+	// TLS secures the actor remote with mutual TLS. It is required: a
+	// member without certificates refuses to start, unless TLS.Insecure is
+	// set and Bind and Advertise are loopback addresses.
+	TLS TLSConfig
 	// Consul configures the consul provider.
 	Consul ConsulConfig
 	// ActorLogLevel filters protoactor's own log lines. Default warn: the
@@ -63,14 +72,71 @@ type Config struct {
 
 // ConsulConfig is the consul provider's configuration.
 type ConsulConfig struct {
-	// Addr is the agent's HTTP address. Default "127.0.0.1:8500".
+	// Addr is the agent's HTTP address, host:port, or a URL
+	// "https://host:port" for HTTPS. Default "127.0.0.1:8500".
 	Addr string
+	// Token is the ACL token presented to the agent. Default none (the
+	// agent's anonymous token). The member registers and deregisters its
+	// own service and reads the health of the cluster's services.
+	Token string
+	// TLS configures HTTPS to the agent; setting CAFile switches to https.
+	TLS ConsulTLS
 	// TTL is how long a member stays healthy without refreshing its check:
 	// it bounds how soon a crashed node is noticed. Default 1s (protoactor's
 	// 3s would make failover take about 6s).
 	TTL time.Duration
 	// Refresh is how often a member refreshes its check. Default TTL/4.
 	Refresh time.Duration
+}
+
+// ConsulTLS configures HTTPS to the Consul agent.
+type ConsulTLS struct {
+	// CAFile verifies the agent's certificate (PEM). Default: the system's
+	// roots.
+	CAFile string
+	// CertFile and KeyFile are a client certificate, for an agent that
+	// verifies incoming HTTPS connections. Default none.
+	CertFile, KeyFile string
+	// ServerName is the name the agent's certificate must carry. Default:
+	// the host of Addr.
+	ServerName string
+}
+
+// apiConfig returns a fresh client configuration (api.NewClient modifies
+// the one it gets). The token rides on the transport, not only in Token:
+// protoactor's membership watch reuses this configuration through
+// watch.Plan.RunWithConfig, which overwrites Token with the plan's own
+// (empty) one, so under ACLs the watch would see no members.
+func (c ConsulConfig) apiConfig() (*api.Config, error) {
+	tlsCfg := api.TLSConfig{Address: c.TLS.ServerName, CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	var err error
+	if tr.TLSClientConfig, err = api.SetupTLSConfig(&tlsCfg); err != nil {
+		return nil, fmt.Errorf("cluster: consul tls: %w", err)
+	}
+	hc := &http.Client{Transport: tr}
+	if c.Token != "" {
+		hc.Transport = tokenTransport{base: tr, token: c.Token}
+	}
+	cfg := &api.Config{Address: c.Addr, Token: c.Token, TLSConfig: tlsCfg, HttpClient: hc}
+	if c.TLS.CAFile != "" || c.TLS.CertFile != "" {
+		cfg.Scheme = "https"
+	}
+	return cfg, nil
+}
+
+// tokenTransport adds the ACL token to requests that carry none.
+type tokenTransport struct {
+	base  http.RoundTripper
+	token string
+}
+
+func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Consul-Token") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("X-Consul-Token", t.token)
+	}
+	return t.base.RoundTrip(r)
 }
 
 func (c *Config) setDefaults() {
@@ -132,7 +198,20 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	actorLog := slog.New(levelFilter{h: logger.Handler(), min: cfg.ActorLogLevel}).With("component", "protoactor")
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
 
-	var remoteOpts []remote.ConfigOption
+	// Before anything is contacted: an unsafe configuration fails fast.
+	remoteOpts, creds, err := remoteSecurity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if creds == nil {
+		logger.Warn("actor remote without TLS: every local user can call grains", "bind", cfg.Bind)
+	} else {
+		logger.Debug("actor remote with mutual TLS", "server_name", TLSServerName, "cert", cfg.TLS.CertFile,
+			"not_after", creds.NotAfter())
+		if time.Until(creds.NotAfter()) < 30*24*time.Hour {
+			logger.Warn("cluster certificate expires soon", "cert", cfg.TLS.CertFile, "not_after", creds.NotAfter())
+		}
+	}
 	if cfg.Advertise != "" {
 		remoteOpts = append(remoteOpts, remote.WithAdvertisedHost(cfg.Advertise))
 	}
@@ -144,13 +223,17 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	case ProviderStandalone:
 		provider = test.NewTestProvider(test.NewInMemAgent())
 	case ProviderConsul:
-		consulProvider, err = consul.NewWithConfig(&api.Config{Address: cfg.Consul.Addr},
+		apiCfg, err := cfg.Consul.apiConfig()
+		if err != nil {
+			return nil, err
+		}
+		if err := consulReachable(cfg.Name, cfg.Consul); err != nil {
+			return nil, err
+		}
+		consulProvider, err = consul.NewWithConfig(apiCfg,
 			consul.WithTTL(cfg.Consul.TTL), consul.WithRefreshTTL(cfg.Consul.Refresh))
 		if err != nil {
 			return nil, fmt.Errorf("cluster: consul: %w", err)
-		}
-		if err := consulReachable(cfg.Consul.Addr); err != nil {
-			return nil, err
 		}
 		provider = consulProvider
 	default:
@@ -182,15 +265,35 @@ func (m *Member) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// consulReachable fails fast with a clear error when no agent answers,
-// instead of letting the provider retry its registration forever.
-func consulReachable(addr string) error {
-	client, err := api.NewClient(&api.Config{Address: addr})
+// consulReachable fails fast with a clear error when no agent answers or
+// its ACLs refuse the member's registration, instead of letting the provider
+// retry forever (it retries a refused registration in a tight loop). The
+// probe registers and removes a service of the cluster's name whose check
+// is critical, so no member ever counts it as a peer.
+func consulReachable(name string, c ConsulConfig) error {
+	cfg, err := c.apiConfig()
+	if err != nil {
+		return err
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		return fmt.Errorf("cluster: consul: %w", err)
 	}
 	if _, err := client.Status().Leader(); err != nil {
-		return fmt.Errorf("cluster: consul agent at %s: %w", addr, err)
+		return fmt.Errorf("cluster: consul agent at %s: %w", c.Addr, err)
+	}
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	probe := &api.AgentServiceRegistration{
+		ID: name + "-probe-" + hex.EncodeToString(b[:]), Name: name,
+		Check: &api.AgentServiceCheck{TTL: "1m", Status: api.HealthCritical, DeregisterCriticalServiceAfter: "1m"},
+	}
+	if err := client.Agent().ServiceRegister(probe); err != nil {
+		return fmt.Errorf("cluster: consul agent at %s refuses to register service %q (an ACL token needs service:write on it and node:read): %w",
+			c.Addr, name, err)
+	}
+	if err := client.Agent().ServiceDeregister(probe.ID); err != nil {
+		return fmt.Errorf("cluster: consul agent at %s: deregister probe: %w", c.Addr, err)
 	}
 	return nil
 }

@@ -106,12 +106,15 @@ func freePortRun(t *testing.T, n int) int {
 
 var clusterSeq atomic.Int64
 
-// testCluster is a set of imnode processes forming one cluster.
+// testCluster is a set of imnode processes forming one cluster. Its nodes
+// speak mutual TLS on their actor remotes, with certificates made by
+// `imnode cluster-certs` as an operator would.
 type testCluster struct {
 	t      *testing.T
 	infra  *infra
 	name   string
 	prefix string
+	certs  string // directory of the cluster's CA and node certificates
 	nodes  []*process
 }
 
@@ -120,17 +123,25 @@ func startCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
 	inf := clusterInfra(t)
 	id := fmt.Sprintf("t%d-%d", time.Now().UnixNano()%1e9, clusterSeq.Add(1))
-	c := &testCluster{t: t, infra: inf, name: "actorim-" + id, prefix: "actorim:" + id + ":"}
+	c := &testCluster{t: t, infra: inf, name: "actorim-" + id, prefix: "actorim:" + id + ":", certs: t.TempDir()}
 	for i := 0; i < n; i++ {
 		c.addNode()
 	}
 	return c
 }
 
-// addNode starts one more node of the cluster.
+// addNode starts one more node of the cluster, with a certificate of the
+// cluster's CA.
 func (c *testCluster) addNode() *process {
 	c.t.Helper()
+	i := strconv.Itoa(len(c.nodes) + 1)
+	if out, err := exec.Command(buildImnode(c.t), "cluster-certs", c.certs, i).CombinedOutput(); err != nil {
+		c.t.Fatalf("imnode cluster-certs: %v\n%s", err, out)
+	}
 	p := startProcess(c.t, c.t.TempDir(), freeAddr(c.t),
+		"--cluster-tls-ca", filepath.Join(c.certs, "ca.pem"),
+		"--cluster-tls-cert", filepath.Join(c.certs, "node"+i+".pem"),
+		"--cluster-tls-key", filepath.Join(c.certs, "node"+i+".key"),
 		"--cluster", "consul", "--consul", c.infra.consul, "--cluster-name", c.name,
 		"--store", "redis", "--redis", c.infra.redis, "--redis-prefix", c.prefix,
 		"--send-rate", "10000", "--send-burst", "10000")

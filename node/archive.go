@@ -23,6 +23,9 @@ import (
 // outbox.
 type ArchiveConfig struct {
 	ClickHouse clickhouse.Config
+	// ClickHouseTLS connects to ClickHouse's secure native port over TLS
+	// (it sets ClickHouse.TLS). Default: plain TCP.
+	ClickHouseTLS ClientTLS
 	// BatchSize is how many timeline items one insert carries. Default 20000.
 	BatchSize int
 	// HotRetention keeps entries in the hot store for this long after they
@@ -37,6 +40,20 @@ type ArchiveConfig struct {
 
 // Enabled reports whether a ClickHouse address is configured.
 func (c ArchiveConfig) Enabled() bool { return c.ClickHouse.Addr != "" }
+
+// ClickHouseConfig is ClickHouse with its TLS configuration loaded from
+// ClickHouseTLS.
+func (c ArchiveConfig) ClickHouseConfig() (clickhouse.Config, error) {
+	ch := c.ClickHouse
+	t, err := c.ClickHouseTLS.config(ch.Addr)
+	if err != nil {
+		return ch, fmt.Errorf("node: clickhouse: %w", err)
+	}
+	if t != nil {
+		ch.TLS = t
+	}
+	return ch, nil
+}
 
 // archive is a node's running archive: its archiver, trimmer and delivery
 // recorder.
@@ -53,6 +70,10 @@ type archive struct {
 func openArchive(ctx context.Context, cfg ArchiveConfig, st persistence.Store, reg prometheus.Registerer, logger *slog.Logger) (persistence.Store, *archive, error) {
 	if !cfg.Enabled() {
 		return st, nil, nil
+	}
+	var err error
+	if cfg.ClickHouse, err = cfg.ClickHouseConfig(); err != nil {
+		return nil, nil, err
 	}
 	if cfg.Migrate {
 		if err := clickhouse.Migrate(ctx, cfg.ClickHouse, logger); err != nil {

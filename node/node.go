@@ -124,6 +124,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		}
 	}()
 
+	if err := prepareClusterTLS(&cfg, logger); err != nil {
+		return nil, err
+	}
 	tokens, admin, err := loadTokens(cfg, logger)
 	if err != nil {
 		return nil, err

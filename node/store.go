@@ -29,9 +29,14 @@ type StoreConfig struct {
 // RedisConfig locates the Redis primary.
 type RedisConfig struct {
 	// Addr is host:port. Default "127.0.0.1:6379".
-	Addr     string
-	Password string
-	DB       int
+	Addr string
+	// Username and Password authenticate (Redis ACL user). Default: the
+	// default user, no password.
+	Username, Password string
+	// TLS connects over TLS. Default: plain TCP.
+	TLS ClientTLS
+	// DB is the database number. Default 0.
+	DB int
 	// Prefix namespaces every key. Default "actorim:".
 	Prefix string
 }

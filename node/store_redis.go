@@ -10,8 +10,13 @@ import (
 )
 
 func openRedis(ctx context.Context, cfg RedisConfig, outbox bool, logger *slog.Logger) (persistence.Store, error) {
+	tlsCfg, err := cfg.TLS.config(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("node: redis: %w", err)
+	}
 	st, err := redisstore.Open(ctx, redisstore.Options{
-		Addr: cfg.Addr, Password: cfg.Password, DB: cfg.DB, Prefix: cfg.Prefix, Logger: logger, Outbox: outbox,
+		Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, TLSConfig: tlsCfg,
+		DB: cfg.DB, Prefix: cfg.Prefix, Logger: logger, Outbox: outbox,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: open redis store: %w", err)

@@ -34,7 +34,11 @@ func runMigrate(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := clickhouse.Migrate(ctx, cfg.Archive.ClickHouse, logger); err != nil {
+	chCfg, err := cfg.Archive.ClickHouseConfig()
+	if err != nil {
+		return err
+	}
+	if err := clickhouse.Migrate(ctx, chCfg, logger); err != nil {
 		return err
 	}
 	logger.Info("archive schema is up to date", "clickhouse", cfg.Archive.ClickHouse.Addr, "database", cfg.Archive.ClickHouse.Database)

@@ -38,6 +38,9 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "migrate" {
 		return runMigrate(args[1:])
 	}
+	if len(args) > 0 && args[0] == "cluster-certs" {
+		return runClusterCerts(args[1:])
+	}
 	cfg, logger, err := parseConfig(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -80,12 +83,16 @@ func parseConfig(args []string) (node.Config, *slog.Logger, error) {
 	)
 	bindFlags(fs, &cfg)
 	proxies := bindPerimeterFlags(fs, &cfg)
+	security := bindSecurityFlags(fs, &cfg)
 	err := ff.Parse(fs, args,
 		ff.WithEnvVarPrefix("ACTORIM"),
 		ff.WithConfigFileFlag("config"),
 		ff.WithConfigFileParser(ff.PlainParser),
 	)
 	if err != nil {
+		return cfg, nil, err
+	}
+	if err := security.apply(&cfg); err != nil {
 		return cfg, nil, err
 	}
 	if cfg.Actors.DevicePolicy, err = actors.ParseDevicePolicy(*policy); err != nil {

@@ -2,6 +2,14 @@
 # Runs a local ClickHouse for actorim's archive and tests, without systemd.
 # Everything (config, data, logs, pid file) lives under DIR; the server
 # listens on 127.0.0.1 only.
+#
+# TLS: with CLICKHOUSE_TLS_DIR set, the native protocol is served on TCP_PORT
+# with TLS only (tcp_port_secure; no plain native port), and clients must
+# present a certificate of $CLICKHOUSE_TLS_DIR/ca.pem; the server uses
+# server.pem and server.key from that directory (naming 127.0.0.1). The
+# HTTP port stays plain, for the script's health check.
+# CLICKHOUSE_PASSWORD_FILE, if set, names a file whose content becomes the
+# default user's password (users.xml is then mode 0600).
 set -euo pipefail
 
 usage() {
@@ -61,6 +69,26 @@ cmd_start() {
 	fi
 	rm -f "$pidfile"
 	mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
+	local native="<tcp_port>$tcp</tcp_port>" password=""
+	if [[ -n ${CLICKHOUSE_TLS_DIR:-} ]]; then
+		local t
+		t=$(cd "$CLICKHOUSE_TLS_DIR" && pwd)
+		native="<tcp_port_secure>$tcp</tcp_port_secure>
+    <openSSL><server>
+        <certificateFile>$t/server.pem</certificateFile>
+        <privateKeyFile>$t/server.key</privateKeyFile>
+        <caConfig>$t/ca.pem</caConfig>
+        <verificationMode>strict</verificationMode>
+        <loadDefaultCAFile>false</loadDefaultCAFile>
+        <cacheSessions>true</cacheSessions>
+        <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+        <preferServerCiphers>true</preferServerCiphers>
+    </server></openSSL>"
+	fi
+	if [[ -n ${CLICKHOUSE_PASSWORD_FILE:-} ]]; then
+		password=$(cat "$CLICKHOUSE_PASSWORD_FILE")
+		[[ $password =~ ^[A-Za-z0-9._~+-]+$ ]] || die "the password in $CLICKHOUSE_PASSWORD_FILE must be one word of letters, digits and ._~+-"
+	fi
 	# <yandex> is the root element 18.16 knows; current releases accept it too.
 	cat >"$dir/config.xml" <<EOF2
 <?xml version="1.0"?>
@@ -73,7 +101,7 @@ cmd_start() {
         <count>2</count>
     </logger>
     <listen_host>127.0.0.1</listen_host>
-    <tcp_port>$tcp</tcp_port>
+    $native
     <http_port>$http</http_port>
     <path>$dir/data/</path>
     <tmp_path>$dir/tmp/</tmp_path>
@@ -90,7 +118,7 @@ cmd_start() {
     <users_config>$dir/users.xml</users_config>
 </yandex>
 EOF2
-	cat >"$dir/users.xml" <<'EOF2'
+	(umask 077 && cat >"$dir/users.xml") <<EOF2
 <?xml version="1.0"?>
 <yandex>
     <profiles>
@@ -101,7 +129,7 @@ EOF2
     </profiles>
     <users>
         <default>
-            <password></password>
+            <password>$password</password>
             <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
             <profile>default</profile>
             <quota>default</quota>

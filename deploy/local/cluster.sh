@@ -10,8 +10,11 @@
 # $REDIS_PORT (default 16379), node i listens on $BASE_PORT+i (default 18080+i)
 # for WebSocket (/ws) and HTTP. The auth and admin secrets are generated once
 # into $CLUSTER_DIR/auth.secret and admin.secret (mode 0600); every node reads
-# them by file, never on its command line (ps shows it). $IMNODE_ARGS is added to
-# every node's command line (e.g. IMNODE_ARGS="--pprof --log-level debug").
+# them by file, never on its command line (ps shows it). The nodes' actor
+# remotes speak mutual TLS with certificates made once by `imnode
+# cluster-certs` in $CLUSTER_DIR/certs; CLUSTER_TLS=off runs them without
+# (loopback only, to measure what TLS costs). $IMNODE_ARGS is added to every
+# node's command line (e.g. IMNODE_ARGS="--pprof --log-level debug").
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -31,12 +34,18 @@ start() {
 	done
 	"$HERE/consul.sh" start "$CONSUL_PORT" "$DIR/consul"
 	"$HERE/redis.sh" start "$REDIS_PORT" "$DIR/redis"
+	"$DIR/bin/imnode" cluster-certs "$DIR/certs" "$n" >/dev/null
 	for i in $(seq 1 "$n"); do
-		local port=$((BASE_PORT + i)) nd="$DIR/node$i"
+		local port=$((BASE_PORT + i)) nd="$DIR/node$i" tls
 		mkdir -p "$nd"
 		if [ -f "$nd/pid" ] && kill -0 "$(cat "$nd/pid")" 2>/dev/null; then continue; fi
+		if [ "${CLUSTER_TLS:-on}" = off ]; then
+			tls=(--cluster-tls=off)
+		else
+			tls=(--cluster-tls-ca "$DIR/certs/ca.pem" --cluster-tls-cert "$DIR/certs/node$i.pem" --cluster-tls-key "$DIR/certs/node$i.key")
+		fi
 		"$DIR/bin/imnode" --cluster consul --consul "127.0.0.1:$CONSUL_PORT" \
-			--store redis --redis "127.0.0.1:$REDIS_PORT" \
+			--store redis --redis "127.0.0.1:$REDIS_PORT" "${tls[@]}" \
 			--auth-secret-file "$DIR/auth.secret" --admin-secret-file "$DIR/admin.secret" \
 			--listen "127.0.0.1:$port" --data "$nd" ${IMNODE_ARGS:-} >"$nd/imnode.log" 2>&1 &
 		echo $! >"$nd/pid"
@@ -67,7 +76,7 @@ stop() {
 }
 
 status() {
-	echo "consul  http://127.0.0.1:$CONSUL_PORT   redis 127.0.0.1:$REDIS_PORT   secrets $DIR/auth.secret $DIR/admin.secret"
+	echo "consul  http://127.0.0.1:$CONSUL_PORT   redis 127.0.0.1:$REDIS_PORT   secrets $DIR/auth.secret $DIR/admin.secret   remote TLS ${CLUSTER_TLS:-on} ($DIR/certs)"
 	for nd in "$DIR"/node*; do
 		[ -f "$nd/pid" ] || continue
 		local i="${nd##*node}"
@@ -81,5 +90,5 @@ case "${1:-}" in
 start) start "${2:-3}" ;;
 stop) stop ;;
 status) status ;;
-*) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

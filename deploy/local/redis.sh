@@ -2,6 +2,14 @@
 # Runs a local Redis for actorim's cluster mode and tests, without systemd.
 # Redis is configured as the Redis store requires: append-only file fsynced
 # before every reply (appendonly yes, appendfsync always), no RDB snapshots.
+#
+# TLS: with REDIS_TLS_DIR set, the server listens on PORT with TLS only,
+# requires client certificates, and uses $REDIS_TLS_DIR/ca.pem,
+# server.pem and server.key (the certificate naming 127.0.0.1); the script
+# pings it with client.pem and client.key from the same directory.
+# REDIS_PASSWORD_FILE, if set, names a file whose content becomes the
+# default user's password (written into DIR/auth.conf, mode 0600, never on a
+# command line).
 set -euo pipefail
 
 usage() {
@@ -25,8 +33,24 @@ alive() {
 	[[ $comm == redis-server* ]]
 }
 
+# cli PORT ARGS...: redis-cli against the local server (2 s at most), over
+# TLS and with the password when the server has them.
+cli() {
+	local port=$1
+	shift
+	local tls=()
+	if [[ -n ${REDIS_TLS_DIR:-} ]]; then
+		tls=(--tls --cacert "$REDIS_TLS_DIR/ca.pem" --cert "$REDIS_TLS_DIR/client.pem" --key "$REDIS_TLS_DIR/client.key")
+	fi
+	if [[ -n ${REDIS_PASSWORD_FILE:-} ]]; then
+		REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE") timeout 2 redis-cli -h 127.0.0.1 -p "$port" "${tls[@]}" "$@"
+	else
+		timeout 2 redis-cli -h 127.0.0.1 -p "$port" "${tls[@]}" "$@"
+	fi
+}
+
 pong() {
-	[[ $(timeout 2 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
+	[[ $(cli "$1" ping 2>/dev/null) == PONG ]]
 }
 
 cmd_install() {
@@ -61,7 +85,21 @@ cmd_start() {
 	rm -f "$pidfile"
 	local log=$dir/redis.log logstart
 	logstart=$(stat -c %s "$log" 2>/dev/null || echo 0)
-	redis-server --port "$port" --bind 127.0.0.1 \
+	local extra=() conf=()
+	if [[ -n ${REDIS_TLS_DIR:-} ]]; then
+		local t
+		t=$(cd "$REDIS_TLS_DIR" && pwd)
+		extra=(--port 0 --tls-port "$port" --tls-cert-file "$t/server.pem" --tls-key-file "$t/server.key"
+			--tls-ca-cert-file "$t/ca.pem" --tls-auth-clients yes)
+	else
+		extra=(--port "$port")
+	fi
+	if [[ -n ${REDIS_PASSWORD_FILE:-} ]]; then
+		[[ $(cat "$REDIS_PASSWORD_FILE") =~ ^[^\"\\[:space:]]+$ ]] || die "the password in $REDIS_PASSWORD_FILE must be one word without quotes or backslashes"
+		(umask 077 && printf 'requirepass "%s"\n' "$(cat "$REDIS_PASSWORD_FILE")" >"$dir/auth.conf")
+		conf=("$dir/auth.conf")
+	fi
+	redis-server "${conf[@]}" "${extra[@]}" --bind 127.0.0.1 \
 		--appendonly yes --appendfsync always --save "" \
 		--dir "$dir" --daemonize yes --pidfile "$pidfile" --logfile "$log"
 	for _ in $(seq 100); do

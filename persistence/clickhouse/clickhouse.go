@@ -11,6 +11,7 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -36,6 +37,9 @@ type Config struct {
 	Username, Password string
 	// DialTimeout bounds connecting. Default 5s.
 	DialTimeout time.Duration
+	// TLS, when not nil, connects over TLS with it (the server's
+	// tcp_port_secure). Nil: plain TCP.
+	TLS *tls.Config
 }
 
 // ErrNotConfigured reports a Config without an address.
@@ -76,6 +80,7 @@ func Open(cfg Config) (*DB, error) {
 		Auth:         ch.Auth{Database: cfg.Database, Username: cfg.Username, Password: cfg.Password},
 		Compression:  &ch.Compression{Method: ch.CompressionLZ4},
 		DialTimeout:  cfg.DialTimeout,
+		TLS:          cfg.TLS,
 		MaxOpenConns: 8,
 		MaxIdleConns: 4,
 	})

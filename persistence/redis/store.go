@@ -31,6 +31,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,8 +50,12 @@ import (
 type Options struct {
 	// Addr is the Redis primary's host:port. Empty means "127.0.0.1:6379".
 	Addr string
-	// Password authenticates to Redis; empty sends none.
-	Password string
+	// Username and Password authenticate to Redis (AUTH, with ACL users
+	// since Redis 6). An empty Username is Redis's default user; an empty
+	// Password sends no AUTH.
+	Username, Password string
+	// TLSConfig, when not nil, connects over TLS with it. Nil: plain TCP.
+	TLSConfig *tls.Config
 	// DB is the Redis database number.
 	DB int
 	// Prefix starts every key the store writes, so that several stores (or
@@ -113,10 +118,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redisstore: negative DedupTTL %v", opts.DedupTTL)
 	}
 	rdb := redis.NewClient(&redis.Options{
-		Addr:     opts.Addr,
-		Password: opts.Password,
-		DB:       opts.DB,
-		PoolSize: opts.PoolSize,
+		Addr:      opts.Addr,
+		Username:  opts.Username,
+		Password:  opts.Password,
+		TLSConfig: opts.TLSConfig,
+		DB:        opts.DB,
+		PoolSize:  opts.PoolSize,
 		// No automatic retries: an Append whose reply was lost may have been
 		// stored, and retried it would come back as a duplicate of itself,
 		// so the caller would never push it. The caller retries instead,
