@@ -30,7 +30,11 @@ func (s *countingStore) ReadTimeline(ctx context.Context, user string, after uin
 func startRuntimeOn(t *testing.T, st persistence.Store, users ...string) *Runtime {
 	t.Helper()
 	rt := NewRuntime(Config{}, st, nil, nil)
-	m, err := cluster.New(cluster.Config{Kinds: rt.Kinds()}, nil)
+	tls, _, err := cluster.LocalTLS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cluster.New(cluster.Config{Kinds: rt.Kinds(), TLS: tls}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

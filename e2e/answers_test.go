@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,34 +21,19 @@ import (
 // returns the status and, for an error answer, its code and message.
 func httpCall(t *testing.T, method, url, token string, body []byte) (int, clientpb.ErrorCode, string) {
 	t.Helper()
-	var rd io.Reader
+	var b any
 	if body != nil {
-		rd = bytes.NewReader(body)
+		b = string(body)
 	}
-	req, err := http.NewRequestWithContext(ctx(t), method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	a := call(t, method, url, token, b)
 	var e struct {
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	data, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(data, &e)
-	return resp.StatusCode, clientpb.ErrorCode(clientpb.ErrorCode_value[e.Error.Code]), e.Error.Message
+	_ = json.Unmarshal([]byte(a.body), &e)
+	return a.status, clientpb.ErrorCode(clientpb.ErrorCode_value[e.Error.Code]), e.Error.Message
 }
 
 // sendAs posts s as user through the admin API.

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,7 +76,7 @@ func floodAndChat(t *testing.T, p *process, d, readDelay time.Duration) (growth 
 	b.collect(t, 1, 5*time.Second)
 
 	pid := p.cmd.Process.Pid
-	base := rssBytes(t, pid)
+	base := rss(t, pid)
 
 	ws := rawLogin(t, n, attacker)
 	ping, err := wire.ProtoCodec{}.Encode(&clientpb.Frame{Id: 7, Body: &clientpb.Frame_Ping{Ping: &clientpb.Ping{}}})
@@ -132,7 +129,7 @@ func floodAndChat(t *testing.T, p *process, d, readDelay time.Duration) (growth 
 		}
 		worst = max(worst, time.Since(start))
 		chatted++
-		peak = max(peak, rssBytes(t, pid))
+		peak = max(peak, rss(t, pid))
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = ws.Close()
@@ -174,28 +171,6 @@ func rawLogin(t *testing.T, n *testNode, user string) *websocket.Conn {
 		t.Fatalf("login answered %v (%v)", f, err)
 	}
 	return ws
-}
-
-// rssBytes reads a process's resident set size from /proc.
-func rssBytes(t *testing.T, pid int) int64 {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc status")
-	return 0
 }
 
 // TestGroupSendChargedByFanout: a connection's sends spend a write budget by
@@ -278,4 +253,11 @@ func TestGroupSendToStoppedGrainAnswersAtOnce(t *testing.T) {
 		}
 		time.Sleep(time.Duration(i%3) * 100 * time.Millisecond)
 	}
+}
+
+// rss reads a process's resident set size.
+func rss(t *testing.T, pid int) int64 {
+	t.Helper()
+	r, _ := procMemory(t, pid)
+	return r
 }
