@@ -28,7 +28,7 @@ func pageLimit(asked uint32, def int) (int, *clientpb.Error) {
 }
 
 // Sync reads the user's timeline after a seq, oldest first.
-func (r *Runtime) Sync(userID string, req *clientpb.SyncRequest) (*clientpb.SyncResult, *clientpb.Error) {
+func (r *Runtime) Sync(ctx context.Context, userID string, req *clientpb.SyncRequest) (*clientpb.SyncResult, *clientpb.Error) {
 	limit, e := pageLimit(req.GetLimit(), defaultSyncLimit)
 	if e != nil {
 		return nil, e
@@ -61,7 +61,7 @@ func (r *Runtime) Sync(userID string, req *clientpb.SyncRequest) (*clientpb.Sync
 // so History and Sync agree. For a group, what a member received while a
 // member stays theirs (a member who left or was removed reads it, and
 // nothing sent after); a user who never was a member gets ERR_NOT_MEMBER.
-func (r *Runtime) History(userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error) {
+func (r *Runtime) History(ctx context.Context, userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error) {
 	conv, err := ids.Parse(req.GetConversationId())
 	if err != nil {
 		return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "history: conversation_id must be p:<a>:<b> or g:<group>")

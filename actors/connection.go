@@ -38,6 +38,16 @@ type Session struct {
 	TokenIssuedAt time.Time
 }
 
+// Inbound is the gateway's side of a logged-in connection: where its
+// frames go.
+type Inbound interface {
+	// Frame hands over a decoded client frame; done is called once it is
+	// answered, or dropped.
+	Frame(f *clientpb.Frame, done func())
+	// SocketClosed tells the connection its socket is gone.
+	SocketClosed()
+}
+
 // Conn is the gateway's handle on a connection actor.
 type Conn struct {
 	pid  *actor.PID
@@ -57,7 +67,7 @@ func (c *Conn) SocketClosed() { c.root.Send(c.pid, socketClosed{}) }
 // Connect starts the connection actor of a logged-in socket. The actor
 // attaches the device to its user grain, answers the Login, and from then on
 // owns every write to out except the gateway's own protocol errors.
-func (r *Runtime) Connect(s Session, out Outbound) *Conn {
+func (r *Runtime) Connect(s Session, out Outbound) Inbound {
 	sys := r.member.System()
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &connActor{rt: r, sess: s, out: out, budget: rate.NewLimiter(rate.Limit(r.cfg.WriteBudget), r.cfg.WriteBurst)}
@@ -394,13 +404,13 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame, done func()) (
 		}
 		c.pump(ctx)
 	case *clientpb.Frame_Sync:
-		res, e := c.rt.Sync(c.sess.UserID, b.Sync)
+		res, e := c.rt.Sync(context.Background(), c.sess.UserID, b.Sync)
 		if res != nil {
 			res.Entries = c.flagSilent(res.Entries)
 		}
 		c.answer(e, &clientpb.Frame{Id: id, Body: &clientpb.Frame_SyncResult{SyncResult: res}})
 	case *clientpb.Frame_History:
-		res, e := c.rt.History(c.sess.UserID, b.History)
+		res, e := c.rt.History(context.Background(), c.sess.UserID, b.History)
 		if res != nil {
 			res.Entries = c.flagSilent(res.Entries)
 		}

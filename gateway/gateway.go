@@ -23,10 +23,10 @@ import (
 
 // Backend is what the gateway needs from the actors.
 type Backend interface {
-	Connect(s actors.Session, out actors.Outbound) *actors.Conn
+	Connect(s actors.Session, out actors.Outbound) actors.Inbound
 	CreateAccount(ctx context.Context, userID, passwordHash string, ifMissing bool) *clientpb.Error
 	Account(ctx context.Context, userID string) (found bool, passwordHash string, e *clientpb.Error)
-	History(userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error)
+	History(ctx context.Context, userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error)
 	Send(ctx context.Context, userID, deviceID string, s *clientpb.Send) (*clientpb.SendAck, *clientpb.Error)
 	// TokensRevokedBefore returns when userID's tokens were last revoked
 	// (zero: never); RevokeTokens revokes those issued before a time.

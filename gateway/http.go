@@ -238,7 +238,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Limit = uint32(n)
 	}
-	res, e := s.backend.History(claims.UserID, req)
+	res, e := s.backend.History(r.Context(), claims.UserID, req)
 	if e != nil {
 		writeClientError(w, e)
 		return

@@ -181,7 +181,7 @@ func (c *wsConn) serve() {
 // also from its own), and frames read but not yet answered may hold at most
 // Config.MaxInflightBytes; beyond it the socket is not read until answers
 // free room, so a flood fills the client's own socket buffers, not the node.
-func (c *wsConn) readLoop(conn *actors.Conn) {
+func (c *wsConn) readLoop(conn actors.Inbound) {
 	cfg := c.srv.cfg
 	defer conn.SocketClosed()
 	// Heartbeats start after login: during login only the login deadline
@@ -247,7 +247,7 @@ func (c *wsConn) readLoop(conn *actors.Conn) {
 }
 
 // login waits for the Login frame, verifies it, and starts the connection actor.
-func (c *wsConn) login() *actors.Conn {
+func (c *wsConn) login() actors.Inbound {
 	cfg := c.srv.cfg
 	deadline := time.Now().Add(cfg.LoginTimeout)
 	bad := 0
