@@ -130,8 +130,8 @@ type TimelineReader interface {
 // its sequence numbers in every timeline and its deduplication record are all
 // stored, or (on error) none of them is. Sequence numbers start at 1 and are
 // gapless and increasing per timeline; message ids are unique and increase
-// with every append. A rejected append consumes no seq and no
-// deduplication key.
+// with every append. A rejected append (see CheckAppend, ErrUnknownUser)
+// consumes no seq, no message id and no deduplication key.
 type Timelines interface {
 	TimelineReader
 
