@@ -237,10 +237,7 @@ func TestHistoryAcrossBoundary(t *testing.T) {
 	if es, _ := hot.ReadTimeline(ctx, "alice", 0, 100); len(es) != 15 {
 		t.Fatalf("hot store holds %d entries after the trim, want 15", len(es))
 	}
-	h, err := NewHistory(hot, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := NewHistory(hot, db, nil)
 	// Sync from the start in pages of 7: 1..40 without a gap.
 	var after uint64
 	for after < 40 {

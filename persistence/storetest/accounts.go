@@ -19,7 +19,7 @@ type AccountStore interface {
 }
 
 // Accounts is the conformance suite of persistence.Accounts.
-func Accounts(t *testing.T, open func(t *testing.T) AccountStore) {
+func Accounts(t *testing.T, open func(t *testing.T) AccountStore, known ...Known) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s AccountStore)
@@ -32,7 +32,7 @@ func Accounts(t *testing.T, open func(t *testing.T) AccountStore) {
 		{"Closed", func(t *testing.T, s AccountStore) { checkClosed(t, s, accountCalls(s)) }},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
 }
 

@@ -19,7 +19,7 @@ type OutboxStore interface {
 
 // Outbox is the conformance suite of persistence.Outbox. withOutbox opens a
 // fresh, empty store with its outbox on, without one with it off.
-func Outbox(t *testing.T, withOutbox, without func(t *testing.T) OutboxStore) {
+func Outbox(t *testing.T, withOutbox, without func(t *testing.T) OutboxStore, known ...Known) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s OutboxStore)
@@ -31,9 +31,9 @@ func Outbox(t *testing.T, withOutbox, without func(t *testing.T) OutboxStore) {
 		{"Lease", testOutboxLease},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, withOutbox(t)) })
+		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, withOutbox(t)) })
 	}
-	t.Run("OffRecordsNothing", func(t *testing.T) {
+	run(t, "OffRecordsNothing", known, func(t *testing.T) {
 		s := without(t)
 		createAccounts(t, s, "alice", "bob")
 		mustAppend(t, s, newReq("alice", "bob", "x1", "alice", "bob"))

@@ -19,7 +19,7 @@ type RecordStore interface {
 }
 
 // Records is the conformance suite of persistence.Records.
-func Records(t *testing.T, open func(t *testing.T) RecordStore) {
+func Records(t *testing.T, open func(t *testing.T) RecordStore, known ...Known) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s RecordStore)
@@ -30,7 +30,7 @@ func Records(t *testing.T, open func(t *testing.T) RecordStore) {
 		{"Closed", func(t *testing.T, s RecordStore) { checkClosed(t, s, recordCalls(s)) }},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
 }
 

@@ -17,7 +17,7 @@ type SessionStore interface {
 }
 
 // Sessions is the conformance suite of persistence.Sessions.
-func Sessions(t *testing.T, open func(t *testing.T) SessionStore) {
+func Sessions(t *testing.T, open func(t *testing.T) SessionStore, known ...Known) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s SessionStore)
@@ -28,7 +28,7 @@ func Sessions(t *testing.T, open func(t *testing.T) SessionStore) {
 		{"Closed", func(t *testing.T, s SessionStore) { checkClosed(t, s, sessionCalls(s)) }},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
 }
 

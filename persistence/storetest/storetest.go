@@ -1,9 +1,10 @@
 // Package storetest holds one conformance suite per store contract of
 // package persistence: Accounts, Timelines (and Durability), Sessions,
-// Records, Outbox and Trimmer. Every implementation of a contract runs its
-// suite: the embedded and Redis backends every one of them, and
-// clickhouse.History, which extends a hot store's reads with the archive,
-// the Timelines suite over data that spans the hot store and the archive.
+// Records, Outbox and Trimmer; Run runs the four a persistence.Store
+// composes. Every implementation of a contract runs its suite: the embedded
+// and Redis backends all of them, and clickhouse.History (which extends a
+// hot store's reads into the archive) Run and Durability over data that
+// spans the hot store and the archive.
 //
 // A suite takes an open function that returns a fresh, empty store each
 // time it is called and arranges its cleanup with t.Cleanup. Some subtests
@@ -16,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,18 +27,41 @@ import (
 
 // Run runs the suite of every contract a persistence.Store composes, each as
 // a subtest named after its contract: Accounts, Timelines, Sessions, Records.
-func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
+func Run(t *testing.T, open func(t *testing.T) persistence.Store, known ...Known) {
 	t.Run("Accounts", func(t *testing.T) {
-		Accounts(t, func(t *testing.T) AccountStore { return open(t) })
+		Accounts(t, func(t *testing.T) AccountStore { return open(t) }, known...)
 	})
 	t.Run("Timelines", func(t *testing.T) {
-		Timelines(t, func(t *testing.T) TimelineStore { return open(t) })
+		Timelines(t, func(t *testing.T) TimelineStore { return open(t) }, known...)
 	})
 	t.Run("Sessions", func(t *testing.T) {
-		Sessions(t, func(t *testing.T) SessionStore { return open(t) })
+		Sessions(t, func(t *testing.T) SessionStore { return open(t) }, known...)
 	})
 	t.Run("Records", func(t *testing.T) {
-		Records(t, func(t *testing.T) RecordStore { return open(t) })
+		Records(t, func(t *testing.T) RecordStore { return open(t) }, known...)
+	})
+}
+
+// Known is a subtest that an implementation is known to fail: the suites
+// skip it, saying why. It is for defects tracked elsewhere, never for
+// behaviour a contract leaves open.
+type Known struct {
+	// Test ends the subtest's name: "AppendKeepsMentionsAndEvents", or
+	// "Timelines/AppendKeepsMentionsAndEvents" to name one suite's.
+	Test string
+	// Why says what fails and where it is tracked.
+	Why string
+}
+
+// run runs f as the subtest name unless known names it.
+func run(t *testing.T, name string, known []Known, f func(t *testing.T)) {
+	t.Run(name, func(t *testing.T) {
+		for _, k := range known {
+			if strings.HasSuffix(t.Name(), "/"+k.Test) {
+				t.Skip(k.Why)
+			}
+		}
+		f(t)
 	})
 }
 

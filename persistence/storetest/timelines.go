@@ -27,7 +27,7 @@ type TimelineStore interface {
 
 // Timelines is the conformance suite of persistence.Timelines: seqs, ids,
 // deduplication and atomicity under concurrency, and every read.
-func Timelines(t *testing.T, open func(t *testing.T) TimelineStore) {
+func Timelines(t *testing.T, open func(t *testing.T) TimelineStore, known ...Known) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s TimelineStore)
@@ -52,9 +52,7 @@ func Timelines(t *testing.T, open func(t *testing.T) TimelineStore) {
 		{"AppendAll", testAppendAll},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, open(t))
-		})
+		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
 }
 

@@ -17,8 +17,8 @@ type TrimmerStore interface {
 }
 
 // Trimmer is the conformance suite of persistence.Trimmer.
-func Trimmer(t *testing.T, open func(t *testing.T) TrimmerStore) {
-	t.Run("Trim", func(t *testing.T) { testTrim(t, open(t)) })
+func Trimmer(t *testing.T, open func(t *testing.T) TrimmerStore, known ...Known) {
+	run(t, "Trim", known, func(t *testing.T) { testTrim(t, open(t)) })
 }
 
 func testTrim(t *testing.T, s TrimmerStore) {
