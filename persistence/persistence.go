@@ -15,9 +15,10 @@
 // in the store, they can never produce a gap, a reused sequence number or a
 // duplicate message.
 //
-// Every method takes a context first. A method called with a done context
-// returns an error wrapping the context's error; one called after Close
-// returns an error wrapping ErrClosed.
+// Every method takes a context first. A method of Accounts, Timelines,
+// Sessions or Records called with a done context returns an error wrapping
+// the context's error; one called after Close returns an error wrapping
+// ErrClosed.
 package persistence
 
 import (
@@ -57,11 +58,13 @@ type Store interface {
 
 // Account is a registered user.
 type Account struct {
+	// UserID is the account's id, a valid id (see ValidID).
 	UserID string
 	// PasswordHash is a PHC-format hash, empty for users provisioned by an
 	// application server (they log in with minted tokens only).
 	PasswordHash string
-	CreatedAtMs  uint64
+	// CreatedAtMs is when the account was registered, in Unix milliseconds.
+	CreatedAtMs uint64
 }
 
 // Accounts keeps registered users. Accounts are never deleted, and an id,
@@ -153,10 +156,13 @@ type Timelines interface {
 // and the PID of its connection actor. Sessions expire unless refreshed, so
 // those of a node that died vanish by themselves.
 type Session struct {
+	// UserID and DeviceID name the device; SessionID tells one connection
+	// of it from the next (see DeleteSession).
 	UserID    string
 	DeviceID  string
 	SessionID string
-	Platform  clientpb.Platform
+	// Platform is what the device logged in as.
+	Platform clientpb.Platform
 	// Node is the cluster address of the node holding the socket; ConnID is
 	// the connection actor's id on it.
 	Node   string
