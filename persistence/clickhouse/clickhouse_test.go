@@ -12,6 +12,7 @@ import (
 
 	"actorim/persistence"
 	"actorim/persistence/embedded"
+	"actorim/persistence/storetest"
 	"actorim/protos/clientpb"
 )
 
@@ -72,11 +73,7 @@ func openHot(t *testing.T, users ...string) *embedded.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	for _, u := range users {
-		if err := s.CreateAccount(context.Background(), persistence.Account{UserID: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.CreateAccounts(t, s, users...)
 	return s
 }
 

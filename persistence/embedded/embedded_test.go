@@ -30,11 +30,7 @@ func openTest(t testing.TB, dir string, opts Options, h hooks, users ...string) 
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	for _, u := range users {
-		if err := s.CreateAccount(context.Background(), persistence.Account{UserID: u}); err != nil {
-			t.Fatalf("CreateAccount(%s): %v", u, err)
-		}
-	}
+	storetest.CreateAccounts(t, s, users...)
 	return s
 }
 

@@ -176,11 +176,7 @@ func openStore(t testing.TB, addr string, opts Options, users ...string) *Store 
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	for _, u := range users {
-		if err := s.CreateAccount(context.Background(), persistence.Account{UserID: u}); err != nil {
-			t.Fatalf("CreateAccount(%s): %v", u, err)
-		}
-	}
+	storetest.CreateAccounts(t, s, users...)
 	return s
 }
 

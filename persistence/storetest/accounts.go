@@ -124,7 +124,7 @@ func testInvalidIDs(t *testing.T, s AccountStore) {
 
 func testUsers(t *testing.T, s AccountStore) {
 	ctx := context.Background()
-	createAccounts(t, s, "bob", "alice", "#g:team", "carol", "dave")
+	CreateAccounts(t, s, "bob", "alice", "#g:team", "carol", "dave")
 	got, err := s.Users(ctx, "", 3)
 	if err != nil || !slices.Equal(got, []string{"alice", "bob", "carol"}) {
 		t.Fatalf("Users(\"\", 3) = %v, %v", got, err)

@@ -35,7 +35,7 @@ func Outbox(t *testing.T, withOutbox, without func(t *testing.T) OutboxStore, kn
 	}
 	run(t, "OffRecordsNothing", known, func(t *testing.T) {
 		s := without(t)
-		createAccounts(t, s, "alice", "bob")
+		CreateAccounts(t, s, "alice", "bob")
 		mustAppend(t, s, newReq("alice", "bob", "x1", "alice", "bob"))
 		if items := readOutbox(t, s, 10); len(items) != 0 {
 			t.Fatalf("outbox off: %d items recorded", len(items))
@@ -53,7 +53,7 @@ func readOutbox(t *testing.T, s persistence.Outbox, limit int) []persistence.Out
 }
 
 func testOutboxRecords(t *testing.T, s OutboxStore) {
-	createAccounts(t, s, "alice", "bob", "carol")
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	var want []*persistence.AppendResult
 	want = append(want, mustAppend(t, s, newReq("alice", "bob", "r1", "alice", "bob")))
 	want = append(want, mustAppend(t, s, newReq("bob", "alice", "r2", "bob", "alice")))
@@ -103,7 +103,7 @@ func testOutboxRecords(t *testing.T, s OutboxStore) {
 
 func testOutboxConfirm(t *testing.T, s OutboxStore) {
 	ctx := context.Background()
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	for i := range 5 {
 		mustAppend(t, s, newReq("alice", "bob", fmt.Sprintf("c%d", i), "alice", "bob"))
 	}
@@ -139,7 +139,7 @@ func testOutboxConfirm(t *testing.T, s OutboxStore) {
 }
 
 func testOutboxRejected(t *testing.T, s OutboxStore) {
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	mustAppend(t, s, newReq("alice", "bob", "d1", "alice", "bob"))
 	if res := mustAppend(t, s, newReq("alice", "bob", "d1", "alice", "bob")); !res.Duplicate {
 		t.Fatal("retry not reported as duplicate")
@@ -153,7 +153,7 @@ func testOutboxRejected(t *testing.T, s OutboxStore) {
 }
 
 func testOutboxConcurrent(t *testing.T, s OutboxStore) {
-	createAccounts(t, s, "alice", "bob", "carol")
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	const writers, each = 8, 50
 	var wg sync.WaitGroup
 	for w := range writers {

@@ -117,7 +117,8 @@ func newReq(sender, to, clientMsgID string, timelines ...string) *persistence.Ap
 	}
 }
 
-func createAccounts(t *testing.T, s persistence.Accounts, users ...string) {
+// CreateAccounts creates an account for each of users.
+func CreateAccounts(t testing.TB, s persistence.Accounts, users ...string) {
 	t.Helper()
 	for _, u := range users {
 		if err := s.CreateAccount(context.Background(), persistence.Account{UserID: u, CreatedAtMs: 1}); err != nil {

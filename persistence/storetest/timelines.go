@@ -64,7 +64,7 @@ func Timelines(t *testing.T, open func(t *testing.T) TimelineStore, known ...Kno
 func Durability(t *testing.T, reopen func(t *testing.T) TimelineStore) {
 	ctx := context.Background()
 	s := reopen(t)
-	createAccounts(t, s, "alice", "bob", "carol")
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	var written []*clientpb.Entry // alice's timeline as acknowledged
 	for i := range 20 {
 		to := []string{"bob", "carol"}[i%2]
@@ -117,7 +117,7 @@ func Durability(t *testing.T, reopen func(t *testing.T) TimelineStore) {
 }
 
 func testAppendSeqsPerTimeline(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob", "carol")
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	steps := []struct {
 		timelines []string
 		want      []uint64
@@ -145,7 +145,7 @@ func testAppendSeqsPerTimeline(t *testing.T, s TimelineStore) {
 }
 
 func testAppendAssignsIDAndTime(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	var prev uint64
 	for i := range 5 {
 		before := time.Now()
@@ -171,7 +171,7 @@ func testAppendAssignsIDAndTime(t *testing.T, s TimelineStore) {
 }
 
 func testAppendStoresMessage(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob", "carol")
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	contents := []*clientpb.Content{
 		{Kind: &clientpb.Content_Text{Text: "hello, 世界 👋"}},
 		{Kind: &clientpb.Content_Emoji{Emoji: "sticker:cats/12"}},
@@ -214,7 +214,7 @@ func testAppendStoresMessage(t *testing.T, s TimelineStore) {
 }
 
 func testDedup(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob", "carol")
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	mustAppend(t, s, newReq("bob", "alice", "warmup", "bob", "alice")) // offset alice's seqs from bob's
 	first := mustAppend(t, s, newReq("alice", "bob", "m1", "alice", "bob"))
 	if first.Duplicate {
@@ -246,7 +246,7 @@ func testDedup(t *testing.T, s TimelineStore) {
 }
 
 func testDedupPerSender(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	a := mustAppend(t, s, newReq("alice", "bob", "same", "alice", "bob"))
 	b := mustAppend(t, s, newReq("bob", "alice", "same", "bob", "alice"))
 	if a.Duplicate || b.Duplicate {
@@ -262,7 +262,7 @@ func testDedupPerSender(t *testing.T, s TimelineStore) {
 
 func testUnknownUser(t *testing.T, s TimelineStore) {
 	ctx := context.Background()
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	mustAppend(t, s, newReq("alice", "bob", "m1", "alice", "bob"))
 
 	for _, timelines := range [][]string{{"alice", "ghost"}, {"ghost", "alice"}, {"alice", "bob", "ghost"}} {
@@ -286,7 +286,7 @@ func testUnknownUser(t *testing.T, s TimelineStore) {
 		t.Fatalf("append after rejected ones got seqs %v, want [2 2]", got)
 	}
 	// ...and neither was the dedup key.
-	createAccounts(t, s, "ghost")
+	CreateAccounts(t, s, "ghost")
 	res = mustAppend(t, s, newReq("alice", "ghost", "to-ghost", "alice", "ghost"))
 	if res.Duplicate {
 		t.Fatal("ClientMsgID of a rejected append was consumed: the retry is a duplicate")
@@ -297,7 +297,7 @@ func testUnknownUser(t *testing.T, s TimelineStore) {
 }
 
 func testRejectedAppendConsumesNoMsgID(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	ctx := context.Background()
 	first := mustAppend(t, s, PrivateRequest("alice", "bob", "m1"))
 	req := PrivateRequest("alice", "bob", "m2")
@@ -314,7 +314,7 @@ func testRejectedAppendConsumesNoMsgID(t *testing.T, s TimelineStore) {
 // testInvalidRequests: requests no store can take (see
 // persistence.CheckAppend) are refused and write nothing.
 func testInvalidRequests(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice")
+	CreateAccounts(t, s, "alice")
 	ctx := context.Background()
 	bad := []*persistence.AppendRequest{
 		nil,
@@ -344,7 +344,7 @@ func testConcurrentAppends(t *testing.T, s TimelineStore) {
 	for i := range users {
 		users[i] = fmt.Sprintf("u%d", i)
 	}
-	createAccounts(t, s, users...)
+	CreateAccounts(t, s, users...)
 
 	type placed struct {
 		user  string
@@ -448,7 +448,7 @@ func testConcurrentDuplicates(t *testing.T, s TimelineStore) {
 		racers = 16
 		rounds = 20
 	)
-	createAccounts(t, s, "alice", "bob", "carol", "dave")
+	CreateAccounts(t, s, "alice", "bob", "carol", "dave")
 	// Background traffic keeps the store busy so that racers pile up and
 	// reach it together, as they do under load.
 	stop := make(chan struct{})
@@ -511,7 +511,7 @@ func testConcurrentDuplicates(t *testing.T, s TimelineStore) {
 
 func testReadTimeline(t *testing.T, s TimelineStore) {
 	ctx := context.Background()
-	createAccounts(t, s, "alice", "bob", "alice2")
+	CreateAccounts(t, s, "alice", "bob", "alice2")
 	var want []*clientpb.Entry
 	for i := range 10 {
 		res := mustAppend(t, s, newReq("alice", "bob", fmt.Sprintf("m%d", i), "alice", "bob"))
@@ -574,7 +574,7 @@ func testReadTimeline(t *testing.T, s TimelineStore) {
 }
 
 func testLastSeq(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob", "alice2")
+	CreateAccounts(t, s, "alice", "bob", "alice2")
 	for _, u := range []string{"nobody", "alice"} {
 		if got := lastSeq(t, s, u); got != 0 {
 			t.Fatalf("LastSeq(%s) before any append = %d, want 0", u, got)
@@ -594,7 +594,7 @@ func testLastSeq(t *testing.T, s TimelineStore) {
 
 func testReadConversation(t *testing.T, s TimelineStore) {
 	ctx := context.Background()
-	createAccounts(t, s, "alice", "bob", "carol")
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	type conv struct {
 		id, to    string
 		timelines []string
@@ -692,19 +692,19 @@ func testReadConversation(t *testing.T, s TimelineStore) {
 }
 
 func testCanceledContext(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	mustAppend(t, s, newReq("alice", "bob", "m1", "alice", "bob"))
 	checkCanceled(t, timelineCalls(s))
 }
 
 func testClosed(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	mustAppend(t, s, newReq("alice", "bob", "m1", "alice", "bob"))
 	checkClosed(t, s, timelineCalls(s))
 }
 
 func testCloseWhileAppending(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	const writers = 8
 	errs := make(chan error, writers)
 	var wg sync.WaitGroup
@@ -767,7 +767,7 @@ func timelineCalls(s persistence.Timelines) map[string]call {
 // testAppendKeepsMentionsAndEvents: every stored field of a message comes
 // back, including group mentions and system events.
 func testAppendKeepsMentionsAndEvents(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	req := newReq("alice", "bob", "m-mention", "alice", "bob")
 	req.Message.Mentions = []string{"bob", "all"}
 	mustAppend(t, s, req)
@@ -788,7 +788,7 @@ func testAppendKeepsMentionsAndEvents(t *testing.T, s TimelineStore) {
 // request answered as Append would answer it (a repeated client msg id is a
 // duplicate of the first, an unknown user fails alone).
 func testAppendAll(t *testing.T, s TimelineStore) {
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	var reqs []*persistence.AppendRequest
 	for i := range 20 {
 		reqs = append(reqs, newReq("alice", "bob", fmt.Sprintf("all-%d", i), "alice", "bob"))

@@ -23,7 +23,7 @@ func Trimmer(t *testing.T, open func(t *testing.T) TrimmerStore, known ...Known)
 
 func testTrim(t *testing.T, s TrimmerStore) {
 	ctx := context.Background()
-	createAccounts(t, s, "alice", "bob", "carol")
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	for i := range 10 {
 		to := []string{"bob", "carol"}[i%2]
 		mustAppend(t, s, newReq("alice", to, fmt.Sprintf("t%d", i), "alice", to))
