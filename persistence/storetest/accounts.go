@@ -20,20 +20,14 @@ type AccountStore interface {
 
 // Accounts is the conformance suite of persistence.Accounts.
 func Accounts(t *testing.T, open func(t *testing.T) AccountStore, known ...Known) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s AccountStore)
-	}{
+	runSuite(t, open, known, []test[AccountStore]{
 		{"CreateAndGet", testAccounts},
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"InvalidIDs", testInvalidIDs},
 		{"Users", testUsers},
 		{"CanceledContext", func(t *testing.T, s AccountStore) { checkCanceled(t, accountCalls(s)) }},
 		{"Closed", func(t *testing.T, s AccountStore) { checkClosed(t, s, accountCalls(s)) }},
-	}
-	for _, tc := range tests {
-		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, open(t)) })
-	}
+	})
 }
 
 // accountCalls returns a call of every Accounts method, by name.

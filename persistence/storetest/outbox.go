@@ -20,19 +20,13 @@ type OutboxStore interface {
 // Outbox is the conformance suite of persistence.Outbox. withOutbox opens a
 // fresh, empty store with its outbox on, without one with it off.
 func Outbox(t *testing.T, withOutbox, without func(t *testing.T) OutboxStore, known ...Known) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s OutboxStore)
-	}{
+	runSuite(t, withOutbox, known, []test[OutboxStore]{
 		{"RecordsAppends", testOutboxRecords},
 		{"ConfirmDeletes", testOutboxConfirm},
 		{"NothingForRejectedOrDuplicate", testOutboxRejected},
 		{"ConcurrentAppendsOnce", testOutboxConcurrent},
 		{"Lease", testOutboxLease},
-	}
-	for _, tc := range tests {
-		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, withOutbox(t)) })
-	}
+	})
 	run(t, "OffRecordsNothing", known, func(t *testing.T) {
 		s := without(t)
 		CreateAccounts(t, s, "alice", "bob")

@@ -20,18 +20,12 @@ type RecordStore interface {
 
 // Records is the conformance suite of persistence.Records.
 func Records(t *testing.T, open func(t *testing.T) RecordStore, known ...Known) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s RecordStore)
-	}{
+	runSuite(t, open, known, []test[RecordStore]{
 		{"State", testState},
 		{"Sets", testSets},
 		{"CanceledContext", func(t *testing.T, s RecordStore) { checkCanceled(t, recordCalls(s)) }},
 		{"Closed", func(t *testing.T, s RecordStore) { checkClosed(t, s, recordCalls(s)) }},
-	}
-	for _, tc := range tests {
-		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, open(t)) })
-	}
+	})
 }
 
 // recordCalls returns a call of every Records method, by name.

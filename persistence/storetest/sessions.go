@@ -18,18 +18,12 @@ type SessionStore interface {
 
 // Sessions is the conformance suite of persistence.Sessions.
 func Sessions(t *testing.T, open func(t *testing.T) SessionStore, known ...Known) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s SessionStore)
-	}{
+	runSuite(t, open, known, []test[SessionStore]{
 		{"PutAndDelete", testSessions},
 		{"Expire", testSessionsExpire},
 		{"CanceledContext", func(t *testing.T, s SessionStore) { checkCanceled(t, sessionCalls(s)) }},
 		{"Closed", func(t *testing.T, s SessionStore) { checkClosed(t, s, sessionCalls(s)) }},
-	}
-	for _, tc := range tests {
-		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, open(t)) })
-	}
+	})
 }
 
 // sessionCalls returns a call of every Sessions method, by name.

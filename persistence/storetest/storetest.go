@@ -53,6 +53,19 @@ type Known struct {
 	Why string
 }
 
+// test is one subtest of a suite over stores of type S.
+type test[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+// runSuite runs each test, unless known names it, on a store of its own.
+func runSuite[S any](t *testing.T, open func(t *testing.T) S, known []Known, tests []test[S]) {
+	for _, tc := range tests {
+		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
 // run runs f as the subtest name unless known names it.
 func run(t *testing.T, name string, known []Known, f func(t *testing.T)) {
 	t.Run(name, func(t *testing.T) {

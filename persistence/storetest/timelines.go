@@ -28,10 +28,7 @@ type TimelineStore interface {
 // Timelines is the conformance suite of persistence.Timelines: seqs, ids,
 // deduplication and atomicity under concurrency, and every read.
 func Timelines(t *testing.T, open func(t *testing.T) TimelineStore, known ...Known) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s TimelineStore)
-	}{
+	runSuite(t, open, known, []test[TimelineStore]{
 		{"AppendSeqsPerTimeline", testAppendSeqsPerTimeline},
 		{"AppendAssignsIDAndTime", testAppendAssignsIDAndTime},
 		{"AppendStoresMessage", testAppendStoresMessage},
@@ -50,10 +47,7 @@ func Timelines(t *testing.T, open func(t *testing.T) TimelineStore, known ...Kno
 		{"CloseWhileAppending", testCloseWhileAppending},
 		{"AppendKeepsMentionsAndEvents", testAppendKeepsMentionsAndEvents},
 		{"AppendAll", testAppendAll},
-	}
-	for _, tc := range tests {
-		run(t, tc.name, known, func(t *testing.T) { tc.fn(t, open(t)) })
-	}
+	})
 }
 
 // Durability checks that everything a store acknowledged survives Close

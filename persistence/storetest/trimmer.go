@@ -18,7 +18,7 @@ type TrimmerStore interface {
 
 // Trimmer is the conformance suite of persistence.Trimmer.
 func Trimmer(t *testing.T, open func(t *testing.T) TrimmerStore, known ...Known) {
-	run(t, "Trim", known, func(t *testing.T) { testTrim(t, open(t)) })
+	runSuite(t, open, known, []test[TrimmerStore]{{"Trim", testTrim}})
 }
 
 func testTrim(t *testing.T, s TrimmerStore) {
