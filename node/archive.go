@@ -64,10 +64,18 @@ type archive struct {
 	deliveries *clickhouse.Deliveries
 }
 
+// archivedStore is what the archive consumes of the hot store: the
+// archiver drains its outbox, the trimmer sheds what ClickHouse holds, and
+// History reads past that trim into ClickHouse.
+type archivedStore interface {
+	clickhouse.HotStore
+	persistence.Outbox
+}
+
 // openArchive connects the archive and wraps st so that history reads reach
 // past the hot store; nothing runs until start. It returns st unchanged and
 // a nil archive when archiving is off.
-func openArchive(ctx context.Context, cfg ArchiveConfig, st persistence.Store, reg prometheus.Registerer, logger *slog.Logger) (persistence.Store, *archive, error) {
+func openArchive(ctx context.Context, cfg ArchiveConfig, st archivedStore, reg prometheus.Registerer, logger *slog.Logger) (persistence.Store, *archive, error) {
 	if !cfg.Enabled() {
 		return st, nil, nil
 	}
@@ -80,11 +88,6 @@ func openArchive(ctx context.Context, cfg ArchiveConfig, st persistence.Store, r
 			return nil, nil, fmt.Errorf("node: migrate archive: %w", err)
 		}
 	}
-	ob, ok := st.(persistence.Outbox)
-	tr, ok2 := st.(persistence.Trimmer)
-	if !ok || !ok2 {
-		return nil, nil, fmt.Errorf("node: store %T has no outbox", st)
-	}
 	db, err := clickhouse.Open(cfg.ClickHouse)
 	if err != nil {
 		return nil, nil, err
@@ -93,18 +96,13 @@ func openArchive(ctx context.Context, cfg ArchiveConfig, st persistence.Store, r
 		// Not fatal: the archiver retries, and the outbox keeps everything.
 		logger.Warn("archive: ClickHouse does not answer yet; archiving will retry", "err", err)
 	}
-	hist, err := clickhouse.NewHistory(st, db, logger)
-	if err != nil {
-		_ = db.Close()
-		return nil, nil, err
-	}
 	a := &archive{
 		db:         db,
-		archiver:   clickhouse.NewArchiver(clickhouse.ArchiverConfig{BatchSize: cfg.BatchSize, Owner: ownerName()}, db, ob, reg, logger),
-		trimmer:    clickhouse.NewTrimmer(clickhouse.TrimmerConfig{Retention: cfg.HotRetention, Interval: cfg.TrimInterval}, db, tr, reg, logger),
+		archiver:   clickhouse.NewArchiver(clickhouse.ArchiverConfig{BatchSize: cfg.BatchSize, Owner: ownerName()}, db, st, reg, logger),
+		trimmer:    clickhouse.NewTrimmer(clickhouse.TrimmerConfig{Retention: cfg.HotRetention, Interval: cfg.TrimInterval}, db, st, reg, logger),
 		deliveries: clickhouse.NewDeliveries(db, 0, reg, logger),
 	}
-	return hist, a, nil
+	return clickhouse.NewHistory(st, db, logger), a, nil
 }
 
 // ownerName names this process in the archiving lease.

@@ -41,7 +41,16 @@ type RedisConfig struct {
 	Prefix string
 }
 
-func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (persistence.Store, error) {
+// hotStore is what a node opens: the store its grains use (persistence.Store,
+// which actors takes), the outbox its archive drains and the trimming that
+// sheds what the archive holds. Both backends are all of it.
+type hotStore interface {
+	persistence.Store
+	persistence.Outbox
+	persistence.Trimmer
+}
+
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hotStore, error) {
 	switch cfg.Store.Backend {
 	case "", StoreEmbedded:
 		if cfg.Cluster.Provider != "" && cfg.Cluster.Provider != "standalone" {

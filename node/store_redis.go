@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"actorim/persistence"
 	redisstore "actorim/persistence/redis"
 )
 
-func openRedis(ctx context.Context, cfg RedisConfig, outbox bool, logger *slog.Logger) (persistence.Store, error) {
+func openRedis(ctx context.Context, cfg RedisConfig, outbox bool, logger *slog.Logger) (hotStore, error) {
 	tlsCfg, err := cfg.TLS.config(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("node: redis: %w", err)

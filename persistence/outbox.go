@@ -27,8 +27,8 @@ type OutboxItem struct {
 
 // TimelineSeq is one position: the seq of an item in user's timeline.
 type TimelineSeq struct {
-	User string
-	Seq  uint64
+	User string // whose timeline
+	Seq  uint64 // the item's seq in it
 }
 
 // Outbox is implemented by stores opened with their outbox on: every Append

@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,9 +73,7 @@ type Archiver struct {
 	// archivedN counts confirmed items, as the archived metric does.
 	archivedN atomic.Uint64
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	worker
 }
 
 type archiverMetrics struct {
@@ -95,7 +92,7 @@ func NewArchiver(cfg ArchiverConfig, db *DB, outbox persistence.Outbox, reg prom
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &Archiver{cfg: cfg, db: db, outbox: outbox, log: logger,
-		stop: make(chan struct{}), done: make(chan struct{})}
+		worker: newWorker()}
 	a.metrics = &archiverMetrics{
 		archived: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "actorim_archive_messages_total", Help: "Timeline items (messages and events) inserted into ClickHouse and confirmed."}),
@@ -139,31 +136,15 @@ func (a *Archiver) Archived() uint64 {
 
 // Start runs the archiver until Shutdown.
 func (a *Archiver) Start() {
-	go a.run()
+	a.start(a.run)
 }
 
 // Shutdown stops the archiver, waiting for the batch in flight (bounded by ctx).
 func (a *Archiver) Shutdown(ctx context.Context) error {
-	a.once.Do(func() { close(a.stop) })
-	select {
-	case <-a.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return a.shutdown(ctx)
 }
 
-func (a *Archiver) run() {
-	defer close(a.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-a.stop:
-			cancel()
-		case <-a.done:
-		}
-	}()
+func (a *Archiver) run(ctx context.Context) {
 	var r rows
 	delay := a.cfg.RetryMin
 	var leaseAt time.Time

@@ -5,8 +5,9 @@
 // the analytics queries.
 //
 // It speaks ClickHouse's native protocol with LZ4 compression. The schema is
-// in deploy/clickhouse and works on ClickHouse 18.16 and current releases;
-// every INSERT names its columns, which 18.16 needs.
+// in schema/*.sql, embedded and applied by Migrate; it works on ClickHouse
+// 18.16 and current releases, and every INSERT names its columns, which
+// 18.16 needs.
 package clickhouse
 
 import (
@@ -23,8 +24,6 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	schema "actorim/deploy/clickhouse"
 )
 
 // Config locates the archive. Zero values are the defaults.
@@ -128,13 +127,17 @@ func Migrate(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	names, err := fs.Glob(schema.Files, "*.sql")
+	files, err := fs.Sub(schema, "schema")
+	if err != nil {
+		return err
+	}
+	names, err := fs.Glob(files, "*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		b, err := schema.Files.ReadFile(name)
+		b, err := fs.ReadFile(files, name)
 		if err != nil {
 			return err
 		}

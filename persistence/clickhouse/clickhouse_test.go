@@ -12,6 +12,7 @@ import (
 
 	"actorim/persistence"
 	"actorim/persistence/embedded"
+	"actorim/persistence/storetest"
 	"actorim/protos/clientpb"
 )
 
@@ -72,11 +73,7 @@ func openHot(t *testing.T, users ...string) *embedded.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	for _, u := range users {
-		if err := s.CreateAccount(context.Background(), persistence.Account{UserID: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.CreateAccounts(t, s, users...)
 	return s
 }
 
@@ -237,10 +234,7 @@ func TestHistoryAcrossBoundary(t *testing.T) {
 	if es, _ := hot.ReadTimeline(ctx, "alice", 0, 100); len(es) != 15 {
 		t.Fatalf("hot store holds %d entries after the trim, want 15", len(es))
 	}
-	h, err := NewHistory(hot, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := NewHistory(hot, db, nil)
 	// Sync from the start in pages of 7: 1..40 without a gap.
 	var after uint64
 	for after < 40 {

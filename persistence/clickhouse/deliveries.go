@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,9 +29,7 @@ type Deliveries struct {
 	flushN  int
 	every   time.Duration
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	worker
 }
 
 // NewDeliveries returns a recorder buffering up to buffer rows (default
@@ -45,7 +42,7 @@ func NewDeliveries(db *DB, buffer int, reg prometheus.Registerer, logger *slog.L
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Deliveries{db: db, log: logger, in: make(chan Delivery, buffer), flushN: 10000, every: time.Second,
-		stop: make(chan struct{}), done: make(chan struct{}),
+		worker: newWorker(),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "actorim_archive_deliveries_dropped_total", Help: "Push acknowledgements not recorded (buffer full or ClickHouse failed)."})}
 	if reg != nil {
@@ -64,21 +61,15 @@ func (d *Deliveries) Record(x Delivery) {
 }
 
 // Start flushes queued rows every second or every 10,000 rows.
-func (d *Deliveries) Start() { go d.run() }
+func (d *Deliveries) Start() { d.start(d.run) }
 
 // Shutdown flushes what is queued (bounded by ctx) and stops.
 func (d *Deliveries) Shutdown(ctx context.Context) error {
-	d.once.Do(func() { close(d.stop) })
-	select {
-	case <-d.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return d.shutdown(ctx)
 }
 
-func (d *Deliveries) run() {
-	defer close(d.done)
+// run records until ctx ends, then flushes what is queued.
+func (d *Deliveries) run(ctx context.Context) {
 	var batch []Delivery
 	tick := time.NewTicker(d.every)
 	defer tick.Stop()
@@ -103,7 +94,7 @@ func (d *Deliveries) run() {
 			}
 		case <-tick.C:
 			flush()
-		case <-d.stop:
+		case <-ctx.Done():
 			for {
 				select {
 				case x := <-d.in:

@@ -14,9 +14,16 @@ import (
 	"actorim/protos/clientpb"
 )
 
-// History is a persistence.Store that reads what the hot store no longer
-// holds from the archive. Everything but ReadTimeline and ReadConversation
-// goes to the hot store unchanged.
+// HotStore is what History decorates: a whole store whose timelines shed
+// archived entries (persistence.Trimmer).
+type HotStore interface {
+	persistence.Store
+	persistence.Trimmer
+}
+
+// History is a persistence.Store whose reads (persistence.TimelineReader)
+// reach past what the hot store keeps into the archive. Everything but
+// ReadTimeline and ReadConversation goes to the hot store unchanged.
 //
 // The hot store keeps, per user, every entry from its trim floor on (see
 // persistence.Trimmer); the Trimmer only moves a floor past entries the
@@ -30,23 +37,20 @@ type History struct {
 	log  *slog.Logger
 }
 
-// NewHistory decorates hot, which must implement persistence.Trimmer, with
-// reads from db.
-func NewHistory(hot persistence.Store, db *DB, logger *slog.Logger) (*History, error) {
-	tr, ok := hot.(persistence.Trimmer)
-	if !ok {
-		return nil, fmt.Errorf("clickhouse: store %T cannot trim", hot)
-	}
+var _ persistence.Store = (*History)(nil)
+
+// NewHistory decorates hot with reads from db.
+func NewHistory(hot HotStore, db *DB, logger *slog.Logger) *History {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &History{Store: hot, trim: tr, db: db, log: logger}, nil
+	return &History{Store: hot, trim: hot, db: db, log: logger}
 }
 
 // Hot returns the decorated store.
 func (h *History) Hot() persistence.Store { return h.Store }
 
-// ReadTimeline implements persistence.Store.
+// ReadTimeline implements persistence.TimelineReader.
 func (h *History) ReadTimeline(ctx context.Context, userID string, afterSeq uint64, limit int) ([]*clientpb.Entry, error) {
 	hot, err := h.Store.ReadTimeline(ctx, userID, afterSeq, limit)
 	if err != nil || limit <= 0 || len(hot) == 0 || hot[0].GetSeq() == afterSeq+1 {
@@ -79,7 +83,7 @@ func (h *History) ReadTimeline(ctx context.Context, userID string, afterSeq uint
 	return out, nil
 }
 
-// ReadConversation implements persistence.Store.
+// ReadConversation implements persistence.TimelineReader.
 func (h *History) ReadConversation(ctx context.Context, userID, conversationID string, beforeSeq uint64, limit int) ([]*clientpb.Entry, error) {
 	hot, err := h.Store.ReadConversation(ctx, userID, conversationID, beforeSeq, limit)
 	if err != nil || len(hot) >= limit {

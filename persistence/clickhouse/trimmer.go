@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,9 +43,7 @@ type Trimmer struct {
 	// entry appended after it were handled then.
 	since uint64
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	worker
 }
 
 // NewTrimmer returns a trimmer of store; Start runs it.
@@ -57,7 +54,7 @@ func NewTrimmer(cfg TrimmerConfig, db *DB, store persistence.Trimmer, reg promet
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	t := &Trimmer{cfg: cfg, db: db, store: store, log: logger, stop: make(chan struct{}), done: make(chan struct{}),
+	t := &Trimmer{cfg: cfg, db: db, store: store, log: logger, worker: newWorker(),
 		trimmed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "actorim_archive_trimmed_timelines_total", Help: "Timelines whose archived old entries were deleted from the hot store."})}
 	if reg != nil {
@@ -68,17 +65,7 @@ func NewTrimmer(cfg TrimmerConfig, db *DB, store persistence.Trimmer, reg promet
 
 // Start runs passes every Interval until Shutdown.
 func (t *Trimmer) Start() {
-	go func() {
-		defer close(t.done)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-t.stop:
-				cancel()
-			case <-t.done:
-			}
-		}()
+	t.start(func(ctx context.Context) {
 		tick := time.NewTicker(t.cfg.Interval)
 		defer tick.Stop()
 		for {
@@ -93,18 +80,12 @@ func (t *Trimmer) Start() {
 				return
 			}
 		}
-	}()
+	})
 }
 
 // Shutdown stops the trimmer.
 func (t *Trimmer) Shutdown(ctx context.Context) error {
-	t.once.Do(func() { close(t.stop) })
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return t.shutdown(ctx)
 }
 
 // Pass trims every timeline with archived entries older than the

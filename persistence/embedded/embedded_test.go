@@ -7,22 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"actorim/persistence"
 	"actorim/persistence/storetest"
-	"actorim/protos/clientpb"
 )
 
 // openTest opens a store in dir, closed when the test ends, with accounts
@@ -34,11 +30,7 @@ func openTest(t testing.TB, dir string, opts Options, h hooks, users ...string) 
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	for _, u := range users {
-		if err := s.CreateAccount(context.Background(), persistence.Account{UserID: u}); err != nil {
-			t.Fatalf("CreateAccount(%s): %v", u, err)
-		}
-	}
+	storetest.CreateAccounts(t, s, users...)
 	return s
 }
 
@@ -63,7 +55,7 @@ func TestConformanceEmbeddedSmallBatches(t *testing.T) {
 
 func TestDurabilityEmbedded(t *testing.T) {
 	dir := t.TempDir()
-	storetest.RunDurability(t, func(t *testing.T) persistence.Store {
+	storetest.Durability(t, func(t *testing.T) storetest.TimelineStore {
 		return openTest(t, dir, Options{}, hooks{})
 	})
 }
@@ -150,7 +142,7 @@ func TestKillRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Append(ctx, privateReq("alice", "bob", "after-kill"))
+	res, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "after-kill"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +168,7 @@ func crashChild(dir string) {
 		go func() {
 			for {
 				id := strconv.FormatUint(next.Add(1), 10)
-				res, err := s.Append(context.Background(), privateReq("alice", "bob", id))
+				res, err := s.Append(context.Background(), storetest.PrivateRequest("alice", "bob", id))
 				if err != nil {
 					fmt.Fprintln(os.Stderr, err)
 					os.Exit(2)
@@ -205,7 +197,7 @@ func TestCommitFailure(t *testing.T) {
 		return b.Commit(pebble.Sync)
 	}}, "alice", "bob")
 	ctx := context.Background()
-	if _, err := s.Append(ctx, privateReq("alice", "bob", "m0")); err != nil {
+	if _, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "m0")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -213,7 +205,7 @@ func TestCommitFailure(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			_, err := s.Append(ctx, privateReq("alice", "bob", fmt.Sprintf("f%d", i)))
+			_, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", fmt.Sprintf("f%d", i)))
 			if !errors.Is(err, injected) {
 				t.Errorf("append during failure = %v, want the injected error", err)
 			}
@@ -232,7 +224,7 @@ func TestCommitFailure(t *testing.T) {
 		t.Fatalf("CreateAccount after failure: %v", err)
 	}
 	for i := range 8 {
-		res, err := s.Append(ctx, privateReq("alice", "bob", fmt.Sprintf("f%d", i)))
+		res, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", fmt.Sprintf("f%d", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,15 +244,15 @@ func TestDedupAfterLongWait(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{}, hooks{recentBatches: 1}, "alice", "bob")
 	ctx := context.Background()
 	looked := s.gen.Load()
-	first, err := s.Append(ctx, privateReq("alice", "bob", "k"))
+	first, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "k"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// One more batch pushes the original out of the committer's memory.
-	if _, err := s.Append(ctx, privateReq("bob", "alice", "other")); err != nil {
+	if _, err := s.Append(ctx, storetest.PrivateRequest("bob", "alice", "other")); err != nil {
 		t.Fatal(err)
 	}
-	o, err := newAppendOp(privateReq("alice", "bob", "k"))
+	o, err := newAppendOp(storetest.PrivateRequest("alice", "bob", "k"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,52 +269,6 @@ func TestDedupAfterLongWait(t *testing.T) {
 	}
 }
 
-func TestRejectedAppendConsumesNoMsgID(t *testing.T) {
-	s := openTest(t, t.TempDir(), Options{}, hooks{}, "alice", "bob")
-	ctx := context.Background()
-	first, err := s.Append(ctx, privateReq("alice", "bob", "m1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := privateReq("alice", "bob", "m2")
-	req.Timelines = []string{"alice", "ghost"}
-	if _, err := s.Append(ctx, req); !errors.Is(err, persistence.ErrUnknownUser) {
-		t.Fatalf("append to ghost = %v, want ErrUnknownUser", err)
-	}
-	next, err := s.Append(ctx, privateReq("alice", "bob", "m3"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, b := first.Entries[0].GetMessage().GetId(), next.Entries[0].GetMessage().GetId(); b != a+1 {
-		t.Fatalf("msg ids %d then %d around a rejected append, want consecutive", a, b)
-	}
-}
-
-func TestInvalidIDs(t *testing.T) {
-	s := openTest(t, t.TempDir(), Options{}, hooks{}, "alice")
-	ctx := context.Background()
-	for _, id := range []string{"", "a/b"} {
-		if err := s.CreateAccount(ctx, persistence.Account{UserID: id}); err == nil {
-			t.Errorf("CreateAccount(%q) succeeded", id)
-		}
-	}
-	bad := []*persistence.AppendRequest{
-		nil,
-		{Sender: "alice", ClientMsgID: "x", Timelines: []string{"alice"}},
-		{Sender: "alice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "p:a:b"}},
-		{Sender: "al/ice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "p:a:b"}, Timelines: []string{"alice"}},
-		{Sender: "alice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "g:a/b"}, Timelines: []string{"alice"}},
-	}
-	for i, req := range bad {
-		if _, err := s.Append(ctx, req); err == nil {
-			t.Errorf("bad request %d accepted", i)
-		}
-	}
-	if n, err := s.LastSeq(ctx, "alice"); err != nil || n != 0 {
-		t.Fatalf("LastSeq(alice) after bad requests = %d, %v", n, err)
-	}
-}
-
 func TestPebbleLoggerQuietAtInfo(t *testing.T) {
 	var buf bytes.Buffer
 	l := pebbleLogger{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))}
@@ -333,24 +279,6 @@ func TestPebbleLoggerQuietAtInfo(t *testing.T) {
 	l.Errorf("bad %d", 2)
 	if !bytes.Contains(buf.Bytes(), []byte("bad 2")) {
 		t.Fatalf("Errorf was not logged: %q", buf.String())
-	}
-}
-
-func privateReq(from, to, clientMsgID string) *persistence.AppendRequest {
-	a, b := min(from, to), max(from, to)
-	return &persistence.AppendRequest{
-		Sender:      from,
-		ClientMsgID: clientMsgID,
-		Message: &clientpb.Message{
-			ConversationId:   "p:" + a + ":" + b,
-			ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE,
-			From:             from,
-			To:               to,
-			FromDevice:       "web-1",
-			ClientMsgId:      clientMsgID,
-			Content:          &clientpb.Content{Kind: &clientpb.Content_Text{Text: "hello there, how are you doing today?"}},
-		},
-		Timelines: []string{from, to},
 	}
 }
 
@@ -385,40 +313,7 @@ func benchmarkAppend(b *testing.B, perProc int) {
 		})
 	}
 	wg.Wait()
-	var next atomic.Uint64
-	b.SetParallelism(perProc)
-	b.ReportAllocs()
-	b.ResetTimer()
-	start, cpuStart := time.Now(), cpuTime(b)
-	b.RunParallel(func(pb *testing.PB) {
-		rng := rand.New(rand.NewPCG(next.Add(1)<<32, 7))
-		ctx := context.Background()
-		for pb.Next() {
-			from := users[rng.IntN(nUsers)]
-			to := from
-			for to == from {
-				to = users[rng.IntN(nUsers)]
-			}
-			if _, err := s.Append(ctx, privateReq(from, to, strconv.FormatUint(next.Add(1), 36))); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
-	// Client and server share the machine's cores in production benchmarks,
-	// so CPU per append (the whole process, Pebble's compactions included)
-	// is the figure to compare across machines.
-	b.ReportMetric(float64((cpuTime(b)-cpuStart).Microseconds())/float64(b.N), "cpu-µs/append")
-}
-
-// cpuTime returns the user and system CPU time the process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	storetest.BenchmarkAppends(b, s, users, perProc)
 }
 
 // TestReadsHideUnsyncedBatch holds a batch between "readable in Pebble" and
@@ -438,13 +333,13 @@ func TestReadsHideUnsyncedBatch(t *testing.T) {
 		return err
 	}}, "alice", "bob")
 	ctx := context.Background()
-	if _, err := s.Append(ctx, privateReq("alice", "bob", "m1")); err != nil {
+	if _, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "m1")); err != nil {
 		t.Fatal(err)
 	}
 	hold.Store(true)
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Append(ctx, privateReq("alice", "bob", "m2"))
+		_, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "m2"))
 		done <- err
 	}()
 	<-applied
@@ -481,7 +376,7 @@ func TestBlockCacheHoldsBlocks(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{CacheBytes: 1 << 20}, hooks{}, "alice", "bob")
 	ctx := context.Background()
 	for i := range 2000 {
-		if _, err := s.Append(ctx, privateReq("alice", "bob", fmt.Sprintf("m%d", i))); err != nil {
+		if _, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", fmt.Sprintf("m%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -489,7 +384,7 @@ func TestBlockCacheHoldsBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 200 {
-		if _, err := s.Append(ctx, privateReq("alice", "bob", fmt.Sprintf("n%d", i))); err != nil {
+		if _, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", fmt.Sprintf("n%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}

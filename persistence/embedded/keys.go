@@ -1,9 +1,6 @@
 package embedded
 
-import (
-	"encoding/binary"
-	"strings"
-)
+import "encoding/binary"
 
 // Key layout. Every key starts with a one-letter kind and a '/':
 //
@@ -15,7 +12,7 @@ import (
 //
 // <seq> is 8 bytes big-endian so that byte order is numeric order and a
 // timeline or conversation is one contiguous, ordered key range. User and
-// conversation ids never contain '/' (Store rejects such ids), so "t/<user>/"
+// conversation ids never contain '/' (see persistence.ValidID), so "t/<user>/"
 // is a prefix of that user's keys only; the range ends just before
 // "t/<user>0" because '0' is the byte after '/'. Client message ids may
 // contain '/': they sit last in their key, which is only ever read by exact
@@ -24,12 +21,6 @@ import (
 var msgIDKey = []byte("m/msgid")
 
 const seqLen = 8
-
-// validID reports whether s can be embedded in a key as a user or
-// conversation id.
-func validID(s string) bool {
-	return s != "" && !strings.Contains(s, "/")
-}
 
 func accountKey(dst []byte, user string) []byte {
 	dst = append(dst, "a/"...)

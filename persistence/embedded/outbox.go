@@ -97,14 +97,10 @@ func (s *Store) persistOutboxID(b *pebble.Batch, first uint64) {
 
 // ReadOutbox implements persistence.Outbox.
 func (s *Store) ReadOutbox(ctx context.Context, limit int) ([]persistence.OutboxItem, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("embedded: read outbox: %w", err)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, persistence.ErrClosed
-	}
+	defer s.gate.Leave()
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -146,11 +142,10 @@ func (s *Store) ConfirmOutbox(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("embedded: confirm outbox: bad id %q", id)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return persistence.ErrClosed
+	if err := s.gate.Enter(ctx); err != nil {
+		return fmt.Errorf("embedded: confirm outbox: %w", err)
 	}
+	defer s.gate.Leave()
 	if err := s.db.DeleteRange(outboxLower, outboxKey(nil, n+1), pebble.NoSync); err != nil {
 		return fmt.Errorf("embedded: confirm outbox: %w", err)
 	}
@@ -165,19 +160,19 @@ func (s *Store) OutboxBacklog(ctx context.Context) (int64, uint64, error) {
 		return 0, 0, err
 	}
 	first, _ := strconv.ParseUint(items[0].ID, 10, 64)
-	var last uint64
-	s.mu.RLock()
-	v, closer, err := s.db.Get(outboxIDKey)
-	if err == nil {
-		if len(v) == 8 {
-			last = binary.BigEndian.Uint64(v)
-		}
-		_ = closer.Close()
+	if err := s.gate.Enter(ctx); err != nil {
+		return 0, 0, fmt.Errorf("embedded: outbox backlog: %w", err)
 	}
-	s.mu.RUnlock()
+	defer s.gate.Leave()
+	var last uint64
+	v, closer, err := s.db.Get(outboxIDKey)
 	if err != nil {
 		return 0, 0, fmt.Errorf("embedded: outbox backlog: %w", err)
 	}
+	if len(v) == 8 {
+		last = binary.BigEndian.Uint64(v)
+	}
+	_ = closer.Close()
 	return int64(max(last, first) - first + 1), items[0].AtMs, nil
 }
 
@@ -187,15 +182,11 @@ func (s *Store) AcquireOutbox(context.Context, string, int64) (bool, error) { re
 
 // TrimTimeline implements persistence.Trimmer.
 func (s *Store) TrimTimeline(ctx context.Context, user string, belowSeq uint64) (uint64, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return 0, fmt.Errorf("embedded: trim: %w", err)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return 0, persistence.ErrClosed
-	}
-	if !validID(user) {
+	defer s.gate.Leave()
+	if !persistence.ValidID(user) {
 		return 0, nil
 	}
 	floor, err := s.trimFloor(user)
@@ -254,15 +245,11 @@ func (s *Store) TrimTimeline(ctx context.Context, user string, belowSeq uint64) 
 
 // TrimFloor implements persistence.Trimmer.
 func (s *Store) TrimFloor(ctx context.Context, user string) (uint64, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return 0, fmt.Errorf("embedded: trim floor: %w", err)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return 0, persistence.ErrClosed
-	}
-	if !validID(user) {
+	defer s.gate.Leave()
+	if !persistence.ValidID(user) {
 		return 0, nil
 	}
 	return s.trimFloor(user)

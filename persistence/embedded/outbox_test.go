@@ -9,9 +9,17 @@ import (
 )
 
 func TestOutboxEmbedded(t *testing.T) {
-	storetest.RunOutbox(t,
-		func(t *testing.T) persistence.Store { return openTest(t, t.TempDir(), Options{Outbox: true}, hooks{}) },
-		func(t *testing.T) persistence.Store { return openTest(t, t.TempDir(), Options{}, hooks{}) })
+	storetest.Outbox(t,
+		func(t *testing.T) storetest.OutboxStore {
+			return openTest(t, t.TempDir(), Options{Outbox: true}, hooks{})
+		},
+		func(t *testing.T) storetest.OutboxStore { return openTest(t, t.TempDir(), Options{}, hooks{}) })
+}
+
+func TestTrimmerEmbedded(t *testing.T) {
+	storetest.Trimmer(t, func(t *testing.T) storetest.TrimmerStore {
+		return openTest(t, t.TempDir(), Options{Outbox: true}, hooks{})
+	})
 }
 
 // TestOutboxSurvivesReopen checks that unconfirmed items and the id counter

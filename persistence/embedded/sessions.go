@@ -66,41 +66,31 @@ func (ss *sessions) set(user string, list []persistence.Session) {
 	ss.byUser[user] = list
 }
 
-// PutSession implements persistence.Store.
+// PutSession implements persistence.Sessions.
 func (s *Store) PutSession(ctx context.Context, sess persistence.Session, ttl time.Duration) error {
-	if err := s.usable(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return fmt.Errorf("embedded: put session: %w", err)
 	}
+	defer s.gate.Leave()
 	s.sessions.put(sess, ttl)
 	return nil
 }
 
-// DeleteSession implements persistence.Store.
+// DeleteSession implements persistence.Sessions.
 func (s *Store) DeleteSession(ctx context.Context, userID, deviceID, sessionID string) error {
-	if err := s.usable(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return fmt.Errorf("embedded: delete session: %w", err)
 	}
+	defer s.gate.Leave()
 	s.sessions.delete(userID, deviceID, sessionID)
 	return nil
 }
 
-// Sessions implements persistence.Store.
+// Sessions implements persistence.Sessions.
 func (s *Store) Sessions(ctx context.Context, userID string) ([]persistence.Session, error) {
-	if err := s.usable(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("embedded: sessions: %w", err)
 	}
+	defer s.gate.Leave()
 	return s.sessions.list(userID), nil
-}
-
-// usable reports a done context or a closed store.
-func (s *Store) usable(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return persistence.ErrClosed
-	}
-	return nil
 }

@@ -35,67 +35,46 @@ func checkStateKey(key string) error {
 	return nil
 }
 
-// read runs f under the read lock unless the store is closed.
-func (s *Store) read(ctx context.Context, f func() error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return persistence.ErrClosed
-	}
-	return f()
-}
-
-// GetState implements persistence.StateStore.
+// GetState implements persistence.Records.
 func (s *Store) GetState(ctx context.Context, key string) ([]byte, error) {
 	if err := checkStateKey(key); err != nil {
 		return nil, err
 	}
-	var out []byte
-	err := s.read(ctx, func() error {
-		v, closer, err := s.db.Get(stateKey(key))
-		if errors.Is(err, pebble.ErrNotFound) {
-			return persistence.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		out = append([]byte(nil), v...)
-		return closer.Close()
-	})
+	if err := s.gate.Enter(ctx); err != nil {
+		return nil, fmt.Errorf("embedded: get state %q: %w", key, err)
+	}
+	defer s.gate.Leave()
+	v, closer, err := s.db.Get(stateKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("embedded: get state %q: %w", key, persistence.ErrNotFound)
+	}
 	if err != nil {
+		return nil, fmt.Errorf("embedded: get state %q: %w", key, err)
+	}
+	out := append([]byte(nil), v...)
+	if err := closer.Close(); err != nil {
 		return nil, fmt.Errorf("embedded: get state %q: %w", key, err)
 	}
 	return out, nil
 }
 
-// PutState implements persistence.StateStore.
+// PutState implements persistence.Records.
 func (s *Store) PutState(ctx context.Context, key string, value []byte) error {
 	if err := checkStateKey(key); err != nil {
 		return err
 	}
-	err := s.read(ctx, func() error { return s.db.Set(stateKey(key), value, pebble.Sync) })
-	if err != nil {
-		return fmt.Errorf("embedded: put state %q: %w", key, err)
-	}
-	return nil
+	return s.write(ctx, "put state", key, func() error { return s.db.Set(stateKey(key), value, pebble.Sync) })
 }
 
-// DeleteState implements persistence.StateStore.
+// DeleteState implements persistence.Records.
 func (s *Store) DeleteState(ctx context.Context, key string) error {
 	if err := checkStateKey(key); err != nil {
 		return err
 	}
-	err := s.read(ctx, func() error { return s.db.Delete(stateKey(key), pebble.Sync) })
-	if err != nil {
-		return fmt.Errorf("embedded: delete state %q: %w", key, err)
-	}
-	return nil
+	return s.write(ctx, "delete state", key, func() error { return s.db.Delete(stateKey(key), pebble.Sync) })
 }
 
-// AddToSet implements persistence.StateStore. Each member is its own key, so
+// AddToSet implements persistence.Records. Each member is its own key, so
 // concurrent adds never overwrite one another.
 func (s *Store) AddToSet(ctx context.Context, set, member string) error {
 	if err := checkStateKey(set); err != nil {
@@ -105,60 +84,67 @@ func (s *Store) AddToSet(ctx context.Context, set, member string) error {
 		return fmt.Errorf("embedded: invalid set member %q", member)
 	}
 	k := append(setPrefix(set), member...)
-	err := s.read(ctx, func() error { return s.db.Set(k, nil, pebble.Sync) })
-	if err != nil {
-		return fmt.Errorf("embedded: add to set %q: %w", set, err)
+	return s.write(ctx, "add to set", set, func() error { return s.db.Set(k, nil, pebble.Sync) })
+}
+
+// write runs one synced write of a record inside the gate.
+func (s *Store) write(ctx context.Context, what, key string, f func() error) error {
+	if err := s.gate.Enter(ctx); err != nil {
+		return fmt.Errorf("embedded: %s %q: %w", what, key, err)
+	}
+	defer s.gate.Leave()
+	if err := f(); err != nil {
+		return fmt.Errorf("embedded: %s %q: %w", what, key, err)
 	}
 	return nil
 }
 
-// SetMembers implements persistence.StateStore.
+// SetMembers implements persistence.Records.
 func (s *Store) SetMembers(ctx context.Context, set string) ([]string, error) {
 	if err := checkStateKey(set); err != nil {
 		return nil, err
 	}
 	prefix := setPrefix(set)
 	end := append(bytes.Clone(prefix[:len(prefix)-1]), 1)
-	var out []string
-	err := s.read(ctx, func() error {
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: end})
-		if err != nil {
-			return err
-		}
-		for it.First(); it.Valid(); it.Next() {
-			out = append(out, string(it.Key()[len(prefix):]))
-		}
-		return errors.Join(it.Error(), it.Close())
-	})
+	out, err := s.keysIn(ctx, prefix, end, -1, func(k []byte) (string, bool) { return string(k[len(prefix):]), true })
 	if err != nil {
 		return nil, fmt.Errorf("embedded: set members %q: %w", set, err)
 	}
 	return out, nil
 }
 
-// Users implements persistence.StateStore.
+// Users implements persistence.Accounts.
 func (s *Store) Users(ctx context.Context, after string, limit int) ([]string, error) {
 	lower := accountKey(nil, after)
-	if after == "" {
-		lower = accountKey(nil, "")
-	} else {
+	if after != "" {
 		lower = append(lower, 0)
 	}
-	var out []string
-	err := s.read(ctx, func() error {
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte("a0")})
-		if err != nil {
-			return err
-		}
-		for it.First(); it.Valid() && len(out) < limit; it.Next() {
-			if id := string(it.Key()[2:]); id != "" && id[0] != '#' {
-				out = append(out, id)
-			}
-		}
-		return errors.Join(it.Error(), it.Close())
+	out, err := s.keysIn(ctx, lower, []byte("a0"), max(limit, 0), func(k []byte) (string, bool) {
+		id := string(k[2:])
+		return id, id != "" && id[0] != '#'
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: users: %w", err)
 	}
 	return out, nil
+}
+
+// keysIn lists what name makes of the keys in [lower, upper), skipping
+// those it refuses, at most limit of them (no bound when negative).
+func (s *Store) keysIn(ctx context.Context, lower, upper []byte, limit int, name func(key []byte) (string, bool)) ([]string, error) {
+	if err := s.gate.Enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.gate.Leave()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for it.First(); it.Valid() && (limit < 0 || len(out) < limit); it.Next() {
+		if v, ok := name(it.Key()); ok {
+			out = append(out, v)
+		}
+	}
+	return out, errors.Join(it.Error(), it.Close())
 }

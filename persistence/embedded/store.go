@@ -33,6 +33,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"actorim/persistence"
+	"actorim/persistence/internal/gate"
 	"actorim/protos/clientpb"
 	"actorim/protos/storepb"
 )
@@ -91,9 +92,10 @@ type Store struct {
 	quit    chan struct{} // closed by Close
 	stopped chan struct{} // closed when the committer has exited
 
-	// mu keeps Close from closing the database under a running read.
-	mu     sync.RWMutex
-	closed bool
+	// gate keeps Close from closing the database under a running read.
+	// Appends and account creations go through the committer instead,
+	// which Close stops.
+	gate gate.Gate
 
 	// floors maps each user written by the batch being committed to its
 	// first seq in that batch. Pebble makes a batch readable before its fsync
@@ -260,12 +262,12 @@ func open(dir string, opts Options, h hooks) (*Store, error) {
 	return s, nil
 }
 
-// CreateAccount implements persistence.Store.
+// CreateAccount implements persistence.Accounts.
 func (s *Store) CreateAccount(ctx context.Context, a persistence.Account) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("embedded: create account: %w", err)
 	}
-	if !validID(a.UserID) {
+	if !persistence.ValidID(a.UserID) {
 		return fmt.Errorf("embedded: create account: invalid user id %q", a.UserID)
 	}
 	o := getOp()
@@ -279,16 +281,12 @@ func (s *Store) CreateAccount(ctx context.Context, a persistence.Account) error 
 	return err
 }
 
-// GetAccount implements persistence.Store.
+// GetAccount implements persistence.Accounts.
 func (s *Store) GetAccount(ctx context.Context, userID string) (persistence.Account, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return persistence.Account{}, fmt.Errorf("embedded: get account: %w", err)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return persistence.Account{}, persistence.ErrClosed
-	}
+	defer s.gate.Leave()
 	v, closer, err := s.db.Get(accountKey(nil, userID))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return persistence.Account{}, fmt.Errorf("embedded: account %q: %w", userID, persistence.ErrNotFound)
@@ -305,7 +303,7 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (persistence.Acco
 	return persistence.Account{UserID: userID, PasswordHash: rec.PasswordHash, CreatedAtMs: rec.CreatedAtMs}, nil
 }
 
-// Append implements persistence.Store.
+// Append implements persistence.Timelines.
 //
 // If ctx ends while the message is queued or being committed, Append returns
 // the context's error but the message may still be stored. That is safe: the
@@ -329,7 +327,7 @@ func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*pe
 	return res, nil
 }
 
-// AppendAll implements persistence.Store. The ops enter the committer's
+// AppendAll implements persistence.Timelines. The ops enter the committer's
 // queue in order from this one goroutine, so they are staged in order, in as
 // few batches (fsyncs) as the committer makes of them.
 func (s *Store) AppendAll(ctx context.Context, reqs []*persistence.AppendRequest) ([]*persistence.AppendResult, []error) {
@@ -369,8 +367,8 @@ func (s *Store) prepareAppend(ctx context.Context, req *persistence.AppendReques
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("embedded: append: %w", err)
 	}
-	if err := checkAppend(req); err != nil {
-		return nil, err
+	if err := persistence.CheckAppend(req); err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	o, err := newAppendOp(req)
 	if err != nil {
@@ -378,7 +376,7 @@ func (s *Store) prepareAppend(ctx context.Context, req *persistence.AppendReques
 	}
 	if req.ClientMsgID != "" {
 		gen := s.gen.Load()
-		absent, err := s.precheck(o)
+		absent, err := s.precheck(ctx, o)
 		if err != nil {
 			putOp(o)
 			return nil, err
@@ -411,12 +409,11 @@ func newAppendOp(req *persistence.AppendRequest) (*op, error) {
 
 // precheck reports, from the calling goroutine, whether o's dedup record is
 // absent from disk.
-func (s *Store) precheck(o *op) (absent bool, err error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return false, fmt.Errorf("embedded: append: %w", persistence.ErrClosed)
+func (s *Store) precheck(ctx context.Context, o *op) (absent bool, err error) {
+	if err := s.gate.Enter(ctx); err != nil {
+		return false, fmt.Errorf("embedded: append: %w", err)
 	}
+	defer s.gate.Leave()
 	o.key = dedupKey(o.key[:0], o.req.Sender, o.req.ClientMsgID)
 	_, closer, err := s.db.Get(o.key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -427,20 +424,6 @@ func (s *Store) precheck(o *op) (absent bool, err error) {
 	}
 	_ = closer.Close()
 	return false, nil
-}
-
-func checkAppend(req *persistence.AppendRequest) error {
-	switch {
-	case req == nil || req.Message == nil:
-		return errors.New("embedded: append: no message")
-	case len(req.Timelines) == 0:
-		return errors.New("embedded: append: no timeline")
-	case req.ClientMsgID != "" && !validID(req.Sender):
-		return fmt.Errorf("embedded: append: invalid sender %q", req.Sender)
-	case !validID(req.Message.ConversationId):
-		return fmt.Errorf("embedded: append: invalid conversation id %q", req.Message.ConversationId)
-	}
-	return nil
 }
 
 // do hands o to the committer and waits for its outcome in o.res and o.err.
@@ -489,17 +472,13 @@ func (s *Store) wait(ctx context.Context, o *op) error {
 	}
 }
 
-// ReadTimeline implements persistence.Store.
+// ReadTimeline implements persistence.TimelineReader.
 func (s *Store) ReadTimeline(ctx context.Context, userID string, afterSeq uint64, limit int) ([]*clientpb.Entry, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("embedded: read timeline: %w", err)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, persistence.ErrClosed
-	}
-	if limit <= 0 || afterSeq == math.MaxUint64 || !validID(userID) {
+	defer s.gate.Leave()
+	if limit <= 0 || afterSeq == math.MaxUint64 || !persistence.ValidID(userID) {
 		return nil, nil
 	}
 	prefix := timelinePrefix(nil, userID)
@@ -537,17 +516,13 @@ func (s *Store) ReadTimeline(ctx context.Context, userID string, afterSeq uint64
 	return out, nil
 }
 
-// LastSeq implements persistence.Store.
+// LastSeq implements persistence.TimelineReader.
 func (s *Store) LastSeq(ctx context.Context, userID string) (uint64, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return 0, fmt.Errorf("embedded: last seq: %w", err)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return 0, persistence.ErrClosed
-	}
-	if !validID(userID) {
+	defer s.gate.Leave()
+	if !persistence.ValidID(userID) {
 		return 0, nil
 	}
 	return s.lastSeq(userID)
@@ -570,17 +545,13 @@ func (s *Store) lastSeq(userID string) (uint64, error) {
 	return seq, nil
 }
 
-// ReadConversation implements persistence.Store.
+// ReadConversation implements persistence.TimelineReader.
 func (s *Store) ReadConversation(ctx context.Context, userID, conversationID string, beforeSeq uint64, limit int) ([]*clientpb.Entry, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("embedded: read conversation: %w", err)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, persistence.ErrClosed
-	}
-	if limit <= 0 || !validID(userID) || !validID(conversationID) {
+	defer s.gate.Leave()
+	if limit <= 0 || !persistence.ValidID(userID) || !persistence.ValidID(conversationID) {
 		return nil, nil
 	}
 	prefix := convPrefix(nil, userID, conversationID)
@@ -644,19 +615,14 @@ func (s *Store) getEntry(key []byte) (*clientpb.Entry, error) {
 // Close implements persistence.Store. Queued appends fail with ErrClosed;
 // calling Close again returns nil.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	return s.gate.Close(func() error {
+		close(s.quit)
+		<-s.stopped
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("embedded: close: %w", err)
+		}
 		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-	close(s.quit)
-	<-s.stopped
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("embedded: close: %w", err)
-	}
-	return nil
+	})
 }
 
 // run is the committer goroutine.

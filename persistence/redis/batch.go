@@ -45,7 +45,7 @@ func (s *Store) stopBatchers() {
 
 // runAppend queues the append script call and waits for its reply. If ctx
 // ends first the script may still run: a retry with the same client msg id
-// finds it (see persistence.Store).
+// finds it (see persistence.Timelines).
 func (s *Store) runAppend(ctx context.Context, keys []string, args ...any) ([]any, error) {
 	op := &appendOp{keys: keys, args: args, done: make(chan struct{})}
 	select {

@@ -28,7 +28,7 @@ import (
 // account" and "the timeline may be written" are one key, and the counter can
 // never exist for an unknown user.
 //
-// User and conversation ids never contain '/' (Store rejects such ids), so
+// User and conversation ids never contain '/' (see persistence.ValidID), so
 // c/<user>/<conversation> cannot be read two ways. Client message ids may
 // contain '/': they sit last in their key, which is only read by exact name.
 //
@@ -48,12 +48,6 @@ func (k keys) conversation(user, conv string) string {
 
 func (k keys) dedup(sender, clientMsgID string) string {
 	return k.prefix + "d/" + sender + "/" + clientMsgID
-}
-
-// validID reports whether s can be embedded in a key as a user or
-// conversation id.
-func validID(s string) bool {
-	return s != "" && !strings.Contains(s, "/")
 }
 
 // A timeline member is "<seq>:<msgid>:<sentAtMs>:" followed by the Message

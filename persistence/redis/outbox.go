@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -45,10 +44,10 @@ func (s *Store) withOutbox(keys []string, args []any, timelines []string) ([]str
 
 // ReadOutbox implements persistence.Outbox.
 func (s *Store) ReadOutbox(ctx context.Context, limit int) ([]persistence.OutboxItem, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: read outbox: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -103,10 +102,10 @@ func decodeOutbox(m redis.XMessage) (persistence.OutboxItem, error) {
 
 // ConfirmOutbox implements persistence.Outbox with XTRIM MINID.
 func (s *Store) ConfirmOutbox(ctx context.Context, id string) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return fmt.Errorf("redisstore: confirm outbox: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	ms, seq, ok := strings.Cut(id, "-")
 	n, err := strconv.ParseUint(seq, 10, 64)
 	if !ok || err != nil {
@@ -121,10 +120,10 @@ func (s *Store) ConfirmOutbox(ctx context.Context, id string) error {
 
 // OutboxBacklog implements persistence.Outbox.
 func (s *Store) OutboxBacklog(ctx context.Context) (int64, uint64, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return 0, 0, fmt.Errorf("redisstore: outbox backlog: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	pipe := s.rdb.Pipeline()
 	n := pipe.XLen(ctx, s.k.outbox())
 	first := pipe.XRangeN(ctx, s.k.outbox(), "-", "+", 1)
@@ -157,10 +156,10 @@ return 0
 
 // AcquireOutbox implements persistence.Outbox with a lease key.
 func (s *Store) AcquireOutbox(ctx context.Context, owner string, ttlMs int64) (bool, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return false, fmt.Errorf("redisstore: acquire outbox: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	got, err := leaseScript.Run(ctx, s.rdb, []string{s.k.outboxLease()}, owner, max(ttlMs, 1)).Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: acquire outbox: %w", err)
@@ -172,11 +171,11 @@ func (s *Store) AcquireOutbox(ctx context.Context, owner string, ttlMs int64) (b
 // the newest, so deleting below it needs no script: the entries are read,
 // their conversations' index entries and they are removed in one MULTI.
 func (s *Store) TrimTimeline(ctx context.Context, user string, belowSeq uint64) (uint64, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return 0, fmt.Errorf("redisstore: trim: %w", err)
 	}
-	defer s.end()
-	if !validID(user) {
+	defer s.gate.Leave()
+	if !persistence.ValidID(user) {
 		return 0, nil
 	}
 	v, err := s.rdb.HMGet(ctx, s.k.account(user), "seq", "tf").Result()
@@ -219,21 +218,7 @@ func (s *Store) TrimTimeline(ctx context.Context, user string, belowSeq uint64) 
 
 // TrimFloor implements persistence.Trimmer.
 func (s *Store) TrimFloor(ctx context.Context, user string) (uint64, error) {
-	if err := s.begin(ctx); err != nil {
-		return 0, fmt.Errorf("redisstore: trim floor: %w", err)
-	}
-	defer s.end()
-	if !validID(user) {
-		return 0, nil
-	}
-	v, err := s.rdb.HGet(ctx, s.k.account(user), "tf").Uint64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("redisstore: trim floor of %q: %w", user, err)
-	}
-	return v, nil
+	return s.accountCounter(ctx, user, "tf", "trim floor")
 }
 
 func hashUint(v any) uint64 {

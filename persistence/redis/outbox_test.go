@@ -5,14 +5,19 @@ import (
 	"testing"
 	"time"
 
-	"actorim/persistence"
 	"actorim/persistence/storetest"
 )
 
 func TestOutboxRedis(t *testing.T) {
-	storetest.RunOutbox(t,
-		func(t *testing.T) persistence.Store { return openStore(t, shared.addr(), Options{Outbox: true}) },
-		func(t *testing.T) persistence.Store { return openStore(t, shared.addr(), Options{}) })
+	storetest.Outbox(t,
+		func(t *testing.T) storetest.OutboxStore { return openStore(t, shared.addr(), Options{Outbox: true}) },
+		func(t *testing.T) storetest.OutboxStore { return openStore(t, shared.addr(), Options{}) })
+}
+
+func TestTrimmerRedis(t *testing.T) {
+	storetest.Trimmer(t, func(t *testing.T) storetest.TrimmerStore {
+		return openStore(t, shared.addr(), Options{Outbox: true})
+	})
 }
 
 // TestOutboxLeaseOneHolder: of two nodes sharing a Redis, one holds the

@@ -176,11 +176,7 @@ func openStore(t testing.TB, addr string, opts Options, users ...string) *Store 
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	for _, u := range users {
-		if err := s.CreateAccount(context.Background(), persistence.Account{UserID: u}); err != nil {
-			t.Fatalf("CreateAccount(%s): %v", u, err)
-		}
-	}
+	storetest.CreateAccounts(t, s, users...)
 	return s
 }
 
@@ -192,7 +188,7 @@ func TestConformanceRedis(t *testing.T) {
 
 func TestDurabilityRedis(t *testing.T) {
 	prefix := newPrefix()
-	storetest.RunDurability(t, func(t *testing.T) persistence.Store {
+	storetest.Durability(t, func(t *testing.T) storetest.TimelineStore {
 		return openStore(t, shared.addr(), Options{Prefix: prefix})
 	})
 }
@@ -311,7 +307,7 @@ func TestTwoNodesRace(t *testing.T) {
 					if b != a {
 						timelines = append(timelines, b)
 					}
-					req := privateReq(a, b, fmt.Sprintf("n%d-w%d-%d", n, w, i))
+					req := storetest.PrivateRequest(a, b, fmt.Sprintf("n%d-w%d-%d", n, w, i))
 					req.Timelines = timelines
 					res, err := s.Append(ctx, req)
 					if err == nil && res.Duplicate {
@@ -336,7 +332,7 @@ func TestTwoNodesRace(t *testing.T) {
 			for range racersPerNode {
 				racers.Go(func() {
 					<-start
-					res, err := s.Append(ctx, privateReq("u0", "u1", fmt.Sprintf("race%d", round)))
+					res, err := s.Append(ctx, storetest.PrivateRequest("u0", "u1", fmt.Sprintf("race%d", round)))
 					if err != nil {
 						t.Error(err)
 						return
@@ -436,7 +432,7 @@ func TestRedisKillRecovery(t *testing.T) {
 		wg.Go(func() {
 			for {
 				id := strconv.FormatUint(next.Add(1), 10)
-				res, err := s.Append(context.Background(), privateReq("alice", "bob", id))
+				res, err := s.Append(context.Background(), storetest.PrivateRequest("alice", "bob", id))
 				if err != nil {
 					return // the server is gone; this append's fate is unknown
 				}
@@ -501,11 +497,11 @@ func TestRedisKillRecovery(t *testing.T) {
 		t.Fatalf("LastSeq(alice) = %d, below the %d acknowledged", last, lastAlice)
 	}
 	a := acked["alice"][len(acked["alice"])/2]
-	dup, err := s.Append(ctx, privateReq("alice", "bob", a.clientMsgID))
+	dup, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", a.clientMsgID))
 	if err != nil || !dup.Duplicate || dup.Entries[0].Seq != a.seq {
 		t.Fatalf("retry of acknowledged %s after recovery = %v, %v; want a duplicate of seq %d", a.clientMsgID, dup, err, a.seq)
 	}
-	res, err := s.Append(ctx, privateReq("alice", "bob", "after-kill"))
+	res, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "after-kill"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,41 +549,20 @@ func TestOpenUnreachable(t *testing.T) {
 	}
 }
 
-func TestRejectedAppendConsumesNoMsgID(t *testing.T) {
-	s := openStore(t, shared.addr(), Options{}, "alice", "bob")
-	ctx := context.Background()
-	first, err := s.Append(ctx, privateReq("alice", "bob", "m1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := privateReq("alice", "bob", "m2")
-	req.Timelines = []string{"alice", "ghost"}
-	if _, err := s.Append(ctx, req); !errors.Is(err, persistence.ErrUnknownUser) {
-		t.Fatalf("append to ghost = %v, want ErrUnknownUser", err)
-	}
-	next, err := s.Append(ctx, privateReq("alice", "bob", "m3"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, b := first.Entries[0].GetMessage().GetId(), next.Entries[0].GetMessage().GetId(); b != a+1 {
-		t.Fatalf("msg ids %d then %d around a rejected append, want consecutive", a, b)
-	}
-}
-
 // TestSentAtNeverGoesBack moves the stored high-water mark of SentAtMs into
 // the future, as a Redis clock stepping back would leave it.
 func TestSentAtNeverGoesBack(t *testing.T) {
 	prefix := newPrefix()
 	s := openStore(t, shared.addr(), Options{Prefix: prefix}, "alice", "bob")
 	ctx := context.Background()
-	if _, err := s.Append(ctx, privateReq("alice", "bob", "m1")); err != nil {
+	if _, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "m1")); err != nil {
 		t.Fatal(err)
 	}
 	future := uint64(time.Now().Add(time.Hour).UnixMilli())
 	if err := s.rdb.HSet(ctx, prefix+"m", "ts", future).Err(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Append(ctx, privateReq("alice", "bob", "m2"))
+	res, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "m2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,14 +574,14 @@ func TestSentAtNeverGoesBack(t *testing.T) {
 func TestDedupTTL(t *testing.T) {
 	s := openStore(t, shared.addr(), Options{DedupTTL: 100 * time.Millisecond}, "alice", "bob")
 	ctx := context.Background()
-	if _, err := s.Append(ctx, privateReq("alice", "bob", "m1")); err != nil {
+	if _, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "m1")); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := s.Append(ctx, privateReq("alice", "bob", "m1")); err != nil || !res.Duplicate {
+	if res, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "m1")); err != nil || !res.Duplicate {
 		t.Fatalf("retry within DedupTTL = %v, %v; want a duplicate", res, err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	res, err := s.Append(ctx, privateReq("alice", "bob", "m1"))
+	res, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "m1"))
 	if err != nil || res.Duplicate || res.Entries[0].Seq != 2 {
 		t.Fatalf("retry after DedupTTL = %v, %v; want a new message at seq 2", res, err)
 	}
@@ -644,55 +619,11 @@ func TestSessionKeyExpires(t *testing.T) {
 	}
 }
 
-func TestInvalidIDs(t *testing.T) {
-	s := openStore(t, shared.addr(), Options{}, "alice")
-	ctx := context.Background()
-	for _, id := range []string{"", "a/b"} {
-		if err := s.CreateAccount(ctx, persistence.Account{UserID: id}); err == nil {
-			t.Errorf("CreateAccount(%q) succeeded", id)
-		}
-	}
-	bad := []*persistence.AppendRequest{
-		nil,
-		{Sender: "alice", ClientMsgID: "x", Timelines: []string{"alice"}},
-		{Sender: "alice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "p:a:b"}},
-		{Sender: "al/ice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "p:a:b"}, Timelines: []string{"alice"}},
-		{Sender: "alice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "g:a/b"}, Timelines: []string{"alice"}},
-		{Sender: "alice", ClientMsgID: "x", Message: &clientpb.Message{ConversationId: "p:a:b"}, Timelines: []string{"alice", "x/y"}},
-	}
-	for i, req := range bad {
-		if _, err := s.Append(ctx, req); err == nil {
-			t.Errorf("bad request %d accepted", i)
-		}
-	}
-	if n, err := s.LastSeq(ctx, "alice"); err != nil || n != 0 {
-		t.Fatalf("LastSeq(alice) after bad requests = %d, %v", n, err)
-	}
-}
-
 func TestDecodeEntryRejectsCorruption(t *testing.T) {
 	for _, member := range []string{"", "1", "1:2:3", "x:2:3:", "1:2:3:\xff"} {
 		if e, err := decodeEntry(member); err == nil {
 			t.Errorf("decodeEntry(%q) = %v, want an error", member, e)
 		}
-	}
-}
-
-func privateReq(from, to, clientMsgID string) *persistence.AppendRequest {
-	a, b := min(from, to), max(from, to)
-	return &persistence.AppendRequest{
-		Sender:      from,
-		ClientMsgID: clientMsgID,
-		Message: &clientpb.Message{
-			ConversationId:   "p:" + a + ":" + b,
-			ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE,
-			From:             from,
-			To:               to,
-			FromDevice:       "web-1",
-			ClientMsgId:      clientMsgID,
-			Content:          &clientpb.Content{Kind: &clientpb.Content_Text{Text: "hello there, how are you doing today?"}},
-		},
-		Timelines: []string{from, to},
 	}
 }
 
@@ -725,49 +656,17 @@ func benchmarkAppend(b *testing.B, perProc int) {
 	}
 	b.Cleanup(srv.kill)
 	s := openStore(b, srv.addr(), Options{}, users...)
-	var next atomic.Uint64
-	b.SetParallelism(perProc)
-	b.ReportAllocs()
-	b.ResetTimer()
-	start, cpuStart := time.Now(), processCPU(b)
 	redisStart, err := srv.cpuTime()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.RunParallel(func(pb *testing.PB) {
-		rng := rand.New(rand.NewPCG(next.Add(1)<<32, 7))
-		ctx := context.Background()
-		for pb.Next() {
-			from := users[rng.IntN(nUsers)]
-			to := from
-			for to == from {
-				to = users[rng.IntN(nUsers)]
-			}
-			if _, err := s.Append(ctx, privateReq(from, to, strconv.FormatUint(next.Add(1), 36))); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	elapsed := time.Since(start)
+	storetest.BenchmarkAppends(b, s, users, perProc)
 	redisEnd, err := srv.cpuTime()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "appends/s")
-	// Client and server share the machine's cores: CPU per append, of this
-	// process and of redis-server apart, is the figure to compare.
-	b.ReportMetric(float64((processCPU(b)-cpuStart).Microseconds())/float64(b.N), "cpu-µs/append")
+	// Besides this process's CPU, redis-server's own per append.
 	b.ReportMetric(float64((redisEnd-redisStart).Microseconds())/float64(b.N), "redis-cpu-µs/append")
-}
-
-// processCPU returns the user and system CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestAppendAfterScriptFlush: Redis forgets its scripts when it restarts
@@ -776,13 +675,13 @@ func processCPU(b *testing.B) time.Duration {
 func TestAppendAfterScriptFlush(t *testing.T) {
 	s := openStore(t, shared.addr(), Options{}, "alice", "bob")
 	ctx := context.Background()
-	if _, err := s.Append(ctx, privateReq("alice", "bob", "before")); err != nil {
+	if _, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "before")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Append(ctx, privateReq("alice", "bob", "after"))
+	res, err := s.Append(ctx, storetest.PrivateRequest("alice", "bob", "after"))
 	if err != nil || res.Duplicate || res.Entries[0].GetSeq() != 2 {
 		t.Fatalf("append after SCRIPT FLUSH: %+v, %v", res, err)
 	}

@@ -28,12 +28,12 @@ type sessionRecord struct {
 	ConnID    string            `json:"conn"`
 }
 
-// PutSession implements persistence.Store.
+// PutSession implements persistence.Sessions.
 func (s *Store) PutSession(ctx context.Context, sess persistence.Session, ttl time.Duration) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return fmt.Errorf("redisstore: put session: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	rec, err := json.Marshal(sessionRecord{SessionID: sess.SessionID, Platform: sess.Platform, Node: sess.Node, ConnID: sess.ConnID})
 	if err != nil {
 		return fmt.Errorf("redisstore: put session: %w", err)
@@ -47,12 +47,12 @@ func (s *Store) PutSession(ctx context.Context, sess persistence.Session, ttl ti
 	return nil
 }
 
-// DeleteSession implements persistence.Store.
+// DeleteSession implements persistence.Sessions.
 func (s *Store) DeleteSession(ctx context.Context, userID, deviceID, sessionID string) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return fmt.Errorf("redisstore: delete session: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	err := deleteSessionScript.Run(ctx, s.rdb, []string{s.k.sessions(userID)}, deviceID, sessionID).Err()
 	if err != nil {
 		return fmt.Errorf("redisstore: delete session of %q: %w", userID, err)
@@ -60,13 +60,13 @@ func (s *Store) DeleteSession(ctx context.Context, userID, deviceID, sessionID s
 	return nil
 }
 
-// Sessions implements persistence.Store. It deletes the expired sessions it
+// Sessions implements persistence.Sessions. It deletes the expired sessions it
 // comes across.
 func (s *Store) Sessions(ctx context.Context, userID string) ([]persistence.Session, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: sessions: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	pairs, err := sessionsScript.Run(ctx, s.rdb, []string{s.k.sessions(userID)}).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: sessions of %q: %w", userID, err)

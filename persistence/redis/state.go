@@ -30,15 +30,15 @@ func checkStateKey(key string) error {
 	return nil
 }
 
-// GetState implements persistence.StateStore.
+// GetState implements persistence.Records.
 func (s *Store) GetState(ctx context.Context, key string) ([]byte, error) {
 	if err := checkStateKey(key); err != nil {
 		return nil, err
 	}
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: get state: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	v, err := s.rdb.Get(ctx, s.k.state(key)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("redisstore: state %q: %w", key, persistence.ErrNotFound)
@@ -49,60 +49,60 @@ func (s *Store) GetState(ctx context.Context, key string) ([]byte, error) {
 	return v, nil
 }
 
-// PutState implements persistence.StateStore.
+// PutState implements persistence.Records.
 func (s *Store) PutState(ctx context.Context, key string, value []byte) error {
 	if err := checkStateKey(key); err != nil {
 		return err
 	}
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return fmt.Errorf("redisstore: put state: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	if err := s.rdb.Set(ctx, s.k.state(key), value, 0).Err(); err != nil {
 		return fmt.Errorf("redisstore: put state %q: %w", key, err)
 	}
 	return nil
 }
 
-// DeleteState implements persistence.StateStore.
+// DeleteState implements persistence.Records.
 func (s *Store) DeleteState(ctx context.Context, key string) error {
 	if err := checkStateKey(key); err != nil {
 		return err
 	}
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return fmt.Errorf("redisstore: delete state: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	if err := s.rdb.Del(ctx, s.k.state(key)).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete state %q: %w", key, err)
 	}
 	return nil
 }
 
-// AddToSet implements persistence.StateStore.
+// AddToSet implements persistence.Records.
 func (s *Store) AddToSet(ctx context.Context, set, member string) error {
 	if err := checkStateKey(set); err != nil {
 		return err
 	}
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return fmt.Errorf("redisstore: add to set: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	if err := s.rdb.SAdd(ctx, s.k.set(set), member).Err(); err != nil {
 		return fmt.Errorf("redisstore: add to set %q: %w", set, err)
 	}
 	return nil
 }
 
-// SetMembers implements persistence.StateStore.
+// SetMembers implements persistence.Records.
 func (s *Store) SetMembers(ctx context.Context, set string) ([]string, error) {
 	if err := checkStateKey(set); err != nil {
 		return nil, err
 	}
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: set members: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	out, err := s.rdb.SMembers(ctx, s.k.set(set)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: set members %q: %w", set, err)
@@ -114,12 +114,12 @@ func (s *Store) SetMembers(ctx context.Context, set string) ([]string, error) {
 	return out, nil
 }
 
-// Users implements persistence.StateStore.
+// Users implements persistence.Accounts.
 func (s *Store) Users(ctx context.Context, after string, limit int) ([]string, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: users: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	lower := "-"
 	if after != "" {
 		lower = "(" + after

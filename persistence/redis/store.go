@@ -43,6 +43,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"actorim/persistence"
+	"actorim/persistence/internal/gate"
 	"actorim/protos/clientpb"
 )
 
@@ -92,9 +93,9 @@ type Store struct {
 	dedupTTL string // in ms, for the append script
 	outbox   bool
 
-	// mu keeps Close from closing the client under a running call.
-	mu     sync.RWMutex
-	closed bool
+	// gate, entered first by every method, keeps Close from closing the
+	// client under a running call.
+	gate gate.Gate
 
 	// Pipelined appends; see batch.go.
 	ops          chan *appendOp
@@ -173,45 +174,25 @@ func checkDurability(ctx context.Context, rdb *redis.Client, logger *slog.Logger
 	}
 }
 
-// begin is called first by every method: it fails on a done context or a
-// closed store, and otherwise holds off Close until end is called.
-func (s *Store) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return persistence.ErrClosed
-	}
-	return nil
-}
-
-func (s *Store) end() { s.mu.RUnlock() }
-
 // Close implements persistence.Store. It waits for calls in progress;
 // calling it again returns nil.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	return s.gate.Close(func() error {
+		s.stopBatchers() // no call is running: the gate waited for them
+		if err := s.rdb.Close(); err != nil {
+			return fmt.Errorf("redisstore: close: %w", err)
+		}
 		return nil
-	}
-	s.closed = true
-	s.stopBatchers() // no call is running: Close waited for them
-	if err := s.rdb.Close(); err != nil {
-		return fmt.Errorf("redisstore: close: %w", err)
-	}
-	return nil
+	})
 }
 
-// CreateAccount implements persistence.Store.
+// CreateAccount implements persistence.Accounts.
 func (s *Store) CreateAccount(ctx context.Context, a persistence.Account) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return fmt.Errorf("redisstore: create account: %w", err)
 	}
-	defer s.end()
-	if !validID(a.UserID) {
+	defer s.gate.Leave()
+	if !persistence.ValidID(a.UserID) {
 		return fmt.Errorf("redisstore: create account: invalid user id %q", a.UserID)
 	}
 	created, err := createAccountScript.Run(ctx, s.rdb, []string{s.k.account(a.UserID), s.k.users()},
@@ -225,14 +206,14 @@ func (s *Store) CreateAccount(ctx context.Context, a persistence.Account) error 
 	return nil
 }
 
-// GetAccount implements persistence.Store.
+// GetAccount implements persistence.Accounts.
 func (s *Store) GetAccount(ctx context.Context, userID string) (persistence.Account, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return persistence.Account{}, fmt.Errorf("redisstore: get account: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	notFound := fmt.Errorf("redisstore: account %q: %w", userID, persistence.ErrNotFound)
-	if !validID(userID) {
+	if !persistence.ValidID(userID) {
 		return persistence.Account{}, notFound
 	}
 	v, err := s.rdb.HMGet(ctx, s.k.account(userID), "pw", "ct").Result()
@@ -251,7 +232,7 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (persistence.Acco
 	return persistence.Account{UserID: userID, PasswordHash: pw, CreatedAtMs: createdAt}, nil
 }
 
-// Append implements persistence.Store with one script run; see appendScript.
+// Append implements persistence.Timelines with one script run; see appendScript.
 //
 // When Append fails for any reason other than a rejection (ErrUnknownUser,
 // an invalid request), the message may or may not be stored, for instance
@@ -261,10 +242,10 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (persistence.Acco
 //
 // The returned entries share one Message; treat them as read-only.
 func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*persistence.AppendResult, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: append: %w", err)
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	msg, keys, args, err := s.appendCall(req)
 	if err != nil {
 		return nil, err
@@ -276,18 +257,18 @@ func (s *Store) Append(ctx context.Context, req *persistence.AppendRequest) (*pe
 	return appendResult(req, msg, reply)
 }
 
-// AppendAll implements persistence.Store: the script calls go out in order
+// AppendAll implements persistence.Timelines: the script calls go out in order
 // in pipelines from this goroutine, so Redis runs them in order, and their
 // writes share its fsyncs.
 func (s *Store) AppendAll(ctx context.Context, reqs []*persistence.AppendRequest) ([]*persistence.AppendResult, []error) {
 	res, errs := make([]*persistence.AppendResult, len(reqs)), make([]error, len(reqs))
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		for i := range errs {
 			errs[i] = fmt.Errorf("redisstore: append: %w", err)
 		}
 		return res, errs
 	}
-	defer s.end()
+	defer s.gate.Leave()
 	msgs := make([]*clientpb.Message, len(reqs))
 	var ops []*appendOp
 	var idx []int
@@ -317,8 +298,8 @@ func (s *Store) AppendAll(ctx context.Context, reqs []*persistence.AppendRequest
 
 // appendCall builds the append script call of req.
 func (s *Store) appendCall(req *persistence.AppendRequest) (*clientpb.Message, []string, []any, error) {
-	if err := checkAppend(req); err != nil {
-		return nil, nil, nil, err
+	if err := persistence.CheckAppend(req); err != nil {
+		return nil, nil, nil, fmt.Errorf("redisstore: %w", err)
 	}
 	msg := persistence.CopyMessage(req.Message)
 	body, err := msg.MarshalVT()
@@ -382,33 +363,13 @@ func appendResult(req *persistence.AppendRequest, msg *clientpb.Message, reply [
 	return nil, bad
 }
 
-func checkAppend(req *persistence.AppendRequest) error {
-	switch {
-	case req == nil || req.Message == nil:
-		return errors.New("redisstore: append: no message")
-	case len(req.Timelines) == 0:
-		return errors.New("redisstore: append: no timeline")
-	case req.ClientMsgID != "" && !validID(req.Sender):
-		return fmt.Errorf("redisstore: append: invalid sender %q", req.Sender)
-	case !validID(req.Message.ConversationId):
-		return fmt.Errorf("redisstore: append: invalid conversation id %q", req.Message.ConversationId)
-	}
-	for _, u := range req.Timelines {
-		if !validID(u) {
-			// No such account can exist.
-			return fmt.Errorf("redisstore: append to %q: %w", u, persistence.ErrUnknownUser)
-		}
-	}
-	return nil
-}
-
-// ReadTimeline implements persistence.Store.
+// ReadTimeline implements persistence.TimelineReader.
 func (s *Store) ReadTimeline(ctx context.Context, userID string, afterSeq uint64, limit int) ([]*clientpb.Entry, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: read timeline: %w", err)
 	}
-	defer s.end()
-	if limit <= 0 || !validID(userID) {
+	defer s.gate.Leave()
+	if limit <= 0 || !persistence.ValidID(userID) {
 		return nil, nil
 	}
 	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
@@ -428,33 +389,39 @@ func (s *Store) ReadTimeline(ctx context.Context, userID string, afterSeq uint64
 	return out, nil
 }
 
-// LastSeq implements persistence.Store.
+// LastSeq implements persistence.TimelineReader.
 func (s *Store) LastSeq(ctx context.Context, userID string) (uint64, error) {
-	if err := s.begin(ctx); err != nil {
-		return 0, fmt.Errorf("redisstore: last seq: %w", err)
+	return s.accountCounter(ctx, userID, "seq", "last seq")
+}
+
+// accountCounter reads a counter of user's account hash (0 when it is
+// missing): the timeline's last seq or its trim floor.
+func (s *Store) accountCounter(ctx context.Context, userID, field, what string) (uint64, error) {
+	if err := s.gate.Enter(ctx); err != nil {
+		return 0, fmt.Errorf("redisstore: %s: %w", what, err)
 	}
-	defer s.end()
-	if !validID(userID) {
+	defer s.gate.Leave()
+	if !persistence.ValidID(userID) {
 		return 0, nil
 	}
-	seq, err := s.rdb.HGet(ctx, s.k.account(userID), "seq").Uint64()
+	n, err := s.rdb.HGet(ctx, s.k.account(userID), field).Uint64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("redisstore: last seq of %q: %w", userID, err)
+		return 0, fmt.Errorf("redisstore: %s of %q: %w", what, userID, err)
 	}
-	return seq, nil
+	return n, nil
 }
 
-// ReadConversation implements persistence.Store in one script run: the
+// ReadConversation implements persistence.TimelineReader in one script run: the
 // index gives the seqs, newest first, and each is looked up in the timeline.
 func (s *Store) ReadConversation(ctx context.Context, userID, conversationID string, beforeSeq uint64, limit int) ([]*clientpb.Entry, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: read conversation: %w", err)
 	}
-	defer s.end()
-	if limit <= 0 || !validID(userID) || !validID(conversationID) {
+	defer s.gate.Leave()
+	if limit <= 0 || !persistence.ValidID(userID) || !persistence.ValidID(conversationID) {
 		return nil, nil
 	}
 	bound := "+inf"

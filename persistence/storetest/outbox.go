@@ -9,27 +9,27 @@ import (
 	"actorim/persistence"
 )
 
-// RunOutbox is the conformance suite of persistence.Outbox and
-// persistence.Trimmer. withOutbox opens a fresh, empty store with its outbox
-// on, without one with it off; both must implement both interfaces.
-func RunOutbox(t *testing.T, withOutbox, without func(t *testing.T) persistence.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s persistence.Store)
-	}{
+// OutboxStore is what the Outbox suite runs over: the contract, and the
+// accounts and timelines whose appends fill the outbox.
+type OutboxStore interface {
+	persistence.Outbox
+	persistence.Timelines
+	persistence.Accounts
+}
+
+// Outbox is the conformance suite of persistence.Outbox. withOutbox opens a
+// fresh, empty store with its outbox on, without one with it off.
+func Outbox(t *testing.T, withOutbox, without func(t *testing.T) OutboxStore, known ...Known) {
+	runSuite(t, withOutbox, known, []test[OutboxStore]{
 		{"RecordsAppends", testOutboxRecords},
 		{"ConfirmDeletes", testOutboxConfirm},
 		{"NothingForRejectedOrDuplicate", testOutboxRejected},
 		{"ConcurrentAppendsOnce", testOutboxConcurrent},
 		{"Lease", testOutboxLease},
-		{"Trim", testTrim},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, withOutbox(t)) })
-	}
-	t.Run("OffRecordsNothing", func(t *testing.T) {
+	})
+	run(t, "OffRecordsNothing", known, func(t *testing.T) {
 		s := without(t)
-		createAccounts(t, s, "alice", "bob")
+		CreateAccounts(t, s, "alice", "bob")
 		mustAppend(t, s, newReq("alice", "bob", "x1", "alice", "bob"))
 		if items := readOutbox(t, s, 10); len(items) != 0 {
 			t.Fatalf("outbox off: %d items recorded", len(items))
@@ -37,26 +37,17 @@ func RunOutbox(t *testing.T, withOutbox, without func(t *testing.T) persistence.
 	})
 }
 
-func outboxOf(t *testing.T, s persistence.Store) persistence.Outbox {
+func readOutbox(t *testing.T, s persistence.Outbox, limit int) []persistence.OutboxItem {
 	t.Helper()
-	ob, ok := s.(persistence.Outbox)
-	if !ok {
-		t.Fatalf("%T does not implement persistence.Outbox", s)
-	}
-	return ob
-}
-
-func readOutbox(t *testing.T, s persistence.Store, limit int) []persistence.OutboxItem {
-	t.Helper()
-	items, err := outboxOf(t, s).ReadOutbox(context.Background(), limit)
+	items, err := s.ReadOutbox(context.Background(), limit)
 	if err != nil {
 		t.Fatalf("ReadOutbox: %v", err)
 	}
 	return items
 }
 
-func testOutboxRecords(t *testing.T, s persistence.Store) {
-	createAccounts(t, s, "alice", "bob", "carol")
+func testOutboxRecords(t *testing.T, s OutboxStore) {
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	var want []*persistence.AppendResult
 	want = append(want, mustAppend(t, s, newReq("alice", "bob", "r1", "alice", "bob")))
 	want = append(want, mustAppend(t, s, newReq("bob", "alice", "r2", "bob", "alice")))
@@ -98,15 +89,15 @@ func testOutboxRecords(t *testing.T, s persistence.Store) {
 	if again := readOutbox(t, s, 2); len(again) != 2 || again[0].ID != items[0].ID || again[1].ID != items[1].ID {
 		t.Fatalf("second read differs: %+v", again)
 	}
-	n, oldest, err := outboxOf(t, s).OutboxBacklog(context.Background())
+	n, oldest, err := s.OutboxBacklog(context.Background())
 	if err != nil || n != 3 || oldest != items[0].AtMs {
 		t.Fatalf("OutboxBacklog = %d, %d, %v; want 3, %d", n, oldest, err, items[0].AtMs)
 	}
 }
 
-func testOutboxConfirm(t *testing.T, s persistence.Store) {
+func testOutboxConfirm(t *testing.T, s OutboxStore) {
 	ctx := context.Background()
-	createAccounts(t, s, "alice", "bob")
+	CreateAccounts(t, s, "alice", "bob")
 	for i := range 5 {
 		mustAppend(t, s, newReq("alice", "bob", fmt.Sprintf("c%d", i), "alice", "bob"))
 	}
@@ -114,7 +105,7 @@ func testOutboxConfirm(t *testing.T, s persistence.Store) {
 	if len(items) != 5 {
 		t.Fatalf("%d items, want 5", len(items))
 	}
-	if err := outboxOf(t, s).ConfirmOutbox(ctx, items[2].ID); err != nil {
+	if err := s.ConfirmOutbox(ctx, items[2].ID); err != nil {
 		t.Fatalf("ConfirmOutbox: %v", err)
 	}
 	rest := readOutbox(t, s, 100)
@@ -122,27 +113,27 @@ func testOutboxConfirm(t *testing.T, s persistence.Store) {
 		t.Fatalf("after confirming 3 of 5: %+v", rest)
 	}
 	mustAppend(t, s, newReq("alice", "bob", "c5", "alice", "bob"))
-	if err := outboxOf(t, s).ConfirmOutbox(ctx, rest[1].ID); err != nil {
+	if err := s.ConfirmOutbox(ctx, rest[1].ID); err != nil {
 		t.Fatalf("ConfirmOutbox: %v", err)
 	}
 	rest = readOutbox(t, s, 100)
 	if len(rest) != 1 || rest[0].Entry.GetMessage().GetClientMsgId() != "c5" {
 		t.Fatalf("after confirming 5 of 6: %+v", rest)
 	}
-	if err := outboxOf(t, s).ConfirmOutbox(ctx, rest[0].ID); err != nil {
+	if err := s.ConfirmOutbox(ctx, rest[0].ID); err != nil {
 		t.Fatalf("ConfirmOutbox: %v", err)
 	}
 	if rest = readOutbox(t, s, 100); len(rest) != 0 {
 		t.Fatalf("after confirming all: %+v", rest)
 	}
-	n, oldest, err := outboxOf(t, s).OutboxBacklog(ctx)
+	n, oldest, err := s.OutboxBacklog(ctx)
 	if err != nil || n != 0 || oldest != 0 {
 		t.Fatalf("empty OutboxBacklog = %d, %d, %v", n, oldest, err)
 	}
 }
 
-func testOutboxRejected(t *testing.T, s persistence.Store) {
-	createAccounts(t, s, "alice", "bob")
+func testOutboxRejected(t *testing.T, s OutboxStore) {
+	CreateAccounts(t, s, "alice", "bob")
 	mustAppend(t, s, newReq("alice", "bob", "d1", "alice", "bob"))
 	if res := mustAppend(t, s, newReq("alice", "bob", "d1", "alice", "bob")); !res.Duplicate {
 		t.Fatal("retry not reported as duplicate")
@@ -155,8 +146,8 @@ func testOutboxRejected(t *testing.T, s persistence.Store) {
 	}
 }
 
-func testOutboxConcurrent(t *testing.T, s persistence.Store) {
-	createAccounts(t, s, "alice", "bob", "carol")
+func testOutboxConcurrent(t *testing.T, s OutboxStore) {
+	CreateAccounts(t, s, "alice", "bob", "carol")
 	const writers, each = 8, 50
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -208,64 +199,12 @@ func testOutboxConcurrent(t *testing.T, s persistence.Store) {
 	}
 }
 
-func testOutboxLease(t *testing.T, s persistence.Store) {
+func testOutboxLease(t *testing.T, s OutboxStore) {
 	ctx := context.Background()
-	ob := outboxOf(t, s)
 	for range 2 { // take, then renew
-		ok, err := ob.AcquireOutbox(ctx, "node-a", 10_000)
+		ok, err := s.AcquireOutbox(ctx, "node-a", 10_000)
 		if err != nil || !ok {
 			t.Fatalf("AcquireOutbox(node-a) = %v, %v", ok, err)
 		}
-	}
-}
-
-func testTrim(t *testing.T, s persistence.Store) {
-	ctx := context.Background()
-	tr, ok := s.(persistence.Trimmer)
-	if !ok {
-		t.Fatalf("%T does not implement persistence.Trimmer", s)
-	}
-	createAccounts(t, s, "alice", "bob", "carol")
-	for i := range 10 {
-		to := []string{"bob", "carol"}[i%2]
-		mustAppend(t, s, newReq("alice", to, fmt.Sprintf("t%d", i), "alice", to))
-	}
-	if f, err := tr.TrimFloor(ctx, "alice"); err != nil || f > 1 {
-		t.Fatalf("TrimFloor before trimming = %d, %v", f, err)
-	}
-	floor, err := tr.TrimTimeline(ctx, "alice", 7)
-	if err != nil || floor != 7 {
-		t.Fatalf("TrimTimeline(7) = %d, %v", floor, err)
-	}
-	got, err := s.ReadTimeline(ctx, "alice", 0, 100)
-	if err != nil || len(got) != 4 || got[0].GetSeq() != 7 {
-		t.Fatalf("timeline after trim: %v, %v", seqs(got), err)
-	}
-	conv, err := s.ReadConversation(ctx, "alice", "p:alice:bob", 0, 100)
-	if err != nil {
-		t.Fatalf("ReadConversation after trim: %v", err)
-	}
-	if want := []uint64{9, 7}; fmt.Sprint(seqs(conv)) != fmt.Sprint(want) {
-		t.Fatalf("conversation after trim: %v, want %v", seqs(conv), want)
-	}
-	// A lower trim changes nothing; the newest entry is never trimmed.
-	if floor, err = tr.TrimTimeline(ctx, "alice", 3); err != nil || floor != 7 {
-		t.Fatalf("TrimTimeline(3) after 7 = %d, %v", floor, err)
-	}
-	if floor, err = tr.TrimTimeline(ctx, "alice", 1000); err != nil || floor != 10 {
-		t.Fatalf("TrimTimeline(1000) = %d, %v; want the newest seq 10", floor, err)
-	}
-	if last := lastSeq(t, s, "alice"); last != 10 {
-		t.Fatalf("LastSeq after trimming all = %d", last)
-	}
-	res := mustAppend(t, s, newReq("alice", "bob", "t10", "alice", "bob"))
-	if res.Entries[0].GetSeq() != 11 {
-		t.Fatalf("append after trim got seq %d, want 11", res.Entries[0].GetSeq())
-	}
-	if f, err := tr.TrimFloor(ctx, "alice"); err != nil || f != 10 {
-		t.Fatalf("TrimFloor = %d, %v", f, err)
-	}
-	if f, err := tr.TrimFloor(ctx, "bob"); err != nil || f > 1 {
-		t.Fatalf("TrimFloor(bob) = %d, %v", f, err)
 	}
 }
