@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -371,4 +373,28 @@ func TestLoginLimits(t *testing.T) {
 			t.Fatal("six logins at once with one hashing slot: none refused")
 		}
 	})
+}
+
+// TestBodyDeclaredTooLarge: a body declared over the limit is refused with
+// 413 before it is sent, and the connection is closed.
+func TestBodyDeclaredTooLarge(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, "POST /v1/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body: %v", err)
+	}
+	if !resp.Close {
+		t.Fatal("connection kept open after a refused body")
+	}
+	wantError(t, resp, http.StatusRequestEntityTooLarge, clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE)
 }

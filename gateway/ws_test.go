@@ -390,8 +390,20 @@ func TestConnectionLimit(t *testing.T) {
 		defer plain.Close()
 		refused(t, plain.URL)
 	})
+	// Plain HTTP over the limit: a connection of its own each.
+	plainHTTP := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	t.Run("plain HTTP", func(t *testing.T) {
+		resp, err := plainHTTP.Get(h.ts.URL + "/v1/conversations/p:alice:bob/messages")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ra := resp.Header.Get("Retry-After"); ra != "5" {
+			t.Fatalf("Retry-After %q", ra)
+		}
+		wantError(t, resp, http.StatusServiceUnavailable, clientpb.ErrorCode_ERR_UNAVAILABLE)
+	})
 	t.Run("healthz answers", func(t *testing.T) {
-		resp, err := http.Get(h.ts.URL + "/healthz")
+		resp, err := plainHTTP.Get(h.ts.URL + "/healthz")
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("healthz over the limit: %v %v", resp, err)
 		}
