@@ -107,65 +107,38 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.MaxFrameBytes <= 0 {
-		c.MaxFrameBytes = 64 << 10
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 60 * time.Second
-	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 25 * time.Second
-	}
+	orDefault(&c.MaxFrameBytes, 64<<10)
+	orDefault(&c.IdleTimeout, 60*time.Second)
+	orDefault(&c.PingInterval, 25*time.Second)
 	c.PingInterval = min(c.PingInterval, c.IdleTimeout/2)
-	if c.LoginTimeout <= 0 {
-		c.LoginTimeout = 10 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.SendRate <= 0 {
-		c.SendRate = 100
-	}
-	if c.SendBurst <= 0 {
-		c.SendBurst = 200
-	}
-	if c.RequestRate <= 0 {
-		c.RequestRate = 200
-	}
-	if c.RequestBurst <= 0 {
-		c.RequestBurst = 400
-	}
-	if c.MaxInflightBytes <= 0 {
-		c.MaxInflightBytes = 256 << 10
-	}
+	orDefault(&c.LoginTimeout, 10*time.Second)
+	orDefault(&c.WriteTimeout, 10*time.Second)
+	orDefault(&c.SendRate, 100)
+	orDefault(&c.SendBurst, 200)
+	orDefault(&c.RequestRate, 200)
+	orDefault(&c.RequestBurst, 400)
+	orDefault(&c.MaxInflightBytes, 256<<10)
 	// One frame of the largest size must always fit.
 	c.MaxInflightBytes = max(c.MaxInflightBytes, c.MaxFrameBytes+frameOverhead)
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = defaultMaxConnections()
 	}
-	if c.TokenTTL <= 0 {
-		c.TokenTTL = auth.DefaultTTL
-	}
-	if c.HTTPReadTimeout <= 0 {
-		c.HTTPReadTimeout = 20 * time.Second
-	}
-	if c.HTTPWriteTimeout <= 0 {
-		c.HTTPWriteTimeout = 30 * time.Second
-	}
-	if c.HTTPIdleTimeout <= 0 {
-		c.HTTPIdleTimeout = 60 * time.Second
-	}
-	if c.LoginRate == 0 {
+	orDefault(&c.TokenTTL, auth.DefaultTTL)
+	orDefault(&c.HTTPReadTimeout, 20*time.Second)
+	orDefault(&c.HTTPWriteTimeout, 30*time.Second)
+	orDefault(&c.HTTPIdleTimeout, 60*time.Second)
+	if c.LoginRate == 0 { // negative lifts the limit
 		c.LoginRate = 10
 	}
-	if c.LoginBurst <= 0 {
-		c.LoginBurst = 40
-	}
-	if c.LoginFreeFailures <= 0 {
-		c.LoginFreeFailures = 5
-	}
-	if c.LoginBackoffMax <= 0 {
-		c.LoginBackoffMax = 5 * time.Minute
+	orDefault(&c.LoginBurst, 40)
+	orDefault(&c.LoginFreeFailures, 5)
+	orDefault(&c.LoginBackoffMax, 5*time.Minute)
+}
+
+// orDefault sets *v to def unless it is positive.
+func orDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 
