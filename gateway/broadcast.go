@@ -33,7 +33,7 @@ type broadcastBody struct {
 func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	b, ok := s.backend.(broadcaster)
 	if !ok {
-		writeError(w, http.StatusNotImplemented, clientpb.ErrorCode_ERR_UNSUPPORTED, "broadcast is not available")
+		writeErrorStatus(w, http.StatusNotImplemented, errNoBroadcast)
 		return
 	}
 	var body broadcastBody
@@ -42,11 +42,11 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	content := &clientpb.Content{}
 	if len(body.Content) == 0 {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "content is required")
+		writeError(w, errNoContent)
 		return
 	}
 	if err := wire.UnmarshalJSON(body.Content, content); err != nil {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "content is not a Content: "+err.Error())
+		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content is not a Content: "+err.Error()))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), broadcastTimeout)
@@ -54,7 +54,7 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	extendWrite(w, broadcastTimeout+10*time.Second)
 	res, e := b.Broadcast(ctx, actors.BroadcastRequest{ID: body.ID, Channel: body.Channel, Content: content, OnlineOnly: body.OnlineOnly})
 	if e != nil {
-		writeClientError(w, e)
+		writeError(w, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
