@@ -11,7 +11,8 @@ import (
 	"actorim/wire"
 )
 
-// broadcaster is the part of the backend that broadcasts (actors.Runtime).
+// broadcaster is the part of a Backend that broadcasts, asserted at each
+// request (actors.Runtime implements it).
 type broadcaster interface {
 	Broadcast(ctx context.Context, req actors.BroadcastRequest) (actors.BroadcastResult, *clientpb.Error)
 }

@@ -21,12 +21,24 @@ import (
 	"actorim/protos/clientpb"
 )
 
-// Backend is what the gateway needs from the actors.
+// Backend is what the gateway needs from the actors. Its errors reach the
+// client as they are: a code (and its HTTP status, status.go) and a
+// message. A Backend that also broadcasts (see broadcaster) serves
+// POST /v1/admin/broadcast; without it that answers 501.
 type Backend interface {
+	// Connect starts the connection of a verified login: out writes to its
+	// socket, and the Inbound returned takes its frames.
 	Connect(s actors.Session, out actors.Outbound) actors.Inbound
+	// CreateAccount registers userID with a password hash (empty: none, the
+	// user logs in with minted tokens only). With ifMissing an existing
+	// account is left as it is, without error.
 	CreateAccount(ctx context.Context, userID, passwordHash string, ifMissing bool) *clientpb.Error
+	// Account reports whether userID has an account, and its password hash.
 	Account(ctx context.Context, userID string) (found bool, passwordHash string, e *clientpb.Error)
+	// History pages one of userID's conversations backwards, newest first.
 	History(ctx context.Context, userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error)
+	// Send sends a message as userID from deviceID (the admin API sends
+	// from device "server").
 	Send(ctx context.Context, userID, deviceID string, s *clientpb.Send) (*clientpb.SendAck, *clientpb.Error)
 	// TokensRevokedBefore returns when userID's tokens were last revoked
 	// (zero: never); RevokeTokens revokes those issued before a time.

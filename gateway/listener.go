@@ -32,6 +32,8 @@ type limitListener struct {
 	s *Server
 }
 
+// Accept counts each connection; beyond MaxConnections plus refuseHeadroom
+// it closes them at once.
 func (l *limitListener) Accept() (net.Conn, error) {
 	max := int64(l.s.cfg.MaxConnections)
 	for {
@@ -63,6 +65,7 @@ type countedConn struct {
 	closed atomic.Bool
 }
 
+// Close gives the connection's slot back, once.
 func (c *countedConn) Close() error {
 	if !c.closed.Swap(true) {
 		c.n.Add(-1)
