@@ -49,23 +49,23 @@ func (s *Server) SetAnalytics(a Analytics) { s.analytics.Store(&analyticsHolder{
 func (s *Server) handleAnalytics(w http.ResponseWriter, r *http.Request) {
 	h := s.analytics.Load()
 	if h == nil {
-		writeError(w, http.StatusServiceUnavailable, clientpb.ErrorCode_ERR_UNAVAILABLE, "no message archive configured (--clickhouse)")
+		writeError(w, errNoArchive)
 		return
 	}
 	q := AnalyticsQuery{Name: r.PathValue("query"), Bucket: r.URL.Query().Get("bucket")}
 	now := time.Now().UTC()
 	var err error
 	if q.To, err = parseTime(r.URL.Query().Get("to"), now); err != nil {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "to: "+err.Error())
+		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "to: "+err.Error()))
 		return
 	}
 	if q.From, err = parseTime(r.URL.Query().Get("from"), q.To.Add(-24*time.Hour)); err != nil {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "from: "+err.Error())
+		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "from: "+err.Error()))
 		return
 	}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		if q.Limit, err = strconv.Atoi(v); err != nil || q.Limit < 1 || q.Limit > 10000 {
-			writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "limit must be 1 to 10000")
+			writeError(w, errBadTopLimit)
 			return
 		}
 	}
@@ -76,14 +76,14 @@ func (s *Server) handleAnalytics(w http.ResponseWriter, r *http.Request) {
 	res, err := h.a.Analyze(ctx, q)
 	switch {
 	case errors.Is(err, ErrUnknownAnalytics):
-		writeError(w, http.StatusNotFound, clientpb.ErrorCode_ERR_NOT_FOUND, err.Error())
+		writeError(w, clientError(clientpb.ErrorCode_ERR_NOT_FOUND, err.Error()))
 		return
 	case errors.Is(err, ErrBadAnalytics):
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, err.Error())
+		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, err.Error()))
 		return
 	case err != nil:
 		s.log.Warn("analytics query failed", "query", q.Name, "err", err)
-		writeError(w, http.StatusServiceUnavailable, clientpb.ErrorCode_ERR_UNAVAILABLE, "archive query failed: "+err.Error())
+		writeError(w, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "archive query failed: "+err.Error()))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

@@ -11,7 +11,8 @@ import (
 	"actorim/wire"
 )
 
-// broadcaster is the part of the backend that broadcasts (actors.Runtime).
+// broadcaster is the part of a Backend that broadcasts, asserted at each
+// request (actors.Runtime implements it).
 type broadcaster interface {
 	Broadcast(ctx context.Context, req actors.BroadcastRequest) (actors.BroadcastResult, *clientpb.Error)
 }
@@ -33,7 +34,7 @@ type broadcastBody struct {
 func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	b, ok := s.backend.(broadcaster)
 	if !ok {
-		writeError(w, http.StatusNotImplemented, clientpb.ErrorCode_ERR_UNSUPPORTED, "broadcast is not available")
+		writeErrorStatus(w, http.StatusNotImplemented, errNoBroadcast)
 		return
 	}
 	var body broadcastBody
@@ -42,11 +43,11 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	content := &clientpb.Content{}
 	if len(body.Content) == 0 {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "content is required")
+		writeError(w, errNoContent)
 		return
 	}
 	if err := wire.UnmarshalJSON(body.Content, content); err != nil {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "content is not a Content: "+err.Error())
+		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content is not a Content: "+err.Error()))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), broadcastTimeout)
@@ -54,7 +55,7 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	extendWrite(w, broadcastTimeout+10*time.Second)
 	res, e := b.Broadcast(ctx, actors.BroadcastRequest{ID: body.ID, Channel: body.Channel, Content: content, OnlineOnly: body.OnlineOnly})
 	if e != nil {
-		writeClientError(w, e)
+		writeError(w, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)

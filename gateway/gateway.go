@@ -21,12 +21,24 @@ import (
 	"actorim/protos/clientpb"
 )
 
-// Backend is what the gateway needs from the actors.
+// Backend is what the gateway needs from the actors. Its errors reach the
+// client as they are: a code (and its HTTP status, status.go) and a
+// message. A Backend that also broadcasts (see broadcaster) serves
+// POST /v1/admin/broadcast; without it that answers 501.
 type Backend interface {
+	// Connect starts the connection of a verified login: out writes to its
+	// socket, and the Inbound returned takes its frames.
 	Connect(s actors.Session, out actors.Outbound) actors.Inbound
+	// CreateAccount registers userID with a password hash (empty: none, the
+	// user logs in with minted tokens only). With ifMissing an existing
+	// account is left as it is, without error.
 	CreateAccount(ctx context.Context, userID, passwordHash string, ifMissing bool) *clientpb.Error
+	// Account reports whether userID has an account, and its password hash.
 	Account(ctx context.Context, userID string) (found bool, passwordHash string, e *clientpb.Error)
+	// History pages one of userID's conversations backwards, newest first.
 	History(ctx context.Context, userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error)
+	// Send sends a message as userID from deviceID (the admin API sends
+	// from device "server").
 	Send(ctx context.Context, userID, deviceID string, s *clientpb.Send) (*clientpb.SendAck, *clientpb.Error)
 	// TokensRevokedBefore returns when userID's tokens were last revoked
 	// (zero: never); RevokeTokens revokes those issued before a time.
@@ -107,65 +119,38 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.MaxFrameBytes <= 0 {
-		c.MaxFrameBytes = 64 << 10
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 60 * time.Second
-	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 25 * time.Second
-	}
+	orDefault(&c.MaxFrameBytes, 64<<10)
+	orDefault(&c.IdleTimeout, 60*time.Second)
+	orDefault(&c.PingInterval, 25*time.Second)
 	c.PingInterval = min(c.PingInterval, c.IdleTimeout/2)
-	if c.LoginTimeout <= 0 {
-		c.LoginTimeout = 10 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.SendRate <= 0 {
-		c.SendRate = 100
-	}
-	if c.SendBurst <= 0 {
-		c.SendBurst = 200
-	}
-	if c.RequestRate <= 0 {
-		c.RequestRate = 200
-	}
-	if c.RequestBurst <= 0 {
-		c.RequestBurst = 400
-	}
-	if c.MaxInflightBytes <= 0 {
-		c.MaxInflightBytes = 256 << 10
-	}
+	orDefault(&c.LoginTimeout, 10*time.Second)
+	orDefault(&c.WriteTimeout, 10*time.Second)
+	orDefault(&c.SendRate, 100)
+	orDefault(&c.SendBurst, 200)
+	orDefault(&c.RequestRate, 200)
+	orDefault(&c.RequestBurst, 400)
+	orDefault(&c.MaxInflightBytes, 256<<10)
 	// One frame of the largest size must always fit.
 	c.MaxInflightBytes = max(c.MaxInflightBytes, c.MaxFrameBytes+frameOverhead)
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = defaultMaxConnections()
 	}
-	if c.TokenTTL <= 0 {
-		c.TokenTTL = auth.DefaultTTL
-	}
-	if c.HTTPReadTimeout <= 0 {
-		c.HTTPReadTimeout = 20 * time.Second
-	}
-	if c.HTTPWriteTimeout <= 0 {
-		c.HTTPWriteTimeout = 30 * time.Second
-	}
-	if c.HTTPIdleTimeout <= 0 {
-		c.HTTPIdleTimeout = 60 * time.Second
-	}
-	if c.LoginRate == 0 {
+	orDefault(&c.TokenTTL, auth.DefaultTTL)
+	orDefault(&c.HTTPReadTimeout, 20*time.Second)
+	orDefault(&c.HTTPWriteTimeout, 30*time.Second)
+	orDefault(&c.HTTPIdleTimeout, 60*time.Second)
+	if c.LoginRate == 0 { // negative lifts the limit
 		c.LoginRate = 10
 	}
-	if c.LoginBurst <= 0 {
-		c.LoginBurst = 40
-	}
-	if c.LoginFreeFailures <= 0 {
-		c.LoginFreeFailures = 5
-	}
-	if c.LoginBackoffMax <= 0 {
-		c.LoginBackoffMax = 5 * time.Minute
+	orDefault(&c.LoginBurst, 40)
+	orDefault(&c.LoginFreeFailures, 5)
+	orDefault(&c.LoginBackoffMax, 5*time.Minute)
+}
+
+// orDefault sets *v to def unless it is positive.
+func orDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 

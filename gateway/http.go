@@ -103,24 +103,40 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
-	found, _, e := s.backend.Account(ctx, c.UserID)
-	if e != nil {
-		writeClientError(w, e)
-		return
-	}
-	if found {
-		writeError(w, http.StatusConflict, clientpb.ErrorCode_ERR_CONFLICT, "user id already registered")
-		return
-	}
-	hash, ok := s.hash(w, ctx, c.Password)
+	found, ok := s.createAccount(w, ctx, c.UserID, c.Password, false)
 	if !ok {
 		return
 	}
-	if e := s.backend.CreateAccount(ctx, c.UserID, hash, false); e != nil {
-		writeClientError(w, e)
+	if found {
+		writeError(w, errUserTaken)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"user_id": c.UserID})
+}
+
+// createAccount creates userID's account with password (none if empty)
+// unless it exists, which found reports; ifMissing makes losing a race to
+// create it no error. It answers the request itself when it fails.
+func (s *Server) createAccount(w http.ResponseWriter, ctx context.Context, userID, password string, ifMissing bool) (found, ok bool) {
+	found, _, e := s.backend.Account(ctx, userID)
+	if e != nil {
+		writeError(w, e)
+		return false, false
+	}
+	if found {
+		return true, true
+	}
+	var hash string
+	if password != "" {
+		if hash, ok = s.hash(w, ctx, password); !ok {
+			return false, false
+		}
+	}
+	if e := s.backend.CreateAccount(ctx, userID, hash, ifMissing); e != nil {
+		writeError(w, e)
+		return false, false
+	}
+	return false, true
 }
 
 // handleLogin exchanges a password for a token. An unknown user costs the
@@ -132,23 +148,20 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &c, maxCredentialsBody) || !s.allowAddr(w, r) {
 		return
 	}
-	refuse := func() {
-		writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "unknown user or wrong password")
-	}
 	if !ids.ValidUser(c.UserID) {
-		refuse()
+		writeError(w, errLoginFailed)
 		return
 	}
 	if d := s.logins.locked(c.UserID); d > 0 {
 		s.metrics.loginRefused.WithLabelValues("account_backoff").Inc()
-		tooMany(w, d, "too many failed logins for this account, retry later")
+		writeRetryable(w, errAccountLock, d)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
 	found, hash, e := s.backend.Account(ctx, c.UserID)
 	if e != nil {
-		writeClientError(w, e)
+		writeError(w, e)
 		return
 	}
 	if !found {
@@ -162,7 +175,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	s.metrics.hashes.WithLabelValues("check").Inc()
 	if !ok || !found {
 		s.logins.failed(c.UserID)
-		refuse()
+		writeError(w, errLoginFailed)
 		return
 	}
 	s.logins.succeeded(c.UserID)
@@ -175,7 +188,7 @@ func (s *Server) allowAddr(w http.ResponseWriter, r *http.Request) bool {
 	d, ok := s.logins.allowAddr(s.logins.clientAddr(r))
 	if !ok {
 		s.metrics.loginRefused.WithLabelValues("address_rate").Inc()
-		tooMany(w, d, "too many register or login requests from this address, retry later")
+		writeRetryable(w, errAddrRate, d)
 	}
 	return ok
 }
@@ -186,7 +199,7 @@ func (s *Server) hash(w http.ResponseWriter, ctx context.Context, password strin
 	hash, err := s.hasher.Hash(ctx, password)
 	switch {
 	case errors.Is(err, auth.ErrBadPassword):
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, err.Error())
+		writeError(w, errBadPassword)
 		return "", false
 	case err != nil:
 		s.busy(w)
@@ -198,19 +211,13 @@ func (s *Server) hash(w http.ResponseWriter, ctx context.Context, password strin
 
 func (s *Server) busy(w http.ResponseWriter) {
 	s.metrics.loginRefused.WithLabelValues("busy").Inc()
-	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, clientpb.ErrorCode_ERR_UNAVAILABLE, "too many logins at once, retry shortly")
-}
-
-func tooMany(w http.ResponseWriter, d time.Duration, msg string) {
-	w.Header().Set("Retry-After", retryAfterSeconds(d))
-	writeError(w, http.StatusTooManyRequests, clientpb.ErrorCode_ERR_RATE_LIMITED, msg)
+	writeRetryable(w, errHashingBusy, time.Second)
 }
 
 func (s *Server) writeToken(w http.ResponseWriter, status int, userID string) {
 	tok, exp, err := s.tokens.IssueFor(userID, false, s.cfg.TokenTTL)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, clientpb.ErrorCode_ERR_INTERNAL, "token could not be issued")
+		writeError(w, errTokenIssue)
 		return
 	}
 	writeJSON(w, status, tokenResponse{UserID: userID, Token: tok, ExpiresAtMs: exp.UnixMilli()})
@@ -226,21 +233,23 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if v := q.Get("before_seq"); v != "" {
 		if req.BeforeSeq, err = strconv.ParseUint(v, 10, 64); err != nil {
-			writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "before_seq must be an unsigned integer")
+			writeError(w, errBadBeforeSeq)
 			return
 		}
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "limit must be an unsigned integer")
+			writeError(w, errBadLimit)
 			return
 		}
 		req.Limit = uint32(n)
 	}
-	res, e := s.backend.History(r.Context(), claims.UserID, req)
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	res, e := s.backend.History(ctx, claims.UserID, req)
 	if e != nil {
-		writeClientError(w, e)
+		writeError(w, e)
 		return
 	}
 	writeProto(w, http.StatusOK, res)
@@ -260,35 +269,16 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
-	found, _, e := s.backend.Account(ctx, p.UserID)
-	if e != nil {
-		writeClientError(w, e)
-		return
-	}
-	if found {
+	if _, ok := s.createAccount(w, ctx, p.UserID, p.Password, true); ok {
 		writeJSON(w, http.StatusOK, map[string]string{"user_id": p.UserID})
-		return
 	}
-	var hash string
-	if p.Password != "" {
-		var ok bool
-		if hash, ok = s.hash(w, ctx, p.Password); !ok {
-			return
-		}
-	}
-	if e := s.backend.CreateAccount(ctx, p.UserID, hash, true); e != nil {
-		writeClientError(w, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"user_id": p.UserID})
 }
 
 // handleAdminSend sends a message as the user in the path; the body is a
 // Send in the protocol's JSON form.
 func (s *Server) handleAdminSend(w http.ResponseWriter, r *http.Request) {
-	from := r.PathValue("user")
-	if !ids.ValidUser(from) {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "bad user id in path")
+	from, ok := pathUser(w, r)
+	if !ok {
 		return
 	}
 	body, ok := readBody(w, r, maxSendBody)
@@ -297,14 +287,14 @@ func (s *Server) handleAdminSend(w http.ResponseWriter, r *http.Request) {
 	}
 	send := &clientpb.Send{}
 	if err := wire.UnmarshalJSON(body, send); err != nil {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "body is not a Send: "+err.Error())
+		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "body is not a Send: "+err.Error()))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
 	ack, e := s.backend.Send(ctx, from, "server", send)
 	if e != nil {
-		writeClientError(w, e)
+		writeError(w, e)
 		return
 	}
 	writeProto(w, http.StatusOK, ack)
@@ -320,9 +310,8 @@ type revokeRequest struct {
 // default) and kicks their live connections (POST
 // /v1/admin/users/{user}/revoke-tokens, admin token). The body is optional.
 func (s *Server) handleRevokeTokens(w http.ResponseWriter, r *http.Request) {
-	user := r.PathValue("user")
-	if !ids.ValidUser(user) {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "bad user id in path")
+	user, ok := pathUser(w, r)
+	if !ok {
 		return
 	}
 	var req revokeRequest
@@ -333,7 +322,7 @@ func (s *Server) handleRevokeTokens(w http.ResponseWriter, r *http.Request) {
 	if req.BeforeMs != 0 {
 		t := time.UnixMilli(req.BeforeMs)
 		if req.BeforeMs < 0 || t.After(before) {
-			writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "before_ms must be a past time in Unix milliseconds")
+			writeError(w, errBadBeforeMs)
 			return
 		}
 		before = t
@@ -342,7 +331,7 @@ func (s *Server) handleRevokeTokens(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	at, kicked, e := s.backend.RevokeTokens(ctx, user, before)
 	if e != nil {
-		writeClientError(w, e)
+		writeError(w, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user_id": user, "revoked_before_ms": at.UnixMilli(), "kicked": kicked})
@@ -353,43 +342,58 @@ func (s *Server) handleRevokeTokens(w http.ResponseWriter, r *http.Request) {
 // they are refused.
 func validNewAccount(w http.ResponseWriter, userID, password string, required bool) bool {
 	if !ids.ValidUser(userID) {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "user_id must be 1 to 64 characters [A-Za-z0-9_.@-]")
+		writeError(w, errBadUserID)
 		return false
 	}
 	if (password != "" || required) && !auth.ValidPassword(password) {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, auth.ErrBadPassword.Error())
+		writeError(w, errBadPassword)
 		return false
 	}
 	return true
 }
 
-func bearerToken(r *http.Request) (string, bool) {
+// pathUser returns the user id in the request's path; it answers 400
+// itself when the id is not valid.
+func pathUser(w http.ResponseWriter, r *http.Request) (string, bool) {
+	user := r.PathValue("user")
+	if !ids.ValidUser(user) {
+		writeError(w, errBadPathUser)
+		return "", false
+	}
+	return user, true
+}
+
+// bearerToken returns the token of "Authorization: Bearer <token>"; it
+// answers 401 itself when there is none.
+func bearerToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		writeError(w, errNoBearer)
+	}
 	return strings.TrimSpace(tok), ok
 }
 
 // bearer verifies the request's "Authorization: Bearer <token>", a user
 // token that has not been revoked.
 func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (auth.Claims, bool) {
-	tok, ok := bearerToken(r)
+	tok, ok := bearerToken(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "missing bearer token")
 		return auth.Claims{}, false
 	}
 	c, err := s.tokens.Verify(tok)
 	if err != nil {
-		writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token refused: "+err.Error())
+		writeError(w, errTokenRefused(err))
 		return auth.Claims{}, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
 	before, e := s.backend.TokensRevokedBefore(ctx, c.UserID)
 	if e != nil {
-		writeClientError(w, e)
+		writeError(w, e)
 		return auth.Claims{}, false
 	}
 	if c.Revoked(before) {
-		writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token revoked: log in again")
+		writeError(w, errTokenRevoked)
 		return auth.Claims{}, false
 	}
 	return c, true
@@ -400,9 +404,8 @@ func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (auth.Claims, bo
 // an admin claim signed with the app-server secret, is 403.
 func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearerToken(r)
+		tok, ok := bearerToken(w, r)
 		if !ok {
-			writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "missing bearer token")
 			return
 		}
 		c, err := s.admin.Verify(tok)
@@ -411,10 +414,10 @@ func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if _, uerr := s.tokens.Verify(tok); err == nil || uerr == nil {
-			writeError(w, http.StatusForbidden, clientpb.ErrorCode_ERR_FORBIDDEN, "admin token required (signed with the admin secret, not the app-server secret)")
+			writeError(w, errNotAdmin)
 			return
 		}
-		writeError(w, http.StatusUnauthorized, clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token refused: "+err.Error())
+		writeError(w, errTokenRefused(err))
 	}
 }
 
@@ -428,7 +431,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "body is not the expected JSON: "+err.Error())
+		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "body is not the expected JSON: "+err.Error()))
 		return false
 	}
 	return true
@@ -441,22 +444,25 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
 // timeout is cut off by it.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, clientpb.ErrorCode_ERR_BAD_REQUEST, "Content-Type must be application/json")
+		writeErrorStatus(w, http.StatusUnsupportedMediaType, errContentType)
 		return nil, false
+	}
+	tooLarge := func() {
+		writeError(w, clientError(clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, "body exceeds "+strconv.FormatInt(limit, 10)+" bytes"))
 	}
 	if r.ContentLength > limit {
 		w.Header().Set("Connection", "close")
-		writeError(w, http.StatusRequestEntityTooLarge, clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
+		tooLarge()
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, clientpb.ErrorCode_ERR_BAD_REQUEST, "body could not be read: "+err.Error())
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		tooLarge()
+		return nil, false
+	case err != nil:
+		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "body could not be read: "+err.Error()))
 		return nil, false
 	}
 	return body, true
@@ -471,20 +477,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeProto(w http.ResponseWriter, status int, m proto.Message) {
 	data, err := wire.MarshalJSON(m)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, clientpb.ErrorCode_ERR_INTERNAL, "encoding failed")
+		writeError(w, errEncoding)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(data)
-}
-
-// writeError answers {"error": {"code": "ERR_...", "message": "..."}}.
-func writeError(w http.ResponseWriter, status int, code clientpb.ErrorCode, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code.String(), "message": msg}})
-}
-
-// writeClientError answers a protocol error with its HTTP status (status.go).
-func writeClientError(w http.ResponseWriter, e *clientpb.Error) {
-	writeError(w, httpStatus(e.GetCode()), e.GetCode(), e.GetMessage())
 }

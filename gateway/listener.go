@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"actorim/protos/clientpb"
 )
 
 // Connections beyond MaxConnections are still accepted up to this many more,
@@ -34,6 +32,8 @@ type limitListener struct {
 	s *Server
 }
 
+// Accept counts each connection; beyond MaxConnections plus refuseHeadroom
+// it closes them at once.
 func (l *limitListener) Accept() (net.Conn, error) {
 	max := int64(l.s.cfg.MaxConnections)
 	for {
@@ -65,6 +65,7 @@ type countedConn struct {
 	closed atomic.Bool
 }
 
+// Close gives the connection's slot back, once.
 func (c *countedConn) Close() error {
 	if !c.closed.Swap(true) {
 		c.n.Add(-1)
@@ -90,14 +91,21 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 func (s *Server) limitConns(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, _ := r.Context().Value(connKey{}).(*countedConn); c != nil && c.over && r.URL.Path != "/healthz" {
-			s.metrics.refused.Inc()
 			w.Header().Set("Connection", "close")
-			w.Header().Set("Retry-After", "5")
-			writeError(w, http.StatusServiceUnavailable, clientpb.ErrorCode_ERR_UNAVAILABLE, "connection limit reached, try another node or later")
+			s.refuseConn(w)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// connLimitRetry is the Retry-After of a connection refused at the limit.
+const connLimitRetry = 5 * time.Second
+
+// refuseConn answers a request over the connection limit: 503, Retry-After.
+func (s *Server) refuseConn(w http.ResponseWriter) {
+	s.metrics.refused.Inc()
+	writeRetryable(w, errConnLimit, connLimitRetry)
 }
 
 // HTTPServer returns a server of h with the configured timeouts and limits.

@@ -53,9 +53,7 @@ var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if n := s.open.Add(1); n > int64(s.cfg.MaxConnections) {
 		s.open.Add(-1)
-		s.metrics.refused.Inc()
-		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, clientpb.ErrorCode_ERR_UNAVAILABLE, "connection limit reached, try another node or later")
+		s.refuseConn(w)
 		return
 	}
 	ws, err := upgrader.Upgrade(w, r, nil)
@@ -133,10 +131,11 @@ func (c *wsConn) closeNow() {
 	_ = c.ws.Close()
 }
 
-func (c *wsConn) writeError(id uint32, code clientpb.ErrorCode, msg string, retryAfter time.Duration) {
-	c.srv.metrics.badFrames.WithLabelValues(code.String()).Inc()
+// writeError answers frame id with e, and when the client may retry.
+func (c *wsConn) writeError(id uint32, e *clientpb.Error, retryAfter time.Duration) {
+	c.srv.metrics.badFrames.WithLabelValues(e.GetCode().String()).Inc()
 	_ = c.WriteFrame(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Error{Error: &clientpb.Error{
-		Code: code, Message: msg, RetryAfterMs: uint32(retryAfter / time.Millisecond),
+		Code: e.GetCode(), Message: e.GetMessage(), RetryAfterMs: uint32(retryAfter / time.Millisecond),
 	}}})
 }
 
@@ -224,14 +223,14 @@ func (c *wsConn) readLoop(conn actors.Inbound) {
 				c.Close(clientpb.CloseRateLimited, "request rate exceeded")
 				continue
 			}
-			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_RATE_LIMITED, "request rate limit exceeded, retry later", time.Duration(float64(time.Second)/cfg.RequestRate))
+			c.writeError(f.GetId(), errRequestRate, time.Duration(float64(time.Second)/cfg.RequestRate))
 			continue
 		}
 		refused = 0
 		if _, ok := f.GetBody().(*clientpb.Frame_Send); ok {
 			if !sends.Allow() {
 				c.srv.metrics.rateLimited.Inc()
-				c.writeError(f.GetId(), clientpb.ErrorCode_ERR_RATE_LIMITED, "send rate limit exceeded, retry later with the same client_msg_id", time.Duration(float64(time.Second)/cfg.SendRate))
+				c.writeError(f.GetId(), errSendRate, time.Duration(float64(time.Second)/cfg.SendRate))
 				continue
 			}
 		}
@@ -264,7 +263,7 @@ func (c *wsConn) login() actors.Inbound {
 		l := f.GetLogin()
 		if l == nil {
 			if code == clientpb.ErrorCode_ERR_UNSPECIFIED {
-				c.writeError(f.GetId(), clientpb.ErrorCode_ERR_NOT_LOGGED_IN, "the first frame must be login", 0)
+				c.writeError(f.GetId(), errNotLoggedIn, 0)
 			}
 			if bad++; bad >= maxBadFrames {
 				c.Close(clientpb.CloseProtocol, "too many frames before login")
@@ -275,17 +274,17 @@ func (c *wsConn) login() actors.Inbound {
 		}
 		claims, err := c.srv.tokens.Verify(l.GetToken())
 		if err != nil {
-			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token refused: "+err.Error(), 0)
+			c.writeError(f.GetId(), errTokenRefused(err), 0)
 			c.Close(clientpb.CloseUnauthenticated, "unauthenticated")
 			c.drain()
 			return nil
 		}
 		if !ids.ValidDevice(l.GetDeviceId()) {
-			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_BAD_REQUEST, "login: device_id must be 1 to 64 characters [A-Za-z0-9_.@:-]", 0)
+			c.writeError(f.GetId(), errBadDevice, 0)
 			continue
 		}
 		if _, ok := clientpb.Platform_name[int32(l.GetPlatform())]; !ok || l.GetPlatform() == clientpb.Platform_PLATFORM_UNSPECIFIED {
-			c.writeError(f.GetId(), clientpb.ErrorCode_ERR_BAD_REQUEST, "login: platform must be web, ios, android or desktop", 0)
+			c.writeError(f.GetId(), errBadPlatform, 0)
 			continue
 		}
 		return c.srv.backend.Connect(actors.Session{
@@ -332,13 +331,13 @@ func (c *wsConn) readFrame(timeout time.Duration) (f *clientpb.Frame, size int, 
 		if _, err := io.Copy(io.Discard, r); err != nil {
 			return nil, 0, 0, err
 		}
-		c.writeError(0, clientpb.ErrorCode_ERR_FRAME_TOO_LARGE, "frame exceeds "+strconv.Itoa(max)+" bytes", 0)
+		c.writeError(0, clientError(clientpb.ErrorCode_ERR_FRAME_TOO_LARGE, "frame exceeds "+strconv.Itoa(max)+" bytes"), 0)
 		return nil, 0, clientpb.ErrorCode_ERR_FRAME_TOO_LARGE, nil
 	}
 	c.srv.metrics.framesIn.WithLabelValues(c.codec.Name()).Inc()
 	f, derr := c.codec.Decode(buf.Bytes())
 	if derr != nil {
-		c.writeError(0, clientpb.ErrorCode_ERR_BAD_FRAME, derr.Error(), 0)
+		c.writeError(0, clientError(clientpb.ErrorCode_ERR_BAD_FRAME, derr.Error()), 0)
 		return nil, 0, clientpb.ErrorCode_ERR_BAD_FRAME, nil
 	}
 	return f, int(n), 0, nil
