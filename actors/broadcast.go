@@ -42,10 +42,6 @@ type BroadcastResult struct {
 // broadcastChunk is the number of timelines in one Append.
 const broadcastChunk = 500
 
-// broadcastSender is the dedup scope of broadcasts: an internal id no user
-// can take.
-const broadcastSender = "#broadcast"
-
 // broadcastProgress is the record "bc/<id>": where a broadcast got to.
 type broadcastProgress struct {
 	After  string `json:"after"`
@@ -177,8 +173,6 @@ func (r *Runtime) broadcastTargets(users []string, onlineOnly bool) ([]string, m
 	}
 	return targets, online, nil
 }
-
-func broadcastKey(id string) string { return "bc/" + id }
 
 func (r *Runtime) saveProgress(track bool, id string, p broadcastProgress) *clientpb.Error {
 	if !track {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"actorim/cluster"
+	"actorim/ids"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 )
@@ -90,20 +92,6 @@ type (
 	// topologyChanged carries the owners of the cluster's new topology.
 	topologyChanged struct{ owners cluster.Owners }
 )
-
-// pendingSend is a Send forwarded to the user grain and not yet answered.
-type pendingSend struct {
-	frameID  uint32
-	deadline time.Time
-	done     func() // the frame's release (see Conn.Frame)
-	// bytes is the size of the message's content, charged to the write
-	// budget once per timeline the grain reports it was written to.
-	bytes int
-	// group and to name the group grain a group send went to ("" and nil
-	// for a private send, which goes to the user's grain).
-	group string
-	to    *actor.PID
-}
 
 type connActor struct {
 	rt       *Runtime
@@ -444,192 +432,72 @@ func (c *connActor) answer(e *clientpb.Error, f *clientpb.Frame) {
 	c.write(f)
 }
 
-// onSend forwards a Send to the user grain without waiting: the grain's
-// SendResult comes back as a message. Requests to one grain are delivered in
-// order, so a device's messages land in the order it sent them.
-func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send, done func()) (kept bool) {
-	if c.user == nil {
-		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry with the same client_msg_id")))
-		return false
+// opTimeout bounds a request from a connection to a grain.
+const opTimeout = 5 * time.Second
+
+// onOp forwards one of the requests answered by a Result (frames 17 to 31)
+// to the grain that decides it, without blocking the connection. It keeps
+// done until the answer (or its timeout) comes back.
+func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame, done func()) (kept bool) {
+	id := f.GetId()
+	var pid *actor.PID
+	var msg any
+	if g, ok := f.GetBody().(*clientpb.Frame_Group); ok {
+		if !ids.ValidUser(g.Group.GetGroupId()) {
+			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: group_id must be 1 to 64 characters of [A-Za-z0-9_.@-]")))
+			return false
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
+		p, err := c.rt.member.Get(rctx, g.Group.GetGroupId(), KindGroup)
+		cancel()
+		if err != nil {
+			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry")))
+			return false
+		}
+		pid, msg = p, &actorpb.GroupOp{User: c.sess.UserID, Request: g.Group}
+	} else {
+		if c.user == nil {
+			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry")))
+			return false
+		}
+		pid, msg = c.user, &actorpb.UserOp{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Frame: f}
 	}
-	if !c.withinBudget(id) {
-		return false
-	}
-	rid := c.track(ctx, id, s, done, "", nil)
-	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
+	c.askOp(ctx, id, pid, msg, done, true)
 	return true
 }
 
-// withinBudget refuses a send while the connection's write budget is spent
-// (see Config.WriteBudget).
-func (c *connActor) withinBudget(frameID uint32) bool {
-	t := c.budget.Tokens()
-	if t >= 0 {
-		return true
-	}
-	wait := time.Duration(-t / float64(c.budget.Limit()) * float64(time.Second))
-	c.write(errorFrame(frameID, &clientpb.Error{Code: clientpb.ErrorCode_ERR_RATE_LIMITED,
-		Message:      "write budget spent (messages times their recipients); retry later with the same client_msg_id",
-		RetryAfterMs: uint32(wait/time.Millisecond) + 1}))
-	return false
-}
-
-// charge spends a stored message's cost from the write budget: its content
-// and a fixed overhead, once per timeline it was written to. The budget may
-// go into debt, which the next sends wait out.
-func (c *connActor) charge(p pendingSend, fanout uint32) {
-	if fanout == 0 {
-		return
-	}
-	cost := int(fanout) * (p.bytes + entryOverhead)
-	c.budget.ReserveN(time.Now(), min(cost, c.budget.Burst()))
-}
-
-// entryOverhead approximates what a stored timeline entry costs beyond its
-// content (ids, seq, conversation, sender, keys).
-const entryOverhead = 256
-
-// track records a send about to be forwarded under a fresh request id, to
-// be answered by a SendResult or failed by the sweep.
-func (c *connActor) track(ctx actor.Context, frameID uint32, s *clientpb.Send, done func(), group string, to *actor.PID) uint64 {
-	c.nextReq++
-	if c.pending == nil {
-		c.pending = map[uint64]pendingSend{}
-	}
-	c.pending[c.nextReq] = pendingSend{frameID: frameID, deadline: time.Now().Add(c.rt.member.RequestTimeout()),
-		done: done, bytes: s.GetContent().SizeVT(), group: group, to: to}
-	c.armSweep(ctx)
-	return c.nextReq
-}
-
-// groupGone fails at once the group sends that went to a dead group grain
-// PID (the grain stopped, or its node left), instead of letting them wait
-// for the sweep; the clients retry them with their client_msg_id, which
-// reaches the grain's new activation.
-func (c *connActor) groupGone(target *actor.PID) {
-	for rid, p := range c.pending {
-		if p.to == nil || !p.to.Equal(target) {
-			continue
-		}
-		c.rt.member.Evict(p.group, KindGroup, p.to)
-		delete(c.pending, rid)
-		p.done()
-		c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group moved; retry with the same client_msg_id")))
-	}
-}
-
-// armSweep schedules a sweep unless one is scheduled.
-func (c *connActor) armSweep(ctx actor.Context) {
-	if c.sweeping || c.done {
-		return
-	}
-	c.sweeping = true
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	time.AfterFunc(sweepEvery, func() { root.Send(self, sweepTick{}) })
-}
-
-func (c *connActor) onSendResult(ctx actor.Context, r *actorpb.SendResult) {
-	p, ok := c.pending[r.GetRequestId()]
-	if !ok {
-		return // already failed by the sweep
-	}
-	delete(c.pending, r.GetRequestId())
-	p.done()
-	c.charge(p, r.GetFanout())
-	if e := r.GetError(); e != nil {
-		c.write(errorFrame(p.frameID, e))
-		return
-	}
-	c.st.ownSent(r.GetAck().GetSeq())
-	c.write(&clientpb.Frame{Id: p.frameID, Body: &clientpb.Frame_SendAck{SendAck: r.GetAck()}})
-	c.schedulePump(ctx)
-}
-
-// sweepEvery is how often unanswered sends are checked for their deadline.
-const sweepEvery = 500 * time.Millisecond
-
-// sweep fails sends the grain did not answer in time; the client retries
-// them with the same client_msg_id, which is safe whatever became of them.
-func (c *connActor) sweep(ctx actor.Context) {
-	c.sweeping = false
-	now := time.Now()
-	for rid, p := range c.pending {
-		if now.After(p.deadline) {
-			delete(c.pending, rid)
-			p.done()
-			c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")))
-		}
-	}
-	if len(c.pending) > 0 {
-		c.armSweep(ctx)
-	}
-}
-
-// schedulePump defers pushing until the messages already queued in the
-// mailbox are handled, so a burst of notifications becomes one Push frame.
-func (c *connActor) schedulePump(ctx actor.Context) {
-	if !c.pumping {
-		c.pumping = true
-		ctx.Send(ctx.Self(), pumpNow{})
-	}
-}
-
-// pump pushes every entry the window allows, reading from the store whatever
-// the notifications did not carry.
-func (c *connActor) pump(ctx actor.Context) {
-	if c.st == nil || c.done {
-		return
-	}
-	for {
-		from, to, ok := c.st.wants()
-		if !ok {
-			break
-		}
-		var fill []*clientpb.Entry
-		if c.st.missing(from, to) {
-			sctx, cancel := c.rt.storeCtx()
-			var err error
-			fill, err = c.rt.store.ReadTimeline(sctx, c.sess.UserID, from-1, int(to-from+1))
+// askOp sends msg to pid and writes its OpResult (or error) as the answer
+// to request id. A group grain that just stopped (one whose group does not
+// exist stops soon after answering) leaves a dead PID in the caches for a
+// moment: a dead letter from a group is asked once more at a fresh PID.
+// done is called once, with the answer.
+func (c *connActor) askOp(ctx actor.Context, id uint32, pid *actor.PID, msg any, done func(), retry bool) {
+	fut := ctx.RequestFuture(pid, msg, opTimeout)
+	ctx.ReenterAfter(fut, func(res any, err error) {
+		if op, group := msg.(*actorpb.GroupOp); group && retry && errors.Is(err, actor.ErrDeadLetter) {
+			gid := op.GetRequest().GetGroupId()
+			c.rt.member.Evict(gid, KindGroup, pid)
+			rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
+			p, gerr := c.rt.member.Get(rctx, gid, KindGroup)
 			cancel()
-			if err != nil {
-				c.rt.log.Error("push: read timeline", "user", c.sess.UserID, "err", err)
-				break // the retry timer or the next notification tries again
+			if gerr == nil {
+				c.askOp(ctx, id, p, msg, done, false)
+				return
 			}
 		}
-		out := c.st.take(from, to, fill, time.Now())
-		if len(out) == 0 {
-			break
+		done()
+		r, ok := res.(*actorpb.OpResult)
+		switch {
+		case err != nil || !ok:
+			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time, retry")))
+		case r.GetError() != nil:
+			c.write(errorFrame(id, r.GetError()))
+		default:
+			res := r.GetResult()
+			if res == nil {
+				res = &clientpb.Result{}
+			}
+			c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Result{Result: res}})
 		}
-		c.rt.metrics.EntriesPushed.Add(float64(len(out)))
-		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(out)}}})
-	}
-	c.armTimer(ctx)
-}
-
-// resend pushes again every unacknowledged entry whose retry time has come.
-func (c *connActor) resend() {
-	if c.st == nil || c.done {
-		return
-	}
-	due := c.st.due(time.Now())
-	for len(due) > 0 {
-		n := min(len(due), c.rt.cfg.PushPage)
-		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(due[:n])}}})
-		c.rt.metrics.EntriesResent.Add(float64(n))
-		due = due[n:]
-	}
-}
-
-// armTimer keeps one timer aimed at the stream's next retry time.
-func (c *connActor) armTimer(ctx actor.Context) {
-	at := c.st.retryAt
-	if at.IsZero() || c.done || (!c.timerAt.IsZero() && !at.Before(c.timerAt)) {
-		return
-	}
-	c.timerAt = at
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	c.timer = time.AfterFunc(time.Until(at), func() { root.Send(self, retryTick{}) })
+	})
 }

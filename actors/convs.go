@@ -22,11 +22,6 @@ import (
 // so it costs nothing per message and cannot drift: a lost notification
 // changes nothing, since the timeline is the truth.
 
-func convKey(user string) string { return "uc/" + user }
-
-// recallSet names the set of recalled message ids of a conversation.
-func recallSet(conv string) string { return "rc/" + conv }
-
 // loadConvs reads the user's conversation index on first use.
 func (g *userGrain) loadConvs() bool {
 	if g.convs != nil {

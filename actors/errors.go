@@ -15,3 +15,9 @@ func clientError(code clientpb.ErrorCode, msg string) *clientpb.Error {
 func errorFrame(id uint32, e *clientpb.Error) *clientpb.Frame {
 	return &clientpb.Frame{Id: id, Body: &clientpb.Frame_Error{Error: e}}
 }
+
+func opError(code clientpb.ErrorCode, msg string) *actorpb.OpResult {
+	return &actorpb.OpResult{Error: clientError(code, msg)}
+}
+
+var errUnavailable = opError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")

@@ -43,19 +43,6 @@ type groupGrain struct {
 	stopping bool
 }
 
-// queuedSend is a group message accepted and waiting for its append.
-type queuedSend struct {
-	m         *actorpb.GroupSend
-	replyTo   *actor.PID
-	req       *persistence.AppendRequest
-	timelines []string
-}
-
-type flushSends struct{}
-
-// maxSendBatch bounds the messages of one group stored in one AppendAll.
-const maxSendBatch = 128
-
 // maxJoinRequests bounds the join requests waiting in one group.
 const maxJoinRequests = 200
 
@@ -158,16 +145,13 @@ func (g *groupGrain) receive(ctx actor.Context) {
 	}
 }
 
-func stateKeyGroup(id string) string { return "gs/" + id }
-func readsKeyGroup(id string) string { return "gr/" + id }
-
 // load reads the group's record on first use.
 func (g *groupGrain) load() bool {
 	if g.loaded {
 		return true
 	}
 	st := &storepb.GroupState{}
-	found, err := g.rt.loadState(stateKeyGroup(g.id), st)
+	found, err := g.rt.loadState(groupKey(g.id), st)
 	if err != nil {
 		g.rt.log.Error("group: load", "group", g.id, "err", err)
 		return false
@@ -176,7 +160,7 @@ func (g *groupGrain) load() bool {
 		st = nil
 	}
 	reads := &storepb.GroupReads{}
-	if _, err := g.rt.loadState(readsKeyGroup(g.id), reads); err != nil {
+	if _, err := g.rt.loadState(groupReadsKey(g.id), reads); err != nil {
 		g.rt.log.Error("group: load reads", "group", g.id, "err", err)
 		return false
 	}
@@ -189,7 +173,7 @@ func (g *groupGrain) load() bool {
 
 // save writes the group's record through to the store.
 func (g *groupGrain) save() *actorpb.OpResult {
-	if err := g.rt.saveState(stateKeyGroup(g.id), g.st); err != nil {
+	if err := g.rt.saveState(groupKey(g.id), g.st); err != nil {
 		g.rt.log.Error("group: save", "group", g.id, "err", err)
 		g.loaded = false // reload the stored truth next time
 		return errUnavailable
@@ -201,7 +185,7 @@ func (g *groupGrain) saveReads() {
 	if !g.readsDirty || g.reads == nil {
 		return
 	}
-	if err := g.rt.saveState(readsKeyGroup(g.id), g.reads); err != nil {
+	if err := g.rt.saveState(groupReadsKey(g.id), g.reads); err != nil {
 		g.rt.log.Warn("group: save read marks", "group", g.id, "err", err)
 		return
 	}
@@ -832,130 +816,6 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 	_ = removed
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_BANNED, Actor: user, Users: users, Flag: b.GetBanned()}, audience)
 	return nil
-}
-
-// enqueueSend checks a member's message and queues it. The queue is stored
-// when the grain has handled the messages already in its mailbox (a
-// flushSends goes to the back of it), so sends that arrive together share
-// one AppendAll, that is one durable write, instead of waiting for one fsync
-// each: a group's messages are serialized by its grain, and this is what
-// lets that grain keep up with its members.
-func (g *groupGrain) enqueueSend(ctx actor.Context, m *actorpb.GroupSend) {
-	req, timelines, e := g.checkSend(m)
-	if e != nil {
-		g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
-		ctx.Respond(&actorpb.SendResult{Error: e, RequestId: m.GetRequestId()})
-		return
-	}
-	g.queue = append(g.queue, queuedSend{m: m, replyTo: ctx.Sender(), req: req, timelines: timelines})
-	if len(g.queue) >= maxSendBatch {
-		g.flush(ctx)
-		return
-	}
-	if !g.flushQueued {
-		g.flushQueued = true
-		ctx.Send(ctx.Self(), flushSends{})
-	}
-}
-
-// checkSend decides whether a member may send m and builds its append.
-func (g *groupGrain) checkSend(m *actorpb.GroupSend) (*persistence.AppendRequest, []string, *clientpb.Error) {
-	s, user := m.GetSend(), m.GetUser()
-	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
-		return nil, nil, e
-	}
-	switch {
-	case g.st == nil:
-		return nil, nil, errNoGroup.Error
-	case g.st.GetInfo().GetDissolved():
-		return nil, nil, errDissolved.Error
-	case g.member(user) == nil:
-		return nil, nil, errNotMember.Error
-	}
-	mem := g.member(user)
-	now := uint64(time.Now().UnixMilli())
-	if !g.isManager(user) && (g.st.GetInfo().GetMutedAll() || mem.GetMutedUntilMs() > now) {
-		return nil, nil, clientError(clientpb.ErrorCode_ERR_MUTED, "muted in this group")
-	}
-	if len(s.GetMentions()) > 100 {
-		return nil, nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: at most 100 mentions")
-	}
-	for _, u := range s.GetMentions() {
-		if u != "all" && g.member(u) == nil {
-			return nil, nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: mentioned user is not a member: "+u)
-		}
-	}
-	msg := &clientpb.Message{
-		ConversationId:   ids.Group(g.id),
-		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_GROUP,
-		From:             user,
-		To:               g.id,
-		FromDevice:       m.GetDeviceId(),
-		ClientMsgId:      s.GetClientMsgId(),
-		Content:          s.GetContent(),
-		Mentions:         s.GetMentions(),
-	}
-	// The sender first (a duplicate's ack comes from the first timeline),
-	// then the group's own sequence, then every other member.
-	timelines := make([]string, 0, len(g.st.Members)+1)
-	timelines = append(timelines, user, groupTimeline(g.id))
-	for u := range g.st.Members {
-		if u != user {
-			timelines = append(timelines, u)
-		}
-	}
-	return &persistence.AppendRequest{Sender: user, ClientMsgID: s.GetClientMsgId(), Message: msg, Timelines: timelines}, timelines, nil
-}
-
-// flush stores the queued sends in order, answers each sender and tells
-// the members' grains.
-func (g *groupGrain) flush(ctx actor.Context) {
-	if len(g.queue) == 0 {
-		return
-	}
-	batch := g.queue
-	g.queue = nil
-	reqs := make([]*persistence.AppendRequest, len(batch))
-	for i, q := range batch {
-		reqs[i] = q.req
-	}
-	sctx, cancel := g.rt.storeCtx()
-	start := time.Now()
-	results, errs := g.rt.store.AppendAll(sctx, reqs)
-	cancel()
-	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
-	for i, q := range batch {
-		res := g.sendResult(ctx, q, results[i], errs[i])
-		res.RequestId = q.m.GetRequestId()
-		if e := res.GetError(); e != nil {
-			g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
-		}
-		if q.replyTo != nil {
-			ctx.Send(q.replyTo, res)
-		}
-	}
-}
-
-func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistence.AppendResult, err error) *actorpb.SendResult {
-	if err != nil {
-		g.rt.log.Error("group send: append", "group", g.id, "err", err)
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
-	}
-	own := res.Entries[0]
-	if res.Duplicate && !sameSend(own.GetMessage(), ids.Group(g.id), g.id, q.m.GetSend()) {
-		return &actorpb.SendResult{Error: errMsgIDReused}
-	}
-	ack := &clientpb.SendAck{
-		ClientMsgId: q.req.ClientMsgID, MsgId: own.GetMessage().GetId(), Seq: own.GetSeq(),
-		SentAtMs: own.GetMessage().GetSentAtMs(), ConversationId: ids.Group(g.id), Duplicate: res.Duplicate,
-	}
-	if res.Duplicate {
-		g.rt.metrics.Duplicates.Inc()
-		return &actorpb.SendResult{Ack: ack}
-	}
-	g.rt.metrics.MessagesSent.Inc()
-	g.rt.deliverEntries(ctx, "", q.timelines, res.Entries, q.m.GetSessionId())
-	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(q.timelines))}
 }
 
 func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.OpResult {

@@ -12,14 +12,10 @@ import (
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
-	pcluster "github.com/asynkron/protoactor-go/cluster"
 
 	"actorim/cluster"
 	"actorim/persistence"
 )
-
-// KindUser is the cluster kind of user grains.
-const KindUser = "user"
 
 // Runtime owns the actors' dependencies.
 type Runtime struct {
@@ -46,16 +42,6 @@ func NewRuntime(cfg Config, store persistence.Store, metrics *Metrics, logger *s
 		dispatcher: newWorkerDispatcher(512, 300)}
 }
 
-// Kinds returns the grain kinds this package implements.
-func (r *Runtime) Kinds() []*pcluster.Kind {
-	return []*pcluster.Kind{
-		pcluster.NewKind(KindUser, actor.PropsFromProducer(func() actor.Actor { return newUserGrain(r) },
-			actor.WithDispatcher(r.dispatcher))),
-		pcluster.NewKind(KindGroup, actor.PropsFromProducer(func() actor.Actor { return newGroupGrain(r) },
-			actor.WithDispatcher(r.dispatcher))),
-	}
-}
-
 // Bind attaches the started cluster member. In a cluster, every topology
 // change is passed to this node's connections, which follow their grain if
 // it moved.
@@ -78,13 +64,4 @@ func (r *Runtime) Config() Config { return r.cfg }
 
 func (r *Runtime) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
-}
-
-func pidOf(p *actor.PID) *pbPID { return &pbPID{Address: p.GetAddress(), Id: p.GetId()} }
-
-func fromPB(p *pbPID) *actor.PID {
-	if p == nil {
-		return nil
-	}
-	return actor.NewPID(p.GetAddress(), p.GetId())
 }

@@ -29,28 +29,12 @@ const (
 	maxCategoryRunes = 32
 	maxCategories    = 50
 	maxBlocked       = 1000
-	maxPresenceQuery = 200
 )
 
 // peerTimeout bounds a PeerOp to the other user's grain. It is shorter than
 // opTimeout so that the client gets this grain's answer, not the
 // connection's own timeout.
 const peerTimeout = 3 * time.Second
-
-// The social state of user u is the record "us/<u>", written only by u's
-// grain. "up/<u>" is u's policy record: the part of that state other users'
-// grains need to decide whether they may message u (u's blacklist and
-// friends_only flag, as a SocialState with only those fields). u's grain
-// writes it whenever either changes and deletes it when u has no
-// restrictions, so the common case costs the sender a single point read that
-// misses.
-//
-// Friendship is symmetric: both grains record it, each in its own state,
-// through PeerOps. So "is the sender a friend of the recipient" is answered
-// from the sender's own state, and the policy record never carries the
-// friend list, which may be long.
-func socialKey(user string) string { return "us/" + user }
-func policyKey(user string) string { return "up/" + user }
 
 // social is the user grain's friends, blacklist and presence bookkeeping.
 type social struct {
@@ -83,33 +67,6 @@ func (g *userGrain) onSocial(ctx actor.Context, m *actorpb.UserOp) *actorpb.OpRe
 		return g.presenceQuery(b.PresenceQuery.GetUsers())
 	}
 	return opError(clientpb.ErrorCode_ERR_UNSUPPORTED, "unsupported request")
-}
-
-// mayMessage decides whether this user may send a private message to user
-// to: nil, or ERR_BLOCKED / ERR_NOT_FRIEND. It costs one point read of to's
-// policy record (see policyKey).
-func (g *userGrain) mayMessage(to string) *clientpb.Error {
-	if to == g.id {
-		return nil
-	}
-	st, e := g.socialState()
-	if e != nil {
-		return e
-	}
-	if st.GetBlocked()[to] {
-		return clientError(clientpb.ErrorCode_ERR_BLOCKED, "you blocked "+to+"; unblock them first")
-	}
-	pol, err := g.rt.policy(to)
-	if err != nil {
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
-	}
-	switch {
-	case pol.GetBlocked()[g.id]:
-		return clientError(clientpb.ErrorCode_ERR_BLOCKED, to+" does not accept your messages")
-	case pol.GetFriendsOnly() && st.GetFriends()[to] == nil:
-		return clientError(clientpb.ErrorCode_ERR_NOT_FRIEND, to+" accepts messages from friends only")
-	}
-	return nil
 }
 
 // blocks reports whether this user blocked user.
@@ -648,122 +605,4 @@ func (g *userGrain) updateSettings(u *clientpb.UpdateSettings) *actorpb.OpResult
 		next.FriendsOnly = u.GetFriendsOnly()
 	}
 	return &actorpb.OpResult{Error: g.save(next, true)}
-}
-
-// presenceQuery answers from the stored sessions, without activating any
-// grain. Only friends' presence is visible: anyone else, and a friend who
-// blocked the caller, shows offline.
-func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
-	if len(users) > maxPresenceQuery {
-		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "presence_query: at most 200 users")
-	}
-	for _, u := range users {
-		if !ids.ValidUser(u) {
-			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "presence_query: bad user id "+u)
-		}
-	}
-	st, e := g.socialState()
-	if e != nil {
-		return &actorpb.OpResult{Error: e}
-	}
-	l := &clientpb.PresenceList{Users: make([]*clientpb.Presence, 0, len(users))}
-	for _, u := range users {
-		p := &clientpb.Presence{User: u}
-		l.Users = append(l.Users, p)
-		if u != g.id && st.GetFriends()[u] == nil {
-			continue
-		}
-		sessions, err := g.rt.sessions(u)
-		if err != nil {
-			return errUnavailable
-		}
-		if len(sessions) == 0 {
-			continue
-		}
-		if u != g.id {
-			pol, err := g.rt.policy(u)
-			if err != nil {
-				return errUnavailable
-			}
-			if pol.GetBlocked()[g.id] {
-				continue
-			}
-		}
-		p.Platforms = platformsOf(sessions)
-		p.Online = true
-	}
-	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Presence{Presence: l}}}
-}
-
-func (r *Runtime) sessions(user string) ([]persistence.Session, error) {
-	sctx, cancel := r.storeCtx()
-	defer cancel()
-	return r.store.Sessions(sctx, user)
-}
-
-func platformsOf(sessions []persistence.Session) []clientpb.Platform {
-	var out []clientpb.Platform
-	for _, s := range sessions {
-		out = append(out, s.Platform)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// platforms is the sorted set of the platforms of the attached devices.
-func (g *userGrain) platforms() []clientpb.Platform {
-	var out []clientpb.Platform
-	for _, d := range g.devices {
-		out = append(out, d.platform)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-func presenceSignal(user string, platforms []clientpb.Platform) *clientpb.Signal {
-	return &clientpb.Signal{Kind: &clientpb.Signal_Presence{Presence: &clientpb.Presence{
-		User: user, Online: len(platforms) > 0, Platforms: platforms,
-	}}}
-}
-
-// presenceBaseline records what friends were told before this activation:
-// the devices it adopted from the store.
-func (g *userGrain) presenceBaseline() { g.soc.shown = g.platforms() }
-
-// pushPresence tells the online friends when this user came online, went
-// offline or changed its set of platforms. Called wherever the device set
-// changes. Friends this user blocked are not told, nor friends who blocked
-// this user (their policy record is read only for those online).
-func (g *userGrain) pushPresence(ctx actor.Context) {
-	now := g.platforms()
-	if slices.Equal(now, g.soc.shown) {
-		return
-	}
-	g.soc.shown = now
-	st, e := g.socialState()
-	if e != nil {
-		return
-	}
-	s := presenceSignal(g.id, now)
-	for f := range st.GetFriends() {
-		if !st.GetBlocked()[f] {
-			g.rt.presenceTo(ctx, f, g.id, s)
-		}
-	}
-}
-
-// presenceTo passes a presence signal about user from to the online devices
-// of user to, found in the store, unless to blocked from.
-func (r *Runtime) presenceTo(ctx actor.Context, to, from string, s *clientpb.Signal) {
-	sessions, err := r.sessions(to)
-	if err != nil || len(sessions) == 0 {
-		return
-	}
-	if pol, err := r.policy(to); err != nil || pol.GetBlocked()[from] {
-		return
-	}
-	msg := &actorpb.DeviceSignal{Signal: s}
-	for _, ss := range sessions {
-		ctx.Send(actor.NewPID(ss.Node, ss.ConnID), msg)
-	}
 }

@@ -3,6 +3,8 @@ package actors
 import (
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"actorim/protos/clientpb"
 )
 
@@ -164,4 +166,73 @@ func (s *stream) due(now time.Time) []*clientpb.Entry {
 	s.retryAt = now.Add(s.retryDelay)
 	s.resends += len(s.unacked)
 	return s.unacked
+}
+
+// schedulePump defers pushing until the messages already queued in the
+// mailbox are handled, so a burst of notifications becomes one Push frame.
+func (c *connActor) schedulePump(ctx actor.Context) {
+	if !c.pumping {
+		c.pumping = true
+		ctx.Send(ctx.Self(), pumpNow{})
+	}
+}
+
+// pump pushes every entry the window allows, reading from the store whatever
+// the notifications did not carry.
+func (c *connActor) pump(ctx actor.Context) {
+	if c.st == nil || c.done {
+		return
+	}
+	for {
+		from, to, ok := c.st.wants()
+		if !ok {
+			break
+		}
+		var fill []*clientpb.Entry
+		if c.st.missing(from, to) {
+			sctx, cancel := c.rt.storeCtx()
+			var err error
+			fill, err = c.rt.store.ReadTimeline(sctx, c.sess.UserID, from-1, int(to-from+1))
+			cancel()
+			if err != nil {
+				c.rt.log.Error("push: read timeline", "user", c.sess.UserID, "err", err)
+				break // the retry timer or the next notification tries again
+			}
+		}
+		out := c.st.take(from, to, fill, time.Now())
+		if len(out) == 0 {
+			break
+		}
+		c.rt.metrics.EntriesPushed.Add(float64(len(out)))
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(out)}}})
+	}
+	c.armTimer(ctx)
+}
+
+// resend pushes again every unacknowledged entry whose retry time has come.
+func (c *connActor) resend() {
+	if c.st == nil || c.done {
+		return
+	}
+	due := c.st.due(time.Now())
+	for len(due) > 0 {
+		n := min(len(due), c.rt.cfg.PushPage)
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(due[:n])}}})
+		c.rt.metrics.EntriesResent.Add(float64(n))
+		due = due[n:]
+	}
+}
+
+// armTimer keeps one timer aimed at the stream's next retry time.
+func (c *connActor) armTimer(ctx actor.Context) {
+	at := c.st.retryAt
+	if at.IsZero() || c.done || (!c.timerAt.IsZero() && !at.Before(c.timerAt)) {
+		return
+	}
+	c.timerAt = at
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.timer = time.AfterFunc(time.Until(at), func() { root.Send(self, retryTick{}) })
 }

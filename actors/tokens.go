@@ -16,8 +16,6 @@ import (
 // (by the gateway, through TokensRevokedBefore), and revoking kicks the
 // devices logged in with such tokens.
 
-func tokenKey(user string) string { return "ut/" + user }
-
 // TokensRevokedBefore returns the time before which userID's tokens are
 // revoked (zero: none are). It reads the store, never activating a grain.
 func (r *Runtime) TokensRevokedBefore(ctx context.Context, userID string) (time.Time, *clientpb.Error) {

@@ -2,12 +2,10 @@ package actors
 
 import (
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
-	"google.golang.org/protobuf/proto"
 
 	"actorim/ids"
 	"actorim/persistence"
@@ -200,119 +198,6 @@ func (g *userGrain) applyPolicy(ctx actor.Context, m *actorpb.Attach) {
 	}
 }
 
-func (g *userGrain) onSend(ctx actor.Context, m *actorpb.SendRequest) {
-	res := g.send(ctx, m)
-	if e := res.GetError(); e != nil {
-		g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
-	}
-	res.RequestId = m.GetRequestId()
-	ctx.Respond(res)
-}
-
-func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.SendResult {
-	s := m.GetSend()
-	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
-		return &actorpb.SendResult{Error: e}
-	}
-	if s.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: group messages go to the group")}
-	}
-	if len(s.GetMentions()) > 0 {
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: mentions are for group messages")}
-	}
-	if e := g.mayMessage(s.GetTo()); e != nil {
-		return &actorpb.SendResult{Error: e}
-	}
-	conv := ids.Private(g.id, s.GetTo())
-	msg := &clientpb.Message{
-		ConversationId:   conv,
-		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE,
-		From:             g.id,
-		To:               s.GetTo(),
-		FromDevice:       m.GetDeviceId(),
-		ClientMsgId:      s.GetClientMsgId(),
-		Content:          s.GetContent(),
-	}
-	timelines := []string{g.id, s.GetTo()}
-	if s.GetTo() == g.id {
-		timelines = timelines[:1] // a note to self lands once
-	}
-
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
-	start := time.Now()
-	res, err := g.rt.store.Append(sctx, &persistence.AppendRequest{
-		Sender: g.id, ClientMsgID: s.GetClientMsgId(), Message: msg, Timelines: timelines,
-	})
-	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
-	switch {
-	case errors.Is(err, persistence.ErrUnknownUser):
-		// Only a server-side send (the admin API) can come from a user
-		// without an account: say which of the two is missing.
-		if e := g.senderExists(); e != nil {
-			return &actorpb.SendResult{Error: e}
-		}
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+s.GetTo())}
-	case err != nil:
-		g.rt.log.Error("send: append", "user", g.id, "err", err)
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
-	}
-
-	own := res.Entries[0]
-	if res.Duplicate && !sameSend(own.GetMessage(), conv, s.GetTo(), s) {
-		return &actorpb.SendResult{Error: errMsgIDReused}
-	}
-	ack := &clientpb.SendAck{
-		ClientMsgId:    s.GetClientMsgId(),
-		MsgId:          own.GetMessage().GetId(),
-		Seq:            own.GetSeq(),
-		SentAtMs:       own.GetMessage().GetSentAtMs(),
-		ConversationId: conv,
-		Duplicate:      res.Duplicate,
-	}
-	if res.Duplicate {
-		g.rt.metrics.Duplicates.Inc()
-		return &actorpb.SendResult{Ack: ack}
-	}
-	g.rt.metrics.MessagesSent.Inc()
-	g.notify(ctx, res.Entries[:1], m.GetSessionId())
-	if len(res.Entries) > 1 {
-		g.rt.deliverTo(ctx, s.GetTo(), &actorpb.Deliver{Entries: res.Entries[1:]}, true)
-	}
-	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(timelines))}
-}
-
-var errMsgIDReused = clientError(clientpb.ErrorCode_ERR_CLIENT_MSG_ID_REUSED,
-	"client_msg_id already used for a different message: a retry repeats the original send, a new message needs a new id")
-
-// sameSend reports whether orig, the stored message a duplicate
-// client_msg_id names, is what s asks to send to conversation conv: a retry
-// has the same recipient, content and mentions.
-func sameSend(orig *clientpb.Message, conv, to string, s *clientpb.Send) bool {
-	return orig.GetConversationId() == conv && orig.GetTo() == to &&
-		proto.Equal(orig.GetContent(), s.GetContent()) && slices.Equal(orig.GetMentions(), s.GetMentions())
-}
-
-// senderExists answers nil when this user has an account; otherwise
-// ERR_NOT_FOUND naming the user, and the grain stops soon after answering.
-func (g *userGrain) senderExists() *clientpb.Error {
-	if g.hasAccount {
-		return nil
-	}
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
-	_, err := g.rt.store.GetAccount(sctx, g.id)
-	switch {
-	case errors.Is(err, persistence.ErrNotFound):
-		g.unknown = true
-		return clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such user: "+g.id)
-	case err != nil:
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
-	}
-	g.hasAccount = true
-	return nil
-}
-
 // stopIfUnknown stops a grain whose user turned out not to exist soon after
 // it answered (see unknownIdle): requests naming random user ids must not
 // each keep a grain for GrainIdle.
@@ -322,31 +207,6 @@ func (g *userGrain) stopIfUnknown(ctx actor.Context) {
 		ctx.SetReceiveTimeout(unknownIdle)
 	}
 }
-
-// signal passes an ephemeral signal to every attached device.
-func (g *userGrain) signal(ctx actor.Context, s *clientpb.Signal) {
-	m := &actorpb.DeviceSignal{Signal: s}
-	for _, d := range g.devices {
-		ctx.Send(d.conn, m)
-	}
-}
-
-// notify hands entries to every attached device except the one whose
-// session sent them (it has the SendAck).
-func (g *userGrain) notify(ctx actor.Context, entries []*clientpb.Entry, exceptSession string) {
-	if len(g.devices) == 0 || len(entries) == 0 {
-		return
-	}
-	n := &actorpb.Notify{Entries: entries}
-	for _, d := range g.devices {
-		if d.session != exceptSession {
-			ctx.Send(d.conn, n)
-		}
-	}
-}
-
-// deliverTimeout bounds the wait for a Deliver's answer before the retry.
-const deliverTimeout = 2 * time.Second
 
 func (g *userGrain) createAccount(m *actorpb.CreateAccount) *actorpb.CreateAccountResult {
 	sctx, cancel := g.rt.storeCtx()
@@ -462,4 +322,27 @@ func (g *userGrain) loadSessions(ctx actor.Context) {
 		ctx.Watch(conn)
 	}
 	g.scheduleRefresh(ctx)
+}
+
+// onUserOp answers a request of the user's own (frames 17 to 30).
+func (g *userGrain) onUserOp(ctx actor.Context, m *actorpb.UserOp) {
+	var res *actorpb.OpResult
+	switch b := m.GetFrame().GetBody().(type) {
+	case *clientpb.Frame_Typing:
+		res = g.onTyping(ctx, b.Typing)
+	case *clientpb.Frame_Read:
+		res = g.onMarkRead(ctx, b.Read)
+	case *clientpb.Frame_Recall:
+		res = g.onRecall(ctx, b.Recall)
+	case *clientpb.Frame_Conversations:
+		res = g.onConversations(ctx)
+	case *clientpb.Frame_ConversationUpdate:
+		res = g.onConversationUpdate(ctx, b.ConversationUpdate)
+	default:
+		res = g.onSocial(ctx, m)
+	}
+	if res == nil {
+		res = &actorpb.OpResult{}
+	}
+	ctx.Respond(res)
 }
