@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -66,19 +67,6 @@ func (c *Conn) Frame(f *clientpb.Frame, done func()) {
 // SocketClosed tells the connection its socket is gone.
 func (c *Conn) SocketClosed() { c.root.Send(c.pid, socketClosed{}) }
 
-// Connect starts the connection actor of a logged-in socket. The actor
-// attaches the device to its user grain, answers the Login, and from then on
-// owns every write to out except the gateway's own protocol errors.
-func (r *Runtime) Connect(s Session, out Outbound) Inbound {
-	sys := r.member.System()
-	props := actor.PropsFromProducer(func() actor.Actor {
-		return &connActor{rt: r, sess: s, out: out, budget: rate.NewLimiter(rate.Limit(r.cfg.WriteBudget), r.cfg.WriteBurst)}
-	},
-		actor.WithDispatcher(r.dispatcher))
-	pid := sys.Root.Spawn(props)
-	return &Conn{pid: pid, root: sys.Root}
-}
-
 // Messages local to a connection actor (never cross nodes).
 type (
 	inboundFrame struct {
@@ -94,7 +82,9 @@ type (
 )
 
 type connActor struct {
-	rt       *Runtime
+	d *deps
+	// conns is the node's registry of connection actors (Service.Bind).
+	conns    *sync.Map
 	sess     Session
 	out      Outbound
 	user     *actor.PID // the user grain, watched
@@ -201,14 +191,14 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.sweep(ctx)
 	case *actor.Terminated:
 		if c.user != nil && m.GetWho().Equal(c.user) && !c.done {
-			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
+			c.d.member.Evict(c.sess.UserID, KindUser, c.user)
 			c.reattach(ctx)
 		}
 	case topologyChanged:
 		// The grain moved (its owner changed): follow it even if its old home
 		// never tells us, as a node that is shutting down or dead may not.
 		if c.user != nil && !c.done && !cluster.Owns(m.owners, c.user, c.sess.UserID, KindUser) {
-			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
+			c.d.member.Evict(c.sess.UserID, KindUser, c.user)
 			c.reattach(ctx)
 		}
 	case *actor.DeadLetterResponse:
@@ -216,13 +206,13 @@ func (c *connActor) Receive(ctx actor.Context) {
 		switch {
 		case c.done:
 		case c.user != nil && (m.Target == nil || m.Target.Equal(c.user)):
-			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
+			c.d.member.Evict(c.sess.UserID, KindUser, c.user)
 			c.reattach(ctx)
 		default:
 			c.groupGone(m.Target)
 		}
 	case *actor.Stopped:
-		c.rt.conns.Delete(ctx.Self())
+		c.conns.Delete(ctx.Self())
 		if c.timer != nil {
 			c.timer.Stop()
 		}
@@ -230,10 +220,10 @@ func (c *connActor) Receive(ctx actor.Context) {
 }
 
 func (c *connActor) start(ctx actor.Context) {
-	c.rt.conns.Store(ctx.Self(), struct{}{})
+	c.conns.Store(ctx.Self(), struct{}{})
 	res, err := c.attach(ctx, false)
 	if err != nil {
-		c.rt.log.Warn("login: attach failed", "user", c.sess.UserID, "err", err)
+		c.d.log.Warn("login: attach failed", "user", c.sess.UserID, "err", err)
 		c.write(errorFrame(c.sess.LoginID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "login could not complete, reconnect")))
 		c.out.Close(clientpb.CloseTryAgain, "try again")
 		c.finish(ctx)
@@ -251,7 +241,7 @@ func (c *connActor) start(ctx actor.Context) {
 	}
 	c.attached = true
 	c.setMuted(res.GetMuted())
-	c.rt.metrics.Connections.Inc()
+	c.d.metrics.Connections.Inc()
 	latest := res.GetLatestSeq()
 	next := latest + 1
 	if c.sess.LastSeq != nil {
@@ -259,7 +249,7 @@ func (c *connActor) start(ctx actor.Context) {
 		// is clamped so the device sees everything that exists.
 		next = min(*c.sess.LastSeq, latest) + 1
 	}
-	cfg := c.rt.cfg
+	cfg := c.d.cfg
 	c.st = newStream(next, latest, cfg.PushWindow, cfg.PushPage, cfg.PushRetryMin, cfg.PushRetryMax)
 	c.write(&clientpb.Frame{Id: c.sess.LoginID, Body: &clientpb.Frame_LoginOk{LoginOk: &clientpb.LoginOK{
 		UserId:        c.sess.UserID,
@@ -276,7 +266,7 @@ func (c *connActor) start(ctx actor.Context) {
 // attach registers this connection with the user grain and watches the
 // grain, so that a grain that moves or dies triggers a re-attach.
 func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResult, error) {
-	rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
+	rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())
 	defer cancel()
 	msg := &actorpb.Attach{
 		DeviceId: c.sess.DeviceID, Platform: c.sess.Platform, SessionId: c.sess.SessionID,
@@ -287,19 +277,19 @@ func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResul
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		pid, err := c.rt.member.Get(rctx, c.sess.UserID, KindUser)
+		pid, err := c.d.member.Get(rctx, c.sess.UserID, KindUser)
 		if err != nil {
 			return nil, err
 		}
 		res, err := ctx.RequestFuture(pid, msg, attachAttempt).Result()
 		if err != nil {
 			lastErr = err
-			c.rt.member.Evict(c.sess.UserID, KindUser, pid)
+			c.d.member.Evict(c.sess.UserID, KindUser, pid)
 			continue
 		}
 		// Only in a cluster can the grain move (or die with its node) while
 		// this connection lives; standalone, watching it would only cost memory.
-		if c.rt.member.Clustered() {
+		if c.d.member.Clustered() {
 			ctx.Watch(pid)
 		}
 		c.user = pid
@@ -322,7 +312,7 @@ func (c *connActor) reattach(ctx actor.Context) {
 	start := time.Now()
 	defer func() {
 		if d := time.Since(start); d > slowReattach {
-			c.rt.log.Warn("slow re-attach", "user", c.sess.UserID, "took", d)
+			c.d.log.Warn("slow re-attach", "user", c.sess.UserID, "took", d)
 		}
 	}()
 	c.user = nil
@@ -343,7 +333,7 @@ func (c *connActor) reattach(ctx actor.Context) {
 		return
 	}
 	if err != nil || res.GetError() != nil {
-		c.rt.log.Warn("re-attach failed", "user", c.sess.UserID, "err", err, "error", res.GetError())
+		c.d.log.Warn("re-attach failed", "user", c.sess.UserID, "err", err, "error", res.GetError())
 		c.out.Close(clientpb.CloseTryAgain, "session lost, reconnect")
 		c.finish(ctx)
 		return
@@ -360,7 +350,7 @@ func (c *connActor) finish(ctx actor.Context) {
 	}
 	c.done = true
 	if c.attached {
-		c.rt.metrics.Connections.Dec()
+		c.d.metrics.Connections.Dec()
 		if c.user != nil {
 			ctx.Send(c.user, &actorpb.Detach{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID})
 		}
@@ -392,13 +382,13 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame, done func()) (
 		}
 		c.pump(ctx)
 	case *clientpb.Frame_Sync:
-		res, e := c.rt.Sync(context.Background(), c.sess.UserID, b.Sync)
+		res, e := c.d.sync(context.Background(), c.sess.UserID, b.Sync)
 		if res != nil {
 			res.Entries = c.flagSilent(res.Entries)
 		}
 		c.answer(e, &clientpb.Frame{Id: id, Body: &clientpb.Frame_SyncResult{SyncResult: res}})
 	case *clientpb.Frame_History:
-		res, e := c.rt.History(context.Background(), c.sess.UserID, b.History)
+		res, e := c.d.history(context.Background(), c.sess.UserID, b.History)
 		if res != nil {
 			res.Entries = c.flagSilent(res.Entries)
 		}
@@ -447,8 +437,8 @@ func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame, done func()) (kep
 			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: group_id must be 1 to 64 characters of [A-Za-z0-9_.@-]")))
 			return false
 		}
-		rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
-		p, err := c.rt.member.Get(rctx, g.Group.GetGroupId(), KindGroup)
+		rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())
+		p, err := c.d.member.Get(rctx, g.Group.GetGroupId(), KindGroup)
 		cancel()
 		if err != nil {
 			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry")))
@@ -476,9 +466,9 @@ func (c *connActor) askOp(ctx actor.Context, id uint32, pid *actor.PID, msg any,
 	ctx.ReenterAfter(fut, func(res any, err error) {
 		if op, group := msg.(*actorpb.GroupOp); group && retry && errors.Is(err, actor.ErrDeadLetter) {
 			gid := op.GetRequest().GetGroupId()
-			c.rt.member.Evict(gid, KindGroup, pid)
-			rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
-			p, gerr := c.rt.member.Get(rctx, gid, KindGroup)
+			c.d.member.Evict(gid, KindGroup, pid)
+			rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())
+			p, gerr := c.d.member.Get(rctx, gid, KindGroup)
 			cancel()
 			if gerr == nil {
 				c.askOp(ctx, id, p, msg, done, false)

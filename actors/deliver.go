@@ -14,7 +14,7 @@ import (
 // appendEvent stores a system event in the given timelines (in order) as a
 // message of conversation conv and returns the entries, one per timeline.
 // It does not deliver them; see deliverEntries.
-func (r *Runtime) appendEvent(conv string, ctype clientpb.ConversationType, from, to string, ev *clientpb.Event, timelines []string) ([]*clientpb.Entry, error) {
+func (d *deps) appendEvent(conv string, ctype clientpb.ConversationType, from, to string, ev *clientpb.Event, timelines []string) ([]*clientpb.Entry, error) {
 	msg := &clientpb.Message{
 		ConversationId:   conv,
 		ConversationType: ctype,
@@ -22,12 +22,12 @@ func (r *Runtime) appendEvent(conv string, ctype clientpb.ConversationType, from
 		To:               to,
 		Content:          &clientpb.Content{Kind: &clientpb.Content_Event{Event: ev}},
 	}
-	sctx, cancel := r.storeCtx()
+	sctx, cancel := d.storeCtx()
 	defer cancel()
-	res, err := r.store.Append(sctx, &persistence.AppendRequest{Sender: from, Message: msg, Timelines: timelines})
+	res, err := d.timelines.Append(sctx, &persistence.AppendRequest{Sender: from, Message: msg, Timelines: timelines})
 	if err != nil {
 		if !errors.Is(err, persistence.ErrUnknownUser) {
-			r.log.Error("append event", "type", ev.GetType().String(), "conv", conv, "err", err)
+			d.log.Error("append event", "type", ev.GetType().String(), "conv", conv, "err", err)
 		}
 		return nil, err
 	}
@@ -37,12 +37,12 @@ func (r *Runtime) appendEvent(conv string, ctype clientpb.ConversationType, from
 // deliverEntries tells each timeline's user grain about its entry. The
 // timeline of self (the calling user grain, "" for none) is skipped: the
 // caller notifies its devices itself. Internal timelines ('#') are skipped.
-func (r *Runtime) deliverEntries(ctx actor.Context, self string, timelines []string, entries []*clientpb.Entry, exceptSession string) {
+func (d *deps) deliverEntries(ctx actor.Context, self string, timelines []string, entries []*clientpb.Entry, exceptSession string) {
 	for i, u := range timelines {
 		if u == self || i >= len(entries) || (u != "" && u[0] == '#') {
 			continue
 		}
-		r.deliverTo(ctx, u, &actorpb.Deliver{Entries: entries[i : i+1], ExceptSession: exceptSession}, true)
+		d.deliverTo(ctx, u, &actorpb.Deliver{Entries: entries[i : i+1], ExceptSession: exceptSession}, true)
 	}
 }
 
@@ -56,38 +56,38 @@ func (r *Runtime) deliverEntries(ctx actor.Context, self string, timelines []str
 // grain's new home, without blocking the caller meanwhile. Were both attempts
 // lost, the entries are still durable and reach the devices with the next
 // notification or re-attach.
-func (r *Runtime) deliverTo(ctx actor.Context, user string, d *actorpb.Deliver, retry bool) {
-	sctx, cancel := r.storeCtx()
+func (d *deps) deliverTo(ctx actor.Context, user string, msg *actorpb.Deliver, retry bool) {
+	sctx, cancel := d.storeCtx()
 	defer cancel()
-	pid, err := r.member.Get(sctx, user, KindUser)
+	pid, err := d.member.Get(sctx, user, KindUser)
 	if err != nil {
-		r.log.Warn("deliver: grain unreachable", "user", user, "err", err)
+		d.log.Warn("deliver: grain unreachable", "user", user, "err", err)
 		return
 	}
 	if pid.GetAddress() == ctx.Self().GetAddress() {
-		ctx.Send(pid, d)
+		ctx.Send(pid, msg)
 		return
 	}
-	f := ctx.RequestFuture(pid, d, deliverTimeout)
+	f := ctx.RequestFuture(pid, msg, deliverTimeout)
 	ctx.ReenterAfter(f, func(_ any, err error) {
 		if err == nil {
 			return
 		}
-		r.member.Evict(user, KindUser, pid)
+		d.member.Evict(user, KindUser, pid)
 		if retry {
-			r.deliverTo(ctx, user, d, false)
+			d.deliverTo(ctx, user, msg, false)
 		} else {
-			r.log.Warn("deliver: no answer", "user", user, "err", err)
+			d.log.Warn("deliver: no answer", "user", user, "err", err)
 		}
 	})
 }
 
 // signalSessions passes a signal straight to the connections of user's
 // online devices, found in the store, without activating the user's grain.
-func (r *Runtime) signalSessions(ctx actor.Context, user string, s *clientpb.Signal) {
-	sctx, cancel := r.storeCtx()
+func (d *deps) signalSessions(ctx actor.Context, user string, s *clientpb.Signal) {
+	sctx, cancel := d.storeCtx()
 	defer cancel()
-	sessions, err := r.store.Sessions(sctx, user)
+	sessions, err := d.sessions.Sessions(sctx, user)
 	if err != nil {
 		return
 	}
@@ -98,10 +98,10 @@ func (r *Runtime) signalSessions(ctx actor.Context, user string, s *clientpb.Sig
 }
 
 // online reports whether user has a device session, without activating its grain.
-func (r *Runtime) online(user string) bool {
-	sctx, cancel := r.storeCtx()
+func (d *deps) online(user string) bool {
+	sctx, cancel := d.storeCtx()
 	defer cancel()
-	sessions, err := r.store.Sessions(sctx, user)
+	sessions, err := d.sessions.Sessions(sctx, user)
 	return err == nil && len(sessions) > 0
 }
 

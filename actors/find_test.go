@@ -26,10 +26,21 @@ func (s *countingStore) ReadTimeline(ctx context.Context, user string, after uin
 	return s.Store.ReadTimeline(ctx, user, after, limit)
 }
 
+// testNode is a Service on a standalone member, with its store at hand.
+type testNode struct {
+	*Service
+	store persistence.Store
+}
+
+// storesOf uses st as every store.
+func storesOf(st persistence.Store) Stores {
+	return Stores{Accounts: st, Timelines: st, Sessions: st, Records: st, Sets: st}
+}
+
 // startRuntimeOn runs the actors on a standalone member over st.
-func startRuntimeOn(t *testing.T, st persistence.Store, users ...string) *Runtime {
+func startRuntimeOn(t *testing.T, st persistence.Store, users ...string) *testNode {
 	t.Helper()
-	rt := NewRuntime(Config{}, st, nil, nil)
+	rt := &testNode{Service: NewService(Config{}, storesOf(st), nil, nil), store: st}
 	tls, _, err := cluster.LocalTLS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +57,9 @@ func startRuntimeOn(t *testing.T, st persistence.Store, users ...string) *Runtim
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = m.Shutdown(ctx)
+		if err := rt.Shutdown(ctx); err != nil {
+			t.Errorf("service shutdown: %v", err)
+		}
 		_ = st.Close()
 	})
 	for _, u := range users {
@@ -99,7 +113,7 @@ func TestFindEntryBinarySearch(t *testing.T) {
 	find := func(id uint64) *clientpb.Entry {
 		t.Helper()
 		before := cs.reads.Load()
-		e, err := rt.findEntry("ann", id)
+		e, err := rt.d.findEntry("ann", id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +146,7 @@ func TestSendResultFanout(t *testing.T) {
 	ctx := context.Background()
 	send := func(identity, kind string, msg any) *actorpb.SendResult {
 		t.Helper()
-		res, err := rt.member.Request(ctx, identity, kind, msg)
+		res, err := rt.d.member.Request(ctx, identity, kind, msg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +169,7 @@ func TestSendResultFanout(t *testing.T) {
 		t.Fatalf("note to self: fanout %d, want 1", r.GetFanout())
 	}
 
-	res, err := rt.member.Request(ctx, "g1", KindGroup, &actorpb.GroupOp{User: "ann", Request: &clientpb.GroupRequest{
+	res, err := rt.d.member.Request(ctx, "g1", KindGroup, &actorpb.GroupOp{User: "ann", Request: &clientpb.GroupRequest{
 		GroupId: "g1", Op: &clientpb.GroupRequest_Create_{Create: &clientpb.GroupRequest_Create{Members: []string{"bo", "cy"}}}}})
 	if err != nil || res.(*actorpb.OpResult).GetError() != nil {
 		t.Fatalf("create: %v %v", res, err)
@@ -180,7 +194,7 @@ func BenchmarkFindEntry(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer st.Close()
-			rt := NewRuntime(Config{}, st, nil, nil)
+			d := NewService(Config{}, storesOf(st), nil, nil).d
 			ctx := context.Background()
 			if err := st.CreateAccount(ctx, persistence.Account{UserID: "ann"}); err != nil {
 				b.Fatal(err)
@@ -205,7 +219,7 @@ func BenchmarkFindEntry(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if e, err := rt.findEntry("ann", first); err != nil || e == nil {
+				if e, err := d.findEntry("ann", first); err != nil || e == nil {
 					b.Fatalf("find: %v, %v", e, err)
 				}
 			}

@@ -27,7 +27,7 @@ import (
 // State is written through to the store ("gs/<group>") on every change; the
 // members' read marks ("gr/<group>") are written at most every readFlush.
 type groupGrain struct {
-	rt     *Runtime
+	d      *deps
 	id     string
 	st     *storepb.GroupState // nil when the group does not exist
 	reads  *storepb.GroupReads
@@ -52,7 +52,7 @@ type flushReads struct{}
 // loses at most this much of read-count progress, never a message.
 const readFlush = 500 * time.Millisecond
 
-func newGroupGrain(rt *Runtime) *groupGrain { return &groupGrain{rt: rt} }
+func newGroupGrain(d *deps) *groupGrain { return &groupGrain{d: d} }
 
 func (g *groupGrain) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
@@ -72,7 +72,7 @@ func (g *groupGrain) Receive(ctx actor.Context) {
 		ctx.SetReceiveTimeout(unknownIdle)
 	case g.st != nil && g.stopping: // created meanwhile
 		g.stopping = false
-		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+		ctx.SetReceiveTimeout(g.d.cfg.GrainIdle)
 	}
 }
 
@@ -87,10 +87,10 @@ func (g *groupGrain) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pcluster.ClusterInit:
 		g.id = m.Identity.GetIdentity()
-		g.rt.metrics.LiveGrains.WithLabelValues(KindGroup).Inc()
-		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+		g.d.metrics.LiveGrains.WithLabelValues(KindGroup).Inc()
+		ctx.SetReceiveTimeout(g.d.cfg.GrainIdle)
 	case *actor.Restarting, *actor.Stopped:
-		g.rt.metrics.LiveGrains.WithLabelValues(KindGroup).Dec()
+		g.d.metrics.LiveGrains.WithLabelValues(KindGroup).Dec()
 	case *actorpb.GroupOp:
 		if !g.load() {
 			ctx.Respond(errUnavailable)
@@ -122,7 +122,7 @@ func (g *groupGrain) receive(ctx actor.Context) {
 		if g.load() && g.member(m.GetUser()) != nil && !g.st.GetInfo().GetDissolved() {
 			for u := range g.st.GetMembers() {
 				if u != m.GetUser() {
-					g.rt.signalSessions(ctx, u, m.GetSignal())
+					g.d.signalSessions(ctx, u, m.GetSignal())
 				}
 			}
 		}
@@ -151,17 +151,17 @@ func (g *groupGrain) load() bool {
 		return true
 	}
 	st := &storepb.GroupState{}
-	found, err := g.rt.loadState(groupKey(g.id), st)
+	found, err := g.d.loadState(groupKey(g.id), st)
 	if err != nil {
-		g.rt.log.Error("group: load", "group", g.id, "err", err)
+		g.d.log.Error("group: load", "group", g.id, "err", err)
 		return false
 	}
 	if !found {
 		st = nil
 	}
 	reads := &storepb.GroupReads{}
-	if _, err := g.rt.loadState(groupReadsKey(g.id), reads); err != nil {
-		g.rt.log.Error("group: load reads", "group", g.id, "err", err)
+	if _, err := g.d.loadState(groupReadsKey(g.id), reads); err != nil {
+		g.d.log.Error("group: load reads", "group", g.id, "err", err)
 		return false
 	}
 	if reads.ReadMsgId == nil {
@@ -173,8 +173,8 @@ func (g *groupGrain) load() bool {
 
 // save writes the group's record through to the store.
 func (g *groupGrain) save() *actorpb.OpResult {
-	if err := g.rt.saveState(groupKey(g.id), g.st); err != nil {
-		g.rt.log.Error("group: save", "group", g.id, "err", err)
+	if err := g.d.saveState(groupKey(g.id), g.st); err != nil {
+		g.d.log.Error("group: save", "group", g.id, "err", err)
 		g.loaded = false // reload the stored truth next time
 		return errUnavailable
 	}
@@ -185,8 +185,8 @@ func (g *groupGrain) saveReads() {
 	if !g.readsDirty || g.reads == nil {
 		return
 	}
-	if err := g.rt.saveState(groupReadsKey(g.id), g.reads); err != nil {
-		g.rt.log.Warn("group: save read marks", "group", g.id, "err", err)
+	if err := g.d.saveState(groupReadsKey(g.id), g.reads); err != nil {
+		g.d.log.Warn("group: save read marks", "group", g.id, "err", err)
 		return
 	}
 	g.readsDirty = false
@@ -292,16 +292,16 @@ func (g *groupGrain) event(ctx actor.Context, actorID string, ev *clientpb.Event
 	timelines := make([]string, 0, len(users)+1)
 	timelines = append(timelines, groupTimeline(g.id))
 	timelines = append(timelines, users...)
-	entries, err := g.rt.appendEvent(ids.Group(g.id), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, actorID, g.id, ev, timelines)
+	entries, err := g.d.appendEvent(ids.Group(g.id), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, actorID, g.id, ev, timelines)
 	if err != nil {
 		return // logged; the state change stands, its notice is lost
 	}
-	g.rt.deliverEntries(ctx, "", timelines, entries, "")
+	g.d.deliverEntries(ctx, "", timelines, entries, "")
 }
 
 // checkCount refuses a request that names more users than the cap.
 func (g *groupGrain) checkCount(users []string) *actorpb.OpResult {
-	if max := g.rt.cfg.MaxUsersPerRequest; len(users) > max {
+	if max := g.d.cfg.MaxUsersPerRequest; len(users) > max {
 		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "group: at most "+strconv.Itoa(max)+" users per request")
 	}
 	return nil
@@ -329,7 +329,7 @@ func dedup(users []string, skip func(string) bool) []string {
 // each user's policy record (usually absent), and of by's social state only
 // when a user is friends-only.
 func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
-	own, err := g.rt.policy(by)
+	own, err := g.d.policy(by)
 	if err != nil {
 		return errUnavailable
 	}
@@ -341,7 +341,7 @@ func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
 		if own.GetBlocked()[u] {
 			return opError(clientpb.ErrorCode_ERR_BLOCKED, "you blocked "+u+"; unblock them first")
 		}
-		pol, err := g.rt.policy(u)
+		pol, err := g.d.policy(u)
 		switch {
 		case err != nil:
 			return errUnavailable
@@ -352,8 +352,8 @@ func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
 		}
 		if byState == nil {
 			byState = &storepb.SocialState{}
-			if _, err := g.rt.loadState(socialKey(by), byState); err != nil {
-				g.rt.log.Error("group: load social state", "user", by, "err", err)
+			if _, err := g.d.loadState(socialKey(by), byState); err != nil {
+				g.d.log.Error("group: load social state", "user", by, "err", err)
 				return errUnavailable
 			}
 		}
@@ -366,13 +366,13 @@ func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
 
 // checkUsers validates user ids and that each has an account.
 func (g *groupGrain) checkUsers(users []string) *actorpb.OpResult {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
 	for _, u := range users {
 		if !ids.ValidUser(u) {
 			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: invalid user id "+strconv.Quote(u))
 		}
-		if _, err := g.rt.store.GetAccount(sctx, u); err != nil {
+		if _, err := g.d.accounts.GetAccount(sctx, u); err != nil {
 			if errors.Is(err, persistence.ErrNotFound) {
 				return opError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+u)
 			}
@@ -393,8 +393,8 @@ func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupReq
 		return r
 	}
 	members := dedup(append([]string{user}, c.GetMembers()...), nil)
-	if len(members) > g.rt.cfg.MaxGroupMembers {
-		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: more members than the limit of "+strconv.Itoa(g.rt.cfg.MaxGroupMembers))
+	if len(members) > g.d.cfg.MaxGroupMembers {
+		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: more members than the limit of "+strconv.Itoa(g.d.cfg.MaxGroupMembers))
 	}
 	if r := g.checkUsers(members[1:]); r != nil {
 		return r
@@ -404,8 +404,8 @@ func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupReq
 	}
 	// The group's timeline account is its existence record: creating it is
 	// atomic, so two creators of one id cannot both succeed.
-	sctx, cancel := g.rt.storeCtx()
-	err := g.rt.store.CreateAccount(sctx, persistence.Account{UserID: groupTimeline(g.id), CreatedAtMs: uint64(time.Now().UnixMilli())})
+	sctx, cancel := g.d.storeCtx()
+	err := g.d.accounts.CreateAccount(sctx, persistence.Account{UserID: groupTimeline(g.id), CreatedAtMs: uint64(time.Now().UnixMilli())})
 	cancel()
 	switch {
 	case errors.Is(err, persistence.ErrExists):
@@ -520,8 +520,8 @@ func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string, in
 			return opError(clientpb.ErrorCode_ERR_BANNED, "banned from this group: "+u)
 		}
 	}
-	if len(g.st.Members)+len(fresh) > g.rt.cfg.MaxGroupMembers {
-		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: the member limit is "+strconv.Itoa(g.rt.cfg.MaxGroupMembers))
+	if len(g.st.Members)+len(fresh) > g.d.cfg.MaxGroupMembers {
+		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: the member limit is "+strconv.Itoa(g.d.cfg.MaxGroupMembers))
 	}
 	if r := g.checkUsers(fresh); r != nil {
 		return r
@@ -789,7 +789,7 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 			added = append(added, u)
 		}
 	}
-	if max := g.rt.cfg.MaxGroupBans; len(g.st.Banned)+len(added) > max {
+	if max := g.d.cfg.MaxGroupBans; len(g.st.Banned)+len(added) > max {
 		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "ban: the ban list holds at most "+strconv.Itoa(max)+" users")
 	}
 	// Only users who exist are banned: the list is not a store of names.
@@ -850,9 +850,9 @@ func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.Op
 // when there is none: a binary search of the group's own timeline, a few
 // point reads whatever its length.
 func (g *groupGrain) message(msgID uint64) (*clientpb.Message, *actorpb.OpResult) {
-	e, err := g.rt.findEntry(groupTimeline(g.id), msgID)
+	e, err := g.d.findEntry(groupTimeline(g.id), msgID)
 	if err != nil {
-		g.rt.log.Error("group: find message", "group", g.id, "err", err)
+		g.d.log.Error("group: find message", "group", g.id, "err", err)
 		return nil, errUnavailable
 	}
 	if m := e.GetMessage(); m != nil && m.GetContent().GetEvent() == nil {
@@ -913,13 +913,13 @@ func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorp
 	if msg.GetFrom() != user && !(g.isManager(user) && (g.member(msg.GetFrom()) == nil || g.outranks(user, msg.GetFrom()))) {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender, the owner or an admin may recall this message")
 	}
-	if done, r := g.rt.recalled(ids.Group(g.id), msg.GetId()); r != nil || done {
+	if done, r := g.d.recalled(ids.Group(g.id), msg.GetId()); r != nil || done {
 		return r // recalled already: nothing more to store or tell
 	}
-	if r := checkRecallWindow(g.rt, msg); r != nil {
+	if r := g.d.checkRecallWindow(msg); r != nil {
 		return r
 	}
-	if r := g.rt.markRecalled(ids.Group(g.id), msg.GetId()); r != nil {
+	if r := g.d.markRecalled(ids.Group(g.id), msg.GetId()); r != nil {
 		return r
 	}
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_RECALLED, Actor: user, Users: []string{msg.GetFrom()}, MsgId: msg.GetId()}, g.memberIDs())

@@ -22,8 +22,8 @@ func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send, 
 	if !c.withinBudget(id) {
 		return false
 	}
-	rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
-	pid, err := c.rt.member.Get(rctx, s.GetTo(), KindGroup)
+	rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())
+	pid, err := c.d.member.Get(rctx, s.GetTo(), KindGroup)
 	cancel()
 	if err != nil {
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry with the same client_msg_id")))
@@ -43,7 +43,7 @@ func (c *connActor) groupGone(target *actor.PID) {
 		if p.to == nil || !p.to.Equal(target) {
 			continue
 		}
-		c.rt.member.Evict(p.group, KindGroup, p.to)
+		c.d.member.Evict(p.group, KindGroup, p.to)
 		delete(c.pending, rid)
 		p.done()
 		c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group moved; retry with the same client_msg_id")))
@@ -72,7 +72,7 @@ const maxSendBatch = 128
 func (g *groupGrain) enqueueSend(ctx actor.Context, m *actorpb.GroupSend) {
 	req, timelines, e := g.checkSend(m)
 	if e != nil {
-		g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+		g.d.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
 		ctx.Respond(&actorpb.SendResult{Error: e, RequestId: m.GetRequestId()})
 		return
 	}
@@ -90,7 +90,7 @@ func (g *groupGrain) enqueueSend(ctx actor.Context, m *actorpb.GroupSend) {
 // checkSend decides whether a member may send m and builds its append.
 func (g *groupGrain) checkSend(m *actorpb.GroupSend) (*persistence.AppendRequest, []string, *clientpb.Error) {
 	s, user := m.GetSend(), m.GetUser()
-	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
+	if e := validateSend(s, g.d.cfg.MaxContentBytes); e != nil {
 		return nil, nil, e
 	}
 	switch {
@@ -148,16 +148,16 @@ func (g *groupGrain) flush(ctx actor.Context) {
 	for i, q := range batch {
 		reqs[i] = q.req
 	}
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	start := time.Now()
-	results, errs := g.rt.store.AppendAll(sctx, reqs)
+	results, errs := g.d.timelines.AppendAll(sctx, reqs)
 	cancel()
-	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
+	g.d.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
 	for i, q := range batch {
 		res := g.sendResult(ctx, q, results[i], errs[i])
 		res.RequestId = q.m.GetRequestId()
 		if e := res.GetError(); e != nil {
-			g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+			g.d.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
 		}
 		if q.replyTo != nil {
 			ctx.Send(q.replyTo, res)
@@ -167,7 +167,7 @@ func (g *groupGrain) flush(ctx actor.Context) {
 
 func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistence.AppendResult, err error) *actorpb.SendResult {
 	if err != nil {
-		g.rt.log.Error("group send: append", "group", g.id, "err", err)
+		g.d.log.Error("group send: append", "group", g.id, "err", err)
 		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
 	}
 	own := res.Entries[0]
@@ -179,10 +179,10 @@ func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistenc
 		SentAtMs: own.GetMessage().GetSentAtMs(), ConversationId: ids.Group(g.id), Duplicate: res.Duplicate,
 	}
 	if res.Duplicate {
-		g.rt.metrics.Duplicates.Inc()
+		g.d.metrics.Duplicates.Inc()
 		return &actorpb.SendResult{Ack: ack}
 	}
-	g.rt.metrics.MessagesSent.Inc()
-	g.rt.deliverEntries(ctx, "", q.timelines, res.Entries, q.m.GetSessionId())
+	g.d.metrics.MessagesSent.Inc()
+	g.d.deliverEntries(ctx, "", q.timelines, res.Entries, q.m.GetSessionId())
 	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(q.timelines))}
 }

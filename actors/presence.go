@@ -37,7 +37,7 @@ func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
 		if u != g.id && st.GetFriends()[u] == nil {
 			continue
 		}
-		sessions, err := g.rt.sessions(u)
+		sessions, err := g.d.sessionsOf(u)
 		if err != nil {
 			return errUnavailable
 		}
@@ -45,7 +45,7 @@ func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
 			continue
 		}
 		if u != g.id {
-			pol, err := g.rt.policy(u)
+			pol, err := g.d.policy(u)
 			if err != nil {
 				return errUnavailable
 			}
@@ -59,10 +59,10 @@ func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
 	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Presence{Presence: l}}}
 }
 
-func (r *Runtime) sessions(user string) ([]persistence.Session, error) {
-	sctx, cancel := r.storeCtx()
+func (d *deps) sessionsOf(user string) ([]persistence.Session, error) {
+	sctx, cancel := d.storeCtx()
 	defer cancel()
-	return r.store.Sessions(sctx, user)
+	return d.sessions.Sessions(sctx, user)
 }
 
 func platformsOf(sessions []persistence.Session) []clientpb.Platform {
@@ -111,19 +111,19 @@ func (g *userGrain) pushPresence(ctx actor.Context) {
 	s := presenceSignal(g.id, now)
 	for f := range st.GetFriends() {
 		if !st.GetBlocked()[f] {
-			g.rt.presenceTo(ctx, f, g.id, s)
+			g.d.presenceTo(ctx, f, g.id, s)
 		}
 	}
 }
 
 // presenceTo passes a presence signal about user from to the online devices
 // of user to, found in the store, unless to blocked from.
-func (r *Runtime) presenceTo(ctx actor.Context, to, from string, s *clientpb.Signal) {
-	sessions, err := r.sessions(to)
+func (d *deps) presenceTo(ctx actor.Context, to, from string, s *clientpb.Signal) {
+	sessions, err := d.sessionsOf(to)
 	if err != nil || len(sessions) == 0 {
 		return
 	}
-	if pol, err := r.policy(to); err != nil || pol.GetBlocked()[from] {
+	if pol, err := d.policy(to); err != nil || pol.GetBlocked()[from] {
 		return
 	}
 	msg := &actorpb.DeviceSignal{Signal: s}

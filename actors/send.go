@@ -80,7 +80,7 @@ func (c *connActor) track(ctx actor.Context, frameID uint32, s *clientpb.Send, d
 	if c.pending == nil {
 		c.pending = map[uint64]pendingSend{}
 	}
-	c.pending[c.nextReq] = pendingSend{frameID: frameID, deadline: time.Now().Add(c.rt.member.RequestTimeout()),
+	c.pending[c.nextReq] = pendingSend{frameID: frameID, deadline: time.Now().Add(c.d.member.RequestTimeout()),
 		done: done, bytes: s.GetContent().SizeVT(), group: group, to: to}
 	c.armSweep(ctx)
 	return c.nextReq
@@ -136,7 +136,7 @@ func (c *connActor) sweep(ctx actor.Context) {
 func (g *userGrain) onSend(ctx actor.Context, m *actorpb.SendRequest) {
 	res := g.send(ctx, m)
 	if e := res.GetError(); e != nil {
-		g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+		g.d.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
 	}
 	res.RequestId = m.GetRequestId()
 	ctx.Respond(res)
@@ -144,7 +144,7 @@ func (g *userGrain) onSend(ctx actor.Context, m *actorpb.SendRequest) {
 
 func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.SendResult {
 	s := m.GetSend()
-	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
+	if e := validateSend(s, g.d.cfg.MaxContentBytes); e != nil {
 		return &actorpb.SendResult{Error: e}
 	}
 	if s.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
@@ -171,13 +171,13 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 		timelines = timelines[:1] // a note to self lands once
 	}
 
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
 	start := time.Now()
-	res, err := g.rt.store.Append(sctx, &persistence.AppendRequest{
+	res, err := g.d.timelines.Append(sctx, &persistence.AppendRequest{
 		Sender: g.id, ClientMsgID: s.GetClientMsgId(), Message: msg, Timelines: timelines,
 	})
-	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
+	g.d.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
 	switch {
 	case errors.Is(err, persistence.ErrUnknownUser):
 		// Only a server-side send (the admin API) can come from a user
@@ -187,7 +187,7 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 		}
 		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+s.GetTo())}
 	case err != nil:
-		g.rt.log.Error("send: append", "user", g.id, "err", err)
+		g.d.log.Error("send: append", "user", g.id, "err", err)
 		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
 	}
 
@@ -204,13 +204,13 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 		Duplicate:      res.Duplicate,
 	}
 	if res.Duplicate {
-		g.rt.metrics.Duplicates.Inc()
+		g.d.metrics.Duplicates.Inc()
 		return &actorpb.SendResult{Ack: ack}
 	}
-	g.rt.metrics.MessagesSent.Inc()
+	g.d.metrics.MessagesSent.Inc()
 	g.notify(ctx, res.Entries[:1], m.GetSessionId())
 	if len(res.Entries) > 1 {
-		g.rt.deliverTo(ctx, s.GetTo(), &actorpb.Deliver{Entries: res.Entries[1:]}, true)
+		g.d.deliverTo(ctx, s.GetTo(), &actorpb.Deliver{Entries: res.Entries[1:]}, true)
 	}
 	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(timelines))}
 }
@@ -232,9 +232,9 @@ func (g *userGrain) senderExists() *clientpb.Error {
 	if g.hasAccount {
 		return nil
 	}
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	_, err := g.rt.store.GetAccount(sctx, g.id)
+	_, err := g.d.accounts.GetAccount(sctx, g.id)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		g.unknown = true
@@ -260,7 +260,7 @@ func (g *userGrain) mayMessage(to string) *clientpb.Error {
 	if st.GetBlocked()[to] {
 		return clientError(clientpb.ErrorCode_ERR_BLOCKED, "you blocked "+to+"; unblock them first")
 	}
-	pol, err := g.rt.policy(to)
+	pol, err := g.d.policy(to)
 	if err != nil {
 		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
 	}

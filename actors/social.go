@@ -76,12 +76,12 @@ func (g *userGrain) blocks(user string) bool {
 }
 
 // policy reads user's policy record; nil (no restrictions) when absent.
-func (r *Runtime) policy(user string) (*storepb.SocialState, error) {
+func (d *deps) policy(user string) (*storepb.SocialState, error) {
 	pol := &storepb.SocialState{}
-	found, err := r.loadState(policyKey(user), pol)
+	found, err := d.loadState(policyKey(user), pol)
 	switch {
 	case err != nil:
-		r.log.Warn("read policy", "user", user, "err", err)
+		d.log.Warn("read policy", "user", user, "err", err)
 		return nil, err
 	case !found:
 		return nil, nil
@@ -95,8 +95,8 @@ func (g *userGrain) socialState() (*storepb.SocialState, *clientpb.Error) {
 		return g.soc.st, nil
 	}
 	st := &storepb.SocialState{}
-	if _, err := g.rt.loadState(socialKey(g.id), st); err != nil {
-		g.rt.log.Error("load social state", "user", g.id, "err", err)
+	if _, err := g.d.loadState(socialKey(g.id), st); err != nil {
+		g.d.log.Error("load social state", "user", g.id, "err", err)
 		if errors.Is(err, errBadRecord) {
 			return nil, clientError(clientpb.ErrorCode_ERR_INTERNAL, "social state unreadable")
 		}
@@ -129,7 +129,7 @@ func (g *userGrain) edit() (*storepb.SocialState, *clientpb.Error) {
 	if next.RejectedAtMs == nil {
 		next.RejectedAtMs = map[string]uint64{}
 	}
-	cool := uint64(g.rt.cfg.FriendRequestCooldown.Milliseconds())
+	cool := uint64(g.d.cfg.FriendRequestCooldown.Milliseconds())
 	now := nowMs()
 	for u, at := range next.RejectedAtMs {
 		if at+cool <= now {
@@ -143,8 +143,8 @@ func (g *userGrain) edit() (*storepb.SocialState, *clientpb.Error) {
 // the policy record (always, even unchanged, so a retry repairs a policy
 // write that failed after the state's).
 func (g *userGrain) save(next *storepb.SocialState, withPolicy bool) *clientpb.Error {
-	if err := g.rt.saveState(socialKey(g.id), next); err != nil {
-		g.rt.log.Error("save social state", "user", g.id, "err", err)
+	if err := g.d.saveState(socialKey(g.id), next); err != nil {
+		g.d.log.Error("save social state", "user", g.id, "err", err)
 		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
 	}
 	g.soc.st = next
@@ -153,14 +153,14 @@ func (g *userGrain) save(next *storepb.SocialState, withPolicy bool) *clientpb.E
 	}
 	var err error
 	if len(next.GetBlocked()) == 0 && !next.GetFriendsOnly() {
-		sctx, cancel := g.rt.storeCtx()
-		err = g.rt.store.DeleteState(sctx, policyKey(g.id))
+		sctx, cancel := g.d.storeCtx()
+		err = g.d.records.DeleteState(sctx, policyKey(g.id))
 		cancel()
 	} else {
-		err = g.rt.saveState(policyKey(g.id), &storepb.SocialState{Blocked: next.GetBlocked(), FriendsOnly: next.GetFriendsOnly()})
+		err = g.d.saveState(policyKey(g.id), &storepb.SocialState{Blocked: next.GetBlocked(), FriendsOnly: next.GetFriendsOnly()})
 	}
 	if err != nil {
-		g.rt.log.Error("save policy", "user", g.id, "err", err)
+		g.d.log.Error("save policy", "user", g.id, "err", err)
 		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
 	}
 	return nil
@@ -181,9 +181,9 @@ func (g *userGrain) other(user, what string) *clientpb.Error {
 
 // exists reports whether user has an account, without activating its grain.
 func (g *userGrain) exists(user string) *clientpb.Error {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	_, err := g.rt.store.GetAccount(sctx, user)
+	_, err := g.d.accounts.GetAccount(sctx, user)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		return clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+user)
@@ -202,9 +202,9 @@ func (g *userGrain) exists(user string) *clientpb.Error {
 func (g *userGrain) peer(user string, op *actorpb.PeerOp) *clientpb.Error {
 	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 	defer cancel()
-	res, err := g.rt.member.Request(ctx, user, KindUser, op)
+	res, err := g.d.member.Request(ctx, user, KindUser, op)
 	if err != nil {
-		g.rt.log.Warn("peer op", "user", g.id, "peer", user, "type", op.GetType().String(), "err", err)
+		g.d.log.Warn("peer op", "user", g.id, "peer", user, "type", op.GetType().String(), "err", err)
 		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, user+" did not answer in time, retry")
 	}
 	r, ok := res.(*actorpb.PeerOpResult)
@@ -219,12 +219,12 @@ func (g *userGrain) peer(user string, op *actorpb.PeerOp) *clientpb.Error {
 func (g *userGrain) friendEvent(ctx actor.Context, typ clientpb.EventType, other, note string) {
 	ev := &clientpb.Event{Type: typ, Actor: g.id, Users: []string{other}, Note: note}
 	timelines := []string{g.id, other}
-	entries, err := g.rt.appendEvent(ids.Private(g.id, other), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
+	entries, err := g.d.appendEvent(ids.Private(g.id, other), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
 	if err != nil || len(entries) == 0 {
 		return // logged; the state change stands, the event is lost
 	}
 	g.notify(ctx, entries[:1], "")
-	g.rt.deliverEntries(ctx, g.id, timelines, entries, "")
+	g.d.deliverEntries(ctx, g.id, timelines, entries, "")
 }
 
 func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) *actorpb.OpResult {
@@ -253,7 +253,7 @@ func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) 
 	// no longer may (the other user blocked this one meanwhile).
 	retry := st.GetOutgoing()[to] != nil
 	if !retry {
-		if max := g.rt.cfg.MaxPendingFriendRequests; len(st.GetOutgoing()) >= max {
+		if max := g.d.cfg.MaxPendingFriendRequests; len(st.GetOutgoing()) >= max {
 			return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED,
 				"friend_request: at most "+strconv.Itoa(max)+" requests may wait for an answer")
 		}
@@ -410,14 +410,14 @@ func (g *userGrain) mayRequest(st *storepb.SocialState, from string) *clientpb.E
 		return nil
 	}
 	if at, ok := st.GetRejectedAtMs()[from]; ok {
-		until := at + uint64(g.rt.cfg.FriendRequestCooldown.Milliseconds())
+		until := at + uint64(g.d.cfg.FriendRequestCooldown.Milliseconds())
 		if now := nowMs(); now < until {
 			e := clientError(clientpb.ErrorCode_ERR_RATE_LIMITED, g.id+" rejected your request recently; ask again later")
 			e.RetryAfterMs = uint32(min(until-now, math.MaxUint32))
 			return e
 		}
 	}
-	if max := g.rt.cfg.MaxPendingFriendRequests; len(st.GetIncoming()) >= max {
+	if max := g.d.cfg.MaxPendingFriendRequests; len(st.GetIncoming()) >= max {
 		return clientError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, g.id+" has too many friend requests waiting for an answer")
 	}
 	return nil
@@ -591,7 +591,7 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 		if blocked {
 			shown = nil
 		}
-		g.rt.presenceTo(ctx, user, g.id, presenceSignal(g.id, shown))
+		g.d.presenceTo(ctx, user, g.id, presenceSignal(g.id, shown))
 	}
 	return nil
 }

@@ -11,9 +11,9 @@ import (
 	"actorim/protos/storepb"
 )
 
-func userOp(t *testing.T, rt *Runtime, user string, f *clientpb.Frame) *actorpb.OpResult {
+func userOp(t *testing.T, rt *testNode, user string, f *clientpb.Frame) *actorpb.OpResult {
 	t.Helper()
-	res, err := rt.member.Request(context.Background(), user, KindUser, &actorpb.UserOp{Frame: f})
+	res, err := rt.d.member.Request(context.Background(), user, KindUser, &actorpb.UserOp{Frame: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 	}
 	policy := func() *storepb.SocialState {
 		t.Helper()
-		p, err := rt.policy("ann")
+		p, err := rt.d.policy("ann")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -190,12 +190,12 @@ func (c *connActor) pump(ctx actor.Context) {
 		}
 		var fill []*clientpb.Entry
 		if c.st.missing(from, to) {
-			sctx, cancel := c.rt.storeCtx()
+			sctx, cancel := c.d.storeCtx()
 			var err error
-			fill, err = c.rt.store.ReadTimeline(sctx, c.sess.UserID, from-1, int(to-from+1))
+			fill, err = c.d.timelines.ReadTimeline(sctx, c.sess.UserID, from-1, int(to-from+1))
 			cancel()
 			if err != nil {
-				c.rt.log.Error("push: read timeline", "user", c.sess.UserID, "err", err)
+				c.d.log.Error("push: read timeline", "user", c.sess.UserID, "err", err)
 				break // the retry timer or the next notification tries again
 			}
 		}
@@ -203,7 +203,7 @@ func (c *connActor) pump(ctx actor.Context) {
 		if len(out) == 0 {
 			break
 		}
-		c.rt.metrics.EntriesPushed.Add(float64(len(out)))
+		c.d.metrics.EntriesPushed.Add(float64(len(out)))
 		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(out)}}})
 	}
 	c.armTimer(ctx)
@@ -216,9 +216,9 @@ func (c *connActor) resend() {
 	}
 	due := c.st.due(time.Now())
 	for len(due) > 0 {
-		n := min(len(due), c.rt.cfg.PushPage)
+		n := min(len(due), c.d.cfg.PushPage)
 		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(due[:n])}}})
-		c.rt.metrics.EntriesResent.Add(float64(n))
+		c.d.metrics.EntriesResent.Add(float64(n))
 		due = due[n:]
 	}
 }

@@ -24,41 +24,42 @@ func pageLimit(asked uint32, def int) (int, *clientpb.Error) {
 	return int(asked), nil
 }
 
-// Sync reads the user's timeline after a seq, oldest first.
-func (r *Runtime) Sync(ctx context.Context, userID string, req *clientpb.SyncRequest) (*clientpb.SyncResult, *clientpb.Error) {
+// sync reads the user's timeline after a seq, oldest first (a connection's
+// Sync frame).
+func (d *deps) sync(ctx context.Context, userID string, req *clientpb.SyncRequest) (*clientpb.SyncResult, *clientpb.Error) {
 	limit, e := pageLimit(req.GetLimit(), defaultSyncLimit)
 	if e != nil {
 		return nil, e
 	}
-	ctx, cancel := r.storeCtx()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 	defer cancel()
-	entries, err := r.store.ReadTimeline(ctx, userID, req.GetAfterSeq(), limit+1)
+	entries, err := d.timelines.ReadTimeline(ctx, userID, req.GetAfterSeq(), limit+1)
 	if err != nil {
-		r.log.Error("sync: read timeline", "user", userID, "err", err)
+		d.log.Error("sync: read timeline", "user", userID, "err", err)
 		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
 	}
-	latest, err := r.store.LastSeq(ctx, userID)
+	latest, err := d.timelines.LastSeq(ctx, userID)
 	if err != nil {
-		r.log.Error("sync: last seq", "user", userID, "err", err)
+		d.log.Error("sync: last seq", "user", userID, "err", err)
 		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
 	}
 	res := &clientpb.SyncResult{LatestSeq: latest}
 	if len(entries) > limit {
 		entries, res.HasMore = entries[:limit], true
 	}
-	if res.Entries, err = r.flagRecalled(ctx, entries); err != nil {
-		r.log.Error("sync: recalled", "user", userID, "err", err)
+	if res.Entries, err = d.flagRecalled(ctx, entries); err != nil {
+		d.log.Error("sync: recalled", "user", userID, "err", err)
 		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
 	}
 	return res, nil
 }
 
-// History pages one of the user's conversations backwards, newest first.
+// history pages one of the user's conversations backwards, newest first.
 // It reads the user's own timeline only, which holds what the user received:
 // so History and Sync agree. For a group, what a member received while a
 // member stays theirs (a member who left or was removed reads it, and
 // nothing sent after); a user who never was a member gets ERR_NOT_MEMBER.
-func (r *Runtime) History(ctx context.Context, userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error) {
+func (d *deps) history(ctx context.Context, userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error) {
 	conv, err := ids.Parse(req.GetConversationId())
 	if err != nil {
 		return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "history: conversation_id must be p:<a>:<b> or g:<group>")
@@ -67,35 +68,35 @@ func (r *Runtime) History(ctx context.Context, userID string, req *clientpb.Hist
 	if e != nil {
 		return nil, e
 	}
-	ctx, cancel := r.storeCtx()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 	defer cancel()
 	if conv.Group != "" {
 		// Whoever holds entries of the group (a member, or a former one)
 		// reads them; the group decides the answer for anyone else.
-		had, err := r.store.ReadConversation(ctx, userID, req.GetConversationId(), 0, 1)
+		had, err := d.timelines.ReadConversation(ctx, userID, req.GetConversationId(), 0, 1)
 		if err != nil {
-			r.log.Error("history: read", "user", userID, "err", err)
+			d.log.Error("history: read", "user", userID, "err", err)
 			return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
 		}
 		if len(had) == 0 {
-			if _, e := r.memberOf(conv.Group, userID); e != nil {
+			if _, e := d.memberOf(ctx, conv.Group, userID); e != nil {
 				return nil, e
 			}
 		}
 	} else if conv.System == "" && !conv.Has(userID) { // "s:" reads only the caller's own timeline
 		return nil, clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "history: not a member of this conversation")
 	}
-	entries, err := r.store.ReadConversation(ctx, userID, req.GetConversationId(), req.GetBeforeSeq(), limit+1)
+	entries, err := d.timelines.ReadConversation(ctx, userID, req.GetConversationId(), req.GetBeforeSeq(), limit+1)
 	if err != nil {
-		r.log.Error("history: read", "user", userID, "err", err)
+		d.log.Error("history: read", "user", userID, "err", err)
 		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
 	}
 	res := &clientpb.HistoryResult{}
 	if len(entries) > limit {
 		entries, res.HasMore = entries[:limit], true
 	}
-	if res.Entries, err = r.flagRecalled(ctx, entries); err != nil {
-		r.log.Error("history: recalled", "user", userID, "err", err)
+	if res.Entries, err = d.flagRecalled(ctx, entries); err != nil {
+		d.log.Error("history: recalled", "user", userID, "err", err)
 		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
 	}
 	return res, nil

@@ -19,7 +19,7 @@ import (
 // Its only durable state lives in the store; the device list is rebuilt by
 // the connections re-attaching whenever the grain is activated elsewhere.
 type userGrain struct {
-	rt         *Runtime
+	d          *deps
 	id         string
 	devices    map[string]*device // by device id
 	refreshing bool               // a session refresh is scheduled
@@ -44,17 +44,17 @@ type device struct {
 	tokenIssuedAtMs uint64
 }
 
-func newUserGrain(rt *Runtime) *userGrain {
-	return &userGrain{rt: rt, devices: map[string]*device{}}
+func newUserGrain(d *deps) *userGrain {
+	return &userGrain{d: d, devices: map[string]*device{}}
 }
 
 func (g *userGrain) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pcluster.ClusterInit:
 		g.id = m.Identity.GetIdentity()
-		g.rt.metrics.GrainsActivated.Inc()
-		g.rt.metrics.LiveGrains.WithLabelValues(KindUser).Inc()
-		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+		g.d.metrics.GrainsActivated.Inc()
+		g.d.metrics.LiveGrains.WithLabelValues(KindUser).Inc()
+		ctx.SetReceiveTimeout(g.d.cfg.GrainIdle)
 		g.loadSessions(ctx)
 		g.presenceBaseline()
 	case refreshSessions:
@@ -62,7 +62,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.putSessions()
 		g.scheduleRefresh(ctx)
 	case *actor.Restarting, *actor.Stopped:
-		g.rt.metrics.LiveGrains.WithLabelValues(KindUser).Dec()
+		g.d.metrics.LiveGrains.WithLabelValues(KindUser).Dec()
 	case *actorpb.SendRequest:
 		g.onSend(ctx, m)
 		g.stopIfUnknown(ctx)
@@ -108,7 +108,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		if len(g.devices) == 0 {
 			ctx.Stop(ctx.Self())
 		} else {
-			ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle) // after a short one (stopIfUnknown)
+			ctx.SetReceiveTimeout(g.d.cfg.GrainIdle) // after a short one (stopIfUnknown)
 		}
 	}
 }
@@ -148,11 +148,11 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 	g.putSession(m.GetDeviceId(), d)
 	g.scheduleRefresh(ctx)
 
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	latest, err := g.rt.store.LastSeq(sctx, g.id)
+	latest, err := g.d.timelines.LastSeq(sctx, g.id)
 	if err != nil {
-		g.rt.log.Error("attach: read last seq", "user", g.id, "err", err)
+		g.d.log.Error("attach: read last seq", "user", g.id, "err", err)
 		ctx.Respond(&actorpb.AttachResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")})
 		return
 	}
@@ -185,9 +185,9 @@ func (g *userGrain) applyPolicy(ctx actor.Context, m *actorpb.Attach) {
 				continue
 			}
 			reason, why = clientpb.KickReason_KICK_REASON_REPLACED, "this device logged in on another connection"
-		case g.rt.cfg.DevicePolicy == PolicySingle:
+		case g.d.cfg.DevicePolicy == PolicySingle:
 			reason, why = clientpb.KickReason_KICK_REASON_DEVICE_POLICY, "another device logged in (one device allowed)"
-		case g.rt.cfg.DevicePolicy == PolicyPerPlatform && d.platform == m.GetPlatform():
+		case g.d.cfg.DevicePolicy == PolicyPerPlatform && d.platform == m.GetPlatform():
 			reason, why = clientpb.KickReason_KICK_REASON_DEVICE_POLICY, "another device of this platform logged in (one per platform allowed)"
 		default:
 			continue
@@ -209,9 +209,9 @@ func (g *userGrain) stopIfUnknown(ctx actor.Context) {
 }
 
 func (g *userGrain) createAccount(m *actorpb.CreateAccount) *actorpb.CreateAccountResult {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	err := g.rt.store.CreateAccount(sctx, persistence.Account{
+	err := g.d.accounts.CreateAccount(sctx, persistence.Account{
 		UserID: g.id, PasswordHash: m.GetPasswordHash(), CreatedAtMs: uint64(time.Now().UnixMilli()),
 	})
 	switch {
@@ -220,20 +220,20 @@ func (g *userGrain) createAccount(m *actorpb.CreateAccount) *actorpb.CreateAccou
 	case errors.Is(err, persistence.ErrExists):
 		return &actorpb.CreateAccountResult{Error: clientError(clientpb.ErrorCode_ERR_CONFLICT, "user id already registered")}
 	default:
-		g.rt.log.Error("create account", "user", g.id, "err", err)
+		g.d.log.Error("create account", "user", g.id, "err", err)
 		return &actorpb.CreateAccountResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
 	}
 }
 
 func (g *userGrain) getAccount() *actorpb.GetAccountResult {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	a, err := g.rt.store.GetAccount(sctx, g.id)
+	a, err := g.d.accounts.GetAccount(sctx, g.id)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		return &actorpb.GetAccountResult{}
 	case err != nil:
-		g.rt.log.Error("get account", "user", g.id, "err", err)
+		g.d.log.Error("get account", "user", g.id, "err", err)
 		return &actorpb.GetAccountResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
 	}
 	return &actorpb.GetAccountResult{Found: true, PasswordHash: a.PasswordHash, CreatedAtMs: a.CreatedAtMs}
@@ -267,14 +267,14 @@ const (
 type refreshSessions struct{}
 
 func (g *userGrain) putSession(deviceID string, d *device) {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	err := g.rt.store.PutSession(sctx, persistence.Session{
+	err := g.d.sessions.PutSession(sctx, persistence.Session{
 		UserID: g.id, DeviceID: deviceID, SessionID: d.session, Platform: d.platform,
 		Node: d.conn.GetAddress(), ConnID: d.conn.GetId(),
 	}, sessionTTL)
 	if err != nil {
-		g.rt.log.Warn("put session", "user", g.id, "device", deviceID, "err", err)
+		g.d.log.Warn("put session", "user", g.id, "device", deviceID, "err", err)
 	}
 }
 
@@ -286,10 +286,10 @@ func (g *userGrain) putSessions() {
 
 func (g *userGrain) removeDevice(deviceID string, d *device) {
 	delete(g.devices, deviceID)
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	if err := g.rt.store.DeleteSession(sctx, g.id, deviceID, d.session); err != nil {
-		g.rt.log.Warn("delete session", "user", g.id, "device", deviceID, "err", err)
+	if err := g.d.sessions.DeleteSession(sctx, g.id, deviceID, d.session); err != nil {
+		g.d.log.Warn("delete session", "user", g.id, "device", deviceID, "err", err)
 	}
 }
 
@@ -305,11 +305,11 @@ func (g *userGrain) scheduleRefresh(ctx actor.Context) {
 // loadSessions adopts the devices recorded by an earlier activation; a
 // connection that is gone is reported by the watch and dropped.
 func (g *userGrain) loadSessions(ctx actor.Context) {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	sessions, err := g.rt.store.Sessions(sctx, g.id)
+	sessions, err := g.d.sessions.Sessions(sctx, g.id)
 	if err != nil {
-		g.rt.log.Warn("load sessions", "user", g.id, "err", err)
+		g.d.log.Warn("load sessions", "user", g.id, "err", err)
 		return
 	}
 	for _, s := range sessions {

@@ -17,7 +17,7 @@ import (
 
 // startRuntime runs the actors on a standalone member and an embedded store
 // holding the account "ann".
-func startRuntime(t *testing.T) *Runtime {
+func startRuntime(t *testing.T) *testNode {
 	t.Helper()
 	st, err := embedded.Open(t.TempDir(), embedded.Options{})
 	if err != nil {
@@ -60,14 +60,14 @@ func session(n int64) string { return fmt.Sprintf("%016x%08x", n, 0) }
 // newest session, or a fresh login, is accepted.
 func TestResumeNeverDisplacesNewerLogin(t *testing.T) {
 	rt := startRuntime(t)
-	root := rt.member.System().Root
+	root := rt.d.member.System().Root
 	conn := func() (*recorder, *actor.PID) {
 		r := &recorder{}
 		return r, root.Spawn(actor.PropsFromProducer(func() actor.Actor { return r }))
 	}
 	attach := func(sess string, pid *actor.PID, resume bool) *actorpb.AttachResult {
 		t.Helper()
-		res, err := rt.member.Request(context.Background(), "ann", KindUser, &actorpb.Attach{
+		res, err := rt.d.member.Request(context.Background(), "ann", KindUser, &actorpb.Attach{
 			DeviceId: "d", Platform: clientpb.Platform_PLATFORM_WEB, SessionId: sess, Conn: pidOf(pid), Resume: resume,
 		})
 		if err != nil {
@@ -119,7 +119,7 @@ func TestResumeNeverDisplacesNewerLogin(t *testing.T) {
 // deleted from the store) instead of being kept and refreshed forever.
 func TestAdoptedDeadSessionIsDropped(t *testing.T) {
 	rt := startRuntime(t)
-	root := rt.member.System().Root
+	root := rt.d.member.System().Root
 	dead := root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{} }))
 	if err := root.StopFuture(dead).Wait(); err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestAdoptedDeadSessionIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{} }))
-	res, err := rt.member.Request(ctx, "ann", KindUser, &actorpb.Attach{
+	res, err := rt.d.member.Request(ctx, "ann", KindUser, &actorpb.Attach{
 		DeviceId: "new", Platform: clientpb.Platform_PLATFORM_IOS, SessionId: session(2), Conn: pidOf(live),
 	})
 	if err != nil || res.(*actorpb.AttachResult).GetError() != nil {
