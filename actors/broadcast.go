@@ -73,7 +73,6 @@ func (d *deps) broadcast(ctx context.Context, req BroadcastRequest) (BroadcastRe
 	if e := validateContent(req.Content, d.cfg.MaxContentBytes); e != nil {
 		return res, e
 	}
-	unavailable := clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable; retry with the same id")
 
 	var prog broadcastProgress
 	track := req.ID != ""
@@ -88,7 +87,7 @@ func (d *deps) broadcast(ctx context.Context, req BroadcastRequest) (BroadcastRe
 		switch {
 		case errors.Is(err, persistence.ErrNotFound):
 		case err != nil:
-			return res, unavailable
+			return res, errBroadcastUnavailable
 		case json.Unmarshal(b, &prog) != nil:
 			return res, clientError(clientpb.ErrorCode_ERR_INTERNAL, "broadcast: progress record unreadable")
 		}
@@ -112,14 +111,14 @@ func (d *deps) broadcast(ctx context.Context, req BroadcastRequest) (BroadcastRe
 		users, err := d.accounts.Users(sctx, prog.After, broadcastChunk)
 		cancel()
 		if err != nil {
-			return res, unavailable
+			return res, errBroadcastUnavailable
 		}
 		if len(users) == 0 {
 			break
 		}
 		targets, online, err := d.broadcastTargets(ctx, users, req.OnlineOnly)
 		if err != nil {
-			return res, unavailable
+			return res, errBroadcastUnavailable
 		}
 		if len(targets) > 0 {
 			sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
@@ -129,7 +128,7 @@ func (d *deps) broadcast(ctx context.Context, req BroadcastRequest) (BroadcastRe
 			cancel()
 			if err != nil {
 				d.log.Error("broadcast: append", "id", req.ID, "err", err)
-				return res, unavailable
+				return res, errBroadcastUnavailable
 			}
 			if !ar.Duplicate {
 				for i, u := range targets {
@@ -185,7 +184,7 @@ func (d *deps) saveProgress(ctx context.Context, track bool, id string, p broadc
 	defer cancel()
 	if err := d.records.PutState(sctx, broadcastKey(id), b); err != nil {
 		d.log.Error("broadcast: save progress", "id", id, "err", err)
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable; retry with the same id")
+		return errBroadcastUnavailable
 	}
 	return nil
 }

@@ -441,13 +441,13 @@ func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame, done func()) (kep
 		p, err := c.d.member.Get(rctx, g.Group.GetGroupId(), KindGroup)
 		cancel()
 		if err != nil {
-			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry")))
+			c.write(errorFrame(id, errGroupUnreachable))
 			return false
 		}
 		pid, msg = p, &actorpb.GroupOp{User: c.sess.UserID, Request: g.Group}
 	} else {
 		if c.user == nil {
-			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry")))
+			c.write(errorFrame(id, errSessionMoving))
 			return false
 		}
 		pid, msg = c.user, &actorpb.UserOp{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Frame: f}
@@ -479,7 +479,7 @@ func (c *connActor) askOp(ctx actor.Context, id uint32, pid *actor.PID, msg any,
 		r, ok := res.(*actorpb.OpResult)
 		switch {
 		case err != nil || !ok:
-			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time, retry")))
+			c.write(errorFrame(id, errNoAnswer))
 		case r.GetError() != nil:
 			c.write(errorFrame(id, r.GetError()))
 		default:

@@ -180,7 +180,7 @@ func (g *userGrain) ownMessage(conv string, msgID uint64) (*clientpb.Message, *a
 	e, err := g.d.findEntry(g.id, msgID)
 	if err != nil {
 		g.d.log.Error("find message", "user", g.id, "err", err)
-		return nil, errUnavailable
+		return nil, failed(errStoreUnavailable)
 	}
 	m := e.GetMessage()
 	if m == nil || m.GetConversationId() != conv || m.GetContent().GetEvent() != nil {
@@ -214,7 +214,7 @@ func (d *deps) scanBack(timeline, conv string, visit func(*clientpb.Entry) bool)
 func (g *userGrain) onConversations(ctx actor.Context) *actorpb.OpResult {
 	if err := g.indexConvs(); err != nil {
 		g.d.log.Error("conversations: index", "user", g.id, "err", err)
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	list := &clientpb.ConversationList{}
 	for id, c := range g.convs.Convs {
@@ -266,14 +266,14 @@ func (d *deps) memberOf(ctx context.Context, groupID, user string) (*actorpb.Mem
 	defer cancel()
 	res, err := d.member.Request(ctx, groupID, KindGroup, &actorpb.MemberOf{User: user})
 	if err != nil {
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry")
+		return nil, errGroupUnreachable
 	}
 	m := res.(*actorpb.MemberOfResult)
 	switch {
 	case !m.GetExists():
-		return nil, clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such group")
+		return nil, errNoGroup
 	case !m.GetMember():
-		return nil, clientError(clientpb.ErrorCode_ERR_NOT_MEMBER, "not a member of this group")
+		return nil, errNotMember
 	}
 	return m, nil
 }
@@ -298,11 +298,11 @@ func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.Conversa
 	}
 	if c.Group != "" {
 		if _, e := g.d.memberOf(context.Background(), c.Group, g.id); e != nil {
-			return &actorpb.OpResult{Error: e}
+			return failed(e)
 		}
 	}
 	if err := g.indexConvs(); err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	// A conversation without entries yet has no record: nothing set so far.
 	rec := g.convs.Convs[u.GetConversationId()]
@@ -327,11 +327,11 @@ func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.Conversa
 		ConversationId: u.GetConversationId(), Pinned: pinned, Muted: muted,
 	}, []string{g.id})
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	g.notify(ctx, entries, "")
 	if err := g.indexConvs(); err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	mc := &actorpb.MutedChanged{Muted: g.mutedConvs()}
 	for _, d := range g.devices {
@@ -356,7 +356,7 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	}
 	if err := g.indexConvs(); err != nil {
 		g.d.log.Error("read: index", "user", g.id, "err", err)
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	if r.GetMsgId() <= g.convs.Convs[r.GetConversationId()].GetReadMsgId() {
 		return nil // read already: nothing to store or tell
@@ -369,7 +369,7 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 		ev.GroupId = c.Group
 		entries, err := g.d.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, g.id, c.Group, ev, []string{g.id})
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		g.notify(ctx, entries, "")
 		return nil
@@ -383,7 +383,7 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	if c.System != "" { // nobody to tell but the reader's devices
 		entries, err := g.d.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_SYSTEM, g.id, g.id, ev, []string{g.id})
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		g.notify(ctx, entries, "")
 		return nil
@@ -396,7 +396,7 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	if other != g.id && !g.blocks(other) {
 		pol, err := g.d.policy(other)
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		if !pol.GetBlocked()[g.id] { // a receipt is not forced on one who blocked the reader
 			timelines = append(timelines, other)
@@ -404,7 +404,7 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	}
 	entries, err := g.d.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	g.notify(ctx, entries[:1], "")
 	g.d.deliverEntries(ctx, g.id, timelines, entries, "")
@@ -417,7 +417,7 @@ func (g *userGrain) askGroup(ctx actor.Context, groupID string, msg any) *actorp
 	for attempt := 0; attempt < 2; attempt++ {
 		pid, err := g.groupPID(groupID)
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		res, err := ctx.RequestFuture(pid, msg, opTimeout).Result()
 		if r, ok := res.(*actorpb.OpResult); ok && err == nil {
@@ -428,7 +428,7 @@ func (g *userGrain) askGroup(ctx actor.Context, groupID string, msg any) *actorp
 		}
 		g.d.member.Evict(groupID, KindGroup, pid)
 	}
-	return errUnavailable
+	return failed(errStoreUnavailable)
 }
 
 func (g *userGrain) groupPID(groupID string) (*actor.PID, error) {
@@ -475,7 +475,7 @@ func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpR
 	entries, err := g.d.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other,
 		&clientpb.Event{Type: clientpb.EventType_EVENT_RECALLED, Actor: g.id, Users: []string{g.id}, MsgId: msg.GetId()}, timelines)
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	g.notify(ctx, entries[:1], "")
 	g.d.deliverEntries(ctx, g.id, timelines, entries, "")
@@ -498,7 +498,7 @@ func (d *deps) recalled(conv string, msgID uint64) (bool, *actorpb.OpResult) {
 	set, err := d.sets.SetMembers(sctx, recallSet(conv))
 	if err != nil {
 		d.log.Error("recall: read", "conv", conv, "err", err)
-		return false, errUnavailable
+		return false, failed(errStoreUnavailable)
 	}
 	return slices.Contains(set, strconv.FormatUint(msgID, 10)), nil
 }
@@ -509,7 +509,7 @@ func (d *deps) markRecalled(conv string, msgID uint64) *actorpb.OpResult {
 	defer cancel()
 	if err := d.sets.AddToSet(sctx, recallSet(conv), strconv.FormatUint(msgID, 10)); err != nil {
 		d.log.Error("recall: mark", "conv", conv, "err", err)
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	return nil
 }
@@ -561,20 +561,20 @@ func (g *userGrain) onTyping(ctx actor.Context, t *clientpb.Typing) *actorpb.OpR
 			From: g.id, ConversationId: ids.Group(t.GetTo()), Typing: t.GetTyping()}}}
 		m, e := g.d.memberOf(context.Background(), t.GetTo(), g.id)
 		if e != nil {
-			return &actorpb.OpResult{Error: e}
+			return failed(e)
 		}
 		if m.GetDissolved() {
-			return errDissolved
+			return failed(errDissolved)
 		}
 		pid, err := g.groupPID(t.GetTo())
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		ctx.Send(pid, &actorpb.GroupSignal{User: g.id, Signal: sig})
 		return nil
 	}
 	if e := g.mayMessage(t.GetTo()); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	// Only an online user is told; an offline one's grain is not woken.
 	if !g.d.online(t.GetTo()) {
@@ -584,7 +584,7 @@ func (g *userGrain) onTyping(ctx actor.Context, t *clientpb.Typing) *actorpb.OpR
 		From: g.id, ConversationId: ids.Private(g.id, t.GetTo()), Typing: t.GetTyping()}}}
 	pid, err := g.d.member.Get(context.Background(), t.GetTo(), KindUser)
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	ctx.Send(pid, &actorpb.SignalDevices{Signal: sig, From: g.id})
 	return nil

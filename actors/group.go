@@ -93,13 +93,13 @@ func (g *groupGrain) receive(ctx actor.Context) {
 		g.d.metrics.LiveGrains.WithLabelValues(KindGroup).Dec()
 	case *actorpb.GroupOp:
 		if !g.load() {
-			ctx.Respond(errUnavailable)
+			ctx.Respond(failed(errStoreUnavailable))
 			return
 		}
 		ctx.Respond(g.onOp(ctx, m))
 	case *actorpb.GroupSend:
 		if !g.load() {
-			ctx.Respond(&actorpb.SendResult{Error: errUnavailable.Error, RequestId: m.GetRequestId()})
+			ctx.Respond(&actorpb.SendResult{Error: errStoreUnavailable, RequestId: m.GetRequestId()})
 			return
 		}
 		g.enqueueSend(ctx, m)
@@ -108,13 +108,13 @@ func (g *groupGrain) receive(ctx actor.Context) {
 		g.flush(ctx)
 	case *actorpb.GroupRead:
 		if !g.load() {
-			ctx.Respond(errUnavailable)
+			ctx.Respond(failed(errStoreUnavailable))
 			return
 		}
 		ctx.Respond(g.onRead(ctx, m))
 	case *actorpb.GroupRecall:
 		if !g.load() {
-			ctx.Respond(errUnavailable)
+			ctx.Respond(failed(errStoreUnavailable))
 			return
 		}
 		ctx.Respond(g.onRecall(ctx, m))
@@ -176,7 +176,7 @@ func (g *groupGrain) save() *actorpb.OpResult {
 	if err := g.d.saveState(groupKey(g.id), g.st); err != nil {
 		g.d.log.Error("group: save", "group", g.id, "err", err)
 		g.loaded = false // reload the stored truth next time
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	return nil
 }
@@ -222,25 +222,16 @@ func (g *groupGrain) info() *clientpb.GroupInfo {
 	return i
 }
 
-var (
-	errNoGroup     = opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such group")
-	errNotMember   = opError(clientpb.ErrorCode_ERR_NOT_MEMBER, "not a member of this group")
-	errNotManager  = opError(clientpb.ErrorCode_ERR_FORBIDDEN, "only the owner or an admin may do this")
-	errNotOwner    = opError(clientpb.ErrorCode_ERR_FORBIDDEN, "only the owner may do this")
-	errDissolved   = opError(clientpb.ErrorCode_ERR_GROUP_DISSOLVED, "the group has been dissolved")
-	errNoOperation = opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: no operation given")
-)
-
 func (g *groupGrain) onOp(ctx actor.Context, m *actorpb.GroupOp) *actorpb.OpResult {
 	user, req := m.GetUser(), m.GetRequest()
 	if c, ok := req.GetOp().(*clientpb.GroupRequest_Create_); ok {
 		return g.create(ctx, user, c.Create)
 	}
 	if req.GetOp() == nil {
-		return errNoOperation
+		return failed(errNoOperation)
 	}
 	if g.st == nil {
-		return errNoGroup
+		return failed(errNoGroup)
 	}
 	// Reads stay possible in a dissolved group; changes do not.
 	switch op := req.GetOp().(type) {
@@ -254,7 +245,7 @@ func (g *groupGrain) onOp(ctx actor.Context, m *actorpb.GroupOp) *actorpb.OpResu
 		return g.readStatus(user, []uint64{op.Readers.GetMsgId()}, true)
 	}
 	if g.st.GetInfo().GetDissolved() {
-		return errDissolved
+		return failed(errDissolved)
 	}
 	switch op := req.GetOp().(type) {
 	case *clientpb.GroupRequest_Update_:
@@ -331,7 +322,7 @@ func dedup(users []string, skip func(string) bool) []string {
 func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
 	own, err := g.d.policy(by)
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	var byState *storepb.SocialState
 	for _, u := range users {
@@ -344,7 +335,7 @@ func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
 		pol, err := g.d.policy(u)
 		switch {
 		case err != nil:
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		case pol.GetBlocked()[by]:
 			return opError(clientpb.ErrorCode_ERR_BLOCKED, u+" does not accept you")
 		case !pol.GetFriendsOnly():
@@ -354,7 +345,7 @@ func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
 			byState = &storepb.SocialState{}
 			if _, err := g.d.loadState(socialKey(by), byState); err != nil {
 				g.d.log.Error("group: load social state", "user", by, "err", err)
-				return errUnavailable
+				return failed(errStoreUnavailable)
 			}
 		}
 		if byState.GetFriends()[u] == nil {
@@ -376,7 +367,7 @@ func (g *groupGrain) checkUsers(users []string) *actorpb.OpResult {
 			if errors.Is(err, persistence.ErrNotFound) {
 				return opError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+u)
 			}
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 	}
 	return nil
@@ -384,10 +375,10 @@ func (g *groupGrain) checkUsers(users []string) *actorpb.OpResult {
 
 func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupRequest_Create) *actorpb.OpResult {
 	if g.st != nil {
-		return opError(clientpb.ErrorCode_ERR_CONFLICT, "group id already taken")
+		return failed(errGroupTaken)
 	}
 	if len(c.GetName()) > 128 || len(c.GetAvatarUrl()) > 1024 || len(c.GetNotice()) > 4096 {
-		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: name, avatar_url or notice too long")
+		return failed(errGroupFieldsTooLong)
 	}
 	if r := g.checkCount(c.GetMembers()); r != nil {
 		return r
@@ -409,9 +400,9 @@ func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupReq
 	cancel()
 	switch {
 	case errors.Is(err, persistence.ErrExists):
-		return opError(clientpb.ErrorCode_ERR_CONFLICT, "group id already taken")
+		return failed(errGroupTaken)
 	case err != nil:
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	now := uint64(time.Now().UnixMilli())
 	policy := c.GetJoinPolicy()
@@ -441,7 +432,7 @@ func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupReq
 
 func (g *groupGrain) members(user string) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	out := &clientpb.GroupMembers{}
 	for _, u := range g.memberIDs() {
@@ -476,7 +467,7 @@ func (g *groupGrain) update(ctx actor.Context, user string, u *clientpb.GroupReq
 		return g.refuse(user, errNotManager)
 	}
 	if len(u.GetName()) > 128 || len(u.GetAvatarUrl()) > 1024 || len(u.GetNotice()) > 4096 {
-		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: name, avatar_url or notice too long")
+		return failed(errGroupFieldsTooLong)
 	}
 	i := g.st.Info
 	if u.Name != nil {
@@ -500,11 +491,11 @@ func (g *groupGrain) update(ctx actor.Context, user string, u *clientpb.GroupReq
 
 // refuse answers a non-member with ERR_NOT_MEMBER rather than the
 // operation's own refusal.
-func (g *groupGrain) refuse(user string, r *actorpb.OpResult) *actorpb.OpResult {
+func (g *groupGrain) refuse(user string, e *clientpb.Error) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
-	return r
+	return failed(e)
 }
 
 // addMembers adds users (not yet members) and announces them. Users invited
@@ -545,12 +536,12 @@ func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string, in
 
 func (g *groupGrain) invite(ctx actor.Context, user string, users []string) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	// Members invite freely into an open group; into one that approves
 	// joins, only the owner and admins do.
 	if !g.isManager(user) && g.st.GetInfo().GetJoinPolicy() != clientpb.JoinPolicy_JOIN_POLICY_OPEN {
-		return errNotManager
+		return failed(errNotManager)
 	}
 	if len(users) == 0 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: invite names no users")
@@ -636,7 +627,7 @@ func (g *groupGrain) removeMembers(ctx actor.Context, ev *clientpb.Event, users 
 
 func (g *groupGrain) leave(ctx actor.Context, user string) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	if g.role(user) == clientpb.GroupRole_GROUP_ROLE_OWNER {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "the owner must transfer ownership or dissolve the group")
@@ -820,10 +811,10 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 
 func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.OpResult {
 	if g.st == nil {
-		return errNoGroup
+		return failed(errNoGroup)
 	}
 	if g.member(m.GetUser()) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	// Only a message of this group is a mark: a made-up or future id would
 	// count the reader for messages not yet sent.
@@ -853,7 +844,7 @@ func (g *groupGrain) message(msgID uint64) (*clientpb.Message, *actorpb.OpResult
 	e, err := g.d.findEntry(groupTimeline(g.id), msgID)
 	if err != nil {
 		g.d.log.Error("group: find message", "group", g.id, "err", err)
-		return nil, errUnavailable
+		return nil, failed(errStoreUnavailable)
 	}
 	if m := e.GetMessage(); m != nil && m.GetContent().GetEvent() == nil {
 		return m, nil
@@ -863,7 +854,7 @@ func (g *groupGrain) message(msgID uint64) (*clientpb.Message, *actorpb.OpResult
 
 func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	if len(msgIDs) == 0 || len(msgIDs) > 100 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "read_status: 1 to 100 msg_ids")
@@ -897,11 +888,11 @@ func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorp
 	user := m.GetUser()
 	switch {
 	case g.st == nil:
-		return errNoGroup
+		return failed(errNoGroup)
 	case g.member(user) == nil:
-		return errNotMember
+		return failed(errNotMember)
 	case g.st.GetInfo().GetDissolved():
-		return errDissolved
+		return failed(errDissolved)
 	}
 	msg, r := g.message(m.GetMsgId())
 	if r != nil {

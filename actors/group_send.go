@@ -16,7 +16,7 @@ import (
 // with a SendResult like the user grain does for private messages.
 func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send, done func()) (kept bool) {
 	if !ids.ValidUser(s.GetTo()) {
-		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: to must be a group id")))
+		c.write(errorFrame(id, errToNotGroup))
 		return false
 	}
 	if !c.withinBudget(id) {
@@ -26,7 +26,7 @@ func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send, 
 	pid, err := c.d.member.Get(rctx, s.GetTo(), KindGroup)
 	cancel()
 	if err != nil {
-		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry with the same client_msg_id")))
+		c.write(errorFrame(id, errGroupUnreachableSend))
 		return false
 	}
 	rid := c.track(ctx, id, s, done, s.GetTo(), pid)
@@ -95,11 +95,11 @@ func (g *groupGrain) checkSend(m *actorpb.GroupSend) (*persistence.AppendRequest
 	}
 	switch {
 	case g.st == nil:
-		return nil, nil, errNoGroup.Error
+		return nil, nil, errNoGroup
 	case g.st.GetInfo().GetDissolved():
-		return nil, nil, errDissolved.Error
+		return nil, nil, errDissolved
 	case g.member(user) == nil:
-		return nil, nil, errNotMember.Error
+		return nil, nil, errNotMember
 	}
 	mem := g.member(user)
 	now := uint64(time.Now().UnixMilli())
@@ -168,7 +168,7 @@ func (g *groupGrain) flush(ctx actor.Context) {
 func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistence.AppendResult, err error) *actorpb.SendResult {
 	if err != nil {
 		g.d.log.Error("group send: append", "group", g.id, "err", err)
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
+		return &actorpb.SendResult{Error: errNotStored}
 	}
 	own := res.Entries[0]
 	if res.Duplicate && !sameSend(own.GetMessage(), ids.Group(g.id), g.id, q.m.GetSend()) {

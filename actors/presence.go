@@ -28,7 +28,7 @@ func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
 	}
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	l := &clientpb.PresenceList{Users: make([]*clientpb.Presence, 0, len(users))}
 	for _, u := range users {
@@ -39,7 +39,7 @@ func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
 		}
 		sessions, err := g.d.sessionsOf(u)
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		if len(sessions) == 0 {
 			continue
@@ -47,7 +47,7 @@ func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
 		if u != g.id {
 			pol, err := g.d.policy(u)
 			if err != nil {
-				return errUnavailable
+				return failed(errStoreUnavailable)
 			}
 			if pol.GetBlocked()[g.id] {
 				continue

@@ -33,7 +33,7 @@ type pendingSend struct {
 // order, so a device's messages land in the order it sent them.
 func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send, done func()) (kept bool) {
 	if c.user == nil {
-		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry with the same client_msg_id")))
+		c.write(errorFrame(id, errSessionMovingSend))
 		return false
 	}
 	if !c.withinBudget(id) {
@@ -125,7 +125,7 @@ func (c *connActor) sweep(ctx actor.Context) {
 		if now.After(p.deadline) {
 			delete(c.pending, rid)
 			p.done()
-			c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")))
+			c.write(errorFrame(p.frameID, errNoAnswerSend))
 		}
 	}
 	if len(c.pending) > 0 {
@@ -188,7 +188,7 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+s.GetTo())}
 	case err != nil:
 		g.d.log.Error("send: append", "user", g.id, "err", err)
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
+		return &actorpb.SendResult{Error: errNotStored}
 	}
 
 	own := res.Entries[0]
@@ -215,9 +215,6 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(timelines))}
 }
 
-var errMsgIDReused = clientError(clientpb.ErrorCode_ERR_CLIENT_MSG_ID_REUSED,
-	"client_msg_id already used for a different message: a retry repeats the original send, a new message needs a new id")
-
 // sameSend reports whether orig, the stored message a duplicate
 // client_msg_id names, is what s asks to send to conversation conv: a retry
 // has the same recipient, content and mentions.
@@ -240,7 +237,7 @@ func (g *userGrain) senderExists() *clientpb.Error {
 		g.unknown = true
 		return clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such user: "+g.id)
 	case err != nil:
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
+		return errStoreUnavailableSend
 	}
 	g.hasAccount = true
 	return nil
@@ -262,7 +259,7 @@ func (g *userGrain) mayMessage(to string) *clientpb.Error {
 	}
 	pol, err := g.d.policy(to)
 	if err != nil {
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
+		return errStoreUnavailableSend
 	}
 	switch {
 	case pol.GetBlocked()[g.id]:

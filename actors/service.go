@@ -101,7 +101,7 @@ func (s *Service) Connect(sess Session, out Outbound) Inbound {
 func (s *Service) CreateAccount(ctx context.Context, userID, passwordHash string, ifMissing bool) *clientpb.Error {
 	res, err := s.d.member.Request(ctx, userID, KindUser, &actorpb.CreateAccount{PasswordHash: passwordHash, IfMissing: ifMissing})
 	if err != nil {
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "try again")
+		return errNoAnswer
 	}
 	return res.(*actorpb.CreateAccountResult).GetError()
 }
@@ -122,7 +122,7 @@ func (d *deps) account(ctx context.Context, userID string) (found bool, password
 		return false, "", nil
 	case err != nil:
 		d.log.Error("get account", "user", userID, "err", err)
-		return false, "", clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		return false, "", errStoreUnavailable
 	}
 	return true, a.PasswordHash, nil
 }
@@ -141,14 +141,14 @@ func (s *Service) Send(ctx context.Context, userID, deviceID string, m *clientpb
 	var err error
 	if m.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
 		if !ids.ValidUser(m.GetTo()) {
-			return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: to must be a group id")
+			return nil, errToNotGroup
 		}
 		res, err = s.d.member.Request(ctx, m.GetTo(), KindGroup, &actorpb.GroupSend{User: userID, DeviceId: deviceID, Send: m})
 	} else {
 		res, err = s.d.member.Request(ctx, userID, KindUser, &actorpb.SendRequest{DeviceId: deviceID, Send: m})
 	}
 	if err != nil {
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")
+		return nil, errNoAnswerSend
 	}
 	sr := res.(*actorpb.SendResult)
 	if sr.GetError() != nil {

@@ -100,7 +100,7 @@ func (g *userGrain) socialState() (*storepb.SocialState, *clientpb.Error) {
 		if errors.Is(err, errBadRecord) {
 			return nil, clientError(clientpb.ErrorCode_ERR_INTERNAL, "social state unreadable")
 		}
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+		return nil, errStoreUnavailable
 	}
 	g.soc.st = st
 	return st, nil
@@ -145,7 +145,7 @@ func (g *userGrain) edit() (*storepb.SocialState, *clientpb.Error) {
 func (g *userGrain) save(next *storepb.SocialState, withPolicy bool) *clientpb.Error {
 	if err := g.d.saveState(socialKey(g.id), next); err != nil {
 		g.d.log.Error("save social state", "user", g.id, "err", err)
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+		return errStoreUnavailable
 	}
 	g.soc.st = next
 	if !withPolicy {
@@ -161,7 +161,7 @@ func (g *userGrain) save(next *storepb.SocialState, withPolicy bool) *clientpb.E
 	}
 	if err != nil {
 		g.d.log.Error("save policy", "user", g.id, "err", err)
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+		return errStoreUnavailable
 	}
 	return nil
 }
@@ -188,7 +188,7 @@ func (g *userGrain) exists(user string) *clientpb.Error {
 	case errors.Is(err, persistence.ErrNotFound):
 		return clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+user)
 	case err != nil:
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+		return errStoreUnavailable
 	}
 	return nil
 }
@@ -230,14 +230,14 @@ func (g *userGrain) friendEvent(ctx actor.Context, typ clientpb.EventType, other
 func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) *actorpb.OpResult {
 	to, note := r.GetTo(), r.GetNote()
 	if e := g.other(to, "friend_request"); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if !utf8.ValidString(note) || utf8.RuneCountInString(note) > maxNoteRunes {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "friend_request: note must be valid UTF-8 of at most 256 characters")
 	}
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	switch {
 	case st.GetBlocked()[to]:
@@ -258,26 +258,26 @@ func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) 
 				"friend_request: at most "+strconv.Itoa(max)+" requests may wait for an answer")
 		}
 		if e := g.exists(to); e != nil {
-			return &actorpb.OpResult{Error: e}
+			return failed(e)
 		}
 	}
 	if e := g.peer(to, &actorpb.PeerOp{From: g.id, Type: clientpb.EventType_EVENT_FRIEND_REQUEST, Note: note}); e != nil {
 		if retry && e.GetCode() == clientpb.ErrorCode_ERR_BLOCKED {
 			g.dropOutgoing(to)
 		}
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if retry {
 		return nil // nothing new to tell
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	next.Outgoing[to] = &storepb.PendingRecord{Note: note, AtMs: nowMs()}
 	delete(next.RejectedAtMs, to) // asking someone is consenting to be asked back
 	if e := g.save(next, false); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	g.friendEvent(ctx, clientpb.EventType_EVENT_FRIEND_REQUEST, to, note)
 	return nil
@@ -295,11 +295,11 @@ func (g *userGrain) dropOutgoing(to string) {
 
 func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *actorpb.OpResult {
 	if e := g.other(from, "friend_respond"); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if st.GetIncoming()[from] == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no pending friend request from "+from)
@@ -309,11 +309,11 @@ func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *
 		typ = clientpb.EventType_EVENT_FRIEND_ADDED
 	}
 	if e := g.peer(from, &actorpb.PeerOp{From: g.id, Type: typ}); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	delete(next.Incoming, from)
 	if accept {
@@ -324,7 +324,7 @@ func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *
 		next.RejectedAtMs[from] = nowMs()
 	}
 	if e := g.save(next, false); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	g.friendEvent(ctx, typ, from, "")
 	return nil
@@ -332,25 +332,25 @@ func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *
 
 func (g *userGrain) friendDelete(ctx actor.Context, user string) *actorpb.OpResult {
 	if e := g.other(user, "friend_delete"); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if st.GetFriends()[user] == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, user+" is not a friend")
 	}
 	if e := g.peer(user, &actorpb.PeerOp{From: g.id, Type: clientpb.EventType_EVENT_FRIEND_DELETED}); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	delete(next.Friends, user)
 	if e := g.save(next, false); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	g.friendEvent(ctx, clientpb.EventType_EVENT_FRIEND_DELETED, user, "")
 	return nil
@@ -426,7 +426,7 @@ func (g *userGrain) mayRequest(st *storepb.SocialState, from string) *clientpb.E
 func (g *userGrain) friendUpdate(u *clientpb.FriendUpdate) *actorpb.OpResult {
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if st.GetFriends()[u.GetUser()] == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "friend_update: "+u.GetUser()+" is not a friend")
@@ -439,7 +439,7 @@ func (g *userGrain) friendUpdate(u *clientpb.FriendUpdate) *actorpb.OpResult {
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	f := next.Friends[u.GetUser()]
 	if u.Remark != nil {
@@ -469,7 +469,7 @@ func (g *userGrain) categoryOp(c *clientpb.CategoryOp) *actorpb.OpResult {
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	at := slices.Index(next.Categories, c.GetName())
 	switch c.GetOp() {
@@ -515,7 +515,7 @@ func (g *userGrain) moveFriends(st *storepb.SocialState, from, to string) {
 func (g *userGrain) friendList() *actorpb.OpResult {
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	l := &clientpb.FriendList{
 		Categories: slices.Clone(st.GetCategories()),
@@ -553,11 +553,11 @@ func pending(m map[string]*storepb.PendingRecord) []*clientpb.PendingRequest {
 
 func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb.OpResult {
 	if e := g.other(user, "block"); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	pending := false
 	if blocked {
@@ -566,7 +566,7 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 				return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "block: the blacklist holds at most 1000 users")
 			}
 			if e := g.exists(user); e != nil {
-				return &actorpb.OpResult{Error: e}
+				return failed(e)
 			}
 		}
 		next.Blocked[user] = true
@@ -577,7 +577,7 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 		delete(next.Blocked, user)
 	}
 	if e := g.save(next, true); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if pending {
 		// The other side forgets the requests too, silently (a block is not
@@ -599,7 +599,7 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 func (g *userGrain) updateSettings(u *clientpb.UpdateSettings) *actorpb.OpResult {
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if u.FriendsOnly != nil {
 		next.FriendsOnly = u.GetFriendsOnly()

@@ -36,12 +36,12 @@ func (d *deps) sync(ctx context.Context, userID string, req *clientpb.SyncReques
 	entries, err := d.timelines.ReadTimeline(ctx, userID, req.GetAfterSeq(), limit+1)
 	if err != nil {
 		d.log.Error("sync: read timeline", "user", userID, "err", err)
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		return nil, errStoreUnavailable
 	}
 	latest, err := d.timelines.LastSeq(ctx, userID)
 	if err != nil {
 		d.log.Error("sync: last seq", "user", userID, "err", err)
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		return nil, errStoreUnavailable
 	}
 	res := &clientpb.SyncResult{LatestSeq: latest}
 	if len(entries) > limit {
@@ -49,7 +49,7 @@ func (d *deps) sync(ctx context.Context, userID string, req *clientpb.SyncReques
 	}
 	if res.Entries, err = d.flagRecalled(ctx, entries); err != nil {
 		d.log.Error("sync: recalled", "user", userID, "err", err)
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		return nil, errStoreUnavailable
 	}
 	return res, nil
 }
@@ -76,7 +76,7 @@ func (d *deps) history(ctx context.Context, userID string, req *clientpb.History
 		had, err := d.timelines.ReadConversation(ctx, userID, req.GetConversationId(), 0, 1)
 		if err != nil {
 			d.log.Error("history: read", "user", userID, "err", err)
-			return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+			return nil, errStoreUnavailable
 		}
 		if len(had) == 0 {
 			if _, e := d.memberOf(ctx, conv.Group, userID); e != nil {
@@ -89,7 +89,7 @@ func (d *deps) history(ctx context.Context, userID string, req *clientpb.History
 	entries, err := d.timelines.ReadConversation(ctx, userID, req.GetConversationId(), req.GetBeforeSeq(), limit+1)
 	if err != nil {
 		d.log.Error("history: read", "user", userID, "err", err)
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		return nil, errStoreUnavailable
 	}
 	res := &clientpb.HistoryResult{}
 	if len(entries) > limit {
@@ -97,7 +97,7 @@ func (d *deps) history(ctx context.Context, userID string, req *clientpb.History
 	}
 	if res.Entries, err = d.flagRecalled(ctx, entries); err != nil {
 		d.log.Error("history: recalled", "user", userID, "err", err)
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		return nil, errStoreUnavailable
 	}
 	return res, nil
 }

@@ -22,7 +22,7 @@ func (d *deps) tokensRevokedBefore(ctx context.Context, userID string) (time.Tim
 	st := &storepb.TokenState{}
 	if _, err := d.loadRecord(ctx, tokenKey(userID), st); err != nil {
 		d.log.Error("read token revocation", "user", userID, "err", err)
-		return time.Time{}, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		return time.Time{}, errStoreUnavailable
 	}
 	return msTime(st.GetRevokedBeforeMs()), nil
 }
@@ -40,7 +40,7 @@ func (d *deps) revokeTokens(ctx context.Context, userID string, before time.Time
 	ms := uint64(before.Add(time.Second - 1).Truncate(time.Second).UnixMilli())
 	res, err := d.member.Request(ctx, userID, KindUser, &actorpb.RevokeTokens{BeforeMs: ms})
 	if err != nil {
-		return time.Time{}, 0, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "try again")
+		return time.Time{}, 0, errNoAnswer
 	}
 	rr := res.(*actorpb.RevokeTokensResult)
 	return msTime(rr.GetRevokedBeforeMs()), int(rr.GetKicked()), rr.GetError()
@@ -72,10 +72,10 @@ func (g *userGrain) tokenRevoked(issuedAtMs uint64) *clientpb.Error {
 	before, err := g.revocation()
 	if err != nil {
 		g.d.log.Error("read token revocation", "user", g.id, "err", err)
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		return errStoreUnavailable
 	}
 	if before != 0 && issuedAtMs < before {
-		return clientError(clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token revoked: log in again")
+		return errTokenRevoked
 	}
 	return nil
 }
@@ -84,13 +84,13 @@ func (g *userGrain) onRevokeTokens(ctx actor.Context, m *actorpb.RevokeTokens) *
 	cur, err := g.revocation()
 	if err != nil {
 		g.d.log.Error("read token revocation", "user", g.id, "err", err)
-		return &actorpb.RevokeTokensResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+		return &actorpb.RevokeTokensResult{Error: errStoreUnavailable}
 	}
 	if m.GetBeforeMs() > cur {
 		next := &storepb.TokenState{RevokedBeforeMs: m.GetBeforeMs()}
 		if err := g.d.saveState(tokenKey(g.id), next); err != nil {
 			g.d.log.Error("write token revocation", "user", g.id, "err", err)
-			return &actorpb.RevokeTokensResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+			return &actorpb.RevokeTokensResult{Error: errStoreUnavailable}
 		}
 		g.tokens, cur = next, next.GetRevokedBeforeMs()
 	}

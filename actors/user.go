@@ -153,7 +153,7 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 	latest, err := g.d.timelines.LastSeq(sctx, g.id)
 	if err != nil {
 		g.d.log.Error("attach: read last seq", "user", g.id, "err", err)
-		ctx.Respond(&actorpb.AttachResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")})
+		ctx.Respond(&actorpb.AttachResult{Error: errStoreUnavailable})
 		return
 	}
 	ctx.Respond(&actorpb.AttachResult{LatestSeq: latest, Muted: g.mutedConvs()})
@@ -221,7 +221,7 @@ func (g *userGrain) createAccount(m *actorpb.CreateAccount) *actorpb.CreateAccou
 		return &actorpb.CreateAccountResult{Error: clientError(clientpb.ErrorCode_ERR_CONFLICT, "user id already registered")}
 	default:
 		g.d.log.Error("create account", "user", g.id, "err", err)
-		return &actorpb.CreateAccountResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+		return &actorpb.CreateAccountResult{Error: errStoreUnavailable}
 	}
 }
 
@@ -234,7 +234,7 @@ func (g *userGrain) getAccount() *actorpb.GetAccountResult {
 		return &actorpb.GetAccountResult{}
 	case err != nil:
 		g.d.log.Error("get account", "user", g.id, "err", err)
-		return &actorpb.GetAccountResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+		return &actorpb.GetAccountResult{Error: errStoreUnavailable}
 	}
 	return &actorpb.GetAccountResult{Found: true, PasswordHash: a.PasswordHash, CreatedAtMs: a.CreatedAtMs}
 }
