@@ -37,7 +37,9 @@ func storesOf(st persistence.Store) Stores {
 	return Stores{Accounts: st, Timelines: st, Sessions: st, Records: st, Sets: st}
 }
 
-// startRuntimeOn runs the actors on a standalone member over st.
+// startRuntimeOn runs the actors on a standalone member over st. Each test
+// that starts one runs in parallel: a member's start sleeps 1 s and its
+// shutdown 2 s (protoactor), and so these overlap.
 func startRuntimeOn(t *testing.T, st persistence.Store, users ...string) *testNode {
 	t.Helper()
 	rt := &testNode{Service: NewService(Config{}, storesOf(st), nil, nil), store: st}
@@ -73,13 +75,21 @@ func startRuntimeOn(t *testing.T, st persistence.Store, users ...string) *testNo
 // TestFindEntryBinarySearch: a message is found by id in a long timeline in
 // O(log n) point reads; ids of other timelines, 0 and future ids are not.
 func TestFindEntryBinarySearch(t *testing.T) {
+	t.Parallel()
 	st, err := embedded.Open(t.TempDir(), embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = st.Close() })
 	cs := &countingStore{Store: st}
-	rt := startRuntimeOn(t, cs, "ann", "bo")
+	// findEntry reads the store only: no member needed.
+	d := NewService(Config{}, storesOf(cs), nil, nil).d
 	ctx := context.Background()
+	for _, u := range []string{"ann", "bo"} {
+		if err := st.CreateAccount(ctx, persistence.Account{UserID: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// 30,000 messages, two in three to ann: her ids have gaps.
 	const total = 30_000
@@ -113,7 +123,7 @@ func TestFindEntryBinarySearch(t *testing.T) {
 	find := func(id uint64) *clientpb.Entry {
 		t.Helper()
 		before := cs.reads.Load()
-		e, err := rt.d.findEntry("ann", id)
+		e, err := d.findEntry("ann", id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,6 +148,7 @@ func TestFindEntryBinarySearch(t *testing.T) {
 // TestSendResultFanout: a stored send reports how many timelines it wrote;
 // a duplicate reports none.
 func TestSendResultFanout(t *testing.T) {
+	t.Parallel()
 	st, err := embedded.Open(t.TempDir(), embedded.Options{})
 	if err != nil {
 		t.Fatal(err)

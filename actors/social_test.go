@@ -23,6 +23,7 @@ func userOp(t *testing.T, rt *testNode, user string, f *clientpb.Frame) *actorpb
 // TestPolicyRecordFollowsBlacklistAndSetting: the record other grains read
 // on private sends exists exactly while the user has restrictions.
 func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
+	t.Parallel()
 	rt := startRuntime(t)
 	bg := context.Background()
 	if err := rt.store.CreateAccount(bg, persistence.Account{UserID: "bo"}); err != nil {
@@ -66,6 +67,7 @@ func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 // record was lost (a crash between an Append and the record) appends to
 // nobody twice, and a finished one answers from its record.
 func TestBroadcastRetryAppendsOnce(t *testing.T) {
+	t.Parallel()
 	rt := startRuntime(t)
 	bg := context.Background()
 	for _, u := range []string{"b1", "b2", "b3"} {

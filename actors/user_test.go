@@ -59,6 +59,7 @@ func session(n int64) string { return fmt.Sprintf("%016x%08x", n, 0) }
 // login did; it must be refused, not replace the newer one. A resume of the
 // newest session, or a fresh login, is accepted.
 func TestResumeNeverDisplacesNewerLogin(t *testing.T) {
+	t.Parallel()
 	rt := startRuntime(t)
 	root := rt.d.member.System().Root
 	conn := func() (*recorder, *actor.PID) {
@@ -118,6 +119,7 @@ func TestResumeNeverDisplacesNewerLogin(t *testing.T) {
 // earlier one stored; one whose connection is already dead is dropped (and
 // deleted from the store) instead of being kept and refreshed forever.
 func TestAdoptedDeadSessionIsDropped(t *testing.T) {
+	t.Parallel()
 	rt := startRuntime(t)
 	root := rt.d.member.System().Root
 	dead := root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{} }))
