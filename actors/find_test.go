@@ -6,9 +6,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"actorim/cluster"
 	"actorim/persistence"
 	"actorim/persistence/embedded"
 	"actorim/protos/actorpb"
@@ -24,52 +22,6 @@ type countingStore struct {
 func (s *countingStore) ReadTimeline(ctx context.Context, user string, after uint64, limit int) ([]*clientpb.Entry, error) {
 	s.reads.Add(1)
 	return s.Store.ReadTimeline(ctx, user, after, limit)
-}
-
-// testNode is a Service on a standalone member, with its store at hand.
-type testNode struct {
-	*Service
-	store persistence.Store
-}
-
-// storesOf uses st as every store.
-func storesOf(st persistence.Store) Stores {
-	return Stores{Accounts: st, Timelines: st, Sessions: st, Records: st, Sets: st}
-}
-
-// startRuntimeOn runs the actors on a standalone member over st. Each test
-// that starts one runs in parallel: a member's start sleeps 1 s and its
-// shutdown 2 s (protoactor), and so these overlap.
-func startRuntimeOn(t *testing.T, st persistence.Store, users ...string) *testNode {
-	t.Helper()
-	rt := &testNode{Service: NewService(Config{}, storesOf(st), nil, nil), store: st}
-	tls, _, err := cluster.LocalTLS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := cluster.New(cluster.Config{Kinds: rt.Kinds(), TLS: tls}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt.Bind(m)
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Shutdown(ctx)
-		if err := rt.Shutdown(ctx); err != nil {
-			t.Errorf("service shutdown: %v", err)
-		}
-		_ = st.Close()
-	})
-	for _, u := range users {
-		if err := st.CreateAccount(context.Background(), persistence.Account{UserID: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return rt
 }
 
 // TestFindEntryBinarySearch: a message is found by id in a long timeline in
@@ -149,11 +101,10 @@ func TestFindEntryBinarySearch(t *testing.T) {
 // a duplicate reports none.
 func TestSendResultFanout(t *testing.T) {
 	t.Parallel()
-	st, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := startRuntimeOn(t, st, "ann", "bo", "cy")
+	rt := startRuntime(t)
+	u := newUsers(t, rt, "ann", "bo", "cy")
+	ann, bo, cy := u[0], u[1], u[2]
+	g1 := "g1-" + ann
 	ctx := context.Background()
 	send := func(identity, kind string, msg any) *actorpb.SendResult {
 		t.Helper()
@@ -168,29 +119,29 @@ func TestSendResultFanout(t *testing.T) {
 		return r
 	}
 	text := &clientpb.Content{Kind: &clientpb.Content_Text{Text: "hi"}}
-	private := &actorpb.SendRequest{DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "p1", To: "bo", Content: text}}
-	if r := send("ann", KindUser, private); r.GetFanout() != 2 {
+	private := &actorpb.SendRequest{DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "p1", To: bo, Content: text}}
+	if r := send(ann, KindUser, private); r.GetFanout() != 2 {
 		t.Fatalf("private send: fanout %d, want 2", r.GetFanout())
 	}
-	if r := send("ann", KindUser, private); !r.GetAck().GetDuplicate() || r.GetFanout() != 0 {
+	if r := send(ann, KindUser, private); !r.GetAck().GetDuplicate() || r.GetFanout() != 0 {
 		t.Fatalf("retry: %v", r)
 	}
-	self := &actorpb.SendRequest{DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "p2", To: "ann", Content: text}}
-	if r := send("ann", KindUser, self); r.GetFanout() != 1 {
+	self := &actorpb.SendRequest{DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "p2", To: ann, Content: text}}
+	if r := send(ann, KindUser, self); r.GetFanout() != 1 {
 		t.Fatalf("note to self: fanout %d, want 1", r.GetFanout())
 	}
 
-	res, err := rt.d.member.Request(ctx, "g1", KindGroup, &actorpb.GroupOp{User: "ann", Request: &clientpb.GroupRequest{
-		GroupId: "g1", Op: &clientpb.GroupRequest_Create_{Create: &clientpb.GroupRequest_Create{Members: []string{"bo", "cy"}}}}})
+	res, err := rt.d.member.Request(ctx, g1, KindGroup, &actorpb.GroupOp{User: ann, Request: &clientpb.GroupRequest{
+		GroupId: g1, Op: &clientpb.GroupRequest_Create_{Create: &clientpb.GroupRequest_Create{Members: []string{bo, cy}}}}})
 	if err != nil || res.(*actorpb.OpResult).GetError() != nil {
 		t.Fatalf("create: %v %v", res, err)
 	}
-	group := &actorpb.GroupSend{User: "ann", DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "g1", To: "g1", Content: text,
+	group := &actorpb.GroupSend{User: ann, DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "g1", To: g1, Content: text,
 		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_GROUP}}
-	if r := send("g1", KindGroup, group); r.GetFanout() != 4 { // three members and the group's own sequence
+	if r := send(g1, KindGroup, group); r.GetFanout() != 4 { // three members and the group's own sequence
 		t.Fatalf("group send: fanout %d, want 4", r.GetFanout())
 	}
-	if r := send("g1", KindGroup, group); !r.GetAck().GetDuplicate() || r.GetFanout() != 0 {
+	if r := send(g1, KindGroup, group); !r.GetAck().GetDuplicate() || r.GetFanout() != 0 {
 		t.Fatalf("group retry: %v", r)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"actorim/persistence"
+	"actorim/persistence/embedded"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 	"actorim/protos/storepb"
@@ -26,12 +27,11 @@ func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 	t.Parallel()
 	rt := startRuntime(t)
 	bg := context.Background()
-	if err := rt.store.CreateAccount(bg, persistence.Account{UserID: "bo"}); err != nil {
-		t.Fatal(err)
-	}
+	u := newUsers(t, rt, "ann", "bo")
+	ann, bo := u[0], u[1]
 	policy := func() *storepb.SocialState {
 		t.Helper()
-		p, err := rt.d.policy("ann")
+		p, err := rt.d.policy(ann)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +39,7 @@ func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 	}
 	block := func(on bool) {
 		t.Helper()
-		if r := userOp(t, rt, "ann", &clientpb.Frame{Body: &clientpb.Frame_Block{Block: &clientpb.BlockUser{User: "bo", Blocked: on}}}); r.GetError() != nil {
+		if r := userOp(t, rt, ann, &clientpb.Frame{Body: &clientpb.Frame_Block{Block: &clientpb.BlockUser{User: bo, Blocked: on}}}); r.GetError() != nil {
 			t.Fatal(r.GetError())
 		}
 	}
@@ -47,18 +47,18 @@ func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 		t.Fatal("policy record before any restriction")
 	}
 	block(true)
-	if p := policy(); !p.GetBlocked()["bo"] || p.GetFriendsOnly() || len(p.GetFriends()) != 0 {
+	if p := policy(); !p.GetBlocked()[bo] || p.GetFriendsOnly() || len(p.GetFriends()) != 0 {
 		t.Fatalf("after block: %v", p)
 	}
 	on := true
-	userOp(t, rt, "ann", &clientpb.Frame{Body: &clientpb.Frame_Settings{Settings: &clientpb.UpdateSettings{FriendsOnly: &on}}})
+	userOp(t, rt, ann, &clientpb.Frame{Body: &clientpb.Frame_Settings{Settings: &clientpb.UpdateSettings{FriendsOnly: &on}}})
 	block(false)
 	if p := policy(); len(p.GetBlocked()) != 0 || !p.GetFriendsOnly() {
 		t.Fatalf("after unblock with friends_only: %v", p)
 	}
 	on = false
-	userOp(t, rt, "ann", &clientpb.Frame{Body: &clientpb.Frame_Settings{Settings: &clientpb.UpdateSettings{FriendsOnly: &on}}})
-	if _, err := rt.store.GetState(bg, policyKey("ann")); !errors.Is(err, persistence.ErrNotFound) {
+	userOp(t, rt, ann, &clientpb.Frame{Body: &clientpb.Frame_Settings{Settings: &clientpb.UpdateSettings{FriendsOnly: &on}}})
+	if _, err := rt.store.GetState(bg, policyKey(ann)); !errors.Is(err, persistence.ErrNotFound) {
 		t.Fatalf("policy record without restrictions: %v", err)
 	}
 }
@@ -68,9 +68,14 @@ func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 // nobody twice, and a finished one answers from its record.
 func TestBroadcastRetryAppendsOnce(t *testing.T) {
 	t.Parallel()
-	rt := startRuntime(t)
+	// A store of its own: the broadcast reaches every user in it.
+	st, err := embedded.Open(t.TempDir(), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := startServiceOn(t, st)
 	bg := context.Background()
-	for _, u := range []string{"b1", "b2", "b3"} {
+	for _, u := range []string{"ann", "b1", "b2", "b3"} {
 		if err := rt.store.CreateAccount(bg, persistence.Account{UserID: u}); err != nil {
 			t.Fatal(err)
 		}
