@@ -11,28 +11,12 @@ import (
 	"actorim/protos/clientpb"
 )
 
-// appendEvent stores a system event in the given timelines (in order) as a
-// message of conversation conv and returns the entries, one per timeline.
-// It does not deliver them; see deliverEntries.
-func (d *deps) appendEvent(conv string, ctype clientpb.ConversationType, from, to string, ev *clientpb.Event, timelines []string) ([]*clientpb.Entry, error) {
-	msg := &clientpb.Message{
-		ConversationId:   conv,
-		ConversationType: ctype,
-		From:             from,
-		To:               to,
-		Content:          &clientpb.Content{Kind: &clientpb.Content_Event{Event: ev}},
-	}
-	sctx, cancel := d.storeCtx()
-	defer cancel()
-	res, err := d.timelines.Append(sctx, &persistence.AppendRequest{Sender: from, Message: msg, Timelines: timelines})
-	if err != nil {
-		if !errors.Is(err, persistence.ErrUnknownUser) {
-			d.log.Error("append event", "type", ev.GetType().String(), "conv", conv, "err", err)
-		}
-		return nil, err
-	}
-	return res.Entries, nil
-}
+// Delivery, after a durable append: deliverEntries and deliverTo hand each
+// recipient's entry to its user grain (a Deliver); the grain's notify passes
+// it to its attached connections (a Notify), which push it (stream.go).
+// Entries are hints: a connection reads from its timeline whatever it was
+// not told. appendEvent stores a system event the same way; signals
+// (typing, presence) are ephemeral and never stored.
 
 // deliverEntries tells each timeline's user grain about its entry. The
 // timeline of self (the calling user grain, "" for none) is skipped: the
@@ -82,6 +66,46 @@ func (d *deps) deliverTo(ctx actor.Context, user string, msg *actorpb.Deliver, r
 	})
 }
 
+// notify hands entries to every attached device except the one whose
+// session sent them (it has the SendAck).
+func (g *userGrain) notify(ctx actor.Context, entries []*clientpb.Entry, exceptSession string) {
+	if len(g.devices) == 0 || len(entries) == 0 {
+		return
+	}
+	n := &actorpb.Notify{Entries: entries}
+	for _, d := range g.devices {
+		if d.session != exceptSession {
+			ctx.Send(d.conn, n)
+		}
+	}
+}
+
+// deliverTimeout bounds the wait for a Deliver's answer before the retry.
+const deliverTimeout = 2 * time.Second
+
+// appendEvent stores a system event in the given timelines (in order) as a
+// message of conversation conv and returns the entries, one per timeline.
+// It does not deliver them; see deliverEntries.
+func (d *deps) appendEvent(conv string, ctype clientpb.ConversationType, from, to string, ev *clientpb.Event, timelines []string) ([]*clientpb.Entry, error) {
+	msg := &clientpb.Message{
+		ConversationId:   conv,
+		ConversationType: ctype,
+		From:             from,
+		To:               to,
+		Content:          &clientpb.Content{Kind: &clientpb.Content_Event{Event: ev}},
+	}
+	sctx, cancel := d.storeCtx()
+	defer cancel()
+	res, err := d.timelines.Append(sctx, &persistence.AppendRequest{Sender: from, Message: msg, Timelines: timelines})
+	if err != nil {
+		if !errors.Is(err, persistence.ErrUnknownUser) {
+			d.log.Error("append event", "type", ev.GetType().String(), "conv", conv, "err", err)
+		}
+		return nil, err
+	}
+	return res.Entries, nil
+}
+
 // signalSessions passes a signal straight to the connections of user's
 // online devices, found in the store, without activating the user's grain.
 func (d *deps) signalSessions(ctx actor.Context, user string, s *clientpb.Signal) {
@@ -112,20 +136,3 @@ func (g *userGrain) signal(ctx actor.Context, s *clientpb.Signal) {
 		ctx.Send(d.conn, m)
 	}
 }
-
-// notify hands entries to every attached device except the one whose
-// session sent them (it has the SendAck).
-func (g *userGrain) notify(ctx actor.Context, entries []*clientpb.Entry, exceptSession string) {
-	if len(g.devices) == 0 || len(entries) == 0 {
-		return
-	}
-	n := &actorpb.Notify{Entries: entries}
-	for _, d := range g.devices {
-		if d.session != exceptSession {
-			ctx.Send(d.conn, n)
-		}
-	}
-}
-
-// deliverTimeout bounds the wait for a Deliver's answer before the retry.
-const deliverTimeout = 2 * time.Second

@@ -101,7 +101,7 @@ func TestFindEntryBinarySearch(t *testing.T) {
 // a duplicate reports none.
 func TestSendResultFanout(t *testing.T) {
 	t.Parallel()
-	rt := startRuntime(t)
+	rt := sharedNode(t)
 	u := newUsers(t, rt, "ann", "bo", "cy")
 	ann, bo, cy := u[0], u[1], u[2]
 	g1 := "g1-" + ann

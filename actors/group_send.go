@@ -12,6 +12,20 @@ import (
 	"actorim/protos/clientpb"
 )
 
+// The group send path, in order:
+//
+//  1. connActor.onGroupSend (the connection, on a Send frame of a group):
+//     checks the write budget, finds the group grain and sends it a
+//     GroupSend, tracked like a private send (send.go).
+//  2. groupGrain.enqueueSend / checkSend (the group grain): validateSend,
+//     membership, dissolution and mutes, then queues the message; the
+//     timelines are the sender's, the group's own ("#g:<group>") and every
+//     other member's (write diffusion).
+//  3. groupGrain.flush / sendResult: the queued sends go to the store in one
+//     Timelines.AppendAll (one durable write for the batch); each sender is
+//     answered with a SendResult, and deliverEntries (deliver.go) tells every
+//     member's user grain.
+
 // onGroupSend forwards a group message to the group grain, which answers
 // with a SendResult like the user grain does for private messages.
 func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send, done func()) (kept bool) {

@@ -49,8 +49,8 @@ func storesOf(st persistence.Store) Stores {
 	return Stores{Accounts: st, Timelines: st, Sessions: st, Records: st, Sets: st}
 }
 
-// startRuntime returns the shared Service, starting it on first use.
-func startRuntime(t *testing.T) *testNode {
+// sharedNode returns the shared Service, starting it on first use.
+func sharedNode(t *testing.T) *testNode {
 	t.Helper()
 	shared.once.Do(func() { shared.node, shared.stop, shared.err = startShared() })
 	if shared.err != nil {
@@ -101,7 +101,7 @@ func startShared() (*testNode, func() error, error) {
 func startServiceOn(t *testing.T, st persistence.Store) *testNode {
 	t.Helper()
 	n := &testNode{Service: NewService(Config{}, storesOf(st), nil, nil), store: st}
-	n.Bind(startRuntime(t).d.member)
+	n.Bind(sharedNode(t).d.member)
 	t.Cleanup(func() { _ = st.Close() })
 	return n
 }

@@ -25,7 +25,7 @@ func userOp(t *testing.T, rt *testNode, user string, f *clientpb.Frame) *actorpb
 // on private sends exists exactly while the user has restrictions.
 func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 	t.Parallel()
-	rt := startRuntime(t)
+	rt := sharedNode(t)
 	bg := context.Background()
 	u := newUsers(t, rt, "ann", "bo")
 	ann, bo := u[0], u[1]

@@ -8,6 +8,11 @@ import (
 	"actorim/protos/clientpb"
 )
 
+// Pushing out: a connection's Notify (connection.go) lands in the stream
+// (observe); pump takes what the window allows, reading from the timeline
+// what no notification carried, and writes Push frames; PushAck frames
+// (connection.go) acknowledge; resend pushes again what stays unacknowledged.
+
 // stream is the push state of one device: which timeline entries the device
 // has been sent and has acknowledged. It is a pure state machine (no I/O) so
 // its rules are easy to test:

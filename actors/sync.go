@@ -7,6 +7,10 @@ import (
 	"actorim/protos/clientpb"
 )
 
+// Reading back: sync (a connection's Sync frame) reads the timeline after a
+// seq; history (a History frame, or Service.History for HTTP) pages one
+// conversation backwards. Both flag recalled messages (convs.go).
+
 // Page size limits of Sync and History.
 const (
 	defaultSyncLimit    = 100

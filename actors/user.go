@@ -28,7 +28,7 @@ type userGrain struct {
 	hasAccount bool
 	// convs is the conversation index, loaded on first use (convs.go).
 	convs *storepb.ConvState
-	soc   social // friends, blacklist, presence (social.go)
+	soc   social // friends and blacklist (social.go), presence (presence.go)
 	// tokens is the user's token revocation, loaded on first use (tokens.go).
 	tokens *storepb.TokenState
 	// unknown is set when the grain learned that its user has no account.

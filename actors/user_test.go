@@ -48,7 +48,7 @@ func session(n int64) string { return fmt.Sprintf("%016x%08x", n, 0) }
 // newest session, or a fresh login, is accepted.
 func TestResumeNeverDisplacesNewerLogin(t *testing.T) {
 	t.Parallel()
-	rt := startRuntime(t)
+	rt := sharedNode(t)
 	ann := newUsers(t, rt, "ann")[0]
 	root := rt.d.member.System().Root
 	conn := func() (*recorder, *actor.PID) {
@@ -109,7 +109,7 @@ func TestResumeNeverDisplacesNewerLogin(t *testing.T) {
 // deleted from the store) instead of being kept and refreshed forever.
 func TestAdoptedDeadSessionIsDropped(t *testing.T) {
 	t.Parallel()
-	rt := startRuntime(t)
+	rt := sharedNode(t)
 	ann := newUsers(t, rt, "ann")[0]
 	root := rt.d.member.System().Root
 	dead := root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{} }))
