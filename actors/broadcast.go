@@ -42,10 +42,6 @@ type BroadcastResult struct {
 // broadcastChunk is the number of timelines in one Append.
 const broadcastChunk = 500
 
-// broadcastSender is the dedup scope of broadcasts: an internal id no user
-// can take.
-const broadcastSender = "#broadcast"
-
 // broadcastProgress is the record "bc/<id>": where a broadcast got to.
 type broadcastProgress struct {
 	After  string `json:"after"`
@@ -54,7 +50,7 @@ type broadcastProgress struct {
 	Done   bool   `json:"done"`
 }
 
-// Broadcast appends a message to the timeline of every user (or every user
+// broadcast appends a message to the timeline of every user (or every user
 // with a device session), a chunk of users per Append, and notifies the
 // online devices straight from the stored sessions, so that no grain is
 // activated for it. Users offline get it through sync.
@@ -63,7 +59,7 @@ type broadcastProgress struct {
 // starting cursor, and the cursor is recorded after each chunk, so a retry
 // with the same ID never appends twice to anyone (users registered meanwhile
 // may or may not be included).
-func (r *Runtime) Broadcast(ctx context.Context, req BroadcastRequest) (BroadcastResult, *clientpb.Error) {
+func (d *deps) broadcast(ctx context.Context, req BroadcastRequest) (BroadcastResult, *clientpb.Error) {
 	if req.Channel == "" {
 		req.Channel = "system"
 	}
@@ -74,10 +70,9 @@ func (r *Runtime) Broadcast(ctx context.Context, req BroadcastRequest) (Broadcas
 	case req.ID != "" && (!ids.ValidClientMsgID(req.ID) || len(req.ID) > 48):
 		return res, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "broadcast: id must be 1 to 48 printable ASCII characters other than '/'")
 	}
-	if e := validateContent(req.Content, r.cfg.MaxContentBytes); e != nil {
+	if e := validateContent(req.Content, d.cfg.MaxContentBytes); e != nil {
 		return res, e
 	}
-	unavailable := clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable; retry with the same id")
 
 	var prog broadcastProgress
 	track := req.ID != ""
@@ -86,13 +81,13 @@ func (r *Runtime) Broadcast(ctx context.Context, req BroadcastRequest) (Broadcas
 		_, _ = rand.Read(b[:])
 		req.ID = "auto-" + hex.EncodeToString(b[:])
 	} else {
-		sctx, cancel := r.storeCtx()
-		b, err := r.store.GetState(sctx, broadcastKey(req.ID))
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+		b, err := d.records.GetState(sctx, broadcastKey(req.ID))
 		cancel()
 		switch {
 		case errors.Is(err, persistence.ErrNotFound):
 		case err != nil:
-			return res, unavailable
+			return res, errBroadcastUnavailable
 		case json.Unmarshal(b, &prog) != nil:
 			return res, clientError(clientpb.ErrorCode_ERR_INTERNAL, "broadcast: progress record unreadable")
 		}
@@ -107,33 +102,33 @@ func (r *Runtime) Broadcast(ctx context.Context, req BroadcastRequest) (Broadcas
 		ClientMsgId:      req.ID,
 		Content:          req.Content,
 	}
-	root := r.member.System().Root
+	root := d.member.System().Root
 	for {
 		if ctx.Err() != nil {
 			return res, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "broadcast interrupted; retry with the same id to resume")
 		}
-		sctx, cancel := r.storeCtx()
-		users, err := r.store.Users(sctx, prog.After, broadcastChunk)
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+		users, err := d.accounts.Users(sctx, prog.After, broadcastChunk)
 		cancel()
 		if err != nil {
-			return res, unavailable
+			return res, errBroadcastUnavailable
 		}
 		if len(users) == 0 {
 			break
 		}
-		targets, online, err := r.broadcastTargets(users, req.OnlineOnly)
+		targets, online, err := d.broadcastTargets(ctx, users, req.OnlineOnly)
 		if err != nil {
-			return res, unavailable
+			return res, errBroadcastUnavailable
 		}
 		if len(targets) > 0 {
-			sctx, cancel := r.storeCtx()
-			ar, err := r.store.Append(sctx, &persistence.AppendRequest{
+			sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+			ar, err := d.timelines.Append(sctx, &persistence.AppendRequest{
 				Sender: broadcastSender, ClientMsgID: req.ID + ":" + prog.After, Message: msg, Timelines: targets,
 			})
 			cancel()
 			if err != nil {
-				r.log.Error("broadcast: append", "id", req.ID, "err", err)
-				return res, unavailable
+				d.log.Error("broadcast: append", "id", req.ID, "err", err)
+				return res, errBroadcastUnavailable
 			}
 			if !ar.Duplicate {
 				for i, u := range targets {
@@ -146,12 +141,12 @@ func (r *Runtime) Broadcast(ctx context.Context, req BroadcastRequest) (Broadcas
 			prog.Online += len(online)
 		}
 		prog.After = users[len(users)-1]
-		if e := r.saveProgress(track, req.ID, prog); e != nil {
+		if e := d.saveProgress(ctx, track, req.ID, prog); e != nil {
 			return res, e
 		}
 	}
 	prog.Done = true
-	if e := r.saveProgress(track, req.ID, prog); e != nil {
+	if e := d.saveProgress(ctx, track, req.ID, prog); e != nil {
 		return res, e
 	}
 	res.Users, res.Online = prog.Users, prog.Online
@@ -160,11 +155,13 @@ func (r *Runtime) Broadcast(ctx context.Context, req BroadcastRequest) (Broadcas
 
 // broadcastTargets reads the sessions of users and returns the users to
 // append to (all, or only those online) and the sessions of the online ones.
-func (r *Runtime) broadcastTargets(users []string, onlineOnly bool) ([]string, map[string][]persistence.Session, error) {
+func (d *deps) broadcastTargets(ctx context.Context, users []string, onlineOnly bool) ([]string, map[string][]persistence.Session, error) {
 	targets := make([]string, 0, len(users))
 	online := map[string][]persistence.Session{}
 	for _, u := range users {
-		ss, err := r.sessions(u)
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+		ss, err := d.sessions.Sessions(sctx, u)
+		cancel()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -178,18 +175,16 @@ func (r *Runtime) broadcastTargets(users []string, onlineOnly bool) ([]string, m
 	return targets, online, nil
 }
 
-func broadcastKey(id string) string { return "bc/" + id }
-
-func (r *Runtime) saveProgress(track bool, id string, p broadcastProgress) *clientpb.Error {
+func (d *deps) saveProgress(ctx context.Context, track bool, id string, p broadcastProgress) *clientpb.Error {
 	if !track {
 		return nil
 	}
 	b, _ := json.Marshal(p)
-	sctx, cancel := r.storeCtx()
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 	defer cancel()
-	if err := r.store.PutState(sctx, broadcastKey(id), b); err != nil {
-		r.log.Error("broadcast: save progress", "id", id, "err", err)
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable; retry with the same id")
+	if err := d.records.PutState(sctx, broadcastKey(id), b); err != nil {
+		d.log.Error("broadcast: save progress", "id", id, "err", err)
+		return errBroadcastUnavailable
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -9,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"actorim/cluster"
+	"actorim/ids"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 )
@@ -64,19 +67,6 @@ func (c *Conn) Frame(f *clientpb.Frame, done func()) {
 // SocketClosed tells the connection its socket is gone.
 func (c *Conn) SocketClosed() { c.root.Send(c.pid, socketClosed{}) }
 
-// Connect starts the connection actor of a logged-in socket. The actor
-// attaches the device to its user grain, answers the Login, and from then on
-// owns every write to out except the gateway's own protocol errors.
-func (r *Runtime) Connect(s Session, out Outbound) Inbound {
-	sys := r.member.System()
-	props := actor.PropsFromProducer(func() actor.Actor {
-		return &connActor{rt: r, sess: s, out: out, budget: rate.NewLimiter(rate.Limit(r.cfg.WriteBudget), r.cfg.WriteBurst)}
-	},
-		actor.WithDispatcher(r.dispatcher))
-	pid := sys.Root.Spawn(props)
-	return &Conn{pid: pid, root: sys.Root}
-}
-
 // Messages local to a connection actor (never cross nodes).
 type (
 	inboundFrame struct {
@@ -91,22 +81,10 @@ type (
 	topologyChanged struct{ owners cluster.Owners }
 )
 
-// pendingSend is a Send forwarded to the user grain and not yet answered.
-type pendingSend struct {
-	frameID  uint32
-	deadline time.Time
-	done     func() // the frame's release (see Conn.Frame)
-	// bytes is the size of the message's content, charged to the write
-	// budget once per timeline the grain reports it was written to.
-	bytes int
-	// group and to name the group grain a group send went to ("" and nil
-	// for a private send, which goes to the user's grain).
-	group string
-	to    *actor.PID
-}
-
 type connActor struct {
-	rt       *Runtime
+	d *deps
+	// conns is the node's registry of connection actors (Service.Bind).
+	conns    *sync.Map
 	sess     Session
 	out      Outbound
 	user     *actor.PID // the user grain, watched
@@ -213,14 +191,14 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.sweep(ctx)
 	case *actor.Terminated:
 		if c.user != nil && m.GetWho().Equal(c.user) && !c.done {
-			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
+			c.d.member.Evict(c.sess.UserID, KindUser, c.user)
 			c.reattach(ctx)
 		}
 	case topologyChanged:
 		// The grain moved (its owner changed): follow it even if its old home
 		// never tells us, as a node that is shutting down or dead may not.
 		if c.user != nil && !c.done && !cluster.Owns(m.owners, c.user, c.sess.UserID, KindUser) {
-			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
+			c.d.member.Evict(c.sess.UserID, KindUser, c.user)
 			c.reattach(ctx)
 		}
 	case *actor.DeadLetterResponse:
@@ -228,13 +206,13 @@ func (c *connActor) Receive(ctx actor.Context) {
 		switch {
 		case c.done:
 		case c.user != nil && (m.Target == nil || m.Target.Equal(c.user)):
-			c.rt.member.Evict(c.sess.UserID, KindUser, c.user)
+			c.d.member.Evict(c.sess.UserID, KindUser, c.user)
 			c.reattach(ctx)
 		default:
 			c.groupGone(m.Target)
 		}
 	case *actor.Stopped:
-		c.rt.conns.Delete(ctx.Self())
+		c.conns.Delete(ctx.Self())
 		if c.timer != nil {
 			c.timer.Stop()
 		}
@@ -242,10 +220,10 @@ func (c *connActor) Receive(ctx actor.Context) {
 }
 
 func (c *connActor) start(ctx actor.Context) {
-	c.rt.conns.Store(ctx.Self(), struct{}{})
+	c.conns.Store(ctx.Self(), struct{}{})
 	res, err := c.attach(ctx, false)
 	if err != nil {
-		c.rt.log.Warn("login: attach failed", "user", c.sess.UserID, "err", err)
+		c.d.log.Warn("login: attach failed", "user", c.sess.UserID, "err", err)
 		c.write(errorFrame(c.sess.LoginID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "login could not complete, reconnect")))
 		c.out.Close(clientpb.CloseTryAgain, "try again")
 		c.finish(ctx)
@@ -263,7 +241,7 @@ func (c *connActor) start(ctx actor.Context) {
 	}
 	c.attached = true
 	c.setMuted(res.GetMuted())
-	c.rt.metrics.Connections.Inc()
+	c.d.metrics.Connections.Inc()
 	latest := res.GetLatestSeq()
 	next := latest + 1
 	if c.sess.LastSeq != nil {
@@ -271,7 +249,7 @@ func (c *connActor) start(ctx actor.Context) {
 		// is clamped so the device sees everything that exists.
 		next = min(*c.sess.LastSeq, latest) + 1
 	}
-	cfg := c.rt.cfg
+	cfg := c.d.cfg
 	c.st = newStream(next, latest, cfg.PushWindow, cfg.PushPage, cfg.PushRetryMin, cfg.PushRetryMax)
 	c.write(&clientpb.Frame{Id: c.sess.LoginID, Body: &clientpb.Frame_LoginOk{LoginOk: &clientpb.LoginOK{
 		UserId:        c.sess.UserID,
@@ -288,7 +266,7 @@ func (c *connActor) start(ctx actor.Context) {
 // attach registers this connection with the user grain and watches the
 // grain, so that a grain that moves or dies triggers a re-attach.
 func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResult, error) {
-	rctx, cancel := context.WithTimeout(context.Background(), c.rt.member.RequestTimeout())
+	rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())
 	defer cancel()
 	msg := &actorpb.Attach{
 		DeviceId: c.sess.DeviceID, Platform: c.sess.Platform, SessionId: c.sess.SessionID,
@@ -299,19 +277,19 @@ func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResul
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		pid, err := c.rt.member.Get(rctx, c.sess.UserID, KindUser)
+		pid, err := c.d.member.Get(rctx, c.sess.UserID, KindUser)
 		if err != nil {
 			return nil, err
 		}
 		res, err := ctx.RequestFuture(pid, msg, attachAttempt).Result()
 		if err != nil {
 			lastErr = err
-			c.rt.member.Evict(c.sess.UserID, KindUser, pid)
+			c.d.member.Evict(c.sess.UserID, KindUser, pid)
 			continue
 		}
 		// Only in a cluster can the grain move (or die with its node) while
 		// this connection lives; standalone, watching it would only cost memory.
-		if c.rt.member.Clustered() {
+		if c.d.member.Clustered() {
 			ctx.Watch(pid)
 		}
 		c.user = pid
@@ -334,7 +312,7 @@ func (c *connActor) reattach(ctx actor.Context) {
 	start := time.Now()
 	defer func() {
 		if d := time.Since(start); d > slowReattach {
-			c.rt.log.Warn("slow re-attach", "user", c.sess.UserID, "took", d)
+			c.d.log.Warn("slow re-attach", "user", c.sess.UserID, "took", d)
 		}
 	}()
 	c.user = nil
@@ -355,7 +333,7 @@ func (c *connActor) reattach(ctx actor.Context) {
 		return
 	}
 	if err != nil || res.GetError() != nil {
-		c.rt.log.Warn("re-attach failed", "user", c.sess.UserID, "err", err, "error", res.GetError())
+		c.d.log.Warn("re-attach failed", "user", c.sess.UserID, "err", err, "error", res.GetError())
 		c.out.Close(clientpb.CloseTryAgain, "session lost, reconnect")
 		c.finish(ctx)
 		return
@@ -372,7 +350,7 @@ func (c *connActor) finish(ctx actor.Context) {
 	}
 	c.done = true
 	if c.attached {
-		c.rt.metrics.Connections.Dec()
+		c.d.metrics.Connections.Dec()
 		if c.user != nil {
 			ctx.Send(c.user, &actorpb.Detach{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID})
 		}
@@ -404,13 +382,13 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame, done func()) (
 		}
 		c.pump(ctx)
 	case *clientpb.Frame_Sync:
-		res, e := c.rt.Sync(context.Background(), c.sess.UserID, b.Sync)
+		res, e := c.d.sync(context.Background(), c.sess.UserID, b.Sync)
 		if res != nil {
 			res.Entries = c.flagSilent(res.Entries)
 		}
 		c.answer(e, &clientpb.Frame{Id: id, Body: &clientpb.Frame_SyncResult{SyncResult: res}})
 	case *clientpb.Frame_History:
-		res, e := c.rt.History(context.Background(), c.sess.UserID, b.History)
+		res, e := c.d.history(context.Background(), c.sess.UserID, b.History)
 		if res != nil {
 			res.Entries = c.flagSilent(res.Entries)
 		}
@@ -444,192 +422,72 @@ func (c *connActor) answer(e *clientpb.Error, f *clientpb.Frame) {
 	c.write(f)
 }
 
-// onSend forwards a Send to the user grain without waiting: the grain's
-// SendResult comes back as a message. Requests to one grain are delivered in
-// order, so a device's messages land in the order it sent them.
-func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send, done func()) (kept bool) {
-	if c.user == nil {
-		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "session moving, retry with the same client_msg_id")))
-		return false
+// opTimeout bounds a request from a connection to a grain.
+const opTimeout = 5 * time.Second
+
+// onOp forwards one of the requests answered by a Result (frames 17 to 31)
+// to the grain that decides it, without blocking the connection. It keeps
+// done until the answer (or its timeout) comes back.
+func (c *connActor) onOp(ctx actor.Context, f *clientpb.Frame, done func()) (kept bool) {
+	id := f.GetId()
+	var pid *actor.PID
+	var msg any
+	if g, ok := f.GetBody().(*clientpb.Frame_Group); ok {
+		if !ids.ValidUser(g.Group.GetGroupId()) {
+			c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: group_id must be 1 to 64 characters of [A-Za-z0-9_.@-]")))
+			return false
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())
+		p, err := c.d.member.Get(rctx, g.Group.GetGroupId(), KindGroup)
+		cancel()
+		if err != nil {
+			c.write(errorFrame(id, errGroupUnreachable))
+			return false
+		}
+		pid, msg = p, &actorpb.GroupOp{User: c.sess.UserID, Request: g.Group}
+	} else {
+		if c.user == nil {
+			c.write(errorFrame(id, errSessionMoving))
+			return false
+		}
+		pid, msg = c.user, &actorpb.UserOp{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Frame: f}
 	}
-	if !c.withinBudget(id) {
-		return false
-	}
-	rid := c.track(ctx, id, s, done, "", nil)
-	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
+	c.askOp(ctx, id, pid, msg, done, true)
 	return true
 }
 
-// withinBudget refuses a send while the connection's write budget is spent
-// (see Config.WriteBudget).
-func (c *connActor) withinBudget(frameID uint32) bool {
-	t := c.budget.Tokens()
-	if t >= 0 {
-		return true
-	}
-	wait := time.Duration(-t / float64(c.budget.Limit()) * float64(time.Second))
-	c.write(errorFrame(frameID, &clientpb.Error{Code: clientpb.ErrorCode_ERR_RATE_LIMITED,
-		Message:      "write budget spent (messages times their recipients); retry later with the same client_msg_id",
-		RetryAfterMs: uint32(wait/time.Millisecond) + 1}))
-	return false
-}
-
-// charge spends a stored message's cost from the write budget: its content
-// and a fixed overhead, once per timeline it was written to. The budget may
-// go into debt, which the next sends wait out.
-func (c *connActor) charge(p pendingSend, fanout uint32) {
-	if fanout == 0 {
-		return
-	}
-	cost := int(fanout) * (p.bytes + entryOverhead)
-	c.budget.ReserveN(time.Now(), min(cost, c.budget.Burst()))
-}
-
-// entryOverhead approximates what a stored timeline entry costs beyond its
-// content (ids, seq, conversation, sender, keys).
-const entryOverhead = 256
-
-// track records a send about to be forwarded under a fresh request id, to
-// be answered by a SendResult or failed by the sweep.
-func (c *connActor) track(ctx actor.Context, frameID uint32, s *clientpb.Send, done func(), group string, to *actor.PID) uint64 {
-	c.nextReq++
-	if c.pending == nil {
-		c.pending = map[uint64]pendingSend{}
-	}
-	c.pending[c.nextReq] = pendingSend{frameID: frameID, deadline: time.Now().Add(c.rt.member.RequestTimeout()),
-		done: done, bytes: s.GetContent().SizeVT(), group: group, to: to}
-	c.armSweep(ctx)
-	return c.nextReq
-}
-
-// groupGone fails at once the group sends that went to a dead group grain
-// PID (the grain stopped, or its node left), instead of letting them wait
-// for the sweep; the clients retry them with their client_msg_id, which
-// reaches the grain's new activation.
-func (c *connActor) groupGone(target *actor.PID) {
-	for rid, p := range c.pending {
-		if p.to == nil || !p.to.Equal(target) {
-			continue
-		}
-		c.rt.member.Evict(p.group, KindGroup, p.to)
-		delete(c.pending, rid)
-		p.done()
-		c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group moved; retry with the same client_msg_id")))
-	}
-}
-
-// armSweep schedules a sweep unless one is scheduled.
-func (c *connActor) armSweep(ctx actor.Context) {
-	if c.sweeping || c.done {
-		return
-	}
-	c.sweeping = true
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	time.AfterFunc(sweepEvery, func() { root.Send(self, sweepTick{}) })
-}
-
-func (c *connActor) onSendResult(ctx actor.Context, r *actorpb.SendResult) {
-	p, ok := c.pending[r.GetRequestId()]
-	if !ok {
-		return // already failed by the sweep
-	}
-	delete(c.pending, r.GetRequestId())
-	p.done()
-	c.charge(p, r.GetFanout())
-	if e := r.GetError(); e != nil {
-		c.write(errorFrame(p.frameID, e))
-		return
-	}
-	c.st.ownSent(r.GetAck().GetSeq())
-	c.write(&clientpb.Frame{Id: p.frameID, Body: &clientpb.Frame_SendAck{SendAck: r.GetAck()}})
-	c.schedulePump(ctx)
-}
-
-// sweepEvery is how often unanswered sends are checked for their deadline.
-const sweepEvery = 500 * time.Millisecond
-
-// sweep fails sends the grain did not answer in time; the client retries
-// them with the same client_msg_id, which is safe whatever became of them.
-func (c *connActor) sweep(ctx actor.Context) {
-	c.sweeping = false
-	now := time.Now()
-	for rid, p := range c.pending {
-		if now.After(p.deadline) {
-			delete(c.pending, rid)
-			p.done()
-			c.write(errorFrame(p.frameID, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")))
-		}
-	}
-	if len(c.pending) > 0 {
-		c.armSweep(ctx)
-	}
-}
-
-// schedulePump defers pushing until the messages already queued in the
-// mailbox are handled, so a burst of notifications becomes one Push frame.
-func (c *connActor) schedulePump(ctx actor.Context) {
-	if !c.pumping {
-		c.pumping = true
-		ctx.Send(ctx.Self(), pumpNow{})
-	}
-}
-
-// pump pushes every entry the window allows, reading from the store whatever
-// the notifications did not carry.
-func (c *connActor) pump(ctx actor.Context) {
-	if c.st == nil || c.done {
-		return
-	}
-	for {
-		from, to, ok := c.st.wants()
-		if !ok {
-			break
-		}
-		var fill []*clientpb.Entry
-		if c.st.missing(from, to) {
-			sctx, cancel := c.rt.storeCtx()
-			var err error
-			fill, err = c.rt.store.ReadTimeline(sctx, c.sess.UserID, from-1, int(to-from+1))
+// askOp sends msg to pid and writes its OpResult (or error) as the answer
+// to request id. A group grain that just stopped (one whose group does not
+// exist stops soon after answering) leaves a dead PID in the caches for a
+// moment: a dead letter from a group is asked once more at a fresh PID.
+// done is called once, with the answer.
+func (c *connActor) askOp(ctx actor.Context, id uint32, pid *actor.PID, msg any, done func(), retry bool) {
+	fut := ctx.RequestFuture(pid, msg, opTimeout)
+	ctx.ReenterAfter(fut, func(res any, err error) {
+		if op, group := msg.(*actorpb.GroupOp); group && retry && errors.Is(err, actor.ErrDeadLetter) {
+			gid := op.GetRequest().GetGroupId()
+			c.d.member.Evict(gid, KindGroup, pid)
+			rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())
+			p, gerr := c.d.member.Get(rctx, gid, KindGroup)
 			cancel()
-			if err != nil {
-				c.rt.log.Error("push: read timeline", "user", c.sess.UserID, "err", err)
-				break // the retry timer or the next notification tries again
+			if gerr == nil {
+				c.askOp(ctx, id, p, msg, done, false)
+				return
 			}
 		}
-		out := c.st.take(from, to, fill, time.Now())
-		if len(out) == 0 {
-			break
+		done()
+		r, ok := res.(*actorpb.OpResult)
+		switch {
+		case err != nil || !ok:
+			c.write(errorFrame(id, errNoAnswer))
+		case r.GetError() != nil:
+			c.write(errorFrame(id, r.GetError()))
+		default:
+			res := r.GetResult()
+			if res == nil {
+				res = &clientpb.Result{}
+			}
+			c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Result{Result: res}})
 		}
-		c.rt.metrics.EntriesPushed.Add(float64(len(out)))
-		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(out)}}})
-	}
-	c.armTimer(ctx)
-}
-
-// resend pushes again every unacknowledged entry whose retry time has come.
-func (c *connActor) resend() {
-	if c.st == nil || c.done {
-		return
-	}
-	due := c.st.due(time.Now())
-	for len(due) > 0 {
-		n := min(len(due), c.rt.cfg.PushPage)
-		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(due[:n])}}})
-		c.rt.metrics.EntriesResent.Add(float64(n))
-		due = due[n:]
-	}
-}
-
-// armTimer keeps one timer aimed at the stream's next retry time.
-func (c *connActor) armTimer(ctx actor.Context) {
-	at := c.st.retryAt
-	if at.IsZero() || c.done || (!c.timerAt.IsZero() && !at.Before(c.timerAt)) {
-		return
-	}
-	c.timerAt = at
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	c.timer = time.AfterFunc(time.Until(at), func() { root.Send(self, retryTick{}) })
+	})
 }

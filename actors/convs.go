@@ -22,19 +22,14 @@ import (
 // so it costs nothing per message and cannot drift: a lost notification
 // changes nothing, since the timeline is the truth.
 
-func convKey(user string) string { return "uc/" + user }
-
-// recallSet names the set of recalled message ids of a conversation.
-func recallSet(conv string) string { return "rc/" + conv }
-
 // loadConvs reads the user's conversation index on first use.
 func (g *userGrain) loadConvs() bool {
 	if g.convs != nil {
 		return true
 	}
 	st := &storepb.ConvState{}
-	if _, err := g.rt.loadState(convKey(g.id), st); err != nil {
-		g.rt.log.Error("conversations: load", "user", g.id, "err", err)
+	if _, err := g.d.loadState(convKey(g.id), st); err != nil {
+		g.d.log.Error("conversations: load", "user", g.id, "err", err)
 		return false
 	}
 	if st.Convs == nil {
@@ -44,7 +39,7 @@ func (g *userGrain) loadConvs() bool {
 	return true
 }
 
-func (g *userGrain) saveConvs() error { return g.rt.saveState(convKey(g.id), g.convs) }
+func (g *userGrain) saveConvs() error { return g.d.saveState(convKey(g.id), g.convs) }
 
 // indexConvs applies the timeline entries after indexed_seq to the index.
 func (g *userGrain) indexConvs() error {
@@ -53,8 +48,8 @@ func (g *userGrain) indexConvs() error {
 	}
 	changed := false
 	for {
-		sctx, cancel := g.rt.storeCtx()
-		page, err := g.rt.store.ReadTimeline(sctx, g.id, g.convs.IndexedSeq, maxPageLimit)
+		sctx, cancel := g.d.storeCtx()
+		page, err := g.d.timelines.ReadTimeline(sctx, g.id, g.convs.IndexedSeq, maxPageLimit)
 		cancel()
 		if err != nil {
 			return err
@@ -132,7 +127,7 @@ func (g *userGrain) markReadUpTo(c *storepb.ConvRecord, conv string, msgID uint6
 	}
 	var unread uint32
 	mentioned := false
-	g.rt.scanBack(g.id, conv, func(e *clientpb.Entry) bool {
+	g.d.scanBack(g.id, conv, func(e *clientpb.Entry) bool {
 		m := e.GetMessage()
 		if m.GetId() <= msgID {
 			return false
@@ -152,16 +147,16 @@ const scanLimit = 5000
 // findEntry returns the entry of timeline whose message has id msgID, nil
 // when there is none. Message ids increase with seq within any timeline, so
 // a binary search over the seqs finds it in O(log n) point reads.
-func (r *Runtime) findEntry(timeline string, msgID uint64) (*clientpb.Entry, error) {
-	sctx, cancel := r.storeCtx()
+func (d *deps) findEntry(timeline string, msgID uint64) (*clientpb.Entry, error) {
+	sctx, cancel := d.storeCtx()
 	defer cancel()
-	hi, err := r.store.LastSeq(sctx, timeline)
+	hi, err := d.timelines.LastSeq(sctx, timeline)
 	if err != nil {
 		return nil, err
 	}
 	for lo := uint64(1); lo <= hi; {
 		mid := lo + (hi-lo)/2
-		page, err := r.store.ReadTimeline(sctx, timeline, mid-1, 1)
+		page, err := d.timelines.ReadTimeline(sctx, timeline, mid-1, 1)
 		if err != nil || len(page) == 0 {
 			return nil, err
 		}
@@ -182,10 +177,10 @@ func (r *Runtime) findEntry(timeline string, msgID uint64) (*clientpb.Entry, err
 // ownMessage returns the message (not an event) of conversation conv with
 // id msgID from the user's timeline, nil when the user has no such message.
 func (g *userGrain) ownMessage(conv string, msgID uint64) (*clientpb.Message, *actorpb.OpResult) {
-	e, err := g.rt.findEntry(g.id, msgID)
+	e, err := g.d.findEntry(g.id, msgID)
 	if err != nil {
-		g.rt.log.Error("find message", "user", g.id, "err", err)
-		return nil, errUnavailable
+		g.d.log.Error("find message", "user", g.id, "err", err)
+		return nil, failed(errStoreUnavailable)
 	}
 	m := e.GetMessage()
 	if m == nil || m.GetConversationId() != conv || m.GetContent().GetEvent() != nil {
@@ -197,12 +192,12 @@ func (g *userGrain) ownMessage(conv string, msgID uint64) (*clientpb.Message, *a
 // scanBack visits the entries of conversation conv in timeline, newest
 // first, until visit returns false, the conversation's first entry, a read
 // error or scanLimit entries.
-func (r *Runtime) scanBack(timeline, conv string, visit func(*clientpb.Entry) bool) {
-	sctx, cancel := r.storeCtx()
+func (d *deps) scanBack(timeline, conv string, visit func(*clientpb.Entry) bool) {
+	sctx, cancel := d.storeCtx()
 	defer cancel()
 	before := uint64(0)
 	for scanned := 0; scanned < scanLimit; {
-		page, err := r.store.ReadConversation(sctx, timeline, conv, before, 200)
+		page, err := d.timelines.ReadConversation(sctx, timeline, conv, before, 200)
 		if err != nil || len(page) == 0 {
 			return
 		}
@@ -218,8 +213,8 @@ func (r *Runtime) scanBack(timeline, conv string, visit func(*clientpb.Entry) bo
 
 func (g *userGrain) onConversations(ctx actor.Context) *actorpb.OpResult {
 	if err := g.indexConvs(); err != nil {
-		g.rt.log.Error("conversations: index", "user", g.id, "err", err)
-		return errUnavailable
+		g.d.log.Error("conversations: index", "user", g.id, "err", err)
+		return failed(errStoreUnavailable)
 	}
 	list := &clientpb.ConversationList{}
 	for id, c := range g.convs.Convs {
@@ -265,20 +260,20 @@ func (g *userGrain) mutedConvs() []string {
 	return out
 }
 
-// member asks a group grain whether user belongs to the group.
-func (r *Runtime) memberOf(groupID, user string) (*actorpb.MemberOfResult, *clientpb.Error) {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+// memberOf asks a group grain whether user belongs to the group.
+func (d *deps) memberOf(ctx context.Context, groupID, user string) (*actorpb.MemberOfResult, *clientpb.Error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	res, err := r.member.Request(ctx, groupID, KindGroup, &actorpb.MemberOf{User: user})
+	res, err := d.member.Request(ctx, groupID, KindGroup, &actorpb.MemberOf{User: user})
 	if err != nil {
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "group unreachable, retry")
+		return nil, errGroupUnreachable
 	}
 	m := res.(*actorpb.MemberOfResult)
 	switch {
 	case !m.GetExists():
-		return nil, clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such group")
+		return nil, errNoGroup
 	case !m.GetMember():
-		return nil, clientError(clientpb.ErrorCode_ERR_NOT_MEMBER, "not a member of this group")
+		return nil, errNotMember
 	}
 	return m, nil
 }
@@ -302,12 +297,12 @@ func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.Conversa
 		return bad
 	}
 	if c.Group != "" {
-		if _, e := g.rt.memberOf(c.Group, g.id); e != nil {
-			return &actorpb.OpResult{Error: e}
+		if _, e := g.d.memberOf(context.Background(), c.Group, g.id); e != nil {
+			return failed(e)
 		}
 	}
 	if err := g.indexConvs(); err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	// A conversation without entries yet has no record: nothing set so far.
 	rec := g.convs.Convs[u.GetConversationId()]
@@ -327,16 +322,16 @@ func (g *userGrain) onConversationUpdate(ctx actor.Context, u *clientpb.Conversa
 	}
 	// The change is an event in the user's own timeline, so the user's other
 	// devices, online or not, learn it through the same sync.
-	entries, err := g.rt.appendEvent(u.GetConversationId(), ctype, g.id, g.id, &clientpb.Event{
+	entries, err := g.d.appendEvent(u.GetConversationId(), ctype, g.id, g.id, &clientpb.Event{
 		Type: clientpb.EventType_EVENT_CONVERSATION_UPDATED, Actor: g.id,
 		ConversationId: u.GetConversationId(), Pinned: pinned, Muted: muted,
 	}, []string{g.id})
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	g.notify(ctx, entries, "")
 	if err := g.indexConvs(); err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	mc := &actorpb.MutedChanged{Muted: g.mutedConvs()}
 	for _, d := range g.devices {
@@ -360,8 +355,8 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "read: msg_id is required")
 	}
 	if err := g.indexConvs(); err != nil {
-		g.rt.log.Error("read: index", "user", g.id, "err", err)
-		return errUnavailable
+		g.d.log.Error("read: index", "user", g.id, "err", err)
+		return failed(errStoreUnavailable)
 	}
 	if r.GetMsgId() <= g.convs.Convs[r.GetConversationId()].GetReadMsgId() {
 		return nil // read already: nothing to store or tell
@@ -372,9 +367,9 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 			return res
 		}
 		ev.GroupId = c.Group
-		entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, g.id, c.Group, ev, []string{g.id})
+		entries, err := g.d.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, g.id, c.Group, ev, []string{g.id})
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		g.notify(ctx, entries, "")
 		return nil
@@ -386,9 +381,9 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 		return res
 	}
 	if c.System != "" { // nobody to tell but the reader's devices
-		entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_SYSTEM, g.id, g.id, ev, []string{g.id})
+		entries, err := g.d.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_SYSTEM, g.id, g.id, ev, []string{g.id})
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		g.notify(ctx, entries, "")
 		return nil
@@ -399,20 +394,20 @@ func (g *userGrain) onMarkRead(ctx actor.Context, r *clientpb.MarkRead) *actorpb
 	}
 	timelines := []string{g.id}
 	if other != g.id && !g.blocks(other) {
-		pol, err := g.rt.policy(other)
+		pol, err := g.d.policy(other)
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		if !pol.GetBlocked()[g.id] { // a receipt is not forced on one who blocked the reader
 			timelines = append(timelines, other)
 		}
 	}
-	entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
+	entries, err := g.d.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	g.notify(ctx, entries[:1], "")
-	g.rt.deliverEntries(ctx, g.id, timelines, entries, "")
+	g.d.deliverEntries(ctx, g.id, timelines, entries, "")
 	return nil
 }
 
@@ -422,7 +417,7 @@ func (g *userGrain) askGroup(ctx actor.Context, groupID string, msg any) *actorp
 	for attempt := 0; attempt < 2; attempt++ {
 		pid, err := g.groupPID(groupID)
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		res, err := ctx.RequestFuture(pid, msg, opTimeout).Result()
 		if r, ok := res.(*actorpb.OpResult); ok && err == nil {
@@ -431,15 +426,15 @@ func (g *userGrain) askGroup(ctx actor.Context, groupID string, msg any) *actorp
 		if !errors.Is(err, actor.ErrDeadLetter) {
 			break
 		}
-		g.rt.member.Evict(groupID, KindGroup, pid)
+		g.d.member.Evict(groupID, KindGroup, pid)
 	}
-	return errUnavailable
+	return failed(errStoreUnavailable)
 }
 
 func (g *userGrain) groupPID(groupID string) (*actor.PID, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), g.rt.member.RequestTimeout())
+	ctx, cancel := context.WithTimeout(context.Background(), g.d.member.RequestTimeout())
 	defer cancel()
-	return g.rt.member.Get(ctx, groupID, KindGroup)
+	return g.d.member.Get(ctx, groupID, KindGroup)
 }
 
 func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpResult {
@@ -463,13 +458,13 @@ func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpR
 	if msg.GetFrom() != g.id {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender may recall a private message")
 	}
-	if done, res := g.rt.recalled(r.GetConversationId(), msg.GetId()); res != nil || done {
+	if done, res := g.d.recalled(r.GetConversationId(), msg.GetId()); res != nil || done {
 		return res // recalled already: nothing more to store or tell
 	}
-	if res := checkRecallWindow(g.rt, msg); res != nil {
+	if res := g.d.checkRecallWindow(msg); res != nil {
 		return res
 	}
-	if res := g.rt.markRecalled(r.GetConversationId(), msg.GetId()); res != nil {
+	if res := g.d.markRecalled(r.GetConversationId(), msg.GetId()); res != nil {
 		return res
 	}
 	other := msg.GetTo()
@@ -477,50 +472,51 @@ func (g *userGrain) onRecall(ctx actor.Context, r *clientpb.Recall) *actorpb.OpR
 	if other == g.id {
 		timelines = timelines[:1]
 	}
-	entries, err := g.rt.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other,
+	entries, err := g.d.appendEvent(r.GetConversationId(), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other,
 		&clientpb.Event{Type: clientpb.EventType_EVENT_RECALLED, Actor: g.id, Users: []string{g.id}, MsgId: msg.GetId()}, timelines)
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	g.notify(ctx, entries[:1], "")
-	g.rt.deliverEntries(ctx, g.id, timelines, entries, "")
+	g.d.deliverEntries(ctx, g.id, timelines, entries, "")
 	return nil
 }
 
-func checkRecallWindow(r *Runtime, msg *clientpb.Message) *actorpb.OpResult {
+// checkRecallWindow refuses to recall msg once Config.RecallWindow passed.
+func (d *deps) checkRecallWindow(msg *clientpb.Message) *actorpb.OpResult {
 	sent := time.UnixMilli(int64(msg.GetSentAtMs()))
-	if time.Since(sent) > r.cfg.RecallWindow {
-		return opError(clientpb.ErrorCode_ERR_RECALL_EXPIRED, "recall: the window of "+r.cfg.RecallWindow.String()+" has passed")
+	if time.Since(sent) > d.cfg.RecallWindow {
+		return opError(clientpb.ErrorCode_ERR_RECALL_EXPIRED, "recall: the window of "+d.cfg.RecallWindow.String()+" has passed")
 	}
 	return nil
 }
 
 // recalled reports whether a message of conv was recalled.
-func (r *Runtime) recalled(conv string, msgID uint64) (bool, *actorpb.OpResult) {
-	sctx, cancel := r.storeCtx()
+func (d *deps) recalled(conv string, msgID uint64) (bool, *actorpb.OpResult) {
+	sctx, cancel := d.storeCtx()
 	defer cancel()
-	set, err := r.store.SetMembers(sctx, recallSet(conv))
+	set, err := d.sets.SetMembers(sctx, recallSet(conv))
 	if err != nil {
-		r.log.Error("recall: read", "conv", conv, "err", err)
-		return false, errUnavailable
+		d.log.Error("recall: read", "conv", conv, "err", err)
+		return false, failed(errStoreUnavailable)
 	}
 	return slices.Contains(set, strconv.FormatUint(msgID, 10)), nil
 }
 
 // markRecalled records a recall so that reads show the message recalled.
-func (r *Runtime) markRecalled(conv string, msgID uint64) *actorpb.OpResult {
-	sctx, cancel := r.storeCtx()
+func (d *deps) markRecalled(conv string, msgID uint64) *actorpb.OpResult {
+	sctx, cancel := d.storeCtx()
 	defer cancel()
-	if err := r.store.AddToSet(sctx, recallSet(conv), strconv.FormatUint(msgID, 10)); err != nil {
-		r.log.Error("recall: mark", "conv", conv, "err", err)
-		return errUnavailable
+	if err := d.sets.AddToSet(sctx, recallSet(conv), strconv.FormatUint(msgID, 10)); err != nil {
+		d.log.Error("recall: mark", "conv", conv, "err", err)
+		return failed(errStoreUnavailable)
 	}
 	return nil
 }
 
 // flagRecalled returns entries with recalled messages replaced by copies
 // flagged recalled and without content. One set read per conversation.
-func (r *Runtime) flagRecalled(ctx context.Context, entries []*clientpb.Entry) ([]*clientpb.Entry, error) {
+func (d *deps) flagRecalled(ctx context.Context, entries []*clientpb.Entry) ([]*clientpb.Entry, error) {
 	sets := map[string]map[uint64]bool{}
 	out := entries
 	copied := false
@@ -531,7 +527,7 @@ func (r *Runtime) flagRecalled(ctx context.Context, entries []*clientpb.Entry) (
 		}
 		set, ok := sets[m.GetConversationId()]
 		if !ok {
-			members, err := r.store.SetMembers(ctx, recallSet(m.GetConversationId()))
+			members, err := d.sets.SetMembers(ctx, recallSet(m.GetConversationId()))
 			if err != nil {
 				return nil, err
 			}
@@ -563,32 +559,32 @@ func (g *userGrain) onTyping(ctx actor.Context, t *clientpb.Typing) *actorpb.OpR
 	if t.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
 		sig := &clientpb.Signal{Kind: &clientpb.Signal_Typing{Typing: &clientpb.TypingSignal{
 			From: g.id, ConversationId: ids.Group(t.GetTo()), Typing: t.GetTyping()}}}
-		m, e := g.rt.memberOf(t.GetTo(), g.id)
+		m, e := g.d.memberOf(context.Background(), t.GetTo(), g.id)
 		if e != nil {
-			return &actorpb.OpResult{Error: e}
+			return failed(e)
 		}
 		if m.GetDissolved() {
-			return errDissolved
+			return failed(errDissolved)
 		}
 		pid, err := g.groupPID(t.GetTo())
 		if err != nil {
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 		ctx.Send(pid, &actorpb.GroupSignal{User: g.id, Signal: sig})
 		return nil
 	}
 	if e := g.mayMessage(t.GetTo()); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	// Only an online user is told; an offline one's grain is not woken.
-	if !g.rt.online(t.GetTo()) {
+	if !g.d.online(t.GetTo()) {
 		return nil
 	}
 	sig := &clientpb.Signal{Kind: &clientpb.Signal_Typing{Typing: &clientpb.TypingSignal{
 		From: g.id, ConversationId: ids.Private(g.id, t.GetTo()), Typing: t.GetTyping()}}}
-	pid, err := g.rt.member.Get(context.Background(), t.GetTo(), KindUser)
+	pid, err := g.d.member.Get(context.Background(), t.GetTo(), KindUser)
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	ctx.Send(pid, &actorpb.SignalDevices{Signal: sig, From: g.id})
 	return nil

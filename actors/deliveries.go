@@ -16,7 +16,7 @@ type DeliveryObserver interface {
 // observeAck reports the messages a PushAck of seq acknowledges to the
 // configured observer, before the stream forgets them. Events are left out.
 func (c *connActor) observeAck(seq uint64) {
-	obs := c.rt.cfg.Deliveries
+	obs := c.d.cfg.Deliveries
 	if obs == nil || c.st == nil {
 		return
 	}

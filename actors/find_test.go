@@ -6,9 +6,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"actorim/cluster"
 	"actorim/persistence"
 	"actorim/persistence/embedded"
 	"actorim/protos/actorpb"
@@ -26,46 +24,24 @@ func (s *countingStore) ReadTimeline(ctx context.Context, user string, after uin
 	return s.Store.ReadTimeline(ctx, user, after, limit)
 }
 
-// startRuntimeOn runs the actors on a standalone member over st.
-func startRuntimeOn(t *testing.T, st persistence.Store, users ...string) *Runtime {
-	t.Helper()
-	rt := NewRuntime(Config{}, st, nil, nil)
-	tls, _, err := cluster.LocalTLS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := cluster.New(cluster.Config{Kinds: rt.Kinds(), TLS: tls}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt.Bind(m)
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Shutdown(ctx)
-		_ = st.Close()
-	})
-	for _, u := range users {
-		if err := st.CreateAccount(context.Background(), persistence.Account{UserID: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return rt
-}
-
 // TestFindEntryBinarySearch: a message is found by id in a long timeline in
 // O(log n) point reads; ids of other timelines, 0 and future ids are not.
 func TestFindEntryBinarySearch(t *testing.T) {
+	t.Parallel()
 	st, err := embedded.Open(t.TempDir(), embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = st.Close() })
 	cs := &countingStore{Store: st}
-	rt := startRuntimeOn(t, cs, "ann", "bo")
+	// findEntry reads the store only: no member needed.
+	d := NewService(Config{}, storesOf(cs), nil, nil).d
 	ctx := context.Background()
+	for _, u := range []string{"ann", "bo"} {
+		if err := st.CreateAccount(ctx, persistence.Account{UserID: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// 30,000 messages, two in three to ann: her ids have gaps.
 	const total = 30_000
@@ -99,7 +75,7 @@ func TestFindEntryBinarySearch(t *testing.T) {
 	find := func(id uint64) *clientpb.Entry {
 		t.Helper()
 		before := cs.reads.Load()
-		e, err := rt.findEntry("ann", id)
+		e, err := d.findEntry("ann", id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,15 +100,15 @@ func TestFindEntryBinarySearch(t *testing.T) {
 // TestSendResultFanout: a stored send reports how many timelines it wrote;
 // a duplicate reports none.
 func TestSendResultFanout(t *testing.T) {
-	st, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := startRuntimeOn(t, st, "ann", "bo", "cy")
+	t.Parallel()
+	rt := sharedNode(t)
+	u := newUsers(t, rt, "ann", "bo", "cy")
+	ann, bo, cy := u[0], u[1], u[2]
+	g1 := "g1-" + ann
 	ctx := context.Background()
 	send := func(identity, kind string, msg any) *actorpb.SendResult {
 		t.Helper()
-		res, err := rt.member.Request(ctx, identity, kind, msg)
+		res, err := rt.d.member.Request(ctx, identity, kind, msg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,29 +119,29 @@ func TestSendResultFanout(t *testing.T) {
 		return r
 	}
 	text := &clientpb.Content{Kind: &clientpb.Content_Text{Text: "hi"}}
-	private := &actorpb.SendRequest{DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "p1", To: "bo", Content: text}}
-	if r := send("ann", KindUser, private); r.GetFanout() != 2 {
+	private := &actorpb.SendRequest{DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "p1", To: bo, Content: text}}
+	if r := send(ann, KindUser, private); r.GetFanout() != 2 {
 		t.Fatalf("private send: fanout %d, want 2", r.GetFanout())
 	}
-	if r := send("ann", KindUser, private); !r.GetAck().GetDuplicate() || r.GetFanout() != 0 {
+	if r := send(ann, KindUser, private); !r.GetAck().GetDuplicate() || r.GetFanout() != 0 {
 		t.Fatalf("retry: %v", r)
 	}
-	self := &actorpb.SendRequest{DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "p2", To: "ann", Content: text}}
-	if r := send("ann", KindUser, self); r.GetFanout() != 1 {
+	self := &actorpb.SendRequest{DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "p2", To: ann, Content: text}}
+	if r := send(ann, KindUser, self); r.GetFanout() != 1 {
 		t.Fatalf("note to self: fanout %d, want 1", r.GetFanout())
 	}
 
-	res, err := rt.member.Request(ctx, "g1", KindGroup, &actorpb.GroupOp{User: "ann", Request: &clientpb.GroupRequest{
-		GroupId: "g1", Op: &clientpb.GroupRequest_Create_{Create: &clientpb.GroupRequest_Create{Members: []string{"bo", "cy"}}}}})
+	res, err := rt.d.member.Request(ctx, g1, KindGroup, &actorpb.GroupOp{User: ann, Request: &clientpb.GroupRequest{
+		GroupId: g1, Op: &clientpb.GroupRequest_Create_{Create: &clientpb.GroupRequest_Create{Members: []string{bo, cy}}}}})
 	if err != nil || res.(*actorpb.OpResult).GetError() != nil {
 		t.Fatalf("create: %v %v", res, err)
 	}
-	group := &actorpb.GroupSend{User: "ann", DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "g1", To: "g1", Content: text,
+	group := &actorpb.GroupSend{User: ann, DeviceId: "d", Send: &clientpb.Send{ClientMsgId: "g1", To: g1, Content: text,
 		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_GROUP}}
-	if r := send("g1", KindGroup, group); r.GetFanout() != 4 { // three members and the group's own sequence
+	if r := send(g1, KindGroup, group); r.GetFanout() != 4 { // three members and the group's own sequence
 		t.Fatalf("group send: fanout %d, want 4", r.GetFanout())
 	}
-	if r := send("g1", KindGroup, group); !r.GetAck().GetDuplicate() || r.GetFanout() != 0 {
+	if r := send(g1, KindGroup, group); !r.GetAck().GetDuplicate() || r.GetFanout() != 0 {
 		t.Fatalf("group retry: %v", r)
 	}
 }
@@ -180,7 +156,7 @@ func BenchmarkFindEntry(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer st.Close()
-			rt := NewRuntime(Config{}, st, nil, nil)
+			d := NewService(Config{}, storesOf(st), nil, nil).d
 			ctx := context.Background()
 			if err := st.CreateAccount(ctx, persistence.Account{UserID: "ann"}); err != nil {
 				b.Fatal(err)
@@ -205,7 +181,7 @@ func BenchmarkFindEntry(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if e, err := rt.findEntry("ann", first); err != nil || e == nil {
+				if e, err := d.findEntry("ann", first); err != nil || e == nil {
 					b.Fatalf("find: %v, %v", e, err)
 				}
 			}

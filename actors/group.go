@@ -27,7 +27,7 @@ import (
 // State is written through to the store ("gs/<group>") on every change; the
 // members' read marks ("gr/<group>") are written at most every readFlush.
 type groupGrain struct {
-	rt     *Runtime
+	d      *deps
 	id     string
 	st     *storepb.GroupState // nil when the group does not exist
 	reads  *storepb.GroupReads
@@ -43,19 +43,6 @@ type groupGrain struct {
 	stopping bool
 }
 
-// queuedSend is a group message accepted and waiting for its append.
-type queuedSend struct {
-	m         *actorpb.GroupSend
-	replyTo   *actor.PID
-	req       *persistence.AppendRequest
-	timelines []string
-}
-
-type flushSends struct{}
-
-// maxSendBatch bounds the messages of one group stored in one AppendAll.
-const maxSendBatch = 128
-
 // maxJoinRequests bounds the join requests waiting in one group.
 const maxJoinRequests = 200
 
@@ -65,7 +52,7 @@ type flushReads struct{}
 // loses at most this much of read-count progress, never a message.
 const readFlush = 500 * time.Millisecond
 
-func newGroupGrain(rt *Runtime) *groupGrain { return &groupGrain{rt: rt} }
+func newGroupGrain(d *deps) *groupGrain { return &groupGrain{d: d} }
 
 func (g *groupGrain) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
@@ -85,7 +72,7 @@ func (g *groupGrain) Receive(ctx actor.Context) {
 		ctx.SetReceiveTimeout(unknownIdle)
 	case g.st != nil && g.stopping: // created meanwhile
 		g.stopping = false
-		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+		ctx.SetReceiveTimeout(g.d.cfg.GrainIdle)
 	}
 }
 
@@ -100,19 +87,19 @@ func (g *groupGrain) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pcluster.ClusterInit:
 		g.id = m.Identity.GetIdentity()
-		g.rt.metrics.LiveGrains.WithLabelValues(KindGroup).Inc()
-		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+		g.d.metrics.LiveGrains.WithLabelValues(KindGroup).Inc()
+		ctx.SetReceiveTimeout(g.d.cfg.GrainIdle)
 	case *actor.Restarting, *actor.Stopped:
-		g.rt.metrics.LiveGrains.WithLabelValues(KindGroup).Dec()
+		g.d.metrics.LiveGrains.WithLabelValues(KindGroup).Dec()
 	case *actorpb.GroupOp:
 		if !g.load() {
-			ctx.Respond(errUnavailable)
+			ctx.Respond(failed(errStoreUnavailable))
 			return
 		}
 		ctx.Respond(g.onOp(ctx, m))
 	case *actorpb.GroupSend:
 		if !g.load() {
-			ctx.Respond(&actorpb.SendResult{Error: errUnavailable.Error, RequestId: m.GetRequestId()})
+			ctx.Respond(&actorpb.SendResult{Error: errStoreUnavailable, RequestId: m.GetRequestId()})
 			return
 		}
 		g.enqueueSend(ctx, m)
@@ -121,13 +108,13 @@ func (g *groupGrain) receive(ctx actor.Context) {
 		g.flush(ctx)
 	case *actorpb.GroupRead:
 		if !g.load() {
-			ctx.Respond(errUnavailable)
+			ctx.Respond(failed(errStoreUnavailable))
 			return
 		}
 		ctx.Respond(g.onRead(ctx, m))
 	case *actorpb.GroupRecall:
 		if !g.load() {
-			ctx.Respond(errUnavailable)
+			ctx.Respond(failed(errStoreUnavailable))
 			return
 		}
 		ctx.Respond(g.onRecall(ctx, m))
@@ -135,7 +122,7 @@ func (g *groupGrain) receive(ctx actor.Context) {
 		if g.load() && g.member(m.GetUser()) != nil && !g.st.GetInfo().GetDissolved() {
 			for u := range g.st.GetMembers() {
 				if u != m.GetUser() {
-					g.rt.signalSessions(ctx, u, m.GetSignal())
+					g.d.signalSessions(ctx, u, m.GetSignal())
 				}
 			}
 		}
@@ -158,26 +145,23 @@ func (g *groupGrain) receive(ctx actor.Context) {
 	}
 }
 
-func stateKeyGroup(id string) string { return "gs/" + id }
-func readsKeyGroup(id string) string { return "gr/" + id }
-
 // load reads the group's record on first use.
 func (g *groupGrain) load() bool {
 	if g.loaded {
 		return true
 	}
 	st := &storepb.GroupState{}
-	found, err := g.rt.loadState(stateKeyGroup(g.id), st)
+	found, err := g.d.loadState(groupKey(g.id), st)
 	if err != nil {
-		g.rt.log.Error("group: load", "group", g.id, "err", err)
+		g.d.log.Error("group: load", "group", g.id, "err", err)
 		return false
 	}
 	if !found {
 		st = nil
 	}
 	reads := &storepb.GroupReads{}
-	if _, err := g.rt.loadState(readsKeyGroup(g.id), reads); err != nil {
-		g.rt.log.Error("group: load reads", "group", g.id, "err", err)
+	if _, err := g.d.loadState(groupReadsKey(g.id), reads); err != nil {
+		g.d.log.Error("group: load reads", "group", g.id, "err", err)
 		return false
 	}
 	if reads.ReadMsgId == nil {
@@ -189,10 +173,10 @@ func (g *groupGrain) load() bool {
 
 // save writes the group's record through to the store.
 func (g *groupGrain) save() *actorpb.OpResult {
-	if err := g.rt.saveState(stateKeyGroup(g.id), g.st); err != nil {
-		g.rt.log.Error("group: save", "group", g.id, "err", err)
+	if err := g.d.saveState(groupKey(g.id), g.st); err != nil {
+		g.d.log.Error("group: save", "group", g.id, "err", err)
 		g.loaded = false // reload the stored truth next time
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	return nil
 }
@@ -201,8 +185,8 @@ func (g *groupGrain) saveReads() {
 	if !g.readsDirty || g.reads == nil {
 		return
 	}
-	if err := g.rt.saveState(readsKeyGroup(g.id), g.reads); err != nil {
-		g.rt.log.Warn("group: save read marks", "group", g.id, "err", err)
+	if err := g.d.saveState(groupReadsKey(g.id), g.reads); err != nil {
+		g.d.log.Warn("group: save read marks", "group", g.id, "err", err)
 		return
 	}
 	g.readsDirty = false
@@ -238,25 +222,16 @@ func (g *groupGrain) info() *clientpb.GroupInfo {
 	return i
 }
 
-var (
-	errNoGroup     = opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such group")
-	errNotMember   = opError(clientpb.ErrorCode_ERR_NOT_MEMBER, "not a member of this group")
-	errNotManager  = opError(clientpb.ErrorCode_ERR_FORBIDDEN, "only the owner or an admin may do this")
-	errNotOwner    = opError(clientpb.ErrorCode_ERR_FORBIDDEN, "only the owner may do this")
-	errDissolved   = opError(clientpb.ErrorCode_ERR_GROUP_DISSOLVED, "the group has been dissolved")
-	errNoOperation = opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: no operation given")
-)
-
 func (g *groupGrain) onOp(ctx actor.Context, m *actorpb.GroupOp) *actorpb.OpResult {
 	user, req := m.GetUser(), m.GetRequest()
 	if c, ok := req.GetOp().(*clientpb.GroupRequest_Create_); ok {
 		return g.create(ctx, user, c.Create)
 	}
 	if req.GetOp() == nil {
-		return errNoOperation
+		return failed(errNoOperation)
 	}
 	if g.st == nil {
-		return errNoGroup
+		return failed(errNoGroup)
 	}
 	// Reads stay possible in a dissolved group; changes do not.
 	switch op := req.GetOp().(type) {
@@ -270,7 +245,7 @@ func (g *groupGrain) onOp(ctx actor.Context, m *actorpb.GroupOp) *actorpb.OpResu
 		return g.readStatus(user, []uint64{op.Readers.GetMsgId()}, true)
 	}
 	if g.st.GetInfo().GetDissolved() {
-		return errDissolved
+		return failed(errDissolved)
 	}
 	switch op := req.GetOp().(type) {
 	case *clientpb.GroupRequest_Update_:
@@ -308,16 +283,16 @@ func (g *groupGrain) event(ctx actor.Context, actorID string, ev *clientpb.Event
 	timelines := make([]string, 0, len(users)+1)
 	timelines = append(timelines, groupTimeline(g.id))
 	timelines = append(timelines, users...)
-	entries, err := g.rt.appendEvent(ids.Group(g.id), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, actorID, g.id, ev, timelines)
+	entries, err := g.d.appendEvent(ids.Group(g.id), clientpb.ConversationType_CONVERSATION_TYPE_GROUP, actorID, g.id, ev, timelines)
 	if err != nil {
 		return // logged; the state change stands, its notice is lost
 	}
-	g.rt.deliverEntries(ctx, "", timelines, entries, "")
+	g.d.deliverEntries(ctx, "", timelines, entries, "")
 }
 
 // checkCount refuses a request that names more users than the cap.
 func (g *groupGrain) checkCount(users []string) *actorpb.OpResult {
-	if max := g.rt.cfg.MaxUsersPerRequest; len(users) > max {
+	if max := g.d.cfg.MaxUsersPerRequest; len(users) > max {
 		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "group: at most "+strconv.Itoa(max)+" users per request")
 	}
 	return nil
@@ -345,9 +320,9 @@ func dedup(users []string, skip func(string) bool) []string {
 // each user's policy record (usually absent), and of by's social state only
 // when a user is friends-only.
 func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
-	own, err := g.rt.policy(by)
+	own, err := g.d.policy(by)
 	if err != nil {
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	var byState *storepb.SocialState
 	for _, u := range users {
@@ -357,10 +332,10 @@ func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
 		if own.GetBlocked()[u] {
 			return opError(clientpb.ErrorCode_ERR_BLOCKED, "you blocked "+u+"; unblock them first")
 		}
-		pol, err := g.rt.policy(u)
+		pol, err := g.d.policy(u)
 		switch {
 		case err != nil:
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		case pol.GetBlocked()[by]:
 			return opError(clientpb.ErrorCode_ERR_BLOCKED, u+" does not accept you")
 		case !pol.GetFriendsOnly():
@@ -368,9 +343,9 @@ func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
 		}
 		if byState == nil {
 			byState = &storepb.SocialState{}
-			if _, err := g.rt.loadState(socialKey(by), byState); err != nil {
-				g.rt.log.Error("group: load social state", "user", by, "err", err)
-				return errUnavailable
+			if _, err := g.d.loadState(socialKey(by), byState); err != nil {
+				g.d.log.Error("group: load social state", "user", by, "err", err)
+				return failed(errStoreUnavailable)
 			}
 		}
 		if byState.GetFriends()[u] == nil {
@@ -382,17 +357,17 @@ func (g *groupGrain) consent(by string, users []string) *actorpb.OpResult {
 
 // checkUsers validates user ids and that each has an account.
 func (g *groupGrain) checkUsers(users []string) *actorpb.OpResult {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
 	for _, u := range users {
 		if !ids.ValidUser(u) {
 			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: invalid user id "+strconv.Quote(u))
 		}
-		if _, err := g.rt.store.GetAccount(sctx, u); err != nil {
+		if _, err := g.d.accounts.GetAccount(sctx, u); err != nil {
 			if errors.Is(err, persistence.ErrNotFound) {
 				return opError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+u)
 			}
-			return errUnavailable
+			return failed(errStoreUnavailable)
 		}
 	}
 	return nil
@@ -400,17 +375,17 @@ func (g *groupGrain) checkUsers(users []string) *actorpb.OpResult {
 
 func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupRequest_Create) *actorpb.OpResult {
 	if g.st != nil {
-		return opError(clientpb.ErrorCode_ERR_CONFLICT, "group id already taken")
+		return failed(errGroupTaken)
 	}
 	if len(c.GetName()) > 128 || len(c.GetAvatarUrl()) > 1024 || len(c.GetNotice()) > 4096 {
-		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: name, avatar_url or notice too long")
+		return failed(errGroupFieldsTooLong)
 	}
 	if r := g.checkCount(c.GetMembers()); r != nil {
 		return r
 	}
 	members := dedup(append([]string{user}, c.GetMembers()...), nil)
-	if len(members) > g.rt.cfg.MaxGroupMembers {
-		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: more members than the limit of "+strconv.Itoa(g.rt.cfg.MaxGroupMembers))
+	if len(members) > g.d.cfg.MaxGroupMembers {
+		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: more members than the limit of "+strconv.Itoa(g.d.cfg.MaxGroupMembers))
 	}
 	if r := g.checkUsers(members[1:]); r != nil {
 		return r
@@ -420,14 +395,14 @@ func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupReq
 	}
 	// The group's timeline account is its existence record: creating it is
 	// atomic, so two creators of one id cannot both succeed.
-	sctx, cancel := g.rt.storeCtx()
-	err := g.rt.store.CreateAccount(sctx, persistence.Account{UserID: groupTimeline(g.id), CreatedAtMs: uint64(time.Now().UnixMilli())})
+	sctx, cancel := g.d.storeCtx()
+	err := g.d.accounts.CreateAccount(sctx, persistence.Account{UserID: groupTimeline(g.id), CreatedAtMs: uint64(time.Now().UnixMilli())})
 	cancel()
 	switch {
 	case errors.Is(err, persistence.ErrExists):
-		return opError(clientpb.ErrorCode_ERR_CONFLICT, "group id already taken")
+		return failed(errGroupTaken)
 	case err != nil:
-		return errUnavailable
+		return failed(errStoreUnavailable)
 	}
 	now := uint64(time.Now().UnixMilli())
 	policy := c.GetJoinPolicy()
@@ -457,7 +432,7 @@ func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupReq
 
 func (g *groupGrain) members(user string) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	out := &clientpb.GroupMembers{}
 	for _, u := range g.memberIDs() {
@@ -492,7 +467,7 @@ func (g *groupGrain) update(ctx actor.Context, user string, u *clientpb.GroupReq
 		return g.refuse(user, errNotManager)
 	}
 	if len(u.GetName()) > 128 || len(u.GetAvatarUrl()) > 1024 || len(u.GetNotice()) > 4096 {
-		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: name, avatar_url or notice too long")
+		return failed(errGroupFieldsTooLong)
 	}
 	i := g.st.Info
 	if u.Name != nil {
@@ -516,11 +491,11 @@ func (g *groupGrain) update(ctx actor.Context, user string, u *clientpb.GroupReq
 
 // refuse answers a non-member with ERR_NOT_MEMBER rather than the
 // operation's own refusal.
-func (g *groupGrain) refuse(user string, r *actorpb.OpResult) *actorpb.OpResult {
+func (g *groupGrain) refuse(user string, e *clientpb.Error) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
-	return r
+	return failed(e)
 }
 
 // addMembers adds users (not yet members) and announces them. Users invited
@@ -536,8 +511,8 @@ func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string, in
 			return opError(clientpb.ErrorCode_ERR_BANNED, "banned from this group: "+u)
 		}
 	}
-	if len(g.st.Members)+len(fresh) > g.rt.cfg.MaxGroupMembers {
-		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: the member limit is "+strconv.Itoa(g.rt.cfg.MaxGroupMembers))
+	if len(g.st.Members)+len(fresh) > g.d.cfg.MaxGroupMembers {
+		return opError(clientpb.ErrorCode_ERR_GROUP_FULL, "group: the member limit is "+strconv.Itoa(g.d.cfg.MaxGroupMembers))
 	}
 	if r := g.checkUsers(fresh); r != nil {
 		return r
@@ -561,12 +536,12 @@ func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string, in
 
 func (g *groupGrain) invite(ctx actor.Context, user string, users []string) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	// Members invite freely into an open group; into one that approves
 	// joins, only the owner and admins do.
 	if !g.isManager(user) && g.st.GetInfo().GetJoinPolicy() != clientpb.JoinPolicy_JOIN_POLICY_OPEN {
-		return errNotManager
+		return failed(errNotManager)
 	}
 	if len(users) == 0 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: invite names no users")
@@ -652,7 +627,7 @@ func (g *groupGrain) removeMembers(ctx actor.Context, ev *clientpb.Event, users 
 
 func (g *groupGrain) leave(ctx actor.Context, user string) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	if g.role(user) == clientpb.GroupRole_GROUP_ROLE_OWNER {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "the owner must transfer ownership or dissolve the group")
@@ -805,7 +780,7 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 			added = append(added, u)
 		}
 	}
-	if max := g.rt.cfg.MaxGroupBans; len(g.st.Banned)+len(added) > max {
+	if max := g.d.cfg.MaxGroupBans; len(g.st.Banned)+len(added) > max {
 		return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "ban: the ban list holds at most "+strconv.Itoa(max)+" users")
 	}
 	// Only users who exist are banned: the list is not a store of names.
@@ -834,136 +809,12 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 	return nil
 }
 
-// enqueueSend checks a member's message and queues it. The queue is stored
-// when the grain has handled the messages already in its mailbox (a
-// flushSends goes to the back of it), so sends that arrive together share
-// one AppendAll, that is one durable write, instead of waiting for one fsync
-// each: a group's messages are serialized by its grain, and this is what
-// lets that grain keep up with its members.
-func (g *groupGrain) enqueueSend(ctx actor.Context, m *actorpb.GroupSend) {
-	req, timelines, e := g.checkSend(m)
-	if e != nil {
-		g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
-		ctx.Respond(&actorpb.SendResult{Error: e, RequestId: m.GetRequestId()})
-		return
-	}
-	g.queue = append(g.queue, queuedSend{m: m, replyTo: ctx.Sender(), req: req, timelines: timelines})
-	if len(g.queue) >= maxSendBatch {
-		g.flush(ctx)
-		return
-	}
-	if !g.flushQueued {
-		g.flushQueued = true
-		ctx.Send(ctx.Self(), flushSends{})
-	}
-}
-
-// checkSend decides whether a member may send m and builds its append.
-func (g *groupGrain) checkSend(m *actorpb.GroupSend) (*persistence.AppendRequest, []string, *clientpb.Error) {
-	s, user := m.GetSend(), m.GetUser()
-	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
-		return nil, nil, e
-	}
-	switch {
-	case g.st == nil:
-		return nil, nil, errNoGroup.Error
-	case g.st.GetInfo().GetDissolved():
-		return nil, nil, errDissolved.Error
-	case g.member(user) == nil:
-		return nil, nil, errNotMember.Error
-	}
-	mem := g.member(user)
-	now := uint64(time.Now().UnixMilli())
-	if !g.isManager(user) && (g.st.GetInfo().GetMutedAll() || mem.GetMutedUntilMs() > now) {
-		return nil, nil, clientError(clientpb.ErrorCode_ERR_MUTED, "muted in this group")
-	}
-	if len(s.GetMentions()) > 100 {
-		return nil, nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: at most 100 mentions")
-	}
-	for _, u := range s.GetMentions() {
-		if u != "all" && g.member(u) == nil {
-			return nil, nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: mentioned user is not a member: "+u)
-		}
-	}
-	msg := &clientpb.Message{
-		ConversationId:   ids.Group(g.id),
-		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_GROUP,
-		From:             user,
-		To:               g.id,
-		FromDevice:       m.GetDeviceId(),
-		ClientMsgId:      s.GetClientMsgId(),
-		Content:          s.GetContent(),
-		Mentions:         s.GetMentions(),
-	}
-	// The sender first (a duplicate's ack comes from the first timeline),
-	// then the group's own sequence, then every other member.
-	timelines := make([]string, 0, len(g.st.Members)+1)
-	timelines = append(timelines, user, groupTimeline(g.id))
-	for u := range g.st.Members {
-		if u != user {
-			timelines = append(timelines, u)
-		}
-	}
-	return &persistence.AppendRequest{Sender: user, ClientMsgID: s.GetClientMsgId(), Message: msg, Timelines: timelines}, timelines, nil
-}
-
-// flush stores the queued sends in order, answers each sender and tells
-// the members' grains.
-func (g *groupGrain) flush(ctx actor.Context) {
-	if len(g.queue) == 0 {
-		return
-	}
-	batch := g.queue
-	g.queue = nil
-	reqs := make([]*persistence.AppendRequest, len(batch))
-	for i, q := range batch {
-		reqs[i] = q.req
-	}
-	sctx, cancel := g.rt.storeCtx()
-	start := time.Now()
-	results, errs := g.rt.store.AppendAll(sctx, reqs)
-	cancel()
-	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
-	for i, q := range batch {
-		res := g.sendResult(ctx, q, results[i], errs[i])
-		res.RequestId = q.m.GetRequestId()
-		if e := res.GetError(); e != nil {
-			g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
-		}
-		if q.replyTo != nil {
-			ctx.Send(q.replyTo, res)
-		}
-	}
-}
-
-func (g *groupGrain) sendResult(ctx actor.Context, q queuedSend, res *persistence.AppendResult, err error) *actorpb.SendResult {
-	if err != nil {
-		g.rt.log.Error("group send: append", "group", g.id, "err", err)
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
-	}
-	own := res.Entries[0]
-	if res.Duplicate && !sameSend(own.GetMessage(), ids.Group(g.id), g.id, q.m.GetSend()) {
-		return &actorpb.SendResult{Error: errMsgIDReused}
-	}
-	ack := &clientpb.SendAck{
-		ClientMsgId: q.req.ClientMsgID, MsgId: own.GetMessage().GetId(), Seq: own.GetSeq(),
-		SentAtMs: own.GetMessage().GetSentAtMs(), ConversationId: ids.Group(g.id), Duplicate: res.Duplicate,
-	}
-	if res.Duplicate {
-		g.rt.metrics.Duplicates.Inc()
-		return &actorpb.SendResult{Ack: ack}
-	}
-	g.rt.metrics.MessagesSent.Inc()
-	g.rt.deliverEntries(ctx, "", q.timelines, res.Entries, q.m.GetSessionId())
-	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(q.timelines))}
-}
-
 func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.OpResult {
 	if g.st == nil {
-		return errNoGroup
+		return failed(errNoGroup)
 	}
 	if g.member(m.GetUser()) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	// Only a message of this group is a mark: a made-up or future id would
 	// count the reader for messages not yet sent.
@@ -990,10 +841,10 @@ func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.Op
 // when there is none: a binary search of the group's own timeline, a few
 // point reads whatever its length.
 func (g *groupGrain) message(msgID uint64) (*clientpb.Message, *actorpb.OpResult) {
-	e, err := g.rt.findEntry(groupTimeline(g.id), msgID)
+	e, err := g.d.findEntry(groupTimeline(g.id), msgID)
 	if err != nil {
-		g.rt.log.Error("group: find message", "group", g.id, "err", err)
-		return nil, errUnavailable
+		g.d.log.Error("group: find message", "group", g.id, "err", err)
+		return nil, failed(errStoreUnavailable)
 	}
 	if m := e.GetMessage(); m != nil && m.GetContent().GetEvent() == nil {
 		return m, nil
@@ -1003,7 +854,7 @@ func (g *groupGrain) message(msgID uint64) (*clientpb.Message, *actorpb.OpResult
 
 func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorpb.OpResult {
 	if g.member(user) == nil {
-		return errNotMember
+		return failed(errNotMember)
 	}
 	if len(msgIDs) == 0 || len(msgIDs) > 100 {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "read_status: 1 to 100 msg_ids")
@@ -1037,11 +888,11 @@ func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorp
 	user := m.GetUser()
 	switch {
 	case g.st == nil:
-		return errNoGroup
+		return failed(errNoGroup)
 	case g.member(user) == nil:
-		return errNotMember
+		return failed(errNotMember)
 	case g.st.GetInfo().GetDissolved():
-		return errDissolved
+		return failed(errDissolved)
 	}
 	msg, r := g.message(m.GetMsgId())
 	if r != nil {
@@ -1053,13 +904,13 @@ func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorp
 	if msg.GetFrom() != user && !(g.isManager(user) && (g.member(msg.GetFrom()) == nil || g.outranks(user, msg.GetFrom()))) {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender, the owner or an admin may recall this message")
 	}
-	if done, r := g.rt.recalled(ids.Group(g.id), msg.GetId()); r != nil || done {
+	if done, r := g.d.recalled(ids.Group(g.id), msg.GetId()); r != nil || done {
 		return r // recalled already: nothing more to store or tell
 	}
-	if r := checkRecallWindow(g.rt, msg); r != nil {
+	if r := g.d.checkRecallWindow(msg); r != nil {
 		return r
 	}
-	if r := g.rt.markRecalled(ids.Group(g.id), msg.GetId()); r != nil {
+	if r := g.d.markRecalled(ids.Group(g.id), msg.GetId()); r != nil {
 		return r
 	}
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_RECALLED, Actor: user, Users: []string{msg.GetFrom()}, MsgId: msg.GetId()}, g.memberIDs())

@@ -29,28 +29,12 @@ const (
 	maxCategoryRunes = 32
 	maxCategories    = 50
 	maxBlocked       = 1000
-	maxPresenceQuery = 200
 )
 
 // peerTimeout bounds a PeerOp to the other user's grain. It is shorter than
 // opTimeout so that the client gets this grain's answer, not the
 // connection's own timeout.
 const peerTimeout = 3 * time.Second
-
-// The social state of user u is the record "us/<u>", written only by u's
-// grain. "up/<u>" is u's policy record: the part of that state other users'
-// grains need to decide whether they may message u (u's blacklist and
-// friends_only flag, as a SocialState with only those fields). u's grain
-// writes it whenever either changes and deletes it when u has no
-// restrictions, so the common case costs the sender a single point read that
-// misses.
-//
-// Friendship is symmetric: both grains record it, each in its own state,
-// through PeerOps. So "is the sender a friend of the recipient" is answered
-// from the sender's own state, and the policy record never carries the
-// friend list, which may be long.
-func socialKey(user string) string { return "us/" + user }
-func policyKey(user string) string { return "up/" + user }
 
 // social is the user grain's friends, blacklist and presence bookkeeping.
 type social struct {
@@ -85,33 +69,6 @@ func (g *userGrain) onSocial(ctx actor.Context, m *actorpb.UserOp) *actorpb.OpRe
 	return opError(clientpb.ErrorCode_ERR_UNSUPPORTED, "unsupported request")
 }
 
-// mayMessage decides whether this user may send a private message to user
-// to: nil, or ERR_BLOCKED / ERR_NOT_FRIEND. It costs one point read of to's
-// policy record (see policyKey).
-func (g *userGrain) mayMessage(to string) *clientpb.Error {
-	if to == g.id {
-		return nil
-	}
-	st, e := g.socialState()
-	if e != nil {
-		return e
-	}
-	if st.GetBlocked()[to] {
-		return clientError(clientpb.ErrorCode_ERR_BLOCKED, "you blocked "+to+"; unblock them first")
-	}
-	pol, err := g.rt.policy(to)
-	if err != nil {
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
-	}
-	switch {
-	case pol.GetBlocked()[g.id]:
-		return clientError(clientpb.ErrorCode_ERR_BLOCKED, to+" does not accept your messages")
-	case pol.GetFriendsOnly() && st.GetFriends()[to] == nil:
-		return clientError(clientpb.ErrorCode_ERR_NOT_FRIEND, to+" accepts messages from friends only")
-	}
-	return nil
-}
-
 // blocks reports whether this user blocked user.
 func (g *userGrain) blocks(user string) bool {
 	st, e := g.socialState()
@@ -119,12 +76,12 @@ func (g *userGrain) blocks(user string) bool {
 }
 
 // policy reads user's policy record; nil (no restrictions) when absent.
-func (r *Runtime) policy(user string) (*storepb.SocialState, error) {
+func (d *deps) policy(user string) (*storepb.SocialState, error) {
 	pol := &storepb.SocialState{}
-	found, err := r.loadState(policyKey(user), pol)
+	found, err := d.loadState(policyKey(user), pol)
 	switch {
 	case err != nil:
-		r.log.Warn("read policy", "user", user, "err", err)
+		d.log.Warn("read policy", "user", user, "err", err)
 		return nil, err
 	case !found:
 		return nil, nil
@@ -138,12 +95,12 @@ func (g *userGrain) socialState() (*storepb.SocialState, *clientpb.Error) {
 		return g.soc.st, nil
 	}
 	st := &storepb.SocialState{}
-	if _, err := g.rt.loadState(socialKey(g.id), st); err != nil {
-		g.rt.log.Error("load social state", "user", g.id, "err", err)
+	if _, err := g.d.loadState(socialKey(g.id), st); err != nil {
+		g.d.log.Error("load social state", "user", g.id, "err", err)
 		if errors.Is(err, errBadRecord) {
 			return nil, clientError(clientpb.ErrorCode_ERR_INTERNAL, "social state unreadable")
 		}
-		return nil, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+		return nil, errStoreUnavailable
 	}
 	g.soc.st = st
 	return st, nil
@@ -172,7 +129,7 @@ func (g *userGrain) edit() (*storepb.SocialState, *clientpb.Error) {
 	if next.RejectedAtMs == nil {
 		next.RejectedAtMs = map[string]uint64{}
 	}
-	cool := uint64(g.rt.cfg.FriendRequestCooldown.Milliseconds())
+	cool := uint64(g.d.cfg.FriendRequestCooldown.Milliseconds())
 	now := nowMs()
 	for u, at := range next.RejectedAtMs {
 		if at+cool <= now {
@@ -186,9 +143,9 @@ func (g *userGrain) edit() (*storepb.SocialState, *clientpb.Error) {
 // the policy record (always, even unchanged, so a retry repairs a policy
 // write that failed after the state's).
 func (g *userGrain) save(next *storepb.SocialState, withPolicy bool) *clientpb.Error {
-	if err := g.rt.saveState(socialKey(g.id), next); err != nil {
-		g.rt.log.Error("save social state", "user", g.id, "err", err)
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+	if err := g.d.saveState(socialKey(g.id), next); err != nil {
+		g.d.log.Error("save social state", "user", g.id, "err", err)
+		return errStoreUnavailable
 	}
 	g.soc.st = next
 	if !withPolicy {
@@ -196,15 +153,15 @@ func (g *userGrain) save(next *storepb.SocialState, withPolicy bool) *clientpb.E
 	}
 	var err error
 	if len(next.GetBlocked()) == 0 && !next.GetFriendsOnly() {
-		sctx, cancel := g.rt.storeCtx()
-		err = g.rt.store.DeleteState(sctx, policyKey(g.id))
+		sctx, cancel := g.d.storeCtx()
+		err = g.d.records.DeleteState(sctx, policyKey(g.id))
 		cancel()
 	} else {
-		err = g.rt.saveState(policyKey(g.id), &storepb.SocialState{Blocked: next.GetBlocked(), FriendsOnly: next.GetFriendsOnly()})
+		err = g.d.saveState(policyKey(g.id), &storepb.SocialState{Blocked: next.GetBlocked(), FriendsOnly: next.GetFriendsOnly()})
 	}
 	if err != nil {
-		g.rt.log.Error("save policy", "user", g.id, "err", err)
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+		g.d.log.Error("save policy", "user", g.id, "err", err)
+		return errStoreUnavailable
 	}
 	return nil
 }
@@ -224,14 +181,14 @@ func (g *userGrain) other(user, what string) *clientpb.Error {
 
 // exists reports whether user has an account, without activating its grain.
 func (g *userGrain) exists(user string) *clientpb.Error {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	_, err := g.rt.store.GetAccount(sctx, user)
+	_, err := g.d.accounts.GetAccount(sctx, user)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		return clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+user)
 	case err != nil:
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry")
+		return errStoreUnavailable
 	}
 	return nil
 }
@@ -245,9 +202,9 @@ func (g *userGrain) exists(user string) *clientpb.Error {
 func (g *userGrain) peer(user string, op *actorpb.PeerOp) *clientpb.Error {
 	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 	defer cancel()
-	res, err := g.rt.member.Request(ctx, user, KindUser, op)
+	res, err := g.d.member.Request(ctx, user, KindUser, op)
 	if err != nil {
-		g.rt.log.Warn("peer op", "user", g.id, "peer", user, "type", op.GetType().String(), "err", err)
+		g.d.log.Warn("peer op", "user", g.id, "peer", user, "type", op.GetType().String(), "err", err)
 		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, user+" did not answer in time, retry")
 	}
 	r, ok := res.(*actorpb.PeerOpResult)
@@ -262,25 +219,25 @@ func (g *userGrain) peer(user string, op *actorpb.PeerOp) *clientpb.Error {
 func (g *userGrain) friendEvent(ctx actor.Context, typ clientpb.EventType, other, note string) {
 	ev := &clientpb.Event{Type: typ, Actor: g.id, Users: []string{other}, Note: note}
 	timelines := []string{g.id, other}
-	entries, err := g.rt.appendEvent(ids.Private(g.id, other), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
+	entries, err := g.d.appendEvent(ids.Private(g.id, other), clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other, ev, timelines)
 	if err != nil || len(entries) == 0 {
 		return // logged; the state change stands, the event is lost
 	}
 	g.notify(ctx, entries[:1], "")
-	g.rt.deliverEntries(ctx, g.id, timelines, entries, "")
+	g.d.deliverEntries(ctx, g.id, timelines, entries, "")
 }
 
 func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) *actorpb.OpResult {
 	to, note := r.GetTo(), r.GetNote()
 	if e := g.other(to, "friend_request"); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if !utf8.ValidString(note) || utf8.RuneCountInString(note) > maxNoteRunes {
 		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "friend_request: note must be valid UTF-8 of at most 256 characters")
 	}
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	switch {
 	case st.GetBlocked()[to]:
@@ -296,31 +253,31 @@ func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) 
 	// no longer may (the other user blocked this one meanwhile).
 	retry := st.GetOutgoing()[to] != nil
 	if !retry {
-		if max := g.rt.cfg.MaxPendingFriendRequests; len(st.GetOutgoing()) >= max {
+		if max := g.d.cfg.MaxPendingFriendRequests; len(st.GetOutgoing()) >= max {
 			return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED,
 				"friend_request: at most "+strconv.Itoa(max)+" requests may wait for an answer")
 		}
 		if e := g.exists(to); e != nil {
-			return &actorpb.OpResult{Error: e}
+			return failed(e)
 		}
 	}
 	if e := g.peer(to, &actorpb.PeerOp{From: g.id, Type: clientpb.EventType_EVENT_FRIEND_REQUEST, Note: note}); e != nil {
 		if retry && e.GetCode() == clientpb.ErrorCode_ERR_BLOCKED {
 			g.dropOutgoing(to)
 		}
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if retry {
 		return nil // nothing new to tell
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	next.Outgoing[to] = &storepb.PendingRecord{Note: note, AtMs: nowMs()}
 	delete(next.RejectedAtMs, to) // asking someone is consenting to be asked back
 	if e := g.save(next, false); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	g.friendEvent(ctx, clientpb.EventType_EVENT_FRIEND_REQUEST, to, note)
 	return nil
@@ -338,11 +295,11 @@ func (g *userGrain) dropOutgoing(to string) {
 
 func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *actorpb.OpResult {
 	if e := g.other(from, "friend_respond"); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if st.GetIncoming()[from] == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no pending friend request from "+from)
@@ -352,11 +309,11 @@ func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *
 		typ = clientpb.EventType_EVENT_FRIEND_ADDED
 	}
 	if e := g.peer(from, &actorpb.PeerOp{From: g.id, Type: typ}); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	delete(next.Incoming, from)
 	if accept {
@@ -367,7 +324,7 @@ func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *
 		next.RejectedAtMs[from] = nowMs()
 	}
 	if e := g.save(next, false); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	g.friendEvent(ctx, typ, from, "")
 	return nil
@@ -375,25 +332,25 @@ func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *
 
 func (g *userGrain) friendDelete(ctx actor.Context, user string) *actorpb.OpResult {
 	if e := g.other(user, "friend_delete"); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if st.GetFriends()[user] == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, user+" is not a friend")
 	}
 	if e := g.peer(user, &actorpb.PeerOp{From: g.id, Type: clientpb.EventType_EVENT_FRIEND_DELETED}); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	delete(next.Friends, user)
 	if e := g.save(next, false); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	g.friendEvent(ctx, clientpb.EventType_EVENT_FRIEND_DELETED, user, "")
 	return nil
@@ -453,14 +410,14 @@ func (g *userGrain) mayRequest(st *storepb.SocialState, from string) *clientpb.E
 		return nil
 	}
 	if at, ok := st.GetRejectedAtMs()[from]; ok {
-		until := at + uint64(g.rt.cfg.FriendRequestCooldown.Milliseconds())
+		until := at + uint64(g.d.cfg.FriendRequestCooldown.Milliseconds())
 		if now := nowMs(); now < until {
 			e := clientError(clientpb.ErrorCode_ERR_RATE_LIMITED, g.id+" rejected your request recently; ask again later")
 			e.RetryAfterMs = uint32(min(until-now, math.MaxUint32))
 			return e
 		}
 	}
-	if max := g.rt.cfg.MaxPendingFriendRequests; len(st.GetIncoming()) >= max {
+	if max := g.d.cfg.MaxPendingFriendRequests; len(st.GetIncoming()) >= max {
 		return clientError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, g.id+" has too many friend requests waiting for an answer")
 	}
 	return nil
@@ -469,7 +426,7 @@ func (g *userGrain) mayRequest(st *storepb.SocialState, from string) *clientpb.E
 func (g *userGrain) friendUpdate(u *clientpb.FriendUpdate) *actorpb.OpResult {
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if st.GetFriends()[u.GetUser()] == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "friend_update: "+u.GetUser()+" is not a friend")
@@ -482,7 +439,7 @@ func (g *userGrain) friendUpdate(u *clientpb.FriendUpdate) *actorpb.OpResult {
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	f := next.Friends[u.GetUser()]
 	if u.Remark != nil {
@@ -512,7 +469,7 @@ func (g *userGrain) categoryOp(c *clientpb.CategoryOp) *actorpb.OpResult {
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	at := slices.Index(next.Categories, c.GetName())
 	switch c.GetOp() {
@@ -558,7 +515,7 @@ func (g *userGrain) moveFriends(st *storepb.SocialState, from, to string) {
 func (g *userGrain) friendList() *actorpb.OpResult {
 	st, e := g.socialState()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	l := &clientpb.FriendList{
 		Categories: slices.Clone(st.GetCategories()),
@@ -596,11 +553,11 @@ func pending(m map[string]*storepb.PendingRecord) []*clientpb.PendingRequest {
 
 func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb.OpResult {
 	if e := g.other(user, "block"); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	pending := false
 	if blocked {
@@ -609,7 +566,7 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 				return opError(clientpb.ErrorCode_ERR_LIMIT_EXCEEDED, "block: the blacklist holds at most 1000 users")
 			}
 			if e := g.exists(user); e != nil {
-				return &actorpb.OpResult{Error: e}
+				return failed(e)
 			}
 		}
 		next.Blocked[user] = true
@@ -620,7 +577,7 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 		delete(next.Blocked, user)
 	}
 	if e := g.save(next, true); e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if pending {
 		// The other side forgets the requests too, silently (a block is not
@@ -634,7 +591,7 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 		if blocked {
 			shown = nil
 		}
-		g.rt.presenceTo(ctx, user, g.id, presenceSignal(g.id, shown))
+		g.d.presenceTo(ctx, user, g.id, presenceSignal(g.id, shown))
 	}
 	return nil
 }
@@ -642,128 +599,10 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 func (g *userGrain) updateSettings(u *clientpb.UpdateSettings) *actorpb.OpResult {
 	next, e := g.edit()
 	if e != nil {
-		return &actorpb.OpResult{Error: e}
+		return failed(e)
 	}
 	if u.FriendsOnly != nil {
 		next.FriendsOnly = u.GetFriendsOnly()
 	}
 	return &actorpb.OpResult{Error: g.save(next, true)}
-}
-
-// presenceQuery answers from the stored sessions, without activating any
-// grain. Only friends' presence is visible: anyone else, and a friend who
-// blocked the caller, shows offline.
-func (g *userGrain) presenceQuery(users []string) *actorpb.OpResult {
-	if len(users) > maxPresenceQuery {
-		return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "presence_query: at most 200 users")
-	}
-	for _, u := range users {
-		if !ids.ValidUser(u) {
-			return opError(clientpb.ErrorCode_ERR_BAD_REQUEST, "presence_query: bad user id "+u)
-		}
-	}
-	st, e := g.socialState()
-	if e != nil {
-		return &actorpb.OpResult{Error: e}
-	}
-	l := &clientpb.PresenceList{Users: make([]*clientpb.Presence, 0, len(users))}
-	for _, u := range users {
-		p := &clientpb.Presence{User: u}
-		l.Users = append(l.Users, p)
-		if u != g.id && st.GetFriends()[u] == nil {
-			continue
-		}
-		sessions, err := g.rt.sessions(u)
-		if err != nil {
-			return errUnavailable
-		}
-		if len(sessions) == 0 {
-			continue
-		}
-		if u != g.id {
-			pol, err := g.rt.policy(u)
-			if err != nil {
-				return errUnavailable
-			}
-			if pol.GetBlocked()[g.id] {
-				continue
-			}
-		}
-		p.Platforms = platformsOf(sessions)
-		p.Online = true
-	}
-	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Presence{Presence: l}}}
-}
-
-func (r *Runtime) sessions(user string) ([]persistence.Session, error) {
-	sctx, cancel := r.storeCtx()
-	defer cancel()
-	return r.store.Sessions(sctx, user)
-}
-
-func platformsOf(sessions []persistence.Session) []clientpb.Platform {
-	var out []clientpb.Platform
-	for _, s := range sessions {
-		out = append(out, s.Platform)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// platforms is the sorted set of the platforms of the attached devices.
-func (g *userGrain) platforms() []clientpb.Platform {
-	var out []clientpb.Platform
-	for _, d := range g.devices {
-		out = append(out, d.platform)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-func presenceSignal(user string, platforms []clientpb.Platform) *clientpb.Signal {
-	return &clientpb.Signal{Kind: &clientpb.Signal_Presence{Presence: &clientpb.Presence{
-		User: user, Online: len(platforms) > 0, Platforms: platforms,
-	}}}
-}
-
-// presenceBaseline records what friends were told before this activation:
-// the devices it adopted from the store.
-func (g *userGrain) presenceBaseline() { g.soc.shown = g.platforms() }
-
-// pushPresence tells the online friends when this user came online, went
-// offline or changed its set of platforms. Called wherever the device set
-// changes. Friends this user blocked are not told, nor friends who blocked
-// this user (their policy record is read only for those online).
-func (g *userGrain) pushPresence(ctx actor.Context) {
-	now := g.platforms()
-	if slices.Equal(now, g.soc.shown) {
-		return
-	}
-	g.soc.shown = now
-	st, e := g.socialState()
-	if e != nil {
-		return
-	}
-	s := presenceSignal(g.id, now)
-	for f := range st.GetFriends() {
-		if !st.GetBlocked()[f] {
-			g.rt.presenceTo(ctx, f, g.id, s)
-		}
-	}
-}
-
-// presenceTo passes a presence signal about user from to the online devices
-// of user to, found in the store, unless to blocked from.
-func (r *Runtime) presenceTo(ctx actor.Context, to, from string, s *clientpb.Signal) {
-	sessions, err := r.sessions(to)
-	if err != nil || len(sessions) == 0 {
-		return
-	}
-	if pol, err := r.policy(to); err != nil || pol.GetBlocked()[from] {
-		return
-	}
-	msg := &actorpb.DeviceSignal{Signal: s}
-	for _, ss := range sessions {
-		ctx.Send(actor.NewPID(ss.Node, ss.ConnID), msg)
-	}
 }

@@ -6,14 +6,15 @@ import (
 	"testing"
 
 	"actorim/persistence"
+	"actorim/persistence/embedded"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 	"actorim/protos/storepb"
 )
 
-func userOp(t *testing.T, rt *Runtime, user string, f *clientpb.Frame) *actorpb.OpResult {
+func userOp(t *testing.T, rt *testNode, user string, f *clientpb.Frame) *actorpb.OpResult {
 	t.Helper()
-	res, err := rt.member.Request(context.Background(), user, KindUser, &actorpb.UserOp{Frame: f})
+	res, err := rt.d.member.Request(context.Background(), user, KindUser, &actorpb.UserOp{Frame: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,14 +24,14 @@ func userOp(t *testing.T, rt *Runtime, user string, f *clientpb.Frame) *actorpb.
 // TestPolicyRecordFollowsBlacklistAndSetting: the record other grains read
 // on private sends exists exactly while the user has restrictions.
 func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
-	rt := startRuntime(t)
+	t.Parallel()
+	rt := sharedNode(t)
 	bg := context.Background()
-	if err := rt.store.CreateAccount(bg, persistence.Account{UserID: "bo"}); err != nil {
-		t.Fatal(err)
-	}
+	u := newUsers(t, rt, "ann", "bo")
+	ann, bo := u[0], u[1]
 	policy := func() *storepb.SocialState {
 		t.Helper()
-		p, err := rt.policy("ann")
+		p, err := rt.d.policy(ann)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +39,7 @@ func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 	}
 	block := func(on bool) {
 		t.Helper()
-		if r := userOp(t, rt, "ann", &clientpb.Frame{Body: &clientpb.Frame_Block{Block: &clientpb.BlockUser{User: "bo", Blocked: on}}}); r.GetError() != nil {
+		if r := userOp(t, rt, ann, &clientpb.Frame{Body: &clientpb.Frame_Block{Block: &clientpb.BlockUser{User: bo, Blocked: on}}}); r.GetError() != nil {
 			t.Fatal(r.GetError())
 		}
 	}
@@ -46,18 +47,18 @@ func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 		t.Fatal("policy record before any restriction")
 	}
 	block(true)
-	if p := policy(); !p.GetBlocked()["bo"] || p.GetFriendsOnly() || len(p.GetFriends()) != 0 {
+	if p := policy(); !p.GetBlocked()[bo] || p.GetFriendsOnly() || len(p.GetFriends()) != 0 {
 		t.Fatalf("after block: %v", p)
 	}
 	on := true
-	userOp(t, rt, "ann", &clientpb.Frame{Body: &clientpb.Frame_Settings{Settings: &clientpb.UpdateSettings{FriendsOnly: &on}}})
+	userOp(t, rt, ann, &clientpb.Frame{Body: &clientpb.Frame_Settings{Settings: &clientpb.UpdateSettings{FriendsOnly: &on}}})
 	block(false)
 	if p := policy(); len(p.GetBlocked()) != 0 || !p.GetFriendsOnly() {
 		t.Fatalf("after unblock with friends_only: %v", p)
 	}
 	on = false
-	userOp(t, rt, "ann", &clientpb.Frame{Body: &clientpb.Frame_Settings{Settings: &clientpb.UpdateSettings{FriendsOnly: &on}}})
-	if _, err := rt.store.GetState(bg, policyKey("ann")); !errors.Is(err, persistence.ErrNotFound) {
+	userOp(t, rt, ann, &clientpb.Frame{Body: &clientpb.Frame_Settings{Settings: &clientpb.UpdateSettings{FriendsOnly: &on}}})
+	if _, err := rt.store.GetState(bg, policyKey(ann)); !errors.Is(err, persistence.ErrNotFound) {
 		t.Fatalf("policy record without restrictions: %v", err)
 	}
 }
@@ -66,9 +67,15 @@ func TestPolicyRecordFollowsBlacklistAndSetting(t *testing.T) {
 // record was lost (a crash between an Append and the record) appends to
 // nobody twice, and a finished one answers from its record.
 func TestBroadcastRetryAppendsOnce(t *testing.T) {
-	rt := startRuntime(t)
+	t.Parallel()
+	// A store of its own: the broadcast reaches every user in it.
+	st, err := embedded.Open(t.TempDir(), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := startServiceOn(t, st)
 	bg := context.Background()
-	for _, u := range []string{"b1", "b2", "b3"} {
+	for _, u := range []string{"ann", "b1", "b2", "b3"} {
 		if err := rt.store.CreateAccount(bg, persistence.Account{UserID: u}); err != nil {
 			t.Fatal(err)
 		}

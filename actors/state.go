@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -15,10 +16,15 @@ var errBadRecord = errors.New("actors: stored record unreadable")
 // loadState reads the record under key into m. found is false, and m left
 // as it is, when there is none; a record that does not decode is
 // errBadRecord.
-func (r *Runtime) loadState(key string, m proto.Message) (found bool, err error) {
-	sctx, cancel := r.storeCtx()
+func (d *deps) loadState(key string, m proto.Message) (found bool, err error) {
+	return d.loadRecord(context.Background(), key, m)
+}
+
+// loadRecord is loadState within ctx.
+func (d *deps) loadRecord(ctx context.Context, key string, m proto.Message) (found bool, err error) {
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 	defer cancel()
-	b, err := r.store.GetState(sctx, key)
+	b, err := d.records.GetState(sctx, key)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		return false, nil
@@ -32,12 +38,12 @@ func (r *Runtime) loadState(key string, m proto.Message) (found bool, err error)
 }
 
 // saveState writes m under key, durably.
-func (r *Runtime) saveState(key string, m proto.Message) error {
+func (d *deps) saveState(key string, m proto.Message) error {
 	b, err := proto.Marshal(m)
 	if err != nil {
 		return err
 	}
-	sctx, cancel := r.storeCtx()
+	sctx, cancel := d.storeCtx()
 	defer cancel()
-	return r.store.PutState(sctx, key, b)
+	return d.records.PutState(sctx, key, b)
 }

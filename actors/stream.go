@@ -3,8 +3,15 @@ package actors
 import (
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"actorim/protos/clientpb"
 )
+
+// Pushing out: a connection's Notify (connection.go) lands in the stream
+// (observe); pump takes what the window allows, reading from the timeline
+// what no notification carried, and writes Push frames; PushAck frames
+// (connection.go) acknowledge; resend pushes again what stays unacknowledged.
 
 // stream is the push state of one device: which timeline entries the device
 // has been sent and has acknowledged. It is a pure state machine (no I/O) so
@@ -164,4 +171,73 @@ func (s *stream) due(now time.Time) []*clientpb.Entry {
 	s.retryAt = now.Add(s.retryDelay)
 	s.resends += len(s.unacked)
 	return s.unacked
+}
+
+// schedulePump defers pushing until the messages already queued in the
+// mailbox are handled, so a burst of notifications becomes one Push frame.
+func (c *connActor) schedulePump(ctx actor.Context) {
+	if !c.pumping {
+		c.pumping = true
+		ctx.Send(ctx.Self(), pumpNow{})
+	}
+}
+
+// pump pushes every entry the window allows, reading from the store whatever
+// the notifications did not carry.
+func (c *connActor) pump(ctx actor.Context) {
+	if c.st == nil || c.done {
+		return
+	}
+	for {
+		from, to, ok := c.st.wants()
+		if !ok {
+			break
+		}
+		var fill []*clientpb.Entry
+		if c.st.missing(from, to) {
+			sctx, cancel := c.d.storeCtx()
+			var err error
+			fill, err = c.d.timelines.ReadTimeline(sctx, c.sess.UserID, from-1, int(to-from+1))
+			cancel()
+			if err != nil {
+				c.d.log.Error("push: read timeline", "user", c.sess.UserID, "err", err)
+				break // the retry timer or the next notification tries again
+			}
+		}
+		out := c.st.take(from, to, fill, time.Now())
+		if len(out) == 0 {
+			break
+		}
+		c.d.metrics.EntriesPushed.Add(float64(len(out)))
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(out)}}})
+	}
+	c.armTimer(ctx)
+}
+
+// resend pushes again every unacknowledged entry whose retry time has come.
+func (c *connActor) resend() {
+	if c.st == nil || c.done {
+		return
+	}
+	due := c.st.due(time.Now())
+	for len(due) > 0 {
+		n := min(len(due), c.d.cfg.PushPage)
+		c.write(&clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: c.flagSilent(due[:n])}}})
+		c.d.metrics.EntriesResent.Add(float64(n))
+		due = due[n:]
+	}
+}
+
+// armTimer keeps one timer aimed at the stream's next retry time.
+func (c *connActor) armTimer(ctx actor.Context) {
+	at := c.st.retryAt
+	if at.IsZero() || c.done || (!c.timerAt.IsZero() && !at.Before(c.timerAt)) {
+		return
+	}
+	c.timerAt = at
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.timer = time.AfterFunc(time.Until(at), func() { root.Send(self, retryTick{}) })
 }

@@ -13,29 +13,24 @@ import (
 
 // Token revocation: a user's record "ut/<user>" holds a time; tokens issued
 // before it are refused at login (by the user grain, at Attach) and over HTTP
-// (by the gateway, through TokensRevokedBefore), and revoking kicks the
-// devices logged in with such tokens.
+// (by the gateway, through Service.TokensRevokedBefore), and revoking
+// (Service.RevokeTokens) kicks the devices logged in with such tokens.
 
-func tokenKey(user string) string { return "ut/" + user }
-
-// TokensRevokedBefore returns the time before which userID's tokens are
-// revoked (zero: none are). It reads the store, never activating a grain.
-func (r *Runtime) TokensRevokedBefore(ctx context.Context, userID string) (time.Time, *clientpb.Error) {
+// tokensRevokedBefore reads userID's revocation from the store, never
+// activating a grain.
+func (d *deps) tokensRevokedBefore(ctx context.Context, userID string) (time.Time, *clientpb.Error) {
 	st := &storepb.TokenState{}
-	if _, err := r.loadState(tokenKey(userID), st); err != nil {
-		r.log.Error("read token revocation", "user", userID, "err", err)
-		return time.Time{}, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+	if _, err := d.loadRecord(ctx, tokenKey(userID), st); err != nil {
+		d.log.Error("read token revocation", "user", userID, "err", err)
+		return time.Time{}, errStoreUnavailable
 	}
 	return msTime(st.GetRevokedBeforeMs()), nil
 }
 
-// RevokeTokens revokes userID's tokens issued before before (rounded up to
-// the second, the precision of a token's "iat") and kicks the devices logged
-// in with them, with KICK_REASON_REVOKED. A revocation never moves back: an
-// earlier time than the one in force changes nothing. An unknown user is
-// ERR_NOT_FOUND (and no grain is activated for it).
-func (r *Runtime) RevokeTokens(ctx context.Context, userID string, before time.Time) (revokedBefore time.Time, kicked int, e *clientpb.Error) {
-	found, _, e := r.Account(ctx, userID)
+// revokeTokens has the user's grain raise the revocation and kick the
+// devices it covers; an unknown user activates no grain.
+func (d *deps) revokeTokens(ctx context.Context, userID string, before time.Time) (revokedBefore time.Time, kicked int, e *clientpb.Error) {
+	found, _, e := d.account(ctx, userID)
 	if e != nil {
 		return time.Time{}, 0, e
 	}
@@ -43,9 +38,9 @@ func (r *Runtime) RevokeTokens(ctx context.Context, userID string, before time.T
 		return time.Time{}, 0, clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such user")
 	}
 	ms := uint64(before.Add(time.Second - 1).Truncate(time.Second).UnixMilli())
-	res, err := r.member.Request(ctx, userID, KindUser, &actorpb.RevokeTokens{BeforeMs: ms})
+	res, err := d.member.Request(ctx, userID, KindUser, &actorpb.RevokeTokens{BeforeMs: ms})
 	if err != nil {
-		return time.Time{}, 0, clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "try again")
+		return time.Time{}, 0, errNoAnswer
 	}
 	rr := res.(*actorpb.RevokeTokensResult)
 	return msTime(rr.GetRevokedBeforeMs()), int(rr.GetKicked()), rr.GetError()
@@ -63,7 +58,7 @@ func msTime(ms uint64) time.Time {
 func (g *userGrain) revocation() (uint64, error) {
 	if g.tokens == nil {
 		st := &storepb.TokenState{}
-		if _, err := g.rt.loadState(tokenKey(g.id), st); err != nil {
+		if _, err := g.d.loadState(tokenKey(g.id), st); err != nil {
 			return 0, err
 		}
 		g.tokens = st
@@ -76,11 +71,11 @@ func (g *userGrain) revocation() (uint64, error) {
 func (g *userGrain) tokenRevoked(issuedAtMs uint64) *clientpb.Error {
 	before, err := g.revocation()
 	if err != nil {
-		g.rt.log.Error("read token revocation", "user", g.id, "err", err)
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")
+		g.d.log.Error("read token revocation", "user", g.id, "err", err)
+		return errStoreUnavailable
 	}
 	if before != 0 && issuedAtMs < before {
-		return clientError(clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token revoked: log in again")
+		return errTokenRevoked
 	}
 	return nil
 }
@@ -88,14 +83,14 @@ func (g *userGrain) tokenRevoked(issuedAtMs uint64) *clientpb.Error {
 func (g *userGrain) onRevokeTokens(ctx actor.Context, m *actorpb.RevokeTokens) *actorpb.RevokeTokensResult {
 	cur, err := g.revocation()
 	if err != nil {
-		g.rt.log.Error("read token revocation", "user", g.id, "err", err)
-		return &actorpb.RevokeTokensResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+		g.d.log.Error("read token revocation", "user", g.id, "err", err)
+		return &actorpb.RevokeTokensResult{Error: errStoreUnavailable}
 	}
 	if m.GetBeforeMs() > cur {
 		next := &storepb.TokenState{RevokedBeforeMs: m.GetBeforeMs()}
-		if err := g.rt.saveState(tokenKey(g.id), next); err != nil {
-			g.rt.log.Error("write token revocation", "user", g.id, "err", err)
-			return &actorpb.RevokeTokensResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+		if err := g.d.saveState(tokenKey(g.id), next); err != nil {
+			g.d.log.Error("write token revocation", "user", g.id, "err", err)
+			return &actorpb.RevokeTokensResult{Error: errStoreUnavailable}
 		}
 		g.tokens, cur = next, next.GetRevokedBeforeMs()
 	}

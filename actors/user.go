@@ -2,12 +2,10 @@ package actors
 
 import (
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
-	"google.golang.org/protobuf/proto"
 
 	"actorim/ids"
 	"actorim/persistence"
@@ -21,7 +19,7 @@ import (
 // Its only durable state lives in the store; the device list is rebuilt by
 // the connections re-attaching whenever the grain is activated elsewhere.
 type userGrain struct {
-	rt         *Runtime
+	d          *deps
 	id         string
 	devices    map[string]*device // by device id
 	refreshing bool               // a session refresh is scheduled
@@ -30,7 +28,7 @@ type userGrain struct {
 	hasAccount bool
 	// convs is the conversation index, loaded on first use (convs.go).
 	convs *storepb.ConvState
-	soc   social // friends, blacklist, presence (social.go)
+	soc   social // friends and blacklist (social.go), presence (presence.go)
 	// tokens is the user's token revocation, loaded on first use (tokens.go).
 	tokens *storepb.TokenState
 	// unknown is set when the grain learned that its user has no account.
@@ -46,17 +44,17 @@ type device struct {
 	tokenIssuedAtMs uint64
 }
 
-func newUserGrain(rt *Runtime) *userGrain {
-	return &userGrain{rt: rt, devices: map[string]*device{}}
+func newUserGrain(d *deps) *userGrain {
+	return &userGrain{d: d, devices: map[string]*device{}}
 }
 
 func (g *userGrain) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pcluster.ClusterInit:
 		g.id = m.Identity.GetIdentity()
-		g.rt.metrics.GrainsActivated.Inc()
-		g.rt.metrics.LiveGrains.WithLabelValues(KindUser).Inc()
-		ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle)
+		g.d.metrics.GrainsActivated.Inc()
+		g.d.metrics.LiveGrains.WithLabelValues(KindUser).Inc()
+		ctx.SetReceiveTimeout(g.d.cfg.GrainIdle)
 		g.loadSessions(ctx)
 		g.presenceBaseline()
 	case refreshSessions:
@@ -64,7 +62,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.putSessions()
 		g.scheduleRefresh(ctx)
 	case *actor.Restarting, *actor.Stopped:
-		g.rt.metrics.LiveGrains.WithLabelValues(KindUser).Dec()
+		g.d.metrics.LiveGrains.WithLabelValues(KindUser).Dec()
 	case *actorpb.SendRequest:
 		g.onSend(ctx, m)
 		g.stopIfUnknown(ctx)
@@ -110,7 +108,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		if len(g.devices) == 0 {
 			ctx.Stop(ctx.Self())
 		} else {
-			ctx.SetReceiveTimeout(g.rt.cfg.GrainIdle) // after a short one (stopIfUnknown)
+			ctx.SetReceiveTimeout(g.d.cfg.GrainIdle) // after a short one (stopIfUnknown)
 		}
 	}
 }
@@ -150,12 +148,12 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 	g.putSession(m.GetDeviceId(), d)
 	g.scheduleRefresh(ctx)
 
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	latest, err := g.rt.store.LastSeq(sctx, g.id)
+	latest, err := g.d.timelines.LastSeq(sctx, g.id)
 	if err != nil {
-		g.rt.log.Error("attach: read last seq", "user", g.id, "err", err)
-		ctx.Respond(&actorpb.AttachResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")})
+		g.d.log.Error("attach: read last seq", "user", g.id, "err", err)
+		ctx.Respond(&actorpb.AttachResult{Error: errStoreUnavailable})
 		return
 	}
 	ctx.Respond(&actorpb.AttachResult{LatestSeq: latest, Muted: g.mutedConvs()})
@@ -187,9 +185,9 @@ func (g *userGrain) applyPolicy(ctx actor.Context, m *actorpb.Attach) {
 				continue
 			}
 			reason, why = clientpb.KickReason_KICK_REASON_REPLACED, "this device logged in on another connection"
-		case g.rt.cfg.DevicePolicy == PolicySingle:
+		case g.d.cfg.DevicePolicy == PolicySingle:
 			reason, why = clientpb.KickReason_KICK_REASON_DEVICE_POLICY, "another device logged in (one device allowed)"
-		case g.rt.cfg.DevicePolicy == PolicyPerPlatform && d.platform == m.GetPlatform():
+		case g.d.cfg.DevicePolicy == PolicyPerPlatform && d.platform == m.GetPlatform():
 			reason, why = clientpb.KickReason_KICK_REASON_DEVICE_POLICY, "another device of this platform logged in (one per platform allowed)"
 		default:
 			continue
@@ -198,119 +196,6 @@ func (g *userGrain) applyPolicy(ctx actor.Context, m *actorpb.Attach) {
 		g.unwatch(ctx, d.conn)
 		g.removeDevice(id, d)
 	}
-}
-
-func (g *userGrain) onSend(ctx actor.Context, m *actorpb.SendRequest) {
-	res := g.send(ctx, m)
-	if e := res.GetError(); e != nil {
-		g.rt.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
-	}
-	res.RequestId = m.GetRequestId()
-	ctx.Respond(res)
-}
-
-func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.SendResult {
-	s := m.GetSend()
-	if e := validateSend(s, g.rt.cfg.MaxContentBytes); e != nil {
-		return &actorpb.SendResult{Error: e}
-	}
-	if s.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: group messages go to the group")}
-	}
-	if len(s.GetMentions()) > 0 {
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: mentions are for group messages")}
-	}
-	if e := g.mayMessage(s.GetTo()); e != nil {
-		return &actorpb.SendResult{Error: e}
-	}
-	conv := ids.Private(g.id, s.GetTo())
-	msg := &clientpb.Message{
-		ConversationId:   conv,
-		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE,
-		From:             g.id,
-		To:               s.GetTo(),
-		FromDevice:       m.GetDeviceId(),
-		ClientMsgId:      s.GetClientMsgId(),
-		Content:          s.GetContent(),
-	}
-	timelines := []string{g.id, s.GetTo()}
-	if s.GetTo() == g.id {
-		timelines = timelines[:1] // a note to self lands once
-	}
-
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
-	start := time.Now()
-	res, err := g.rt.store.Append(sctx, &persistence.AppendRequest{
-		Sender: g.id, ClientMsgID: s.GetClientMsgId(), Message: msg, Timelines: timelines,
-	})
-	g.rt.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
-	switch {
-	case errors.Is(err, persistence.ErrUnknownUser):
-		// Only a server-side send (the admin API) can come from a user
-		// without an account: say which of the two is missing.
-		if e := g.senderExists(); e != nil {
-			return &actorpb.SendResult{Error: e}
-		}
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNKNOWN_RECIPIENT, "no such user: "+s.GetTo())}
-	case err != nil:
-		g.rt.log.Error("send: append", "user", g.id, "err", err)
-		return &actorpb.SendResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")}
-	}
-
-	own := res.Entries[0]
-	if res.Duplicate && !sameSend(own.GetMessage(), conv, s.GetTo(), s) {
-		return &actorpb.SendResult{Error: errMsgIDReused}
-	}
-	ack := &clientpb.SendAck{
-		ClientMsgId:    s.GetClientMsgId(),
-		MsgId:          own.GetMessage().GetId(),
-		Seq:            own.GetSeq(),
-		SentAtMs:       own.GetMessage().GetSentAtMs(),
-		ConversationId: conv,
-		Duplicate:      res.Duplicate,
-	}
-	if res.Duplicate {
-		g.rt.metrics.Duplicates.Inc()
-		return &actorpb.SendResult{Ack: ack}
-	}
-	g.rt.metrics.MessagesSent.Inc()
-	g.notify(ctx, res.Entries[:1], m.GetSessionId())
-	if len(res.Entries) > 1 {
-		g.rt.deliverTo(ctx, s.GetTo(), &actorpb.Deliver{Entries: res.Entries[1:]}, true)
-	}
-	return &actorpb.SendResult{Ack: ack, Fanout: uint32(len(timelines))}
-}
-
-var errMsgIDReused = clientError(clientpb.ErrorCode_ERR_CLIENT_MSG_ID_REUSED,
-	"client_msg_id already used for a different message: a retry repeats the original send, a new message needs a new id")
-
-// sameSend reports whether orig, the stored message a duplicate
-// client_msg_id names, is what s asks to send to conversation conv: a retry
-// has the same recipient, content and mentions.
-func sameSend(orig *clientpb.Message, conv, to string, s *clientpb.Send) bool {
-	return orig.GetConversationId() == conv && orig.GetTo() == to &&
-		proto.Equal(orig.GetContent(), s.GetContent()) && slices.Equal(orig.GetMentions(), s.GetMentions())
-}
-
-// senderExists answers nil when this user has an account; otherwise
-// ERR_NOT_FOUND naming the user, and the grain stops soon after answering.
-func (g *userGrain) senderExists() *clientpb.Error {
-	if g.hasAccount {
-		return nil
-	}
-	sctx, cancel := g.rt.storeCtx()
-	defer cancel()
-	_, err := g.rt.store.GetAccount(sctx, g.id)
-	switch {
-	case errors.Is(err, persistence.ErrNotFound):
-		g.unknown = true
-		return clientError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such user: "+g.id)
-	case err != nil:
-		return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable, retry with the same client_msg_id")
-	}
-	g.hasAccount = true
-	return nil
 }
 
 // stopIfUnknown stops a grain whose user turned out not to exist soon after
@@ -323,35 +208,10 @@ func (g *userGrain) stopIfUnknown(ctx actor.Context) {
 	}
 }
 
-// signal passes an ephemeral signal to every attached device.
-func (g *userGrain) signal(ctx actor.Context, s *clientpb.Signal) {
-	m := &actorpb.DeviceSignal{Signal: s}
-	for _, d := range g.devices {
-		ctx.Send(d.conn, m)
-	}
-}
-
-// notify hands entries to every attached device except the one whose
-// session sent them (it has the SendAck).
-func (g *userGrain) notify(ctx actor.Context, entries []*clientpb.Entry, exceptSession string) {
-	if len(g.devices) == 0 || len(entries) == 0 {
-		return
-	}
-	n := &actorpb.Notify{Entries: entries}
-	for _, d := range g.devices {
-		if d.session != exceptSession {
-			ctx.Send(d.conn, n)
-		}
-	}
-}
-
-// deliverTimeout bounds the wait for a Deliver's answer before the retry.
-const deliverTimeout = 2 * time.Second
-
 func (g *userGrain) createAccount(m *actorpb.CreateAccount) *actorpb.CreateAccountResult {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	err := g.rt.store.CreateAccount(sctx, persistence.Account{
+	err := g.d.accounts.CreateAccount(sctx, persistence.Account{
 		UserID: g.id, PasswordHash: m.GetPasswordHash(), CreatedAtMs: uint64(time.Now().UnixMilli()),
 	})
 	switch {
@@ -360,21 +220,21 @@ func (g *userGrain) createAccount(m *actorpb.CreateAccount) *actorpb.CreateAccou
 	case errors.Is(err, persistence.ErrExists):
 		return &actorpb.CreateAccountResult{Error: clientError(clientpb.ErrorCode_ERR_CONFLICT, "user id already registered")}
 	default:
-		g.rt.log.Error("create account", "user", g.id, "err", err)
-		return &actorpb.CreateAccountResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+		g.d.log.Error("create account", "user", g.id, "err", err)
+		return &actorpb.CreateAccountResult{Error: errStoreUnavailable}
 	}
 }
 
 func (g *userGrain) getAccount() *actorpb.GetAccountResult {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	a, err := g.rt.store.GetAccount(sctx, g.id)
+	a, err := g.d.accounts.GetAccount(sctx, g.id)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		return &actorpb.GetAccountResult{}
 	case err != nil:
-		g.rt.log.Error("get account", "user", g.id, "err", err)
-		return &actorpb.GetAccountResult{Error: clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "store unavailable")}
+		g.d.log.Error("get account", "user", g.id, "err", err)
+		return &actorpb.GetAccountResult{Error: errStoreUnavailable}
 	}
 	return &actorpb.GetAccountResult{Found: true, PasswordHash: a.PasswordHash, CreatedAtMs: a.CreatedAtMs}
 }
@@ -407,14 +267,14 @@ const (
 type refreshSessions struct{}
 
 func (g *userGrain) putSession(deviceID string, d *device) {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	err := g.rt.store.PutSession(sctx, persistence.Session{
+	err := g.d.sessions.PutSession(sctx, persistence.Session{
 		UserID: g.id, DeviceID: deviceID, SessionID: d.session, Platform: d.platform,
 		Node: d.conn.GetAddress(), ConnID: d.conn.GetId(),
 	}, sessionTTL)
 	if err != nil {
-		g.rt.log.Warn("put session", "user", g.id, "device", deviceID, "err", err)
+		g.d.log.Warn("put session", "user", g.id, "device", deviceID, "err", err)
 	}
 }
 
@@ -426,10 +286,10 @@ func (g *userGrain) putSessions() {
 
 func (g *userGrain) removeDevice(deviceID string, d *device) {
 	delete(g.devices, deviceID)
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	if err := g.rt.store.DeleteSession(sctx, g.id, deviceID, d.session); err != nil {
-		g.rt.log.Warn("delete session", "user", g.id, "device", deviceID, "err", err)
+	if err := g.d.sessions.DeleteSession(sctx, g.id, deviceID, d.session); err != nil {
+		g.d.log.Warn("delete session", "user", g.id, "device", deviceID, "err", err)
 	}
 }
 
@@ -445,11 +305,11 @@ func (g *userGrain) scheduleRefresh(ctx actor.Context) {
 // loadSessions adopts the devices recorded by an earlier activation; a
 // connection that is gone is reported by the watch and dropped.
 func (g *userGrain) loadSessions(ctx actor.Context) {
-	sctx, cancel := g.rt.storeCtx()
+	sctx, cancel := g.d.storeCtx()
 	defer cancel()
-	sessions, err := g.rt.store.Sessions(sctx, g.id)
+	sessions, err := g.d.sessions.Sessions(sctx, g.id)
 	if err != nil {
-		g.rt.log.Warn("load sessions", "user", g.id, "err", err)
+		g.d.log.Warn("load sessions", "user", g.id, "err", err)
 		return
 	}
 	for _, s := range sessions {
@@ -462,4 +322,27 @@ func (g *userGrain) loadSessions(ctx actor.Context) {
 		ctx.Watch(conn)
 	}
 	g.scheduleRefresh(ctx)
+}
+
+// onUserOp answers a request of the user's own (frames 17 to 30).
+func (g *userGrain) onUserOp(ctx actor.Context, m *actorpb.UserOp) {
+	var res *actorpb.OpResult
+	switch b := m.GetFrame().GetBody().(type) {
+	case *clientpb.Frame_Typing:
+		res = g.onTyping(ctx, b.Typing)
+	case *clientpb.Frame_Read:
+		res = g.onMarkRead(ctx, b.Read)
+	case *clientpb.Frame_Recall:
+		res = g.onRecall(ctx, b.Recall)
+	case *clientpb.Frame_Conversations:
+		res = g.onConversations(ctx)
+	case *clientpb.Frame_ConversationUpdate:
+		res = g.onConversationUpdate(ctx, b.ConversationUpdate)
+	default:
+		res = g.onSocial(ctx, m)
+	}
+	if res == nil {
+		res = &actorpb.OpResult{}
+	}
+	ctx.Respond(res)
 }

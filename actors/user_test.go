@@ -10,21 +10,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"actorim/persistence"
-	"actorim/persistence/embedded"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 )
-
-// startRuntime runs the actors on a standalone member and an embedded store
-// holding the account "ann".
-func startRuntime(t *testing.T) *Runtime {
-	t.Helper()
-	st, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return startRuntimeOn(t, st, "ann")
-}
 
 // recorder is a stand-in connection that records what it is sent.
 type recorder struct {
@@ -59,15 +47,17 @@ func session(n int64) string { return fmt.Sprintf("%016x%08x", n, 0) }
 // login did; it must be refused, not replace the newer one. A resume of the
 // newest session, or a fresh login, is accepted.
 func TestResumeNeverDisplacesNewerLogin(t *testing.T) {
-	rt := startRuntime(t)
-	root := rt.member.System().Root
+	t.Parallel()
+	rt := sharedNode(t)
+	ann := newUsers(t, rt, "ann")[0]
+	root := rt.d.member.System().Root
 	conn := func() (*recorder, *actor.PID) {
 		r := &recorder{}
 		return r, root.Spawn(actor.PropsFromProducer(func() actor.Actor { return r }))
 	}
 	attach := func(sess string, pid *actor.PID, resume bool) *actorpb.AttachResult {
 		t.Helper()
-		res, err := rt.member.Request(context.Background(), "ann", KindUser, &actorpb.Attach{
+		res, err := rt.d.member.Request(context.Background(), ann, KindUser, &actorpb.Attach{
 			DeviceId: "d", Platform: clientpb.Platform_PLATFORM_WEB, SessionId: sess, Conn: pidOf(pid), Resume: resume,
 		})
 		if err != nil {
@@ -108,7 +98,7 @@ func TestResumeNeverDisplacesNewerLogin(t *testing.T) {
 	if newRec.kicked() {
 		t.Fatal("a resume kicked a connection (only logins apply the device policy)")
 	}
-	sessions, err := rt.store.Sessions(context.Background(), "ann")
+	sessions, err := rt.store.Sessions(context.Background(), ann)
 	if err != nil || len(sessions) != 1 || sessions[0].SessionID != session(3) {
 		t.Fatalf("stored sessions %+v, %v", sessions, err)
 	}
@@ -118,19 +108,21 @@ func TestResumeNeverDisplacesNewerLogin(t *testing.T) {
 // earlier one stored; one whose connection is already dead is dropped (and
 // deleted from the store) instead of being kept and refreshed forever.
 func TestAdoptedDeadSessionIsDropped(t *testing.T) {
-	rt := startRuntime(t)
-	root := rt.member.System().Root
+	t.Parallel()
+	rt := sharedNode(t)
+	ann := newUsers(t, rt, "ann")[0]
+	root := rt.d.member.System().Root
 	dead := root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{} }))
 	if err := root.StopFuture(dead).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := rt.store.PutSession(ctx, persistence.Session{UserID: "ann", DeviceID: "old", SessionID: session(1),
+	if err := rt.store.PutSession(ctx, persistence.Session{UserID: ann, DeviceID: "old", SessionID: session(1),
 		Node: dead.GetAddress(), ConnID: dead.GetId()}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	live := root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{} }))
-	res, err := rt.member.Request(ctx, "ann", KindUser, &actorpb.Attach{
+	res, err := rt.d.member.Request(ctx, ann, KindUser, &actorpb.Attach{
 		DeviceId: "new", Platform: clientpb.Platform_PLATFORM_IOS, SessionId: session(2), Conn: pidOf(live),
 	})
 	if err != nil || res.(*actorpb.AttachResult).GetError() != nil {
@@ -138,7 +130,7 @@ func TestAdoptedDeadSessionIsDropped(t *testing.T) {
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		sessions, err := rt.store.Sessions(ctx, "ann")
+		sessions, err := rt.store.Sessions(ctx, ann)
 		if err != nil {
 			t.Fatal(err)
 		}

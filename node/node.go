@@ -96,6 +96,7 @@ type Node struct {
 	log      *slog.Logger
 	store    persistence.Store
 	member   *cluster.Member
+	actors   *actors.Service
 	gateway  *gateway.Server
 	http     *http.Server
 	listener net.Listener
@@ -150,22 +151,25 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		undo = append(undo, func() { _ = arch.shutdown(context.Background()) })
 		cfg.Actors.Deliveries = arch
 	}
-	rt := actors.NewRuntime(cfg.Actors, hist, actors.NewMetrics(reg), logger.With("component", "actors"))
+	stores := actors.Stores{Accounts: hist, Timelines: hist, Sessions: hist, Records: hist, Sets: hist}
+	svc := actors.NewService(cfg.Actors, stores, actors.NewMetrics(reg), logger.With("component", "actors"))
+	n.actors = svc
+	undo = append(undo, func() { _ = svc.Shutdown(context.Background()) })
 
 	ccfg := cfg.Cluster
-	ccfg.Kinds = append(ccfg.Kinds, rt.Kinds()...)
+	ccfg.Kinds = append(ccfg.Kinds, svc.Kinds()...)
 	member, err := cluster.New(ccfg, logger.With("component", "cluster"))
 	if err != nil {
 		return nil, err
 	}
-	rt.Bind(member) // before Start: grains may be activated while joining
+	svc.Bind(member) // before Start: grains may be activated while joining
 	if err := member.Start(ctx); err != nil {
 		return nil, err
 	}
 	n.member = member
 	undo = append(undo, func() { _ = member.Shutdown(context.Background()) })
 
-	n.gateway = gateway.New(cfg.Gateway, rt, tokens, admin, reg, reg, n.ready.Load, logger.With("component", "gateway"))
+	n.gateway = gateway.New(cfg.Gateway, svc, tokens, admin, reg, reg, n.ready.Load, logger.With("component", "gateway"))
 	if arch != nil {
 		n.gateway.SetAnalytics(arch)
 		arch.start()
@@ -222,7 +226,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		logger.Info("admin API, /metrics and pprof on their own listener", "admin_listen", n.adminLn.Addr().String())
 	}
 	logger.Info("actorim node ready", "listen", ln.Addr().String(), "ws", scheme+"://"+ln.Addr().String()+"/ws",
-		"data", cfg.DataDir, "cluster", member.Address(), "device_policy", rt.Config().DevicePolicy)
+		"data", cfg.DataDir, "cluster", member.Address(), "device_policy", svc.Config().DevicePolicy)
 	return n, nil
 }
 
@@ -262,8 +266,9 @@ func (n *Node) Done() <-chan error { return n.served }
 // that the other members stop placing grains here, waits DrainSettle for
 // them to notice, then closes its sockets with 4009 (reconnect elsewhere) so
 // that clients resume on another node at once; grains living here stop with
-// the member and connections elsewhere re-attach to their new homes. The
-// store is flushed and closed last.
+// the member (then the actors' worker goroutines end) and connections
+// elsewhere re-attach to their new homes. The store is flushed and closed
+// last.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.ready.Store(false)
 	var errs []error
@@ -292,6 +297,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	if err := n.member.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if err := n.actors.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("actors: %w", err))
 	}
 	if n.archive != nil {
 		if err := n.archive.shutdown(ctx); err != nil {

@@ -1,0 +1,70 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"actorim/persistence"
+	"actorim/protos/clientpb"
+)
+
+// The stores the actors consume, declared here as the subsets they use.
+// persistence's backends implement every one of them under these method
+// names; a node hands its one store (or the archive's History decorator of
+// it) for each. Each comment says who consumes the contract.
+
+// Accounts holds the registered users. Consumed by the user grain
+// (registration, provisioning at first login, a recipient's existence), the
+// group grain (members' existence, the group's existence record),
+// Service.Account and Service.Broadcast (Users).
+type Accounts interface {
+	CreateAccount(ctx context.Context, a persistence.Account) error
+	GetAccount(ctx context.Context, userID string) (persistence.Account, error)
+	Users(ctx context.Context, after string, limit int) ([]string, error)
+}
+
+// Timelines holds every user's timeline, where each message lands once per
+// recipient. Appended to by sends (send.go, group_send.go), events
+// (deliver.go) and broadcasts; read by the connection's push (stream.go),
+// sync and history (sync.go), and the conversation index (convs.go).
+type Timelines interface {
+	Append(ctx context.Context, req *persistence.AppendRequest) (*persistence.AppendResult, error)
+	AppendAll(ctx context.Context, reqs []*persistence.AppendRequest) ([]*persistence.AppendResult, []error)
+	ReadTimeline(ctx context.Context, userID string, afterSeq uint64, limit int) ([]*clientpb.Entry, error)
+	LastSeq(ctx context.Context, userID string) (uint64, error)
+	ReadConversation(ctx context.Context, userID, conversationID string, beforeSeq uint64, limit int) ([]*clientpb.Entry, error)
+}
+
+// Sessions holds the online devices and the connection actor of each.
+// Written by the user grain; read by it on activation, by presence
+// (presence.go), group signals (deliver.go) and broadcasts, which reach
+// devices without activating their users' grains.
+type Sessions interface {
+	PutSession(ctx context.Context, s persistence.Session, ttl time.Duration) error
+	DeleteSession(ctx context.Context, userID, deviceID, sessionID string) error
+	Sessions(ctx context.Context, userID string) ([]persistence.Session, error)
+}
+
+// Records holds the grains' state records (keys.go lists them), each
+// written by its owner only (state.go).
+type Records interface {
+	GetState(ctx context.Context, key string) ([]byte, error)
+	PutState(ctx context.Context, key string, value []byte) error
+	DeleteState(ctx context.Context, key string) error
+}
+
+// Sets holds sets that several writers add to: the recalled messages of a
+// conversation (convs.go), read by sync and history to flag them.
+type Sets interface {
+	AddToSet(ctx context.Context, set, member string) error
+	SetMembers(ctx context.Context, set string) ([]string, error)
+}
+
+// Stores are the stores a Service uses. Every field is required.
+type Stores struct {
+	Accounts  Accounts
+	Timelines Timelines
+	Sessions  Sessions
+	Records   Records
+	Sets      Sets
+}
