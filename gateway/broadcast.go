@@ -12,7 +12,7 @@ import (
 )
 
 // broadcaster is the part of a Backend that broadcasts, asserted at each
-// request (actors.Runtime implements it).
+// request (actors.Service implements it).
 type broadcaster interface {
 	Broadcast(ctx context.Context, req actors.BroadcastRequest) (actors.BroadcastResult, *clientpb.Error)
 }
