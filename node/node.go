@@ -392,3 +392,10 @@ func readSecretFile(path string, logger *slog.Logger) ([]byte, error) {
 	}
 	return []byte(strings.TrimSpace(string(b))), nil
 }
+
+// The gateway finds the broadcast endpoint's backend by a type check at run
+// time; this makes losing it a compile error.
+var _ interface {
+	gateway.Backend
+	Broadcast(context.Context, actors.BroadcastRequest) (actors.BroadcastResult, *clientpb.Error)
+} = (*actors.Service)(nil)
