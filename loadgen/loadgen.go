@@ -222,8 +222,8 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer node.stop()
-		cfg.Targets, cfg.Secret = []string{"ws://" + node.addr + "/ws"}, node.secret
-		pb.pids = []int{node.cmd.Process.Pid}
+		cfg.Targets, cfg.Secret = []string{"ws://" + node.Addr() + "/ws"}, node.secret
+		pb.pids = []int{node.Pid()}
 	}
 	if len(cfg.Targets) == 0 {
 		return nil, errors.New("loadgen: no target: give --target URL or --spawn")
