@@ -44,10 +44,6 @@ cluster-stop: ## stop the local cluster
 bench: ## a short standard imbench suite against fresh nodes, one table (full suite: deploy/local/bench-suite.sh)
 	RUNS=$(or $(RUNS),1) DURATION=$(or $(DURATION),5s) deploy/local/bench-suite.sh
 
-.PHONY: bench-go
-bench-go: ## the Go benchmark of private-chat throughput and latency through the gateway (./bench)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/
-
 .PHONY: fuzz
 fuzz: ## fuzz the frame decoder for FUZZTIME (default 60s)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(or $(FUZZTIME),60s) ./wire/

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"actorim/client"
-	"actorim/loadgen"
 	"actorim/protos/clientpb"
+	"actorim/tools/loadgen"
 )
 
 // TestClusterChatAcrossNodes: users connected to different nodes of a

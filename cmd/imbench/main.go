@@ -33,7 +33,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"actorim/loadgen"
+	"actorim/tools/loadgen"
 )
 
 func main() {

@@ -12,8 +12,8 @@ import (
 
 	"actorim/actors"
 	"actorim/gateway"
-	"actorim/loadgen"
 	"actorim/node"
+	"actorim/tools/loadgen"
 )
 
 // TestMain lets the test binary serve as a worker process for Procs > 1.
