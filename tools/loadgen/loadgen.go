@@ -115,6 +115,16 @@ type Config struct {
 	WorkerCommand []string `json:"-"`
 }
 
+// WithDefaults returns c with every zero field that has a default set to it
+// as Run sets it for workload, except RunID, which Run draws fresh for each
+// run. imbench takes its flags' defaults from it.
+func (c Config) WithDefaults(workload string) Config {
+	runID := c.RunID
+	c.setDefaults(workload)
+	c.RunID = runID
+	return c
+}
+
 func (c *Config) setDefaults(workload string) {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
