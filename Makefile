@@ -17,7 +17,7 @@ run: ## run a standalone node on 127.0.0.1:8080 with its data in ./data
 	$(GO) run ./cmd/imnode $(ARGS)
 
 .PHONY: build
-build: ## build imnode and imctl into ./bin
+build: ## build imnode, imctl and imbench into ./bin
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: deps
@@ -32,6 +32,17 @@ test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, en
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+# The unit tier: every package's own tests that need no external server.
+# Every package is in it except these:
+#   e2e                     end to end, against imnode children, Consul, Redis and ClickHouse
+#   persistence/redis       against a redis-server it starts
+#   persistence/clickhouse  against a clickhouse-server it starts
+UNIT_EXCLUDE := actorim/e2e actorim/persistence/redis actorim/persistence/clickhouse
+
+.PHONY: test-unit
+test-unit: ## the unit tier: every package's own tests that need no server (no Redis, ClickHouse, Consul, e2e), about 40 s; RACE=1 adds -race
+	$(GO) test -count=1 $(if $(RACE),-race) $$($(GO) list ./... | grep -vxF $(addprefix -e ,$(UNIT_EXCLUDE)))
+
 .PHONY: cluster
 cluster: ## start a local 3-node cluster with Consul and Redis on loopback, nodes over mutual TLS (cluster-stop stops it)
 	deploy/local/cluster.sh start 3
@@ -43,10 +54,6 @@ cluster-stop: ## stop the local cluster
 .PHONY: bench
 bench: ## a short standard imbench suite against fresh nodes, one table (full suite: deploy/local/bench-suite.sh)
 	RUNS=$(or $(RUNS),1) DURATION=$(or $(DURATION),5s) deploy/local/bench-suite.sh
-
-.PHONY: bench-go
-bench-go: ## the Go benchmark of private-chat throughput and latency through the gateway (./bench)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/
 
 .PHONY: fuzz
 fuzz: ## fuzz the frame decoder for FUZZTIME (default 60s)

@@ -16,6 +16,7 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"actorim/internal/nodeproc"
 	"actorim/internal/testpki"
 )
 
@@ -67,7 +68,7 @@ func TestNodeOverTLSRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, pid := range map[string]string{"imnode": strconv.Itoa(p.cmd.Process.Pid), "redis-server": string(bytes.TrimSpace(pidBytes))} {
+	for name, pid := range map[string]string{"imnode": strconv.Itoa(p.Pid()), "redis-server": string(bytes.TrimSpace(pidBytes))} {
 		cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline")
 		if err != nil {
 			t.Fatal(err)
@@ -78,10 +79,9 @@ func TestNodeOverTLSRedis(t *testing.T) {
 	}
 
 	// Plain TCP to the TLS port: the node must not start.
-	bin := buildImnode(t)
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(c, bin, append(redisArgs, "--data", t.TempDir(), "--listen", "127.0.0.1:0")...).CombinedOutput()
+	out, err := nodeproc.Run(c, nodeproc.Config{Bin: buildImnode(t), DataDir: t.TempDir(), Listen: "127.0.0.1:0", Args: redisArgs})
 	if c.Err() != nil {
 		t.Fatalf("a node without --redis-tls neither started nor gave up within 20 s:\n%s", out)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -135,7 +136,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 func (c *testCluster) addNode() *process {
 	c.t.Helper()
 	i := strconv.Itoa(len(c.nodes) + 1)
-	if out, err := exec.Command(buildImnode(c.t), "cluster-certs", c.certs, i).CombinedOutput(); err != nil {
+	if out, err := runImnode(context.Background(), c.t, "cluster-certs", c.certs, i); err != nil {
 		c.t.Fatalf("imnode cluster-certs: %v\n%s", err, out)
 	}
 	p := startProcess(c.t, c.t.TempDir(), freeAddr(c.t),
@@ -153,8 +154,8 @@ func (c *testCluster) addNode() *process {
 func (c *testCluster) targets() []string {
 	var out []string
 	for _, p := range c.nodes {
-		if p.alive() {
-			out = append(out, "ws://"+p.addr+"/ws")
+		if p.Alive() {
+			out = append(out, "ws://"+p.Addr()+"/ws")
 		}
 	}
 	return out

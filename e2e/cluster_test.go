@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"actorim/client"
-	"actorim/loadgen"
 	"actorim/protos/clientpb"
+	"actorim/tools/loadgen"
 )
 
 // TestClusterChatAcrossNodes: users connected to different nodes of a
@@ -197,7 +197,7 @@ func TestDrainUnderLoad(t *testing.T) {
 // metric reads a counter or gauge from a node's /metrics.
 func metric(t *testing.T, p *process, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + "/metrics")
+	resp, err := http.Get("http://" + p.Addr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +209,6 @@ func metric(t *testing.T, p *process, name string) float64 {
 			return f
 		}
 	}
-	t.Fatalf("%s has no metric %s", p.addr, name)
+	t.Fatalf("%s has no metric %s", p.Addr(), name)
 	return 0
 }

@@ -114,7 +114,7 @@ acl {
 	}
 
 	certDir := t.TempDir()
-	if out, err := exec.Command(buildImnode(t), "cluster-certs", certDir, "3").CombinedOutput(); err != nil {
+	if out, err := runImnode(context.Background(), t, "cluster-certs", certDir, "3"); err != nil {
 		t.Fatalf("imnode cluster-certs: %v\n%s", err, out)
 	}
 	name := fmt.Sprintf("actorim-consul-tls-%d", time.Now().UnixNano()%1e9)
@@ -149,8 +149,7 @@ acl {
 		t.Run("refused: "+label, func(t *testing.T) {
 			c, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
-			out, err := exec.CommandContext(c, buildImnode(t), append(args(3, token...),
-				"--data", t.TempDir(), "--listen", freeAddr(t), "--auth-secret", testSecret)...).CombinedOutput()
+			out, err := runImnode(c, t, append(args(3, token...), "--data", t.TempDir(), "--listen", freeAddr(t))...)
 			if c.Err() != nil {
 				t.Fatalf("the node kept running outside the membership:\n%s", lastLines(string(out), 10))
 			}

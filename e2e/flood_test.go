@@ -75,7 +75,7 @@ func floodAndChat(t *testing.T, p *process, d, readDelay time.Duration) (growth 
 	a.send(t, bob, "warm-up")
 	b.collect(t, 1, 5*time.Second)
 
-	pid := p.cmd.Process.Pid
+	pid := p.Pid()
 	base := rss(t, pid)
 
 	ws := rawLogin(t, n, attacker)

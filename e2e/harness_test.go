@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -22,6 +20,7 @@ import (
 	"actorim/auth"
 	"actorim/client"
 	"actorim/gateway"
+	"actorim/internal/nodeproc"
 	"actorim/node"
 	"actorim/protos/clientpb"
 )
@@ -41,6 +40,7 @@ var (
 func TestMain(m *testing.M) {
 	var code int
 	func() {
+		defer func() { _ = os.RemoveAll(imnodeDir) }()
 		n, stop, err := startShared()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "start shared node:", err)
@@ -69,20 +69,18 @@ func TestMain(m *testing.M) {
 // that the race detector rightly reports when two nodes live at once; the
 // tests' private in-process nodes live one at a time.
 func startShared() (*testNode, func() error, error) {
+	bin, err := imnodeBinary()
+	if err != nil {
+		return nil, nil, err
+	}
 	dir, err := os.MkdirTemp("", "actorim-e2e-shared-*")
 	if err != nil {
 		return nil, nil, err
 	}
-	bin := filepath.Join(dir, "imnode")
-	if out, err := exec.Command("go", "build", "-o", bin, "actorim/cmd/imnode").CombinedOutput(); err != nil {
-		return nil, nil, fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := nodeproc.FreeAddr()
 	if err != nil {
 		return nil, nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
 	// The suite logs in hundreds of users from one address: no per-address
 	// login rate on the shared node (the limit has tests of its own).
 	p, err := launch(bin, filepath.Join(dir, "data"), addr, filepath.Join(dir, "imnode.log"),
@@ -93,7 +91,7 @@ func startShared() (*testNode, func() error, error) {
 		}
 		err := p.stop()
 		if os.Getenv("E2E_NODE_LOGS") != "" {
-			if b, rerr := os.ReadFile(p.log.Name()); rerr == nil {
+			if b, rerr := os.ReadFile(p.LogFile()); rerr == nil {
 				fmt.Fprintf(os.Stderr, "shared imnode log:\n%s", b)
 			}
 		}
@@ -104,7 +102,7 @@ func startShared() (*testNode, func() error, error) {
 		_ = stop()
 		return nil, nil, err
 	}
-	sharedLog = p.log.Name()
+	sharedLog = p.LogFile()
 	return p.node(), stop, nil
 }
 

@@ -110,7 +110,7 @@ func TestLoginFloodBounded(t *testing.T) {
 	p := startProcess(t, t.TempDir(), freeAddr(t), "--trusted-proxies", "127.0.0.1", "--hash-concurrency", "2")
 	n := p.node()
 	known := []string{n.newUser(t, "flood"), n.newUser(t, "flood"), n.newUser(t, "flood")}
-	pid := p.cmd.Process.Pid
+	pid := p.Pid()
 	baseRSS, _ := procMemory(t, pid)
 
 	flood := func(t *testing.T, workers int, d time.Duration, xff func(w int) string) map[int]int {
@@ -377,7 +377,7 @@ func TestHTTPSlowBodyCutOff(t *testing.T) {
 	n := p.node()
 
 	// Declared over the 4 KiB limit of login: 413 before reading.
-	conn, err := net.DialTimeout("tcp", p.addr, time.Second)
+	conn, err := net.DialTimeout("tcp", p.Addr(), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +403,7 @@ func TestHTTPSlowBodyCutOff(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { s.ended = time.Now() }()
-			c, err := net.DialTimeout("tcp", p.addr, time.Second)
+			c, err := net.DialTimeout("tcp", p.Addr(), time.Second)
 			if err != nil {
 				return
 			}

@@ -127,8 +127,8 @@ func attack(t *testing.T, args ...string) (string, bool) {
 func requireNodeUp(t *testing.T, p *process) {
 	t.Helper()
 	time.Sleep(200 * time.Millisecond) // a panic takes the process down in a moment
-	resp, err := http.Get("http://" + p.addr + "/readyz")
-	if err != nil || !p.alive() {
+	resp, err := http.Get("http://" + p.Addr() + "/readyz")
+	if err != nil || !p.Alive() {
 		t.Fatalf("the node died: %v", err)
 	}
 	resp.Body.Close()
@@ -139,7 +139,7 @@ var remoteAddrRE = regexp.MustCompile(`msg="actorim node ready".* cluster=([0-9.
 // remoteAddress reads the node's actor remote address from its log.
 func remoteAddress(t *testing.T, p *process) string {
 	t.Helper()
-	b, err := os.ReadFile(p.log.Name())
+	b, err := os.ReadFile(p.LogFile())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func nodeCerts(t *testing.T, p *process) certFiles {
 	t.Helper()
 	var f certFiles
 	var data string
-	args := p.cmd.Args
+	args := p.Args()
 	for i := 1; i+1 < len(args); i++ {
 		switch args[i] {
 		case "--cluster-tls-cert":
@@ -195,7 +195,6 @@ func foreignCert(t *testing.T) certFiles {
 // (--cluster-tls=off) is refused on a bind or advertise address that is not
 // loopback. It refuses before it touches Consul or Redis (none is given).
 func TestClusterNodeRefusesInsecureRemote(t *testing.T) {
-	bin := buildImnode(t)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -207,11 +206,11 @@ func TestClusterNodeRefusesInsecureRemote(t *testing.T) {
 		{"opt-out advertised off loopback", []string{"--cluster-bind", "127.0.0.1:7000", "--advertise", "10.0.0.5:7000", "--cluster-tls", "off"}, "loopback only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"--cluster", "consul", "--store", "redis", "--auth-secret", testSecret,
+			args := append([]string{"--cluster", "consul", "--store", "redis",
 				"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--consul", "127.0.0.1:1", "--redis", "127.0.0.1:1"}, tc.args...)
 			c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			out, err := exec.CommandContext(c, bin, args...).CombinedOutput()
+			out, err := runImnode(c, t, args...)
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) {
 				t.Fatalf("imnode %v: %v\n%s", args, err, out)

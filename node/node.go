@@ -88,6 +88,9 @@ func (c *Config) setDefaults() {
 	if c.DrainSettle <= 0 {
 		c.DrainSettle = 500 * time.Millisecond
 	}
+	if c.TokenMaxLifetime <= 0 {
+		c.TokenMaxLifetime = auth.DefaultMaxLifetime
+	}
 }
 
 // Node is a running actorim node.

@@ -28,12 +28,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"actorim/loadgen"
+	"actorim/tools/loadgen"
 )
 
 func main() {
@@ -92,6 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	d := loadgen.Config{}.WithDefaults(name) // every default is written once, in loadgen
 	var (
 		cfg        loadgen.Config
 		targets    list
@@ -111,45 +111,46 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 	fs.Var(&nodePIDs, "node-pid", "read the node's CPU and RSS from /proc of this `pid` instead of its /metrics (repeatable)")
 	fs.IntVar(&cfg.Procs, "procs", 0, "client processes (default: as many as the open-files limit needs, about 19,000 sockets each)")
 	fs.BoolVar(&cfg.JSON, "json-codec", false, "use the JSON subprotocol instead of binary protobuf")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time, or how long idle connections are held")
-	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before measuring")
-	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "wait up to this long after the load for deliveries still under way")
-	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "limit of one connection attempt or request")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 200, "connection attempts in flight per client process")
+	fs.DurationVar(&cfg.Duration, "duration", d.Duration, "measured time, or how long idle connections are held")
+	fs.DurationVar(&cfg.Warmup, "warmup", d.Warmup, "load before measuring")
+	fs.DurationVar(&cfg.Drain, "drain", d.Drain, "wait up to this long after the load for deliveries still under way")
+	fs.DurationVar(&cfg.Timeout, "timeout", d.Timeout, "limit of one connection attempt or request")
+	fs.IntVar(&cfg.Concurrency, "concurrency", d.Concurrency, "connection attempts in flight per client process")
 	fs.StringVar(&cfg.RunID, "run-id", "", "prefix of the test users' ids (default: fresh per run)")
-	fs.IntVar(&cfg.Examples, "examples", 5, "examples of each violation kind to show")
+	fs.IntVar(&cfg.Examples, "examples", d.Examples, "examples of each violation kind to show")
 
 	pairsFlags := func() {
-		fs.IntVar(&cfg.Pairs, "pairs", 1000, "sender/receiver pairs")
-		fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: total messages/s, latency measured from each message's scheduled time (default: closed loop)")
-		fs.IntVar(&cfg.Inflight, "inflight", 1, "closed loop: unacknowledged sends per sender (pipelined)")
-		fs.DurationVar(&cfg.AckDelay, "ack-delay", 200*time.Millisecond, "receivers acknowledge pushes this long after the first unacknowledged one")
+		fs.IntVar(&cfg.Pairs, "pairs", d.Pairs, "sender/receiver pairs")
+		fs.Float64Var(&cfg.Rate, "rate", d.Rate, "open loop: total messages/s, latency measured from each message's scheduled time (default: closed loop)")
+		fs.IntVar(&cfg.Inflight, "inflight", d.Inflight, "closed loop: unacknowledged sends per sender (pipelined)")
+		fs.DurationVar(&cfg.AckDelay, "ack-delay", d.AckDelay, "receivers acknowledge pushes this long after the first unacknowledged one")
 	}
 	switch name {
 	case "pairs":
 		pairsFlags()
 	case "idle":
-		fs.IntVar(&cfg.Conns, "conns", 1000, "connections to open and hold")
+		fs.IntVar(&cfg.Conns, "conns", d.Conns, "connections to open and hold")
 	case "login-storm":
-		fs.IntVar(&cfg.Users, "users", 5000, "distinct users")
+		fs.IntVar(&cfg.Users, "users", d.Users, "distinct users")
+		// 0, not d.Conns: the default follows --users.
 		fs.IntVar(&cfg.Conns, "conns", 0, "logins per round, spread over the users as devices d0, d1, ... (default --users)")
 	case "reconnect-storm":
-		fs.IntVar(&cfg.Devices, "devices", 1000, "receiving devices that drop and resume")
-		fs.Float64Var(&cfg.Rate, "rate", 0, "total messages/s sent to them (default: one per device per second)")
-		fs.DurationVar(&cfg.Offline, "offline", 2*time.Second, "how long they stay away while messages keep coming")
-		fs.DurationVar(&cfg.AckDelay, "ack-delay", 200*time.Millisecond, "receivers acknowledge pushes this long after the first")
+		fs.IntVar(&cfg.Devices, "devices", d.Devices, "receiving devices that drop and resume")
+		fs.Float64Var(&cfg.Rate, "rate", d.Rate, "total messages/s sent to them (default: one per device per second)")
+		fs.DurationVar(&cfg.Offline, "offline", d.Offline, "how long they stay away while messages keep coming")
+		fs.DurationVar(&cfg.AckDelay, "ack-delay", d.AckDelay, "receivers acknowledge pushes this long after the first")
 	case "mix":
 		pairsFlags()
-		fs.IntVar(&cfg.Conns, "conns", 1000, "idle connections beside the pairs")
-		fs.DurationVar(&cfg.ReconnectEvery, "reconnect-every", time.Second, "how often receivers drop and resume")
-		fs.IntVar(&cfg.ReconnectBatch, "reconnect-batch", 10, "receivers that drop and resume each time")
+		fs.IntVar(&cfg.Conns, "conns", d.Conns, "idle connections beside the pairs")
+		fs.DurationVar(&cfg.ReconnectEvery, "reconnect-every", d.ReconnectEvery, "how often receivers drop and resume")
+		fs.IntVar(&cfg.ReconnectBatch, "reconnect-batch", d.ReconnectBatch, "receivers that drop and resume each time")
 	case "fanout":
-		fs.IntVar(&cfg.GroupSize, "group-size", 100, "members of each group, all online with one connection each")
-		fs.IntVar(&cfg.Groups, "groups", 1, "groups (disjoint members; a group's members share one client process)")
-		fs.IntVar(&cfg.Senders, "senders", 1, "members of each group who send")
-		fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: total messages/s over all groups, latency measured from each message's scheduled time (default: closed loop)")
-		fs.IntVar(&cfg.Inflight, "inflight", 1, "closed loop: unacknowledged sends per sender (pipelined)")
-		fs.DurationVar(&cfg.AckDelay, "ack-delay", 200*time.Millisecond, "members acknowledge pushes this long after the first unacknowledged one")
+		fs.IntVar(&cfg.GroupSize, "group-size", d.GroupSize, "members of each group, all online with one connection each")
+		fs.IntVar(&cfg.Groups, "groups", d.Groups, "groups (disjoint members; a group's members share one client process)")
+		fs.IntVar(&cfg.Senders, "senders", d.Senders, "members of each group who send")
+		fs.Float64Var(&cfg.Rate, "rate", d.Rate, "open loop: total messages/s over all groups, latency measured from each message's scheduled time (default: closed loop)")
+		fs.IntVar(&cfg.Inflight, "inflight", d.Inflight, "closed loop: unacknowledged sends per sender (pipelined)")
+		fs.DurationVar(&cfg.AckDelay, "ack-delay", d.AckDelay, "members acknowledge pushes this long after the first unacknowledged one")
 	}
 
 	return &ffcli.Command{

@@ -73,106 +73,129 @@ func run(args []string) error {
 // parseConfig reads flags, ACTORIM_* environment variables and the optional
 // config file, in that order of precedence.
 func parseConfig(args []string) (node.Config, *slog.Logger, error) {
-	fs := flag.NewFlagSet("imnode", flag.ContinueOnError)
-	var cfg node.Config
-	var (
-		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
-		logFormat = fs.String("log-format", "text", "log format: text or json")
-		policy    = fs.String("device-policy", "multi", "multi-device policy: multi (any number), per-platform (one per platform) or single (one in all)")
-		_         = fs.String("config", "", "optional config file: one \"flag value\" pair per line")
-	)
-	bindFlags(fs, &cfg)
-	proxies := bindPerimeterFlags(fs, &cfg)
-	security := bindSecurityFlags(fs, &cfg)
-	err := ff.Parse(fs, args,
+	f := newFlags()
+	cfg := &f.cfg
+	err := ff.Parse(f.fs, args,
 		ff.WithEnvVarPrefix("ACTORIM"),
 		ff.WithConfigFileFlag("config"),
 		ff.WithConfigFileParser(ff.PlainParser),
 	)
 	if err != nil {
-		return cfg, nil, err
+		return *cfg, nil, err
 	}
-	if err := security.apply(&cfg); err != nil {
-		return cfg, nil, err
+	if err := f.security.apply(cfg); err != nil {
+		return *cfg, nil, err
 	}
-	if cfg.Actors.DevicePolicy, err = actors.ParseDevicePolicy(*policy); err != nil {
-		return cfg, nil, err
+	if cfg.Actors.DevicePolicy, err = actors.ParseDevicePolicy(*f.policy); err != nil {
+		return *cfg, nil, err
 	}
-	if cfg.Gateway.TrustedProxies, err = parsePrefixes(*proxies); err != nil {
-		return cfg, nil, fmt.Errorf("--trusted-proxies: %w", err)
+	if cfg.Gateway.TrustedProxies, err = parsePrefixes(*f.proxies); err != nil {
+		return *cfg, nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	logger, err := newLogger(*logLevel, *logFormat)
-	return cfg, logger, err
+	logger, err := newLogger(*f.logLevel, *f.logFormat)
+	return *cfg, logger, err
 }
 
-func bindFlags(fs *flag.FlagSet, c *node.Config) {
-	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the WebSocket (/ws) and HTTP listener")
-	fs.StringVar(&c.DataDir, "data", "./data", "data directory of the embedded store")
-	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves wss:// and https://")
-	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
-	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ (for diagnosis; off in production)")
-	fs.StringVar(&c.AuthSecret, "auth-secret", "", "user token signing secret, at least 32 bytes, shared with application servers; give it by $ACTORIM_AUTH_SECRET or --auth-secret-file, not here: a command line shows in ps (default: generated into <data>/auth.secret)")
+// flags is imnode's flag set, bound to cfg, and the flags that need more
+// than a field of it.
+type flags struct {
+	fs                                   *flag.FlagSet
+	cfg                                  node.Config
+	logLevel, logFormat, policy, proxies *string
+	security                             *securityFlags
+}
 
-	fs.IntVar(&c.Gateway.MaxFrameBytes, "max-frame-bytes", 64<<10, "largest client frame accepted")
-	fs.DurationVar(&c.Gateway.IdleTimeout, "idle-timeout", 60*time.Second, "close a connection that sends nothing for this long")
-	fs.DurationVar(&c.Gateway.PingInterval, "ping-interval", 25*time.Second, "interval of server WebSocket pings")
-	fs.DurationVar(&c.Gateway.LoginTimeout, "login-timeout", 10*time.Second, "time a new connection has to log in")
-	fs.DurationVar(&c.Gateway.WriteTimeout, "write-timeout", 10*time.Second, "disconnect a client that cannot take a frame within this time")
-	fs.Float64Var(&c.Gateway.SendRate, "send-rate", 100, "sends per second allowed per connection")
-	fs.IntVar(&c.Gateway.SendBurst, "send-burst", 200, "burst of sends allowed per connection")
-	fs.Float64Var(&c.Gateway.RequestRate, "request-rate", 200, "frames per second allowed per connection, all kinds (sends also count against --send-rate)")
-	fs.IntVar(&c.Gateway.RequestBurst, "request-burst", 400, "burst of frames allowed per connection; a client that sends this many more while refused is closed with 4007")
-	fs.IntVar(&c.Gateway.MaxInflightBytes, "max-inflight-bytes", 256<<10, "bytes of a connection's unanswered frames (each counts its size plus 1 KiB) before its socket is no longer read")
-	fs.IntVar(&c.Gateway.MaxConnections, "max-connections", 0, "refuse sockets beyond this many (0: open-files limit minus 512)")
-	fs.DurationVar(&c.Gateway.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of tokens issued by POST /v1/login")
+// newFlags binds every flag. A flag of a Config field takes its default
+// from node.Config{}.WithDefaults(), the one place that default is written.
+func newFlags() *flags {
+	fs := flag.NewFlagSet("imnode", flag.ContinueOnError)
+	d := node.Config{}.WithDefaults()
+	f := &flags{fs: fs}
+	f.logLevel = fs.String("log-level", "info", "log level: debug, info, warn or error")
+	f.logFormat = fs.String("log-format", "text", "log format: text or json")
+	f.policy = fs.String("device-policy", string(d.Actors.DevicePolicy), "multi-device policy: multi (any number), per-platform (one per platform) or single (one in all)")
+	_ = fs.String("config", "", "optional config file: one \"flag value\" pair per line")
+	bindFlags(fs, &f.cfg, d)
+	f.proxies = bindPerimeterFlags(fs, &f.cfg, d)
+	f.security = bindSecurityFlags(fs, &f.cfg)
+	return f
+}
 
-	fs.IntVar(&c.Actors.MaxContentBytes, "max-content-bytes", 16<<10, "largest message content (text, emoji or custom JSON)")
-	fs.DurationVar(&c.Actors.PushRetryMin, "push-retry", 2*time.Second, "first resend delay of an unacknowledged push (doubles up to --push-retry-max)")
-	fs.DurationVar(&c.Actors.PushRetryMax, "push-retry-max", 30*time.Second, "longest resend delay of an unacknowledged push")
-	fs.IntVar(&c.Actors.PushWindow, "push-window", 512, "unacknowledged entries allowed per device")
-	fs.DurationVar(&c.Actors.GrainIdle, "grain-idle", 2*time.Minute, "passivate a user grain without devices after this long idle")
-	fs.IntVar(&c.Actors.MaxGroupMembers, "max-group-members", 2000, "largest group")
-	fs.DurationVar(&c.Actors.RecallWindow, "recall-window", 2*time.Minute, "how long after sending a message may be recalled")
-	fs.IntVar(&c.Actors.WriteBudget, "write-budget", 2<<20, "bytes per second one connection's sends may make the store write (content plus 256 bytes, per recipient timeline)")
-	fs.IntVar(&c.Actors.WriteBurst, "write-burst", 32<<20, "burst of --write-budget, in bytes")
+// bindFlags binds the flags of the listener, gateway, actors, cluster and
+// store; d holds their defaults.
+func bindFlags(fs *flag.FlagSet, c *node.Config, d node.Config) {
+	fs.StringVar(&c.Listen, "listen", d.Listen, "address of the WebSocket (/ws) and HTTP listener")
+	fs.StringVar(&c.DataDir, "data", d.DataDir, "data directory of the embedded store")
+	fs.StringVar(&c.TLSCert, "tls-cert", d.TLSCert, "TLS certificate file (PEM); with --tls-key serves wss:// and https://")
+	fs.StringVar(&c.TLSKey, "tls-key", d.TLSKey, "TLS private key file (PEM)")
+	fs.BoolVar(&c.Pprof, "pprof", d.Pprof, "serve Go's profiler at /debug/pprof/ (for diagnosis; off in production)")
+	fs.StringVar(&c.AuthSecret, "auth-secret", d.AuthSecret, "user token signing secret, at least 32 bytes, shared with application servers; give it by $ACTORIM_AUTH_SECRET or --auth-secret-file, not here: a command line shows in ps (default: generated into <data>/auth.secret)")
 
-	fs.StringVar(&c.Cluster.Provider, "cluster", "standalone", "cluster provider: standalone (one node) or consul")
-	fs.StringVar(&c.Cluster.Bind, "cluster-bind", "127.0.0.1:0", "host:port of the actor remote listener")
-	fs.StringVar(&c.Cluster.Advertise, "advertise", "", "host:port other nodes reach this node's actor remote at (default: the bound address)")
-	fs.StringVar(&c.Cluster.Name, "cluster-name", "actorim", "cluster name: nodes join only nodes of the same name")
-	fs.StringVar(&c.Cluster.Consul.Addr, "consul", "127.0.0.1:8500", "Consul agent HTTP address (with --cluster consul)")
-	fs.DurationVar(&c.Cluster.Consul.TTL, "consul-ttl", time.Second, "membership health TTL: how soon a crashed node is noticed")
-	fs.DurationVar(&c.Cluster.RequestTimeout, "grain-timeout", 5*time.Second, "bound of one grain call including retries")
-	fs.DurationVar(&c.DrainSettle, "drain-settle", 500*time.Millisecond, "on SIGTERM in a cluster: wait after leaving the membership before closing sockets")
+	g, dg := &c.Gateway, d.Gateway
+	fs.IntVar(&g.MaxFrameBytes, "max-frame-bytes", dg.MaxFrameBytes, "largest client frame accepted")
+	fs.DurationVar(&g.IdleTimeout, "idle-timeout", dg.IdleTimeout, "close a connection that sends nothing for this long")
+	fs.DurationVar(&g.PingInterval, "ping-interval", dg.PingInterval, "interval of server WebSocket pings (at most half of --idle-timeout)")
+	fs.DurationVar(&g.LoginTimeout, "login-timeout", dg.LoginTimeout, "time a new connection has to log in")
+	fs.DurationVar(&g.WriteTimeout, "write-timeout", dg.WriteTimeout, "disconnect a client that cannot take a frame within this time")
+	fs.Float64Var(&g.SendRate, "send-rate", dg.SendRate, "sends per second allowed per connection")
+	fs.IntVar(&g.SendBurst, "send-burst", dg.SendBurst, "burst of sends allowed per connection")
+	fs.Float64Var(&g.RequestRate, "request-rate", dg.RequestRate, "frames per second allowed per connection, all kinds (sends also count against --send-rate)")
+	fs.IntVar(&g.RequestBurst, "request-burst", dg.RequestBurst, "burst of frames allowed per connection; a client that sends this many more while refused is closed with 4007")
+	fs.IntVar(&g.MaxInflightBytes, "max-inflight-bytes", dg.MaxInflightBytes, "bytes of a connection's unanswered frames (each counts its size plus 1 KiB) before its socket is no longer read")
+	fs.IntVar(&g.MaxConnections, "max-connections", dg.MaxConnections, "refuse sockets beyond this many (default and 0: the open-files limit minus 512)")
+	fs.DurationVar(&g.TokenTTL, "token-ttl", dg.TokenTTL, "lifetime of tokens issued by POST /v1/login")
 
-	fs.StringVar(&c.Store.Backend, "store", "embedded", "hot store: embedded (Pebble in --data, one node) or redis (shared by a cluster)")
-	fs.StringVar(&c.Store.Redis.Addr, "redis", "127.0.0.1:6379", "Redis primary host:port (with --store redis)")
-	fs.StringVar(&c.Store.Redis.Password, "redis-password", "", "Redis password")
-	fs.IntVar(&c.Store.Redis.DB, "redis-db", 0, "Redis database number")
-	fs.StringVar(&c.Store.Redis.Prefix, "redis-prefix", "actorim:", "prefix of every Redis key")
-	bindArchiveFlags(fs, c)
+	a, da := &c.Actors, d.Actors
+	fs.IntVar(&a.MaxContentBytes, "max-content-bytes", da.MaxContentBytes, "largest message content (text, emoji or custom JSON)")
+	fs.DurationVar(&a.PushRetryMin, "push-retry", da.PushRetryMin, "first resend delay of an unacknowledged push (doubles up to --push-retry-max)")
+	fs.DurationVar(&a.PushRetryMax, "push-retry-max", da.PushRetryMax, "longest resend delay of an unacknowledged push")
+	fs.IntVar(&a.PushWindow, "push-window", da.PushWindow, "unacknowledged entries allowed per device")
+	fs.DurationVar(&a.GrainIdle, "grain-idle", da.GrainIdle, "passivate a user grain without devices after this long idle")
+	fs.IntVar(&a.MaxGroupMembers, "max-group-members", da.MaxGroupMembers, "largest group")
+	fs.DurationVar(&a.RecallWindow, "recall-window", da.RecallWindow, "how long after sending a message may be recalled")
+	fs.IntVar(&a.WriteBudget, "write-budget", da.WriteBudget, "bytes per second one connection's sends may make the store write (content plus 256 bytes, per recipient timeline)")
+	fs.IntVar(&a.WriteBurst, "write-burst", da.WriteBurst, "burst of --write-budget, in bytes")
+
+	cl, dc := &c.Cluster, d.Cluster
+	fs.StringVar(&cl.Provider, "cluster", dc.Provider, "cluster provider: standalone (one node) or consul")
+	fs.StringVar(&cl.Bind, "cluster-bind", dc.Bind, "host:port of the actor remote listener")
+	fs.StringVar(&cl.Advertise, "advertise", dc.Advertise, "host:port other nodes reach this node's actor remote at (default: the bound address)")
+	fs.StringVar(&cl.Name, "cluster-name", dc.Name, "cluster name: nodes join only nodes of the same name")
+	fs.StringVar(&cl.Consul.Addr, "consul", dc.Consul.Addr, "Consul agent HTTP address (with --cluster consul)")
+	fs.DurationVar(&cl.Consul.TTL, "consul-ttl", dc.Consul.TTL, "membership health TTL: how soon a crashed node is noticed")
+	fs.DurationVar(&cl.RequestTimeout, "grain-timeout", dc.RequestTimeout, "bound of one grain call including retries")
+	fs.DurationVar(&c.DrainSettle, "drain-settle", d.DrainSettle, "on SIGTERM in a cluster: wait after leaving the membership before closing sockets")
+
+	st, ds := &c.Store, d.Store
+	fs.StringVar(&st.Backend, "store", ds.Backend, "hot store: embedded (Pebble in --data, one node) or redis (shared by a cluster)")
+	fs.StringVar(&st.Redis.Addr, "redis", ds.Redis.Addr, "Redis primary host:port (with --store redis)")
+	fs.StringVar(&st.Redis.Password, "redis-password", ds.Redis.Password, "Redis password")
+	fs.IntVar(&st.Redis.DB, "redis-db", ds.Redis.DB, "Redis database number")
+	fs.StringVar(&st.Redis.Prefix, "redis-prefix", ds.Redis.Prefix, "prefix of every Redis key")
+	bindArchiveFlags(fs, c, d)
 }
 
 // bindPerimeterFlags binds the flags of credentials, HTTP limits and login
 // limits; it returns the raw --trusted-proxies list.
-func bindPerimeterFlags(fs *flag.FlagSet, c *node.Config) *string {
-	fs.StringVar(&c.AuthSecretFile, "auth-secret-file", "", "file holding the user token signing secret (mode 0600)")
-	fs.StringVar(&c.AdminSecret, "admin-secret", "", "admin token signing secret, at least 32 bytes, different from the auth secret; give it by $ACTORIM_ADMIN_SECRET or --admin-secret-file (default: generated into <data>/admin.secret)")
-	fs.StringVar(&c.AdminSecretFile, "admin-secret-file", "", "file holding the admin token signing secret (mode 0600)")
-	fs.StringVar(&c.AdminListen, "admin-listen", "", "serve the admin API, /metrics and pprof on this address instead of --listen (e.g. 127.0.0.1:9090)")
-	fs.DurationVar(&c.TokenMaxLifetime, "token-max-lifetime", 30*24*time.Hour, "refuse tokens whose expiry is further away than this")
-	fs.StringVar(&c.TokenIssuer, "token-issuer", "", "when set, user tokens must carry this iss (and issued ones do)")
-	fs.StringVar(&c.TokenAudience, "token-audience", "", "when set, user tokens must carry this aud (and issued ones do)")
-	fs.DurationVar(&c.Gateway.HTTPReadTimeout, "http-read-timeout", 20*time.Second, "time to read a whole HTTP request, body included")
-	fs.DurationVar(&c.Gateway.HTTPWriteTimeout, "http-write-timeout", 30*time.Second, "time to write an HTTP answer")
-	fs.DurationVar(&c.Gateway.HTTPIdleTimeout, "http-idle-timeout", 60*time.Second, "close a kept-alive HTTP connection idle for this long")
-	fs.IntVar(&c.Gateway.Hashing.Concurrency, "hash-concurrency", 0, "password hashes (argon2id, 19 MiB each) at once (0: GOMAXPROCS, at least 2, at most 16)")
-	fs.IntVar(&c.Gateway.Hashing.Queue, "hash-queue", 64, "register and login requests that may wait for a hashing slot; beyond, 503")
-	fs.DurationVar(&c.Gateway.Hashing.Wait, "hash-wait", 2*time.Second, "longest wait for a hashing slot before 503")
-	fs.Float64Var(&c.Gateway.LoginRate, "login-rate", 10, "register and login requests per second per client address (negative: no limit)")
-	fs.IntVar(&c.Gateway.LoginBurst, "login-burst", 40, "burst of register and login requests per client address")
-	fs.IntVar(&c.Gateway.LoginFreeFailures, "login-free-failures", 5, "failed logins in a row before an account's logins back off (1s, doubling)")
-	fs.DurationVar(&c.Gateway.LoginBackoffMax, "login-backoff-max", 5*time.Minute, "longest lockout of an account's logins after failures")
+func bindPerimeterFlags(fs *flag.FlagSet, c *node.Config, d node.Config) *string {
+	fs.StringVar(&c.AuthSecretFile, "auth-secret-file", d.AuthSecretFile, "file holding the user token signing secret (mode 0600)")
+	fs.StringVar(&c.AdminSecret, "admin-secret", d.AdminSecret, "admin token signing secret, at least 32 bytes, different from the auth secret; give it by $ACTORIM_ADMIN_SECRET or --admin-secret-file (default: generated into <data>/admin.secret)")
+	fs.StringVar(&c.AdminSecretFile, "admin-secret-file", d.AdminSecretFile, "file holding the admin token signing secret (mode 0600)")
+	fs.StringVar(&c.AdminListen, "admin-listen", d.AdminListen, "serve the admin API, /metrics and pprof on this address instead of --listen (e.g. 127.0.0.1:9090)")
+	fs.DurationVar(&c.TokenMaxLifetime, "token-max-lifetime", d.TokenMaxLifetime, "refuse tokens whose expiry is further away than this")
+	fs.StringVar(&c.TokenIssuer, "token-issuer", d.TokenIssuer, "when set, user tokens must carry this iss (and issued ones do)")
+	fs.StringVar(&c.TokenAudience, "token-audience", d.TokenAudience, "when set, user tokens must carry this aud (and issued ones do)")
+	g, dg := &c.Gateway, d.Gateway
+	fs.DurationVar(&g.HTTPReadTimeout, "http-read-timeout", dg.HTTPReadTimeout, "time to read a whole HTTP request, body included")
+	fs.DurationVar(&g.HTTPWriteTimeout, "http-write-timeout", dg.HTTPWriteTimeout, "time to write an HTTP answer")
+	fs.DurationVar(&g.HTTPIdleTimeout, "http-idle-timeout", dg.HTTPIdleTimeout, "close a kept-alive HTTP connection idle for this long")
+	fs.IntVar(&g.Hashing.Concurrency, "hash-concurrency", dg.Hashing.Concurrency, "password hashes (argon2id, 19 MiB each) at once (default and 0: GOMAXPROCS, at least 2, at most 16)")
+	fs.IntVar(&g.Hashing.Queue, "hash-queue", dg.Hashing.Queue, "register and login requests that may wait for a hashing slot; beyond, 503")
+	fs.DurationVar(&g.Hashing.Wait, "hash-wait", dg.Hashing.Wait, "longest wait for a hashing slot before 503")
+	fs.Float64Var(&g.LoginRate, "login-rate", dg.LoginRate, "register and login requests per second per client address (negative: no limit)")
+	fs.IntVar(&g.LoginBurst, "login-burst", dg.LoginBurst, "burst of register and login requests per client address")
+	fs.IntVar(&g.LoginFreeFailures, "login-free-failures", dg.LoginFreeFailures, "failed logins in a row before an account's logins back off (1s, doubling)")
+	fs.DurationVar(&g.LoginBackoffMax, "login-backoff-max", dg.LoginBackoffMax, "longest lockout of an account's logins after failures")
 	return fs.String("trusted-proxies", "", "comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For names the client")
 }
 

@@ -48,9 +48,7 @@ type Trimmer struct {
 
 // NewTrimmer returns a trimmer of store; Start runs it.
 func NewTrimmer(cfg TrimmerConfig, db *DB, store persistence.Trimmer, reg prometheus.Registerer, logger *slog.Logger) *Trimmer {
-	if cfg.Interval <= 0 {
-		cfg.Interval = time.Minute
-	}
+	cfg.setDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -12,8 +12,8 @@ import (
 
 	"actorim/actors"
 	"actorim/gateway"
-	"actorim/loadgen"
 	"actorim/node"
+	"actorim/tools/loadgen"
 )
 
 // TestMain lets the test binary serve as a worker process for Procs > 1.
@@ -26,13 +26,17 @@ func TestMain(m *testing.M) {
 
 const secret = "loadgen-test-secret-0123456789abcdef"
 
-// startNode runs a node in the test process with the send rate limit lifted.
+// startNode runs a node in the test process with its limits lifted as
+// imbench --spawn lifts them: send and request rates (a fan-out sender
+// with 4 in flight otherwise passes the 200 frames/s request rate and gets
+// ERR_RATE_LIMITED), and the write budget.
 func startNode(t *testing.T) string {
 	t.Helper()
 	n, err := node.Start(context.Background(), node.Config{
 		Listen: "127.0.0.1:0", DataDir: t.TempDir(), AuthSecret: secret,
-		Gateway: gateway.Config{SendRate: 1e6, SendBurst: 1e6},
-		Actors:  actors.Config{PushRetryMin: 500 * time.Millisecond, PushRetryMax: 2 * time.Second},
+		Gateway: gateway.Config{SendRate: 1e6, SendBurst: 1e6, RequestRate: 1e6, RequestBurst: 1e6},
+		Actors: actors.Config{PushRetryMin: 500 * time.Millisecond, PushRetryMax: 2 * time.Second,
+			WriteBudget: 1 << 40, WriteBurst: 1 << 40},
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -5,32 +5,29 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"actorim/internal/nodeproc"
 )
 
 // spawned is an imnode child process on a fresh data directory.
 type spawned struct {
-	cmd    *exec.Cmd
+	*nodeproc.Process
 	dir    string
-	addr   string
 	secret string
-	exited chan struct{}
 }
 
 // spawnNode starts a standalone imnode (bin, or one built from the module in
-// the working directory) with the send rate limit lifted, as bench/ does, so
-// that the node and not its limiter is measured.
+// the working directory) with its rate limits and write budget lifted, so
+// that the node and not its limiters is measured.
 func spawnNode(ctx context.Context, bin string, extra []string, stderr io.Writer) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "imbench-node-*")
 	if err != nil {
@@ -38,60 +35,37 @@ func spawnNode(ctx context.Context, bin string, extra []string, stderr io.Writer
 	}
 	fail := func(err error) (*spawned, error) { _ = os.RemoveAll(dir); return nil, err }
 	if bin == "" {
-		bin = filepath.Join(dir, "imnode")
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "actorim/cmd/imnode").CombinedOutput()
-		if err != nil {
-			return fail(fmt.Errorf("loadgen: build imnode (run imbench in the actorim module, or give --imnode): %v\n%s", err, out))
+		if bin, err = nodeproc.Build(ctx, dir); err != nil {
+			return fail(fmt.Errorf("loadgen: build imnode (run imbench in the actorim module, or give --imnode): %w", err))
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := nodeproc.FreeAddr()
 	if err != nil {
 		return fail(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	var raw [24]byte
 	_, _ = rand.Read(raw[:])
 	secret := hex.EncodeToString(raw[:])
-	args := append([]string{"--data", filepath.Join(dir, "data"), "--listen", addr,
-		"--send-rate", "1000000", "--send-burst", "1000000", "--request-rate", "1000000", "--request-burst", "1000000",
+	args := append([]string{"--send-rate", "1000000", "--send-burst", "1000000", "--request-rate", "1000000", "--request-burst", "1000000",
 		"--write-budget", "1099511627776", "--write-burst", "1099511627776", "--log-level", "warn"}, extra...)
-	cmd := exec.Command(bin, args...)
-	// The secret goes by the environment: a command line shows in ps.
-	cmd.Env = append(os.Environ(), "ACTORIM_AUTH_SECRET="+secret)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Start(); err != nil {
+	p, err := nodeproc.Start(nodeproc.Config{Bin: bin, DataDir: filepath.Join(dir, "data"), Listen: addr, Args: args,
+		AuthSecret: secret, Output: stderr})
+	if err != nil {
 		return fail(fmt.Errorf("loadgen: start imnode: %w", err))
 	}
-	s := &spawned{cmd: cmd, dir: dir, addr: addr, secret: secret, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.exited) }()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-s.exited:
-			s.stop()
-			return nil, errors.New("loadgen: imnode exited before it was ready")
-		default:
-		}
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
+	s := &spawned{Process: p, dir: dir, secret: secret}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.WaitReady(rctx); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("loadgen: %w", err)
 	}
-	s.stop()
-	return nil, errors.New("loadgen: imnode did not become ready in 30s")
+	return s, nil
 }
 
-// stop interrupts the node, kills it if it takes long, and removes its data.
+// stop shuts the node down (killing it if it takes long) and removes its data.
 func (s *spawned) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
+	_ = s.Stop(20 * time.Second)
 	_ = os.RemoveAll(s.dir)
 }
 

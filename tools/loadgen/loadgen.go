@@ -115,6 +115,16 @@ type Config struct {
 	WorkerCommand []string `json:"-"`
 }
 
+// WithDefaults returns c with every zero field that has a default set to it
+// as Run sets it for workload, except RunID, which Run draws fresh for each
+// run. imbench takes its flags' defaults from it.
+func (c Config) WithDefaults(workload string) Config {
+	runID := c.RunID
+	c.setDefaults(workload)
+	c.RunID = runID
+	return c
+}
+
 func (c *Config) setDefaults(workload string) {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
@@ -222,8 +232,8 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer node.stop()
-		cfg.Targets, cfg.Secret = []string{"ws://" + node.addr + "/ws"}, node.secret
-		pb.pids = []int{node.cmd.Process.Pid}
+		cfg.Targets, cfg.Secret = []string{"ws://" + node.Addr() + "/ws"}, node.secret
+		pb.pids = []int{node.Pid()}
 	}
 	if len(cfg.Targets) == 0 {
 		return nil, errors.New("loadgen: no target: give --target URL or --spawn")

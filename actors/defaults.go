@@ -1,0 +1,9 @@
+package actors
+
+// WithDefaults returns c with every zero field that has a default set to
+// it: the configuration the actors run with. cmd/imnode takes its flags'
+// defaults from it, so that each default is written once (in setDefaults).
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}
