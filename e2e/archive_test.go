@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,12 +24,9 @@ import (
 )
 
 // The archive tests share one ClickHouse, started by deploy/local/clickhouse.sh
-// on a fixed port pair; each test archives into a database of its own.
-const (
-	chTCPPort  = "19400"
-	chHTTPPort = "19401"
-	chAddr     = "127.0.0.1:" + chTCPPort
-)
+// on a pair of ports free when the run starts (so that several runs on one
+// machine never meet); each test archives into a database of its own.
+var chTCPPort, chHTTPPort, chAddr string
 
 var (
 	chOnce sync.Once
@@ -55,6 +53,9 @@ func clickHouse(t *testing.T) {
 		if chDir, chErr = os.MkdirTemp("", "actorim-e2e-ch-*"); chErr != nil {
 			return
 		}
+		base := freePortRun(t, 2)
+		chTCPPort, chHTTPPort = strconv.Itoa(base), strconv.Itoa(base+1)
+		chAddr = "127.0.0.1:" + chTCPPort
 		if chErr = chRun("start", chDir, chTCPPort, chHTTPPort); chErr != nil {
 			return
 		}
@@ -166,10 +167,17 @@ func TestArchiveEveryAckedMessage(t *testing.T) {
 	n, conn := archiveNode(t, nil)
 	acked := sendMany(t, n, 8, 50, "hello")
 	sameMessages(t, waitArchived(t, conn, len(acked), 15*time.Second), acked)
+	// A batch's messages are inserted before its timeline positions, so the
+	// positions may still be on their way.
 	var positions uint64
-	if err := conn.QueryRow(context.Background(),
-		"SELECT count() FROM (SELECT user_id, seq FROM timeline GROUP BY user_id, seq)").Scan(&positions); err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err := conn.QueryRow(context.Background(),
+			"SELECT count() FROM (SELECT user_id, seq FROM timeline GROUP BY user_id, seq)").Scan(&positions); err != nil {
+			t.Fatal(err)
+		}
+		if positions >= uint64(2*len(acked)) || time.Now().After(deadline) {
+			break
+		}
 	}
 	if positions != uint64(2*len(acked)) {
 		t.Fatalf("%d timeline positions archived, want %d", positions, 2*len(acked))
