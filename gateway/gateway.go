@@ -1,6 +1,7 @@
 // Package gateway is actorim's edge: the WebSocket endpoint (framing, codecs,
 // login, heartbeats, frame limits, send rate limits) and the HTTP API
-// (register, login, history, server-side sending, health and metrics) with
+// (register, login, history, server-side sending, media mounted from package
+// media, health and metrics) with
 // its limits (connections, timeouts, bodies, password hashing, login rates).
 // It talks to actors, never to the stores.
 package gateway
@@ -177,6 +178,7 @@ type Server struct {
 	draining bool
 
 	analytics atomic.Pointer[analyticsHolder] // see SetAnalytics
+	media     atomic.Pointer[mediaHolder]     // see SetMedia
 }
 
 // New returns a Server. tokens verifies user tokens and admin verifies admin

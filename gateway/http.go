@@ -42,6 +42,7 @@ func (s *Server) routes() {
 	pub.HandleFunc("POST /v1/register", s.handleRegister)
 	pub.HandleFunc("POST /v1/login", s.handleLogin)
 	pub.HandleFunc("GET /v1/conversations/{conversation}/messages", s.handleHistory)
+	s.mediaRoutes(pub)
 	s.health(pub)
 
 	adm := http.NewServeMux()
