@@ -111,7 +111,7 @@ return {0, g}
 var chargeMediaScript = redis.NewScript(`#!lua
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 local delta = tonumber(ARGV[1])
-if delta > 0 and used + delta > tonumber(ARGV[2]) then
+if delta > 0 and delta > tonumber(ARGV[2]) - used then
   return {1, used}
 end
 used = used + delta
@@ -263,9 +263,14 @@ func (s *Store) ChargeMedia(ctx context.Context, owner string, delta, limit int6
 	if !persistence.ValidID(owner) {
 		return 0, fmt.Errorf("redisstore: charge media: invalid owner %q", owner)
 	}
-	// 2^54 is exact as a double and beyond any usage: clamped, a delta
-	// means what it meant.
-	delta = min(max(delta, -2*maxExact), 2*maxExact)
+	// Usage never passes 2^53, so a larger delta is refused and a smaller
+	// one empties it; 2^54 says both exactly (between 2^53 and 2^54 a
+	// double would round, and 2^53+1 could pass a limit of 2^53). The
+	// script compares delta with limit-used, both exact, never a sum.
+	if delta > maxExact {
+		delta = 2 * maxExact
+	}
+	delta = max(delta, -2*maxExact)
 	limit = min(max(limit, -2*maxExact), maxExact)
 	reply, err := chargeMediaScript.Run(ctx, s.rdb, []string{s.k.mediaUsage(owner)}, delta, limit).Int64Slice()
 	if err != nil {

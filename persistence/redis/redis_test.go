@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -789,6 +790,29 @@ func TestMediaRedisCluster(t *testing.T) {
 	storetest.Media(t, func(t *testing.T) storetest.MediaStore {
 		return openStore(t, srv.addr(), Options{})
 	})
+}
+
+// TestChargeMediaBeyondDoubles: the charge script computes in Lua doubles,
+// exact below 2^53; usage stops there, whatever the limit, and no delta
+// is rounded into passing it.
+func TestChargeMediaBeyondDoubles(t *testing.T) {
+	s := openStore(t, shared.addr(), Options{})
+	ctx := context.Background()
+	if used, err := s.ChargeMedia(ctx, "alice", 1<<53, math.MaxInt64); err != nil || used != 1<<53 {
+		t.Fatalf("ChargeMedia(2^53) = %d, %v", used, err)
+	}
+	if _, err := s.ChargeMedia(ctx, "alice", 1, math.MaxInt64); !errors.Is(err, persistence.ErrQuotaExceeded) {
+		t.Fatalf("ChargeMedia past 2^53 = %v, want ErrQuotaExceeded", err)
+	}
+	if used, err := s.ChargeMedia(ctx, "alice", math.MinInt64, 0); err != nil || used != 0 {
+		t.Fatalf("ChargeMedia(MinInt64) = %d, %v; want 0", used, err)
+	}
+	if _, err := s.ChargeMedia(ctx, "alice", 1<<53+1, math.MaxInt64); !errors.Is(err, persistence.ErrQuotaExceeded) {
+		t.Fatalf("ChargeMedia(2^53+1) = %v, want ErrQuotaExceeded", err)
+	}
+	if used, err := s.MediaUsage(ctx, "alice"); err != nil || used != 0 {
+		t.Fatalf("usage after refused charges = %d, %v; want 0", used, err)
+	}
 }
 
 func (n *twoNodes) AcquireBlob(ctx context.Context, sha string) (string, error) {
