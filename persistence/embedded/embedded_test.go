@@ -60,6 +60,19 @@ func TestDurabilityEmbedded(t *testing.T) {
 	})
 }
 
+func TestMediaEmbedded(t *testing.T) {
+	storetest.Media(t, func(t *testing.T) storetest.MediaStore {
+		return openTest(t, t.TempDir(), Options{}, hooks{})
+	})
+}
+
+func TestMediaDurabilityEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	storetest.MediaDurability(t, func(t *testing.T) storetest.MediaStore {
+		return openTest(t, dir, Options{}, hooks{})
+	})
+}
+
 // crashDirEnv names the store directory for the child process of
 // TestKillRecovery.
 const crashDirEnv = "ACTORIM_EMBEDDED_CRASH_DIR"

@@ -107,6 +107,7 @@ type Store struct {
 
 	sessions sessions
 	ob       outbox
+	media    mediaLocks // see media.go
 
 	// The rest belongs to the committer goroutine.
 

@@ -34,7 +34,8 @@ import (
 //
 // The scripts touch keys of many users at once, so they are not Redis Cluster
 // compatible (declared with the no-cluster flag): this backend targets a
-// single primary, optionally with replicas.
+// single primary, optionally with replicas. The media keys (media.go) are
+// laid out for Cluster already.
 type keys struct{ prefix string }
 
 func (k keys) meta() string                { return k.prefix + "m" }

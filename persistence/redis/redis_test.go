@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -65,8 +66,9 @@ type redisServer struct {
 
 func (r *redisServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
 
-// startRedisAnyPort starts a server in dir on a free loopback port.
-func startRedisAnyPort(dir string) (*redisServer, error) {
+// startRedisAnyPort starts a server in dir on a free loopback port, with
+// extra arguments for redis-server if any.
+func startRedisAnyPort(dir string, extra ...string) (*redisServer, error) {
 	var err error
 	for range 5 { // another process may grab the port between probe and start
 		var port int
@@ -74,7 +76,7 @@ func startRedisAnyPort(dir string) (*redisServer, error) {
 			return nil, err
 		}
 		var r *redisServer
-		if r, err = startRedis(dir, port); err == nil {
+		if r, err = startRedis(dir, port, extra...); err == nil {
 			return r, nil
 		}
 	}
@@ -90,13 +92,13 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startRedis starts redis-server on port with its data in dir and waits
-// until it answers PING.
-func startRedis(dir string, port int) (*redisServer, error) {
-	cmd := exec.Command("redis-server",
+// startRedis starts redis-server on port with its data in dir, and extra
+// arguments if any, and waits until it answers PING.
+func startRedis(dir string, port int, extra ...string) (*redisServer, error) {
+	cmd := exec.Command("redis-server", append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--dir", dir, "--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
+		"--dir", dir, "--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log")}, extra...)...)
 	// Do not outlive a test binary that crashes.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -716,4 +718,135 @@ func (n *twoNodes) Users(ctx context.Context, after string, limit int) ([]string
 
 func (n *twoNodes) AppendAll(ctx context.Context, reqs []*persistence.AppendRequest) ([]*persistence.AppendResult, []error) {
 	return n.pick().AppendAll(ctx, reqs)
+}
+
+func TestMediaRedis(t *testing.T) {
+	storetest.Media(t, func(t *testing.T) storetest.MediaStore {
+		return openStore(t, shared.addr(), Options{})
+	})
+}
+
+func TestMediaDurabilityRedis(t *testing.T) {
+	prefix := newPrefix()
+	storetest.MediaDurability(t, func(t *testing.T) storetest.MediaStore {
+		return openStore(t, shared.addr(), Options{Prefix: prefix})
+	})
+}
+
+// TestMediaTwoNodes runs the Media suite against two Stores on one prefix,
+// calls alternating between them, as two imnode processes share one Redis:
+// the concurrent charges, deletes, acquires and releases, and the sends
+// racing the collector, come from both.
+func TestMediaTwoNodes(t *testing.T) {
+	storetest.Media(t, func(t *testing.T) storetest.MediaStore {
+		prefix := newPrefix()
+		return &twoNodes{nodes: [2]*Store{
+			openStore(t, shared.addr(), Options{Prefix: prefix}),
+			openStore(t, shared.addr(), Options{Prefix: prefix}),
+		}}
+	})
+}
+
+// TestMediaRedisCluster runs the Media suite against a one-node Redis
+// Cluster (every slot on one server). A Cluster refuses a script whose keys
+// do not share a hash slot even when one node serves them all, so the suite
+// passing shows that every media script is Cluster safe.
+func TestMediaRedisCluster(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := startRedisAnyPort(dir, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.kill)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: -1})
+	defer c.Close()
+	if err := c.ClusterAddSlotsRange(ctx, 0, 16383).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh primary waits a moment (about 2 s) before it calls its
+	// cluster ok.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		info, err := c.ClusterInfo(ctx).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster not ok after 15 s: %q, %v", info, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The test is worth something only if a cross-slot script is refused.
+	s := openStore(t, srv.addr(), Options{})
+	a, b := s.k.mediaFile("a"), s.k.unsentMedia(mediaShard("b"))
+	if mediaShard("a") == mediaShard("b") {
+		t.Fatal("pick two ids of different shards")
+	}
+	err = putMediaScript.Run(ctx, s.rdb, []string{a, b}, "a", "1", "own", "alice").Err()
+	if err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Fatalf("a script over two shards' keys = %v, want a CROSSSLOT refusal", err)
+	}
+
+	storetest.Media(t, func(t *testing.T) storetest.MediaStore {
+		return openStore(t, srv.addr(), Options{})
+	})
+}
+
+// TestChargeMediaBeyondDoubles: the charge script computes in Lua doubles,
+// exact below 2^53; usage stops there, whatever the limit, and no delta
+// is rounded into passing it.
+func TestChargeMediaBeyondDoubles(t *testing.T) {
+	s := openStore(t, shared.addr(), Options{})
+	ctx := context.Background()
+	if used, err := s.ChargeMedia(ctx, "alice", 1<<53, math.MaxInt64); err != nil || used != 1<<53 {
+		t.Fatalf("ChargeMedia(2^53) = %d, %v", used, err)
+	}
+	if _, err := s.ChargeMedia(ctx, "alice", 1, math.MaxInt64); !errors.Is(err, persistence.ErrQuotaExceeded) {
+		t.Fatalf("ChargeMedia past 2^53 = %v, want ErrQuotaExceeded", err)
+	}
+	if used, err := s.ChargeMedia(ctx, "alice", math.MinInt64, 0); err != nil || used != 0 {
+		t.Fatalf("ChargeMedia(MinInt64) = %d, %v; want 0", used, err)
+	}
+	if _, err := s.ChargeMedia(ctx, "alice", 1<<53+1, math.MaxInt64); !errors.Is(err, persistence.ErrQuotaExceeded) {
+		t.Fatalf("ChargeMedia(2^53+1) = %v, want ErrQuotaExceeded", err)
+	}
+	if used, err := s.MediaUsage(ctx, "alice"); err != nil || used != 0 {
+		t.Fatalf("usage after refused charges = %d, %v; want 0", used, err)
+	}
+}
+
+func (n *twoNodes) AcquireBlob(ctx context.Context, sha string) (string, error) {
+	return n.pick().AcquireBlob(ctx, sha)
+}
+
+func (n *twoNodes) ReleaseBlob(ctx context.Context, sha string) (string, error) {
+	return n.pick().ReleaseBlob(ctx, sha)
+}
+
+func (n *twoNodes) ChargeMedia(ctx context.Context, owner string, delta, limit int64) (int64, error) {
+	return n.pick().ChargeMedia(ctx, owner, delta, limit)
+}
+
+func (n *twoNodes) MediaUsage(ctx context.Context, owner string) (int64, error) {
+	return n.pick().MediaUsage(ctx, owner)
+}
+
+func (n *twoNodes) PutMediaFile(ctx context.Context, f persistence.MediaFile) error {
+	return n.pick().PutMediaFile(ctx, f)
+}
+
+func (n *twoNodes) GetMediaFile(ctx context.Context, id string) (persistence.MediaFile, error) {
+	return n.pick().GetMediaFile(ctx, id)
+}
+
+func (n *twoNodes) MarkMediaSent(ctx context.Context, id string, atMs uint64) error {
+	return n.pick().MarkMediaSent(ctx, id, atMs)
+}
+
+func (n *twoNodes) UnsentMedia(ctx context.Context, beforeMs uint64, limit int) ([]persistence.MediaFile, error) {
+	return n.pick().UnsentMedia(ctx, beforeMs, limit)
+}
+
+func (n *twoNodes) DeleteUnsentMedia(ctx context.Context, id string) (persistence.MediaFile, error) {
+	return n.pick().DeleteUnsentMedia(ctx, id)
 }

@@ -10,7 +10,8 @@ import "github.com/redis/go-redis/v9"
 // running it rather than at its first write: a script that ran out of memory
 // half way would leave half an append behind, since Redis does not roll
 // scripts back. no-cluster states that keys of many users are touched at
-// once (see keys). Redis 7.0 or newer is needed for the shebang.
+// once (see keys); the media scripts (media.go) are Cluster safe and carry
+// no flag. Redis 7.0 or newer is needed for the shebang.
 //
 // Lua numbers are doubles. Seqs, msg ids and millisecond times stay far below
 // 2^53, where doubles are exact; numbers are turned into strings with
@@ -202,4 +203,6 @@ return out
 var allScripts = []*redis.Script{
 	appendScript, createAccountScript, readConversationScript,
 	putSessionScript, deleteSessionScript, sessionsScript,
+	acquireBlobScript, releaseBlobScript, chargeMediaScript,
+	putMediaScript, markMediaSentScript, deleteUnsentMediaScript,
 }
