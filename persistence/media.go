@@ -90,3 +90,33 @@ type Media interface {
 	// is gone. Of concurrent calls for one id, exactly one succeeds.
 	DeleteUnsentMedia(ctx context.Context, id string) (MediaFile, error)
 }
+
+// ValidSHA256 reports whether sha is a hex SHA-256 as encoding/hex writes it
+// (64 lowercase hex digits), the form the Media contract takes.
+func ValidSHA256(sha string) bool {
+	if len(sha) != 64 {
+		return false
+	}
+	for _, c := range []byte(sha) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidFileID reports whether id can name a media file in a store: 1 to 128
+// bytes of [A-Za-z0-9_-]. The ids the media service gives out are 26
+// characters of [a-z0-9].
+func ValidFileID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -5,7 +5,8 @@
 // every implementation of that contract passes.
 //
 // The contracts are small on purpose: Accounts, Timelines (with its read
-// side, TimelineReader), Sessions, Records, Outbox and Trimmer. A consumer
+// side, TimelineReader), Sessions, Records, Outbox, Trimmer, Media (the
+// records of uploaded files) and Objects (their bytes, in a store of its own). A consumer
 // declares the subset it uses where it uses it; Store, their composition, is
 // for whoever opens a store and hands it on (the node).
 //
@@ -49,6 +50,7 @@ type Store interface {
 	Timelines
 	Sessions
 	Records
+	Media
 
 	// Close flushes and releases the store. Calls in progress finish or
 	// fail with ErrClosed; later calls fail with ErrClosed; a second Close

@@ -60,12 +60,6 @@ func TestDurabilityEmbedded(t *testing.T) {
 	})
 }
 
-func TestMediaEmbedded(t *testing.T) {
-	storetest.Media(t, func(t *testing.T) storetest.MediaStore {
-		return openTest(t, t.TempDir(), Options{}, hooks{})
-	})
-}
-
 func TestMediaDurabilityEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	storetest.MediaDurability(t, func(t *testing.T) storetest.MediaStore {

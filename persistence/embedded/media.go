@@ -66,34 +66,6 @@ func unsentKey(createdAtMs uint64, id string) []byte {
 	return append(k, id...)
 }
 
-// validSHA reports whether sha is a hex SHA-256 as encoding/hex writes it.
-func validSHA(sha string) bool {
-	if len(sha) != 64 {
-		return false
-	}
-	for _, c := range []byte(sha) {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// validFileID accepts 1 to 128 bytes of [A-Za-z0-9_-]: file ids are 26
-// characters of [a-z0-9], and the store only needs them to be plain names.
-func validFileID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, c := range []byte(id) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // mediaUpdate runs f, inside the gate and holding key's lock, on key's
 // current value (nil when absent), then commits with an fsync whatever f
 // put in the batch.
@@ -175,7 +147,7 @@ func setBlobRefs(b *pebble.Batch, key []byte, refs, gen uint64) error {
 // AcquireBlob implements persistence.Media. Object keys are
 // "b/<sha>.<generation>".
 func (s *Store) AcquireBlob(ctx context.Context, sha string) (string, error) {
-	if !validSHA(sha) {
+	if !persistence.ValidSHA256(sha) {
 		return "", fmt.Errorf("embedded: acquire blob: invalid sha %q", sha)
 	}
 	var key string
@@ -196,7 +168,7 @@ func (s *Store) AcquireBlob(ctx context.Context, sha string) (string, error) {
 // ReleaseBlob implements persistence.Media. Releasing a content without
 // references fails with an error wrapping persistence.ErrNotFound.
 func (s *Store) ReleaseBlob(ctx context.Context, sha string) (string, error) {
-	if !validSHA(sha) {
+	if !persistence.ValidSHA256(sha) {
 		return "", fmt.Errorf("embedded: release blob: invalid sha %q", sha)
 	}
 	var del string
@@ -277,7 +249,7 @@ func (s *Store) MediaUsage(ctx context.Context, owner string) (int64, error) {
 
 // PutMediaFile implements persistence.Media.
 func (s *Store) PutMediaFile(ctx context.Context, f persistence.MediaFile) error {
-	if !validFileID(f.ID) {
+	if !persistence.ValidFileID(f.ID) {
 		return fmt.Errorf("embedded: put media file: invalid id %q", f.ID)
 	}
 	if !persistence.ValidID(f.Owner) {
@@ -312,7 +284,7 @@ func (s *Store) GetMediaFile(ctx context.Context, id string) (persistence.MediaF
 }
 
 func (s *Store) getMediaFile(ctx context.Context, id string) (persistence.MediaFile, error) {
-	if !validFileID(id) {
+	if !persistence.ValidFileID(id) {
 		if err := s.admitted(ctx, ""); err != nil {
 			return persistence.MediaFile{}, err
 		}
@@ -372,7 +344,7 @@ func (s *Store) DeleteUnsentMedia(ctx context.Context, id string) (persistence.M
 // updateMediaFile runs f on file id's record under mediaUpdate;
 // persistence.ErrNotFound when there is none.
 func (s *Store) updateMediaFile(ctx context.Context, id string, f func(b *pebble.Batch, rec persistence.MediaFile) error) error {
-	if !validFileID(id) {
+	if !persistence.ValidFileID(id) {
 		if err := s.admitted(ctx, ""); err != nil {
 			return err
 		}

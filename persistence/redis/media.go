@@ -168,34 +168,6 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return {2, rec}
 `)
 
-// validSHA reports whether sha is a hex SHA-256 as encoding/hex writes it.
-func validSHA(sha string) bool {
-	if len(sha) != 64 {
-		return false
-	}
-	for _, c := range []byte(sha) {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// validFileID accepts 1 to 128 bytes of [A-Za-z0-9_-]: file ids are 26
-// characters of [a-z0-9], and the store only needs them to be plain names.
-func validFileID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, c := range []byte(id) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
 func blobObjectKey(sha, gen string) string { return "b/" + sha + "." + gen }
 
 // AcquireBlob implements persistence.Media with one script run. Object keys
@@ -205,7 +177,7 @@ func (s *Store) AcquireBlob(ctx context.Context, sha string) (string, error) {
 		return "", fmt.Errorf("redisstore: acquire blob: %w", err)
 	}
 	defer s.gate.Leave()
-	if !validSHA(sha) {
+	if !persistence.ValidSHA256(sha) {
 		return "", fmt.Errorf("redisstore: acquire blob: invalid sha %q", sha)
 	}
 	gen, err := acquireBlobScript.Run(ctx, s.rdb, []string{s.k.blobRefs(sha)}).Text()
@@ -223,7 +195,7 @@ func (s *Store) ReleaseBlob(ctx context.Context, sha string) (string, error) {
 		return "", fmt.Errorf("redisstore: release blob: %w", err)
 	}
 	defer s.gate.Leave()
-	if !validSHA(sha) {
+	if !persistence.ValidSHA256(sha) {
 		return "", fmt.Errorf("redisstore: release blob: invalid sha %q", sha)
 	}
 	reply, err := releaseBlobScript.Run(ctx, s.rdb, []string{s.k.blobRefs(sha)}).Slice()
@@ -311,7 +283,7 @@ func (s *Store) PutMediaFile(ctx context.Context, f persistence.MediaFile) error
 	}
 	defer s.gate.Leave()
 	switch {
-	case !validFileID(f.ID):
+	case !persistence.ValidFileID(f.ID):
 		return fmt.Errorf("redisstore: put media file: invalid id %q", f.ID)
 	case !persistence.ValidID(f.Owner):
 		return fmt.Errorf("redisstore: put media file %s: invalid owner %q", f.ID, f.Owner)
@@ -346,7 +318,7 @@ func (s *Store) GetMediaFile(ctx context.Context, id string) (persistence.MediaF
 	}
 	defer s.gate.Leave()
 	notFound := fmt.Errorf("redisstore: media file %s: %w", id, persistence.ErrNotFound)
-	if !validFileID(id) {
+	if !persistence.ValidFileID(id) {
 		return persistence.MediaFile{}, notFound
 	}
 	m, err := s.rdb.HGetAll(ctx, s.k.mediaFile(id)).Result()
@@ -373,7 +345,7 @@ func (s *Store) MarkMediaSent(ctx context.Context, id string, atMs uint64) error
 	if atMs == 0 {
 		return fmt.Errorf("redisstore: mark media %s sent: at time 0", id)
 	}
-	if !validFileID(id) {
+	if !persistence.ValidFileID(id) {
 		return fmt.Errorf("redisstore: media file %s: %w", id, persistence.ErrNotFound)
 	}
 	found, err := markMediaSentScript.Run(ctx, s.rdb, s.mediaKeys(id), id, strconv.FormatUint(atMs, 10)).Int()
@@ -393,7 +365,7 @@ func (s *Store) DeleteUnsentMedia(ctx context.Context, id string) (persistence.M
 	}
 	defer s.gate.Leave()
 	notFound := fmt.Errorf("redisstore: media file %s: %w", id, persistence.ErrNotFound)
-	if !validFileID(id) {
+	if !persistence.ValidFileID(id) {
 		return persistence.MediaFile{}, notFound
 	}
 	reply, err := deleteUnsentMediaScript.Run(ctx, s.rdb, s.mediaKeys(id), id).Slice()

@@ -720,12 +720,6 @@ func (n *twoNodes) AppendAll(ctx context.Context, reqs []*persistence.AppendRequ
 	return n.pick().AppendAll(ctx, reqs)
 }
 
-func TestMediaRedis(t *testing.T) {
-	storetest.Media(t, func(t *testing.T) storetest.MediaStore {
-		return openStore(t, shared.addr(), Options{})
-	})
-}
-
 func TestMediaDurabilityRedis(t *testing.T) {
 	prefix := newPrefix()
 	storetest.MediaDurability(t, func(t *testing.T) storetest.MediaStore {
