@@ -70,6 +70,10 @@ func (d *deps) broadcast(ctx context.Context, req BroadcastRequest) (BroadcastRe
 	case req.ID != "" && (!ids.ValidClientMsgID(req.ID) || len(req.ID) > 48):
 		return res, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "broadcast: id must be 1 to 48 printable ASCII characters other than '/'")
 	}
+	if m, _ := mediaOf(req.Content); m != nil {
+		// A file belongs to its uploader; the server uploads none.
+		return res, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "broadcast: content must be text, emoji or custom")
+	}
 	if e := validateContent(req.Content, d.cfg.MaxContentBytes); e != nil {
 		return res, e
 	}

@@ -146,9 +146,10 @@ const scanLimit = 5000
 
 // findEntry returns the entry of timeline whose message has id msgID, nil
 // when there is none. Message ids increase with seq within any timeline, so
-// a binary search over the seqs finds it in O(log n) point reads.
-func (d *deps) findEntry(timeline string, msgID uint64) (*clientpb.Entry, error) {
-	sctx, cancel := d.storeCtx()
+// a binary search over the seqs finds it in O(log n) point reads, all
+// within one Config.StoreTimeout (and ctx).
+func (d *deps) findEntry(ctx context.Context, timeline string, msgID uint64) (*clientpb.Entry, error) {
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 	defer cancel()
 	hi, err := d.timelines.LastSeq(sctx, timeline)
 	if err != nil {
@@ -177,7 +178,7 @@ func (d *deps) findEntry(timeline string, msgID uint64) (*clientpb.Entry, error)
 // ownMessage returns the message (not an event) of conversation conv with
 // id msgID from the user's timeline, nil when the user has no such message.
 func (g *userGrain) ownMessage(conv string, msgID uint64) (*clientpb.Message, *actorpb.OpResult) {
-	e, err := g.d.findEntry(g.id, msgID)
+	e, err := g.d.findEntry(context.Background(), g.id, msgID)
 	if err != nil {
 		g.d.log.Error("find message", "user", g.id, "err", err)
 		return nil, failed(errStoreUnavailable)

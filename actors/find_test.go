@@ -75,7 +75,7 @@ func TestFindEntryBinarySearch(t *testing.T) {
 	find := func(id uint64) *clientpb.Entry {
 		t.Helper()
 		before := cs.reads.Load()
-		e, err := d.findEntry("ann", id)
+		e, err := d.findEntry(context.Background(), "ann", id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +181,7 @@ func BenchmarkFindEntry(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if e, err := d.findEntry("ann", first); err != nil || e == nil {
+				if e, err := d.findEntry(context.Background(), "ann", first); err != nil || e == nil {
 					b.Fatalf("find: %v, %v", e, err)
 				}
 			}

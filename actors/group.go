@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strconv"
@@ -841,7 +842,7 @@ func (g *groupGrain) onRead(ctx actor.Context, m *actorpb.GroupRead) *actorpb.Op
 // when there is none: a binary search of the group's own timeline, a few
 // point reads whatever its length.
 func (g *groupGrain) message(msgID uint64) (*clientpb.Message, *actorpb.OpResult) {
-	e, err := g.d.findEntry(groupTimeline(g.id), msgID)
+	e, err := g.d.findEntry(context.Background(), groupTimeline(g.id), msgID)
 	if err != nil {
 		g.d.log.Error("group: find message", "group", g.id, "err", err)
 		return nil, failed(errStoreUnavailable)

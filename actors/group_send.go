@@ -15,8 +15,8 @@ import (
 // The group send path, in order:
 //
 //  1. connActor.onGroupSend (the connection, on a Send frame of a group):
-//     checks the write budget, finds the group grain and sends it a
-//     GroupSend, tracked like a private send (send.go).
+//     checks the write budget, resolves media (media.go), finds the group
+//     grain and sends it a GroupSend, tracked like a private send (send.go).
 //  2. groupGrain.enqueueSend / checkSend (the group grain): validateSend,
 //     membership, dissolution and mutes, then queues the message; the
 //     timelines are the sender's, the group's own ("#g:<group>") and every
@@ -34,6 +34,10 @@ func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send, 
 		return false
 	}
 	if !c.withinBudget(id) {
+		return false
+	}
+	s, ok := c.resolveMedia(id, s)
+	if !ok {
 		return false
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())

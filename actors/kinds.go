@@ -27,6 +27,7 @@ type deps struct {
 	sessions  Sessions
 	records   Records
 	sets      Sets
+	media     MediaFiles // nil: media disabled
 	// member is set by Service.Bind, before the member starts (and so
 	// before any grain or connection exists).
 	member     *cluster.Member

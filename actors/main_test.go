@@ -38,10 +38,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testNode is a Service with its store at hand.
+// testNode is a Service with its stores at hand.
 type testNode struct {
 	*Service
 	store persistence.Store
+	// media is the test double of the upload records (media_test.go); nil
+	// when the Service has media disabled.
+	media *memMedia
 }
 
 // storesOf uses st as every store.
@@ -68,7 +71,10 @@ func startShared() (*testNode, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	n := &testNode{Service: NewService(Config{}, storesOf(st), nil, nil), store: st}
+	media := newMemMedia()
+	stores := storesOf(st)
+	stores.Media = media
+	n := &testNode{Service: NewService(Config{}, stores, nil, nil), store: st, media: media}
 	tls, _, err := cluster.LocalTLS(dir + "/tls")
 	if err != nil {
 		return nil, nil, err

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"time"
@@ -17,8 +18,10 @@ import (
 // The private send path, in order:
 //
 //  1. connActor.onSend (the connection, on a Send frame): checks the write
-//     budget, tracks the send under a request id and sends a SendRequest
-//     to the user's grain, without waiting.
+//     budget, resolves media (resolveMedia in media.go: the upload's record
+//     fills the message's media and the file is marked sent), tracks the
+//     send under a request id and sends a SendRequest to the user's grain,
+//     without waiting for its answer.
 //  2. userGrain.onSend / send (the sender's user grain): validateSend
 //     (validate.go), mayMessage (blacklists and friends-only, one point read
 //     of the recipient's policy record), then one Timelines.Append to the
@@ -41,9 +44,27 @@ func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send, done 
 	if !c.withinBudget(id) {
 		return false
 	}
+	s, ok := c.resolveMedia(id, s)
+	if !ok {
+		return false
+	}
 	rid := c.track(ctx, id, s, done, "", nil)
 	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
 	return true
+}
+
+// resolveMedia resolves a media Send on the connection actor, which waits
+// for the store meanwhile: the device's later frames wait, so its messages
+// still land in the order it sent them, and no grain waits (media.go). It
+// answers a refused send itself.
+func (c *connActor) resolveMedia(id uint32, s *clientpb.Send) (*clientpb.Send, bool) {
+	r, e := c.d.resolveMedia(context.Background(), c.sess.UserID, s)
+	if e != nil {
+		c.d.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+		c.write(errorFrame(id, e))
+		return nil, false
+	}
+	return r, true
 }
 
 func (g *userGrain) onSend(ctx actor.Context, m *actorpb.SendRequest) {

@@ -52,7 +52,7 @@ func NewService(cfg Config, stores Stores, metrics *Metrics, logger *slog.Logger
 	}
 	return &Service{d: &deps{
 		cfg: cfg, accounts: stores.Accounts, timelines: stores.Timelines, sessions: stores.Sessions,
-		records: stores.Records, sets: stores.Sets, log: logger, metrics: metrics,
+		records: stores.Records, sets: stores.Sets, media: stores.Media, log: logger, metrics: metrics,
 		dispatcher: newWorkerDispatcher(512, 300),
 	}}
 }
@@ -135,8 +135,15 @@ func (s *Service) History(ctx context.Context, userID string, req *clientpb.Hist
 
 // Send sends a message as userID from a server-side device (the HTTP API):
 // a private message through the sender's user grain (send.go), a group
-// message through the group's grain (group_send.go).
+// message through the group's grain (group_send.go). Media is resolved
+// first, on the caller's goroutine, as for a client's send: the file must
+// be userID's (media.go).
 func (s *Service) Send(ctx context.Context, userID, deviceID string, m *clientpb.Send) (*clientpb.SendAck, *clientpb.Error) {
+	m, e := s.d.resolveMedia(ctx, userID, m)
+	if e != nil {
+		s.d.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+		return nil, e
+	}
 	var res any
 	var err error
 	if m.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
@@ -155,6 +162,17 @@ func (s *Service) Send(ctx context.Context, userID, deviceID string, m *clientpb
 		return nil, sr.GetError()
 	}
 	return sr.GetAck(), nil
+}
+
+// MediaMessage returns the message with id msgID in user's own timeline, as
+// sync shows it: flagged Recalled, without content, once recalled. When the
+// timeline holds no such message the error wraps persistence.ErrNotFound;
+// any other error is the store's. The media API asks it whether a user may
+// fetch a file a message carries. It reads the store (O(log n) point reads
+// and the conversation's recall set, bounded by Config.StoreTimeout) and
+// activates no grain.
+func (s *Service) MediaMessage(ctx context.Context, user string, msgID uint64) (*clientpb.Message, error) {
+	return s.d.mediaMessage(ctx, user, msgID)
 }
 
 // TokensRevokedBefore returns the time before which userID's tokens are

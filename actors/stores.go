@@ -60,11 +60,23 @@ type Sets interface {
 	SetMembers(ctx context.Context, set string) ([]string, error)
 }
 
-// Stores are the stores a Service uses. Every field is required.
+// MediaFiles holds the records of uploaded files (persistence.Media).
+// Consumed where a media Send enters the actors (media.go): the record
+// fills the message's media, and a file is marked sent before any message
+// carrying it is appended.
+type MediaFiles interface {
+	GetMediaFile(ctx context.Context, id string) (persistence.MediaFile, error)
+	MarkMediaSent(ctx context.Context, id string, atMs uint64) error
+}
+
+// Stores are the stores a Service uses. Every field is required but Media:
+// without it media is disabled, and a Send of an image, audio, video or
+// file is refused with ERR_UNSUPPORTED.
 type Stores struct {
 	Accounts  Accounts
 	Timelines Timelines
 	Sessions  Sessions
 	Records   Records
 	Sets      Sets
+	Media     MediaFiles
 }

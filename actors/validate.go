@@ -67,11 +67,64 @@ func validateContent(c *clientpb.Content, maxContent int) *clientpb.Error {
 		if size <= maxContent && !json.Valid([]byte(k.Custom.GetJson())) {
 			return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: custom.json is not a JSON document")
 		}
+	case *clientpb.Content_Image, *clientpb.Content_Audio, *clientpb.Content_Video, *clientpb.Content_File:
+		m, kind := mediaOf(c)
+		if e := validateMedia(m, kind); e != nil {
+			return e
+		}
+		size = len(m.GetCaption()) + len(m.GetName())
 	default:
-		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: one of text, emoji or custom is required")
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: one of text, emoji, custom, image, audio, video or file is required")
 	}
 	if size > maxContent {
 		return clientError(clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE, fmt.Sprintf("content: %d bytes exceeds the limit of %d", size, maxContent))
 	}
 	return nil
+}
+
+// Bounds of what a sender declares about a media file.
+const (
+	// maxMediaDurationMs bounds Media.duration_ms: 24 hours.
+	maxMediaDurationMs = 86_400_000
+	// maxVideoSide bounds a video's declared width and height, in pixels.
+	maxVideoSide = 100_000
+)
+
+// validateMedia checks the fields a sender sets on a media content of the
+// given kind (see mediaOf). The server's fields are filled from the upload's
+// record later (resolveMedia), whatever the client put there.
+func validateMedia(m *clientpb.Media, kind string) *clientpb.Error {
+	bad := func(msg string) *clientpb.Error {
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "content: "+kind+"."+msg)
+	}
+	switch {
+	case !validFileID(m.GetFileId()):
+		return bad("file_id must be the 26 characters [a-z0-9] of an upload's id")
+	case !utf8.ValidString(m.GetCaption()):
+		return bad("caption is not valid UTF-8")
+	case !utf8.ValidString(m.GetName()):
+		return bad("name is not valid UTF-8")
+	case m.GetDurationMs() > maxMediaDurationMs:
+		return bad(fmt.Sprintf("duration_ms must be at most %d", maxMediaDurationMs))
+	case m.GetDurationMs() != 0 && kind != kindAudio && kind != kindVideo:
+		return bad("duration_ms is for audio and video")
+	case m.GetVoice() && kind != kindAudio:
+		return bad("voice is for audio")
+	case kind == kindVideo && (m.GetWidth() > maxVideoSide || m.GetHeight() > maxVideoSide):
+		return bad(fmt.Sprintf("width and height must be at most %d", maxVideoSide))
+	}
+	return nil
+}
+
+// validFileID reports whether id looks like a file id: 26 characters [a-z0-9].
+func validFileID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }

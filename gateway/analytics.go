@@ -19,7 +19,8 @@ type Analytics interface {
 // AnalyticsQuery is one request of GET /v1/admin/analytics/{query}.
 type AnalyticsQuery struct {
 	// Name is the query: messages, active-users, top-conversations,
-	// top-groups, content-mix, conversation-share or delivery-latency.
+	// top-groups, content-mix, content-kinds, conversation-share or
+	// delivery-latency.
 	Name string
 	// From and To bound the time range [From, To).
 	From, To time.Time

@@ -37,6 +37,8 @@ var httpStatuses = map[clientpb.ErrorCode]int{
 	clientpb.ErrorCode_ERR_BANNED:               http.StatusForbidden,
 	clientpb.ErrorCode_ERR_CLIENT_MSG_ID_REUSED: http.StatusConflict,
 	clientpb.ErrorCode_ERR_LIMIT_EXCEEDED:       http.StatusConflict,
+	clientpb.ErrorCode_ERR_QUOTA_EXCEEDED:       http.StatusRequestEntityTooLarge,
+	clientpb.ErrorCode_ERR_MEDIA_TYPE_REFUSED:   http.StatusUnsupportedMediaType,
 }
 
 // httpStatus returns the HTTP status of an error code; 500 for a code the

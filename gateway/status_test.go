@@ -34,6 +34,17 @@ func TestHTTPStatusOfEveryCode(t *testing.T) {
 			}
 		})
 	}
+	// The media codes are named in the protocol's HTTP table and clients
+	// rely on them.
+	for code, want := range map[clientpb.ErrorCode]int{
+		clientpb.ErrorCode_ERR_QUOTA_EXCEEDED:     http.StatusRequestEntityTooLarge,
+		clientpb.ErrorCode_ERR_MEDIA_TYPE_REFUSED: http.StatusUnsupportedMediaType,
+		clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE:  http.StatusRequestEntityTooLarge,
+	} {
+		if got := httpStatus(code); got != want {
+			t.Errorf("httpStatus(%s) = %d, want %d", code, got, want)
+		}
+	}
 	if len(httpStatuses) != len(clientpb.ErrorCode_name) {
 		t.Fatalf("httpStatuses has %d entries for %d codes", len(httpStatuses), len(clientpb.ErrorCode_name))
 	}

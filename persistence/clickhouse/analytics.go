@@ -42,8 +42,19 @@ type Latency struct {
 	Max        float64 `json:"max_ms"`
 }
 
+// KindDay counts the messages of one content kind sent on one day, and
+// their bytes: the file sizes of media (media_size), the content's length
+// for the other kinds (text, emoji code, custom JSON).
+type KindDay struct {
+	Day      time.Time `json:"day"`
+	Kind     string    `json:"kind"`
+	Messages uint64    `json:"messages"`
+	Bytes    uint64    `json:"bytes"`
+}
+
 // Queries names the analytics queries Query runs.
-var Queries = []string{"messages", "active-users", "top-conversations", "top-groups", "content-mix", "conversation-share", "delivery-latency"}
+var Queries = []string{"messages", "active-users", "top-conversations", "top-groups", "content-mix", "content-kinds",
+	"conversation-share", "delivery-latency"}
 
 // ErrUnknownQuery reports a query name Query does not know.
 var ErrUnknownQuery = errors.New("clickhouse: unknown analytics query")
@@ -68,6 +79,8 @@ func (db *DB) Query(ctx context.Context, name string, r Range, bucket string, li
 		return db.TopConversations(ctx, r, limit, true)
 	case "content-mix":
 		return db.ContentMix(ctx, r)
+	case "content-kinds", "content_kinds": // the second, the design's spelling
+		return db.ContentKinds(ctx, r)
 	case "conversation-share":
 		return db.ConversationShare(ctx, r)
 	case "delivery-latency":
@@ -131,6 +144,29 @@ func (db *DB) TopConversations(ctx context.Context, r Range, limit int, groups b
 func (db *DB) ContentMix(ctx context.Context, r Range) ([]Count, error) {
 	return db.counts(ctx, "SELECT if(content_kind = 'custom', concat('custom:', custom_type), content_kind) AS k, "+
 		"count() AS n FROM messages FINAL WHERE"+where+"GROUP BY k ORDER BY n DESC, k", r)
+}
+
+// ContentKinds counts messages and their bytes per day and content kind
+// (text, emoji, custom, image, audio, video, file), by day then kind.
+func (db *DB) ContentKinds(ctx context.Context, r Range) ([]KindDay, error) {
+	q := "SELECT toDateTime(sent_date) AS d, content_kind AS k, count(), " +
+		"sum(if(k IN ('image', 'audio', 'video', 'file'), media_size, toUInt64(length(content)))) " +
+		"FROM messages FINAL WHERE" + where + "GROUP BY d, k ORDER BY d, k"
+	rs, err := db.conn.Query(ctx, q, rangeArgs(r)...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	defer rs.Close()
+	out := []KindDay{}
+	for rs.Next() {
+		var c KindDay
+		if err := rs.Scan(&c.Day, &c.Kind, &c.Messages, &c.Bytes); err != nil {
+			return nil, err
+		}
+		c.Day = c.Day.UTC()
+		out = append(out, c)
+	}
+	return out, rs.Err()
 }
 
 // ConversationShare counts messages in private, group and system conversations.

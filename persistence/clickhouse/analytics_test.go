@@ -105,3 +105,83 @@ func TestAnalytics(t *testing.T) {
 		t.Fatal("bad bucket accepted")
 	}
 }
+
+// TestContentKinds: messages and bytes per day and kind, media counted by
+// their file sizes, everything else by its content's length; events, rows
+// archived twice and messages outside the range count as in the other
+// queries.
+func TestContentKinds(t *testing.T) {
+	ctx := context.Background()
+	db, _ := newDB(t)
+	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	at := func(d, h int) uint64 {
+		return uint64(day.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour).UnixMilli())
+	}
+	media := func(kind string, size uint64) *clientpb.Content {
+		m := &clientpb.Media{FileId: "f", MimeType: kind + "/x", Size: size, Caption: "a caption not counted"}
+		switch kind {
+		case "image":
+			return &clientpb.Content{Kind: &clientpb.Content_Image{Image: m}}
+		case "audio":
+			return &clientpb.Content{Kind: &clientpb.Content_Audio{Audio: m}}
+		case "video":
+			return &clientpb.Content{Kind: &clientpb.Content_Video{Video: m}}
+		}
+		return &clientpb.Content{Kind: &clientpb.Content_File{File: m}}
+	}
+	msgs := []struct {
+		id      uint64
+		content *clientpb.Content
+		at      uint64
+	}{
+		{1, text("hi"), at(0, 1)},
+		{1, text("hi"), at(0, 1)}, // archived twice
+		{2, &clientpb.Content{Kind: &clientpb.Content_Emoji{Emoji: "👍"}}, at(0, 2)},
+		{3, &clientpb.Content{Kind: &clientpb.Content_Custom{Custom: &clientpb.Custom{Type: "loc", Json: "{}"}}}, at(0, 3)},
+		{4, media("image", 5000), at(0, 4)},
+		{5, media("image", 7000), at(0, 5)},
+		{5, media("image", 7000), at(0, 5)}, // archived twice
+		{6, &clientpb.Content{Kind: &clientpb.Content_Event{Event: &clientpb.Event{Type: clientpb.EventType_EVENT_RECALLED}}}, at(0, 6)},
+		{7, media("file", 100), at(1, 1)},
+		{8, media("audio", 300), at(1, 2)},
+		{9, media("video", 1<<40), at(2, 0)}, // at the range's end, excluded
+	}
+	var r rows
+	for _, m := range msgs {
+		r.add(&persistence.OutboxItem{AtMs: m.at, Entry: &clientpb.Entry{Item: &clientpb.Entry_Message{Message: &clientpb.Message{
+			Id: m.id, ConversationId: "p:a:b", From: "a", To: "b", SentAtMs: m.at, Content: m.content}}},
+			Timelines: []persistence.TimelineSeq{{User: "a", Seq: m.id}}})
+	}
+	if err := db.conn.Exec(ctx, "SYSTEM STOP MERGES messages"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.insert(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+	rg := Range{From: day, To: day.AddDate(0, 0, 2)}
+	d1 := day.AddDate(0, 0, 1)
+	want := []KindDay{
+		{day, "custom", 1, 2}, // the JSON "{}"; the type is not counted
+		{day, "emoji", 1, 4},
+		{day, "image", 2, 12000},
+		{day, "text", 1, 2},
+		{d1, "audio", 1, 300},
+		{d1, "file", 1, 100},
+	}
+	for _, name := range []string{"content-kinds", "content_kinds"} {
+		got, err := db.Query(ctx, name, rg, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\ngot  %+v\nwant %+v", name, got, want)
+		}
+	}
+	mix, err := db.Query(ctx, "content-mix", rg, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantMix := []Count{{"image", 2}, {"audio", 1}, {"custom:loc", 1}, {"emoji", 1}, {"file", 1}, {"text", 1}}; !reflect.DeepEqual(mix, wantMix) {
+		t.Fatalf("content-mix: %+v, want %+v", mix, wantMix)
+	}
+}

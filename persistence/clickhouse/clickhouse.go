@@ -101,8 +101,8 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Migrate creates the database and applies every schema file in name order.
-// Every statement is idempotent (CREATE ... IF NOT EXISTS), so Migrate may
-// run at every start.
+// Every statement is idempotent (CREATE ... IF NOT EXISTS, ALTER TABLE ...
+// ADD COLUMN IF NOT EXISTS), so Migrate may run at every start.
 func Migrate(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.Addr == "" {
 		return ErrNotConfigured
@@ -143,13 +143,51 @@ func Migrate(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		stmts := splitSQL(string(b))
 		for _, st := range stmts {
-			if err := db.conn.Exec(ctx, st); err != nil {
+			if err := db.exec(ctx, st); err != nil {
 				return fmt.Errorf("clickhouse: migrate %s: %w\n%s", name, err, st)
 			}
 		}
 		logger.Info("clickhouse schema applied", "file", name, "statements", len(stmts), "database", cfg.Database)
 	}
 	return nil
+}
+
+// addColumn matches "ALTER TABLE t ADD COLUMN IF NOT EXISTS c <type ...>",
+// one column per statement.
+var addColumn = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+([A-Za-z_][A-Za-z0-9_]*)\s+(.+)$`)
+
+// exec runs one schema statement. ClickHouse 18.16 does not know ADD COLUMN
+// IF NOT EXISTS (current releases do): such a statement runs without the IF
+// NOT EXISTS, and only when the table lacks the column. Another node
+// migrating at the same moment may add it first, which is no error either.
+func (db *DB) exec(ctx context.Context, st string) error {
+	m := addColumn.FindStringSubmatch(st)
+	if m == nil {
+		return db.conn.Exec(ctx, st)
+	}
+	table, column, rest := m[1], m[2], m[3]
+	has, err := db.hasColumn(ctx, table, column)
+	if err != nil || has {
+		return err
+	}
+	err = db.conn.Exec(ctx, "ALTER TABLE "+table+" ADD COLUMN "+column+" "+rest)
+	if err != nil {
+		if has, herr := db.hasColumn(ctx, table, column); herr == nil && has {
+			return nil
+		}
+	}
+	return err
+}
+
+// hasColumn reports whether table of the database has column.
+func (db *DB) hasColumn(ctx context.Context, table, column string) (bool, error) {
+	var n uint64
+	err := db.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+		db.cfg.Database, table, column).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look up column %s.%s: %w", table, column, err)
+	}
+	return n > 0, nil
 }
 
 // splitSQL drops "--" comments and splits a script into statements at ';'.

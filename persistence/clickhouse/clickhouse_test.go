@@ -6,9 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"actorim/persistence"
 	"actorim/persistence/embedded"
@@ -177,16 +180,24 @@ func TestArchiveDedup(t *testing.T) {
 	}
 }
 
-// TestArchiveContentKinds round-trips every kind of content, events included.
+// TestArchiveContentKinds round-trips every kind of content, events and
+// media included, and fills the media columns.
 func TestArchiveContentKinds(t *testing.T) {
 	ctx := context.Background()
 	db, _ := newDB(t)
 	s := openHot(t, "alice", "bob")
+	sha := strings.Repeat("ab", 32)
 	contents := []*clientpb.Content{
 		text("plain"),
 		{Kind: &clientpb.Content_Emoji{Emoji: "😀"}},
 		{Kind: &clientpb.Content_Custom{Custom: &clientpb.Custom{Type: "location", Json: `{"lat":1}`}}},
 		{Kind: &clientpb.Content_Event{Event: &clientpb.Event{Type: clientpb.EventType_EVENT_FRIEND_ADDED, Actor: "alice", Users: []string{"bob"}}}},
+		{Kind: &clientpb.Content_Image{Image: &clientpb.Media{FileId: "img00000000000000000000001", Name: "cat.jpg", MimeType: "image/jpeg",
+			Size: 123456, Sha256: sha, Width: 1024, Height: 768, Blurhash: "LEHV6nWB2yk8", Caption: "my cat",
+			Thumbnail: &clientpb.Thumbnail{MimeType: "image/jpeg", Width: 320, Height: 240, Size: 9000}}}},
+		{Kind: &clientpb.Content_Audio{Audio: &clientpb.Media{FileId: "aud00000000000000000000001", MimeType: "audio/ogg", Size: 4000, Sha256: sha, DurationMs: 3000, Voice: true}}},
+		{Kind: &clientpb.Content_Video{Video: &clientpb.Media{FileId: "vid00000000000000000000001", MimeType: "video/mp4", Size: 1 << 33, Sha256: sha, Width: 1920, Height: 1080, DurationMs: 61000}}},
+		{Kind: &clientpb.Content_File{File: &clientpb.Media{FileId: "fil00000000000000000000001", Name: "r.pdf", MimeType: "application/pdf", Size: 77, Sha256: sha}}},
 	}
 	for _, c := range contents {
 		send(t, s, "alice", "bob", c)
@@ -202,12 +213,95 @@ func TestArchiveContentKinds(t *testing.T) {
 		if e.GetSeq() != uint64(i+1) {
 			t.Fatalf("entry %d has seq %d", i, e.GetSeq())
 		}
-		if fmt.Sprint(e.GetMessage().GetContent()) != fmt.Sprint(contents[i]) {
+		if !proto.Equal(e.GetMessage().GetContent(), contents[i]) {
 			t.Fatalf("content %d archived as %v, want %v", i, e.GetMessage().GetContent(), contents[i])
 		}
 	}
 	if n := count(t, db, "SELECT count() FROM timeline WHERE kind = 'EVENT_FRIEND_ADDED'"); n != 2 {
 		t.Fatalf("%d event positions, want 2", n)
+	}
+	rs, err := db.conn.Query(ctx, "SELECT content_kind, media_file_id, media_mime, media_size, media_sha256 FROM messages ORDER BY msg_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var got2 []string
+	for rs.Next() {
+		var kind, id, mime, sum string
+		var size uint64
+		if err := rs.Scan(&kind, &id, &mime, &size, &sum); err != nil {
+			t.Fatal(err)
+		}
+		got2 = append(got2, fmt.Sprintf("%s %q %q %d %v", kind, id, mime, size, sum == sha))
+	}
+	want := []string{`text "" "" 0 false`, `emoji "" "" 0 false`, `custom "" "" 0 false`, `event "" "" 0 false`,
+		`image "img00000000000000000000001" "image/jpeg" 123456 true`, `audio "aud00000000000000000000001" "audio/ogg" 4000 true`,
+		`video "vid00000000000000000000001" "video/mp4" 8589934592 true`, `file "fil00000000000000000000001" "application/pdf" 77 true`}
+	if strings.Join(got2, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("messages columns:\n%s\nwant\n%s", strings.Join(got2, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMigrateUpgradesArchive: an archive made by the first schema gains the
+// media columns (twice is harmless), its rows read as before, and the
+// archiver writes into it.
+func TestMigrateUpgradesArchive(t *testing.T) {
+	ctx := context.Background()
+	cfg := Config{Addr: testAddr, Database: fmt.Sprintf("t%d_%d", os.Getpid(), dbSeq.Add(1))}
+	boot, err := Open(Config{Addr: testAddr, Database: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer boot.Close()
+	if err := boot.conn.Exec(ctx, "CREATE DATABASE "+cfg.Database); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = boot.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database) })
+	db, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old, err := schema.ReadFile("schema/001_archive.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range splitSQL(string(old)) {
+		if err := db.conn.Exec(ctx, st); err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+	// A row as the archiver wrote it before the media columns.
+	epoch := time.Unix(0, 0).UTC()
+	if err := db.sendColumns(ctx, "INSERT INTO messages (msg_id, conversation_id, conversation_type, from_user, to_id, "+
+		"from_device, client_msg_id, sent_at_ms, sent_at, sent_date, content_kind, custom_type, content)",
+		[]uint64{1}, []string{"p:a:b"}, []uint8{1}, []string{"a"}, []string{"b"}, []string{"d"}, []string{"c1"},
+		[]uint64{1000}, []time.Time{epoch}, []time.Time{epoch}, []string{"text"}, []string{""}, []string{"old"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := Migrate(ctx, cfg, nil); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+	}
+	for _, c := range []string{"media_file_id", "media_mime", "media_size", "media_sha256"} {
+		if has, err := db.hasColumn(ctx, "messages", c); err != nil || !has {
+			t.Fatalf("column %s after Migrate: %v %v", c, has, err)
+		}
+	}
+	if n := count(t, db, "SELECT count() FROM messages WHERE content = 'old' AND media_size = 0 AND media_mime = ''"); n != 1 {
+		t.Fatalf("the old row reads %d times with empty media columns, want 1", n)
+	}
+	var r rows
+	r.add(&persistence.OutboxItem{AtMs: 2000, Entry: &clientpb.Entry{Item: &clientpb.Entry_Message{Message: &clientpb.Message{
+		Id: 2, ConversationId: "p:a:b", From: "a", To: "b", SentAtMs: 2000,
+		Content: &clientpb.Content{Kind: &clientpb.Content_File{File: &clientpb.Media{FileId: "f", MimeType: "text/plain", Size: 9}}}}}},
+		Timelines: []persistence.TimelineSeq{{User: "a", Seq: 2}}})
+	if err := db.insert(ctx, &r); err != nil {
+		t.Fatalf("insert into the upgraded archive: %v", err)
+	}
+	if n := count(t, db, "SELECT sum(media_size) FROM messages"); n != 9 {
+		t.Fatalf("media_size sums to %d, want 9", n)
 	}
 }
 

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"actorim/protos/clientpb"
 )
 
 // GenerateConfig describes synthetic archive data, for benchmarks of the
@@ -37,7 +41,7 @@ func (db *DB) Generate(ctx context.Context, g GenerateConfig, progress func(done
 	rng := rand.New(rand.NewPCG(g.Seed, g.Seed^0x9e3779b97f4a7c15))
 	span := int64(g.Days) * 24 * int64(time.Hour/time.Millisecond)
 	start := g.End.UnixMilli() - span
-	kinds := []string{"text", "text", "text", "text", "text", "text", "emoji", "emoji", "custom"}
+	kinds := []string{"text", "text", "text", "text", "text", "text", "emoji", "emoji", "custom", "image"}
 	const batch = 100_000
 	const contacts = 20
 	var r rows
@@ -75,10 +79,17 @@ func (db *DB) Generate(ctx context.Context, g GenerateConfig, progress func(done
 			}
 			kind := kinds[rng.IntN(len(kinds))]
 			custom, body := "", "hello there, this is message "+fmt.Sprint(id)
-			if kind == "custom" {
+			var media *clientpb.Media
+			switch kind {
+			case "custom":
 				custom, body = "location", `{"lat":59.3,"lon":18.1}`
-			} else if kind == "emoji" {
+			case "emoji":
 				body = "😀"
+			case "image":
+				media = &clientpb.Media{FileId: fmt.Sprintf("%026d", id), Name: "photo.jpg", MimeType: "image/jpeg",
+					Size: uint64(20_000 + rng.IntN(2_000_000)), Sha256: fmt.Sprintf("%064x", id), Width: 1024, Height: 768}
+				js, _ := protojson.Marshal(media)
+				body = string(js)
 			}
 			sentAt := time.UnixMilli(int64(at)).UTC()
 			m.id = append(m.id, id)
@@ -94,6 +105,7 @@ func (db *DB) Generate(ctx context.Context, g GenerateConfig, progress func(done
 			m.kind = append(m.kind, kind)
 			m.customType = append(m.customType, custom)
 			m.content = append(m.content, body)
+			m.addMedia(media)
 			if g.Deliveries {
 				d.ids = append(d.ids, id)
 				d.users = append(d.users, to)

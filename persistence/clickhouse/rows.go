@@ -22,21 +22,28 @@ const (
 // The INSERT statements; 18.16 needs the column lists.
 const (
 	insertMessages = "INSERT INTO messages (msg_id, conversation_id, conversation_type, from_user, to_id, from_device, " +
-		"client_msg_id, sent_at_ms, sent_at, sent_date, content_kind, custom_type, content)"
+		"client_msg_id, sent_at_ms, sent_at, sent_date, content_kind, custom_type, content, " +
+		"media_file_id, media_mime, media_size, media_sha256)"
 	insertTimeline   = "INSERT INTO timeline (user_id, seq, conversation_id, msg_id, kind, at_ms, at_date)"
 	insertEvents     = "INSERT INTO timeline_events (user_id, seq, conversation_id, kind, at_ms, at_date, entry_json)"
 	insertDeliveries = "INSERT INTO deliveries (msg_id, user_id, device_id, sent_at_ms, acked_at_ms, sent_date)"
 )
 
+// messageColumns are the columns of the messages table.
+type messageColumns struct {
+	id, sentAtMs              []uint64
+	conv, from, to, dev, cmid []string
+	ctype                     []uint8
+	sentAt, sentDate          []time.Time
+	kind, customType, content []string
+	// The media columns; empty (0) for other contents.
+	mediaFile, mediaMIME, mediaSHA []string
+	mediaSize                      []uint64
+}
+
 // rows holds a batch of outbox items as columns, ready to insert.
 type rows struct {
-	m struct {
-		id, sentAtMs              []uint64
-		conv, from, to, dev, cmid []string
-		ctype                     []uint8
-		sentAt, sentDate          []time.Time
-		kind, customType, content []string
-	}
+	m messageColumns
 	t struct {
 		user, conv, kind []string
 		seq, msgID, atMs []uint64
@@ -54,6 +61,7 @@ func (r *rows) reset() {
 	m, t, e := &r.m, &r.t, &r.e
 	m.id, m.sentAtMs, m.conv, m.from, m.to, m.dev, m.cmid = m.id[:0], m.sentAtMs[:0], m.conv[:0], m.from[:0], m.to[:0], m.dev[:0], m.cmid[:0]
 	m.ctype, m.sentAt, m.sentDate, m.kind, m.customType, m.content = m.ctype[:0], m.sentAt[:0], m.sentDate[:0], m.kind[:0], m.customType[:0], m.content[:0]
+	m.mediaFile, m.mediaMIME, m.mediaSHA, m.mediaSize = m.mediaFile[:0], m.mediaMIME[:0], m.mediaSHA[:0], m.mediaSize[:0]
 	t.user, t.conv, t.kind, t.seq, t.msgID, t.atMs, t.atDate = t.user[:0], t.conv[:0], t.kind[:0], t.seq[:0], t.msgID[:0], t.atMs[:0], t.atDate[:0]
 	e.user, e.conv, e.kind, e.json, e.seq, e.atMs, e.atDate = e.user[:0], e.conv[:0], e.kind[:0], e.json[:0], e.seq[:0], e.atMs[:0], e.atDate[:0]
 	r.messages = 0
@@ -80,6 +88,7 @@ func (r *rows) add(it *persistence.OutboxItem) {
 		m.kind = append(m.kind, kind)
 		m.customType = append(m.customType, customType)
 		m.content = append(m.content, content)
+		m.addMedia(mediaOf(msg.GetContent()))
 		r.messages++
 		tkind := kindMessage
 		if ev := msg.GetContent().GetEvent(); ev != nil {
@@ -109,6 +118,31 @@ func (r *rows) add(it *persistence.OutboxItem) {
 	}
 }
 
+// addMedia appends the media columns of one message; md is nil for a
+// content that is not media.
+func (m *messageColumns) addMedia(md *clientpb.Media) {
+	m.mediaFile = append(m.mediaFile, md.GetFileId())
+	m.mediaMIME = append(m.mediaMIME, md.GetMimeType())
+	m.mediaSize = append(m.mediaSize, md.GetSize())
+	m.mediaSHA = append(m.mediaSHA, md.GetSha256())
+}
+
+// mediaOf returns the Media of an image, audio, video or file content; nil
+// for other contents.
+func mediaOf(c *clientpb.Content) *clientpb.Media {
+	switch k := c.GetKind().(type) {
+	case *clientpb.Content_Image:
+		return k.Image
+	case *clientpb.Content_Audio:
+		return k.Audio
+	case *clientpb.Content_Video:
+		return k.Video
+	case *clientpb.Content_File:
+		return k.File
+	}
+	return nil
+}
+
 func (r *rows) timeline(tl persistence.TimelineSeq, conv string, msgID uint64, kind string, atMs uint64, day time.Time) {
 	t := &r.t
 	t.user = append(t.user, tl.User)
@@ -130,7 +164,10 @@ func conversationType(m *clientpb.Message) uint8 {
 	return uint8(t)
 }
 
-// contentColumns returns the kind, custom type and body of a content.
+// contentColumns returns the kind, custom type and body of a content. The
+// kind is the name of the content's oneof field (text, emoji, custom, event,
+// image, audio, video, file); the body of a message-typed kind (an event,
+// a media) is its protojson, which contentOf turns back into the content.
 func contentColumns(c *clientpb.Content) (kind, customType, body string) {
 	if c == nil || c.GetKind() == nil {
 		return "", "", ""
@@ -184,7 +221,8 @@ func (db *DB) insert(ctx context.Context, r *rows) error {
 	if len(r.m.id) > 0 {
 		m := &r.m
 		if err := db.sendColumns(ctx, insertMessages, m.id, m.conv, m.ctype, m.from, m.to, m.dev, m.cmid,
-			m.sentAtMs, m.sentAt, m.sentDate, m.kind, m.customType, m.content); err != nil {
+			m.sentAtMs, m.sentAt, m.sentDate, m.kind, m.customType, m.content,
+			m.mediaFile, m.mediaMIME, m.mediaSize, m.mediaSHA); err != nil {
 			return fmt.Errorf("insert messages: %w", err)
 		}
 	}

@@ -210,7 +210,9 @@ const (
 	// A field is missing or invalid.
 	ErrorCode_ERR_BAD_REQUEST       ErrorCode = 6
 	ErrorCode_ERR_UNKNOWN_RECIPIENT ErrorCode = 7
-	// The message content exceeds the server's content limit.
+	// The message content exceeds the server's content limit, or an upload
+	// a media limit (file size, image pixels, a compressed file that expands
+	// beyond the limit); the message says which.
 	ErrorCode_ERR_PAYLOAD_TOO_LARGE ErrorCode = 8
 	// Too many sends; retry after retry_after_ms with the same client_msg_id.
 	ErrorCode_ERR_RATE_LIMITED ErrorCode = 9
@@ -246,6 +248,10 @@ const (
 	// A per-user or per-request cap is reached (pending friend requests,
 	// blacklist or ban list size, users named in one request).
 	ErrorCode_ERR_LIMIT_EXCEEDED ErrorCode = 25
+	// An upload would take the user's stored media above their quota.
+	ErrorCode_ERR_QUOTA_EXCEEDED ErrorCode = 26
+	// The server does not accept files of this type (sniffed from the bytes).
+	ErrorCode_ERR_MEDIA_TYPE_REFUSED ErrorCode = 27
 )
 
 // Enum value maps for ErrorCode.
@@ -277,6 +283,8 @@ var (
 		23: "ERR_BANNED",
 		24: "ERR_CLIENT_MSG_ID_REUSED",
 		25: "ERR_LIMIT_EXCEEDED",
+		26: "ERR_QUOTA_EXCEEDED",
+		27: "ERR_MEDIA_TYPE_REFUSED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERR_UNSPECIFIED":          0,
@@ -305,6 +313,8 @@ var (
 		"ERR_BANNED":               23,
 		"ERR_CLIENT_MSG_ID_REUSED": 24,
 		"ERR_LIMIT_EXCEEDED":       25,
+		"ERR_QUOTA_EXCEEDED":       26,
+		"ERR_MEDIA_TYPE_REFUSED":   27,
 	}
 )
 
@@ -611,7 +621,7 @@ func (x CategoryOp_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CategoryOp_Op.Descriptor instead.
 func (CategoryOp_Op) EnumDescriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{24, 0}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{26, 0}
 }
 
 // Frame is the envelope of every message on the socket.
@@ -1378,6 +1388,10 @@ type Content struct {
 	//	*Content_Emoji
 	//	*Content_Custom
 	//	*Content_Event
+	//	*Content_Image
+	//	*Content_Audio
+	//	*Content_Video
+	//	*Content_File
 	Kind          isContent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1456,6 +1470,42 @@ func (x *Content) GetEvent() *Event {
 	return nil
 }
 
+func (x *Content) GetImage() *Media {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_Image); ok {
+			return x.Image
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetAudio() *Media {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_Audio); ok {
+			return x.Audio
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetVideo() *Media {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_Video); ok {
+			return x.Video
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetFile() *Media {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_File); ok {
+			return x.File
+		}
+	}
+	return nil
+}
+
 type isContent_Kind interface {
 	isContent_Kind()
 }
@@ -1481,6 +1531,26 @@ type Content_Event struct {
 	Event *Event `protobuf:"bytes,4,opt,name=event,proto3,oneof"`
 }
 
+type Content_Image struct {
+	// An uploaded file (see Media), by the kind of its MIME type: an image
+	// needs image/*, audio audio/*, video video/*; file takes any type the
+	// server allows.
+	Image *Media `protobuf:"bytes,5,opt,name=image,proto3,oneof"`
+}
+
+type Content_Audio struct {
+	// Audio; a voice note sets voice.
+	Audio *Media `protobuf:"bytes,6,opt,name=audio,proto3,oneof"`
+}
+
+type Content_Video struct {
+	Video *Media `protobuf:"bytes,7,opt,name=video,proto3,oneof"`
+}
+
+type Content_File struct {
+	File *Media `protobuf:"bytes,8,opt,name=file,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Kind() {}
 
 func (*Content_Emoji) isContent_Kind() {}
@@ -1488,6 +1558,230 @@ func (*Content_Emoji) isContent_Kind() {}
 func (*Content_Custom) isContent_Kind() {}
 
 func (*Content_Event) isContent_Kind() {}
+
+func (*Content_Image) isContent_Kind() {}
+
+func (*Content_Audio) isContent_Kind() {}
+
+func (*Content_Video) isContent_Kind() {}
+
+func (*Content_File) isContent_Kind() {}
+
+// Media is an uploaded file carried by a message. The sender sets file_id
+// (the id its upload returned) and the client fields; the server fills
+// every server field from the upload's record, overwriting what the client
+// sent.
+type Media struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Client: the upload's id, 26 characters [a-z0-9].
+	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// Server: the upload's name; a sender may set it to rename the file.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Server: sniffed from the bytes.
+	MimeType string `protobuf:"bytes,3,opt,name=mime_type,json=mimeType,proto3" json:"mime_type,omitempty"`
+	// Server: the file's length in bytes.
+	Size uint64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	// Server: hex SHA-256 of the bytes.
+	Sha256 string `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// Server for images (pixels); client-declared for videos.
+	Width  uint32 `protobuf:"varint,6,opt,name=width,proto3" json:"width,omitempty"`
+	Height uint32 `protobuf:"varint,7,opt,name=height,proto3" json:"height,omitempty"`
+	// Client-declared, audio and video: at most 86,400,000 (24 h).
+	DurationMs uint32 `protobuf:"varint,8,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// Server, images only: the thumbnail, fetched from /v1/media/{id}/thumb.
+	Thumbnail *Thumbnail `protobuf:"bytes,9,opt,name=thumbnail,proto3" json:"thumbnail,omitempty"`
+	// Server, images only: a blurhash to paint before the thumbnail arrives.
+	Blurhash string `protobuf:"bytes,10,opt,name=blurhash,proto3" json:"blurhash,omitempty"`
+	// Client, optional UTF-8 text; counts toward the content limit.
+	Caption string `protobuf:"bytes,11,opt,name=caption,proto3" json:"caption,omitempty"`
+	// Client, audio only: a voice note.
+	Voice         bool `protobuf:"varint,12,opt,name=voice,proto3" json:"voice,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Media) Reset() {
+	*x = Media{}
+	mi := &file_clientpb_client_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Media) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Media) ProtoMessage() {}
+
+func (x *Media) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Media.ProtoReflect.Descriptor instead.
+func (*Media) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Media) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *Media) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Media) GetMimeType() string {
+	if x != nil {
+		return x.MimeType
+	}
+	return ""
+}
+
+func (x *Media) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Media) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *Media) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Media) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Media) GetDurationMs() uint32 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *Media) GetThumbnail() *Thumbnail {
+	if x != nil {
+		return x.Thumbnail
+	}
+	return nil
+}
+
+func (x *Media) GetBlurhash() string {
+	if x != nil {
+		return x.Blurhash
+	}
+	return ""
+}
+
+func (x *Media) GetCaption() string {
+	if x != nil {
+		return x.Caption
+	}
+	return ""
+}
+
+func (x *Media) GetVoice() bool {
+	if x != nil {
+		return x.Voice
+	}
+	return false
+}
+
+// Thumbnail describes the thumbnail of an image.
+type Thumbnail struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MimeType      string                 `protobuf:"bytes,1,opt,name=mime_type,json=mimeType,proto3" json:"mime_type,omitempty"`
+	Width         uint32                 `protobuf:"varint,2,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32                 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	Size          uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Thumbnail) Reset() {
+	*x = Thumbnail{}
+	mi := &file_clientpb_client_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Thumbnail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Thumbnail) ProtoMessage() {}
+
+func (x *Thumbnail) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Thumbnail.ProtoReflect.Descriptor instead.
+func (*Thumbnail) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Thumbnail) GetMimeType() string {
+	if x != nil {
+		return x.MimeType
+	}
+	return ""
+}
+
+func (x *Thumbnail) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Thumbnail) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Thumbnail) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
 
 // Custom carries application data the server stores and forwards untouched.
 type Custom struct {
@@ -1502,7 +1796,7 @@ type Custom struct {
 
 func (x *Custom) Reset() {
 	*x = Custom{}
-	mi := &file_clientpb_client_proto_msgTypes[4]
+	mi := &file_clientpb_client_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1514,7 +1808,7 @@ func (x *Custom) String() string {
 func (*Custom) ProtoMessage() {}
 
 func (x *Custom) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[4]
+	mi := &file_clientpb_client_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1527,7 +1821,7 @@ func (x *Custom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Custom.ProtoReflect.Descriptor instead.
 func (*Custom) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{4}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Custom) GetType() string {
@@ -1574,7 +1868,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_clientpb_client_proto_msgTypes[5]
+	mi := &file_clientpb_client_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1880,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[5]
+	mi := &file_clientpb_client_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1893,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{5}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Message) GetId() uint64 {
@@ -1701,7 +1995,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_clientpb_client_proto_msgTypes[6]
+	mi := &file_clientpb_client_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +2007,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[6]
+	mi := &file_clientpb_client_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +2020,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{6}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -1780,7 +2074,7 @@ type Send struct {
 
 func (x *Send) Reset() {
 	*x = Send{}
-	mi := &file_clientpb_client_proto_msgTypes[7]
+	mi := &file_clientpb_client_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +2086,7 @@ func (x *Send) String() string {
 func (*Send) ProtoMessage() {}
 
 func (x *Send) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[7]
+	mi := &file_clientpb_client_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +2099,7 @@ func (x *Send) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Send.ProtoReflect.Descriptor instead.
 func (*Send) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{7}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Send) GetClientMsgId() string {
@@ -1860,7 +2154,7 @@ type SendAck struct {
 
 func (x *SendAck) Reset() {
 	*x = SendAck{}
-	mi := &file_clientpb_client_proto_msgTypes[8]
+	mi := &file_clientpb_client_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1872,7 +2166,7 @@ func (x *SendAck) String() string {
 func (*SendAck) ProtoMessage() {}
 
 func (x *SendAck) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[8]
+	mi := &file_clientpb_client_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1885,7 +2179,7 @@ func (x *SendAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendAck.ProtoReflect.Descriptor instead.
 func (*SendAck) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{8}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SendAck) GetClientMsgId() string {
@@ -1940,7 +2234,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_clientpb_client_proto_msgTypes[9]
+	mi := &file_clientpb_client_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2246,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[9]
+	mi := &file_clientpb_client_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2259,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{9}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Push) GetEntries() []*Entry {
@@ -1985,7 +2279,7 @@ type PushAck struct {
 
 func (x *PushAck) Reset() {
 	*x = PushAck{}
-	mi := &file_clientpb_client_proto_msgTypes[10]
+	mi := &file_clientpb_client_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1997,7 +2291,7 @@ func (x *PushAck) String() string {
 func (*PushAck) ProtoMessage() {}
 
 func (x *PushAck) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[10]
+	mi := &file_clientpb_client_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2010,7 +2304,7 @@ func (x *PushAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushAck.ProtoReflect.Descriptor instead.
 func (*PushAck) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{10}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PushAck) GetSeq() uint64 {
@@ -2032,7 +2326,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[11]
+	mi := &file_clientpb_client_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2044,7 +2338,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[11]
+	mi := &file_clientpb_client_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2057,7 +2351,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{11}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SyncRequest) GetAfterSeq() uint64 {
@@ -2085,7 +2379,7 @@ type SyncResult struct {
 
 func (x *SyncResult) Reset() {
 	*x = SyncResult{}
-	mi := &file_clientpb_client_proto_msgTypes[12]
+	mi := &file_clientpb_client_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2097,7 +2391,7 @@ func (x *SyncResult) String() string {
 func (*SyncResult) ProtoMessage() {}
 
 func (x *SyncResult) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[12]
+	mi := &file_clientpb_client_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2110,7 +2404,7 @@ func (x *SyncResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResult.ProtoReflect.Descriptor instead.
 func (*SyncResult) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{12}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SyncResult) GetEntries() []*Entry {
@@ -2148,7 +2442,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[13]
+	mi := &file_clientpb_client_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2454,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[13]
+	mi := &file_clientpb_client_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2467,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{13}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HistoryRequest) GetConversationId() string {
@@ -2208,7 +2502,7 @@ type HistoryResult struct {
 
 func (x *HistoryResult) Reset() {
 	*x = HistoryResult{}
-	mi := &file_clientpb_client_proto_msgTypes[14]
+	mi := &file_clientpb_client_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2514,7 @@ func (x *HistoryResult) String() string {
 func (*HistoryResult) ProtoMessage() {}
 
 func (x *HistoryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[14]
+	mi := &file_clientpb_client_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2527,7 @@ func (x *HistoryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResult.ProtoReflect.Descriptor instead.
 func (*HistoryResult) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{14}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HistoryResult) GetEntries() []*Entry {
@@ -2258,7 +2552,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_clientpb_client_proto_msgTypes[15]
+	mi := &file_clientpb_client_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2564,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[15]
+	mi := &file_clientpb_client_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2577,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{15}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{17}
 }
 
 type Pong struct {
@@ -2295,7 +2589,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_clientpb_client_proto_msgTypes[16]
+	mi := &file_clientpb_client_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2307,7 +2601,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[16]
+	mi := &file_clientpb_client_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2320,7 +2614,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{16}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Pong) GetServerTimeMs() uint64 {
@@ -2339,7 +2633,7 @@ type Logout struct {
 
 func (x *Logout) Reset() {
 	*x = Logout{}
-	mi := &file_clientpb_client_proto_msgTypes[17]
+	mi := &file_clientpb_client_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2645,7 @@ func (x *Logout) String() string {
 func (*Logout) ProtoMessage() {}
 
 func (x *Logout) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[17]
+	mi := &file_clientpb_client_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2658,7 @@ func (x *Logout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Logout.ProtoReflect.Descriptor instead.
 func (*Logout) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{17}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{19}
 }
 
 // Kick precedes a close with code 4003.
@@ -2378,7 +2672,7 @@ type Kick struct {
 
 func (x *Kick) Reset() {
 	*x = Kick{}
-	mi := &file_clientpb_client_proto_msgTypes[18]
+	mi := &file_clientpb_client_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2684,7 @@ func (x *Kick) String() string {
 func (*Kick) ProtoMessage() {}
 
 func (x *Kick) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[18]
+	mi := &file_clientpb_client_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2697,7 @@ func (x *Kick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kick.ProtoReflect.Descriptor instead.
 func (*Kick) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{18}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Kick) GetReason() KickReason {
@@ -2432,7 +2726,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_clientpb_client_proto_msgTypes[19]
+	mi := &file_clientpb_client_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +2738,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[19]
+	mi := &file_clientpb_client_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +2751,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{19}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -2494,7 +2788,7 @@ type FriendRequest struct {
 
 func (x *FriendRequest) Reset() {
 	*x = FriendRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[20]
+	mi := &file_clientpb_client_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2506,7 +2800,7 @@ func (x *FriendRequest) String() string {
 func (*FriendRequest) ProtoMessage() {}
 
 func (x *FriendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[20]
+	mi := &file_clientpb_client_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2519,7 +2813,7 @@ func (x *FriendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendRequest.ProtoReflect.Descriptor instead.
 func (*FriendRequest) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{20}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FriendRequest) GetTo() string {
@@ -2547,7 +2841,7 @@ type FriendRespond struct {
 
 func (x *FriendRespond) Reset() {
 	*x = FriendRespond{}
-	mi := &file_clientpb_client_proto_msgTypes[21]
+	mi := &file_clientpb_client_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2559,7 +2853,7 @@ func (x *FriendRespond) String() string {
 func (*FriendRespond) ProtoMessage() {}
 
 func (x *FriendRespond) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[21]
+	mi := &file_clientpb_client_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2572,7 +2866,7 @@ func (x *FriendRespond) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendRespond.ProtoReflect.Descriptor instead.
 func (*FriendRespond) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{21}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FriendRespond) GetFrom() string {
@@ -2599,7 +2893,7 @@ type FriendDelete struct {
 
 func (x *FriendDelete) Reset() {
 	*x = FriendDelete{}
-	mi := &file_clientpb_client_proto_msgTypes[22]
+	mi := &file_clientpb_client_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2905,7 @@ func (x *FriendDelete) String() string {
 func (*FriendDelete) ProtoMessage() {}
 
 func (x *FriendDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[22]
+	mi := &file_clientpb_client_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2918,7 @@ func (x *FriendDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendDelete.ProtoReflect.Descriptor instead.
 func (*FriendDelete) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{22}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FriendDelete) GetUser() string {
@@ -2647,7 +2941,7 @@ type FriendUpdate struct {
 
 func (x *FriendUpdate) Reset() {
 	*x = FriendUpdate{}
-	mi := &file_clientpb_client_proto_msgTypes[23]
+	mi := &file_clientpb_client_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2659,7 +2953,7 @@ func (x *FriendUpdate) String() string {
 func (*FriendUpdate) ProtoMessage() {}
 
 func (x *FriendUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[23]
+	mi := &file_clientpb_client_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2672,7 +2966,7 @@ func (x *FriendUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendUpdate.ProtoReflect.Descriptor instead.
 func (*FriendUpdate) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{23}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FriendUpdate) GetUser() string {
@@ -2710,7 +3004,7 @@ type CategoryOp struct {
 
 func (x *CategoryOp) Reset() {
 	*x = CategoryOp{}
-	mi := &file_clientpb_client_proto_msgTypes[24]
+	mi := &file_clientpb_client_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2722,7 +3016,7 @@ func (x *CategoryOp) String() string {
 func (*CategoryOp) ProtoMessage() {}
 
 func (x *CategoryOp) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[24]
+	mi := &file_clientpb_client_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2735,7 +3029,7 @@ func (x *CategoryOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoryOp.ProtoReflect.Descriptor instead.
 func (*CategoryOp) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{24}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CategoryOp) GetOp() CategoryOp_Op {
@@ -2767,7 +3061,7 @@ type FriendListRequest struct {
 
 func (x *FriendListRequest) Reset() {
 	*x = FriendListRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[25]
+	mi := &file_clientpb_client_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +3073,7 @@ func (x *FriendListRequest) String() string {
 func (*FriendListRequest) ProtoMessage() {}
 
 func (x *FriendListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[25]
+	mi := &file_clientpb_client_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +3086,7 @@ func (x *FriendListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendListRequest.ProtoReflect.Descriptor instead.
 func (*FriendListRequest) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{25}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{27}
 }
 
 type Friend struct {
@@ -2807,7 +3101,7 @@ type Friend struct {
 
 func (x *Friend) Reset() {
 	*x = Friend{}
-	mi := &file_clientpb_client_proto_msgTypes[26]
+	mi := &file_clientpb_client_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2819,7 +3113,7 @@ func (x *Friend) String() string {
 func (*Friend) ProtoMessage() {}
 
 func (x *Friend) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[26]
+	mi := &file_clientpb_client_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2832,7 +3126,7 @@ func (x *Friend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Friend.ProtoReflect.Descriptor instead.
 func (*Friend) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{26}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Friend) GetUser() string {
@@ -2874,7 +3168,7 @@ type PendingRequest struct {
 
 func (x *PendingRequest) Reset() {
 	*x = PendingRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[27]
+	mi := &file_clientpb_client_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3180,7 @@ func (x *PendingRequest) String() string {
 func (*PendingRequest) ProtoMessage() {}
 
 func (x *PendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[27]
+	mi := &file_clientpb_client_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3193,7 @@ func (x *PendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingRequest.ProtoReflect.Descriptor instead.
 func (*PendingRequest) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{27}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PendingRequest) GetUser() string {
@@ -2941,7 +3235,7 @@ type FriendList struct {
 
 func (x *FriendList) Reset() {
 	*x = FriendList{}
-	mi := &file_clientpb_client_proto_msgTypes[28]
+	mi := &file_clientpb_client_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2953,7 +3247,7 @@ func (x *FriendList) String() string {
 func (*FriendList) ProtoMessage() {}
 
 func (x *FriendList) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[28]
+	mi := &file_clientpb_client_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2966,7 +3260,7 @@ func (x *FriendList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendList.ProtoReflect.Descriptor instead.
 func (*FriendList) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{28}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FriendList) GetFriends() []*Friend {
@@ -3024,7 +3318,7 @@ type BlockUser struct {
 
 func (x *BlockUser) Reset() {
 	*x = BlockUser{}
-	mi := &file_clientpb_client_proto_msgTypes[29]
+	mi := &file_clientpb_client_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3036,7 +3330,7 @@ func (x *BlockUser) String() string {
 func (*BlockUser) ProtoMessage() {}
 
 func (x *BlockUser) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[29]
+	mi := &file_clientpb_client_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3049,7 +3343,7 @@ func (x *BlockUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockUser.ProtoReflect.Descriptor instead.
 func (*BlockUser) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{29}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BlockUser) GetUser() string {
@@ -3076,7 +3370,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_clientpb_client_proto_msgTypes[30]
+	mi := &file_clientpb_client_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3088,7 +3382,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[30]
+	mi := &file_clientpb_client_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3101,7 +3395,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{30}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Settings) GetFriendsOnly() bool {
@@ -3121,7 +3415,7 @@ type UpdateSettings struct {
 
 func (x *UpdateSettings) Reset() {
 	*x = UpdateSettings{}
-	mi := &file_clientpb_client_proto_msgTypes[31]
+	mi := &file_clientpb_client_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3133,7 +3427,7 @@ func (x *UpdateSettings) String() string {
 func (*UpdateSettings) ProtoMessage() {}
 
 func (x *UpdateSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[31]
+	mi := &file_clientpb_client_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3146,7 +3440,7 @@ func (x *UpdateSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSettings.ProtoReflect.Descriptor instead.
 func (*UpdateSettings) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{31}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateSettings) GetFriendsOnly() bool {
@@ -3166,7 +3460,7 @@ type PresenceQuery struct {
 
 func (x *PresenceQuery) Reset() {
 	*x = PresenceQuery{}
-	mi := &file_clientpb_client_proto_msgTypes[32]
+	mi := &file_clientpb_client_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3178,7 +3472,7 @@ func (x *PresenceQuery) String() string {
 func (*PresenceQuery) ProtoMessage() {}
 
 func (x *PresenceQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[32]
+	mi := &file_clientpb_client_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3191,7 +3485,7 @@ func (x *PresenceQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceQuery.ProtoReflect.Descriptor instead.
 func (*PresenceQuery) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{32}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PresenceQuery) GetUsers() []string {
@@ -3213,7 +3507,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_clientpb_client_proto_msgTypes[33]
+	mi := &file_clientpb_client_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3225,7 +3519,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[33]
+	mi := &file_clientpb_client_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3238,7 +3532,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{33}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Presence) GetUser() string {
@@ -3271,7 +3565,7 @@ type PresenceList struct {
 
 func (x *PresenceList) Reset() {
 	*x = PresenceList{}
-	mi := &file_clientpb_client_proto_msgTypes[34]
+	mi := &file_clientpb_client_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3283,7 +3577,7 @@ func (x *PresenceList) String() string {
 func (*PresenceList) ProtoMessage() {}
 
 func (x *PresenceList) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[34]
+	mi := &file_clientpb_client_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3296,7 +3590,7 @@ func (x *PresenceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceList.ProtoReflect.Descriptor instead.
 func (*PresenceList) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{34}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PresenceList) GetUsers() []*Presence {
@@ -3321,7 +3615,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_clientpb_client_proto_msgTypes[35]
+	mi := &file_clientpb_client_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3333,7 +3627,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[35]
+	mi := &file_clientpb_client_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3346,7 +3640,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{35}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Typing) GetTo() string {
@@ -3383,7 +3677,7 @@ type MarkRead struct {
 
 func (x *MarkRead) Reset() {
 	*x = MarkRead{}
-	mi := &file_clientpb_client_proto_msgTypes[36]
+	mi := &file_clientpb_client_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3395,7 +3689,7 @@ func (x *MarkRead) String() string {
 func (*MarkRead) ProtoMessage() {}
 
 func (x *MarkRead) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[36]
+	mi := &file_clientpb_client_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3408,7 +3702,7 @@ func (x *MarkRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkRead.ProtoReflect.Descriptor instead.
 func (*MarkRead) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{36}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MarkRead) GetConversationId() string {
@@ -3439,7 +3733,7 @@ type Recall struct {
 
 func (x *Recall) Reset() {
 	*x = Recall{}
-	mi := &file_clientpb_client_proto_msgTypes[37]
+	mi := &file_clientpb_client_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3451,7 +3745,7 @@ func (x *Recall) String() string {
 func (*Recall) ProtoMessage() {}
 
 func (x *Recall) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[37]
+	mi := &file_clientpb_client_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3464,7 +3758,7 @@ func (x *Recall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recall.ProtoReflect.Descriptor instead.
 func (*Recall) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{37}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Recall) GetConversationId() string {
@@ -3489,7 +3783,7 @@ type ConversationsRequest struct {
 
 func (x *ConversationsRequest) Reset() {
 	*x = ConversationsRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[38]
+	mi := &file_clientpb_client_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3501,7 +3795,7 @@ func (x *ConversationsRequest) String() string {
 func (*ConversationsRequest) ProtoMessage() {}
 
 func (x *ConversationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[38]
+	mi := &file_clientpb_client_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3514,7 +3808,7 @@ func (x *ConversationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversationsRequest.ProtoReflect.Descriptor instead.
 func (*ConversationsRequest) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{38}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{40}
 }
 
 // Conversation is one entry of the conversation list.
@@ -3540,7 +3834,7 @@ type Conversation struct {
 
 func (x *Conversation) Reset() {
 	*x = Conversation{}
-	mi := &file_clientpb_client_proto_msgTypes[39]
+	mi := &file_clientpb_client_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3552,7 +3846,7 @@ func (x *Conversation) String() string {
 func (*Conversation) ProtoMessage() {}
 
 func (x *Conversation) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[39]
+	mi := &file_clientpb_client_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3565,7 +3859,7 @@ func (x *Conversation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conversation.ProtoReflect.Descriptor instead.
 func (*Conversation) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{39}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Conversation) GetConversationId() string {
@@ -3641,7 +3935,7 @@ type ConversationList struct {
 
 func (x *ConversationList) Reset() {
 	*x = ConversationList{}
-	mi := &file_clientpb_client_proto_msgTypes[40]
+	mi := &file_clientpb_client_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3653,7 +3947,7 @@ func (x *ConversationList) String() string {
 func (*ConversationList) ProtoMessage() {}
 
 func (x *ConversationList) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[40]
+	mi := &file_clientpb_client_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3666,7 +3960,7 @@ func (x *ConversationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversationList.ProtoReflect.Descriptor instead.
 func (*ConversationList) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{40}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ConversationList) GetConversations() []*Conversation {
@@ -3690,7 +3984,7 @@ type ConversationUpdate struct {
 
 func (x *ConversationUpdate) Reset() {
 	*x = ConversationUpdate{}
-	mi := &file_clientpb_client_proto_msgTypes[41]
+	mi := &file_clientpb_client_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3702,7 +3996,7 @@ func (x *ConversationUpdate) String() string {
 func (*ConversationUpdate) ProtoMessage() {}
 
 func (x *ConversationUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[41]
+	mi := &file_clientpb_client_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3715,7 +4009,7 @@ func (x *ConversationUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversationUpdate.ProtoReflect.Descriptor instead.
 func (*ConversationUpdate) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{41}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ConversationUpdate) GetConversationId() string {
@@ -3757,7 +4051,7 @@ type GroupInfo struct {
 
 func (x *GroupInfo) Reset() {
 	*x = GroupInfo{}
-	mi := &file_clientpb_client_proto_msgTypes[42]
+	mi := &file_clientpb_client_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3769,7 +4063,7 @@ func (x *GroupInfo) String() string {
 func (*GroupInfo) ProtoMessage() {}
 
 func (x *GroupInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[42]
+	mi := &file_clientpb_client_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3782,7 +4076,7 @@ func (x *GroupInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupInfo.ProtoReflect.Descriptor instead.
 func (*GroupInfo) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{42}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GroupInfo) GetGroupId() string {
@@ -3868,7 +4162,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_clientpb_client_proto_msgTypes[43]
+	mi := &file_clientpb_client_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3880,7 +4174,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[43]
+	mi := &file_clientpb_client_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3893,7 +4187,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{43}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GroupMember) GetUser() string {
@@ -3937,7 +4231,7 @@ type GroupMembers struct {
 
 func (x *GroupMembers) Reset() {
 	*x = GroupMembers{}
-	mi := &file_clientpb_client_proto_msgTypes[44]
+	mi := &file_clientpb_client_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3949,7 +4243,7 @@ func (x *GroupMembers) String() string {
 func (*GroupMembers) ProtoMessage() {}
 
 func (x *GroupMembers) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[44]
+	mi := &file_clientpb_client_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3962,7 +4256,7 @@ func (x *GroupMembers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMembers.ProtoReflect.Descriptor instead.
 func (*GroupMembers) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{44}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GroupMembers) GetMembers() []*GroupMember {
@@ -3999,7 +4293,7 @@ type MessageReads struct {
 
 func (x *MessageReads) Reset() {
 	*x = MessageReads{}
-	mi := &file_clientpb_client_proto_msgTypes[45]
+	mi := &file_clientpb_client_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4011,7 +4305,7 @@ func (x *MessageReads) String() string {
 func (*MessageReads) ProtoMessage() {}
 
 func (x *MessageReads) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[45]
+	mi := &file_clientpb_client_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4024,7 +4318,7 @@ func (x *MessageReads) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageReads.ProtoReflect.Descriptor instead.
 func (*MessageReads) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{45}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *MessageReads) GetMsgId() uint64 {
@@ -4057,7 +4351,7 @@ type ReadStatus struct {
 
 func (x *ReadStatus) Reset() {
 	*x = ReadStatus{}
-	mi := &file_clientpb_client_proto_msgTypes[46]
+	mi := &file_clientpb_client_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4069,7 +4363,7 @@ func (x *ReadStatus) String() string {
 func (*ReadStatus) ProtoMessage() {}
 
 func (x *ReadStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[46]
+	mi := &file_clientpb_client_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4082,7 +4376,7 @@ func (x *ReadStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadStatus.ProtoReflect.Descriptor instead.
 func (*ReadStatus) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{46}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ReadStatus) GetMessages() []*MessageReads {
@@ -4123,7 +4417,7 @@ type GroupRequest struct {
 
 func (x *GroupRequest) Reset() {
 	*x = GroupRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[47]
+	mi := &file_clientpb_client_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4135,7 +4429,7 @@ func (x *GroupRequest) String() string {
 func (*GroupRequest) ProtoMessage() {}
 
 func (x *GroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[47]
+	mi := &file_clientpb_client_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4148,7 +4442,7 @@ func (x *GroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest.ProtoReflect.Descriptor instead.
 func (*GroupRequest) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GroupRequest) GetGroupId() string {
@@ -4443,7 +4737,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_clientpb_client_proto_msgTypes[48]
+	mi := &file_clientpb_client_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4455,7 +4749,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[48]
+	mi := &file_clientpb_client_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4468,7 +4762,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{48}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Result) GetData() isResult_Data {
@@ -4586,7 +4880,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_clientpb_client_proto_msgTypes[49]
+	mi := &file_clientpb_client_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4598,7 +4892,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[49]
+	mi := &file_clientpb_client_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4611,7 +4905,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{49}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Signal) GetKind() isSignal_Kind {
@@ -4666,7 +4960,7 @@ type TypingSignal struct {
 
 func (x *TypingSignal) Reset() {
 	*x = TypingSignal{}
-	mi := &file_clientpb_client_proto_msgTypes[50]
+	mi := &file_clientpb_client_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4678,7 +4972,7 @@ func (x *TypingSignal) String() string {
 func (*TypingSignal) ProtoMessage() {}
 
 func (x *TypingSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[50]
+	mi := &file_clientpb_client_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4691,7 +4985,7 @@ func (x *TypingSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingSignal.ProtoReflect.Descriptor instead.
 func (*TypingSignal) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{50}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *TypingSignal) GetFrom() string {
@@ -4740,7 +5034,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_clientpb_client_proto_msgTypes[51]
+	mi := &file_clientpb_client_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4752,7 +5046,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[51]
+	mi := &file_clientpb_client_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4765,7 +5059,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{51}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Event) GetType() EventType {
@@ -4867,7 +5161,7 @@ type GroupRequest_Empty struct {
 
 func (x *GroupRequest_Empty) Reset() {
 	*x = GroupRequest_Empty{}
-	mi := &file_clientpb_client_proto_msgTypes[52]
+	mi := &file_clientpb_client_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4879,7 +5173,7 @@ func (x *GroupRequest_Empty) String() string {
 func (*GroupRequest_Empty) ProtoMessage() {}
 
 func (x *GroupRequest_Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[52]
+	mi := &file_clientpb_client_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4892,7 +5186,7 @@ func (x *GroupRequest_Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_Empty.ProtoReflect.Descriptor instead.
 func (*GroupRequest_Empty) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 0}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 0}
 }
 
 type GroupRequest_User struct {
@@ -4904,7 +5198,7 @@ type GroupRequest_User struct {
 
 func (x *GroupRequest_User) Reset() {
 	*x = GroupRequest_User{}
-	mi := &file_clientpb_client_proto_msgTypes[53]
+	mi := &file_clientpb_client_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4916,7 +5210,7 @@ func (x *GroupRequest_User) String() string {
 func (*GroupRequest_User) ProtoMessage() {}
 
 func (x *GroupRequest_User) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[53]
+	mi := &file_clientpb_client_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4929,7 +5223,7 @@ func (x *GroupRequest_User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_User.ProtoReflect.Descriptor instead.
 func (*GroupRequest_User) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 1}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 1}
 }
 
 func (x *GroupRequest_User) GetUser() string {
@@ -4948,7 +5242,7 @@ type GroupRequest_Users struct {
 
 func (x *GroupRequest_Users) Reset() {
 	*x = GroupRequest_Users{}
-	mi := &file_clientpb_client_proto_msgTypes[54]
+	mi := &file_clientpb_client_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4960,7 +5254,7 @@ func (x *GroupRequest_Users) String() string {
 func (*GroupRequest_Users) ProtoMessage() {}
 
 func (x *GroupRequest_Users) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[54]
+	mi := &file_clientpb_client_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4973,7 +5267,7 @@ func (x *GroupRequest_Users) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_Users.ProtoReflect.Descriptor instead.
 func (*GroupRequest_Users) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 2}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 2}
 }
 
 func (x *GroupRequest_Users) GetUsers() []string {
@@ -4992,7 +5286,7 @@ type GroupRequest_Flag struct {
 
 func (x *GroupRequest_Flag) Reset() {
 	*x = GroupRequest_Flag{}
-	mi := &file_clientpb_client_proto_msgTypes[55]
+	mi := &file_clientpb_client_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5004,7 +5298,7 @@ func (x *GroupRequest_Flag) String() string {
 func (*GroupRequest_Flag) ProtoMessage() {}
 
 func (x *GroupRequest_Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[55]
+	mi := &file_clientpb_client_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5017,7 +5311,7 @@ func (x *GroupRequest_Flag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_Flag.ProtoReflect.Descriptor instead.
 func (*GroupRequest_Flag) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 3}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 3}
 }
 
 func (x *GroupRequest_Flag) GetOn() bool {
@@ -5036,7 +5330,7 @@ type GroupRequest_MsgID struct {
 
 func (x *GroupRequest_MsgID) Reset() {
 	*x = GroupRequest_MsgID{}
-	mi := &file_clientpb_client_proto_msgTypes[56]
+	mi := &file_clientpb_client_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5048,7 +5342,7 @@ func (x *GroupRequest_MsgID) String() string {
 func (*GroupRequest_MsgID) ProtoMessage() {}
 
 func (x *GroupRequest_MsgID) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[56]
+	mi := &file_clientpb_client_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5061,7 +5355,7 @@ func (x *GroupRequest_MsgID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_MsgID.ProtoReflect.Descriptor instead.
 func (*GroupRequest_MsgID) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 4}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 4}
 }
 
 func (x *GroupRequest_MsgID) GetMsgId() uint64 {
@@ -5080,7 +5374,7 @@ type GroupRequest_MsgIDs struct {
 
 func (x *GroupRequest_MsgIDs) Reset() {
 	*x = GroupRequest_MsgIDs{}
-	mi := &file_clientpb_client_proto_msgTypes[57]
+	mi := &file_clientpb_client_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5092,7 +5386,7 @@ func (x *GroupRequest_MsgIDs) String() string {
 func (*GroupRequest_MsgIDs) ProtoMessage() {}
 
 func (x *GroupRequest_MsgIDs) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[57]
+	mi := &file_clientpb_client_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5105,7 +5399,7 @@ func (x *GroupRequest_MsgIDs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_MsgIDs.ProtoReflect.Descriptor instead.
 func (*GroupRequest_MsgIDs) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 5}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 5}
 }
 
 func (x *GroupRequest_MsgIDs) GetMsgIds() []uint64 {
@@ -5129,7 +5423,7 @@ type GroupRequest_Create struct {
 
 func (x *GroupRequest_Create) Reset() {
 	*x = GroupRequest_Create{}
-	mi := &file_clientpb_client_proto_msgTypes[58]
+	mi := &file_clientpb_client_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5141,7 +5435,7 @@ func (x *GroupRequest_Create) String() string {
 func (*GroupRequest_Create) ProtoMessage() {}
 
 func (x *GroupRequest_Create) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[58]
+	mi := &file_clientpb_client_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5154,7 +5448,7 @@ func (x *GroupRequest_Create) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_Create.ProtoReflect.Descriptor instead.
 func (*GroupRequest_Create) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 6}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 6}
 }
 
 func (x *GroupRequest_Create) GetName() string {
@@ -5204,7 +5498,7 @@ type GroupRequest_Update struct {
 
 func (x *GroupRequest_Update) Reset() {
 	*x = GroupRequest_Update{}
-	mi := &file_clientpb_client_proto_msgTypes[59]
+	mi := &file_clientpb_client_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5216,7 +5510,7 @@ func (x *GroupRequest_Update) String() string {
 func (*GroupRequest_Update) ProtoMessage() {}
 
 func (x *GroupRequest_Update) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[59]
+	mi := &file_clientpb_client_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5229,7 +5523,7 @@ func (x *GroupRequest_Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_Update.ProtoReflect.Descriptor instead.
 func (*GroupRequest_Update) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 7}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 7}
 }
 
 func (x *GroupRequest_Update) GetName() string {
@@ -5269,7 +5563,7 @@ type GroupRequest_JoinRequest struct {
 
 func (x *GroupRequest_JoinRequest) Reset() {
 	*x = GroupRequest_JoinRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[60]
+	mi := &file_clientpb_client_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5281,7 +5575,7 @@ func (x *GroupRequest_JoinRequest) String() string {
 func (*GroupRequest_JoinRequest) ProtoMessage() {}
 
 func (x *GroupRequest_JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[60]
+	mi := &file_clientpb_client_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5294,7 +5588,7 @@ func (x *GroupRequest_JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_JoinRequest.ProtoReflect.Descriptor instead.
 func (*GroupRequest_JoinRequest) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 8}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 8}
 }
 
 func (x *GroupRequest_JoinRequest) GetNote() string {
@@ -5314,7 +5608,7 @@ type GroupRequest_Answer struct {
 
 func (x *GroupRequest_Answer) Reset() {
 	*x = GroupRequest_Answer{}
-	mi := &file_clientpb_client_proto_msgTypes[61]
+	mi := &file_clientpb_client_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5326,7 +5620,7 @@ func (x *GroupRequest_Answer) String() string {
 func (*GroupRequest_Answer) ProtoMessage() {}
 
 func (x *GroupRequest_Answer) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[61]
+	mi := &file_clientpb_client_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5339,7 +5633,7 @@ func (x *GroupRequest_Answer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_Answer.ProtoReflect.Descriptor instead.
 func (*GroupRequest_Answer) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 9}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 9}
 }
 
 func (x *GroupRequest_Answer) GetUser() string {
@@ -5367,7 +5661,7 @@ type GroupRequest_SetRole struct {
 
 func (x *GroupRequest_SetRole) Reset() {
 	*x = GroupRequest_SetRole{}
-	mi := &file_clientpb_client_proto_msgTypes[62]
+	mi := &file_clientpb_client_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5379,7 +5673,7 @@ func (x *GroupRequest_SetRole) String() string {
 func (*GroupRequest_SetRole) ProtoMessage() {}
 
 func (x *GroupRequest_SetRole) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[62]
+	mi := &file_clientpb_client_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5392,7 +5686,7 @@ func (x *GroupRequest_SetRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_SetRole.ProtoReflect.Descriptor instead.
 func (*GroupRequest_SetRole) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 10}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 10}
 }
 
 func (x *GroupRequest_SetRole) GetUser() string {
@@ -5420,7 +5714,7 @@ type GroupRequest_MuteMember struct {
 
 func (x *GroupRequest_MuteMember) Reset() {
 	*x = GroupRequest_MuteMember{}
-	mi := &file_clientpb_client_proto_msgTypes[63]
+	mi := &file_clientpb_client_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5432,7 +5726,7 @@ func (x *GroupRequest_MuteMember) String() string {
 func (*GroupRequest_MuteMember) ProtoMessage() {}
 
 func (x *GroupRequest_MuteMember) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[63]
+	mi := &file_clientpb_client_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5445,7 +5739,7 @@ func (x *GroupRequest_MuteMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_MuteMember.ProtoReflect.Descriptor instead.
 func (*GroupRequest_MuteMember) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 11}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 11}
 }
 
 func (x *GroupRequest_MuteMember) GetUser() string {
@@ -5473,7 +5767,7 @@ type GroupRequest_BanUsers struct {
 
 func (x *GroupRequest_BanUsers) Reset() {
 	*x = GroupRequest_BanUsers{}
-	mi := &file_clientpb_client_proto_msgTypes[64]
+	mi := &file_clientpb_client_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5485,7 +5779,7 @@ func (x *GroupRequest_BanUsers) String() string {
 func (*GroupRequest_BanUsers) ProtoMessage() {}
 
 func (x *GroupRequest_BanUsers) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[64]
+	mi := &file_clientpb_client_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5498,7 +5792,7 @@ func (x *GroupRequest_BanUsers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRequest_BanUsers.ProtoReflect.Descriptor instead.
 func (*GroupRequest_BanUsers) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{47, 12}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{49, 12}
 }
 
 func (x *GroupRequest_BanUsers) GetUsers() []string {
@@ -5574,13 +5868,37 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x0eserver_time_ms\x18\x04 \x01(\x04R\fserverTimeMs\x12!\n" +
 	"\fheartbeat_ms\x18\x05 \x01(\rR\vheartbeatMs\x12&\n" +
 	"\x0fmax_frame_bytes\x18\x06 \x01(\rR\rmaxFrameBytes\x12&\n" +
-	"\x0fstream_from_seq\x18\a \x01(\x04R\rstreamFromSeq\"\x98\x01\n" +
+	"\x0fstream_from_seq\x18\a \x01(\x04R\rstreamFromSeq\"\xc2\x02\n" +
 	"\aContent\x12\x14\n" +
 	"\x04text\x18\x01 \x01(\tH\x00R\x04text\x12\x16\n" +
 	"\x05emoji\x18\x02 \x01(\tH\x00R\x05emoji\x12,\n" +
 	"\x06custom\x18\x03 \x01(\v2\x12.actorim.v1.CustomH\x00R\x06custom\x12)\n" +
-	"\x05event\x18\x04 \x01(\v2\x11.actorim.v1.EventH\x00R\x05eventB\x06\n" +
-	"\x04kind\"0\n" +
+	"\x05event\x18\x04 \x01(\v2\x11.actorim.v1.EventH\x00R\x05event\x12)\n" +
+	"\x05image\x18\x05 \x01(\v2\x11.actorim.v1.MediaH\x00R\x05image\x12)\n" +
+	"\x05audio\x18\x06 \x01(\v2\x11.actorim.v1.MediaH\x00R\x05audio\x12)\n" +
+	"\x05video\x18\a \x01(\v2\x11.actorim.v1.MediaH\x00R\x05video\x12'\n" +
+	"\x04file\x18\b \x01(\v2\x11.actorim.v1.MediaH\x00R\x04fileB\x06\n" +
+	"\x04kind\"\xcd\x02\n" +
+	"\x05Media\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\tmime_type\x18\x03 \x01(\tR\bmimeType\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\tR\x06sha256\x12\x14\n" +
+	"\x05width\x18\x06 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\a \x01(\rR\x06height\x12\x1f\n" +
+	"\vduration_ms\x18\b \x01(\rR\n" +
+	"durationMs\x123\n" +
+	"\tthumbnail\x18\t \x01(\v2\x15.actorim.v1.ThumbnailR\tthumbnail\x12\x1a\n" +
+	"\bblurhash\x18\n" +
+	" \x01(\tR\bblurhash\x12\x18\n" +
+	"\acaption\x18\v \x01(\tR\acaption\x12\x14\n" +
+	"\x05voice\x18\f \x01(\bR\x05voice\"j\n" +
+	"\tThumbnail\x12\x1b\n" +
+	"\tmime_type\x18\x01 \x01(\tR\bmimeType\x12\x14\n" +
+	"\x05width\x18\x02 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\rR\x06height\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\"0\n" +
 	"\x06Custom\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
 	"\x04json\x18\x02 \x01(\tR\x04json\"\x93\x03\n" +
@@ -5888,7 +6206,7 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x17KICK_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14KICK_REASON_REPLACED\x10\x01\x12\x1d\n" +
 	"\x19KICK_REASON_DEVICE_POLICY\x10\x02\x12\x17\n" +
-	"\x13KICK_REASON_REVOKED\x10\x03*\xbf\x04\n" +
+	"\x13KICK_REASON_REVOKED\x10\x03*\xf3\x04\n" +
 	"\tErrorCode\x12\x13\n" +
 	"\x0fERR_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rERR_BAD_FRAME\x10\x01\x12\x17\n" +
@@ -5917,7 +6235,9 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\n" +
 	"ERR_BANNED\x10\x17\x12\x1c\n" +
 	"\x18ERR_CLIENT_MSG_ID_REUSED\x10\x18\x12\x16\n" +
-	"\x12ERR_LIMIT_EXCEEDED\x10\x19*j\n" +
+	"\x12ERR_LIMIT_EXCEEDED\x10\x19\x12\x16\n" +
+	"\x12ERR_QUOTA_EXCEEDED\x10\x1a\x12\x1a\n" +
+	"\x16ERR_MEDIA_TYPE_REFUSED\x10\x1b*j\n" +
 	"\tGroupRole\x12\x1a\n" +
 	"\x16GROUP_ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11GROUP_ROLE_MEMBER\x10\x01\x12\x14\n" +
@@ -5966,7 +6286,7 @@ func file_clientpb_client_proto_rawDescGZIP() []byte {
 }
 
 var file_clientpb_client_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_clientpb_client_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_clientpb_client_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_clientpb_client_proto_goTypes = []any{
 	(Platform)(0),                    // 0: actorim.v1.Platform
 	(ConversationType)(0),            // 1: actorim.v1.ConversationType
@@ -5980,166 +6300,173 @@ var file_clientpb_client_proto_goTypes = []any{
 	(*Login)(nil),                    // 9: actorim.v1.Login
 	(*LoginOK)(nil),                  // 10: actorim.v1.LoginOK
 	(*Content)(nil),                  // 11: actorim.v1.Content
-	(*Custom)(nil),                   // 12: actorim.v1.Custom
-	(*Message)(nil),                  // 13: actorim.v1.Message
-	(*Entry)(nil),                    // 14: actorim.v1.Entry
-	(*Send)(nil),                     // 15: actorim.v1.Send
-	(*SendAck)(nil),                  // 16: actorim.v1.SendAck
-	(*Push)(nil),                     // 17: actorim.v1.Push
-	(*PushAck)(nil),                  // 18: actorim.v1.PushAck
-	(*SyncRequest)(nil),              // 19: actorim.v1.SyncRequest
-	(*SyncResult)(nil),               // 20: actorim.v1.SyncResult
-	(*HistoryRequest)(nil),           // 21: actorim.v1.HistoryRequest
-	(*HistoryResult)(nil),            // 22: actorim.v1.HistoryResult
-	(*Ping)(nil),                     // 23: actorim.v1.Ping
-	(*Pong)(nil),                     // 24: actorim.v1.Pong
-	(*Logout)(nil),                   // 25: actorim.v1.Logout
-	(*Kick)(nil),                     // 26: actorim.v1.Kick
-	(*Error)(nil),                    // 27: actorim.v1.Error
-	(*FriendRequest)(nil),            // 28: actorim.v1.FriendRequest
-	(*FriendRespond)(nil),            // 29: actorim.v1.FriendRespond
-	(*FriendDelete)(nil),             // 30: actorim.v1.FriendDelete
-	(*FriendUpdate)(nil),             // 31: actorim.v1.FriendUpdate
-	(*CategoryOp)(nil),               // 32: actorim.v1.CategoryOp
-	(*FriendListRequest)(nil),        // 33: actorim.v1.FriendListRequest
-	(*Friend)(nil),                   // 34: actorim.v1.Friend
-	(*PendingRequest)(nil),           // 35: actorim.v1.PendingRequest
-	(*FriendList)(nil),               // 36: actorim.v1.FriendList
-	(*BlockUser)(nil),                // 37: actorim.v1.BlockUser
-	(*Settings)(nil),                 // 38: actorim.v1.Settings
-	(*UpdateSettings)(nil),           // 39: actorim.v1.UpdateSettings
-	(*PresenceQuery)(nil),            // 40: actorim.v1.PresenceQuery
-	(*Presence)(nil),                 // 41: actorim.v1.Presence
-	(*PresenceList)(nil),             // 42: actorim.v1.PresenceList
-	(*Typing)(nil),                   // 43: actorim.v1.Typing
-	(*MarkRead)(nil),                 // 44: actorim.v1.MarkRead
-	(*Recall)(nil),                   // 45: actorim.v1.Recall
-	(*ConversationsRequest)(nil),     // 46: actorim.v1.ConversationsRequest
-	(*Conversation)(nil),             // 47: actorim.v1.Conversation
-	(*ConversationList)(nil),         // 48: actorim.v1.ConversationList
-	(*ConversationUpdate)(nil),       // 49: actorim.v1.ConversationUpdate
-	(*GroupInfo)(nil),                // 50: actorim.v1.GroupInfo
-	(*GroupMember)(nil),              // 51: actorim.v1.GroupMember
-	(*GroupMembers)(nil),             // 52: actorim.v1.GroupMembers
-	(*MessageReads)(nil),             // 53: actorim.v1.MessageReads
-	(*ReadStatus)(nil),               // 54: actorim.v1.ReadStatus
-	(*GroupRequest)(nil),             // 55: actorim.v1.GroupRequest
-	(*Result)(nil),                   // 56: actorim.v1.Result
-	(*Signal)(nil),                   // 57: actorim.v1.Signal
-	(*TypingSignal)(nil),             // 58: actorim.v1.TypingSignal
-	(*Event)(nil),                    // 59: actorim.v1.Event
-	(*GroupRequest_Empty)(nil),       // 60: actorim.v1.GroupRequest.Empty
-	(*GroupRequest_User)(nil),        // 61: actorim.v1.GroupRequest.User
-	(*GroupRequest_Users)(nil),       // 62: actorim.v1.GroupRequest.Users
-	(*GroupRequest_Flag)(nil),        // 63: actorim.v1.GroupRequest.Flag
-	(*GroupRequest_MsgID)(nil),       // 64: actorim.v1.GroupRequest.MsgID
-	(*GroupRequest_MsgIDs)(nil),      // 65: actorim.v1.GroupRequest.MsgIDs
-	(*GroupRequest_Create)(nil),      // 66: actorim.v1.GroupRequest.Create
-	(*GroupRequest_Update)(nil),      // 67: actorim.v1.GroupRequest.Update
-	(*GroupRequest_JoinRequest)(nil), // 68: actorim.v1.GroupRequest.JoinRequest
-	(*GroupRequest_Answer)(nil),      // 69: actorim.v1.GroupRequest.Answer
-	(*GroupRequest_SetRole)(nil),     // 70: actorim.v1.GroupRequest.SetRole
-	(*GroupRequest_MuteMember)(nil),  // 71: actorim.v1.GroupRequest.MuteMember
-	(*GroupRequest_BanUsers)(nil),    // 72: actorim.v1.GroupRequest.BanUsers
+	(*Media)(nil),                    // 12: actorim.v1.Media
+	(*Thumbnail)(nil),                // 13: actorim.v1.Thumbnail
+	(*Custom)(nil),                   // 14: actorim.v1.Custom
+	(*Message)(nil),                  // 15: actorim.v1.Message
+	(*Entry)(nil),                    // 16: actorim.v1.Entry
+	(*Send)(nil),                     // 17: actorim.v1.Send
+	(*SendAck)(nil),                  // 18: actorim.v1.SendAck
+	(*Push)(nil),                     // 19: actorim.v1.Push
+	(*PushAck)(nil),                  // 20: actorim.v1.PushAck
+	(*SyncRequest)(nil),              // 21: actorim.v1.SyncRequest
+	(*SyncResult)(nil),               // 22: actorim.v1.SyncResult
+	(*HistoryRequest)(nil),           // 23: actorim.v1.HistoryRequest
+	(*HistoryResult)(nil),            // 24: actorim.v1.HistoryResult
+	(*Ping)(nil),                     // 25: actorim.v1.Ping
+	(*Pong)(nil),                     // 26: actorim.v1.Pong
+	(*Logout)(nil),                   // 27: actorim.v1.Logout
+	(*Kick)(nil),                     // 28: actorim.v1.Kick
+	(*Error)(nil),                    // 29: actorim.v1.Error
+	(*FriendRequest)(nil),            // 30: actorim.v1.FriendRequest
+	(*FriendRespond)(nil),            // 31: actorim.v1.FriendRespond
+	(*FriendDelete)(nil),             // 32: actorim.v1.FriendDelete
+	(*FriendUpdate)(nil),             // 33: actorim.v1.FriendUpdate
+	(*CategoryOp)(nil),               // 34: actorim.v1.CategoryOp
+	(*FriendListRequest)(nil),        // 35: actorim.v1.FriendListRequest
+	(*Friend)(nil),                   // 36: actorim.v1.Friend
+	(*PendingRequest)(nil),           // 37: actorim.v1.PendingRequest
+	(*FriendList)(nil),               // 38: actorim.v1.FriendList
+	(*BlockUser)(nil),                // 39: actorim.v1.BlockUser
+	(*Settings)(nil),                 // 40: actorim.v1.Settings
+	(*UpdateSettings)(nil),           // 41: actorim.v1.UpdateSettings
+	(*PresenceQuery)(nil),            // 42: actorim.v1.PresenceQuery
+	(*Presence)(nil),                 // 43: actorim.v1.Presence
+	(*PresenceList)(nil),             // 44: actorim.v1.PresenceList
+	(*Typing)(nil),                   // 45: actorim.v1.Typing
+	(*MarkRead)(nil),                 // 46: actorim.v1.MarkRead
+	(*Recall)(nil),                   // 47: actorim.v1.Recall
+	(*ConversationsRequest)(nil),     // 48: actorim.v1.ConversationsRequest
+	(*Conversation)(nil),             // 49: actorim.v1.Conversation
+	(*ConversationList)(nil),         // 50: actorim.v1.ConversationList
+	(*ConversationUpdate)(nil),       // 51: actorim.v1.ConversationUpdate
+	(*GroupInfo)(nil),                // 52: actorim.v1.GroupInfo
+	(*GroupMember)(nil),              // 53: actorim.v1.GroupMember
+	(*GroupMembers)(nil),             // 54: actorim.v1.GroupMembers
+	(*MessageReads)(nil),             // 55: actorim.v1.MessageReads
+	(*ReadStatus)(nil),               // 56: actorim.v1.ReadStatus
+	(*GroupRequest)(nil),             // 57: actorim.v1.GroupRequest
+	(*Result)(nil),                   // 58: actorim.v1.Result
+	(*Signal)(nil),                   // 59: actorim.v1.Signal
+	(*TypingSignal)(nil),             // 60: actorim.v1.TypingSignal
+	(*Event)(nil),                    // 61: actorim.v1.Event
+	(*GroupRequest_Empty)(nil),       // 62: actorim.v1.GroupRequest.Empty
+	(*GroupRequest_User)(nil),        // 63: actorim.v1.GroupRequest.User
+	(*GroupRequest_Users)(nil),       // 64: actorim.v1.GroupRequest.Users
+	(*GroupRequest_Flag)(nil),        // 65: actorim.v1.GroupRequest.Flag
+	(*GroupRequest_MsgID)(nil),       // 66: actorim.v1.GroupRequest.MsgID
+	(*GroupRequest_MsgIDs)(nil),      // 67: actorim.v1.GroupRequest.MsgIDs
+	(*GroupRequest_Create)(nil),      // 68: actorim.v1.GroupRequest.Create
+	(*GroupRequest_Update)(nil),      // 69: actorim.v1.GroupRequest.Update
+	(*GroupRequest_JoinRequest)(nil), // 70: actorim.v1.GroupRequest.JoinRequest
+	(*GroupRequest_Answer)(nil),      // 71: actorim.v1.GroupRequest.Answer
+	(*GroupRequest_SetRole)(nil),     // 72: actorim.v1.GroupRequest.SetRole
+	(*GroupRequest_MuteMember)(nil),  // 73: actorim.v1.GroupRequest.MuteMember
+	(*GroupRequest_BanUsers)(nil),    // 74: actorim.v1.GroupRequest.BanUsers
 }
 var file_clientpb_client_proto_depIdxs = []int32{
 	9,  // 0: actorim.v1.Frame.login:type_name -> actorim.v1.Login
-	15, // 1: actorim.v1.Frame.send:type_name -> actorim.v1.Send
-	18, // 2: actorim.v1.Frame.push_ack:type_name -> actorim.v1.PushAck
-	19, // 3: actorim.v1.Frame.sync:type_name -> actorim.v1.SyncRequest
-	21, // 4: actorim.v1.Frame.history:type_name -> actorim.v1.HistoryRequest
-	23, // 5: actorim.v1.Frame.ping:type_name -> actorim.v1.Ping
-	25, // 6: actorim.v1.Frame.logout:type_name -> actorim.v1.Logout
-	28, // 7: actorim.v1.Frame.friend_request:type_name -> actorim.v1.FriendRequest
-	29, // 8: actorim.v1.Frame.friend_respond:type_name -> actorim.v1.FriendRespond
-	30, // 9: actorim.v1.Frame.friend_delete:type_name -> actorim.v1.FriendDelete
-	31, // 10: actorim.v1.Frame.friend_update:type_name -> actorim.v1.FriendUpdate
-	32, // 11: actorim.v1.Frame.category:type_name -> actorim.v1.CategoryOp
-	33, // 12: actorim.v1.Frame.friend_list:type_name -> actorim.v1.FriendListRequest
-	37, // 13: actorim.v1.Frame.block:type_name -> actorim.v1.BlockUser
-	39, // 14: actorim.v1.Frame.settings:type_name -> actorim.v1.UpdateSettings
-	40, // 15: actorim.v1.Frame.presence_query:type_name -> actorim.v1.PresenceQuery
-	43, // 16: actorim.v1.Frame.typing:type_name -> actorim.v1.Typing
-	44, // 17: actorim.v1.Frame.read:type_name -> actorim.v1.MarkRead
-	45, // 18: actorim.v1.Frame.recall:type_name -> actorim.v1.Recall
-	46, // 19: actorim.v1.Frame.conversations:type_name -> actorim.v1.ConversationsRequest
-	49, // 20: actorim.v1.Frame.conversation_update:type_name -> actorim.v1.ConversationUpdate
-	55, // 21: actorim.v1.Frame.group:type_name -> actorim.v1.GroupRequest
+	17, // 1: actorim.v1.Frame.send:type_name -> actorim.v1.Send
+	20, // 2: actorim.v1.Frame.push_ack:type_name -> actorim.v1.PushAck
+	21, // 3: actorim.v1.Frame.sync:type_name -> actorim.v1.SyncRequest
+	23, // 4: actorim.v1.Frame.history:type_name -> actorim.v1.HistoryRequest
+	25, // 5: actorim.v1.Frame.ping:type_name -> actorim.v1.Ping
+	27, // 6: actorim.v1.Frame.logout:type_name -> actorim.v1.Logout
+	30, // 7: actorim.v1.Frame.friend_request:type_name -> actorim.v1.FriendRequest
+	31, // 8: actorim.v1.Frame.friend_respond:type_name -> actorim.v1.FriendRespond
+	32, // 9: actorim.v1.Frame.friend_delete:type_name -> actorim.v1.FriendDelete
+	33, // 10: actorim.v1.Frame.friend_update:type_name -> actorim.v1.FriendUpdate
+	34, // 11: actorim.v1.Frame.category:type_name -> actorim.v1.CategoryOp
+	35, // 12: actorim.v1.Frame.friend_list:type_name -> actorim.v1.FriendListRequest
+	39, // 13: actorim.v1.Frame.block:type_name -> actorim.v1.BlockUser
+	41, // 14: actorim.v1.Frame.settings:type_name -> actorim.v1.UpdateSettings
+	42, // 15: actorim.v1.Frame.presence_query:type_name -> actorim.v1.PresenceQuery
+	45, // 16: actorim.v1.Frame.typing:type_name -> actorim.v1.Typing
+	46, // 17: actorim.v1.Frame.read:type_name -> actorim.v1.MarkRead
+	47, // 18: actorim.v1.Frame.recall:type_name -> actorim.v1.Recall
+	48, // 19: actorim.v1.Frame.conversations:type_name -> actorim.v1.ConversationsRequest
+	51, // 20: actorim.v1.Frame.conversation_update:type_name -> actorim.v1.ConversationUpdate
+	57, // 21: actorim.v1.Frame.group:type_name -> actorim.v1.GroupRequest
 	10, // 22: actorim.v1.Frame.login_ok:type_name -> actorim.v1.LoginOK
-	16, // 23: actorim.v1.Frame.send_ack:type_name -> actorim.v1.SendAck
-	17, // 24: actorim.v1.Frame.push:type_name -> actorim.v1.Push
-	20, // 25: actorim.v1.Frame.sync_result:type_name -> actorim.v1.SyncResult
-	22, // 26: actorim.v1.Frame.history_result:type_name -> actorim.v1.HistoryResult
-	24, // 27: actorim.v1.Frame.pong:type_name -> actorim.v1.Pong
-	26, // 28: actorim.v1.Frame.kick:type_name -> actorim.v1.Kick
-	27, // 29: actorim.v1.Frame.error:type_name -> actorim.v1.Error
-	56, // 30: actorim.v1.Frame.result:type_name -> actorim.v1.Result
-	57, // 31: actorim.v1.Frame.signal:type_name -> actorim.v1.Signal
+	18, // 23: actorim.v1.Frame.send_ack:type_name -> actorim.v1.SendAck
+	19, // 24: actorim.v1.Frame.push:type_name -> actorim.v1.Push
+	22, // 25: actorim.v1.Frame.sync_result:type_name -> actorim.v1.SyncResult
+	24, // 26: actorim.v1.Frame.history_result:type_name -> actorim.v1.HistoryResult
+	26, // 27: actorim.v1.Frame.pong:type_name -> actorim.v1.Pong
+	28, // 28: actorim.v1.Frame.kick:type_name -> actorim.v1.Kick
+	29, // 29: actorim.v1.Frame.error:type_name -> actorim.v1.Error
+	58, // 30: actorim.v1.Frame.result:type_name -> actorim.v1.Result
+	59, // 31: actorim.v1.Frame.signal:type_name -> actorim.v1.Signal
 	0,  // 32: actorim.v1.Login.platform:type_name -> actorim.v1.Platform
-	12, // 33: actorim.v1.Content.custom:type_name -> actorim.v1.Custom
-	59, // 34: actorim.v1.Content.event:type_name -> actorim.v1.Event
-	1,  // 35: actorim.v1.Message.conversation_type:type_name -> actorim.v1.ConversationType
-	11, // 36: actorim.v1.Message.content:type_name -> actorim.v1.Content
-	13, // 37: actorim.v1.Entry.message:type_name -> actorim.v1.Message
-	1,  // 38: actorim.v1.Send.conversation_type:type_name -> actorim.v1.ConversationType
-	11, // 39: actorim.v1.Send.content:type_name -> actorim.v1.Content
-	14, // 40: actorim.v1.Push.entries:type_name -> actorim.v1.Entry
-	14, // 41: actorim.v1.SyncResult.entries:type_name -> actorim.v1.Entry
-	14, // 42: actorim.v1.HistoryResult.entries:type_name -> actorim.v1.Entry
-	2,  // 43: actorim.v1.Kick.reason:type_name -> actorim.v1.KickReason
-	3,  // 44: actorim.v1.Error.code:type_name -> actorim.v1.ErrorCode
-	7,  // 45: actorim.v1.CategoryOp.op:type_name -> actorim.v1.CategoryOp.Op
-	34, // 46: actorim.v1.FriendList.friends:type_name -> actorim.v1.Friend
-	35, // 47: actorim.v1.FriendList.incoming:type_name -> actorim.v1.PendingRequest
-	35, // 48: actorim.v1.FriendList.outgoing:type_name -> actorim.v1.PendingRequest
-	38, // 49: actorim.v1.FriendList.settings:type_name -> actorim.v1.Settings
-	0,  // 50: actorim.v1.Presence.platforms:type_name -> actorim.v1.Platform
-	41, // 51: actorim.v1.PresenceList.users:type_name -> actorim.v1.Presence
-	1,  // 52: actorim.v1.Typing.conversation_type:type_name -> actorim.v1.ConversationType
-	1,  // 53: actorim.v1.Conversation.conversation_type:type_name -> actorim.v1.ConversationType
-	13, // 54: actorim.v1.Conversation.last_message:type_name -> actorim.v1.Message
-	47, // 55: actorim.v1.ConversationList.conversations:type_name -> actorim.v1.Conversation
-	5,  // 56: actorim.v1.GroupInfo.join_policy:type_name -> actorim.v1.JoinPolicy
-	4,  // 57: actorim.v1.GroupMember.role:type_name -> actorim.v1.GroupRole
-	51, // 58: actorim.v1.GroupMembers.members:type_name -> actorim.v1.GroupMember
-	35, // 59: actorim.v1.GroupMembers.requests:type_name -> actorim.v1.PendingRequest
-	53, // 60: actorim.v1.ReadStatus.messages:type_name -> actorim.v1.MessageReads
-	66, // 61: actorim.v1.GroupRequest.create:type_name -> actorim.v1.GroupRequest.Create
-	60, // 62: actorim.v1.GroupRequest.info:type_name -> actorim.v1.GroupRequest.Empty
-	67, // 63: actorim.v1.GroupRequest.update:type_name -> actorim.v1.GroupRequest.Update
-	62, // 64: actorim.v1.GroupRequest.invite:type_name -> actorim.v1.GroupRequest.Users
-	68, // 65: actorim.v1.GroupRequest.join:type_name -> actorim.v1.GroupRequest.JoinRequest
-	69, // 66: actorim.v1.GroupRequest.answer_join:type_name -> actorim.v1.GroupRequest.Answer
-	60, // 67: actorim.v1.GroupRequest.leave:type_name -> actorim.v1.GroupRequest.Empty
-	62, // 68: actorim.v1.GroupRequest.kick:type_name -> actorim.v1.GroupRequest.Users
-	70, // 69: actorim.v1.GroupRequest.set_role:type_name -> actorim.v1.GroupRequest.SetRole
-	61, // 70: actorim.v1.GroupRequest.transfer:type_name -> actorim.v1.GroupRequest.User
-	71, // 71: actorim.v1.GroupRequest.mute_member:type_name -> actorim.v1.GroupRequest.MuteMember
-	63, // 72: actorim.v1.GroupRequest.mute_all:type_name -> actorim.v1.GroupRequest.Flag
-	60, // 73: actorim.v1.GroupRequest.dissolve:type_name -> actorim.v1.GroupRequest.Empty
-	72, // 74: actorim.v1.GroupRequest.ban:type_name -> actorim.v1.GroupRequest.BanUsers
-	60, // 75: actorim.v1.GroupRequest.members:type_name -> actorim.v1.GroupRequest.Empty
-	65, // 76: actorim.v1.GroupRequest.read_status:type_name -> actorim.v1.GroupRequest.MsgIDs
-	64, // 77: actorim.v1.GroupRequest.readers:type_name -> actorim.v1.GroupRequest.MsgID
-	36, // 78: actorim.v1.Result.friends:type_name -> actorim.v1.FriendList
-	42, // 79: actorim.v1.Result.presence:type_name -> actorim.v1.PresenceList
-	48, // 80: actorim.v1.Result.conversations:type_name -> actorim.v1.ConversationList
-	50, // 81: actorim.v1.Result.group:type_name -> actorim.v1.GroupInfo
-	52, // 82: actorim.v1.Result.members:type_name -> actorim.v1.GroupMembers
-	54, // 83: actorim.v1.Result.read_status:type_name -> actorim.v1.ReadStatus
-	58, // 84: actorim.v1.Signal.typing:type_name -> actorim.v1.TypingSignal
-	41, // 85: actorim.v1.Signal.presence:type_name -> actorim.v1.Presence
-	6,  // 86: actorim.v1.Event.type:type_name -> actorim.v1.EventType
-	50, // 87: actorim.v1.Event.group:type_name -> actorim.v1.GroupInfo
-	4,  // 88: actorim.v1.Event.role:type_name -> actorim.v1.GroupRole
-	5,  // 89: actorim.v1.GroupRequest.Create.join_policy:type_name -> actorim.v1.JoinPolicy
-	5,  // 90: actorim.v1.GroupRequest.Update.join_policy:type_name -> actorim.v1.JoinPolicy
-	4,  // 91: actorim.v1.GroupRequest.SetRole.role:type_name -> actorim.v1.GroupRole
-	92, // [92:92] is the sub-list for method output_type
-	92, // [92:92] is the sub-list for method input_type
-	92, // [92:92] is the sub-list for extension type_name
-	92, // [92:92] is the sub-list for extension extendee
-	0,  // [0:92] is the sub-list for field type_name
+	14, // 33: actorim.v1.Content.custom:type_name -> actorim.v1.Custom
+	61, // 34: actorim.v1.Content.event:type_name -> actorim.v1.Event
+	12, // 35: actorim.v1.Content.image:type_name -> actorim.v1.Media
+	12, // 36: actorim.v1.Content.audio:type_name -> actorim.v1.Media
+	12, // 37: actorim.v1.Content.video:type_name -> actorim.v1.Media
+	12, // 38: actorim.v1.Content.file:type_name -> actorim.v1.Media
+	13, // 39: actorim.v1.Media.thumbnail:type_name -> actorim.v1.Thumbnail
+	1,  // 40: actorim.v1.Message.conversation_type:type_name -> actorim.v1.ConversationType
+	11, // 41: actorim.v1.Message.content:type_name -> actorim.v1.Content
+	15, // 42: actorim.v1.Entry.message:type_name -> actorim.v1.Message
+	1,  // 43: actorim.v1.Send.conversation_type:type_name -> actorim.v1.ConversationType
+	11, // 44: actorim.v1.Send.content:type_name -> actorim.v1.Content
+	16, // 45: actorim.v1.Push.entries:type_name -> actorim.v1.Entry
+	16, // 46: actorim.v1.SyncResult.entries:type_name -> actorim.v1.Entry
+	16, // 47: actorim.v1.HistoryResult.entries:type_name -> actorim.v1.Entry
+	2,  // 48: actorim.v1.Kick.reason:type_name -> actorim.v1.KickReason
+	3,  // 49: actorim.v1.Error.code:type_name -> actorim.v1.ErrorCode
+	7,  // 50: actorim.v1.CategoryOp.op:type_name -> actorim.v1.CategoryOp.Op
+	36, // 51: actorim.v1.FriendList.friends:type_name -> actorim.v1.Friend
+	37, // 52: actorim.v1.FriendList.incoming:type_name -> actorim.v1.PendingRequest
+	37, // 53: actorim.v1.FriendList.outgoing:type_name -> actorim.v1.PendingRequest
+	40, // 54: actorim.v1.FriendList.settings:type_name -> actorim.v1.Settings
+	0,  // 55: actorim.v1.Presence.platforms:type_name -> actorim.v1.Platform
+	43, // 56: actorim.v1.PresenceList.users:type_name -> actorim.v1.Presence
+	1,  // 57: actorim.v1.Typing.conversation_type:type_name -> actorim.v1.ConversationType
+	1,  // 58: actorim.v1.Conversation.conversation_type:type_name -> actorim.v1.ConversationType
+	15, // 59: actorim.v1.Conversation.last_message:type_name -> actorim.v1.Message
+	49, // 60: actorim.v1.ConversationList.conversations:type_name -> actorim.v1.Conversation
+	5,  // 61: actorim.v1.GroupInfo.join_policy:type_name -> actorim.v1.JoinPolicy
+	4,  // 62: actorim.v1.GroupMember.role:type_name -> actorim.v1.GroupRole
+	53, // 63: actorim.v1.GroupMembers.members:type_name -> actorim.v1.GroupMember
+	37, // 64: actorim.v1.GroupMembers.requests:type_name -> actorim.v1.PendingRequest
+	55, // 65: actorim.v1.ReadStatus.messages:type_name -> actorim.v1.MessageReads
+	68, // 66: actorim.v1.GroupRequest.create:type_name -> actorim.v1.GroupRequest.Create
+	62, // 67: actorim.v1.GroupRequest.info:type_name -> actorim.v1.GroupRequest.Empty
+	69, // 68: actorim.v1.GroupRequest.update:type_name -> actorim.v1.GroupRequest.Update
+	64, // 69: actorim.v1.GroupRequest.invite:type_name -> actorim.v1.GroupRequest.Users
+	70, // 70: actorim.v1.GroupRequest.join:type_name -> actorim.v1.GroupRequest.JoinRequest
+	71, // 71: actorim.v1.GroupRequest.answer_join:type_name -> actorim.v1.GroupRequest.Answer
+	62, // 72: actorim.v1.GroupRequest.leave:type_name -> actorim.v1.GroupRequest.Empty
+	64, // 73: actorim.v1.GroupRequest.kick:type_name -> actorim.v1.GroupRequest.Users
+	72, // 74: actorim.v1.GroupRequest.set_role:type_name -> actorim.v1.GroupRequest.SetRole
+	63, // 75: actorim.v1.GroupRequest.transfer:type_name -> actorim.v1.GroupRequest.User
+	73, // 76: actorim.v1.GroupRequest.mute_member:type_name -> actorim.v1.GroupRequest.MuteMember
+	65, // 77: actorim.v1.GroupRequest.mute_all:type_name -> actorim.v1.GroupRequest.Flag
+	62, // 78: actorim.v1.GroupRequest.dissolve:type_name -> actorim.v1.GroupRequest.Empty
+	74, // 79: actorim.v1.GroupRequest.ban:type_name -> actorim.v1.GroupRequest.BanUsers
+	62, // 80: actorim.v1.GroupRequest.members:type_name -> actorim.v1.GroupRequest.Empty
+	67, // 81: actorim.v1.GroupRequest.read_status:type_name -> actorim.v1.GroupRequest.MsgIDs
+	66, // 82: actorim.v1.GroupRequest.readers:type_name -> actorim.v1.GroupRequest.MsgID
+	38, // 83: actorim.v1.Result.friends:type_name -> actorim.v1.FriendList
+	44, // 84: actorim.v1.Result.presence:type_name -> actorim.v1.PresenceList
+	50, // 85: actorim.v1.Result.conversations:type_name -> actorim.v1.ConversationList
+	52, // 86: actorim.v1.Result.group:type_name -> actorim.v1.GroupInfo
+	54, // 87: actorim.v1.Result.members:type_name -> actorim.v1.GroupMembers
+	56, // 88: actorim.v1.Result.read_status:type_name -> actorim.v1.ReadStatus
+	60, // 89: actorim.v1.Signal.typing:type_name -> actorim.v1.TypingSignal
+	43, // 90: actorim.v1.Signal.presence:type_name -> actorim.v1.Presence
+	6,  // 91: actorim.v1.Event.type:type_name -> actorim.v1.EventType
+	52, // 92: actorim.v1.Event.group:type_name -> actorim.v1.GroupInfo
+	4,  // 93: actorim.v1.Event.role:type_name -> actorim.v1.GroupRole
+	5,  // 94: actorim.v1.GroupRequest.Create.join_policy:type_name -> actorim.v1.JoinPolicy
+	5,  // 95: actorim.v1.GroupRequest.Update.join_policy:type_name -> actorim.v1.JoinPolicy
+	4,  // 96: actorim.v1.GroupRequest.SetRole.role:type_name -> actorim.v1.GroupRole
+	97, // [97:97] is the sub-list for method output_type
+	97, // [97:97] is the sub-list for method input_type
+	97, // [97:97] is the sub-list for extension type_name
+	97, // [97:97] is the sub-list for extension extendee
+	0,  // [0:97] is the sub-list for field type_name
 }
 
 func init() { file_clientpb_client_proto_init() }
@@ -6187,14 +6514,18 @@ func file_clientpb_client_proto_init() {
 		(*Content_Emoji)(nil),
 		(*Content_Custom)(nil),
 		(*Content_Event)(nil),
+		(*Content_Image)(nil),
+		(*Content_Audio)(nil),
+		(*Content_Video)(nil),
+		(*Content_File)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[6].OneofWrappers = []any{
+	file_clientpb_client_proto_msgTypes[8].OneofWrappers = []any{
 		(*Entry_Message)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[23].OneofWrappers = []any{}
-	file_clientpb_client_proto_msgTypes[31].OneofWrappers = []any{}
-	file_clientpb_client_proto_msgTypes[41].OneofWrappers = []any{}
-	file_clientpb_client_proto_msgTypes[47].OneofWrappers = []any{
+	file_clientpb_client_proto_msgTypes[25].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[33].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[43].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[49].OneofWrappers = []any{
 		(*GroupRequest_Create_)(nil),
 		(*GroupRequest_Info)(nil),
 		(*GroupRequest_Update_)(nil),
@@ -6213,7 +6544,7 @@ func file_clientpb_client_proto_init() {
 		(*GroupRequest_ReadStatus)(nil),
 		(*GroupRequest_Readers)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[48].OneofWrappers = []any{
+	file_clientpb_client_proto_msgTypes[50].OneofWrappers = []any{
 		(*Result_Friends)(nil),
 		(*Result_Presence)(nil),
 		(*Result_Conversations)(nil),
@@ -6221,18 +6552,18 @@ func file_clientpb_client_proto_init() {
 		(*Result_Members)(nil),
 		(*Result_ReadStatus)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[49].OneofWrappers = []any{
+	file_clientpb_client_proto_msgTypes[51].OneofWrappers = []any{
 		(*Signal_Typing)(nil),
 		(*Signal_Presence)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[59].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[61].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clientpb_client_proto_rawDesc), len(file_clientpb_client_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   65,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

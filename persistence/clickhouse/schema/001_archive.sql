@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS messages
     sent_at_ms        UInt64,
     sent_at           DateTime,
     sent_date         Date,
-    content_kind      String,  -- text, emoji, custom, or empty
+    content_kind      String,  -- text, emoji, custom, event; image, audio, video, file (002_media.sql)
     custom_type       String,  -- Custom.type for custom content
     content           String   -- the text, the emoji code, or the custom JSON
 )
