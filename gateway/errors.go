@@ -68,8 +68,8 @@ func writeError(w http.ResponseWriter, e *clientpb.Error) {
 	writeErrorStatus(w, httpStatus(e.GetCode()), e)
 }
 
-// writeErrorStatus answers e with a status other than its code's: only for
-// 415 and 501, which no code stands for.
+// writeErrorStatus answers e with a status other than its code's: 415 for a
+// JSON endpoint sent another Content-Type (ERR_BAD_REQUEST), and 501.
 func writeErrorStatus(w http.ResponseWriter, status int, e *clientpb.Error) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": e.GetCode().String(), "message": e.GetMessage()}})
 }

@@ -79,7 +79,7 @@ func (db *DB) Query(ctx context.Context, name string, r Range, bucket string, li
 		return db.TopConversations(ctx, r, limit, true)
 	case "content-mix":
 		return db.ContentMix(ctx, r)
-	case "content-kinds", "content_kinds": // the second, the design's spelling
+	case "content-kinds":
 		return db.ContentKinds(ctx, r)
 	case "conversation-share":
 		return db.ConversationShare(ctx, r)

@@ -168,7 +168,7 @@ func TestContentKinds(t *testing.T) {
 		{d1, "audio", 1, 300},
 		{d1, "file", 1, 100},
 	}
-	for _, name := range []string{"content-kinds", "content_kinds"} {
+	for _, name := range []string{"content-kinds"} {
 		got, err := db.Query(ctx, name, rg, "", 0)
 		if err != nil {
 			t.Fatal(err)
