@@ -42,9 +42,9 @@ func TestMain(m *testing.M) {
 type testNode struct {
 	*Service
 	store persistence.Store
-	// media is the test double of the upload records (media_test.go); nil
-	// when the Service has media disabled.
-	media *memMedia
+	// media is the store's upload records with a test hook
+	// (media_test.go); nil when the Service has media disabled.
+	media *hookedMedia
 }
 
 // storesOf uses st as every store.
@@ -71,7 +71,7 @@ func startShared() (*testNode, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	media := newMemMedia()
+	media := newHookedMedia(st)
 	stores := storesOf(st)
 	stores.Media = media
 	n := &testNode{Service: NewService(Config{}, stores, nil, nil), store: st, media: media}

@@ -18,63 +18,44 @@ import (
 	"actorim/protos/clientpb"
 )
 
-// memMedia is a test double of MediaFiles: upload records in a map. It
-// stands in for the stores' implementations of persistence.Media, written
-// on another branch; once merged, the tests can use the embedded store.
-type memMedia struct {
-	mu    sync.Mutex
-	files map[string]persistence.MediaFile
-	// onMark runs at a MarkMediaSent of the file, before it is marked.
+// hookedMedia is the node's real store (embedded) as MediaFiles, with a
+// hook that runs at a MarkMediaSent of a chosen file, before it is marked:
+// the test of mark-before-append looks at the timeline from there.
+type hookedMedia struct {
+	persistence.Media
+	mu     sync.Mutex
 	onMark map[string]func()
 }
 
-func newMemMedia() *memMedia {
-	return &memMedia{files: map[string]persistence.MediaFile{}, onMark: map[string]func(){}}
+func newHookedMedia(st persistence.Media) *hookedMedia {
+	return &hookedMedia{Media: st, onMark: map[string]func(){}}
 }
 
-func (m *memMedia) GetMediaFile(_ context.Context, id string) (persistence.MediaFile, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, ok := m.files[id]
-	if !ok {
-		return persistence.MediaFile{}, persistence.ErrNotFound
-	}
-	return f, nil
-}
-
-func (m *memMedia) MarkMediaSent(_ context.Context, id string, atMs uint64) error {
+func (m *hookedMedia) MarkMediaSent(ctx context.Context, id string, atMs uint64) error {
 	m.mu.Lock()
 	hook := m.onMark[id]
 	m.mu.Unlock()
 	if hook != nil {
 		hook()
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, ok := m.files[id]
-	if !ok {
-		return persistence.ErrNotFound
+	return m.Media.MarkMediaSent(ctx, id, atMs)
+}
+
+func (m *hookedMedia) put(f persistence.MediaFile) {
+	if err := m.PutMediaFile(context.Background(), f); err != nil {
+		panic(err)
 	}
-	if f.SentAtMs == 0 {
-		f.SentAtMs = atMs
-		m.files[id] = f
+}
+
+func (m *hookedMedia) get(id string) persistence.MediaFile {
+	f, err := m.GetMediaFile(context.Background(), id)
+	if err != nil {
+		panic(err)
 	}
-	return nil
+	return f
 }
 
-func (m *memMedia) put(f persistence.MediaFile) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.files[f.ID] = f
-}
-
-func (m *memMedia) get(id string) persistence.MediaFile {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.files[id]
-}
-
-func (m *memMedia) hook(id string, fn func()) {
+func (m *hookedMedia) hook(id string, fn func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.onMark[id] = fn

@@ -154,7 +154,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		undo = append(undo, func() { _ = arch.shutdown(context.Background()) })
 		cfg.Actors.Deliveries = arch
 	}
-	stores := actors.Stores{Accounts: hist, Timelines: hist, Sessions: hist, Records: hist, Sets: hist}
+	stores := actors.Stores{Accounts: hist, Timelines: hist, Sessions: hist, Records: hist, Sets: hist, Media: hist}
 	svc := actors.NewService(cfg.Actors, stores, actors.NewMetrics(reg), logger.With("component", "actors"))
 	n.actors = svc
 	undo = append(undo, func() { _ = svc.Shutdown(context.Background()) })
