@@ -248,16 +248,7 @@ func httpBase(target string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch u.Scheme {
-	case "ws":
-		u.Scheme = "http"
-	case "wss":
-		u.Scheme = "https"
-	default:
-		return "", fmt.Errorf("loadgen: target %q is not a ws:// or wss:// URL", target)
-	}
-	u.Path, u.RawQuery = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/ws"), ""
-	return strings.TrimSuffix(u.String(), "/"), nil
+	return httpURL(target, strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/ws"))
 }
 
 // noisePrefix starts every generated file, so that no file's first bytes

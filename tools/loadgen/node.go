@@ -152,7 +152,11 @@ func (p *probe) scrape(u string) (cpu float64, rss int64, err error) {
 }
 
 // metricsURL derives a node's /metrics address from its WebSocket URL.
-func metricsURL(target string) (string, error) {
+func metricsURL(target string) (string, error) { return httpURL(target, "/metrics") }
+
+// httpURL is the http(s) URL of path on the node whose WebSocket URL is
+// target.
+func httpURL(target, path string) (string, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return "", err
@@ -165,7 +169,7 @@ func metricsURL(target string) (string, error) {
 	default:
 		return "", fmt.Errorf("loadgen: target %q is not a ws:// or wss:// URL", target)
 	}
-	u.Path, u.RawQuery = "/metrics", ""
+	u.Path, u.RawQuery = path, ""
 	return u.String(), nil
 }
 
