@@ -213,7 +213,9 @@ func (h *HTTP) tusCreate(ctx context.Context, size int64, name string, o *Upload
 // is (a fresh upload: 0); without, HEAD asks first.
 func (h *HTTP) tusFinish(ctx context.Context, u *url.URL, r io.ReaderAt, size, offset int64, known bool, o *UploadOptions) (File, error) {
 	prog := &progress{fn: o.Progress, total: size}
-	prog.report(offset)
+	if known {
+		prog.report(offset)
+	}
 	failures := 0
 	best := offset    // the most the server was seen to have
 	sentLast := false // a PATCH carrying the last byte went out

@@ -325,21 +325,22 @@ func (a *app) sendCmd() *ffcli.Command {
 	data := fs.String("data", "", "the custom payload, a `JSON` document")
 	var mf mediaFlags
 	fs.StringVar(&mf.path, "file", "", "upload the file at `PATH` (resumably, progress on stderr) and send it: as an image, audio, video or file by the type the node sniffs")
+	fs.StringVar(&mf.fileID, "file-id", "", "send the file of this `ID`, uploaded before (by send --file), instead of uploading")
 	fs.StringVar(&mf.caption, "caption", "", "with --file: a `TEXT` shown with it")
 	fs.BoolVar(&mf.voice, "voice", false, "with --file: an audio file sent as a voice note")
 	fs.DurationVar(&mf.duration, "duration", 0, "with --file: the audio's or video's `length`, as the client declares it")
 	group := fs.Bool("group", false, "TO is a group id, not a user")
 	cmid := fs.String("client-msg-id", "", "client message `ID`; reuse a printed one to retry without a duplicate (default: random)")
 	platform := platformFlag(fs)
-	return a.command(fs, "--as USER send TO (TEXT... | --emoji CODE | --custom TYPE --data JSON | --file PATH [--caption TEXT] [--voice]) [--group]",
+	return a.command(fs, "--as USER send TO (TEXT... | --emoji CODE | --custom TYPE --data JSON | (--file PATH | --file-id ID) [--caption TEXT] [--voice]) [--group]",
 		"send a message, or upload a file and send it", 1, -1,
 		func(ctx context.Context, args []string) error {
 			var content *clientpb.Content
 			var file *client.File
 			var err error
-			if mf.path != "" {
-				if len(args) > 1 || *emoji != "" || *custom != "" || *data != "" {
-					return errors.New("--file goes alone: give its text with --caption")
+			if mf.path != "" || mf.fileID != "" {
+				if len(args) > 1 || *emoji != "" || *custom != "" || *data != "" || (mf.path != "" && mf.fileID != "") {
+					return errors.New("--file (or --file-id) goes alone: give its text with --caption")
 				}
 				var f client.File
 				if content, f, err = a.uploadContent(ctx, mf); err != nil {
@@ -348,7 +349,7 @@ func (a *app) sendCmd() *ffcli.Command {
 				file = &f
 			} else {
 				if mf.caption != "" || mf.voice || mf.duration != 0 {
-					return errors.New("--caption, --voice and --duration go with --file")
+					return errors.New("--caption, --voice and --duration go with --file or --file-id")
 				}
 				if content, err = messageContent(args[1:], *emoji, *custom, *data); err != nil {
 					return err
@@ -369,6 +370,9 @@ func (a *app) sendCmd() *ffcli.Command {
 			})
 			var e *client.Error
 			if err != nil && (!errors.As(err, &e) || e.Code == clientpb.ErrorCode_ERR_UNAVAILABLE) {
+				if file != nil { // uploaded already: no need to again
+					return fmt.Errorf("%w (retry with --file-id %s --client-msg-id %s)", err, file.ID, id)
+				}
 				return fmt.Errorf("%w (retry with --client-msg-id %s)", err, id)
 			} else if err != nil {
 				return err

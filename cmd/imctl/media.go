@@ -23,13 +23,14 @@ import (
 
 // mediaFlags are send's flags for a file.
 type mediaFlags struct {
-	path, caption string
-	voice         bool
-	duration      time.Duration
+	path, fileID, caption string
+	voice                 bool
+	duration              time.Duration
 }
 
-// uploadContent uploads the file of send --file and returns the content
-// that carries it, its kind picked from the type the node sniffed.
+// uploadContent uploads the file of send --file (or looks up the one of
+// --file-id) and returns the content that carries it, its kind picked from
+// the type the node sniffed.
 func (a *app) uploadContent(ctx context.Context, mf mediaFlags) (*clientpb.Content, client.File, error) {
 	if err := checkMediaCodec(a.g.codec); err != nil {
 		return nil, client.File{}, err
@@ -38,7 +39,15 @@ func (a *app) uploadContent(ctx context.Context, mf mediaFlags) (*clientpb.Conte
 	if err != nil {
 		return nil, client.File{}, err
 	}
-	f, err := a.uploadFile(ctx, a.http(p.Token), p.UserID, mf.path)
+	var f client.File
+	if mf.fileID != "" {
+		ictx, cancel := a.deadline(ctx)
+		f, err = a.http(p.Token).Info(ictx, mf.fileID, 0)
+		cancel()
+		mf.path = mf.fileID
+	} else {
+		f, err = a.uploadFile(ctx, a.http(p.Token), p.UserID, mf.path)
+	}
 	if err != nil {
 		return nil, client.File{}, err
 	}
@@ -310,6 +319,8 @@ type meter struct {
 
 	mu      sync.Mutex
 	last    time.Time
+	base    int64 // the bytes done at the first update: what a resumed transfer had
+	started bool
 	printed bool
 }
 
@@ -320,6 +331,9 @@ func newMeter(w io.Writer, what string) *meter {
 			m.tty = true
 		}
 	}
+	if !m.tty {
+		m.last = m.start // the first line after 5 s
+	}
 	return m
 }
 
@@ -328,6 +342,9 @@ func newMeter(w io.Writer, what string) *meter {
 func (m *meter) update(done, total int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.started {
+		m.base, m.started = done, true
+	}
 	now := time.Now()
 	every := 5 * time.Second
 	if m.tty {
@@ -338,7 +355,7 @@ func (m *meter) update(done, total int64) {
 	}
 	m.last = now
 	line := fmt.Sprintf("imctl: %s: %3d%% %s of %s, %s/s", m.what, percent(done, total), humanBytes(done), humanBytes(total),
-		humanBytes(int64(float64(done)/max(now.Sub(m.start).Seconds(), 0.001))))
+		humanBytes(m.rate(done-m.base, now)))
 	if m.tty {
 		fmt.Fprintf(m.w, "\r\033[K%s", line)
 	} else {
@@ -367,8 +384,18 @@ func (m *meter) done(total int64, verb string) {
 		prefix = "\r\033[K"
 	}
 	_, what, _ := strings.Cut(m.what, " ")
-	fmt.Fprintf(m.w, "%simctl: %s %s: %s in %s (%s/s)\n", prefix, verb, what, humanBytes(total), el.Round(time.Millisecond),
-		humanBytes(int64(float64(total)/max(el.Seconds(), 0.001))))
+	moved := total - m.base
+	resumed := ""
+	if m.base > 0 {
+		resumed = fmt.Sprintf(" (resumed: %s this time)", humanBytes(moved))
+	}
+	fmt.Fprintf(m.w, "%simctl: %s %s: %s%s in %s (%s/s)\n", prefix, verb, what, humanBytes(total), resumed,
+		el.Round(time.Millisecond), humanBytes(m.rate(moved, time.Now())))
+}
+
+// rate is bytes per second since the start.
+func (m *meter) rate(bytes int64, now time.Time) int64 {
+	return int64(float64(bytes) / max(now.Sub(m.start).Seconds(), 0.001))
 }
 
 func percent(done, total int64) int64 {

@@ -344,3 +344,31 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadContent: the kind follows the sniffed type; --voice needs
+// audio; the JSON codec cannot carry media in this build.
+func TestUploadContent(t *testing.T) {
+	m := newMediaApp(t)
+	png := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 100)...)
+	id, err := m.api.Put("alice", "cat.png", png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, f, err := m.app().uploadContent(context.Background(), mediaFlags{fileID: id, caption: "look"})
+	kind, got, ok := mediaOf(c)
+	if err != nil || f.ID != id || !ok || kind != "image" || got.FileID != id || got.Caption != "look" {
+		t.Fatalf("content %s %+v %v, file %+v, %v", kind, got, ok, f, err)
+	}
+	if _, _, err := m.app().uploadContent(context.Background(), mediaFlags{fileID: id, voice: true}); err == nil || !strings.Contains(err.Error(), "--voice needs an audio file") {
+		t.Fatalf("--voice with an image: %v", err)
+	}
+	a := m.app()
+	a.g.codec = "json"
+	if _, _, err := a.uploadContent(context.Background(), mediaFlags{fileID: id}); err == nil {
+		t.Fatal("media over the JSON codec accepted")
+	}
+	code, _, stderr := m.run(t, "send", "bob", "hello", "--caption", "x")
+	if code != 1 || !strings.Contains(stderr, "go with --file") {
+		t.Fatalf("--caption without a file: %d %q", code, stderr)
+	}
+}
