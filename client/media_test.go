@@ -243,6 +243,17 @@ func TestResumeUpload(t *testing.T) {
 	if f2, err := h.ResumeUpload(ctxT(t), uploadURL, bytes.NewReader(data), int64(len(data)), client.UploadOptions{}); err != nil || f2.ID != f.ID {
 		t.Fatalf("resume of a finished upload: %+v, %v", f2, err)
 	}
+	// Once the node has let the finished upload go (HEAD 404), the file's
+	// record answers.
+	req, _ := http.NewRequest(http.MethodDelete, uploadURL, nil)
+	req.Header.Set("Authorization", "Bearer alice")
+	req.Header.Set("Tus-Resumable", client.TusVersion)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE the upload: %v %v", resp, err)
+	}
+	if f2, err := h.ResumeUpload(ctxT(t), uploadURL, bytes.NewReader(data), int64(len(data)), client.UploadOptions{}); err != nil || f2.ID != f.ID {
+		t.Fatalf("resume of a finished upload the node let go: %+v, %v", f2, err)
+	}
 }
 
 func TestUploadErrors(t *testing.T) {

@@ -217,9 +217,8 @@ func (h *HTTP) tusFinish(ctx context.Context, u *url.URL, r io.ReaderAt, size, o
 		prog.report(offset)
 	}
 	failures := 0
-	best := offset    // the most the server was seen to have
-	sentLast := false // a PATCH carrying the last byte went out
-	var gone error    // HEAD found no upload after the last byte went out
+	best := offset // the most the server was seen to have
+	var gone error // HEAD found no upload
 send:
 	for {
 		if !known {
@@ -233,9 +232,10 @@ send:
 					best, failures = off, 0
 				}
 				prog.report(off)
-			case sentLast && isNotFound(err):
+			case isNotFound(err):
 				// The finishing step may take the upload away once it has
-				// all its bytes: the file's record says whether it did.
+				// all its bytes (here, or before a resume): the file's
+				// record says whether it did.
 				gone = err
 				break send
 			default:
@@ -249,7 +249,6 @@ send:
 			break
 		}
 		n := min(o.ChunkSize, size-offset)
-		sentLast = sentLast || offset+n == size
 		next, err := h.tusPatch(ctx, u, r, offset, n, prog)
 		if err != nil {
 			known = false
@@ -268,8 +267,11 @@ send:
 		f, err = h.Info(ctx, path.Base(u.Path), 0)
 		return err
 	})
-	if err != nil && gone != nil && isNotFound(err) {
-		return File{}, gone // no upload and no file: the upload is lost
+	switch {
+	case gone != nil && (err != nil || f.Size != size):
+		return File{}, gone // no upload, and no such file of ours: the upload is lost
+	case err == nil && f.Size != size:
+		return File{}, fmt.Errorf("client: the node's file %s has %d bytes, not the %d uploaded", f.ID, f.Size, size)
 	}
 	return f, err
 }
