@@ -26,6 +26,8 @@ type Error struct {
 	Code       clientpb.ErrorCode
 	Message    string
 	RetryAfter time.Duration
+	// Status is the HTTP status of an HTTP error; 0 for an Error frame.
+	Status int
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }

@@ -180,21 +180,58 @@ func (h *HTTP) roundTrip(ctx context.Context, method, path string, body []byte) 
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
-			// 429 and 503 say when to retry in seconds.
-			var retry time.Duration
-			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-				retry = time.Duration(s) * time.Second
-			}
-			return nil, &Error{Code: clientpb.ErrorCode(clientpb.ErrorCode_value[e.Error.Code]), Message: e.Error.Message, RetryAfter: retry}
+		if e := decodeError(resp, data); e != nil {
+			return nil, e
 		}
 		return nil, fmt.Errorf("client: %s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
 	}
 	return data, nil
+}
+
+// decodeError reads a refused response's coded error body: the gateway's
+// {"error": {"code": "ERR_...", "message": "..."}}, or the flat
+// {"code": 26, "name": "ERR_...", "message": "..."}. It returns nil when the
+// body is neither. 429 and 503 say when to retry in seconds (Retry-After).
+func decodeError(resp *http.Response, data []byte) *Error {
+	var body struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+		Code    json.RawMessage `json:"code"`
+		Name    string          `json:"name"`
+		Message string          `json:"message"`
+	}
+	if json.Unmarshal(data, &body) != nil {
+		return nil
+	}
+	e := &Error{Status: resp.StatusCode}
+	switch {
+	case body.Error != nil && body.Error.Code != "":
+		e.Code, e.Message = codeNamed(body.Error.Code, 0), body.Error.Message
+	case body.Name != "" || len(body.Code) > 0:
+		var num int32
+		if json.Unmarshal(body.Code, &num) != nil { // the code may be the name too
+			var name string
+			if json.Unmarshal(body.Code, &name) == nil && body.Name == "" {
+				body.Name = name
+			}
+		}
+		e.Code, e.Message = codeNamed(body.Name, num), body.Message
+	default:
+		return nil
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
+}
+
+// codeNamed is the code called name, or num when this build does not know
+// the name (a code newer than its protos).
+func codeNamed(name string, num int32) clientpb.ErrorCode {
+	if v, ok := clientpb.ErrorCode_value[name]; ok {
+		return clientpb.ErrorCode(v)
+	}
+	return clientpb.ErrorCode(num)
 }

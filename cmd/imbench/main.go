@@ -9,6 +9,10 @@
 //	imbench reconnect-storm --spawn --devices 2000          everyone drops and resumes at once
 //	imbench mix --target ws://a/ws,ws://b/ws --secret-file F  a cluster, clients spread over the nodes
 //	imbench fanout --spawn --group-size 500 --inflight 8    one 500-member group, all online: deliveries/s
+//	imbench media --spawn --size 100MiB --streams 1         upload then download one 100 MiB file: MiB/s each way
+//	imbench media --spawn --size 200KiB --streams 1000      1,000 distinct small files at once: files/s, p50/p99 per file
+//
+// "upload" is another name of the media workload (imbench upload --size 100MiB).
 //
 // Every flag can be set from the environment as IMBENCH_ and its name in
 // upper case with '_' for '-' (IMBENCH_TARGET, IMBENCH_SECRET_FILE, ...).
@@ -67,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{"reconnect-storm", "every receiving device drops and resumes at once: time to reconnect and resync"},
 		{"mix", "pairs, idle connections and periodic reconnects together"},
 		{"fanout", "groups with every member online, senders writing to them: messages/s, deliveries/s, send-to-delivery latency"},
+		{"media", "streams upload distinct random files (tus), then download them: MiB/s and files/s each way, per-file latency, node CPU and peak RSS"},
+		{"upload", "the media workload under another name"},
 	} {
 		root.Subcommands = append(root.Subcommands, command(w.name, w.help, stdout, stderr))
 	}
@@ -91,7 +97,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	d := loadgen.Config{}.WithDefaults(name) // every default is written once, in loadgen
+	workload := name
+	if name == "upload" {
+		workload = "media"
+	}
+	d := loadgen.Config{}.WithDefaults(workload) // every default is written once, in loadgen
 	var (
 		cfg        loadgen.Config
 		targets    list
@@ -151,6 +161,14 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 		fs.Float64Var(&cfg.Rate, "rate", d.Rate, "open loop: total messages/s over all groups, latency measured from each message's scheduled time (default: closed loop)")
 		fs.IntVar(&cfg.Inflight, "inflight", d.Inflight, "closed loop: unacknowledged sends per sender (pipelined)")
 		fs.DurationVar(&cfg.AckDelay, "ack-delay", d.AckDelay, "members acknowledge pushes this long after the first unacknowledged one")
+	case "media", "upload":
+		cfg.MediaSize, cfg.ChunkSize = d.MediaSize, d.ChunkSize
+		fs.Var(sizeFlag{&cfg.MediaSize}, "size", "`size` of each file: bytes, or with a unit (200KiB, 100MiB, 1GB)")
+		fs.IntVar(&cfg.Streams, "streams", d.Streams, "files moved at once, each stream as its own user over its own HTTP connection")
+		// 0, not d.Files: the default follows --streams.
+		fs.IntVar(&cfg.Files, "files", 0, "files to upload, then download (default --streams: one per stream)")
+		fs.Var(sizeFlag{&cfg.ChunkSize}, "chunk", "`size` of a tus PATCH")
+		fs.BoolVar(&cfg.SimpleUpload, "simple", false, "upload each file in one POST /v1/media instead of with tus")
 	}
 
 	return &ffcli.Command{
@@ -192,7 +210,7 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 			if !*quiet {
 				cfg.Progress = stderr
 			}
-			rep, err := loadgen.Run(ctx, name, cfg)
+			rep, err := loadgen.Run(ctx, workload, cfg)
 			if err != nil {
 				return err
 			}
@@ -228,5 +246,26 @@ func (l *list) Set(s string) error {
 			*l = append(*l, v)
 		}
 	}
+	return nil
+}
+
+// sizeFlag is a flag of a size in bytes, given with or without a unit.
+type sizeFlag struct{ v *int64 }
+
+// String implements flag.Value.
+func (f sizeFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return loadgen.SizeString(*f.v)
+}
+
+// Set implements flag.Value.
+func (f sizeFlag) Set(s string) error {
+	n, err := loadgen.ParseSize(s)
+	if err != nil {
+		return err
+	}
+	*f.v = n
 	return nil
 }

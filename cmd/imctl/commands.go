@@ -68,7 +68,7 @@ func (a *app) root() *ffcli.Command {
 		Options: []ff.Option{ff.WithEnvVarPrefix("IMCTL")},
 		Subcommands: []*ffcli.Command{
 			a.registerCmd(), a.loginCmd(), a.tokenCmd(), a.provisionCmd(), a.revokeCmd(),
-			a.sendCmd(), a.listenCmd(), a.syncCmd(), a.historyCmd(), a.analyticsCmd(),
+			a.sendCmd(), a.downloadCmd(), a.listenCmd(), a.syncCmd(), a.historyCmd(), a.analyticsCmd(),
 		},
 	}
 	root.Exec = func(_ context.Context, args []string) error {
@@ -92,7 +92,7 @@ func (a *app) flagSet(name string) *flag.FlagSet {
 	fs.BoolVar(&g.json, "json", false, "print JSON: one document, or one object per line for listen")
 	fs.StringVar(&g.codec, "codec", "proto", "WebSocket subprotocol: proto or json")
 	fs.BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification (self-signed certificates in development)")
-	fs.DurationVar(&g.timeout, "timeout", 10*time.Second, "time limit of the command (of connecting, for listen)")
+	fs.DurationVar(&g.timeout, "timeout", 10*time.Second, "time limit of the command (of connecting, for listen; file transfers are not limited)")
 	return fs
 }
 
@@ -323,25 +323,56 @@ func (a *app) sendCmd() *ffcli.Command {
 	emoji := fs.String("emoji", "", "send this emoji or sticker `CODE` instead of text")
 	custom := fs.String("custom", "", "send an application payload of this `TYPE` (with --data)")
 	data := fs.String("data", "", "the custom payload, a `JSON` document")
+	var mf mediaFlags
+	fs.StringVar(&mf.path, "file", "", "upload the file at `PATH` (resumably, progress on stderr) and send it: as an image, audio, video or file by the type the node sniffs")
+	fs.StringVar(&mf.fileID, "file-id", "", "send the file of this `ID`, uploaded before (by send --file), instead of uploading")
+	fs.StringVar(&mf.caption, "caption", "", "with --file: a `TEXT` shown with it")
+	fs.BoolVar(&mf.voice, "voice", false, "with --file: an audio file sent as a voice note")
+	fs.DurationVar(&mf.duration, "duration", 0, "with --file: the audio's or video's `length`, as the client declares it")
+	group := fs.Bool("group", false, "TO is a group id, not a user")
 	cmid := fs.String("client-msg-id", "", "client message `ID`; reuse a printed one to retry without a duplicate (default: random)")
 	platform := platformFlag(fs)
-	return a.command(fs, "--as USER send TO (TEXT... | --emoji CODE | --custom TYPE --data JSON)", "send a message", 1, -1,
+	return a.command(fs, "--as USER send TO (TEXT... | --emoji CODE | --custom TYPE --data JSON | (--file PATH | --file-id ID) [--caption TEXT] [--voice]) [--group]",
+		"send a message, or upload a file and send it", 1, -1,
 		func(ctx context.Context, args []string) error {
-			content, err := messageContent(args[1:], *emoji, *custom, *data)
-			if err != nil {
-				return err
+			var content *clientpb.Content
+			var file *client.File
+			var err error
+			if mf.path != "" || mf.fileID != "" {
+				if len(args) > 1 || *emoji != "" || *custom != "" || *data != "" || (mf.path != "" && mf.fileID != "") {
+					return errors.New("--file (or --file-id) goes alone: give its text with --caption")
+				}
+				var f client.File
+				if content, f, err = a.uploadContent(ctx, mf); err != nil {
+					return err
+				}
+				file = &f
+			} else {
+				if mf.caption != "" || mf.voice || mf.duration != 0 {
+					return errors.New("--caption, --voice and --duration go with --file or --file-id")
+				}
+				if content, err = messageContent(args[1:], *emoji, *custom, *data); err != nil {
+					return err
+				}
 			}
 			id := *cmid
 			if id == "" {
 				id = "imctl-" + randomHex(8)
 			}
+			s := &clientpb.Send{ClientMsgId: id, To: args[0], Content: content}
+			if *group {
+				s.ConversationType = clientpb.ConversationType_CONVERSATION_TYPE_GROUP
+			}
 			var ack *clientpb.SendAck
 			err = a.withConn(ctx, *platform, func(ctx context.Context, c *client.Conn) error {
-				ack, err = sendRetrying(ctx, c, &clientpb.Send{ClientMsgId: id, To: args[0], Content: content})
+				ack, err = sendRetrying(ctx, c, s)
 				return err
 			})
 			var e *client.Error
 			if err != nil && (!errors.As(err, &e) || e.Code == clientpb.ErrorCode_ERR_UNAVAILABLE) {
+				if file != nil { // uploaded already: no need to again
+					return fmt.Errorf("%w (retry with --file-id %s --client-msg-id %s)", err, file.ID, id)
+				}
 				return fmt.Errorf("%w (retry with --client-msg-id %s)", err, id)
 			} else if err != nil {
 				return err
@@ -349,6 +380,16 @@ func (a *app) sendCmd() *ffcli.Command {
 			dup := ""
 			if ack.GetDuplicate() {
 				dup = " (duplicate: sent before)"
+			}
+			if file != nil {
+				ackJSON, err := wire.MarshalJSON(ack)
+				if err != nil {
+					return err
+				}
+				return a.print(map[string]any{"file": file, "ack": json.RawMessage(ackJSON)},
+					"sent %s %s (%s, %s) as file %s: seq %d, msg %d in %s, client msg id %s%s\n",
+					client.MediaKind(file.MIMEType), file.Name, file.MIMEType, humanBytes(file.Size), file.ID,
+					ack.GetSeq(), ack.GetMsgId(), ack.GetConversationId(), ack.GetClientMsgId(), dup)
 			}
 			return a.print(ack, "sent seq %d, msg %d in %s, client msg id %s%s\n",
 				ack.GetSeq(), ack.GetMsgId(), ack.GetConversationId(), ack.GetClientMsgId(), dup)
@@ -720,6 +761,10 @@ func entryLine(e *clientpb.Entry) string {
 		text = "[emoji] " + k.Emoji
 	case *clientpb.Content_Custom:
 		text = "[" + k.Custom.GetType() + "] " + k.Custom.GetJson()
+	default:
+		if line, ok := mediaText(m); ok {
+			text = line
+		}
 	}
 	return fmt.Sprintf("[seq %d] %s %s -> %s: %s", e.GetSeq(), t.Format(layout), m.GetFrom(), m.GetTo(), text)
 }

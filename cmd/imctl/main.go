@@ -5,13 +5,20 @@
 //	imctl token USER --secret-file F [--save] mint a token locally, as an application server does
 //	imctl provision USER --admin-secret-file F  create a user with an admin token (POST /v1/admin/users)
 //	imctl revoke USER --admin-secret-file F   revoke the user's tokens, disconnecting their devices
-//	imctl --as USER send TO TEXT...           send text (or --emoji CODE, or --custom TYPE --data JSON)
+//	imctl --as USER send TO TEXT...           send text (or --emoji CODE, or --custom TYPE --data JSON); --group for a group
+//	imctl --as USER send TO --file PATH       upload a file (resumable) and send it as an image, audio, video or file
+//	                                          by its sniffed type; --caption TEXT, --voice for a voice note
+//	imctl --as USER download FILE_ID --msg ID [-o PATH]  download a file, resuming a partial one; checks its SHA-256
 //	imctl --as USER listen                    print incoming entries as they arrive, acknowledging them
 //	imctl --as USER sync [--after SEQ]        read the timeline after a seq
 //	imctl --as USER history --with PEER       page a conversation backwards, newest first
 //
 // A profile keeps the user's token, a device id generated once, and the last
 // seq listen acknowledged, so the next listen resumes where this one stopped.
+// An upload cut short is remembered beside it (<home>/USER.uploads.json),
+// so the same send --file resumes it; a download resumes into the partial
+// file it left. listen shows media as "[image cat.jpg 1024x768 120 KiB
+// file=<id> msg=<id>] caption".
 // Global flags (--server, --home, --as, --json, --codec, --insecure,
 // --timeout) may come before or after the command name and can be set by
 // environment variables: IMCTL_SERVER, IMCTL_HOME, IMCTL_AS, and so on. With

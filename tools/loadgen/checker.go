@@ -13,6 +13,9 @@ const (
 	KindDuplicate = "duplicate"
 	KindReorder   = "reorder"
 	KindGap       = "gap"
+	// KindCorrupt is a file (media workload) whose downloaded bytes, or the
+	// node's hash of them, differ from the bytes uploaded.
+	KindCorrupt = "corrupt"
 )
 
 // maxHoles bounds the skipped seq ranges remembered per device; past it the
@@ -43,7 +46,7 @@ type Checker struct {
 	samples map[string][]Violation
 
 	// Counts of violations found so far (losses are only known at the end).
-	duplicates, reorders, gaps atomic.Int64
+	duplicates, reorders, gaps, corrupt atomic.Int64
 }
 
 // NewChecker returns a Checker that keeps up to examples examples of each
@@ -93,6 +96,8 @@ func (c *Checker) note(v Violation) {
 		c.reorders.Add(1)
 	case KindGap:
 		c.gaps.Add(1)
+	case KindCorrupt:
+		c.corrupt.Add(1)
 	}
 	c.mu.Lock()
 	if len(c.samples[v.Kind]) < c.examples {
@@ -104,7 +109,13 @@ func (c *Checker) note(v Violation) {
 // Violations is the number of duplicates, reorderings and gaps found so far
 // (losses are decided by Result).
 func (c *Checker) Violations() int64 {
-	return c.duplicates.Load() + c.reorders.Load() + c.gaps.Load()
+	return c.duplicates.Load() + c.reorders.Load() + c.gaps.Load() + c.corrupt.Load()
+}
+
+// Corrupt records a file whose bytes did not come back as uploaded (the
+// media workload): detail says how.
+func (c *Checker) Corrupt(user, fileID, detail string) {
+	c.note(Violation{Kind: KindCorrupt, User: user, Detail: "file " + fileID + ": " + detail})
 }
 
 // Outstanding is the number of expected deliveries still missing.
@@ -178,9 +189,10 @@ func (c *Checker) Result() CheckResult {
 		d.mu.Unlock()
 	}
 	r.Duplicates, r.Reorders, r.Gaps = c.duplicates.Load(), c.reorders.Load(), r.Gaps+c.gaps.Load()
+	r.Corrupt = c.corrupt.Load()
 	c.mu.Lock()
 	r.Examples = append(r.Examples, losses...)
-	for _, k := range []string{KindDuplicate, KindReorder, KindGap} {
+	for _, k := range []string{KindDuplicate, KindReorder, KindGap, KindCorrupt} {
 		r.Examples = append(r.Examples, c.samples[k]...)
 	}
 	c.mu.Unlock()
@@ -428,15 +440,19 @@ type CheckResult struct {
 	// Unverified counts messages for detached devices.
 	Unverified int64 `json:"unverified"`
 
-	Losses     int64       `json:"losses"`
-	Duplicates int64       `json:"duplicates"`
-	Reorders   int64       `json:"reorderings"`
-	Gaps       int64       `json:"gaps"`
-	Examples   []Violation `json:"examples,omitempty"`
+	Losses     int64 `json:"losses"`
+	Duplicates int64 `json:"duplicates"`
+	Reorders   int64 `json:"reorderings"`
+	Gaps       int64 `json:"gaps"`
+	// Corrupt counts files that did not come back as uploaded (media).
+	Corrupt  int64       `json:"corrupt,omitempty"`
+	Examples []Violation `json:"examples,omitempty"`
 }
 
 // Violations is the total number of broken guarantees.
-func (r CheckResult) Violations() int64 { return r.Losses + r.Duplicates + r.Reorders + r.Gaps }
+func (r CheckResult) Violations() int64 {
+	return r.Losses + r.Duplicates + r.Reorders + r.Gaps + r.Corrupt
+}
 
 // Summary is a one-line account of the violations.
 func (r CheckResult) Summary() string {
@@ -444,8 +460,12 @@ func (r CheckResult) Summary() string {
 	if r.Violations() > 0 {
 		verdict = "FAIL"
 	}
-	return fmt.Sprintf("violations: %d (losses %d, duplicates %d, reorderings %d, gaps %d): %s",
-		r.Violations(), r.Losses, r.Duplicates, r.Reorders, r.Gaps, verdict)
+	corrupt := ""
+	if r.Corrupt > 0 {
+		corrupt = fmt.Sprintf(", corrupt files %d", r.Corrupt)
+	}
+	return fmt.Sprintf("violations: %d (losses %d, duplicates %d, reorderings %d, gaps %d%s): %s",
+		r.Violations(), r.Losses, r.Duplicates, r.Reorders, r.Gaps, corrupt, verdict)
 }
 
 // merge adds o to r, keeping at most examples examples of each kind.
@@ -459,6 +479,7 @@ func (r *CheckResult) merge(o CheckResult, examples int) {
 	r.Duplicates += o.Duplicates
 	r.Reorders += o.Reorders
 	r.Gaps += o.Gaps
+	r.Corrupt += o.Corrupt
 	per := map[string]int{}
 	for _, v := range r.Examples {
 		per[v.Kind]++

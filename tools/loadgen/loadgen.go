@@ -4,7 +4,7 @@
 // delivery guarantees of docs/protocol.md while it loads (see Checker).
 //
 // A run is one workload (pairs, idle, login-storm, reconnect-storm, mix,
-// fanout) in one or more client processes. The process that
+// fanout, media) in one or more client processes. The process that
 // calls Run coordinates: it may spawn the node, starts the client processes
 // (re-executing its own binary as workers, see WorkerMain), lines them up at
 // named barriers, samples the node's CPU and RSS at each barrier, prints
@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"actorim/client"
 )
 
 // Config describes a run. Zero values are the defaults.
@@ -108,6 +110,22 @@ type Config struct {
 	// Default 1.
 	Senders int
 
+	// MediaSize is the size of each file of the media workload, in bytes.
+	// Default 1 MiB.
+	MediaSize int64
+	// Streams is how many files the media workload moves at once, each
+	// stream as its own user over its own HTTP connection. Default 10.
+	Streams int
+	// Files is how many files the media workload uploads, then downloads.
+	// Default Streams (one per stream).
+	Files int
+	// ChunkSize is the size of a tus PATCH (media). Default the client's,
+	// 8 MiB.
+	ChunkSize int64
+	// SimpleUpload uploads each file in one POST /v1/media instead of with
+	// tus (media).
+	SimpleUpload bool
+
 	// Progress receives a progress line every second (nil: none).
 	Progress io.Writer `json:"-"`
 	// WorkerCommand starts a worker process; default this executable. Its
@@ -153,6 +171,16 @@ func (c *Config) setDefaults(workload string) {
 	defInt(&c.GroupSize, 100)
 	defInt(&c.Groups, 1)
 	defInt(&c.Senders, 1)
+	defInt(&c.Streams, 10)
+	if workload == "media" {
+		defInt(&c.Files, c.Streams)
+	}
+	if c.MediaSize <= 0 {
+		c.MediaSize = 1 << 20
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = client.DefaultChunkSize
+	}
 	if workload == "login-storm" {
 		defInt(&c.Conns, c.Users)
 	}
@@ -173,6 +201,8 @@ type workload struct {
 	// setup describes the run in one line; summarize fills in the report.
 	setup     func(cfg *Config) string
 	summarize func(r *Report, t *total, marks map[string]Mark)
+	// nodeArgs, when set, are flags a spawned node needs for the run.
+	nodeArgs func(cfg *Config) []string
 }
 
 var workloads = map[string]*workload{
@@ -182,6 +212,7 @@ var workloads = map[string]*workload{
 	"reconnect-storm": reconnectStormWorkload,
 	"mix":             mixWorkload,
 	"fanout":          fanoutWorkload,
+	"media":           mediaWorkload,
 }
 
 // Workloads returns the names of the workloads Run accepts.
@@ -227,7 +258,11 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 	}
 	pb := &probe{pids: cfg.NodePIDs, http: &http.Client{Timeout: 5 * time.Second}}
 	if cfg.Spawn {
-		node, err := spawnNode(ctx, cfg.Imnode, cfg.NodeArgs, os.Stderr)
+		args := cfg.NodeArgs
+		if w.nodeArgs != nil {
+			args = append(w.nodeArgs(&cfg), args...) // the user's flags come last and win
+		}
+		node, err := spawnNode(ctx, cfg.Imnode, args, os.Stderr)
 		if err != nil {
 			return nil, err
 		}
@@ -278,6 +313,9 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 		}
 	}
 	w.summarize(r, t, marks)
+	for _, m := range marks {
+		r.Node.RSSPeak = max(r.Node.RSSPeak, m.Node.RSSPeak)
+	}
 	r.Passed = r.Checks.Violations() == 0
 	r.Summary = r.Checks.Summary()
 	return r, nil

@@ -73,7 +73,10 @@ func (s *spawned) stop() {
 type NodeSample struct {
 	CPU float64 `json:"cpu_s"` // CPU-seconds used since start
 	RSS int64   `json:"rss"`   // resident set, bytes
-	OK  bool    `json:"ok"`
+	// RSSPeak is the highest resident set since start (VmHWM), bytes; only
+	// for local pids.
+	RSSPeak int64 `json:"rss_peak,omitempty"`
+	OK      bool  `json:"ok"`
 }
 
 // probe reads the nodes' CPU time and RSS: from /proc/<pid>/stat for local
@@ -102,6 +105,7 @@ func (p *probe) sample() NodeSample {
 			return NodeSample{}
 		}
 		s.CPU, s.RSS = s.CPU+cpu, s.RSS+rss
+		s.RSSPeak += procPeakRSS(strconv.Itoa(pid))
 	}
 	for _, u := range p.metrics {
 		cpu, rss, err := p.scrape(u)
@@ -148,7 +152,11 @@ func (p *probe) scrape(u string) (cpu float64, rss int64, err error) {
 }
 
 // metricsURL derives a node's /metrics address from its WebSocket URL.
-func metricsURL(target string) (string, error) {
+func metricsURL(target string) (string, error) { return httpURL(target, "/metrics") }
+
+// httpURL is the http(s) URL of path on the node whose WebSocket URL is
+// target.
+func httpURL(target, path string) (string, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return "", err
@@ -161,7 +169,7 @@ func metricsURL(target string) (string, error) {
 	default:
 		return "", fmt.Errorf("loadgen: target %q is not a ws:// or wss:// URL", target)
 	}
-	u.Path, u.RawQuery = "/metrics", ""
+	u.Path, u.RawQuery = path, ""
 	return u.String(), nil
 }
 
@@ -182,4 +190,23 @@ func procUsage(pid string) (cpu float64, rss int64, err error) {
 	pages, _ := strconv.ParseInt(f[21], 10, 64)
 	const ticks = 100 // USER_HZ on Linux
 	return float64(utime+stime) / ticks, pages * int64(os.Getpagesize()), nil
+}
+
+// procPeakRSS returns the highest RSS of process pid since it started
+// (VmHWM in /proc/<pid>/status), or 0 when unknown.
+func procPeakRSS(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kib << 10
+		}
+	}
+	return 0
 }

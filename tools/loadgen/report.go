@@ -84,6 +84,9 @@ type NodeStats struct {
 	CPUPerMillion float64 `json:"cpu_s_per_million,omitempty"`
 	RSS           int64   `json:"rss"`
 	RSSStart      int64   `json:"rss_at_start"`
+	// RSSPeak is the nodes' highest RSS since they started (VmHWM), when
+	// their pids are known (--spawn, --node-pid).
+	RSSPeak int64 `json:"rss_peak,omitempty"`
 }
 
 // ClientStats is the client processes' resource use over the window.
@@ -101,7 +104,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 }
 
 // latencyOrder lists the distributions in the order people read them.
-var latencyOrder = []string{histAck, histDelivery, histLogin, "login_cold", "login_warm", histReconnect, histResync, histRecover, histRecoveryAt}
+var latencyOrder = []string{histAck, histDelivery, histLogin, "login_cold", "login_warm", histReconnect, histResync, histRecover, histRecoveryAt,
+	histUpload, histDownload}
 
 // WriteTable writes the report for people.
 func (r *Report) WriteTable(w io.Writer) error {
@@ -113,11 +117,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p(", %d source addresses", r.SourceIPs)
 	}
 	p("\n\n")
-	p("%-14s %s opened, %s failed (%s refused with HTTP 503)", "connections", num(r.Conns.Opened), num(r.Conns.Failed), num(r.Conns.Refused))
-	if r.Conns.Reconnects > 0 {
-		p(", %s reconnects", num(r.Conns.Reconnects))
+	if r.Workload != "media" { // HTTP only: no WebSocket connections
+		p("%-14s %s opened, %s failed (%s refused with HTTP 503)", "connections", num(r.Conns.Opened), num(r.Conns.Failed), num(r.Conns.Refused))
+		if r.Conns.Reconnects > 0 {
+			p(", %s reconnects", num(r.Conns.Reconnects))
+		}
+		p("\n")
 	}
-	p("\n")
 	if m := r.Messages; m != nil {
 		p("%-14s sent %s, acked %s, send failures %s, delivered %s, re-pushed %s, delivered unacked %s\n", "messages",
 			num(m.Sent), num(m.Acked), num(m.SendFailed), num(m.Delivered), num(m.Repushed), num(r.Checks.Unacked))
@@ -144,7 +150,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Node.CPUPerMillion > 0 {
 		p(" (%.1f CPU-s per million delivered)", r.Node.CPUPerMillion)
 	}
-	p(", RSS %s at start, %s at %s [%s]\n", mib(r.Node.RSSStart), mib(r.Node.RSS), r.Window.To, r.Node.Source)
+	p(", RSS %s at start, %s at %s", mib(r.Node.RSSStart), mib(r.Node.RSS), r.Window.To)
+	if r.Node.RSSPeak > 0 {
+		p(", peak %s", mib(r.Node.RSSPeak))
+	}
+	p(" [%s]\n", r.Node.Source)
 	p("%-14s %.2f CPU-s", "client", r.Client.CPUSeconds)
 	if r.Client.CPUPerMillion > 0 {
 		p(" (%.1f CPU-s per million delivered)", r.Client.CPUPerMillion)
@@ -221,6 +231,10 @@ func (p *progress) print(latest []map[string]int64) {
 	now := time.Now()
 	rate := float64(sum["delivered"]-p.last) / now.Sub(p.lastTime).Seconds()
 	p.last, p.lastTime = sum["delivered"], now
+	if p.name == "media" {
+		p.printMedia(sum, now)
+		return
+	}
 	line := fmt.Sprintf("imbench %s [%s] %3.0fs  open %s  failed %s  sent %s  acked %s  delivered %s (%s/s)  errors %s  violations %s",
 		p.name, p.phase, now.Sub(p.start).Seconds(), num(sum["open"]), num(sum["conn_failed"]), num(sum["sent"]), num(sum["acked"]),
 		num(sum["delivered"]), num(int64(rate)), num(sum["send_failed"]), num(sum["violations"]))
@@ -228,6 +242,25 @@ func (p *progress) print(latest []map[string]int64) {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 	} else {
 		fmt.Fprintln(p.w, line)
+	}
+	p.printed = true
+}
+
+// printMedia is the media workload's progress line: files and bytes each way.
+func (p *progress) printMedia(sum map[string]int64, now time.Time) {
+	moved := sum["up_bytes"] + sum["down_bytes"]
+	rate := float64(moved-p.last) / now.Sub(p.lastTime).Seconds()
+	p.last, p.lastTime = moved, now
+	p.line(fmt.Sprintf("imbench media [%s] %3.0fs  uploaded %s files, %s  downloaded %s files, %s  (%s/s)  errors %s  violations %s",
+		p.phase, now.Sub(p.start).Seconds(), num(sum["up_files"]), mib(sum["up_bytes"]), num(sum["down_files"]), mib(sum["down_bytes"]),
+		mib(int64(rate)), num(sum["media_failed"]), num(sum["violations"])))
+}
+
+func (p *progress) line(s string) {
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", s)
+	} else {
+		fmt.Fprintln(p.w, s)
 	}
 	p.printed = true
 }

@@ -26,6 +26,8 @@ const (
 	// receiver reconnected) happened, measured from the start of the traffic:
 	// its max is when the last client got full service back.
 	histRecoveryAt = "recovery_at"
+	histUpload     = "upload"   // one file's upload, first request to the file's description (media)
+	histDownload   = "download" // one file's download, request to last byte (media)
 )
 
 // counters are one process's running totals; progress lines and barrier
@@ -34,6 +36,8 @@ type counters struct {
 	open, opened, connFailed, refused atomic.Int64
 	sent, acked, sendFailed           atomic.Int64
 	delivered, reconnects             atomic.Int64
+	// The media workload's transfers: bytes as they go, files when done.
+	upBytes, downBytes, upFiles, downFiles, mediaFailed atomic.Int64
 }
 
 func (c *counters) snapshot() map[string]int64 {
@@ -41,6 +45,8 @@ func (c *counters) snapshot() map[string]int64 {
 		"open": c.open.Load(), "opened": c.opened.Load(), "conn_failed": c.connFailed.Load(), "refused": c.refused.Load(),
 		"sent": c.sent.Load(), "acked": c.acked.Load(), "send_failed": c.sendFailed.Load(),
 		"delivered": c.delivered.Load(), "reconnects": c.reconnects.Load(),
+		"up_bytes": c.upBytes.Load(), "down_bytes": c.downBytes.Load(), "up_files": c.upFiles.Load(), "down_files": c.downFiles.Load(),
+		"media_failed": c.mediaFailed.Load(),
 	}
 }
 
@@ -61,7 +67,7 @@ type hist struct {
 	h  *hdrhistogram.Histogram
 }
 
-func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 120_000_000, 3) } // 1 µs to 2 min
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 3_600_000_000, 3) } // 1 µs to 1 h (a large upload)
 
 func newStats() *stats { return &stats{hists: map[string]*hist{}, errs: map[string]int64{}} }
 
