@@ -370,6 +370,7 @@ var statusCodes = map[int]clientpb.ErrorCode{
 	http.StatusGone:                  clientpb.ErrorCode_ERR_NOT_FOUND,
 	http.StatusConflict:              clientpb.ErrorCode_ERR_CONFLICT,
 	http.StatusRequestEntityTooLarge: clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE,
+	http.StatusUnsupportedMediaType:  clientpb.ErrorCode_ERR_MEDIA_TYPE_REFUSED,
 	http.StatusTooManyRequests:       clientpb.ErrorCode_ERR_RATE_LIMITED,
 	http.StatusInternalServerError:   clientpb.ErrorCode_ERR_INTERNAL,
 	http.StatusBadGateway:            clientpb.ErrorCode_ERR_UNAVAILABLE,

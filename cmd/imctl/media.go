@@ -32,9 +32,6 @@ type mediaFlags struct {
 // --file-id) and returns the content that carries it, its kind picked from
 // the type the node sniffed.
 func (a *app) uploadContent(ctx context.Context, mf mediaFlags) (*clientpb.Content, client.File, error) {
-	if err := checkMediaCodec(a.g.codec); err != nil {
-		return nil, client.File{}, err
-	}
 	p, err := a.asProfile()
 	if err != nil {
 		return nil, client.File{}, err
@@ -58,7 +55,7 @@ func (a *app) uploadContent(ctx context.Context, mf mediaFlags) (*clientpb.Conte
 	case mf.duration > 0 && kind != "audio" && kind != "video":
 		return nil, f, fmt.Errorf("--duration is for audio and video; %s is %s (uploaded as file %s)", mf.path, f.MIMEType, f.ID)
 	}
-	c, err := mediaContent(kind, media{FileID: f.ID, Caption: mf.caption, Voice: mf.voice, DurationMs: uint32(mf.duration.Milliseconds())})
+	c, err := mediaContent(kind, &clientpb.Media{FileId: f.ID, Caption: mf.caption, Voice: mf.voice, DurationMs: uint32(mf.duration.Milliseconds())})
 	return c, f, err
 }
 

@@ -18,126 +18,29 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
-	"google.golang.org/protobuf/types/dynamicpb"
-
 	"actorim/client"
 	"actorim/client/mediatest"
 	"actorim/protos/clientpb"
 )
 
-// specContent builds media-spec's Content and Media messages at run time,
-// as protoc would generate them, to check the hand-written wire format
-// against them.
-func specContent(t *testing.T) protoreflect.MessageDescriptor {
-	t.Helper()
-	opt := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL
-	field := func(name string, num int32, typ descriptorpb.FieldDescriptorProto_Type, msg string) *descriptorpb.FieldDescriptorProto {
-		f := &descriptorpb.FieldDescriptorProto{Name: proto.String(name), Number: proto.Int32(num), Label: &opt, Type: &typ}
-		if msg != "" {
-			f.TypeName = proto.String(msg)
+// TestMediaLines: each media kind reads back as its kind, and listen's line
+// names what a person needs before downloading.
+func TestMediaLines(t *testing.T) {
+	for _, kind := range []string{"image", "audio", "video", "file"} {
+		c, err := mediaContent(kind, &clientpb.Media{FileId: "f1"})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return f
+		if k, m, ok := mediaOf(c); !ok || k != kind || m.GetFileId() != "f1" {
+			t.Fatalf("%s read back as %s %v %v", kind, k, m, ok)
+		}
 	}
-	str, u32, u64, b, msg := descriptorpb.FieldDescriptorProto_TYPE_STRING, descriptorpb.FieldDescriptorProto_TYPE_UINT32,
-		descriptorpb.FieldDescriptorProto_TYPE_UINT64, descriptorpb.FieldDescriptorProto_TYPE_BOOL, descriptorpb.FieldDescriptorProto_TYPE_MESSAGE
-	oneof := func(f *descriptorpb.FieldDescriptorProto) *descriptorpb.FieldDescriptorProto {
-		f.OneofIndex = proto.Int32(0)
-		return f
+	if _, err := mediaContent("sticker", &clientpb.Media{}); err == nil {
+		t.Fatal("unknown kind accepted")
 	}
-	fd := &descriptorpb.FileDescriptorProto{
-		Name: proto.String("spec.proto"), Package: proto.String("spec"), Syntax: proto.String("proto3"),
-		MessageType: []*descriptorpb.DescriptorProto{
-			{Name: proto.String("Content"), OneofDecl: []*descriptorpb.OneofDescriptorProto{{Name: proto.String("kind")}},
-				Field: []*descriptorpb.FieldDescriptorProto{
-					oneof(field("text", 1, str, "")), oneof(field("image", 5, msg, ".spec.Media")), oneof(field("audio", 6, msg, ".spec.Media")),
-					oneof(field("video", 7, msg, ".spec.Media")), oneof(field("file", 8, msg, ".spec.Media")),
-				}},
-			{Name: proto.String("Media"), Field: []*descriptorpb.FieldDescriptorProto{
-				field("file_id", 1, str, ""), field("name", 2, str, ""), field("mime_type", 3, str, ""), field("size", 4, u64, ""),
-				field("sha256", 5, str, ""), field("width", 6, u32, ""), field("height", 7, u32, ""), field("duration_ms", 8, u32, ""),
-				field("thumbnail", 9, msg, ".spec.Thumbnail"), field("blurhash", 10, str, ""), field("caption", 11, str, ""),
-				field("voice", 12, b, ""),
-			}},
-			{Name: proto.String("Thumbnail"), Field: []*descriptorpb.FieldDescriptorProto{
-				field("mime_type", 1, str, ""), field("width", 2, u32, ""), field("height", 3, u32, ""), field("size", 4, u64, ""),
-			}},
-		},
-	}
-	file, err := protodesc.NewFile(fd, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return file.Messages().ByName("Content")
-}
-
-// TestMediaWireFormat: what mediaContent writes is the spec's Content to a
-// generated decoder, and what a node that knows the kinds sends reads back
-// in full.
-func TestMediaWireFormat(t *testing.T) {
-	contentDesc := specContent(t)
-	mediaDesc := contentDesc.Fields().ByName("audio").Message()
-
-	c, err := mediaContent("audio", media{FileID: "f1", Caption: "listen", Voice: true, DurationMs: 12_000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := proto.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := dynamicpb.NewMessage(contentDesc)
-	if err := proto.Unmarshal(raw, spec); err != nil {
-		t.Fatal(err)
-	}
-	m := spec.Get(contentDesc.Fields().ByName("audio")).Message()
-	get := func(name string) any { return m.Get(mediaDesc.Fields().ByName(protoreflect.Name(name))).Interface() }
-	if get("file_id") != "f1" || get("caption") != "listen" || get("voice") != true || get("duration_ms") != uint32(12_000) || get("name") != "" {
-		t.Fatalf("the spec's decoder read %v", m)
-	}
-
-	// The node's answer, server fields filled.
-	img := dynamicpb.NewMessage(mediaDesc)
-	set := func(msg *dynamicpb.Message, name string, v any) {
-		msg.Set(msg.Descriptor().Fields().ByName(protoreflect.Name(name)), protoreflect.ValueOf(v))
-	}
-	set(img, "file_id", "f2")
-	set(img, "name", "cat.jpg")
-	set(img, "mime_type", "image/jpeg")
-	set(img, "size", uint64(120<<10))
-	set(img, "sha256", "ab12")
-	set(img, "width", uint32(1024))
-	set(img, "height", uint32(768))
-	set(img, "blurhash", "LEHV6n")
-	th := dynamicpb.NewMessage(mediaDesc.Fields().ByName("thumbnail").Message())
-	set(th, "mime_type", "image/jpeg")
-	set(th, "width", uint32(320))
-	set(th, "height", uint32(240))
-	set(th, "size", uint64(9000))
-	img.Set(mediaDesc.Fields().ByName("thumbnail"), protoreflect.ValueOfMessage(th))
-	spec = dynamicpb.NewMessage(contentDesc)
-	spec.Set(contentDesc.Fields().ByName("image"), protoreflect.ValueOfMessage(img))
-	if raw, err = proto.Marshal(spec); err != nil {
-		t.Fatal(err)
-	}
-	got := &clientpb.Content{}
-	if err := proto.Unmarshal(raw, got); err != nil {
-		t.Fatal(err)
-	}
-	kind, gm, ok := mediaOf(got)
-	want := media{FileID: "f2", Name: "cat.jpg", MIMEType: "image/jpeg", Size: 120 << 10, SHA256: "ab12", Width: 1024, Height: 768,
-		Blurhash: "LEHV6n", Thumb: &thumb{MIMEType: "image/jpeg", Width: 320, Height: 240, Size: 9000}}
-	if !ok || kind != "image" || gm.Thumb == nil || *gm.Thumb != *want.Thumb {
-		t.Fatalf("mediaOf: %s %+v %v", kind, gm, ok)
-	}
-	gm.Thumb, want.Thumb = nil, nil
-	if gm != want {
-		t.Fatalf("mediaOf: %+v, want %+v", gm, want)
-	}
-
+	img := &clientpb.Media{FileId: "f2", Name: "cat.jpg", MimeType: "image/jpeg", Size: 120 << 10, Sha256: "ab12", Width: 1024, Height: 768,
+		Blurhash: "LEHV6n", Thumbnail: &clientpb.Thumbnail{MimeType: "image/jpeg", Width: 320, Height: 240, Size: 9000}}
+	got, _ := mediaContent("image", img)
 	msg := &clientpb.Message{Id: 77, From: "alice", To: "bob", SentAtMs: uint64(time.Now().UnixMilli()), Content: got}
 	line := entryLine(&clientpb.Entry{Seq: 5, Item: &clientpb.Entry_Message{Message: msg}})
 	if !strings.HasSuffix(line, " alice -> bob: [image cat.jpg 1024x768 120 KiB file=f2 msg=77]") || !strings.HasPrefix(line, "[seq 5] ") {
@@ -146,7 +49,7 @@ func TestMediaWireFormat(t *testing.T) {
 	if _, _, ok := mediaOf(client.Text("hi")); ok {
 		t.Fatal("text read as media")
 	}
-	voice, _ := mediaContent("audio", media{FileID: "f3", Name: "rec.ogg", Voice: true, DurationMs: 72_500, Caption: "hey"})
+	voice, _ := mediaContent("audio", &clientpb.Media{FileId: "f3", Name: "rec.ogg", Voice: true, DurationMs: 72_500, Caption: "hey"})
 	if s, _ := mediaText(&clientpb.Message{Id: 9, Content: voice}); s != "[voice rec.ogg 1:13 file=f3 msg=9] hey" {
 		t.Fatalf("voice line %q", s)
 	}
@@ -346,7 +249,7 @@ func TestHumanBytes(t *testing.T) {
 }
 
 // TestUploadContent: the kind follows the sniffed type; --voice needs
-// audio; the JSON codec cannot carry media in this build.
+// audio.
 func TestUploadContent(t *testing.T) {
 	m := newMediaApp(t)
 	png := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 100)...)
@@ -356,16 +259,11 @@ func TestUploadContent(t *testing.T) {
 	}
 	c, f, err := m.app().uploadContent(context.Background(), mediaFlags{fileID: id, caption: "look"})
 	kind, got, ok := mediaOf(c)
-	if err != nil || f.ID != id || !ok || kind != "image" || got.FileID != id || got.Caption != "look" {
+	if err != nil || f.ID != id || !ok || kind != "image" || got.GetFileId() != id || got.GetCaption() != "look" {
 		t.Fatalf("content %s %+v %v, file %+v, %v", kind, got, ok, f, err)
 	}
 	if _, _, err := m.app().uploadContent(context.Background(), mediaFlags{fileID: id, voice: true}); err == nil || !strings.Contains(err.Error(), "--voice needs an audio file") {
 		t.Fatalf("--voice with an image: %v", err)
-	}
-	a := m.app()
-	a.g.codec = "json"
-	if _, _, err := a.uploadContent(context.Background(), mediaFlags{fileID: id}); err == nil {
-		t.Fatal("media over the JSON codec accepted")
 	}
 	code, _, stderr := m.run(t, "send", "bob", "hello", "--caption", "x")
 	if code != 1 || !strings.Contains(stderr, "go with --file") {
