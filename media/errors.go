@@ -53,7 +53,7 @@ var (
 	errNoLength      = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "Upload-Length is required (deferred length is not supported)")
 	errContentType   = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "Content-Type must be application/json") // answered 415
 	errBadLinkBody   = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, `body must be {"msg": <message id>} or empty`)
-	errIncomplete    = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "the body ended before Content-Length bytes")
+	errIncomplete    = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "the body could not be read to its end")
 	errUnavailable   = clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "media store unavailable, retry")
 	errBusy          = clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "request ended while waiting to process the image, retry")
 	errInternal      = clientError(clientpb.ErrorCode_ERR_INTERNAL, "the upload could not be processed")
