@@ -47,20 +47,20 @@ func TestTusResumesAfterInterruption(t *testing.T) {
 		t.Fatalf("usage %d after creation, want the declared %d", n, size)
 	}
 
-	env.patchThenDrop(t, "alice", loc, data, len(data)/2)
-	// The server keeps what arrived; HEAD tells where to resume.
-	var offset int64
+	half := size / 2
+	env.patchThenDrop(t, "alice", loc, data, int(half))
+	// The server keeps what arrived. Wait until it has written it: a HEAD
+	// sooner would interrupt that PATCH (as tus has a new request on an
+	// upload do) and the resume would start earlier.
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		offset, _ = env.tusOffset(t, "alice", loc)
-		if offset == size/2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	for testutil.ToFloat64(env.svc.metrics.received) < float64(half) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
-	if offset <= 0 || offset >= size {
-		t.Fatalf("offset %d after sending %d of %d bytes", offset, size/2, size)
+	offset, _ := env.tusOffset(t, "alice", loc)
+	if offset != half {
+		t.Fatalf("offset %d after sending %d of %d bytes", offset, half, size)
 	}
+	t.Logf("interrupted at %d of %d bytes; resuming", offset, size)
 	res, body := env.tusPatch(t, "alice", loc, offset, data[offset:])
 	if res.StatusCode != http.StatusNoContent {
 		t.Fatalf("resume: %d %s", res.StatusCode, body)

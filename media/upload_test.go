@@ -123,10 +123,15 @@ func TestUploadTooLarge(t *testing.T) {
 		expectError(t, res, body, 413, "ERR_PAYLOAD_TOO_LARGE")
 	})
 	t.Run("streamed beyond", func(t *testing.T) {
-		// No Content-Length: the body is sent chunked and cut off at 1000.
-		body := io.MultiReader(bytes.NewReader(make([]byte, 5000)))
+		// No Content-Length: the body is sent chunked, and cut off at 1000
+		// bytes, not read to its end (10 MiB).
+		before := testutil.ToFloat64(env.svc.metrics.received)
+		body := &randomReader{left: 10 << 20, x: 5}
 		res, data := env.request(t, "POST", "/v1/media?name=big", "alice", body)
 		expectError(t, res, data, 413, "ERR_PAYLOAD_TOO_LARGE")
+		if got := testutil.ToFloat64(env.svc.metrics.received) - before; got > 1000 {
+			t.Fatalf("%v bytes written to disk", got)
+		}
 	})
 	t.Run("tus declared", func(t *testing.T) {
 		res, body := env.request(t, "POST", "/v1/uploads/", "alice", nil, "Tus-Resumable", "1.0.0", "Upload-Length", "1001")
