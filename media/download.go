@@ -93,25 +93,32 @@ func (s *Service) authorized(w http.ResponseWriter, r *http.Request) (persistenc
 		writeError(w, e)
 		return persistence.MediaFile{}, req, false
 	}
+	f, ok := s.readable(w, r, id, req)
+	return f, req, ok
+}
+
+// readable finds file id and checks req may read it; it answers the
+// request itself when not.
+func (s *Service) readable(w http.ResponseWriter, r *http.Request, id string, req requester) (persistence.MediaFile, bool) {
 	if !validFileID(id) {
 		writeError(w, errNoFile)
-		return persistence.MediaFile{}, req, false
+		return persistence.MediaFile{}, false
 	}
 	f, err := s.store.GetMediaFile(r.Context(), id)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		writeError(w, errNoFile)
-		return f, req, false
+		return f, false
 	case err != nil:
 		s.log.Warn("media: read file record", "id", id, "err", err)
 		writeError(w, errUnavailable)
-		return f, req, false
+		return f, false
 	}
 	if e := s.mayRead(r.Context(), req, f); e != nil {
 		writeError(w, e)
-		return f, req, false
+		return f, false
 	}
-	return f, req, true
+	return f, true
 }
 
 // requester tells who asks: a signed link's user when the query is signed

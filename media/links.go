@@ -11,14 +11,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 
-	"actorim/persistence"
 	"actorim/protos/clientpb"
 )
 
@@ -53,21 +51,8 @@ func (s *Service) handleLinks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id := r.PathValue("id")
-	if !validFileID(id) {
-		writeError(w, errNoFile)
-		return
-	}
-	f, err := s.store.GetMediaFile(r.Context(), id)
-	switch {
-	case errors.Is(err, persistence.ErrNotFound):
-		writeError(w, errNoFile)
-		return
-	case err != nil:
-		writeError(w, errUnavailable)
-		return
-	}
-	if e := s.mayRead(r.Context(), req, f); e != nil {
-		writeError(w, e)
+	f, ok := s.readable(w, r, id, req)
+	if !ok {
 		return
 	}
 	exp := s.cfg.Now().Add(s.cfg.LinkTTL).Unix()
