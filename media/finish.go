@@ -121,10 +121,9 @@ func (s *Service) finish(ctx context.Context, u received) (persistence.MediaFile
 		s.releaseBlobs(ctx, rec.SHA256, rec.ThumbSHA256)
 		return persistence.MediaFile{}, errUnavailable
 	}
-	if d := rec.Size - u.charged; d != 0 {
-		// A body without Content-Length is charged once received, so this
-		// only corrects a charge that was larger; a failure leaves the
-		// owner over-charged by d, not under.
+	if d := rec.Size - u.charged; d < 0 {
+		// A body without Content-Length was charged ahead of its bytes.
+		// A failure leaves the owner over-charged, never under.
 		if _, err := s.store.ChargeMedia(ctx, rec.Owner, d, s.cfg.QuotaBytes); err != nil {
 			s.log.Warn("media: adjust charge", "id", rec.ID, "delta", d, "err", err)
 		}

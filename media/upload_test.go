@@ -69,6 +69,15 @@ func TestSimpleUploadInfoDownload(t *testing.T) {
 	expectError(t, res, body, 404, "ERR_NOT_FOUND")
 	res, body = env.request(t, "POST", "/v1/media?name=x", "", bytes.NewReader(data[:1000]))
 	expectError(t, res, body, 401, "ERR_UNAUTHENTICATED")
+
+	// Without Content-Length: charged ahead while it arrives, then what it is.
+	res, body = env.request(t, "POST", "/v1/media?name=y", "bob", io.MultiReader(bytes.NewReader(data[:1000])))
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("chunked upload: %d %s", res.StatusCode, body)
+	}
+	if n := env.usage(t, "bob"); n != 1000 {
+		t.Fatalf("usage %d after a chunked upload of 1000 bytes", n)
+	}
 }
 
 func TestImagesGetDimensionsThumbnailBlurhash(t *testing.T) {
@@ -174,6 +183,15 @@ func TestQuotaExceededReleasesCharge(t *testing.T) {
 				t.Fatalf("usage %d after a refusal, want 600", n)
 			}
 		})
+	}
+	// A body of unknown length that fits is charged what it is, though
+	// the quota has no room for a step ahead of it.
+	res, body := env.request(t, "POST", "/v1/media?name=c", "alice", io.MultiReader(bytes.NewReader(randomBytes(300, 5))))
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("chunked upload within the quota: %d %s", res.StatusCode, body)
+	}
+	if n := env.usage(t, "alice"); n != 900 {
+		t.Fatalf("usage %d, want 900", n)
 	}
 	// Bob's quota is his own.
 	env.upload(t, "bob", "b", randomBytes(900, 3))
