@@ -196,3 +196,20 @@ func TestSignedLinks(t *testing.T) {
 		t.Fatalf("expired link: %s", body)
 	}
 }
+
+func TestDeriveLinkSecret(t *testing.T) {
+	derive := func(s string) []byte {
+		k, err := DeriveLinkSecret([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a, b := derive("auth secret one"), derive("auth secret two")
+	if len(a) != 32 || bytes.Equal(a, b) || !bytes.Equal(a, derive("auth secret one")) {
+		t.Fatalf("derived %x and %x", a, b)
+	}
+	if bytes.Contains(a, []byte("auth secret one")) {
+		t.Fatal("the auth secret shows in the link secret")
+	}
+}

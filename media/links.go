@@ -7,6 +7,7 @@ package media
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -19,6 +20,14 @@ import (
 
 	"actorim/protos/clientpb"
 )
+
+// DeriveLinkSecret derives Config.LinkSecret from the auth secret (HKDF
+// with SHA-256), so that every node of a cluster, which shares the auth
+// secret, signs and checks links alike, and a link's signature reveals
+// nothing about the auth secret.
+func DeriveLinkSecret(authSecret []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, authSecret, nil, "actorim media link secret v1", 32)
+}
 
 // maxLinkBody bounds the body of POST /v1/media/{id}/links.
 const maxLinkBody = 1 << 10
