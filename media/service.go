@@ -5,9 +5,12 @@
 // the recipients of a message that carries the file (or a signed link), and
 // a collector of files never sent and of abandoned uploads.
 //
-// The gateway mounts Handler on the public listener and authenticates its
-// requests (WithUser); the node builds the Service over the stores
-// (persistence.Objects and persistence.Media) and the actors (Messages).
+// The node builds the Service (New) over the stores (persistence.Objects
+// and persistence.Media) and the actors (Messages), with Config.Dir under
+// its data directory and Config.LinkSecret from DeriveLinkSecret, and calls
+// Shutdown when it stops. The gateway mounts Handler on the public listener
+// for /v1/media and /v1/uploads/, and authenticates each request first
+// (WithUser; see Handler).
 package media
 
 import (
