@@ -3,6 +3,7 @@ package objtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -57,6 +58,10 @@ func (g *gen) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// errMismatch reports bytes or a length that are not the object's: a
+// read that returned wrong data rather than an error.
+var errMismatch = errors.New("not the object written")
+
 // checker is a writer that compares what it is given with the object of
 // seed from offset 0.
 type checker struct {
@@ -80,7 +85,7 @@ func (c *checker) Write(p []byte) (int, error) {
 		for p[i] == want[i] {
 			i++
 		}
-		c.bad = fmt.Errorf("byte %d differs: got %#x, want %#x", c.off+int64(i), p[i], want[i])
+		c.bad = fmt.Errorf("%w: byte %d differs: got %#x, want %#x", errMismatch, c.off+int64(i), p[i], want[i])
 		return i, c.bad
 	}
 	c.off += int64(len(p))
@@ -99,7 +104,7 @@ func check(r io.Reader, seed uint64, size int64) error {
 		return fmt.Errorf("read after %d bytes: %w", n, err)
 	}
 	if n != size {
-		return fmt.Errorf("read %d bytes, want %d", n, size)
+		return fmt.Errorf("%w: read %d bytes, want %d", errMismatch, n, size)
 	}
 	return nil
 }
