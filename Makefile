@@ -41,7 +41,8 @@ test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, en
 #   e2e                     end to end, against imnode children, Consul, Redis and ClickHouse
 #   persistence/redis       against a redis-server it starts
 #   persistence/clickhouse  against a clickhouse-server it starts
-UNIT_EXCLUDE := actorim/e2e actorim/persistence/redis actorim/persistence/clickhouse
+#   persistence/objects/s3  against a SeaweedFS it starts
+UNIT_EXCLUDE := actorim/e2e actorim/persistence/redis actorim/persistence/clickhouse actorim/persistence/objects/s3
 
 .PHONY: test-unit
 test-unit: ## the unit tier: every package's own tests that need no server (no Redis, ClickHouse, Consul, e2e), about 40 s; RACE=1 adds -race
