@@ -327,7 +327,7 @@ func (s *Store) path(key string) string {
 }
 
 // missing reports an error that means "no object there": no such file, or a
-// path through a file (key "a/b" when "a" is an object).
+// path through something that is no directory.
 func missing(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
@@ -341,6 +341,7 @@ type object struct {
 
 func (o *object) Close() error                 { return o.f.Close() }
 func (o *object) Info() persistence.ObjectInfo { return o.info }
+
 func (s *Store) open(key string) (*object, error) {
 	f, err := os.Open(s.path(key))
 	if err != nil {
@@ -362,7 +363,7 @@ func readTrailer(f *os.File, key string) (*object, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() { // a directory of other keys ("a" when "a/b" exists)
+	if !st.Mode().IsRegular() { // not written by Put
 		return nil, persistence.ErrObjectNotFound
 	}
 	var footer [footerLen]byte
