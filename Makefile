@@ -21,10 +21,14 @@ build: ## build imnode, imctl and imbench into ./bin
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: deps
-deps: ## install the servers the tests need: redis-server and clickhouse (apt), consul (built once, cached in ~/.cache/actorim)
+deps: ## install the servers the tests need: redis-server and clickhouse (apt), consul and SeaweedFS (built at once, cached in ~/.cache/actorim)
 	deploy/local/redis.sh install
 	deploy/local/clickhouse.sh install
-	deploy/local/consul.sh install
+	@# The two Go builds run side by side; either failing fails deps.
+	@deploy/local/consul.sh install & consul=$$!; deploy/local/s3.sh install & s3=$$!; ok=true; \
+		wait $$consul || { echo "deps: consul.sh install failed" >&2; ok=false; }; \
+		wait $$s3 || { echo "deps: s3.sh install failed" >&2; ok=false; }; \
+		$$ok
 
 .PHONY: test
 test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, end-to-end, cluster with real Consul and Redis)
@@ -37,7 +41,8 @@ test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, en
 #   e2e                     end to end, against imnode children, Consul, Redis and ClickHouse
 #   persistence/redis       against a redis-server it starts
 #   persistence/clickhouse  against a clickhouse-server it starts
-UNIT_EXCLUDE := actorim/e2e actorim/persistence/redis actorim/persistence/clickhouse
+#   persistence/objects/s3  against a SeaweedFS it starts
+UNIT_EXCLUDE := actorim/e2e actorim/persistence/redis actorim/persistence/clickhouse actorim/persistence/objects/s3
 
 .PHONY: test-unit
 test-unit: ## the unit tier: every package's own tests that need no server (no Redis, ClickHouse, Consul, e2e), about 40 s; RACE=1 adds -race

@@ -7,7 +7,7 @@ import (
 
 // WithDefaults returns c with every zero field that has a default set to
 // it, its own and those of the configurations it holds (store, archive,
-// cluster, actors, gateway): the values a node started with c runs with.
+// cluster, actors, gateway, media): the values a node started with c runs with.
 // cmd/imnode takes its flags' defaults from it, so that each default is
 // written once, in the package that applies it.
 func (c Config) WithDefaults() Config {
@@ -17,6 +17,7 @@ func (c Config) WithDefaults() Config {
 	c.Cluster = c.Cluster.WithDefaults()
 	c.Actors = c.Actors.WithDefaults()
 	c.Gateway = c.Gateway.WithDefaults()
+	c.Media = c.Media.WithDefaults()
 	return c
 }
 

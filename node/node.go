@@ -73,6 +73,7 @@ type Config struct {
 
 	Store   StoreConfig
 	Archive ArchiveConfig
+	Media   MediaConfig
 	Cluster cluster.Config
 	Actors  actors.Config
 	Gateway gateway.Config

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ var notConfigFields = map[string]string{
 	"redis-password-file":      "read into Store.Redis.Password",
 	"clickhouse-password-file": "read into Archive.ClickHouse.Password",
 	"consul-token-file":        "read into Cluster.Consul.Token",
+	"media-types":              "a list, parsed into Media.Service.AllowedTypes (default: nil, every type)",
+	"media-denied-types":       "a list, parsed into Media.Service.DeniedTypes (its default is in the usage, checked below)",
 }
 
 // TestFlagDefaultsAreConfigDefaults: the default of every flag bound to a
@@ -68,6 +71,9 @@ func TestFlagDefaultsAreConfigDefaults(t *testing.T) {
 	if got := f.fs.Lookup("device-policy").DefValue; got != string(d.Actors.DevicePolicy) {
 		t.Errorf("--device-policy defaults to %q, Actors.DevicePolicy to %q", got, d.Actors.DevicePolicy)
 	}
+	if u := f.fs.Lookup("media-denied-types").Usage; !strings.Contains(u, strings.Join(d.Media.Service.DeniedTypes, ",")) {
+		t.Errorf("--media-denied-types usage %q does not name the default %v", u, d.Media.Service.DeniedTypes)
+	}
 	if got := f.fs.Lookup("cluster-tls").DefValue; got != "on" || d.Cluster.TLS.Insecure {
 		t.Errorf("--cluster-tls defaults to %q, Cluster.TLS.Insecure to %v", got, d.Cluster.TLS.Insecure)
 	}
@@ -84,6 +90,8 @@ func format(t *testing.T, v reflect.Value) string {
 		return strconv.FormatBool(x)
 	case int:
 		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
 	case float64:
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	}

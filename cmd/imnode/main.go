@@ -173,6 +173,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config, d node.Config) {
 	fs.IntVar(&st.Redis.DB, "redis-db", ds.Redis.DB, "Redis database number")
 	fs.StringVar(&st.Redis.Prefix, "redis-prefix", ds.Redis.Prefix, "prefix of every Redis key")
 	bindArchiveFlags(fs, c, d)
+	bindMediaFlags(fs, c, d)
 }
 
 // bindPerimeterFlags binds the flags of credentials, HTTP limits and login
