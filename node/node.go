@@ -27,6 +27,7 @@ import (
 	"actorim/auth"
 	"actorim/cluster"
 	"actorim/gateway"
+	"actorim/media"
 	"actorim/persistence"
 	"actorim/protos/clientpb"
 )
@@ -108,7 +109,8 @@ type Node struct {
 	adminLn  net.Listener
 	served   chan error
 	ready    atomic.Bool
-	archive  *archive // nil when archiving is off
+	archive  *archive       // nil when archiving is off
+	media    *media.Service // nil when media is off
 }
 
 // Start opens the store, joins the cluster and starts serving. It returns
@@ -132,7 +134,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	if err := prepareClusterTLS(&cfg, logger); err != nil {
 		return nil, err
 	}
-	tokens, admin, err := loadTokens(cfg, logger)
+	tokens, admin, userSecret, err := loadTokens(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +176,15 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	undo = append(undo, func() { _ = member.Shutdown(context.Background()) })
 
 	n.gateway = gateway.New(cfg.Gateway, svc, tokens, admin, reg, reg, n.ready.Load, logger.With("component", "gateway"))
+	med, err := openMedia(ctx, cfg, userSecret, hist, svc, reg, logger.With("component", "media"))
+	if err != nil {
+		return nil, err
+	}
+	if med != nil {
+		n.media = med
+		undo = append(undo, func() { _ = med.Shutdown(context.Background()) })
+		n.gateway.SetMedia(mediaHandler{med.Handler()})
+	}
 	if arch != nil {
 		n.gateway.SetAnalytics(arch)
 		arch.start()
@@ -299,6 +310,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("admin http: %w", err))
 		}
 	}
+	if n.media != nil {
+		if err := n.media.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("media: %w", err))
+		}
+	}
 	if err := n.member.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -318,30 +334,32 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // loadTokens builds the verifiers of user tokens and of admin tokens from
 // their secrets.
-func loadTokens(cfg Config, logger *slog.Logger) (users, admin *auth.Tokens, err error) {
-	userSecret, err := loadSecret(cfg, "auth", cfg.AuthSecret, cfg.AuthSecretFile, logger,
+// loadTokens returns the user and admin token signers, and the user (auth)
+// secret that other keys are derived from.
+func loadTokens(cfg Config, logger *slog.Logger) (users, admin *auth.Tokens, userSecret []byte, err error) {
+	userSecret, err = loadSecret(cfg, "auth", cfg.AuthSecret, cfg.AuthSecretFile, logger,
 		"generated auth secret; application servers mint user tokens with it")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	adminSecret, err := loadSecret(cfg, "admin", cfg.AdminSecret, cfg.AdminSecretFile, logger,
 		"generated admin secret; admin tokens (imctl token --admin) are minted with it")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if string(userSecret) == string(adminSecret) {
-		return nil, nil, errors.New("node: the admin secret must differ from the auth secret (app servers hold the auth secret)")
+		return nil, nil, nil, errors.New("node: the admin secret must differ from the auth secret (app servers hold the auth secret)")
 	}
 	life := auth.WithMaxLifetime(cfg.TokenMaxLifetime)
 	users, err = auth.NewTokens(userSecret, cfg.Gateway.TokenTTL, life, auth.WithIssuer(cfg.TokenIssuer), auth.WithAudience(cfg.TokenAudience))
 	if err != nil {
-		return nil, nil, fmt.Errorf("node: auth secret: %w", err)
+		return nil, nil, nil, fmt.Errorf("node: auth secret: %w", err)
 	}
 	admin, err = auth.NewTokens(adminSecret, time.Hour, life)
 	if err != nil {
-		return nil, nil, fmt.Errorf("node: admin secret: %w", err)
+		return nil, nil, nil, fmt.Errorf("node: admin secret: %w", err)
 	}
-	return users, admin, nil
+	return users, admin, userSecret, nil
 }
 
 // loadSecret returns a secret given by value or by file or, failing that,
