@@ -28,29 +28,23 @@ import (
 // recognised as a duplicate (sameSend); a MarkMediaSent repeated by a retry
 // keeps the first time.
 
-// The media kinds of Content, named as their oneof fields; an image, audio
-// or video needs a MIME type under "<kind>/", a file takes any type.
+// The media kinds of Content; an image, audio or video needs a MIME type
+// under "<kind>/", a file takes any type.
 const (
-	kindImage = "image"
-	kindAudio = "audio"
-	kindVideo = "video"
-	kindFile  = "file"
+	kindImage = clientpb.MediaImage
+	kindAudio = clientpb.MediaAudio
+	kindVideo = clientpb.MediaVideo
+	kindFile  = clientpb.MediaFile
 )
 
-// mediaOf returns the Media of a media content and its kind; nil and "" for
-// other contents.
+// mediaOf returns the Media of a media content (an empty one for a kind set
+// without one) and its kind; nil and "" for other contents.
 func mediaOf(c *clientpb.Content) (*clientpb.Media, string) {
-	switch k := c.GetKind().(type) {
-	case *clientpb.Content_Image:
-		return orEmpty(k.Image), kindImage
-	case *clientpb.Content_Audio:
-		return orEmpty(k.Audio), kindAudio
-	case *clientpb.Content_Video:
-		return orEmpty(k.Video), kindVideo
-	case *clientpb.Content_File:
-		return orEmpty(k.File), kindFile
+	m, kind := clientpb.MediaOf(c)
+	if kind == "" {
+		return nil, ""
 	}
-	return nil, ""
+	return orEmpty(m), kind
 }
 
 // orEmpty makes a oneof's nil Media (possible when built in Go) an empty one.
@@ -59,19 +53,6 @@ func orEmpty(m *clientpb.Media) *clientpb.Media {
 		return &clientpb.Media{}
 	}
 	return m
-}
-
-// withMedia returns a content of kind holding m.
-func withMedia(kind string, m *clientpb.Media) *clientpb.Content {
-	switch kind {
-	case kindImage:
-		return &clientpb.Content{Kind: &clientpb.Content_Image{Image: m}}
-	case kindAudio:
-		return &clientpb.Content{Kind: &clientpb.Content_Audio{Audio: m}}
-	case kindVideo:
-		return &clientpb.Content{Kind: &clientpb.Content_Video{Video: m}}
-	}
-	return &clientpb.Content{Kind: &clientpb.Content_File{File: m}}
 }
 
 var errMediaDisabled = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "media messages are not enabled on this server")
@@ -112,7 +93,7 @@ func (d *deps) resolveMedia(ctx context.Context, sender string, s *clientpb.Send
 			fmt.Sprintf("content: %s needs a %s/* file; %s is %s (send it as file)", kind, kind, m.GetFileId(), f.MIME))
 	}
 	out := proto.Clone(s).(*clientpb.Send)
-	out.Content = withMedia(kind, fillMedia(m, kind, f))
+	out.Content = clientpb.MediaContent(kind, fillMedia(m, kind, f))
 	// The filled name may be longer than the client's: check the limit again.
 	if e := validateContent(out.GetContent(), d.cfg.MaxContentBytes); e != nil {
 		return nil, e

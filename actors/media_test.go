@@ -406,7 +406,7 @@ func TestValidateMedia(t *testing.T) {
 		if m.FileId == "" {
 			m.FileId = id
 		}
-		return withMedia(kind, m)
+		return clientpb.MediaContent(kind, m)
 	}
 	for _, tc := range []struct {
 		name    string

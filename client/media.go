@@ -47,17 +47,18 @@ type Thumbnail struct {
 }
 
 // MediaKind is the content kind a file of this MIME type is sent as:
-// "image", "audio", "video", or "file" for any other type.
+// "image", "audio", "video", or "file" for any other type. Send it with
+// clientpb.MediaContent(kind, &clientpb.Media{FileId: file.ID}).
 func MediaKind(mimeType string) string {
 	t, _, err := mime.ParseMediaType(mimeType)
 	if err != nil {
 		t = strings.ToLower(strings.TrimSpace(mimeType))
 	}
 	switch major, _, _ := strings.Cut(t, "/"); major {
-	case "image", "audio", "video":
+	case clientpb.MediaImage, clientpb.MediaAudio, clientpb.MediaVideo:
 		return major
 	}
-	return "file"
+	return clientpb.MediaFile
 }
 
 // Info fetches a file's description. msgID names a message carrying the

@@ -13,32 +13,16 @@ import (
 // (caption, voice, duration, a video's size). The node fills the rest from
 // the upload.
 func mediaContent(kind string, m *clientpb.Media) (*clientpb.Content, error) {
-	switch kind {
-	case "image":
-		return &clientpb.Content{Kind: &clientpb.Content_Image{Image: m}}, nil
-	case "audio":
-		return &clientpb.Content{Kind: &clientpb.Content_Audio{Audio: m}}, nil
-	case "video":
-		return &clientpb.Content{Kind: &clientpb.Content_Video{Video: m}}, nil
-	case "file":
-		return &clientpb.Content{Kind: &clientpb.Content_File{File: m}}, nil
+	if c := clientpb.MediaContent(kind, m); c != nil {
+		return c, nil
 	}
 	return nil, fmt.Errorf("unknown media kind %q", kind)
 }
 
 // mediaOf returns the media content c carries, if any.
 func mediaOf(c *clientpb.Content) (kind string, m *clientpb.Media, ok bool) {
-	switch k := c.GetKind().(type) {
-	case *clientpb.Content_Image:
-		return "image", k.Image, true
-	case *clientpb.Content_Audio:
-		return "audio", k.Audio, true
-	case *clientpb.Content_Video:
-		return "video", k.Video, true
-	case *clientpb.Content_File:
-		return "file", k.File, true
-	}
-	return "", nil, false
+	m, kind = clientpb.MediaOf(c)
+	return kind, m, kind != ""
 }
 
 // mediaText renders a message's media content for people, as in

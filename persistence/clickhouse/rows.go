@@ -88,7 +88,8 @@ func (r *rows) add(it *persistence.OutboxItem) {
 		m.kind = append(m.kind, kind)
 		m.customType = append(m.customType, customType)
 		m.content = append(m.content, content)
-		m.addMedia(mediaOf(msg.GetContent()))
+		md, _ := clientpb.MediaOf(msg.GetContent())
+		m.addMedia(md)
 		r.messages++
 		tkind := kindMessage
 		if ev := msg.GetContent().GetEvent(); ev != nil {
@@ -125,22 +126,6 @@ func (m *messageColumns) addMedia(md *clientpb.Media) {
 	m.mediaMIME = append(m.mediaMIME, md.GetMimeType())
 	m.mediaSize = append(m.mediaSize, md.GetSize())
 	m.mediaSHA = append(m.mediaSHA, md.GetSha256())
-}
-
-// mediaOf returns the Media of an image, audio, video or file content; nil
-// for other contents.
-func mediaOf(c *clientpb.Content) *clientpb.Media {
-	switch k := c.GetKind().(type) {
-	case *clientpb.Content_Image:
-		return k.Image
-	case *clientpb.Content_Audio:
-		return k.Audio
-	case *clientpb.Content_Video:
-		return k.Video
-	case *clientpb.Content_File:
-		return k.File
-	}
-	return nil
 }
 
 func (r *rows) timeline(tl persistence.TimelineSeq, conv string, msgID uint64, kind string, atMs uint64, day time.Time) {
