@@ -65,7 +65,7 @@ func errTokenRefused(err error) *clientpb.Error {
 // writeError answers {"error": {"code": "ERR_...", "message": "..."}} with
 // the HTTP status of the code.
 func writeError(w http.ResponseWriter, e *clientpb.Error) {
-	writeErrorStatus(w, httpStatus(e.GetCode()), e)
+	writeErrorStatus(w, clientpb.HTTPStatus(e.GetCode()), e)
 }
 
 // writeErrorStatus answers e with a status other than its code's: 415 for a

@@ -435,7 +435,7 @@ func wantError(t *testing.T, resp *http.Response, status int, code clientpb.Erro
 	if b.Error.Code != code.String() || b.Error.Message == "" {
 		t.Fatalf("error %+v, want code %s and a message", b.Error, code)
 	}
-	if got := httpStatus(code); got != status && status != http.StatusUnsupportedMediaType && status != http.StatusNotImplemented {
+	if got := clientpb.HTTPStatus(code); got != status && status != http.StatusUnsupportedMediaType && status != http.StatusNotImplemented {
 		t.Fatalf("%s answered with %d, but status.go says %d", code, status, got)
 	}
 	return b

@@ -9,31 +9,6 @@ import (
 	"actorim/protos/clientpb"
 )
 
-// The protocol's ERR_QUOTA_EXCEEDED and ERR_MEDIA_TYPE_REFUSED, written as
-// numbers because their generated constants come with this protocol
-// change; the named constants replace them when the two branches meet.
-const (
-	codeQuotaExceeded    = clientpb.ErrorCode(26)
-	codeMediaTypeRefused = clientpb.ErrorCode(27)
-)
-
-// codes is the name and HTTP status of every code this package answers
-// with, as the gateway's table (gateway/status.go) has them.
-var codes = map[clientpb.ErrorCode]struct {
-	name   string
-	status int
-}{
-	clientpb.ErrorCode_ERR_BAD_REQUEST:       {"ERR_BAD_REQUEST", http.StatusBadRequest},
-	clientpb.ErrorCode_ERR_UNAUTHENTICATED:   {"ERR_UNAUTHENTICATED", http.StatusUnauthorized},
-	clientpb.ErrorCode_ERR_FORBIDDEN:         {"ERR_FORBIDDEN", http.StatusForbidden},
-	clientpb.ErrorCode_ERR_NOT_FOUND:         {"ERR_NOT_FOUND", http.StatusNotFound},
-	clientpb.ErrorCode_ERR_PAYLOAD_TOO_LARGE: {"ERR_PAYLOAD_TOO_LARGE", http.StatusRequestEntityTooLarge},
-	clientpb.ErrorCode_ERR_UNAVAILABLE:       {"ERR_UNAVAILABLE", http.StatusServiceUnavailable},
-	clientpb.ErrorCode_ERR_INTERNAL:          {"ERR_INTERNAL", http.StatusInternalServerError},
-	codeQuotaExceeded:                        {"ERR_QUOTA_EXCEEDED", http.StatusRequestEntityTooLarge},
-	codeMediaTypeRefused:                     {"ERR_MEDIA_TYPE_REFUSED", http.StatusUnsupportedMediaType},
-}
-
 // The coded errors of the media API, each defined once. Errors that carry
 // data (a limit, a type) are built where the data is, with clientError.
 // These values are shared: never modify one.
@@ -57,7 +32,7 @@ var (
 	errUnavailable   = clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "media store unavailable, retry")
 	errBusy          = clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "request ended while waiting to process the image, retry")
 	errInternal      = clientError(clientpb.ErrorCode_ERR_INTERNAL, "the upload could not be processed")
-	errQuotaExceeded = clientError(codeQuotaExceeded, "media quota exceeded: delete or send fewer files, or wait for unsent ones to expire")
+	errQuotaExceeded = clientError(clientpb.ErrorCode_ERR_QUOTA_EXCEEDED, "media quota exceeded: delete or send fewer files, or wait for unsent ones to expire")
 )
 
 // clientError returns a coded error for a client.
@@ -68,13 +43,13 @@ func clientError(code clientpb.ErrorCode, msg string) *clientpb.Error {
 // errorBody is the gateway's JSON error body (gateway.writeError):
 // {"error": {"code": "ERR_...", "message": "..."}}.
 func errorBody(e *clientpb.Error) []byte {
-	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": codeName(e.GetCode()), "message": e.GetMessage()}})
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": e.GetCode().String(), "message": e.GetMessage()}})
 	return append(b, '\n')
 }
 
 // writeError answers e with the HTTP status of its code.
 func writeError(w http.ResponseWriter, e *clientpb.Error) {
-	writeErrorStatus(w, httpStatus(e.GetCode()), e)
+	writeErrorStatus(w, clientpb.HTTPStatus(e.GetCode()), e)
 }
 
 // writeErrorStatus answers e with a status other than its code's (415 for
@@ -90,10 +65,10 @@ func writeErrorStatus(w http.ResponseWriter, status int, e *clientpb.Error) {
 // it with the same status and body as writeError.
 func tusError(e *clientpb.Error) tusd.Error {
 	return tusd.Error{
-		ErrorCode: codeName(e.GetCode()),
+		ErrorCode: e.GetCode().String(),
 		Message:   e.GetMessage(),
 		HTTPResponse: tusd.HTTPResponse{
-			StatusCode: httpStatus(e.GetCode()),
+			StatusCode: clientpb.HTTPStatus(e.GetCode()),
 			Body:       string(errorBody(e)),
 			Header:     tusd.HTTPHeader{"Content-Type": "application/json"},
 		},
@@ -105,18 +80,4 @@ func tusError(e *clientpb.Error) tusd.Error {
 func transient(e *clientpb.Error) bool {
 	c := e.GetCode()
 	return c == clientpb.ErrorCode_ERR_UNAVAILABLE || c == clientpb.ErrorCode_ERR_INTERNAL
-}
-
-func codeName(c clientpb.ErrorCode) string {
-	if k, ok := codes[c]; ok {
-		return k.name
-	}
-	return c.String()
-}
-
-func httpStatus(c clientpb.ErrorCode) int {
-	if k, ok := codes[c]; ok {
-		return k.status
-	}
-	return http.StatusInternalServerError
 }

@@ -81,7 +81,7 @@ func (s *Service) finish(ctx context.Context, u received) (persistence.MediaFile
 	}
 	mt := mimetype.Detect(head[:n])
 	if !s.typeAllowed(mt) {
-		return persistence.MediaFile{}, clientError(codeMediaTypeRefused, "files of type "+baseType(mt.String())+" are not accepted")
+		return persistence.MediaFile{}, clientError(clientpb.ErrorCode_ERR_MEDIA_TYPE_REFUSED, "files of type "+baseType(mt.String())+" are not accepted")
 	}
 	if u.sha == "" {
 		if u.sha, err = hashFile(f); err != nil {
