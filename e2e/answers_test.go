@@ -163,7 +163,7 @@ func TestBlockDropsPendingRequests(t *testing.T) {
 }
 
 // TestHTTPRefusalsAre4xx: refusals over HTTP carry the status of their code
-// (see gateway/status.go), never 500: group history of a non-member, and the
+// (see clientpb.HTTPStatus), never 500: group history of a non-member, and the
 // admin API's send-as refused for each reason. An unknown sender is named
 // as such.
 func TestHTTPRefusalsAre4xx(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 // The coded errors the gateway answers clients with, each defined once. On
 // the WebSocket they go out as Error frames (wsConn.writeError adds the
 // frame's id and the retry time); over HTTP as {"error": {"code",
-// "message"}} with the status of the code (writeError, status.go). An error
+// "message"}} with the status of the code (writeError, clientpb.HTTPStatus). An error
 // whose message carries data (a limit, a parser's complaint) is built by
 // clientError where the data is. These values are shared: never modify one.
 var (

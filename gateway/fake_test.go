@@ -436,7 +436,7 @@ func wantError(t *testing.T, resp *http.Response, status int, code clientpb.Erro
 		t.Fatalf("error %+v, want code %s and a message", b.Error, code)
 	}
 	if got := clientpb.HTTPStatus(code); got != status && status != http.StatusUnsupportedMediaType && status != http.StatusNotImplemented {
-		t.Fatalf("%s answered with %d, but status.go says %d", code, status, got)
+		t.Fatalf("%s answered with %d, but clientpb.HTTPStatus says %d", code, status, got)
 	}
 	return b
 }

@@ -23,7 +23,7 @@ import (
 )
 
 // Backend is what the gateway needs from the actors. Its errors reach the
-// client as they are: a code (and its HTTP status, status.go) and a
+// client as they are: a code (and its HTTP status, clientpb.HTTPStatus) and a
 // message. A Backend that also broadcasts (see broadcaster) serves
 // POST /v1/admin/broadcast; without it that answers 501.
 type Backend interface {

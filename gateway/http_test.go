@@ -138,7 +138,7 @@ func TestHTTPEndpoints(t *testing.T) {
 }
 
 // TestHTTPErrors: every refusal is {"error": {"code", "message"}} with the
-// status of its code (status.go), 415 for a wrong content type and 501 for
+// status of its code (clientpb.HTTPStatus), 415 for a wrong content type and 501 for
 // an unsupported endpoint.
 func TestHTTPErrors(t *testing.T) {
 	t.Parallel()
