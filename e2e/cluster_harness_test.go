@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,7 +31,89 @@ var (
 	sharedInfra *infra
 	infraErr    error
 	infraStop   []func()
+
+	s3Once sync.Once
+	s3     *s3Infra
+	s3Err  error
 )
+
+// s3Infra is the S3-compatible server (SeaweedFS) the media tests of a
+// cluster share; each cluster keeps its objects under a prefix of its own.
+type s3Infra struct {
+	endpoint   string // host:port
+	accessKey  string
+	secretFile string // holds the secret key, mode 0600
+}
+
+// The credentials deploy/local/s3.sh gives its server.
+const (
+	s3AccessKey = "actorim-test"
+	s3SecretKey = "actorim-test-secret"
+)
+
+// sharedS3 starts SeaweedFS once per test run through deploy/local/s3.sh,
+// on a port below Linux's ephemeral range (as the script asks). A missing
+// binary fails the test: `make deps` builds it.
+func sharedS3(t *testing.T) *s3Infra {
+	t.Helper()
+	s3Once.Do(func() {
+		dir, err := os.MkdirTemp("", "actorim-s3-*")
+		if err != nil {
+			s3Err = err
+			return
+		}
+		infraStop = append(infraStop, func() { _ = os.RemoveAll(dir) })
+		secret := filepath.Join(dir, "s3-secret")
+		if s3Err = os.WriteFile(secret, []byte(s3SecretKey+"\n"), 0o600); s3Err != nil {
+			return
+		}
+		script, weed := filepath.Join("..", "deploy", "local", "s3.sh"), filepath.Join(dir, "weed")
+		for attempt := 0; attempt < 5; attempt++ { // a port may be taken between probe and start
+			port := 20000 + rand.IntN(12000)
+			if !portsFree(port, 10) {
+				continue
+			}
+			cmd := exec.Command(script, "start", strconv.Itoa(port), weed)
+			cmd.Env = append(os.Environ(), "S3_WATCH_PID="+strconv.Itoa(os.Getpid()))
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				infraStop = append(infraStop, func() { _ = exec.Command(script, "stop", weed).Run() })
+				s3, s3Err = &s3Infra{endpoint: "127.0.0.1:" + strconv.Itoa(port), accessKey: s3AccessKey, secretFile: secret}, nil
+				return
+			}
+			s3Err = fmt.Errorf("%s start %d: %v\n%s", script, port, err, out)
+			if strings.Contains(string(out), "make deps") {
+				return // not built: no retry helps
+			}
+		}
+		if s3Err == nil {
+			s3Err = errors.New("no run of 10 free ports below 32768")
+		}
+	})
+	if s3Err != nil {
+		t.Fatalf("S3 server: %v", s3Err)
+	}
+	return s3
+}
+
+// mediaFlags are the flags of a cluster node storing media in s3 under
+// prefix, in a bucket every test shares.
+func (s *s3Infra) mediaFlags(prefix string) []string {
+	return []string{"--media-store", "s3", "--s3-endpoint", s.endpoint, "--s3-bucket", "e2e-media", "--s3-create-bucket",
+		"--s3-access-key", s.accessKey, "--s3-secret-key-file", s.secretFile, "--s3-prefix", prefix}
+}
+
+// portsFree reports whether ports base..base+n-1 of loopback are free now.
+func portsFree(base, n int) bool {
+	for p := base; p < base+n; p++ {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		_ = l.Close()
+	}
+	return true
+}
 
 // stopInfra stops what clusterInfra started; TestMain calls it.
 func stopInfra() {
@@ -117,14 +202,16 @@ type testCluster struct {
 	prefix string
 	certs  string // directory of the cluster's CA and node certificates
 	nodes  []*process
+	extra  []string // more flags for every node
 }
 
-// startCluster starts n nodes in a cluster of their own.
-func startCluster(t *testing.T, n int) *testCluster {
+// startCluster starts n nodes in a cluster of their own, each with the
+// extra flags given.
+func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
 	inf := clusterInfra(t)
 	id := fmt.Sprintf("t%d-%d", time.Now().UnixNano()%1e9, clusterSeq.Add(1))
-	c := &testCluster{t: t, infra: inf, name: "actorim-" + id, prefix: "actorim:" + id + ":", certs: t.TempDir()}
+	c := &testCluster{t: t, infra: inf, name: "actorim-" + id, prefix: "actorim:" + id + ":", certs: t.TempDir(), extra: extra}
 	for i := 0; i < n; i++ {
 		c.addNode()
 	}
@@ -139,13 +226,14 @@ func (c *testCluster) addNode() *process {
 	if out, err := runImnode(context.Background(), c.t, "cluster-certs", c.certs, i); err != nil {
 		c.t.Fatalf("imnode cluster-certs: %v\n%s", err, out)
 	}
-	p := startProcess(c.t, c.t.TempDir(), freeAddr(c.t),
+	args := []string{
 		"--cluster-tls-ca", filepath.Join(c.certs, "ca.pem"),
 		"--cluster-tls-cert", filepath.Join(c.certs, "node"+i+".pem"),
 		"--cluster-tls-key", filepath.Join(c.certs, "node"+i+".key"),
 		"--cluster", "consul", "--consul", c.infra.consul, "--cluster-name", c.name,
 		"--store", "redis", "--redis", c.infra.redis, "--redis-prefix", c.prefix,
-		"--send-rate", "10000", "--send-burst", "10000")
+		"--send-rate", "10000", "--send-burst", "10000"}
+	p := startProcess(c.t, c.t.TempDir(), freeAddr(c.t), append(args, c.extra...)...)
 	c.nodes = append(c.nodes, p)
 	return p
 }
