@@ -678,3 +678,19 @@ func TestMediaAcrossNodes(t *testing.T) {
 		t.Fatalf("node 1's signed link on node 2 (%s): %d, %d bytes", onNode2, resp.StatusCode, len(body))
 	}
 }
+
+// TestMediaOff: a node whose media store is off answers the media API and
+// media sends with ERR_UNSUPPORTED (not with a lookup of a file another
+// node may have stored).
+func TestMediaOff(t *testing.T) {
+	n := startNode(t, func(c *node.Config) { c.Media.Store = node.MediaStoreOff })
+	alice, bob := n.newUser(t, "alice"), n.newUser(t, "bob")
+	_, err := n.mediaHTTP(t, alice).UploadSimple(ctx(t), bytes.NewReader(testPNG(t, 8, 8)), "x.png")
+	mustRefuse(t, "upload to a node without media", err, clientpb.ErrorCode_ERR_UNSUPPORTED, http.StatusBadRequest)
+	a := n.connect(t, alice, "a", nil)
+	_, err = a.Send(ctx(t), &clientpb.Send{ClientMsgId: cmid(), To: bob,
+		Content: clientpb.MediaContent(clientpb.MediaImage, &clientpb.Media{FileId: "abcdefghijklmnopqrstuvwxyz"})})
+	if client.CodeOf(err) != clientpb.ErrorCode_ERR_UNSUPPORTED {
+		t.Fatalf("a media send to a node without media: %v, want ERR_UNSUPPORTED", err)
+	}
+}

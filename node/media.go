@@ -63,11 +63,20 @@ func (c MediaConfig) store(clustered bool) string {
 	return MediaStoreFS
 }
 
+// clustered reports whether the node is configured to join a cluster.
+func (cfg Config) clustered() bool {
+	return cfg.Cluster.Provider != "" && cfg.Cluster.Provider != cluster.ProviderStandalone
+}
+
+// mediaOn reports whether the node serves media (its store is not off):
+// without it, a media Send is ERR_UNSUPPORTED.
+func (cfg Config) mediaOn() bool { return cfg.Media.store(cfg.clustered()) != MediaStoreOff }
+
 // openMedia starts the media service, or returns nil when media is off.
 func openMedia(ctx context.Context, cfg Config, authSecret []byte, records persistence.Media, msgs *actors.Service,
 	reg prometheus.Registerer, logger *slog.Logger) (*media.Service, error) {
 	mc := cfg.Media
-	clustered := cfg.Cluster.Provider != "" && cfg.Cluster.Provider != cluster.ProviderStandalone
+	clustered := cfg.clustered()
 	var objects media.Objects
 	switch kind := mc.store(clustered); kind {
 	case MediaStoreOff:

@@ -157,7 +157,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		undo = append(undo, func() { _ = arch.shutdown(context.Background()) })
 		cfg.Actors.Deliveries = arch
 	}
-	stores := actors.Stores{Accounts: hist, Timelines: hist, Sessions: hist, Records: hist, Sets: hist, Media: hist}
+	stores := actors.Stores{Accounts: hist, Timelines: hist, Sessions: hist, Records: hist, Sets: hist}
+	if cfg.mediaOn() {
+		stores.Media = hist
+	}
 	svc := actors.NewService(cfg.Actors, stores, actors.NewMetrics(reg), logger.With("component", "actors"))
 	n.actors = svc
 	undo = append(undo, func() { _ = svc.Shutdown(context.Background()) })
@@ -288,7 +291,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.ready.Store(false)
 	var errs []error
 	code, reason := 1001, "server shutting down"
-	if n.cfg.Cluster.Provider != "" && n.cfg.Cluster.Provider != cluster.ProviderStandalone {
+	if n.cfg.clustered() {
 		code, reason = clientpb.CloseReconnectElsewhere, "node draining, reconnect"
 		n.gateway.RefuseNew()
 		if err := n.member.Leave(); err != nil {
@@ -374,7 +377,7 @@ func loadSecret(cfg Config, name, value, file string, logger *slog.Logger, gener
 	case file != "":
 		return readSecretFile(file, logger)
 	}
-	if cfg.Cluster.Provider != "" && cfg.Cluster.Provider != cluster.ProviderStandalone {
+	if cfg.clustered() {
 		return nil, fmt.Errorf("node: a cluster needs --%s-secret-file (the same on every node)", name)
 	}
 	path := filepath.Join(cfg.DataDir, name+".secret")

@@ -53,7 +53,7 @@ type hotStore interface {
 func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hotStore, error) {
 	switch cfg.Store.Backend {
 	case "", StoreEmbedded:
-		if cfg.Cluster.Provider != "" && cfg.Cluster.Provider != "standalone" {
+		if cfg.clustered() {
 			return nil, fmt.Errorf("node: a cluster needs a shared store: --store redis")
 		}
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

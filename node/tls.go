@@ -82,7 +82,7 @@ func prepareClusterTLS(cfg *Config, logger *slog.Logger) error {
 		}
 		return nil
 	}
-	if cfg.Cluster.Provider != "" && cfg.Cluster.Provider != cluster.ProviderStandalone {
+	if cfg.clustered() {
 		return fmt.Errorf("node: %w: give --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca "+
 			"(`imnode cluster-certs DIR N` makes them); --cluster-tls=off is accepted on loopback only", cluster.ErrTLSRequired)
 	}
