@@ -28,10 +28,12 @@ var errNoMedia = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "media is not c
 // answer 400 ERR_UNSUPPORTED.
 func (s *Server) SetMedia(h MediaHandler) { s.media.Store(&mediaHolder{h}) }
 
-// mediaTransferTimeout bounds a whole upload or download request, replacing
-// the server's read and write timeouts (20 s and 30 s by default, too short
-// for 100 MiB on a mobile link). 100 MiB at 128 KiB/s fits in it; resumable
-// uploads send chunks, each a request of its own.
+// mediaTransferTimeout replaces the server's read and write timeouts (20 s
+// and 30 s by default, too short for 100 MiB on a mobile link) on a media
+// request until the media package moves them: while it streams a body it
+// sets them 60 s ahead of every read and write, so that a transfer is cut
+// when it stalls, not when it is long (its length is bounded by the size
+// limit). Resumable uploads send chunks, each a request of its own.
 const mediaTransferTimeout = 15 * time.Minute
 
 // handleMedia authenticates a media request and hands it on.
