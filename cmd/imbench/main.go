@@ -169,6 +169,7 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 		fs.IntVar(&cfg.Files, "files", 0, "files to upload, then download (default --streams: one per stream)")
 		fs.Var(sizeFlag{&cfg.ChunkSize}, "chunk", "`size` of a tus PATCH")
 		fs.BoolVar(&cfg.SimpleUpload, "simple", false, "upload each file in one POST /v1/media instead of with tus")
+		fs.BoolVar(&cfg.Images, "images", false, "make every file a distinct JPEG of --size, which the node decodes for its thumbnail (default: random bytes, only stored)")
 	}
 
 	return &ffcli.Command{

@@ -125,6 +125,9 @@ type Config struct {
 	// SimpleUpload uploads each file in one POST /v1/media instead of with
 	// tus (media).
 	SimpleUpload bool
+	// Images makes every file of the media workload a JPEG the node
+	// decodes for a thumbnail, instead of random bytes it only stores.
+	Images bool
 
 	// Progress receives a progress line every second (nil: none).
 	Progress io.Writer `json:"-"`

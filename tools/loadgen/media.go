@@ -31,8 +31,11 @@ import (
 // those sent (a difference is a KindCorrupt violation).
 //
 // Barriers: "start" (contents generated and hashed), "uploaded",
-// "downloaded". The report gives MiB/s and files/s each way, per-file
-// latency (upload, download), and the node's CPU-s per phase and peak RSS.
+// "downloaded", then the reference's "ref-start", "ref-uploaded" and
+// "ref-downloaded" (mediaref.go). The report gives MiB/s and files/s each
+// way, per-file latency (upload, download), the node's CPU-s per phase and
+// peak RSS, the reference's MiB/s each way, and the node's throughput as a
+// fraction of the reference's (upload_vs_ref, download_vs_ref).
 var mediaWorkload = &workload{
 	check: func(c *Config) error {
 		switch {
@@ -50,8 +53,12 @@ var mediaWorkload = &workload{
 		if c.SimpleUpload {
 			how = "one POST each"
 		}
-		return fmt.Sprintf("%d distinct random files of %s (%s) uploaded by %d streams at once (%s), then downloaded by them",
-			c.Files, SizeString(c.MediaSize), mib(c.MediaSize*int64(c.Files)), c.Streams, how)
+		what := "random files"
+		if c.Images {
+			what = "JPEG images"
+		}
+		return fmt.Sprintf("%d distinct %s of %s (%s) uploaded by %d streams at once (%s), then downloaded by them",
+			c.Files, what, SizeString(c.MediaSize), mib(c.MediaSize*int64(c.Files)), c.Streams, how)
 	},
 	summarize: summarizeMedia,
 	nodeArgs:  mediaNodeArgs,
@@ -86,9 +93,9 @@ type mediaStream struct {
 // mediaFile is one file of the run.
 type mediaFile struct {
 	index int
-	src   *noise
-	sha   string // of the bytes uploaded, hex
-	id    string // the node's file id, once uploaded
+	src   io.ReaderAt // MediaSize bytes
+	sha   string      // of the bytes uploaded, hex
+	id    string      // the node's file id, once uploaded
 }
 
 func runMedia(ctx context.Context, e *env) error {
@@ -99,6 +106,13 @@ func runMedia(ctx context.Context, e *env) error {
 	hc := &http.Client{Transport: tr}
 	var streams []*mediaStream
 	var files []*mediaFile
+	source := func(index int) io.ReaderAt { return newNoise(cfg.RunID, index, cfg.MediaSize) }
+	if cfg.Images {
+		var err error
+		if source, _, err = imageSource(cfg.MediaSize); err != nil {
+			return err
+		}
+	}
 	for i := lo; i < hi; i++ {
 		user := fmt.Sprintf("%s-%d-m", cfg.RunID, i)
 		tok, _, err := e.dial.tokens.Issue(user, false)
@@ -111,7 +125,7 @@ func runMedia(ctx context.Context, e *env) error {
 		}
 		s := &mediaStream{user: user, h: &client.HTTP{BaseURL: base, Token: tok, Client: hc}}
 		for f := i; f < cfg.Files; f += cfg.Streams {
-			mf := &mediaFile{index: f, src: newNoise(cfg.RunID, f, cfg.MediaSize)}
+			mf := &mediaFile{index: f, src: source(f)}
 			s.files = append(s.files, mf)
 			files = append(files, mf)
 		}
@@ -155,7 +169,10 @@ func runMedia(ctx context.Context, e *env) error {
 			}
 		}
 	})
-	return e.barrier(ctx, "downloaded")
+	if err := e.barrier(ctx, "downloaded"); err != nil {
+		return err
+	}
+	return runMediaRef(ctx, e, streams, hc)
 }
 
 // mediaUpload uploads one file and checks the node's account of it.
@@ -224,19 +241,31 @@ func summarizeMedia(r *Report, t *total, marks map[string]Mark) {
 		secs := marks[to].At.Sub(marks[from].At).Seconds()
 		bytes := t.at[to].Counts[bytesKey] - t.at[from].Counts[bytesKey]
 		files := t.at[to].Counts[filesKey] - t.at[from].Counts[filesKey]
-		r.Figures[name+"_files"] = float64(files)
+		if filesKey != "" {
+			r.Figures[name+"_files"] = float64(files)
+		}
 		r.Figures[name+"_mib"] = round(float64(bytes)/(1<<20), 1)
 		r.Figures[name+"_s"] = round(secs, 3)
 		if secs > 0 {
 			r.Figures[name+"_mib_per_s"] = round(float64(bytes)/(1<<20)/secs, 1)
-			r.Figures[name+"_files_per_s"] = round(float64(files)/secs, 1)
+			if filesKey != "" {
+				r.Figures[name+"_files_per_s"] = round(float64(files)/secs, 1)
+			}
 		}
-		if m0, m1 := marks[from].Node, marks[to].Node; m0.OK && m1.OK {
+		if m0, m1 := marks[from].Node, marks[to].Node; m0.OK && m1.OK && !strings.HasPrefix(name, "ref_") {
 			r.Figures["node_cpu_s_"+name] = round(m1.CPU-m0.CPU, 2)
 		}
 	}
 	phase("upload", "start", "uploaded", "up_bytes", "up_files")
 	phase("download", "uploaded", "downloaded", "down_bytes", "down_files")
+	// The reference (mediaref.go), and the node as a fraction of it.
+	phase("ref_upload", "ref-start", "ref-uploaded", "ref_up_bytes", "")
+	phase("ref_download", "ref-uploaded", "ref-downloaded", "ref_down_bytes", "")
+	for _, p := range []string{"upload", "download"} {
+		if ref := r.Figures["ref_"+p+"_mib_per_s"]; ref > 0 {
+			r.Figures[p+"_vs_ref"] = round(r.Figures[p+"_mib_per_s"]/ref, 3)
+		}
+	}
 	if n := t.counts["media_failed"]; n > 0 {
 		r.Figures["failed_transfers"] = float64(n)
 	}

@@ -38,6 +38,8 @@ type counters struct {
 	delivered, reconnects             atomic.Int64
 	// The media workload's transfers: bytes as they go, files when done.
 	upBytes, downBytes, upFiles, downFiles, mediaFailed atomic.Int64
+	// The bytes of the media workload's reference phases (mediaref.go).
+	refUpBytes, refDownBytes atomic.Int64
 }
 
 func (c *counters) snapshot() map[string]int64 {
@@ -46,7 +48,7 @@ func (c *counters) snapshot() map[string]int64 {
 		"sent": c.sent.Load(), "acked": c.acked.Load(), "send_failed": c.sendFailed.Load(),
 		"delivered": c.delivered.Load(), "reconnects": c.reconnects.Load(),
 		"up_bytes": c.upBytes.Load(), "down_bytes": c.downBytes.Load(), "up_files": c.upFiles.Load(), "down_files": c.downFiles.Load(),
-		"media_failed": c.mediaFailed.Load(),
+		"media_failed": c.mediaFailed.Load(), "ref_up_bytes": c.refUpBytes.Load(), "ref_down_bytes": c.refDownBytes.Load(),
 	}
 }
 
