@@ -2,19 +2,18 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"actorim/internal/s3local"
 )
 
 // infra is the Consul agent and Redis server the cluster tests share. Each
@@ -45,15 +44,8 @@ type s3Infra struct {
 	secretFile string // holds the secret key, mode 0600
 }
 
-// The credentials deploy/local/s3.sh gives its server.
-const (
-	s3AccessKey = "actorim-test"
-	s3SecretKey = "actorim-test-secret"
-)
-
-// sharedS3 starts SeaweedFS once per test run through deploy/local/s3.sh,
-// on a port below Linux's ephemeral range (as the script asks). A missing
-// binary fails the test: `make deps` builds it.
+// sharedS3 starts SeaweedFS once per test run through deploy/local/s3.sh.
+// A missing binary fails the test: `make deps` builds it.
 func sharedS3(t *testing.T) *s3Infra {
 	t.Helper()
 	s3Once.Do(func() {
@@ -64,31 +56,16 @@ func sharedS3(t *testing.T) *s3Infra {
 		}
 		infraStop = append(infraStop, func() { _ = os.RemoveAll(dir) })
 		secret := filepath.Join(dir, "s3-secret")
-		if s3Err = os.WriteFile(secret, []byte(s3SecretKey+"\n"), 0o600); s3Err != nil {
+		if s3Err = os.WriteFile(secret, []byte(s3local.SecretKey+"\n"), 0o600); s3Err != nil {
 			return
 		}
-		script, weed := filepath.Join("..", "deploy", "local", "s3.sh"), filepath.Join(dir, "weed")
-		for attempt := 0; attempt < 5; attempt++ { // a port may be taken between probe and start
-			port := 20000 + rand.IntN(12000)
-			if !portsFree(port, 10) {
-				continue
-			}
-			cmd := exec.Command(script, "start", strconv.Itoa(port), weed)
-			cmd.Env = append(os.Environ(), "S3_WATCH_PID="+strconv.Itoa(os.Getpid()))
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				infraStop = append(infraStop, func() { _ = exec.Command(script, "stop", weed).Run() })
-				s3, s3Err = &s3Infra{endpoint: "127.0.0.1:" + strconv.Itoa(port), accessKey: s3AccessKey, secretFile: secret}, nil
-				return
-			}
-			s3Err = fmt.Errorf("%s start %d: %v\n%s", script, port, err, out)
-			if strings.Contains(string(out), "make deps") {
-				return // not built: no retry helps
-			}
+		srv, err := s3local.Start(filepath.Join("..", "deploy", "local", "s3.sh"), filepath.Join(dir, "weed"))
+		if err != nil {
+			s3Err = err
+			return
 		}
-		if s3Err == nil {
-			s3Err = errors.New("no run of 10 free ports below 32768")
-		}
+		infraStop = append(infraStop, func() { _ = srv.Stop() })
+		s3 = &s3Infra{endpoint: srv.Endpoint(), accessKey: s3local.AccessKey, secretFile: secret}
 	})
 	if s3Err != nil {
 		t.Fatalf("S3 server: %v", s3Err)
@@ -101,18 +78,6 @@ func sharedS3(t *testing.T) *s3Infra {
 func (s *s3Infra) mediaFlags(prefix string) []string {
 	return []string{"--media-store", "s3", "--s3-endpoint", s.endpoint, "--s3-bucket", "e2e-media", "--s3-create-bucket",
 		"--s3-access-key", s.accessKey, "--s3-secret-key-file", s.secretFile, "--s3-prefix", prefix}
-}
-
-// portsFree reports whether ports base..base+n-1 of loopback are free now.
-func portsFree(base, n int) bool {
-	for p := base; p < base+n; p++ {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			return false
-		}
-		_ = l.Close()
-	}
-	return true
 }
 
 // stopInfra stops what clusterInfra started; TestMain calls it.

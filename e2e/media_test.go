@@ -132,29 +132,12 @@ func mustRefuse(t *testing.T, what string, err error, code clientpb.ErrorCode, s
 	}
 }
 
-// get is a plain GET (no client library) with a bearer token and headers.
-func get(t *testing.T, url, token string, headers ...string) (*http.Response, []byte) {
+// get is a plain GET (no client library) with a bearer token ("" for
+// none) and headers; it returns the answer and its body's bytes.
+func get(t *testing.T, url, token string, headers ...string) (httpAnswer, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx(t), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	a := call(t, http.MethodGet, url, token, nil, headers...)
+	return a, []byte(a.body)
 }
 
 // TestMediaImage: an image uploaded by alice and sent to bob arrives with
@@ -217,14 +200,14 @@ func TestMediaImage(t *testing.T) {
 	// caching; a conditional request is answered 304 without the body.
 	url := fmt.Sprintf("%s/v1/media/%s?msg=%d", n.http, f.ID, msg.GetId())
 	resp, body := get(t, url, hb.Token)
-	etag := resp.Header.Get("ETag")
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, pic) || resp.Header.Get("Content-Type") != "image/png" ||
-		resp.Header.Get("Content-Length") != strconv.Itoa(len(pic)) || etag != `"`+sha256Hex(pic)+`"` ||
-		!strings.Contains(resp.Header.Get("Cache-Control"), "private") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-		t.Fatalf("GET: %d, %d bytes, headers %v", resp.StatusCode, len(body), resp.Header)
+	etag := resp.header.Get("ETag")
+	if resp.status != http.StatusOK || !bytes.Equal(body, pic) || resp.header.Get("Content-Type") != "image/png" ||
+		resp.header.Get("Content-Length") != strconv.Itoa(len(pic)) || etag != `"`+sha256Hex(pic)+`"` ||
+		!strings.Contains(resp.header.Get("Cache-Control"), "private") || resp.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("GET: %d, %d bytes, headers %v", resp.status, len(body), resp.header)
 	}
-	if resp, body := get(t, url, hb.Token, "If-None-Match", etag); resp.StatusCode != http.StatusNotModified || len(body) != 0 {
-		t.Fatalf("GET If-None-Match: %d with %d bytes, want 304 and none", resp.StatusCode, len(body))
+	if resp, body := get(t, url, hb.Token, "If-None-Match", etag); resp.status != http.StatusNotModified || len(body) != 0 {
+		t.Fatalf("GET If-None-Match: %d with %d bytes, want 304 and none", resp.status, len(body))
 	}
 }
 
@@ -250,15 +233,15 @@ func TestMediaRange(t *testing.T) {
 	url := fmt.Sprintf("%s/v1/media/%s?msg=%d", n.http, f.ID, msg.GetId())
 
 	resp, body := get(t, url, hb.Token, "Range", "bytes=1000000-1000999")
-	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[1000000:1001000]) ||
-		resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 1000000-1000999/%d", len(data)) || resp.Header.Get("Content-Length") != "1000" {
-		t.Fatalf("Range bytes=1000000-1000999: %d, %d bytes, headers %v", resp.StatusCode, len(body), resp.Header)
+	if resp.status != http.StatusPartialContent || !bytes.Equal(body, data[1000000:1001000]) ||
+		resp.header.Get("Content-Range") != fmt.Sprintf("bytes 1000000-1000999/%d", len(data)) || resp.header.Get("Content-Length") != "1000" {
+		t.Fatalf("Range bytes=1000000-1000999: %d, %d bytes, headers %v", resp.status, len(body), resp.header)
 	}
-	if resp, body := get(t, url, hb.Token, "Range", "bytes=-100"); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[len(data)-100:]) {
-		t.Fatalf("Range bytes=-100: %d, %d bytes", resp.StatusCode, len(body))
+	if resp, body := get(t, url, hb.Token, "Range", "bytes=-100"); resp.status != http.StatusPartialContent || !bytes.Equal(body, data[len(data)-100:]) {
+		t.Fatalf("Range bytes=-100: %d, %d bytes", resp.status, len(body))
 	}
-	if resp, _ := get(t, url, hb.Token, "Range", fmt.Sprintf("bytes=%d-", len(data)+10)); resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
-		t.Fatalf("Range past the end: %d, want 416", resp.StatusCode)
+	if resp, _ := get(t, url, hb.Token, "Range", fmt.Sprintf("bytes=%d-", len(data)+10)); resp.status != http.StatusRequestedRangeNotSatisfiable {
+		t.Fatalf("Range past the end: %d, want 416", resp.status)
 	}
 
 	// A download cut short resumes from the bytes held.
@@ -298,17 +281,10 @@ func (o *offsetReader) ReadAt(p []byte, off int64) (int, error) {
 // tusOffset asks the node how many bytes of an upload it holds (HEAD).
 func tusOffset(t *testing.T, uploadURL, token string) int64 {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx(t), http.MethodHead, uploadURL, nil)
-	req.Header.Set("Tus-Resumable", client.TusVersion)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	off, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
-	if resp.StatusCode != http.StatusOK || err != nil {
-		t.Fatalf("HEAD %s: %d, Upload-Offset %q", uploadURL, resp.StatusCode, resp.Header.Get("Upload-Offset"))
+	a := call(t, http.MethodHead, uploadURL, token, nil, "Tus-Resumable", client.TusVersion)
+	off, err := strconv.ParseInt(a.header.Get("Upload-Offset"), 10, 64)
+	if a.status != http.StatusOK || err != nil {
+		t.Fatalf("HEAD %s: %d, Upload-Offset %q", uploadURL, a.status, a.header.Get("Upload-Offset"))
 	}
 	return off
 }
@@ -395,8 +371,8 @@ func TestMediaForbidden(t *testing.T) {
 	mustRefuse(t, "bob, before it is sent", err, clientpb.ErrorCode_ERR_FORBIDDEN, http.StatusForbidden)
 	_, err = hb.Info(ctx(t), f.ID, 0)
 	mustRefuse(t, "bob asks for its description", err, clientpb.ErrorCode_ERR_FORBIDDEN, http.StatusForbidden)
-	if resp, _ := get(t, n.http+"/v1/media/"+f.ID, ""); resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("no token: %d, want 401", resp.StatusCode)
+	if resp, _ := get(t, n.http+"/v1/media/"+f.ID, ""); resp.status != http.StatusUnauthorized {
+		t.Fatalf("no token: %d, want 401", resp.status)
 	}
 
 	ack := a.sendFile(t, bob, clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, f, "")
@@ -464,8 +440,8 @@ func TestMediaRecalled(t *testing.T) {
 	if err != nil || link.ThumbURL == "" {
 		t.Fatalf("link: %+v, %v", link, err)
 	}
-	if resp, body := get(t, link.URL, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(body, pic) {
-		t.Fatalf("signed link before the recall: %d, %d bytes", resp.StatusCode, len(body))
+	if resp, body := get(t, link.URL, ""); resp.status != http.StatusOK || !bytes.Equal(body, pic) {
+		t.Fatalf("signed link before the recall: %d, %d bytes", resp.status, len(body))
 	}
 
 	if err := a.recall(t, msg.GetConversationId(), ack.GetMsgId()); err != nil {
@@ -476,8 +452,8 @@ func TestMediaRecalled(t *testing.T) {
 	_, _, err = download(t, hb, f.ID, msg.GetId(), true)
 	mustRefuse(t, "bob's thumbnail after the recall", err, clientpb.ErrorCode_ERR_FORBIDDEN, http.StatusForbidden)
 	for _, u := range []string{link.URL, link.ThumbURL} {
-		if resp, _ := get(t, u, ""); resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("signed link after the recall: %d, want 403", resp.StatusCode)
+		if resp, _ := get(t, u, ""); resp.status != http.StatusForbidden {
+			t.Fatalf("signed link after the recall: %d, want 403", resp.status)
 		}
 	}
 }
@@ -665,8 +641,8 @@ func TestMediaAcrossNodes(t *testing.T) {
 		t.Fatalf("bob downloads %d MiB through node 2: %d bytes (sha256 %s, want %s), %v", size>>20, len(got), sha256Hex(got), sha256Hex(data), err)
 	}
 	url := fmt.Sprintf("%s/v1/media/%s?msg=%d", n2.http, big.ID, bmsg.GetId())
-	if resp, body := get(t, url, down.Token, "Range", "bytes=16777200-16777299"); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[16777200:16777300]) {
-		t.Fatalf("Range across a part boundary through node 2: %d, %d bytes", resp.StatusCode, len(body))
+	if resp, body := get(t, url, down.Token, "Range", "bytes=16777200-16777299"); resp.status != http.StatusPartialContent || !bytes.Equal(body, data[16777200:16777300]) {
+		t.Fatalf("Range across a part boundary through node 2: %d, %d bytes", resp.status, len(body))
 	}
 
 	link, err := n1.mediaHTTP(t, bob).Link(ctx(t), img.ID, imsg.GetId())
@@ -674,8 +650,8 @@ func TestMediaAcrossNodes(t *testing.T) {
 		t.Fatalf("a link from node 1: %v", err)
 	}
 	onNode2 := strings.Replace(link.URL, n1.http, n2.http, 1)
-	if resp, body := get(t, onNode2, ""); onNode2 == link.URL || resp.StatusCode != http.StatusOK || !bytes.Equal(body, pic) {
-		t.Fatalf("node 1's signed link on node 2 (%s): %d, %d bytes", onNode2, resp.StatusCode, len(body))
+	if resp, body := get(t, onNode2, ""); onNode2 == link.URL || resp.status != http.StatusOK || !bytes.Equal(body, pic) {
+		t.Fatalf("node 1's signed link on node 2 (%s): %d, %d bytes", onNode2, resp.status, len(body))
 	}
 }
 

@@ -11,17 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	mrand "math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"actorim/internal/s3local"
 	"actorim/persistence"
 	"actorim/persistence/objects/objtest"
 )
@@ -32,11 +30,12 @@ var (
 	script   = filepath.Join("..", "..", "..", "deploy", "local", "s3.sh")
 	basePort int
 	tlsDir   string
+	server   *s3local.Server
 )
 
 const (
-	accessKey = "actorim-test"
-	secretKey = "actorim-test-secret"
+	accessKey = s3local.AccessKey
+	secretKey = s3local.SecretKey
 	bucket    = "objtest"
 )
 
@@ -51,51 +50,24 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "FAIL: start SeaweedFS: %v\n", err)
 	} else {
 		code = m.Run()
-		_ = exec.Command(script, "stop", filepath.Join(dir, "weed")).Run()
+		_ = server.Stop()
 	}
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// start starts SeaweedFS in dir on free ports: a base below Linux's
-// ephemeral range (32768..) with the ten ports after it free.
+// start starts SeaweedFS in dir on free ports, S3 over TLS beside it.
 func start(dir string) error {
 	tlsDir = filepath.Join(dir, "tls")
 	if err := writeServerCert(tlsDir); err != nil {
 		return err
 	}
 	var err error
-	for range 5 { // another process may take a port between probe and start
-		basePort = 20000 + mrand.IntN(12000)
-		if !portsFree(basePort, 11) {
-			continue
-		}
-		cmd := exec.Command(script, "start", strconv.Itoa(basePort), filepath.Join(dir, "weed"))
-		cmd.Env = append(os.Environ(), "S3_TLS_DIR="+tlsDir, "S3_WATCH_PID="+strconv.Itoa(os.Getpid()))
-		out, cerr := cmd.CombinedOutput()
-		if cerr == nil {
-			return nil
-		}
-		err = fmt.Errorf("%s start %d: %v\n%s", script, basePort, cerr, out)
-		if strings.Contains(string(out), "make deps") {
-			return err // the binary is missing: no retry helps
-		}
+	if server, err = s3local.Start(script, filepath.Join(dir, "weed"), "S3_TLS_DIR="+tlsDir); err != nil {
+		return err
 	}
-	if err == nil {
-		err = errors.New("no free ports found")
-	}
-	return err
-}
-
-func portsFree(base, n int) bool {
-	for p := base; p < base+n; p++ {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			return false
-		}
-		_ = l.Close()
-	}
-	return true
+	basePort = server.Port
+	return nil
 }
 
 // writeServerCert writes a self-signed certificate for 127.0.0.1 to
