@@ -44,7 +44,7 @@ func TestCollectorDeletesUnsentFiles(t *testing.T) {
 		t.Fatalf("usage %d after collection, want %d", n, sent.Size)
 	}
 	// The content and thumbnail objects are bob's now too: kept.
-	keys := env.objects.keys()
+	keys := env.objectKeys(t)
 	if !slices.Contains(keys, rec.Blob) || !slices.Contains(keys, rec.ThumbBlob) {
 		t.Fatalf("objects %v: %s or %s deleted while referenced", keys, rec.Blob, rec.ThumbBlob)
 	}
@@ -56,7 +56,7 @@ func TestCollectorDeletesUnsentFiles(t *testing.T) {
 	env.clock.advance(20 * time.Hour) // second is 25 h old
 	env.svc.collect(ctx)
 	env.svc.collect(ctx) // again: nothing more to do, nothing breaks
-	keys = env.objects.keys()
+	keys = env.objectKeys(t)
 	if slices.Contains(keys, rec.Blob) || slices.Contains(keys, rec.ThumbBlob) {
 		t.Fatalf("objects %v: the last reference went, the objects stay", keys)
 	}
@@ -69,7 +69,7 @@ func TestCollectorDeletesUnsentFiles(t *testing.T) {
 	}
 	// A new upload of the collected bytes writes a new object.
 	again := env.upload(t, "alice", "again.png", img)
-	if r := env.fileOf(t, again.FileID); r.Blob == rec.Blob || !slices.Contains(env.objects.keys(), r.Blob) {
+	if r := env.fileOf(t, again.FileID); r.Blob == rec.Blob || !slices.Contains(env.objectKeys(t), r.Blob) {
 		t.Fatalf("re-upload stored under %s (old %s)", r.Blob, rec.Blob)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"hash/crc32"
 	"image"
@@ -15,41 +16,69 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"actorim/persistence"
+	"actorim/persistence/embedded"
+	objectsfs "actorim/persistence/objects/fs"
+	"actorim/protos/clientpb"
 )
 
-// testEnv is a Service over the test doubles, served by a real HTTP server.
+// testEnv is a Service over the real stores of a single node (the embedded
+// Pebble store for the records, the filesystem object store for the
+// bytes, each in a temporary directory), served by a real HTTP server.
 type testEnv struct {
 	svc     *Service
 	srv     *httptest.Server
-	objects *diskObjects
-	store   *memMedia
+	objects *objectsfs.Store
+	store   *embedded.Store
 	msgs    *fakeMessages
 	clock   *fakeClock
 }
 
+// putOnly is an object store without the PutFile fast path: only the
+// methods of Objects are promoted.
+type putOnly struct{ Objects }
+
 // streamedObjects makes the service write objects through Put only (no
 // PutFile fast path).
-func streamedObjects(_ *Config, d *Deps) { d.Objects = d.Objects.(fileObjects).diskObjects }
+func streamedObjects(_ *Config, d *Deps) { d.Objects = putOnly{d.Objects} }
 
-// newTestService builds the one Service of a test, over the test doubles,
-// with its defaults but a fake clock and a collector that never ticks on
-// its own (tests call collect). opts change its Config and Deps. The server
+// newTestService builds the one Service of a test, over the stores, with
+// its defaults but a fake clock and a collector that never ticks on its
+// own (tests call collect). opts change its Config and Deps. The server
 // stands in for the gateway: "Authorization: Bearer <user>" authenticates
 // user.
 func newTestService(t *testing.T, opts ...func(*Config, *Deps)) *testEnv {
 	t.Helper()
+	objects, err := objectsfs.Open(filepath.Join(t.TempDir(), "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := embedded.Open(t.TempDir(), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run last first: the store closes after the service stops.
+	t.Cleanup(func() {
+		if err := store.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	env := &testEnv{
-		objects: newDiskObjects(t.TempDir()),
-		store:   newMemMedia(),
+		objects: objects,
+		store:   store,
 		msgs:    &fakeMessages{},
 		clock:   &fakeClock{now: time.Now()},
 	}
@@ -59,7 +88,7 @@ func newTestService(t *testing.T, opts ...func(*Config, *Deps)) *testEnv {
 		GCInterval: time.Hour,
 		Now:        env.clock.Now,
 	}
-	deps := Deps{Objects: fileObjects{env.objects}, Store: env.store, Messages: env.msgs, FileIDOf: testFileIDOf}
+	deps := Deps{Objects: env.objects, Store: env.store, Messages: env.msgs, FileIDOf: testFileIDOf}
 	for _, o := range opts {
 		o(&cfg, &deps)
 	}
@@ -84,6 +113,58 @@ func newTestService(t *testing.T, opts ...func(*Config, *Deps)) *testEnv {
 		}
 	})
 	return env
+}
+
+// objectFiles returns the objects in the object store, read from its
+// directory as the fs store lays it out (key "a/b" is the file a/b~; names
+// starting with '.', its temporary files, are no objects), each with its
+// file's info. Every key found is checked through the store's Stat.
+func (e *testEnv) objectFiles(t *testing.T) map[string]os.FileInfo {
+	t.Helper()
+	root := e.objects.Dir()
+	files := map[string]os.FileInfo{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case path == root:
+			return nil
+		case strings.HasPrefix(d.Name(), "."):
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		case d.IsDir():
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		key, ok := strings.CutSuffix(filepath.ToSlash(rel), "~")
+		if !ok {
+			return fmt.Errorf("%s: not an object file", path)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if _, err := e.objects.Stat(t.Context(), key); err != nil {
+			return fmt.Errorf("file %s, but %w", path, err)
+		}
+		files[key] = info
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// objectKeys returns the keys of the objects in the object store, sorted.
+func (e *testEnv) objectKeys(t *testing.T) []string {
+	t.Helper()
+	return slices.Sorted(maps.Keys(e.objectFiles(t)))
 }
 
 // request sends a request as user ("": none) and returns the response with
@@ -335,4 +416,63 @@ func (e *testEnv) fileOf(t *testing.T, id string) persistence.MediaFile {
 		t.Fatalf("file %s: %v", id, err)
 	}
 	return f
+}
+
+// fakeMessages stands for the actors' Messages: each user's timeline as a
+// map. Its messages carry a file id as their text content (the protocol's
+// Media kinds are not generated on this branch yet), read by testFileIDOf.
+type fakeMessages struct {
+	mu   sync.Mutex
+	msgs map[string]map[uint64]*clientpb.Message
+}
+
+func (f *fakeMessages) MediaMessage(_ context.Context, user string, id uint64) (*clientpb.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.msgs[user][id]
+	if !ok {
+		return nil, fmt.Errorf("message %d of %s: %w", id, user, persistence.ErrNotFound)
+	}
+	return m, nil
+}
+
+// add puts a message carrying fileID into user's timeline.
+func (f *fakeMessages) add(user string, id uint64, fileID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.msgs == nil {
+		f.msgs = map[string]map[uint64]*clientpb.Message{}
+	}
+	if f.msgs[user] == nil {
+		f.msgs[user] = map[uint64]*clientpb.Message{}
+	}
+	f.msgs[user][id] = &clientpb.Message{Id: id, Content: &clientpb.Content{Kind: &clientpb.Content_Text{Text: fileID}}}
+}
+
+// recall marks user's message id recalled. It keeps the content, so that a
+// test sees the recall itself refused, not a missing file id.
+func (f *fakeMessages) recall(user string, id uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs[user][id].Recalled = true
+}
+
+func testFileIDOf(m *clientpb.Message) string { return m.GetContent().GetText() }
+
+// fakeClock is the service's clock in tests.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

@@ -7,11 +7,14 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"maps"
+	"math"
 	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -226,8 +229,14 @@ func TestDeniedTypeRefused(t *testing.T) {
 	if n := env.usage(t, "alice"); n != 0 {
 		t.Fatalf("usage %d after refusals", n)
 	}
-	if len(env.store.files) != 0 || len(env.objects.keys()) != 0 {
-		t.Fatalf("refused files stored: %d records, objects %v", len(env.store.files), env.objects.keys())
+	// No record was marked sent, so UnsentMedia up to the end of time lists
+	// every record there is.
+	recs, err := env.store.UnsentMedia(t.Context(), math.MaxUint64, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := env.objectKeys(t); len(recs) != 0 || len(keys) != 0 {
+		t.Fatalf("refused files stored: %d records, objects %v", len(recs), keys)
 	}
 	if got := testutil.ToFloat64(env.svc.metrics.uploads.WithLabelValues("refused")); got != 4 {
 		t.Fatalf("refused uploads counted %v, want 4", got)
@@ -332,23 +341,44 @@ func TestSameBytesStoredOnce(t *testing.T) {
 	env := newTestService(t)
 	data := randomBytes(50_000, 7)
 	a := env.upload(t, "alice", "a.bin", data)
+	first := env.objectFiles(t)[env.fileOf(t, a.FileID).Blob]
+	if first == nil {
+		t.Fatalf("first upload: no object %s", env.fileOf(t, a.FileID).Blob)
+	}
 	b := env.upload(t, "bob", "b.bin", data)
 	if a.FileID == b.FileID || a.SHA256 != b.SHA256 {
 		t.Fatalf("files %s %s, sha256 %s %s", a.FileID, b.FileID, a.SHA256, b.SHA256)
 	}
-	if ra, rb := env.fileOf(t, a.FileID), env.fileOf(t, b.FileID); ra.Blob != rb.Blob {
+	ra, rb := env.fileOf(t, a.FileID), env.fileOf(t, b.FileID)
+	if ra.Blob != rb.Blob {
 		t.Fatalf("blobs %s and %s", ra.Blob, rb.Blob)
 	}
-	if n := env.objects.writes(); n != 1 {
-		t.Fatalf("%d objects written, want 1", n)
+	// One object, written once: both Put and PutFile rename a new file
+	// into place, so a second write would have replaced the first's file.
+	files := env.objectFiles(t)
+	if len(files) != 1 || files[ra.Blob] == nil {
+		t.Fatalf("objects %v, want %s only", slices.Collect(maps.Keys(files)), ra.Blob)
 	}
-	if n := env.store.refs(a.SHA256); n != 2 {
-		t.Fatalf("%d references, want 2", n)
+	if !os.SameFile(first, files[ra.Blob]) || !first.ModTime().Equal(files[ra.Blob].ModTime()) {
+		t.Fatalf("object %s written again by the second upload", ra.Blob)
 	}
 	for _, u := range []struct{ user, id string }{{"alice", a.FileID}, {"bob", b.FileID}} {
 		if res, body := env.request(t, "GET", "/v1/media/"+u.id, u.user, nil); res.StatusCode != 200 || sha(body) != sha(data) {
 			t.Fatalf("%s: %d", u.user, res.StatusCode)
 		}
+	}
+	// Two references, counted by releasing them (last, as it leaves the
+	// files without): the first leaves one, the second is the last and
+	// names the object to delete, a third has none to drop.
+	ctx := t.Context()
+	if key, err := env.store.ReleaseBlob(ctx, a.SHA256); err != nil || key != "" {
+		t.Fatalf("first release: %q %v; want a reference left", key, err)
+	}
+	if key, err := env.store.ReleaseBlob(ctx, a.SHA256); err != nil || key != ra.Blob {
+		t.Fatalf("second release: %q %v; want the last, deleting %s", key, err, ra.Blob)
+	}
+	if key, err := env.store.ReleaseBlob(ctx, a.SHA256); err == nil {
+		t.Fatalf("third release: %q; want an error, no references left", key)
 	}
 }
 
