@@ -367,9 +367,9 @@ func TestSameBytesStoredOnce(t *testing.T) {
 			t.Fatalf("%s: %d", u.user, res.StatusCode)
 		}
 	}
-	// Two references, counted by releasing them (last, as it leaves the
-	// files without): the first leaves one, the second is the last and
-	// names the object to delete, a third has none to drop.
+	// Two references, counted by releasing them (last in the test, since it
+	// uses them up): the first leaves one, the second is the last and names
+	// the object to delete, a third has none to drop.
 	ctx := t.Context()
 	if key, err := env.store.ReleaseBlob(ctx, a.SHA256); err != nil || key != "" {
 		t.Fatalf("first release: %q %v; want a reference left", key, err)
