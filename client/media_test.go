@@ -3,11 +3,11 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +26,7 @@ import (
 // connKey finds a request's connection in its context (see cutter).
 type connKey struct{}
 
-// mediaServer runs the stand-in media API (tusd v2 for uploads) behind a
+// mediaServer runs the node's media service (mediatest) behind a
 // middleware that counts the bytes the server reads from PATCH bodies, and
 // can cut the connection of the first PATCH after cutAt bytes (0: never).
 type mediaServer struct {
@@ -47,6 +47,12 @@ func newMediaServer(t *testing.T, cutAt int64) *mediaServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last first: the service stops after the server.
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	s := &mediaServer{media: m, cutAt: cutAt}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
@@ -113,12 +119,15 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 func (b *countingBody) Close() error { return b.r.Close() }
 
+// randomBytes returns n bytes of noise from a fixed seed. The node sniffs
+// a file's type from its first bytes, and noise of crypto/rand sometimes
+// starts with a signature (about 4 in 10,000: "MZ" is an executable,
+// refused; 0xFF 0xFB is MP3): this noise sniffs as
+// application/octet-stream every run.
 func randomBytes(t *testing.T, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
+	_, _ = rand.NewChaCha8([32]byte{'m', 'e', 'd', 'i', 'a'}).Read(b) // never fails
 	return b
 }
 
@@ -239,20 +248,16 @@ func TestResumeUpload(t *testing.T) {
 	if f.ID != client.FileIDOf(uploadURL) || f.SHA256 != hexSHA(data) {
 		t.Fatalf("file %+v, want id %s", f, client.FileIDOf(uploadURL))
 	}
-	// The finished upload's URL still resumes: nothing to send.
-	if f2, err := h.ResumeUpload(ctxT(t), uploadURL, bytes.NewReader(data), int64(len(data)), client.UploadOptions{}); err != nil || f2.ID != f.ID {
-		t.Fatalf("resume of a finished upload: %+v, %v", f2, err)
-	}
-	// Once the node has let the finished upload go (HEAD 404), the file's
-	// record answers.
-	req, _ := http.NewRequest(http.MethodDelete, uploadURL, nil)
+	// The node lets an upload go once it is a file (HEAD 404), and its URL
+	// still resumes, with nothing to send: the file's record answers.
+	req, _ := http.NewRequest(http.MethodHead, uploadURL, nil)
 	req.Header.Set("Authorization", "Bearer alice")
 	req.Header.Set("Tus-Resumable", client.TusVersion)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE the upload: %v %v", resp, err)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("HEAD of a finished upload: %v %v, want 404", resp, err)
 	}
 	if f2, err := h.ResumeUpload(ctxT(t), uploadURL, bytes.NewReader(data), int64(len(data)), client.UploadOptions{}); err != nil || f2.ID != f.ID {
-		t.Fatalf("resume of a finished upload the node let go: %+v, %v", f2, err)
+		t.Fatalf("resume of a finished upload: %+v, %v", f2, err)
 	}
 }
 
