@@ -117,6 +117,11 @@ type Config struct {
 	// X-Forwarded-For (the last address not in them); from anyone else the
 	// header is ignored. Default none.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins are the origins of web pages allowed to call the public
+	// HTTP API from another origin (cors.go): "https://app.example.com",
+	// a wildcard "https://*.example.com", or "*" for any. Default none: only
+	// pages of the node's own origin call it.
+	CORSOrigins []string
 }
 
 func (c *Config) setDefaults() {

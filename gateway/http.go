@@ -52,13 +52,14 @@ func (s *Server) routes() {
 		adm.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
 	}
 
+	public := withCORS(s.cfg, pub)
 	all := http.NewServeMux()
-	all.Handle("/", pub)
+	all.Handle("/", public)
 	s.adminRoutes(all)
 	if s.gatherer != nil {
 		all.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
 	}
-	s.all, s.public, s.adminMux = s.limitConns(all), s.limitConns(pub), adm
+	s.all, s.public, s.adminMux = s.limitConns(all), s.limitConns(public), adm
 }
 
 func (s *Server) adminRoutes(m *http.ServeMux) {

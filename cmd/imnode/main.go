@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"actorim/actors"
+	"actorim/gateway"
 	"actorim/node"
 )
 
@@ -197,6 +198,15 @@ func bindPerimeterFlags(fs *flag.FlagSet, c *node.Config, d node.Config) *string
 	fs.IntVar(&g.LoginBurst, "login-burst", dg.LoginBurst, "burst of register and login requests per client address")
 	fs.IntVar(&g.LoginFreeFailures, "login-free-failures", dg.LoginFreeFailures, "failed logins in a row before an account's logins back off (1s, doubling)")
 	fs.DurationVar(&g.LoginBackoffMax, "login-backoff-max", dg.LoginBackoffMax, "longest lockout of an account's logins after failures")
+	fs.Func("cors-origins", "comma-separated origins of web pages allowed to call the HTTP API from another origin: https://app.example.com, https://*.example.com, or * for any (default: none)", func(v string) error {
+		g.CORSOrigins = splitList(v)
+		for _, o := range g.CORSOrigins {
+			if err := gateway.CheckCORSOrigin(o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	return fs.String("trusted-proxies", "", "comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For names the client")
 }
 
