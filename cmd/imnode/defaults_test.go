@@ -25,6 +25,7 @@ var notConfigFields = map[string]string{
 	"consul-token-file":        "read into Cluster.Consul.Token",
 	"media-types":              "a list, parsed into Media.Service.AllowedTypes (default: nil, every type)",
 	"media-denied-types":       "a list, parsed into Media.Service.DeniedTypes (its default is in the usage, checked below)",
+	"cors-origins":             "a list, parsed into Gateway.CORSOrigins (default: nil, none)",
 }
 
 // TestFlagDefaultsAreConfigDefaults: the default of every flag bound to a
