@@ -75,6 +75,14 @@ proto: ## regenerate the Go code of protos/*.proto (installs protoc and the Go p
 	@test -x $(GOBIN)/protoc-gen-go-vtproto || $(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@$(VTPROTO_VERSION)
 	PATH="$(GOBIN):$$PATH" protoc -I protos --go_out=. --go_opt=module=actorim \
 		--go-vtproto_out=. --go-vtproto_opt=module=actorim,features=marshal+unmarshal+size $(PROTOS)
+	@# The TypeScript SDK's wire types (protobuf-es), committed under sdk/js/src/gen.
+	@test -x sdk/js/node_modules/.bin/protoc-gen-es || (cd sdk/js && npm ci)
+	cd sdk/js && npm run gen
+
+.PHONY: sdk-test
+sdk-test: ## build imnode and run the TypeScript SDK's tests (sdk/js) against it
+	$(GO) build -o bin/imnode ./cmd/imnode
+	cd sdk/js && npm ci && npm run build && IMNODE_BIN=$(CURDIR)/bin/imnode npm test
 
 .PHONY: clean
 clean: ## remove build output (not ./data)
