@@ -21,9 +21,10 @@ build: ## build imnode, imctl and imbench into ./bin
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: deps
-deps: ## install the servers the tests need: redis-server and clickhouse (apt), consul and SeaweedFS (built at once, cached in ~/.cache/actorim)
+deps: ## install the servers the tests need: redis-server, clickhouse and chromium (apt), consul and SeaweedFS (built at once, cached in ~/.cache/actorim)
 	deploy/local/redis.sh install
 	deploy/local/clickhouse.sh install
+	deploy/local/chromium.sh install
 	@# The two Go builds run side by side; either failing fails deps.
 	@deploy/local/consul.sh install & consul=$$!; deploy/local/s3.sh install & s3=$$!; ok=true; \
 		wait $$consul || { echo "deps: consul.sh install failed" >&2; ok=false; }; \
@@ -31,10 +32,11 @@ deps: ## install the servers the tests need: redis-server and clickhouse (apt), 
 		$$ok
 
 .PHONY: test
-test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, end-to-end, cluster with real Consul and Redis)
+test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, end-to-end, cluster with real Consul and Redis, browser tests in headless Chromium)
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) web-test
 
 # The unit tier: every package's own tests that need no external server.
 # Every package is in it except these:
@@ -83,6 +85,12 @@ proto: ## regenerate the Go code of protos/*.proto (installs protoc and the Go p
 sdk-test: ## build imnode and run the TypeScript SDK's tests (sdk/js) against it
 	$(GO) build -o bin/imnode ./cmd/imnode
 	cd sdk/js && npm ci && npm run build && IMNODE_BIN=$(CURDIR)/bin/imnode npm test
+
+.PHONY: web-test
+web-test: ## build imnode and run the browser tests (web/) in headless Chromium against it; failures leave screenshots in web/test-artifacts
+	deploy/local/chromium.sh install
+	$(GO) build -o bin/imnode ./cmd/imnode
+	cd web && npm ci --no-audit --no-fund && IMNODE_BIN=$(CURDIR)/bin/imnode npm test
 
 .PHONY: clean
 clean: ## remove build output (not ./data)
