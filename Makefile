@@ -32,10 +32,11 @@ deps: ## install the servers the tests need: redis-server, clickhouse and chromi
 		$$ok
 
 .PHONY: test
-test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, end-to-end, cluster with real Consul and Redis, browser tests in headless Chromium)
+test: deps ## run the whole test suite (vet, race detector, fuzz seed corpus, end-to-end, cluster with real Consul and Redis, the TypeScript SDK against a real node, browser tests in headless Chromium)
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) sdk-test
 	$(MAKE) web-test
 
 # The unit tier: every package's own tests that need no external server.
