@@ -8,6 +8,7 @@ package gateway
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -122,6 +123,9 @@ type Config struct {
 	// a wildcard "https://*.example.com", or "*" for any. Default none: only
 	// pages of the node's own origin call it.
 	CORSOrigins []string
+	// WebApp, when set, holds the web app's built files (index.html at its
+	// root), served at / of the public listener (webapp.go). Nil: none.
+	WebApp fs.FS
 }
 
 func (c *Config) setDefaults() {

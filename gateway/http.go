@@ -44,6 +44,10 @@ func (s *Server) routes() {
 	pub.HandleFunc("GET /v1/conversations/{conversation}/messages", s.handleHistory)
 	s.mediaRoutes(pub)
 	s.health(pub)
+	if s.cfg.WebApp != nil {
+		pub.Handle("/", webAppHandler(s.cfg.WebApp))
+		pub.Handle("/v1/", http.NotFoundHandler()) // the API's paths are never the app's
+	}
 
 	adm := http.NewServeMux()
 	s.adminRoutes(adm)
