@@ -17,3 +17,4 @@ export { Backoff, type BackoffOptions } from "./backoff.js";
 export { decodeFrame, encodeFrame, subprotocols, type Codec } from "./codec.js";
 export { register, login, history, httpUrlOf, type LoginResult, type HttpOptions } from "./http.js";
 export * from "./gen/clientpb/client_pb.js";
+export { privateConversationId, conversationTarget, wsUrlOf, type ConversationTarget } from "./ids.js";
