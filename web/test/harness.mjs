@@ -90,3 +90,58 @@ export async function withPage(browser, name, fn) {
     await page.close().catch(() => {});
   }
 }
+
+const types = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon" };
+
+/** Serves the files of dir (the built app, web/dist) from a fresh port: an origin of its own; / is index.html. */
+export async function serveDir(dir) {
+  const { readFile } = await import("node:fs/promises");
+  const { extname, normalize } = await import("node:path");
+  const srv = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
+    const file = join(dir, path === "/" ? "index.html" : path);
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { "Content-Type": types[extname(file)] ?? "application/octet-stream" });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end("not found");
+    }
+  });
+  await new Promise((ok) => srv.listen(0, "127.0.0.1", ok));
+  const origin = `http://127.0.0.1:${srv.address().port}`;
+  return { origin, close: () => new Promise((ok) => srv.close(ok)) };
+}
+
+/**
+ * Runs fn(open), where open() gives a page in a browser context of its own
+ * (its own localStorage: another browser); on a failure saves a screenshot of
+ * every page opened as <name>-<n>.png and rethrows. The contexts are closed after.
+ */
+export async function withContexts(browser, name, fn) {
+  const contexts = [];
+  const pages = [];
+  const open = async () => {
+    const ctx = await browser.createBrowserContext();
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    pages.push(page);
+    return page;
+  };
+  try {
+    return await fn(open, pages);
+  } catch (err) {
+    mkdirSync(artifacts, { recursive: true });
+    const files = [];
+    for (const [i, page] of pages.entries()) {
+      if (page.isClosed()) continue;
+      const file = join(artifacts, `${name.replace(/[^a-z0-9-]+/gi, "_")}-${i + 1}.png`);
+      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+      files.push(file);
+    }
+    err.message += ` (screenshots: ${files.join(", ")})`;
+    throw err;
+  } finally {
+    for (const ctx of contexts) await ctx.close().catch(() => {});
+  }
+}

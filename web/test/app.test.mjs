@@ -1,0 +1,267 @@
+// The web app (web/dist, as built and committed) in headless Chromium
+// against a real imnode: each user is a browser context of its own (its own
+// localStorage), the app is served from an origin other than the node's and
+// finds the node through ?node=, which the node lists in --cors-origins.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startNode, serveDir, servePage, launchBrowser, withContexts } from "./harness.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const run = Date.now().toString(36).slice(-5);
+let browser, app, node, userN = 0;
+const uid = (p) => `${p}${++userN}-${run}`;
+
+before(async () => {
+  app = await serveDir(join(here, "..", "dist"));
+  node = await startNode(["--cors-origins", app.origin]);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await node?.stop();
+  await app?.close();
+});
+
+const appUrl = (hash = "") => `${app.origin}/?node=${encodeURIComponent(node.http)}${hash}`;
+const pconv = (a, b) => (a < b ? `p:${a}:${b}` : `p:${b}:${a}`);
+const T = { timeout: 10000 };
+
+/** Opens the app in page, registers user through the form and waits until online. */
+async function signUp(page, user) {
+  await page.setViewport({ width: 760, height: 520 });
+  await page.goto(appUrl());
+  await page.type("#login-user", user);
+  await page.type("#login-password", "password-" + user);
+  await page.click("#register");
+  await online(page);
+}
+
+const online = (page) => page.waitForSelector('#conn[data-state="online"]', T);
+
+/** Opens the private chat with user through the "Chat with user id" form. */
+async function chatWith(page, user) {
+  await page.type("#new-chat-user", user);
+  await page.click("#new-chat");
+  await page.waitForSelector("#composer", T);
+}
+
+async function send(page, text) {
+  await page.type("#composer", text);
+  await page.keyboard.press("Enter");
+}
+
+/** The texts of the messages in the open conversation, in order. */
+const texts = (page) => page.$$eval(".chat .msg .text", (els) => els.map((e) => e.textContent));
+
+/** Waits until the open conversation shows exactly these message texts (none pending). */
+async function waitTexts(page, want, timeout = 10000) {
+  try {
+    await page.waitForFunction(
+      (want) => {
+        const els = [...document.querySelectorAll(".chat .msg")];
+        return (
+          JSON.stringify(els.map((e) => e.querySelector(".text").textContent)) === JSON.stringify(want) &&
+          !document.querySelector(".chat .msg.pending")
+        );
+      },
+      { timeout },
+      want,
+    );
+  } catch (e) {
+    assert.deepEqual(await texts(page), want, "messages shown");
+    throw e;
+  }
+}
+
+const badge = (page, conv) => page.$eval(`.conv[data-conv="${conv}"]`, (li) => li.querySelector(".badge")?.textContent ?? "");
+
+async function waitBadge(page, conv, want) {
+  await page.waitForFunction(
+    (conv, want) => {
+      const li = document.querySelector(`.conv[data-conv="${conv}"]`);
+      return li && (li.querySelector(".badge")?.textContent ?? "") === want;
+    },
+    T,
+    conv,
+    want,
+  );
+}
+
+test("two users chat: both directions, unread badge then cleared, read mark, typing, recall", async () => {
+  await withContexts(browser, "app-two-users", async (open) => {
+    const alice = uid("alice"), bob = uid("bob");
+    const [pa, pb] = [await open(), await open()];
+    await signUp(pa, alice);
+    await signUp(pb, bob);
+    const conv = pconv(alice, bob);
+
+    await chatWith(pa, bob);
+    await send(pa, "Hi Bob 👋");
+    await waitTexts(pa, ["Hi Bob 👋"]);
+
+    // Bob sees the conversation with an unread badge and the preview.
+    await waitBadge(pb, conv, "1");
+    assert.equal(await pb.$eval(`.conv[data-conv="${conv}"] .preview`, (e) => e.textContent), "Hi Bob 👋");
+    await pb.click(`.conv[data-conv="${conv}"]`);
+    await waitTexts(pb, ["Hi Bob 👋"]);
+    await waitBadge(pb, conv, ""); // read when viewed
+    // ...and Alice's message shows it was read.
+    await pa.waitForSelector(".chat .msg.mine .read", T);
+
+    // Typing reaches Alice; then Bob's answer does, live.
+    await pb.type("#composer", "Hello");
+    await pa.waitForFunction((bob) => document.querySelector("#typing").textContent.includes(bob), T, bob);
+    await pb.type("#composer", " Alice!");
+    await pb.keyboard.press("Enter");
+    await waitTexts(pa, ["Hi Bob 👋", "Hello Alice!"]);
+    await waitTexts(pb, ["Hi Bob 👋", "Hello Alice!"]);
+    await pa.waitForFunction(() => document.querySelector("#typing").textContent === "", T);
+
+    // Alice recalls her message: both see it withdrawn.
+    await pa.click(".chat .msg.mine .recall");
+    await waitTexts(pa, ["message recalled", "Hello Alice!"]);
+    await waitTexts(pb, ["message recalled", "Hello Alice!"]);
+  });
+});
+
+test("a reload resumes without loss: messages sent meanwhile appear once, in order", async () => {
+  await withContexts(browser, "app-reload", async (open) => {
+    const alice = uid("alice"), bob = uid("bob");
+    const [pa, pb] = [await open(), await open()];
+    await signUp(pa, alice);
+    await signUp(pb, bob);
+    await chatWith(pa, bob);
+    await chatWith(pb, alice);
+    await send(pa, "m0");
+    await waitTexts(pb, ["m0"]);
+
+    const want = ["m0"];
+    const reloading = pb.reload();
+    for (let i = 1; i <= 6; i++) {
+      await send(pa, `m${i}`);
+      want.push(`m${i}`);
+    }
+    await reloading;
+    await online(pb);
+    for (let i = 7; i <= 9; i++) {
+      await send(pa, `m${i}`);
+      want.push(`m${i}`);
+    }
+    await waitTexts(pa, want);
+    await waitTexts(pb, want); // the same conversation is open again after the reload
+    // And once more from scratch: a second reload shows the same, from history.
+    await pb.reload();
+    await online(pb);
+    await waitTexts(pb, want);
+  });
+});
+
+test("a user whose page was closed catches up when they come back", async () => {
+  await withContexts(browser, "app-offline", async (open, pages) => {
+    const alice = uid("alice"), bob = uid("bob");
+    const [pa, pb] = [await open(), await open()];
+    await signUp(pa, alice);
+    await signUp(pb, bob);
+    await chatWith(pa, bob);
+    await send(pa, "before");
+    await waitBadge(pb, pconv(alice, bob), "1");
+
+    const ctx = pb.browserContext();
+    await pb.close(); // Bob is offline: the context keeps his localStorage
+    for (const t of ["while", "you", "were", "away"]) await send(pa, t);
+    await waitTexts(pa, ["before", "while", "you", "were", "away"]);
+
+    const pb2 = await ctx.newPage();
+    pages.push(pb2);
+    await pb2.setViewport({ width: 760, height: 520 });
+    await pb2.goto(appUrl()); // signed in still: no login form
+    await online(pb2);
+    const conv = pconv(alice, bob);
+    await waitBadge(pb2, conv, "5");
+    assert.equal(await pb2.$eval(`.conv[data-conv="${conv}"] .preview`, (e) => e.textContent), "away");
+    await pb2.click(`.conv[data-conv="${conv}"]`);
+    await waitTexts(pb2, ["before", "while", "you", "were", "away"]);
+    await waitBadge(pb2, conv, "");
+  });
+});
+
+test("a group conversation: created with two members, each sees the others' messages", async () => {
+  await withContexts(browser, "app-group", async (open) => {
+    const alice = uid("alice"), bob = uid("bob"), carol = uid("carol");
+    const [pa, pb, pc] = [await open(), await open(), await open()];
+    await signUp(pa, alice);
+    await signUp(pb, bob);
+    await signUp(pc, carol);
+    const gid = "team-" + run, conv = "g:" + gid;
+
+    await pa.click("#new-group");
+    await pa.type("#group-id", gid);
+    await pa.type("#group-name", "The team");
+    await pa.type("#group-members", `${bob}, ${carol}`);
+    await pa.click("#create-group");
+    await pa.waitForSelector(`.chat[data-conv="${conv}"]`, T);
+    await pa.waitForFunction((n) => document.querySelectorAll("#members .member-list li").length === n, T, 3);
+
+    await send(pa, "hello team");
+    for (const p of [pb, pc]) {
+      await p.waitForSelector(`.conv[data-conv="${conv}"]`, T);
+      assert.match(await p.$eval(`.conv[data-conv="${conv}"] .conv-title`, (e) => e.textContent), /The team/);
+      await p.click(`.conv[data-conv="${conv}"]`);
+      await waitTexts(p, ["hello team"]);
+    }
+    await send(pb, "hi from bob");
+    await waitTexts(pb, ["hello team", "hi from bob"]);
+    await send(pc, "hi from carol");
+    for (const p of [pa, pb, pc]) await waitTexts(p, ["hello team", "hi from bob", "hi from carol"]);
+    // The sender's name shows on others' messages in a group.
+    assert.deepEqual(await pa.$$eval(".chat .msg.theirs .from", (els) => els.map((e) => e.textContent)), [bob, carol]);
+  });
+});
+
+test("screenshot: two users chatting side by side (docs/img/web-chat.png)", async () => {
+  await withContexts(browser, "app-screenshot", async (open) => {
+    const alice = "alice", bob = "bob";
+    const [pa, pb] = [await open(), await open()];
+    if (process.env.DEBUG_CONSOLE) for (const p of [pa, pb]) p.on("console", (m) => console.log("page:", m.text()));
+    await signUp(pa, alice);
+    await signUp(pb, bob);
+    await chatWith(pa, bob);
+    await chatWith(pb, alice);
+    const lines = [
+      [pa, "Hi Bob! Did the node come back after the restart?"],
+      [pb, "It did: my page reconnected by itself and nothing was lost 🎉"],
+      [pa, "Same here. Lunch at 12:30?"],
+      [pb, "Sure, see you there."],
+    ];
+    const want = [];
+    for (const [p, t] of lines) {
+      await send(p, t);
+      want.push(t);
+      await waitTexts(pa, want);
+      await waitTexts(pb, want);
+    }
+    await pa.type("#composer", "Great");
+    await pb.waitForFunction(() => document.querySelector("#typing").textContent !== "", T);
+    await pa.waitForSelector(".chat .msg.mine .read", T);
+    for (const p of [pa, pb]) {
+      await p.waitForFunction((t) => document.querySelector(".conv .preview")?.textContent === t, T, lines.at(-1)[1]);
+    }
+    const shots = [await pa.screenshot({ encoding: "base64" }), await pb.screenshot({ encoding: "base64" })];
+    const side = await servePage(`<!doctype html><html><body style="margin:0;display:flex;gap:8px;background:#9aa3b2">
+      ${shots.map((s) => `<img src="data:image/png;base64,${s}" width="760" height="520">`).join("")}</body></html>`);
+    try {
+      const p = await open();
+      await p.setViewport({ width: 760 * 2 + 8, height: 520 });
+      await p.goto(side.origin);
+      const out = join(here, "..", "..", "docs", "img");
+      mkdirSync(out, { recursive: true });
+      await p.screenshot({ path: join(out, "web-chat.png") });
+    } finally {
+      await side.close();
+    }
+  });
+});
