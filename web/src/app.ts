@@ -19,7 +19,7 @@ import {
   type GroupMembers,
 } from "@actorim/sdk";
 import { ChatView } from "./chat";
-import { field, h, render, type Child } from "./dom";
+import { field, h, reconcile, render, update, type Child } from "./dom";
 import { messageText, timeOf } from "./format";
 import { deviceId, loadSession, nodeUrl, saveSession, seqKey, wsUrl, type Session } from "./session";
 
@@ -103,12 +103,14 @@ class SignedIn {
   #online = new Map<string, boolean>();
   #chat?: ChatView;
   #members?: HTMLElement;
+  #membersBody?: HTMLElement;
   #everOnline = false;
   #refreshTimer?: ReturnType<typeof setTimeout>;
 
   #conn = h("button", { id: "conn", class: "conn", "data-state": "connecting", type: "button", title: "connection" }, "connecting…");
   #convList = h("ul", { class: "convs", id: "convs" });
-  #friendsEl = h("div", { class: "friends", id: "friends" });
+  #friendsBody = h("div");
+  #friendsEl = h("div", { class: "friends", id: "friends" }, this.#friendForm(), this.#friendsBody);
   #friendsTab = h("button", { type: "button", class: "tab", id: "tab-friends" }, "Friends");
   #chatsTab = h("button", { type: "button", class: "tab active", id: "tab-chats" }, "Chats");
   #chatsEl: HTMLElement;
@@ -261,40 +263,38 @@ class SignedIn {
 
   #renderConvs(): void {
     const open = this.#chat?.conversationId;
-    render(
-      this.#convList,
-      this.#convs.length === 0 && h("li", { class: "empty" }, "No conversations yet: start one above."),
-      this.#convs.map((c) =>
+    const rows = this.#convs.map((c) =>
+      h(
+        "li",
+        {
+          class: `conv ${c.conversationId === open ? "active" : ""}`,
+          "data-conv": c.conversationId,
+          onclick: () => this.#go(c.conversationId),
+        },
         h(
-          "li",
-          {
-            class: `conv ${c.conversationId === open ? "active" : ""}`,
-            "data-conv": c.conversationId,
-            onclick: () => this.#go(c.conversationId),
-          },
+          "div",
+          { class: "conv-top" },
+          this.#dot(c.conversationId),
+          h("span", { class: "conv-title" }, c.conversationType === ConversationType.GROUP ? "# " : "", this.#title(c.conversationId)),
+          c.lastMessage && h("span", { class: "conv-time" }, timeOf(c.lastMessage.sentAtMs)),
+        ),
+        h(
+          "div",
+          { class: "conv-bottom" },
           h(
-            "div",
-            { class: "conv-top" },
-            this.#dot(c.conversationId),
-            h("span", { class: "conv-title" }, c.conversationType === ConversationType.GROUP ? "# " : "", this.#title(c.conversationId)),
-            c.lastMessage && h("span", { class: "conv-time" }, timeOf(c.lastMessage.sentAtMs)),
+            "span",
+            { class: "preview" },
+            c.lastMessage && c.conversationType === ConversationType.GROUP && c.lastMessage.content?.kind.case !== "event"
+              ? `${c.lastMessage.from === this.me ? "you" : c.lastMessage.from}: `
+              : "",
+            c.lastMessage ? messageText(c.lastMessage, this.me) : "",
           ),
-          h(
-            "div",
-            { class: "conv-bottom" },
-            h(
-              "span",
-              { class: "preview" },
-              c.lastMessage && c.conversationType === ConversationType.GROUP && c.lastMessage.content?.kind.case !== "event"
-                ? `${c.lastMessage.from === this.me ? "you" : c.lastMessage.from}: `
-                : "",
-              c.lastMessage ? messageText(c.lastMessage, this.me) : "",
-            ),
-            c.unread > 0 && h("span", { class: "badge" }, String(c.unread)),
-          ),
+          c.unread > 0 && h("span", { class: "badge" }, String(c.unread)),
         ),
       ),
     );
+    if (rows.length === 0) rows.push(h("li", { class: "empty", "data-conv": "" }, "No conversations yet: start one above."));
+    reconcile(this.#convList, rows, "data-conv");
   }
 
   // --- the open conversation --------------------------------------------------
@@ -309,7 +309,7 @@ class SignedIn {
     if (convId === (this.#chat?.conversationId ?? "")) return;
     this.#chat?.close();
     this.#chat = undefined;
-    this.#members = undefined;
+    this.#members = this.#membersBody = undefined;
     if (!convId) {
       render(this.#main, h("div", { class: "placeholder" }, "Pick a conversation, or start one by user id."));
       this.#renderConvs();
@@ -323,7 +323,7 @@ class SignedIn {
       this.app.toast(errorText(e)),
     );
     if (group) {
-      this.#members = h("aside", { class: "members", id: "members" });
+      this.#members = this.#membersPanel(group);
       void this.#loadMembers(group);
     }
     render(this.#main, this.#chat.el, this.#members);
@@ -332,20 +332,10 @@ class SignedIn {
     this.#renderConvs();
   }
 
-  async #loadMembers(groupId: string): Promise<void> {
-    const el = this.#members;
-    if (!el) return;
-    let info: GroupInfo | undefined, members: GroupMembers | undefined;
-    try {
-      [info, members] = await Promise.all([this.client.groupInfo(groupId), this.client.groupMembers(groupId)]);
-    } catch (e) {
-      // Not (or no longer) a member: the history stays readable.
-      render(el, h("h3", {}, "Members"), h("p", { class: "hint" }, errorText(e)));
-      return;
-    }
-    if (info) this.#groups.set(groupId, info);
-    const roles: Record<number, string> = { [GroupRole.OWNER]: "owner", [GroupRole.ADMIN]: "admin" };
-    const invite = h(
+  // The members panel of a group: its info and members (reloaded on the
+  // group's events), an invite form and the leave button.
+  #membersPanel(groupId: string): HTMLElement {
+    const invite: HTMLFormElement = h(
       "form",
       {
         class: "inline",
@@ -364,7 +354,28 @@ class SignedIn {
       h("input", { name: "users", id: "invite-users", placeholder: "user ids" }),
       h("button", { type: "submit", id: "invite" }, "Invite"),
     );
-    render(
+    this.#membersBody = h("div");
+    return h("aside", { class: "members", id: "members" }, this.#membersBody, invite);
+  }
+
+  async #loadMembers(groupId: string): Promise<void> {
+    const el = this.#membersBody;
+    if (!el) return;
+    let info: GroupInfo | undefined, members: GroupMembers | undefined;
+    try {
+      [info, members] = await Promise.all([this.client.groupInfo(groupId), this.client.groupMembers(groupId)]);
+    } catch (e) {
+      // Not (or no longer) a member: the history stays readable.
+      update(el, h("h3", {}, this.#groups.get(groupId)?.name || groupId), h("p", { class: "hint" }, errorText(e)));
+      return;
+    }
+    if (info) this.#groups.set(groupId, info);
+    const roles: Record<number, string> = { [GroupRole.OWNER]: "owner", [GroupRole.ADMIN]: "admin" };
+    const leave = async () => {
+      if (!confirm(`Leave ${info?.name || groupId}?`)) return;
+      await this.client.leaveGroup(groupId).catch((e) => this.app.toast(errorText(e)));
+    };
+    update(
       el,
       h("h3", {}, info?.name || groupId),
       info?.dissolved && h("p", { class: "hint" }, "dissolved"),
@@ -376,21 +387,7 @@ class SignedIn {
           h("li", { "data-user": m.user }, m.user === this.me ? `${m.user} (you)` : m.user, roles[m.role] && h("span", { class: "role" }, roles[m.role])),
         ),
       ),
-      invite,
-      info?.owner !== this.me &&
-        h(
-          "button",
-          {
-            type: "button",
-            id: "leave",
-            class: "danger",
-            onclick: async () => {
-              if (!confirm(`Leave ${info?.name || groupId}?`)) return;
-              await this.client.leaveGroup(groupId).catch((e) => this.app.toast(errorText(e)));
-            },
-          },
-          "Leave group",
-        ),
+      info?.owner !== this.me && h("button", { type: "button", id: "leave", class: "danger", onclick: leave }, "Leave group"),
     );
   }
 
@@ -462,11 +459,8 @@ class SignedIn {
     await this.#loadFriends();
   }
 
-  #renderFriends(): void {
-    const f = this.#friends;
-    const incoming = f?.incoming.length ?? 0;
-    this.#friendsTab.replaceChildren("Friends", incoming ? h("span", { class: "badge" }, String(incoming)) : "");
-    const add = h(
+  #friendForm(): HTMLElement {
+    const add: HTMLFormElement = h(
       "form",
       {
         class: "inline",
@@ -479,11 +473,17 @@ class SignedIn {
       h("input", { name: "user", id: "friend-user", placeholder: "Add friend by user id", autocomplete: "off" }),
       h("button", { type: "submit", id: "add-friend" }, "Add"),
     );
+    return add;
+  }
+
+  #renderFriends(): void {
+    const f = this.#friends;
+    const incoming = f?.incoming.length ?? 0;
+    this.#friendsTab.replaceChildren("Friends", incoming ? h("span", { class: "badge" }, String(incoming)) : "");
     const btn = (label: string, cls: string, fn: () => Promise<unknown>) =>
       h("button", { type: "button", class: cls, onclick: () => void this.#act(fn()) }, label);
-    render(
-      this.#friendsEl,
-      add,
+    update(
+      this.#friendsBody,
       !!incoming && h("h4", {}, "Requests"),
       f?.incoming.map((r) =>
         h(

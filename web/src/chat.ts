@@ -11,7 +11,7 @@ import {
   type Entry,
   type TypingSignal,
 } from "@actorim/sdk";
-import { h, render, type Child } from "./dom";
+import { h, update, type Child } from "./dom";
 import { messageText, timeOf } from "./format";
 
 interface Item {
@@ -263,7 +263,7 @@ export class ChatView {
       a.seq === undefined ? (b.seq === undefined ? 0 : 1) : b.seq === undefined ? -1 : a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0,
     );
     const group = this.target?.conversationType === ConversationType.GROUP;
-    render(
+    update(
       l,
       h("div", { class: "history-edge" }, this.#loading ? "loading…" : this.#hasMore ? "" : "start of the conversation"),
       items.map((it) => (it.event ? h("div", { class: "event", "data-key": it.key }, it.text) : this.#message(it, group))),

@@ -222,6 +222,124 @@ test("a group conversation: created with two members, each sees the others' mess
   });
 });
 
+test("scrolling up pages older history", async () => {
+  await withContexts(browser, "app-paging", async (open) => {
+    const alice = uid("alice"), bob = uid("bob");
+    const [pa, pb] = [await open(), await open()];
+    await signUp(pa, alice);
+    await signUp(pb, bob);
+    await chatWith(pa, bob);
+    const want = [];
+    for (let i = 1; i <= 45; i++) {
+      await send(pa, `p${i}`);
+      want.push(`p${i}`);
+    }
+    await waitTexts(pa, want);
+    await pb.goto(appUrl("#/c/" + encodeURIComponent(pconv(alice, bob))));
+    await online(pb);
+    await pb.waitForFunction(() => document.querySelectorAll(".chat .msg").length >= 30, T);
+    const first = (await texts(pb)).length;
+    assert.ok(first < 45, `the first page holds ${first} of 45`);
+    assert.deepEqual(await texts(pb), want.slice(45 - first)); // the newest, in order
+    await pb.$eval(".messages", (el) => (el.scrollTop = 0));
+    await waitTexts(pb, want);
+    await pb.waitForFunction(() => document.querySelector(".history-edge").textContent === "start of the conversation", T);
+  });
+});
+
+test("friends: request, accept, presence, block", async () => {
+  await withContexts(browser, "app-friends", async (open) => {
+    const alice = uid("alice"), bob = uid("bob");
+    const [pa, pb] = [await open(), await open()];
+    await signUp(pa, alice);
+    await signUp(pb, bob);
+    await pa.click("#tab-friends");
+    await pa.type("#friend-user", bob);
+    await pa.click("#add-friend");
+    await pb.waitForFunction(() => document.querySelector("#tab-friends .badge")?.textContent === "1", T);
+    await pb.click("#tab-friends");
+    await pb.click(`[data-request="${alice}"] .accept`);
+    // Both are friends, shown online; the friend event is in their conversation.
+    await pa.waitForSelector(`[data-friend="${bob}"] .dot.on`, T);
+    await pb.waitForSelector(`[data-friend="${alice}"] .dot.on`, T);
+    await pa.click("#tab-chats");
+    await pa.waitForSelector(`.conv[data-conv="${pconv(alice, bob)}"] .dot.on`, T);
+    // Bob goes away: Alice sees him offline.
+    await pb.close();
+    await pa.waitForSelector(`.conv[data-conv="${pconv(alice, bob)}"] .dot:not(.on)`, T);
+    // Alice blocks Bob: her messages to him are refused.
+    await pa.click("#tab-friends");
+    await pa.click(`[data-friend="${bob}"] button`);
+    await pa.waitForSelector(`[data-blocked="${bob}"]`, T);
+    await pa.click(`[data-friend="${bob}"] a`); // the friend's name opens the chat
+    await pa.waitForSelector(`.chat[data-conv="${pconv(alice, bob)}"] #composer`, T);
+    await send(pa, "are you there?");
+    await pa.waitForSelector(".chat .msg.failed", T);
+    await pa.waitForFunction(() => document.querySelector("#toast").textContent.includes("ERR_BLOCKED"), T);
+  });
+});
+
+test("groups: invite from the members panel, leave", async () => {
+  await withContexts(browser, "app-group-invite", async (open) => {
+    const alice = uid("alice"), bob = uid("bob"), carol = uid("carol");
+    const [pa, pb, pc] = [await open(), await open(), await open()];
+    for (const [p, u] of [[pa, alice], [pb, bob], [pc, carol]]) await signUp(p, u);
+    const gid = "club-" + run, conv = "g:" + gid;
+    await pa.click("#new-group");
+    await pa.type("#group-id", gid);
+    await pa.type("#group-members", bob);
+    await pa.click("#create-group");
+    await pa.waitForFunction((n) => document.querySelectorAll("#members .member-list li").length === n, T, 2);
+    await pa.type("#invite-users", carol);
+    await pa.click("#invite");
+    await pa.waitForFunction((n) => document.querySelectorAll("#members .member-list li").length === n, T, 3);
+    await send(pa, "welcome carol");
+    await pc.waitForSelector(`.conv[data-conv="${conv}"]`, T);
+    await pc.click(`.conv[data-conv="${conv}"]`);
+    await waitTexts(pc, ["welcome carol"]);
+    pc.on("dialog", (d) => d.accept());
+    await pc.waitForSelector("#leave", T);
+    await pc.click("#leave");
+    await pa.waitForFunction((n) => document.querySelectorAll("#members .member-list li").length === n, T, 2);
+    await pa.waitForFunction((c) => [...document.querySelectorAll(".chat .event")].some((e) => e.textContent === `${c} left`), T, carol);
+    // Carol keeps what she received, and gets nothing after.
+    await pb.click(`.conv[data-conv="${conv}"]`);
+    await pb.waitForSelector("#composer", T);
+    await send(pa, "after carol");
+    await send(pb, "bye carol");
+    await waitTexts(pa, ["welcome carol", "after carol", "bye carol"]);
+    await pc.reload();
+    await online(pc);
+    await waitTexts(pc, ["welcome carol"]);
+  });
+});
+
+test("the connection state follows the node: reconnecting while it is down, online again, nothing lost", async () => {
+  await withContexts(browser, "app-reconnect", async (open) => {
+    const alice = uid("alice"), bob = uid("bob");
+    const [pa, pb] = [await open(), await open()];
+    await signUp(pa, alice);
+    await signUp(pb, bob);
+    await chatWith(pa, bob);
+    await chatWith(pb, alice);
+    await send(pa, "before the restart");
+    await waitTexts(pb, ["before the restart"]);
+    await node.kill();
+    try {
+      for (const p of [pa, pb]) await p.waitForSelector('#conn[data-state="reconnecting"]', T);
+      await send(pa, "sent while the node was down"); // pending until the node is back
+      await pa.waitForSelector(".chat .msg.pending", T);
+    } finally {
+      await node.start();
+    }
+    for (const p of [pa, pb]) await online(p);
+    await send(pb, "after the restart");
+    const want = ["before the restart", "sent while the node was down", "after the restart"];
+    await waitTexts(pa, want, 20000);
+    await waitTexts(pb, want, 20000);
+  });
+});
+
 test("screenshot: two users chatting side by side (docs/img/web-chat.png)", async () => {
   await withContexts(browser, "app-screenshot", async (open) => {
     const alice = "alice", bob = "bob";

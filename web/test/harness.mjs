@@ -22,33 +22,46 @@ export async function freePort() {
   return port;
 }
 
-/** Starts imnode with extra flags; resolves once /readyz answers 200. */
+/**
+ * Starts imnode with extra flags; resolves once /readyz answers 200.
+ * kill() stops it at once (SIGKILL) and start() starts it again on the same
+ * port and data directory.
+ */
 export async function startNode(extra = []) {
   const bin = process.env.IMNODE_BIN;
   if (!bin) throw new Error("IMNODE_BIN is not set: build imnode and point IMNODE_BIN at it (make web-test does)");
   const dir = mkdtempSync(join(tmpdir(), "actorim-web-"));
   const port = await freePort();
   const args = ["--data", join(dir, "data"), "--listen", `127.0.0.1:${port}`, "--login-rate", "-1", ...extra];
-  const proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  proc.stderr.on("data", (b) => { log = (log + b).slice(-8192); });
   const http = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`imnode exited (${proc.exitCode}):\n${log}`);
-    try {
-      if ((await fetch(`${http}/readyz`)).status === 200) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) { proc.kill("SIGKILL"); throw new Error(`imnode not ready in 15 s:\n${log}`); }
-    await new Promise((ok) => setTimeout(ok, 50));
+  let proc, log = "";
+  const exited = () => new Promise((ok) => (proc.exitCode !== null || proc.signalCode !== null ? ok() : proc.once("exit", ok)));
+  async function start() {
+    proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+    proc.stderr.on("data", (b) => { log = (log + b).slice(-8192); });
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`imnode exited (${proc.exitCode}):\n${log}`);
+      try {
+        if ((await fetch(`${http}/readyz`)).status === 200) break;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) { proc.kill("SIGKILL"); throw new Error(`imnode not ready in 15 s:\n${log}`); }
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
   }
+  await start();
   return {
     http,
     ws: `ws://127.0.0.1:${port}/ws`,
     log: () => log,
+    start,
+    async kill() {
+      proc.kill("SIGKILL");
+      await exited();
+    },
     async stop() {
       proc.kill("SIGTERM");
-      await new Promise((ok) => (proc.exitCode !== null ? ok() : proc.once("exit", ok)));
+      await exited();
       rmSync(dir, { recursive: true, force: true });
     },
   };
