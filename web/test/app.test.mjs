@@ -7,16 +7,25 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startNode, serveDir, servePage, launchBrowser, withContexts } from "./harness.mjs";
+import { artifacts, startNode, serveDir, servePage, launchBrowser, withContexts } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const run = Date.now().toString(36).slice(-5);
 let browser, app, node, userN = 0;
 const uid = (p) => `${p}${++userN}-${run}`;
 
+// The node serves the app with this policy (gateway/webapp.go); here the
+// node is on another origin, so its origin joins connect-src.
+const headers = {};
+const csp = (nodeOrigin) =>
+  `default-src 'self'; script-src 'self'; connect-src 'self' ws: wss: ${nodeOrigin}; img-src 'self' data: blob:; ` +
+  "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+const violations = [];
+
 before(async () => {
-  app = await serveDir(join(here, "..", "dist"));
+  app = await serveDir(join(here, "..", "dist"), headers);
   node = await startNode(["--cors-origins", app.origin]);
+  headers["Content-Security-Policy"] = csp(node.http);
   browser = await launchBrowser();
 });
 
@@ -32,12 +41,20 @@ const T = { timeout: 10000 };
 
 /** Opens the app in page, registers user through the form and waits until online. */
 async function signUp(page, user) {
+  watch(page);
   await page.setViewport({ width: 760, height: 520 });
   await page.goto(appUrl());
   await page.type("#login-user", user);
   await page.type("#login-password", "password-" + user);
   await page.click("#register");
   await online(page);
+}
+
+/** Collects the page's Content-Security-Policy violations (the last test asserts there were none). */
+function watch(page) {
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
 }
 
 const online = (page) => page.waitForSelector('#conn[data-state="online"]', T);
@@ -177,6 +194,7 @@ test("a user whose page was closed catches up when they come back", async () => 
 
     const pb2 = await ctx.newPage();
     pages.push(pb2);
+    watch(pb2);
     await pb2.setViewport({ width: 760, height: 520 });
     await pb2.goto(appUrl()); // signed in still: no login form
     await online(pb2);
@@ -340,7 +358,13 @@ test("the connection state follows the node: reconnecting while it is down, onli
   });
 });
 
-test("screenshot: two users chatting side by side (docs/img/web-chat.png)", async () => {
+test("the app keeps to the node's Content-Security-Policy", () => {
+  assert.deepEqual(violations, []);
+});
+
+// The screenshot goes to test-artifacts/web-chat.png; with
+// UPDATE_SCREENSHOT=1 to docs/img/web-chat.png (committed, in the README).
+test("screenshot: two users chatting side by side", async () => {
   await withContexts(browser, "app-screenshot", async (open) => {
     const alice = "alice", bob = "bob";
     const [pa, pb] = [await open(), await open()];
@@ -375,7 +399,7 @@ test("screenshot: two users chatting side by side (docs/img/web-chat.png)", asyn
       const p = await open();
       await p.setViewport({ width: 760 * 2 + 8, height: 520 });
       await p.goto(side.origin);
-      const out = join(here, "..", "..", "docs", "img");
+      const out = process.env.UPDATE_SCREENSHOT ? join(here, "..", "..", "docs", "img") : artifacts;
       mkdirSync(out, { recursive: true });
       await p.screenshot({ path: join(out, "web-chat.png") });
     } finally {

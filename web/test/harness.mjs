@@ -106,8 +106,12 @@ export async function withPage(browser, name, fn) {
 
 const types = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon" };
 
-/** Serves the files of dir (the built app, web/dist) from a fresh port: an origin of its own; / is index.html. */
-export async function serveDir(dir) {
+/**
+ * Serves the files of dir (the built app, web/dist) from a fresh port: an
+ * origin of its own; / is index.html. headers are added to every answer
+ * (e.g. the Content-Security-Policy the node serves the app with).
+ */
+export async function serveDir(dir, headers = {}) {
   const { readFile } = await import("node:fs/promises");
   const { extname, normalize } = await import("node:path");
   const srv = createServer(async (req, res) => {
@@ -115,7 +119,7 @@ export async function serveDir(dir) {
     const file = join(dir, path === "/" ? "index.html" : path);
     try {
       const body = await readFile(file);
-      res.writeHead(200, { "Content-Type": types[extname(file)] ?? "application/octet-stream" });
+      res.writeHead(200, { ...headers, "Content-Type": types[extname(file)] ?? "application/octet-stream" });
       res.end(body);
     } catch {
       res.writeHead(404).end("not found");
