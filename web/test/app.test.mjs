@@ -74,7 +74,7 @@ async function send(page, text) {
 /** The texts of the messages in the open conversation, in order. */
 const texts = (page) => page.$$eval(".chat .msg .text", (els) => els.map((e) => e.textContent));
 
-/** Waits until the open conversation shows exactly these message texts (none pending). */
+/** Waits until the open conversation shows exactly these message texts (none pending or failed). */
 async function waitTexts(page, want, timeout = 10000) {
   try {
     await page.waitForFunction(
@@ -82,7 +82,7 @@ async function waitTexts(page, want, timeout = 10000) {
         const els = [...document.querySelectorAll(".chat .msg")];
         return (
           JSON.stringify(els.map((e) => e.querySelector(".text").textContent)) === JSON.stringify(want) &&
-          !document.querySelector(".chat .msg.pending")
+          !document.querySelector(".chat .msg.pending, .chat .msg.failed")
         );
       },
       { timeout },
@@ -355,6 +355,30 @@ test("the connection state follows the node: reconnecting while it is down, onli
     const want = ["before the restart", "sent while the node was down", "after the restart"];
     await waitTexts(pa, want, 20000);
     await waitTexts(pb, want, 20000);
+  });
+});
+
+test("log out, then log in again with the password: the conversations are still there", async () => {
+  await withContexts(browser, "app-logout", async (open) => {
+    const alice = uid("alice");
+    const pa = await open();
+    await signUp(pa, alice);
+    await chatWith(pa, alice); // a note to oneself
+    await send(pa, "note before logging out");
+    await waitTexts(pa, ["note before logging out"]);
+    await pa.click("#logout");
+    await pa.waitForSelector("#login-user", T);
+    await pa.reload(); // the session is gone from localStorage too
+    await pa.waitForSelector("#login-user", T);
+    await pa.type("#login-user", alice);
+    await pa.type("#login-password", "wrong password");
+    await pa.click("#login");
+    await pa.waitForFunction(() => document.querySelector("#login-status").textContent.startsWith("ERR_"), T);
+    await pa.$eval("#login-password", (e) => (e.value = ""));
+    await pa.type("#login-password", "password-" + alice);
+    await pa.click("#login");
+    await online(pa);
+    await pa.waitForSelector(`.conv[data-conv="${pconv(alice, alice)}"]`, T);
   });
 });
 
