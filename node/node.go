@@ -67,6 +67,12 @@ type Config struct {
 	// Off by default: profiles reveal internals and cost CPU while they run.
 	Pprof bool
 
+	// WebApp is what the public listener serves at /: WebAppEmbedded (the
+	// chat web app built into the binary, package web), WebAppOff, or the
+	// path of a directory holding a built app, index.html at its root (for
+	// working on the app). Default WebAppEmbedded.
+	WebApp string
+
 	// DrainSettle is how long a draining node waits, after leaving the
 	// cluster's membership, for the other members to notice before it
 	// closes its sockets. Default 500ms.
@@ -92,6 +98,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TokenMaxLifetime <= 0 {
 		c.TokenMaxLifetime = auth.DefaultMaxLifetime
+	}
+	if c.WebApp == "" {
+		c.WebApp = WebAppEmbedded
 	}
 }
 
@@ -178,6 +187,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	n.member = member
 	undo = append(undo, func() { _ = member.Shutdown(context.Background()) })
 
+	if cfg.Gateway.WebApp, err = webApp(cfg.WebApp); err != nil {
+		return nil, err
+	}
 	n.gateway = gateway.New(cfg.Gateway, svc, tokens, admin, reg, reg, n.ready.Load, logger.With("component", "gateway"))
 	med, err := openMedia(ctx, cfg, userSecret, hist, svc, reg, logger.With("component", "media"))
 	if err != nil {

@@ -130,6 +130,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config, d node.Config) {
 	fs.StringVar(&c.TLSCert, "tls-cert", d.TLSCert, "TLS certificate file (PEM); with --tls-key serves wss:// and https://")
 	fs.StringVar(&c.TLSKey, "tls-key", d.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.Pprof, "pprof", d.Pprof, "serve Go's profiler at /debug/pprof/ (for diagnosis; off in production)")
+	fs.StringVar(&c.WebApp, "web-app", d.WebApp, "what the node serves at /: embedded (the chat web app built in), off, or the directory of a built app (index.html at its root)")
 	fs.StringVar(&c.AuthSecret, "auth-secret", d.AuthSecret, "user token signing secret, at least 32 bytes, shared with application servers; give it by $ACTORIM_AUTH_SECRET or --auth-secret-file, not here: a command line shows in ps (default: generated into <data>/auth.secret)")
 
 	g, dg := &c.Gateway, d.Gateway
