@@ -90,8 +90,11 @@ sdk-test: ## build imnode and run the TypeScript SDK's tests (sdk/js) against it
 .PHONY: web-test
 web-test: ## build imnode and run the browser tests (web/) in headless Chromium against it; failures leave screenshots in web/test-artifacts
 	deploy/local/chromium.sh install
+	@# web/dist is committed (imnode embeds it): it must be what the sources build.
+	cd web && npm ci --no-audit --no-fund && npm run build >/dev/null && \
+		{ test -z "$$(git status --porcelain -- dist)" || { git status --short -- dist; echo "web/dist differs from a build of web/src: run npm run build in web/ and commit dist"; exit 1; }; }
 	$(GO) build -o bin/imnode ./cmd/imnode
-	cd web && npm ci --no-audit --no-fund && IMNODE_BIN=$(CURDIR)/bin/imnode npm test
+	cd web && IMNODE_BIN=$(CURDIR)/bin/imnode npm test
 
 .PHONY: clean
 clean: ## remove build output (not ./data)
