@@ -87,6 +87,11 @@ sdk-test: ## build imnode and run the TypeScript SDK's tests (sdk/js) against it
 	$(GO) build -o bin/imnode ./cmd/imnode
 	cd sdk/js && npm ci && npm run build && IMNODE_BIN=$(CURDIR)/bin/imnode npm test
 
+.PHONY: sdk-checker
+sdk-checker: ## the TypeScript SDK's checker run: 200 connections for 60 s against a real node restarted half-way; no loss, duplicate or reordering (PAIRS, DURATION, RATE)
+	$(GO) build -o bin/imnode ./cmd/imnode
+	cd sdk/js && npm ci && IMNODE_BIN=$(CURDIR)/bin/imnode npm run checker
+
 .PHONY: web-test
 web-test: ## build imnode and run the browser tests (web/) in headless Chromium against it; failures leave screenshots in web/test-artifacts
 	deploy/local/chromium.sh install
