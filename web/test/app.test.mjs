@@ -59,6 +59,15 @@ function watch(page) {
 
 const online = (page) => page.waitForSelector('#conn[data-state="online"]', T);
 
+/** Two fresh users, alice and bob, each signed up in a browser context of their own. */
+async function twoUsers(open) {
+  const alice = uid("alice"), bob = uid("bob");
+  const [pa, pb] = [await open(), await open()];
+  await signUp(pa, alice);
+  await signUp(pb, bob);
+  return { alice, bob, pa, pb };
+}
+
 /** Opens the private chat with user through the "Chat with user id" form. */
 async function chatWith(page, user) {
   await page.type("#new-chat-user", user);
@@ -110,10 +119,7 @@ async function waitBadge(page, conv, want) {
 
 test("two users chat: both directions, unread badge then cleared, read mark, typing, recall", async () => {
   await withContexts(browser, "app-two-users", async (open) => {
-    const alice = uid("alice"), bob = uid("bob");
-    const [pa, pb] = [await open(), await open()];
-    await signUp(pa, alice);
-    await signUp(pb, bob);
+    const { alice, bob, pa, pb } = await twoUsers(open);
     const conv = pconv(alice, bob);
 
     await chatWith(pa, bob);
@@ -147,10 +153,7 @@ test("two users chat: both directions, unread badge then cleared, read mark, typ
 
 test("a reload resumes without loss: messages sent meanwhile appear once, in order", async () => {
   await withContexts(browser, "app-reload", async (open) => {
-    const alice = uid("alice"), bob = uid("bob");
-    const [pa, pb] = [await open(), await open()];
-    await signUp(pa, alice);
-    await signUp(pb, bob);
+    const { alice, bob, pa, pb } = await twoUsers(open);
     await chatWith(pa, bob);
     await chatWith(pb, alice);
     await send(pa, "m0");
@@ -179,10 +182,7 @@ test("a reload resumes without loss: messages sent meanwhile appear once, in ord
 
 test("a user whose page was closed catches up when they come back", async () => {
   await withContexts(browser, "app-offline", async (open, pages) => {
-    const alice = uid("alice"), bob = uid("bob");
-    const [pa, pb] = [await open(), await open()];
-    await signUp(pa, alice);
-    await signUp(pb, bob);
+    const { alice, bob, pa, pb } = await twoUsers(open);
     await chatWith(pa, bob);
     await send(pa, "before");
     await waitBadge(pb, pconv(alice, bob), "1");
@@ -242,10 +242,7 @@ test("a group conversation: created with two members, each sees the others' mess
 
 test("scrolling up pages older history", async () => {
   await withContexts(browser, "app-paging", async (open) => {
-    const alice = uid("alice"), bob = uid("bob");
-    const [pa, pb] = [await open(), await open()];
-    await signUp(pa, alice);
-    await signUp(pb, bob);
+    const { alice, bob, pa, pb } = await twoUsers(open);
     await chatWith(pa, bob);
     const want = [];
     for (let i = 1; i <= 45; i++) {
@@ -267,10 +264,7 @@ test("scrolling up pages older history", async () => {
 
 test("friends: request, accept, presence, block", async () => {
   await withContexts(browser, "app-friends", async (open) => {
-    const alice = uid("alice"), bob = uid("bob");
-    const [pa, pb] = [await open(), await open()];
-    await signUp(pa, alice);
-    await signUp(pb, bob);
+    const { alice, bob, pa, pb } = await twoUsers(open);
     await pa.click("#tab-friends");
     await pa.type("#friend-user", bob);
     await pa.click("#add-friend");
@@ -334,10 +328,7 @@ test("groups: invite from the members panel, leave", async () => {
 
 test("the connection state follows the node: reconnecting while it is down, online again, nothing lost", async () => {
   await withContexts(browser, "app-reconnect", async (open) => {
-    const alice = uid("alice"), bob = uid("bob");
-    const [pa, pb] = [await open(), await open()];
-    await signUp(pa, alice);
-    await signUp(pb, bob);
+    const { alice, bob, pa, pb } = await twoUsers(open);
     await chatWith(pa, bob);
     await chatWith(pb, alice);
     await send(pa, "before the restart");
