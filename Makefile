@@ -78,8 +78,8 @@ proto: ## regenerate the Go code of protos/*.proto (installs protoc and the Go p
 	@test -x $(GOBIN)/protoc-gen-go-vtproto || $(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@$(VTPROTO_VERSION)
 	PATH="$(GOBIN):$$PATH" protoc -I protos --go_out=. --go_opt=module=actorim \
 		--go-vtproto_out=. --go-vtproto_opt=module=actorim,features=marshal+unmarshal+size $(PROTOS)
-	@# The TypeScript SDK's wire types (protobuf-es), committed under sdk/js/src/gen.
-	@test -x sdk/js/node_modules/.bin/protoc-gen-es || (cd sdk/js && npm ci)
+	@# The TypeScript SDK's wire types (ts-proto), committed under sdk/js/src/gen.
+	@test -x sdk/js/node_modules/.bin/protoc-gen-ts_proto || (cd sdk/js && npm ci)
 	cd sdk/js && npm run gen
 
 .PHONY: sdk-test

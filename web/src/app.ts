@@ -210,8 +210,8 @@ class SignedIn {
 
   #onEntry(e: Entry): void {
     this.#chat?.onEntry(e);
-    const m = e.item.case === "message" ? e.item.value : undefined;
-    const ev = m?.content?.kind.case === "event" ? m.content.kind.value : undefined;
+    const m = e.item?.$case === "message" ? e.item.value : undefined;
+    const ev = m?.content?.kind?.$case === "event" ? m.content.kind.value : undefined;
     if (ev && ev.type >= EventType.EVENT_FRIEND_REQUEST && ev.type <= EventType.EVENT_FRIEND_DELETED) void this.#loadFriends();
     if (ev?.group) this.#groups.set(ev.group.groupId, ev.group);
     if (ev?.groupId && this.#chat?.conversationId === `g:${ev.groupId}`) void this.#loadMembers(ev.groupId);
@@ -237,7 +237,7 @@ class SignedIn {
     this.#renderConvs();
     // Names of groups not seen in an event yet.
     for (const c of this.#convs) {
-      const gid = c.conversationType === ConversationType.GROUP ? c.conversationId.slice(2) : "";
+      const gid = c.conversationType === ConversationType.CONVERSATION_TYPE_GROUP ? c.conversationId.slice(2) : "";
       if (gid && !this.#groups.has(gid)) {
         const info = await this.client.groupInfo(gid).catch(() => undefined);
         if (info) this.#groups.set(gid, info), this.#renderConvs();
@@ -247,13 +247,13 @@ class SignedIn {
 
   #title(convId: string): string {
     const t = conversationTarget(convId, this.me);
-    if (t?.conversationType === ConversationType.GROUP) return this.#groups.get(t.to)?.name || t.to;
+    if (t?.conversationType === ConversationType.CONVERSATION_TYPE_GROUP) return this.#groups.get(t.to)?.name || t.to;
     return t?.to ?? convId.replace(/^s:/, "");
   }
 
   #dot(convId: string): Child {
     const t = conversationTarget(convId, this.me);
-    if (t?.conversationType !== ConversationType.PRIVATE || !this.#isFriend(t.to)) return null;
+    if (t?.conversationType !== ConversationType.CONVERSATION_TYPE_PRIVATE || !this.#isFriend(t.to)) return null;
     return h("span", { class: `dot ${this.#online.get(t.to) ? "on" : ""}`, title: this.#online.get(t.to) ? "online" : "offline" });
   }
 
@@ -275,7 +275,7 @@ class SignedIn {
           "div",
           { class: "conv-top" },
           this.#dot(c.conversationId),
-          h("span", { class: "conv-title" }, c.conversationType === ConversationType.GROUP ? "# " : "", this.#title(c.conversationId)),
+          h("span", { class: "conv-title" }, c.conversationType === ConversationType.CONVERSATION_TYPE_GROUP ? "# " : "", this.#title(c.conversationId)),
           c.lastMessage && h("span", { class: "conv-time" }, timeOf(c.lastMessage.sentAtMs)),
         ),
         h(
@@ -284,7 +284,7 @@ class SignedIn {
           h(
             "span",
             { class: "preview" },
-            c.lastMessage && c.conversationType === ConversationType.GROUP && c.lastMessage.content?.kind.case !== "event"
+            c.lastMessage && c.conversationType === ConversationType.CONVERSATION_TYPE_GROUP && c.lastMessage.content?.kind?.$case !== "event"
               ? `${c.lastMessage.from === this.me ? "you" : c.lastMessage.from}: `
               : "",
             c.lastMessage ? messageText(c.lastMessage, this.me) : "",
@@ -317,7 +317,7 @@ class SignedIn {
     }
     const conv = this.#convs.find((c) => c.conversationId === convId);
     const target = conversationTarget(convId, this.me);
-    const group = target?.conversationType === ConversationType.GROUP ? target.to : "";
+    const group = target?.conversationType === ConversationType.CONVERSATION_TYPE_GROUP ? target.to : "";
     const title = h("div", { class: "chat-title" }, this.#dot(convId), h("strong", {}, group ? "# " : "", this.#title(convId)));
     this.#chat = new ChatView(this.client, convId, this.me, conv?.readMsgId ?? 0n, title, this.#scheduleRefresh, (e) =>
       this.app.toast(errorText(e)),
@@ -370,7 +370,7 @@ class SignedIn {
       return;
     }
     if (info) this.#groups.set(groupId, info);
-    const roles: Record<number, string> = { [GroupRole.OWNER]: "owner", [GroupRole.ADMIN]: "admin" };
+    const roles: Record<number, string> = { [GroupRole.GROUP_ROLE_OWNER]: "owner", [GroupRole.GROUP_ROLE_ADMIN]: "admin" };
     const leave = async () => {
       if (!confirm(`Leave ${info?.name || groupId}?`)) return;
       await this.client.leaveGroup(groupId).catch((e) => this.app.toast(errorText(e)));

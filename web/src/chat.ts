@@ -131,10 +131,10 @@ export class ChatView {
 
   /** A live timeline entry (message or event) of any conversation. */
   onEntry(entry: Entry): void {
-    const m = entry.item.case === "message" ? entry.item.value : undefined;
+    const m = entry.item?.$case === "message" ? entry.item.value : undefined;
     if (!m || m.conversationId !== this.conversationId) return;
     this.#add(entry);
-    if (!m.content || m.content.kind.case !== "event") this.#stopTyper(m.from);
+    if (!m.content || m.content.kind?.$case !== "event") this.#stopTyper(m.from);
     this.#renderList("auto");
     this.#markRead();
   }
@@ -194,9 +194,9 @@ export class ChatView {
   }
 
   #add(entry: Entry): void {
-    const m = entry.item.case === "message" ? entry.item.value : undefined;
+    const m = entry.item?.$case === "message" ? entry.item.value : undefined;
     if (!m) return;
-    const ev = m.content?.kind.case === "event" ? m.content.kind.value : undefined;
+    const ev = m.content?.kind?.$case === "event" ? m.content.kind.value : undefined;
     if (ev?.type === EventType.EVENT_RECALLED) {
       const it = this.#items.get(ev.msgId.toString());
       if (it) ((it.recalled = true), (it.text = "message recalled"));
@@ -262,7 +262,7 @@ export class ChatView {
     const items = [...this.#items.values()].sort((a, b) =>
       a.seq === undefined ? (b.seq === undefined ? 0 : 1) : b.seq === undefined ? -1 : a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0,
     );
-    const group = this.target?.conversationType === ConversationType.GROUP;
+    const group = this.target?.conversationType === ConversationType.CONVERSATION_TYPE_GROUP;
     update(
       l,
       h("div", { class: "history-edge" }, this.#loading ? "loading…" : this.#hasMore ? "" : "start of the conversation"),

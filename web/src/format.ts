@@ -40,7 +40,7 @@ export function describeEvent(ev: Event, me: string): string {
 export function messageText(m: Message, me: string): string {
   if (m.recalled) return "message recalled";
   const k = m.content?.kind;
-  switch (k?.case) {
+  switch (k?.$case) {
     case "text":
     case "emoji":
       return k.value;

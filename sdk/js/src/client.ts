@@ -1,11 +1,7 @@
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   ConversationType,
-  FrameSchema,
-  GroupRequestSchema,
   Platform,
-  SendSchema,
-  type ContentSchema,
+  type Content,
   type Conversation,
   type Entry,
   type FriendList,
@@ -25,9 +21,9 @@ import {
   type SendAck,
   type SyncResult,
   type TypingSignal,
-} from "./gen/clientpb/client_pb.js";
+} from "./gen/clientpb/client.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
-import { decodeFrame, encodeFrame, subprotocols, type Codec } from "./codec.js";
+import { checkFrame, decodeFrame, encodeFrame, subprotocols, type Codec } from "./codec.js";
 import { Emitter } from "./emitter.js";
 import { ActorimError, ClientErrorCode } from "./errors.js";
 import { httpUrlOf } from "./http.js";
@@ -111,10 +107,11 @@ export interface SendOptions {
   mentions?: string[];
 }
 
-/** Content of a message: a string is text; otherwise a protobuf-es Content init, e.g. `{ kind: { case: "emoji", value: "👍" } }`. */
-export type ContentInit = string | MessageInitShape<typeof ContentSchema>;
+/** Content of a message: a string is text; otherwise a Content, e.g. `{ kind: { $case: "emoji", value: "👍" } }`. */
+export type ContentInit = string | Content;
 
-type FrameBody = MessageInitShape<typeof FrameSchema>["body"];
+/** The body of a request frame, e.g. `{ $case: "sync", value: { afterSeq: 0n, limit: 0 } }`. */
+export type FrameBody = Frame["body"];
 
 interface Pending {
   resolve(f: Frame): void;
@@ -259,7 +256,7 @@ export class Client extends Emitter<ClientEvents> {
   /** Sends Logout (the server closes with 1000) and closes the client. */
   logout(): void {
     this.#flushAck();
-    if (this.#ws && this.#state === "online") this.#write({ id: 0, body: { case: "logout", value: {} } });
+    if (this.#ws && this.#state === "online") this.#write({ id: 0, body: { $case: "logout", value: {} } });
     this.close();
   }
 
@@ -277,13 +274,18 @@ export class Client extends Emitter<ClientEvents> {
     const clientMsgId = o.clientMsgId ?? newClientMsgId();
     const existing = this.#outbox.get(clientMsgId);
     if (existing) return existing.promise;
-    const send = create(SendSchema, {
+    const send: Send = {
       clientMsgId,
       to,
-      conversationType: o.conversationType ?? ConversationType.UNSPECIFIED,
-      content: typeof content === "string" ? { kind: { case: "text", value: content } } : content,
+      conversationType: o.conversationType ?? ConversationType.CONVERSATION_TYPE_UNSPECIFIED,
+      content: typeof content === "string" ? { kind: { $case: "text", value: content } } : content,
       mentions: o.mentions ?? [],
-    });
+    };
+    try {
+      checkFrame({ id: 0, body: { $case: "send", value: send } });
+    } catch (e) {
+      return Promise.reject(e);
+    }
     let resolve!: (a: SendAck) => void, reject!: (e: unknown) => void;
     const promise = new Promise<SendAck>((res, rej) => ((resolve = res), (reject = rej)));
     const out: Outgoing = { send, promise, resolve, reject };
@@ -305,14 +307,14 @@ export class Client extends Emitter<ClientEvents> {
         if (out.reqId === id) out.reqId = undefined;
       },
     });
-    this.#write({ id, body: { case: "send", value: out.send } });
+    this.#write({ id, body: { $case: "send", value: out.send } });
   }
 
   #onSendAnswer(out: Outgoing, id: number, f: Frame): void {
     if (out.reqId !== id) return;
     out.reqId = undefined;
     const cmid = out.send.clientMsgId;
-    if (f.body.case === "sendAck") {
+    if (f.body?.$case === "sendAck") {
       this.#outbox.delete(cmid);
       if (f.body.value.clientMsgId !== cmid) {
         out.reject(new ActorimError(ClientErrorCode.Protocol, `ack of ${f.body.value.clientMsgId} for ${cmid}`));
@@ -321,7 +323,7 @@ export class Client extends Emitter<ClientEvents> {
       }
       return;
     }
-    if (f.body.case === "error") {
+    if (f.body?.$case === "error") {
       const e = ActorimError.fromFrame(f.body.value);
       if (e.code === "ERR_RATE_LIMITED" || e.code === "ERR_UNAVAILABLE") {
         out.retryTimer = setTimeout(() => {
@@ -335,19 +337,21 @@ export class Client extends Emitter<ClientEvents> {
       return;
     }
     this.#outbox.delete(cmid);
-    out.reject(new ActorimError(ClientErrorCode.Protocol, `send answered with ${f.body.case}`));
+    out.reject(new ActorimError(ClientErrorCode.Protocol, `send answered with ${f.body?.$case}`));
   }
 
   // --- requests -------------------------------------------------------------
 
   /**
-   * Sends one request frame (its body, e.g. `{ case: "sync", value: { afterSeq: 0n } }`)
+   * Sends one request frame (its body, a complete message, e.g.
+   * `{ $case: "sync", value: { afterSeq: 0n, limit: 0 } }`)
    * once the client is online and resolves with the answer frame. An Error
    * answer rejects with an ActorimError; so do a timeout (CLIENT_TIMEOUT)
    * and a connection that drops first (CLIENT_DISCONNECTED: not retried,
    * since only sends carry an id that makes a retry safe).
    */
   async request(body: FrameBody, o: { timeoutMs?: number } = {}): Promise<Frame> {
+    checkFrame({ id: 0, body });
     const timeout = o.timeoutMs ?? this.#timeout;
     const deadline = Date.now() + timeout;
     if (this.#state !== "online") await this.#waitOnline(timeout);
@@ -355,147 +359,153 @@ export class Client extends Emitter<ClientEvents> {
       const id = this.#newId();
       const p: Pending = {
         resolve: (f) => {
-          if (f.body.case === "error") reject(ActorimError.fromFrame(f.body.value));
+          if (f.body?.$case === "error") reject(ActorimError.fromFrame(f.body.value));
           else resolve(f);
         },
         reject,
         timer: setTimeout(() => {
           this.#pending.delete(id);
-          reject(new ActorimError(ClientErrorCode.Timeout, `no answer to ${body?.case} in ${timeout} ms`));
+          reject(new ActorimError(ClientErrorCode.Timeout, `no answer to ${body?.$case} in ${timeout} ms`));
         }, Math.max(0, deadline - Date.now())),
       };
       this.#pending.set(id, p);
-      this.#write(create(FrameSchema, { id, body }));
+      this.#write({ id, body });
     });
   }
 
   async #result(body: FrameBody): Promise<Result> {
     const f = await this.request(body);
-    if (f.body.case !== "result") throw new ActorimError(ClientErrorCode.Protocol, `expected result, got ${f.body.case}`);
+    if (f.body?.$case !== "result") throw new ActorimError(ClientErrorCode.Protocol, `expected result, got ${f.body?.$case}`);
     return f.body.value;
   }
 
   /** The caller's timeline entries after afterSeq, oldest first (does not move the push stream). */
   async sync(afterSeq: bigint, limit = 0): Promise<SyncResult> {
-    const f = await this.request({ case: "sync", value: { afterSeq, limit } });
-    if (f.body.case !== "syncResult") throw new ActorimError(ClientErrorCode.Protocol, `expected syncResult, got ${f.body.case}`);
+    const f = await this.request({ $case: "sync", value: { afterSeq, limit } });
+    if (f.body?.$case !== "syncResult") throw new ActorimError(ClientErrorCode.Protocol, `expected syncResult, got ${f.body?.$case}`);
     return f.body.value;
   }
 
   /** One page of a conversation, newest first, entries below beforeSeq (0: from the newest). */
   async history(conversationId: string, page: { beforeSeq?: bigint; limit?: number } = {}): Promise<HistoryResult> {
     const f = await this.request({
-      case: "history",
+      $case: "history",
       value: { conversationId, beforeSeq: page.beforeSeq ?? 0n, limit: page.limit ?? 0 },
     });
-    if (f.body.case !== "historyResult")
-      throw new ActorimError(ClientErrorCode.Protocol, `expected historyResult, got ${f.body.case}`);
+    if (f.body?.$case !== "historyResult")
+      throw new ActorimError(ClientErrorCode.Protocol, `expected historyResult, got ${f.body?.$case}`);
     return f.body.value;
   }
 
   async ping(): Promise<Pong> {
-    const f = await this.request({ case: "ping", value: {} });
-    if (f.body.case !== "pong") throw new ActorimError(ClientErrorCode.Protocol, `expected pong, got ${f.body.case}`);
+    const f = await this.request({ $case: "ping", value: {} });
+    if (f.body?.$case !== "pong") throw new ActorimError(ClientErrorCode.Protocol, `expected pong, got ${f.body?.$case}`);
     return f.body.value;
   }
 
   /** Marks a conversation read up to and including msgId (a read receipt in private chats). */
   async markRead(conversationId: string, msgId: bigint): Promise<void> {
-    await this.#result({ case: "read", value: { conversationId, msgId } });
+    await this.#result({ $case: "read", value: { conversationId, msgId } });
   }
 
   /** Withdraws a message within the recall window. */
   async recall(conversationId: string, msgId: bigint): Promise<void> {
-    await this.#result({ case: "recall", value: { conversationId, msgId } });
+    await this.#result({ $case: "recall", value: { conversationId, msgId } });
   }
 
   /** Tells `to` (a user, or a group with CONVERSATION_TYPE_GROUP) that the caller is or stopped typing. */
-  async typing(to: string, typing = true, conversationType = ConversationType.UNSPECIFIED): Promise<void> {
-    await this.#result({ case: "typing", value: { to, typing, conversationType } });
+  async typing(to: string, typing = true, conversationType = ConversationType.CONVERSATION_TYPE_UNSPECIFIED): Promise<void> {
+    await this.#result({ $case: "typing", value: { to, typing, conversationType } });
   }
 
   /** The conversation list: pinned first, then newest first, with unread counts. */
   async conversations(): Promise<Conversation[]> {
-    const r = await this.#result({ case: "conversations", value: {} });
-    return r.data.case === "conversations" ? r.data.value.conversations : [];
+    const r = await this.#result({ $case: "conversations", value: {} });
+    return r.data?.$case === "conversations" ? r.data.value.conversations : [];
   }
 
   /** Pins or mutes a conversation on all the caller's devices. */
   async updateConversation(conversationId: string, flags: { pinned?: boolean; muted?: boolean }): Promise<void> {
-    await this.#result({ case: "conversationUpdate", value: { conversationId, ...flags } });
+    await this.#result({ $case: "conversationUpdate", value: { conversationId, ...flags } });
   }
 
   // Friends and the blacklist.
 
   async friendRequest(to: string, note = ""): Promise<void> {
-    await this.#result({ case: "friendRequest", value: { to, note } });
+    await this.#result({ $case: "friendRequest", value: { to, note } });
   }
   async friendAccept(from: string): Promise<void> {
-    await this.#result({ case: "friendRespond", value: { from, accept: true } });
+    await this.#result({ $case: "friendRespond", value: { from, accept: true } });
   }
   async friendReject(from: string): Promise<void> {
-    await this.#result({ case: "friendRespond", value: { from, accept: false } });
+    await this.#result({ $case: "friendRespond", value: { from, accept: false } });
   }
   async friendDelete(user: string): Promise<void> {
-    await this.#result({ case: "friendDelete", value: { user } });
+    await this.#result({ $case: "friendDelete", value: { user } });
   }
   /** Sets the caller's remark and/or category for a friend (only the fields given change). */
   async friendUpdate(user: string, f: { remark?: string; category?: string }): Promise<void> {
-    await this.#result({ case: "friendUpdate", value: { user, ...f } });
+    await this.#result({ $case: "friendUpdate", value: { user, ...f } });
   }
   async friendList(): Promise<FriendList | undefined> {
-    const r = await this.#result({ case: "friendList", value: {} });
-    return r.data.case === "friends" ? r.data.value : undefined;
+    const r = await this.#result({ $case: "friendList", value: {} });
+    return r.data?.$case === "friends" ? r.data.value : undefined;
   }
   async block(user: string): Promise<void> {
-    await this.#result({ case: "block", value: { user, blocked: true } });
+    await this.#result({ $case: "block", value: { user, blocked: true } });
   }
   async unblock(user: string): Promise<void> {
-    await this.#result({ case: "block", value: { user, blocked: false } });
+    await this.#result({ $case: "block", value: { user, blocked: false } });
   }
   /** friendsOnly: only friends may send the caller private messages. */
   async updateSettings(s: { friendsOnly?: boolean }): Promise<void> {
-    await this.#result({ case: "settings", value: s });
+    await this.#result({ $case: "settings", value: s });
   }
   /** The online state of up to 200 users (friends only; others show offline). */
   async presence(users: string[]): Promise<Presence[]> {
-    const r = await this.#result({ case: "presenceQuery", value: { users } });
-    return r.data.case === "presence" ? r.data.value.users : [];
+    const r = await this.#result({ $case: "presenceQuery", value: { users } });
+    return r.data?.$case === "presence" ? r.data.value.users : [];
   }
 
   // Groups.
 
-  /** Any group operation (protocol.md, "Groups"), e.g. `group("g1", { case: "muteAll", value: { on: true } })`. */
-  group(groupId: string, op: MessageInitShape<typeof GroupRequestSchema>["op"]): Promise<Result> {
-    const value: GroupRequest = create(GroupRequestSchema, { groupId, op });
-    return this.#result({ case: "group", value });
+  /** Any group operation (protocol.md, "Groups"), e.g. `group("g1", { $case: "muteAll", value: { on: true } })`. */
+  group(groupId: string, op: GroupRequest["op"]): Promise<Result> {
+    return this.#result({ $case: "group", value: { groupId, op } });
   }
   async createGroup(
     groupId: string,
     g: { name?: string; members?: string[]; joinPolicy?: JoinPolicy; avatarUrl?: string; notice?: string } = {},
   ): Promise<GroupInfo | undefined> {
-    const r = await this.group(groupId, { case: "create", value: g });
-    return r.data.case === "group" ? r.data.value : undefined;
+    const value = {
+      name: g.name ?? "",
+      avatarUrl: g.avatarUrl ?? "",
+      notice: g.notice ?? "",
+      joinPolicy: g.joinPolicy ?? 0,
+      members: g.members ?? [],
+    };
+    const r = await this.group(groupId, { $case: "create", value });
+    return r.data?.$case === "group" ? r.data.value : undefined;
   }
   async groupInfo(groupId: string): Promise<GroupInfo | undefined> {
-    const r = await this.group(groupId, { case: "info", value: {} });
-    return r.data.case === "group" ? r.data.value : undefined;
+    const r = await this.group(groupId, { $case: "info", value: {} });
+    return r.data?.$case === "group" ? r.data.value : undefined;
   }
   async inviteToGroup(groupId: string, users: string[]): Promise<void> {
-    await this.group(groupId, { case: "invite", value: { users } });
+    await this.group(groupId, { $case: "invite", value: { users } });
   }
   async joinGroup(groupId: string, note = ""): Promise<void> {
-    await this.group(groupId, { case: "join", value: { note } });
+    await this.group(groupId, { $case: "join", value: { note } });
   }
   async leaveGroup(groupId: string): Promise<void> {
-    await this.group(groupId, { case: "leave", value: {} });
+    await this.group(groupId, { $case: "leave", value: {} });
   }
   async kickFromGroup(groupId: string, users: string[]): Promise<void> {
-    await this.group(groupId, { case: "kick", value: { users } });
+    await this.group(groupId, { $case: "kick", value: { users } });
   }
   async groupMembers(groupId: string): Promise<GroupMembers | undefined> {
-    const r = await this.group(groupId, { case: "members", value: {} });
-    return r.data.case === "members" ? r.data.value : undefined;
+    const r = await this.group(groupId, { $case: "members", value: {} });
+    return r.data?.$case === "members" ? r.data.value : undefined;
   }
 
   // --- the connection -------------------------------------------------------
@@ -515,11 +525,11 @@ export class Client extends Emitter<ClientEvents> {
     if (this.listenerCount("error") > 0) this.emit("error", e, () => {});
   };
 
-  #write(f: MessageInitShape<typeof FrameSchema>): void {
+  #write(f: Frame): void {
     const ws = this.#ws;
     if (!ws) return;
     try {
-      ws.send(encodeFrame(this.codec, create(FrameSchema, f)));
+      ws.send(encodeFrame(this.codec, f));
     } catch (e) {
       this.#reportError(e);
     }
@@ -578,8 +588,8 @@ export class Client extends Emitter<ClientEvents> {
       this.#write({
         id: this.#loginId,
         body: {
-          case: "login",
-          value: { token, deviceId: this.#o.deviceId, platform: this.#o.platform ?? Platform.WEB, lastSeq },
+          $case: "login",
+          value: { token, deviceId: this.#o.deviceId, platform: this.#o.platform ?? Platform.PLATFORM_WEB, lastSeq },
         },
       });
     };
@@ -603,7 +613,7 @@ export class Client extends Emitter<ClientEvents> {
 
   #onFrame(ws: WebSocketLike, f: Frame): void {
     const b = f.body;
-    switch (b.case) {
+    switch (b?.$case) {
       case "push":
         for (const entry of b.value.entries) {
           if (entry.seq > this.#maxPushed) this.#maxPushed = entry.seq;
@@ -612,8 +622,8 @@ export class Client extends Emitter<ClientEvents> {
         void this.#pump();
         return;
       case "signal":
-        if (b.value.kind.case === "typing") this.emit("typing", b.value.kind.value, this.#reportError);
-        else if (b.value.kind.case === "presence") this.emit("presence", b.value.kind.value, this.#reportError);
+        if (b.value.kind?.$case === "typing") this.emit("typing", b.value.kind.value, this.#reportError);
+        else if (b.value.kind?.$case === "presence") this.emit("presence", b.value.kind.value, this.#reportError);
         return;
       case "kick":
         this.emit("kick", b.value, this.#reportError);
@@ -630,11 +640,11 @@ export class Client extends Emitter<ClientEvents> {
       p.resolve(f);
       return;
     }
-    if (b.case === "error") this.#reportError(ActorimError.fromFrame(b.value));
+    if (b?.$case === "error") this.#reportError(ActorimError.fromFrame(b.value));
   }
 
   #onLoginAnswer(ws: WebSocketLike, f: Frame): void {
-    if (f.body.case === "loginOk") {
+    if (f.body?.$case === "loginOk") {
       const ok = f.body.value;
       this.loginOk = ok;
       this.userId = ok.userId;
@@ -657,9 +667,9 @@ export class Client extends Emitter<ClientEvents> {
       return;
     }
     const e =
-      f.body.case === "error"
+      f.body?.$case === "error"
         ? ActorimError.fromFrame(f.body.value)
-        : new ActorimError(ClientErrorCode.Protocol, `login answered with ${f.body.case}`);
+        : new ActorimError(ClientErrorCode.Protocol, `login answered with ${f.body?.$case}`);
     this.#reportError(e);
     if (e.code === "ERR_UNAUTHENTICATED") return; // the server closes with 4001
     if (e.code === "ERR_BAD_REQUEST") {
@@ -746,7 +756,7 @@ export class Client extends Emitter<ClientEvents> {
       m !== undefined &&
       m.from === this.userId &&
       m.fromDevice === this.#o.deviceId &&
-      m.content?.kind.case !== "event"
+      m.content?.kind?.$case !== "event"
     );
   }
 
@@ -761,11 +771,11 @@ export class Client extends Emitter<ClientEvents> {
         if (item.ws !== this.#ws) continue; // from a connection that ended: it will be pushed again
         const { entry } = item;
         if (this.#lastSeq !== undefined && entry.seq <= this.#lastSeq) continue;
-        const m = entry.item.case === "message" ? entry.item.value : undefined;
+        const m = entry.item?.$case === "message" ? entry.item.value : undefined;
         // Own sends come back only on a later connection; the app has their SendAck.
         if (m && !this.#isOwnSend(m)) {
           try {
-            await this.emitAsync(m.content?.kind.case === "event" ? "event" : "message", entry);
+            await this.emitAsync(m.content?.kind?.$case === "event" ? "event" : "message", entry);
           } catch (e) {
             this.#reportError(e); // a failing listener does not stop the stream
           }
@@ -802,6 +812,6 @@ export class Client extends Emitter<ClientEvents> {
     this.#ackedSeq = seq;
     this.#unacked = 0;
     this.#lastAckAt = Date.now();
-    this.#write({ id: 0, body: { case: "pushAck", value: { seq } } });
+    this.#write({ id: 0, body: { $case: "pushAck", value: { seq } } });
   }
 }

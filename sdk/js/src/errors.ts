@@ -1,4 +1,4 @@
-import { ErrorCode, type Error as ErrorFrame } from "./gen/clientpb/client_pb.js";
+import { ErrorCode, type Error as ErrorFrame } from "./gen/clientpb/client.js";
 
 /**
  * Codes the SDK itself gives, beside the server's `ERR_*` codes (protocol.md,
@@ -15,6 +15,8 @@ export const ClientErrorCode = {
   Protocol: "CLIENT_PROTOCOL",
   /** An HTTP call failed without a JSON error body (network, CORS, proxy). */
   Http: "CLIENT_HTTP",
+  /** The SDK refused to send a frame: it holds an unrecognized enum value (UNRECOGNIZED, -1) or a negative number. */
+  Invalid: "CLIENT_INVALID",
 } as const;
 
 /**
@@ -37,7 +39,8 @@ export class ActorimError extends Error {
   /** The error an Error frame carries. */
   static fromFrame(e: ErrorFrame): ActorimError {
     return new ActorimError(
-      ErrorCode[e.code] ?? `ERR_${e.code}`,
+      // An unknown code is its number in proto and UNRECOGNIZED (-1) in JSON.
+      (e.code >= 0 ? ErrorCode[e.code] : "ERR_UNRECOGNIZED") ?? `ERR_${e.code}`,
       e.message,
       e.retryAfterMs > 0 ? e.retryAfterMs : undefined,
     );

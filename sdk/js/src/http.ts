@@ -1,5 +1,4 @@
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { HistoryResultSchema, type HistoryResult } from "./gen/clientpb/client_pb.js";
+import { HistoryResult } from "./gen/clientpb/client.js";
 import { ActorimError, ClientErrorCode } from "./errors.js";
 
 /** The HTTP base of a WebSocket URL: ws://h:p/ws becomes http://h:p. */
@@ -101,5 +100,5 @@ export async function history(
   const qs = q.toString();
   const path = `/v1/conversations/${encodeURIComponent(conversationId)}/messages${qs ? "?" + qs : ""}`;
   const body = await call(httpUrl, path, { method: "GET", token }, o);
-  return fromJson(HistoryResultSchema, (body ?? {}) as JsonValue, { ignoreUnknownFields: true });
+  return HistoryResult.fromJSON(body ?? {});
 }

@@ -1,4 +1,4 @@
-import { ConversationType } from "./gen/clientpb/client_pb.js";
+import { ConversationType } from "./gen/clientpb/client.js";
 
 /**
  * The id of the private conversation of users a and b: "p:" and the two ids
@@ -22,12 +22,12 @@ export interface ConversationTarget {
  */
 export function conversationTarget(conversationId: string, me: string): ConversationTarget | undefined {
   if (conversationId.startsWith("g:") && conversationId.length > 2) {
-    return { to: conversationId.slice(2), conversationType: ConversationType.GROUP };
+    return { to: conversationId.slice(2), conversationType: ConversationType.CONVERSATION_TYPE_GROUP };
   }
   if (conversationId.startsWith("p:")) {
     const [a, b] = conversationId.slice(2).split(":");
     if (!a || !b) return undefined;
-    return { to: a === me ? b : a, conversationType: ConversationType.PRIVATE };
+    return { to: a === me ? b : a, conversationType: ConversationType.CONVERSATION_TYPE_PRIVATE };
   }
   return undefined;
 }

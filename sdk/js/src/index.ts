@@ -7,6 +7,7 @@ export {
   type ClientOptions,
   type ConnectionState,
   type ContentInit,
+  type FrameBody,
   type SendOptions,
   type WebSocketConstructor,
   type WebSocketLike,
@@ -14,7 +15,7 @@ export {
 export { ActorimError, ClientErrorCode } from "./errors.js";
 export { MemorySeqStore, LocalStorageSeqStore, type SeqStore } from "./store.js";
 export { Backoff, type BackoffOptions } from "./backoff.js";
-export { decodeFrame, encodeFrame, subprotocols, type Codec } from "./codec.js";
+export { checkFrame, decodeFrame, encodeFrame, subprotocols, type Codec } from "./codec.js";
 export { register, login, history, httpUrlOf, type LoginResult, type HttpOptions } from "./http.js";
-export * from "./gen/clientpb/client_pb.js";
+export * from "./gen/clientpb/client.js";
 export { privateConversationId, conversationTarget, wsUrlOf, type ConversationTarget } from "./ids.js";

@@ -50,8 +50,8 @@ async function main(): Promise<void> {
       const receiver = node.client(await node.user(r), { deviceId: "receiver" });
       const p: Pair = { sender, receiver, to: r, acked: [], got: [], failed: 0 };
       receiver.on("message", (e) => {
-        const m = e.item.case === "message" ? e.item.value : undefined;
-        if (m?.content?.kind.case === "text") {
+        const m = e.item?.$case === "message" ? e.item.value : undefined;
+        if (m?.content?.kind?.$case === "text") {
           p.got.push(Number(m.content.kind.value));
         }
       });

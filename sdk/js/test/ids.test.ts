@@ -11,10 +11,10 @@ test("privateConversationId sorts the two ids", () => {
 });
 
 test("conversationTarget gives the other party, the group, or nothing", () => {
-  assert.deepEqual(conversationTarget("p:alice:bob", "alice"), { to: "bob", conversationType: ConversationType.PRIVATE });
-  assert.deepEqual(conversationTarget("p:alice:bob", "bob"), { to: "alice", conversationType: ConversationType.PRIVATE });
-  assert.deepEqual(conversationTarget("p:me:me", "me"), { to: "me", conversationType: ConversationType.PRIVATE });
-  assert.deepEqual(conversationTarget("g:team.1", "alice"), { to: "team.1", conversationType: ConversationType.GROUP });
+  assert.deepEqual(conversationTarget("p:alice:bob", "alice"), { to: "bob", conversationType: ConversationType.CONVERSATION_TYPE_PRIVATE });
+  assert.deepEqual(conversationTarget("p:alice:bob", "bob"), { to: "alice", conversationType: ConversationType.CONVERSATION_TYPE_PRIVATE });
+  assert.deepEqual(conversationTarget("p:me:me", "me"), { to: "me", conversationType: ConversationType.CONVERSATION_TYPE_PRIVATE });
+  assert.deepEqual(conversationTarget("g:team.1", "alice"), { to: "team.1", conversationType: ConversationType.CONVERSATION_TYPE_GROUP });
   assert.equal(conversationTarget("s:news", "alice"), undefined);
   assert.equal(conversationTarget("g:", "alice"), undefined);
   assert.equal(conversationTarget("p:alice", "alice"), undefined);

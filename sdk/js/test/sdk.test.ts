@@ -3,10 +3,11 @@
 // coded refusals and 64-bit values.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { create } from "@bufbuild/protobuf";
 import {
   ActorimError,
-  FrameSchema,
+  ConversationType,
+  Frame,
+  Platform,
   decodeFrame,
   encodeFrame,
   history,
@@ -35,8 +36,8 @@ after(async () => {
 });
 
 function textOf(e: Entry): string {
-  const m = e.item.case === "message" ? e.item.value : undefined;
-  return m?.content?.kind.case === "text" ? m.content.kind.value : `<${m?.content?.kind.case}>`;
+  const m = e.item?.$case === "message" ? e.item.value : undefined;
+  return m?.content?.kind?.$case === "text" ? m.content.kind.value : `<${m?.content?.kind?.$case}>`;
 }
 
 /** Collects what a client's app sees: message entries in delivery order. */
@@ -68,14 +69,14 @@ for (const codec of ["proto", "json"] as Codec[]) {
     const acks: SendAck[] = [];
     for (let i = 0; i < 5; i++) {
       acks.push(await ca.send(b, `a${i}`));
-      acks.push(await cb.send(a, { kind: { case: "text", value: `b${i}` } }));
+      acks.push(await cb.send(a, { kind: { $case: "text", value: `b${i}` } }));
     }
     await until(() => inA.length === 5 && inB.length === 5, () => `A got ${inA.length}, B got ${inB.length}`);
     assert.deepEqual(inB.map(textOf), ["a0", "a1", "a2", "a3", "a4"]);
     assert.deepEqual(inA.map(textOf), ["b0", "b1", "b2", "b3", "b4"]);
     for (const e of inB) {
       assert.equal(typeof e.seq, "bigint");
-      const m = e.item.value!;
+      const m = e.item!.value;
       assert.equal(m.from, a);
       assert.equal(m.conversationId, [a, b].sort().join(":").replace(/^/, "p:"));
     }
@@ -85,7 +86,7 @@ for (const codec of ["proto", "json"] as Codec[]) {
       assert.ok(k.msgId > 0n && k.seq > 0n && k.sentAtMs > 1_600_000_000_000n);
     }
     // The ack's msgId is the id the recipient sees.
-    assert.equal(inB[0]!.item.value!.id, acks[0]!.msgId);
+    assert.equal(inB[0]!.item!.value.id, acks[0]!.msgId);
     // History over WebSocket and over HTTP agree (newest first).
     const conv = acks[0]!.conversationId;
     const ws = await ca.history(conv, { limit: 3 });
@@ -118,26 +119,110 @@ describe("64-bit values", () => {
   const big = 2n ** 63n + 5n; // beyond Number.MAX_SAFE_INTEGER and int64
   for (const codec of ["proto", "json"] as Codec[]) {
     test(`${codec} round-trips uint64 seq and ids as bigint`, () => {
-      const f = create(FrameSchema, {
+      const f: Frame = {
         id: 7,
-        body: { case: "sendAck", value: { clientMsgId: "x", msgId: big + 1n, seq: big, sentAtMs: 1795359015892n } },
-      });
+        body: {
+          $case: "sendAck",
+          value: { clientMsgId: "x", msgId: big + 1n, seq: big, sentAtMs: 1795359015892n, conversationId: "", duplicate: false },
+        },
+      };
       const wire = encodeFrame(codec, f);
       if (codec === "json") {
         assert.equal(typeof wire, "string");
         assert.match(wire as string, /"seq":"9223372036854775813"/);
       } else assert.ok(wire instanceof Uint8Array);
       const back = decodeFrame(codec, wire);
-      assert.equal(back.body.case, "sendAck");
-      const v = back.body.value as { seq: bigint; msgId: bigint };
+      assert.equal(back.body?.$case, "sendAck");
+      const v = back.body!.value as { seq: bigint; msgId: bigint };
       assert.equal(v.seq, big);
       assert.equal(v.msgId, big + 1n);
     });
   }
+  test("a Frame's proto3 JSON round trip: 64-bit as strings, enum names, lowerCamelCase", () => {
+    const f: Frame = {
+      id: 9,
+      body: {
+        $case: "push",
+        value: {
+          entries: [
+            {
+              seq: 2n ** 64n - 1n,
+              item: {
+                $case: "message",
+                value: {
+                  id: big,
+                  conversationId: "g:team",
+                  conversationType: ConversationType.CONVERSATION_TYPE_GROUP,
+                  from: "alice",
+                  to: "",
+                  fromDevice: "d1",
+                  clientMsgId: "c1",
+                  sentAtMs: 1795359015892n,
+                  content: { kind: { $case: "text", value: "hi" } },
+                  mentions: ["bob"],
+                  silent: false,
+                  recalled: false,
+                },
+              },
+            },
+          ],
+        },
+      },
+    };
+    const text = encodeFrame("json", f) as string;
+    const j = JSON.parse(text);
+    const m = j.push.entries[0].message;
+    assert.equal(j.push.entries[0].seq, "18446744073709551615");
+    assert.equal(m.id, "9223372036854775813");
+    assert.equal(m.sentAtMs, "1795359015892");
+    assert.equal(m.conversationType, "CONVERSATION_TYPE_GROUP");
+    assert.equal(m.conversationId, "g:team");
+    assert.deepEqual(m.content, { text: "hi" });
+    assert.deepEqual(decodeFrame("json", text), f);
+    // Login: an enum name and an optional uint64 present at 0.
+    const login: Frame = {
+      id: 1,
+      body: { $case: "login", value: { token: "t", deviceId: "d", platform: Platform.PLATFORM_WEB, lastSeq: 0n } },
+    };
+    assert.equal(
+      encodeFrame("json", login),
+      '{"id":1,"login":{"token":"t","deviceId":"d","platform":"PLATFORM_WEB","lastSeq":"0"}}',
+    );
+    assert.deepEqual(decodeFrame("json", encodeFrame("json", login)), login);
+    assert.deepEqual(decodeFrame("proto", encodeFrame("proto", login)), login);
+  });
+
+  test("unknown enums decode as their number (proto) or UNRECOGNIZED (JSON), and are never sent", async () => {
+    const typing = (conversationType: number): Frame => ({
+      id: 3,
+      body: { $case: "typing", value: { to: "x", conversationType, typing: true } },
+    });
+    // A number this client does not know (a newer server) stays a number in proto...
+    const p = decodeFrame("proto", encodeFrame("proto", typing(9)));
+    assert.equal(p.body?.$case === "typing" && p.body.value.conversationType, 9);
+    // ...an unknown name in JSON becomes UNRECOGNIZED (-1).
+    const j = decodeFrame("json", '{"id":3,"typing":{"to":"x","conversationType":"CONVERSATION_TYPE_NEW"}}');
+    assert.equal(j.body?.$case === "typing" && j.body.value.conversationType, ConversationType.UNRECOGNIZED);
+    // The SDK refuses to send it, with either codec.
+    for (const codec of ["proto", "json"] as Codec[]) {
+      assert.throws(() => encodeFrame(codec, typing(ConversationType.UNRECOGNIZED)), (e: unknown) => {
+        assert.ok(e instanceof ActorimError);
+        assert.equal(e.code, "CLIENT_INVALID");
+        return true;
+      });
+    }
+    const c = track(node.client(await node.user(uid("uma"))));
+    await assert.rejects(
+      c.send("x", "y", { conversationType: ConversationType.UNRECOGNIZED }),
+      (e: unknown) => e instanceof ActorimError && e.code === "CLIENT_INVALID",
+    );
+    assert.equal(c.unackedSends, 0);
+  });
+
   test("JSON strings and numbers beyond 2^53 decode exactly", () => {
     const f = decodeFrame("json", '{"push":{"entries":[{"seq":"9007199254740993"},{"seq":12}]},"unknownField":1}');
-    assert.equal(f.body.case, "push");
-    const seqs = (f.body.value as { entries: Entry[] }).entries.map((e) => e.seq);
+    assert.equal(f.body?.$case, "push");
+    const seqs = (f.body!.value as { entries: Entry[] }).entries.map((e) => e.seq);
     assert.deepEqual(seqs, [9007199254740993n, 12n]);
   });
 });
@@ -151,7 +236,7 @@ test("re-pushed entries reach the app once (slow handler past the push retry)", 
       codec: "json",
       WebSocket: tapSocket((data) => {
         const f = decodeFrame("json", data as string);
-        if (f.body.case === "push") for (const e of f.body.value.entries) raw.set(e.seq, (raw.get(e.seq) ?? 0) + 1);
+        if (f.body?.$case === "push") for (const e of f.body.value.entries) raw.set(e.seq, (raw.get(e.seq) ?? 0) + 1);
         return true;
       }),
     }),
@@ -190,7 +275,7 @@ test("a send whose ack was lost is re-sent with the same clientMsgId: one messag
       codec: "json",
       WebSocket: tapSocket((data, ws) => {
         const f = decodeFrame("json", data as string);
-        if (dropAcks && f.body.case === "sendAck") {
+        if (dropAcks && f.body?.$case === "sendAck") {
           dropped++;
           dropAcks = false;
           ws.close(4000, "test: ack lost"); // the node stored it; the client never hears
@@ -211,7 +296,7 @@ test("a send whose ack was lost is re-sent with the same clientMsgId: one messag
   const after = await ca.send(b, "after");
   await until(() => inB.length === 2, () => `B got ${inB.map(textOf)}`);
   assert.deepEqual(inB.map(textOf), ["only once", "after"]);
-  assert.equal(inB[0]!.item.value!.id, ack.msgId);
+  assert.equal(inB[0]!.item?.value.id, ack.msgId);
   assert.ok(after.msgId > ack.msgId);
 });
 
@@ -271,8 +356,8 @@ test("sends in flight when the node is killed are retried after the restart with
   await until(() => inB.length >= want.length + 1, () => `B got ${inB.length}`);
   assertExactlyOnceInOrder(inB, [...want, "marker"]);
   assert.deepEqual(
-    inB.map((e) => e.item.value!.clientMsgId),
-    [...want.map((t) => `id-${t}`), inB.at(-1)!.item.value!.clientMsgId],
+    inB.map((e) => e.item?.value.clientMsgId),
+    [...want.map((t) => `id-${t}`), inB.at(-1)!.item?.value.clientMsgId],
   );
 });
 
