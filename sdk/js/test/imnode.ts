@@ -28,6 +28,8 @@ export class Node {
   private constructor(
     readonly dir: string,
     readonly port: number,
+    /** Flags given to imnode beside the defaults (e.g. --media-max-bytes). */
+    readonly extraArgs: string[] = [],
   ) {}
 
   get url(): string {
@@ -37,8 +39,9 @@ export class Node {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<Node> {
-    const n = new Node(mkdtempSync(join(tmpdir(), "actorim-sdk-")), await freePort());
+  /** Starts a node; extraArgs are more imnode flags (e.g. ["--media-max-bytes", "1000"]). */
+  static async start(extraArgs: string[] = []): Promise<Node> {
+    const n = new Node(mkdtempSync(join(tmpdir(), "actorim-sdk-")), await freePort(), extraArgs);
     await n.run();
     return n;
   }
@@ -51,6 +54,7 @@ export class Node {
       "--login-rate", "-1",
       "--push-retry", "500ms",
       "--push-retry-max", "2s",
+      ...this.extraArgs,
     ];
     const p = spawn(bin!, args, { stdio: ["ignore", "pipe", "pipe"] });
     this.proc = p;
