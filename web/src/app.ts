@@ -97,6 +97,7 @@ export class App {
 class SignedIn {
   readonly client: Client;
   readonly me: string;
+  readonly #token: string;
   #convs: Conversation[] = [];
   #groups = new Map<string, GroupInfo>();
   #friends?: FriendList;
@@ -121,6 +122,7 @@ class SignedIn {
     session: Session,
   ) {
     this.me = session.userId;
+    this.#token = session.token;
     this.client = new Client({
       url: wsUrl,
       httpUrl: nodeUrl,
@@ -319,8 +321,15 @@ class SignedIn {
     const target = conversationTarget(convId, this.me);
     const group = target?.conversationType === ConversationType.CONVERSATION_TYPE_GROUP ? target.to : "";
     const title = h("div", { class: "chat-title" }, this.#dot(convId), h("strong", {}, group ? "# " : "", this.#title(convId)));
-    this.#chat = new ChatView(this.client, convId, this.me, conv?.readMsgId ?? 0n, title, this.#scheduleRefresh, (e) =>
-      this.app.toast(errorText(e)),
+    this.#chat = new ChatView(
+      this.client,
+      convId,
+      this.me,
+      conv?.readMsgId ?? 0n,
+      title,
+      this.#scheduleRefresh,
+      (e) => this.app.toast(errorText(e)),
+      { httpUrl: nodeUrl, token: this.#token },
     );
     if (group) {
       this.#members = this.#membersPanel(group);

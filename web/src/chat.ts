@@ -1,16 +1,20 @@
 // One conversation: its history (paged backwards as the user scrolls up),
 // live entries, sending with a pending mark until the SendAck, read marks
-// sent while it is on screen, typing in both directions and recall.
+// sent while it is on screen, typing in both directions and recall; images
+// attached (uploaded with progress through @actorim/sdk/media, shown as
+// thumbnails in blob: URLs) and other files offered as downloads.
 import {
   ActorimError,
   ConversationType,
   EventType,
   conversationTarget,
   type Client,
+  type Content,
   type ConversationTarget,
   type Entry,
   type TypingSignal,
 } from "@actorim/sdk";
+import { downloadFile, mediaContent, mediaOf, signedLink, uploadFile } from "@actorim/sdk/media";
 import { h, update, type Child } from "./dom";
 import { messageText, timeOf } from "./format";
 
@@ -24,6 +28,26 @@ interface Item {
   event: boolean;
   recalled: boolean;
   status?: "pending" | "failed";
+  /** Upload progress of a pending attachment, percent. */
+  progress?: number;
+  media?: ItemMedia;
+}
+
+interface ItemMedia {
+  kind: "image" | "audio" | "video" | "file";
+  fileId: string;
+  name: string;
+  size: bigint;
+  caption: string;
+  /** The thumbnail's dimensions (images). */
+  thumbW: number;
+  thumbH: number;
+}
+
+/** Where the media API is, and the user's token for it. */
+export interface MediaAccess {
+  httpUrl: string;
+  token: string;
 }
 
 const PAGE = 30;
@@ -48,6 +72,9 @@ export class ChatView {
   #typers = new Map<string, ReturnType<typeof setTimeout>>();
   #lastTypingSent = 0;
   #closed = false;
+  #file: HTMLInputElement;
+  /** Thumbnails by message id: a blob: URL, or loading/failed. */
+  #thumbs = new Map<string, string>();
 
   constructor(
     private readonly client: Client,
@@ -58,11 +85,23 @@ export class ChatView {
     /** Called after this view changed what the conversation list shows (a read mark, a send). */
     private readonly onChange: () => void,
     private readonly onError: (e: unknown) => void,
+    private readonly mediaAccess?: MediaAccess,
   ) {
     this.target = conversationTarget(conversationId, me);
     this.#marked = readMsgId;
     this.#list = h("div", { class: "messages", onscroll: () => this.#list.scrollTop < 60 && void this.loadOlder() });
     this.#typingEl = h("div", { class: "typing", id: "typing" });
+    this.#file = h("input", {
+      type: "file",
+      id: "attach-input",
+      accept: "image/*",
+      hidden: true,
+      onchange: () => {
+        const f = this.#file.files?.[0];
+        this.#file.value = "";
+        if (f) void this.sendFile(f);
+      },
+    });
     this.#input = h("input", {
       id: "composer",
       placeholder: this.target ? "Write a message, Enter to send" : "Nobody can write here",
@@ -82,6 +121,19 @@ export class ChatView {
           void this.send(text);
         },
       },
+      this.#file,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "attach",
+          id: "attach",
+          title: "Attach an image",
+          disabled: !this.target || !mediaAccess,
+          onclick: () => this.#file.click(),
+        },
+        "📎",
+      ),
       this.#input,
       h("button", { type: "submit", disabled: !this.target }, "Send"),
     );
@@ -93,6 +145,7 @@ export class ChatView {
     this.#closed = true;
     document.removeEventListener("visibilitychange", this.#onVisible);
     for (const t of this.#typers.values()) clearTimeout(t);
+    for (const u of this.#thumbs.values()) if (u.startsWith("blob:")) URL.revokeObjectURL(u);
   }
 
   focus(): void {
@@ -148,8 +201,51 @@ export class ChatView {
   }
 
   async send(text: string): Promise<void> {
+    const local = this.#pending(text);
+    if (local) await this.#deliver(local, text);
+  }
+
+  /** Uploads a file (with its progress on the pending message), then sends it. */
+  async sendFile(file: File): Promise<void> {
+    const a = this.mediaAccess;
+    const local = this.#pending(`[${file.name}]`);
+    if (!a || !local) return;
+    local.progress = 0;
+    this.#renderList("auto");
+    let content: Content;
+    try {
+      const f = await uploadFile(a.httpUrl, a.token, file, {
+        name: file.name,
+        onProgress: (sent, total) => {
+          local.progress = total > 0 ? Math.floor((sent * 100) / total) : 100;
+          if (!this.#closed) this.#renderList("auto");
+        },
+      });
+      content = mediaContent(f);
+      const m = mediaOf(content)!;
+      local.media = {
+        kind: m.kind,
+        fileId: f.file_id,
+        name: f.name ?? file.name,
+        size: BigInt(f.size),
+        caption: "",
+        thumbW: f.thumbnail?.width ?? 0,
+        thumbH: f.thumbnail?.height ?? 0,
+      };
+    } catch (e) {
+      local.status = "failed";
+      local.progress = undefined;
+      this.onError(e);
+      if (!this.#closed) this.#renderList("auto");
+      return;
+    }
+    local.progress = undefined;
+    await this.#deliver(local, content);
+  }
+
+  #pending(text: string): Item | undefined {
     const t = this.target;
-    if (!t) return;
+    if (!t) return undefined;
     const local: Item = {
       key: `local-${++localKeys}`,
       from: this.me,
@@ -165,8 +261,13 @@ export class ChatView {
       this.#lastTypingSent = 0;
       this.client.typing(t.to, false, t.conversationType).catch(() => {});
     }
+    return local;
+  }
+
+  async #deliver(local: Item, content: string | Content): Promise<void> {
+    const t = this.target!;
     try {
-      const ack = await this.client.send(t.to, text, { conversationType: t.conversationType });
+      const ack = await this.client.send(t.to, content, { conversationType: t.conversationType });
       this.#items.delete(local.key);
       const key = ack.msgId.toString();
       if (!this.#items.has(key)) {
@@ -208,6 +309,7 @@ export class ChatView {
     }
     if (ev?.type === EventType.EVENT_CONVERSATION_UPDATED) return;
     const key = m.id.toString();
+    const md = mediaOf(m.content);
     this.#items.set(key, {
       key,
       seq: entry.seq,
@@ -217,7 +319,71 @@ export class ChatView {
       text: messageText(m, this.me),
       event: ev !== undefined,
       recalled: m.recalled,
+      media: md && {
+        kind: md.kind,
+        fileId: md.media.fileId,
+        name: md.media.name,
+        size: md.media.size,
+        caption: md.media.caption,
+        thumbW: md.media.thumbnail?.width ?? 0,
+        thumbH: md.media.thumbnail?.height ?? 0,
+      },
     });
+  }
+
+  // Fetches an image's thumbnail through a signed link into a blob: URL
+  // (the app's CSP allows blob: images), then shows it.
+  async #loadThumb(it: Item): Promise<void> {
+    const a = this.mediaAccess;
+    if (!a || !it.media || it.msgId === undefined) return;
+    const key = it.msgId.toString();
+    this.#thumbs.set(key, "loading");
+    try {
+      const link = await signedLink(a.httpUrl, a.token, it.media.fileId, it.msgId);
+      if (!link.thumbUrl) throw new Error("no thumbnail");
+      const r = await fetch(link.thumbUrl, { credentials: "omit" });
+      if (!r.ok) throw new Error(`thumbnail: HTTP ${r.status}`);
+      const url = URL.createObjectURL(await r.blob());
+      if (this.#closed) return URL.revokeObjectURL(url);
+      this.#thumbs.set(key, url);
+    } catch {
+      this.#thumbs.set(key, "failed");
+    }
+    if (!this.#closed) this.#renderList("auto");
+  }
+
+  // Downloads a file with the token and hands it to the browser as a download.
+  async #download(it: Item): Promise<void> {
+    const a = this.mediaAccess;
+    if (!a || !it.media) return;
+    try {
+      const blob = await downloadFile(a.httpUrl, a.token, it.media.fileId, it.msgId);
+      const url = URL.createObjectURL(blob);
+      const link = h("a", { href: url, download: it.media.name || "file" });
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (e) {
+      this.onError(e);
+    }
+  }
+
+  #mediaBody(it: Item, md: ItemMedia): Child {
+    if (md.kind === "image" && md.thumbW > 0 && it.msgId !== undefined) {
+      const key = it.msgId.toString();
+      const src = this.#thumbs.get(key);
+      if (src === undefined) void this.#loadThumb(it);
+      const size = { width: md.thumbW, height: md.thumbH };
+      return src?.startsWith("blob:")
+        ? h("img", { class: "thumb", src, alt: md.name, ...size, title: "download", onclick: () => void this.#download(it) })
+        : h("div", { class: "thumb placeholder", style: `aspect-ratio: ${md.thumbW} / ${md.thumbH}` }, src === "failed" ? "image unavailable" : "loading image…");
+    }
+    return h(
+      "a",
+      { class: "file-link", href: "#", onclick: (ev: Event) => (ev.preventDefault(), void this.#download(it)) },
+      `⬇ ${md.name || md.kind} (${sizeText(md.size)})`,
+    );
   }
 
   // Marks the conversation read up to its newest message from others while
@@ -281,16 +447,28 @@ export class ChatView {
       "div",
       { class: cls, "data-key": it.key, "data-from": it.from },
       group && !mine && h("div", { class: "from" }, it.from),
-      h("div", { class: "bubble" }, h("span", { class: "text" }, it.text)),
+      h(
+        "div",
+        { class: "bubble" },
+        it.media && !it.recalled
+          ? [this.#mediaBody(it, it.media), it.media.caption && h("div", { class: "text caption" }, it.media.caption)]
+          : h("span", { class: "text" }, it.text),
+      ),
       h(
         "div",
         { class: "meta" },
         timeOf(it.sentAtMs),
-        it.status === "pending" && h("span", { class: "status" }, " · sending…"),
+        it.status === "pending" &&
+          h("span", { class: "status" }, it.progress !== undefined ? ` · uploading ${it.progress}%` : " · sending…"),
         it.status === "failed" && h("span", { class: "status" }, " · not sent"),
         mine && !group && it.msgId !== undefined && it.msgId <= this.#peerRead && h("span", { class: "status read" }, " · read"),
         canRecall && h("button", { class: "recall link", type: "button", onclick: () => void this.#recall(it) }, "recall"),
       ),
     );
   }
+}
+
+function sizeText(n: bigint): string {
+  const v = Number(n);
+  return v < 1024 ? `${v} B` : v < 1 << 20 ? `${(v / 1024).toFixed(1)} KiB` : `${(v / (1 << 20)).toFixed(1)} MiB`;
 }
