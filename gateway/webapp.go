@@ -7,6 +7,7 @@ package gateway
 // the app's.
 
 import (
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -24,9 +25,11 @@ const webAppCSP = "default-src 'self'; script-src 'self'; connect-src 'self' ws:
 // for good; everything else (index.html) is revalidated on every load.
 const webAppAssets = "/assets/"
 
-// webAppHandler serves app's files: index.html for / (and for a path with
-// no file, so that the app's own routes survive a reload), the files as
-// they are otherwise, with the app's security headers.
+// webAppHandler serves app's files: index.html for /, the files as they
+// are otherwise, 404 for a path with no file (the app routes in the URL's
+// fragment, so a path it does not have is nobody's: /metrics on a node
+// whose admin API has a listener of its own stays a 404), with the app's
+// security headers.
 func webAppHandler(app fs.FS) http.Handler {
 	files := http.FileServerFS(app)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,7 +44,7 @@ func webAppHandler(app fs.FS) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 		if strings.HasPrefix(r.URL.Path, webAppAssets) {
-			if _, err := fs.Stat(app, name); err != nil {
+			if st, err := fs.Stat(app, name); err != nil || st.IsDir() {
 				http.NotFound(w, r) // a missing asset is 404, not the app
 				return
 			}
@@ -50,10 +53,32 @@ func webAppHandler(app fs.FS) http.Handler {
 			return
 		}
 		h.Set("Cache-Control", "no-cache")
-		if st, err := fs.Stat(app, name); name == "." || err != nil || st.IsDir() {
-			http.ServeFileFS(w, r, app, "index.html")
+		if name == "" || name == "index.html" {
+			serveIndex(w, r, app)
+			return
+		}
+		if st, err := fs.Stat(app, name); err != nil || st.IsDir() {
+			http.NotFound(w, r) // the app routes in the fragment (#/c/...): other paths are not its
 			return
 		}
 		files.ServeHTTP(w, r)
 	})
+}
+
+// serveIndex serves the app's index.html (http.ServeFileFS would redirect
+// /index.html to /; both are the index here).
+func serveIndex(w http.ResponseWriter, r *http.Request, app fs.FS) {
+	f, err := app.Open("index.html")
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	rs, ok := f.(io.ReadSeeker)
+	if err != nil || !ok {
+		http.Error(w, "index.html cannot be served", http.StatusInternalServerError)
+		return
+	}
+	http.ServeContent(w, r, "index.html", st.ModTime(), rs)
 }
