@@ -84,6 +84,7 @@ proto: ## regenerate the Go code of protos/*.proto (installs protoc and the Go p
 
 .PHONY: sdk-test
 sdk-test: ## build imnode and run the TypeScript SDK's tests (sdk/js) against it
+	deploy/local/node.sh check
 	$(GO) build -o bin/imnode ./cmd/imnode
 	cd sdk/js && npm ci && npm run build && IMNODE_BIN=$(CURDIR)/bin/imnode npm test
 
@@ -94,6 +95,7 @@ sdk-checker: ## the TypeScript SDK's checker run: 200 connections for 60 s again
 
 .PHONY: web-test
 web-test: ## build imnode and run the browser tests (web/) in headless Chromium against it; failures leave screenshots in web/test-artifacts
+	deploy/local/node.sh check
 	deploy/local/chromium.sh install
 	@# web/dist is committed (imnode embeds it): it must be what the sources build.
 	cd web && npm ci --no-audit --no-fund && npm run build >/dev/null && \
