@@ -4,10 +4,8 @@
 // finds the node through ?node=, which the node lists in --cors-origins.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
-import { crc32, deflateSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { artifacts, startNode, serveDir, servePage, launchBrowser, withContexts } from "./harness.mjs";
 
@@ -375,69 +373,35 @@ test("log out, then log in again with the password: the conversations are still 
   });
 });
 
-/** A width x height RGB PNG (a gradient). */
-function makePng(width, height) {
-  const chunk = (type, data) => {
-    const td = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const out = Buffer.alloc(8 + data.length + 4);
-    out.writeUInt32BE(data.length, 0);
-    td.copy(out, 4);
-    out.writeUInt32BE(crc32(td), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  const raw = Buffer.alloc(height * (1 + width * 3));
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = y * (1 + width * 3) + 1 + x * 3;
-      raw[i] = (x * 255) / width;
-      raw[i + 1] = (y * 255) / height;
-      raw[i + 2] = 160;
-    }
-  }
-  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([sig, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
-}
-
 test("an attached image: alice uploads a PNG, bob sees its thumbnail", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "actorim-png-"));
-  try {
-    const file = join(dir, "gradient.png");
-    writeFileSync(file, makePng(120, 80));
-    await withContexts(browser, "app-image", async (open) => {
-      const { alice, bob, pa, pb } = await twoUsers(open);
-      const conv = pconv(alice, bob);
-      await chatWith(pa, bob);
-      const input = await pa.$("#attach-input");
-      assert.equal(await input.evaluate((e) => e.accept), "image/*");
-      await input.uploadFile(file);
-      // Alice's own message shows the thumbnail once sent.
-      await pa.waitForFunction(() => {
-        const img = document.querySelector(".chat .msg.mine img.thumb");
-        return img && img.complete && img.naturalWidth > 0 && !document.querySelector(".chat .msg.pending");
-      }, T);
+  const file = join(here, "fixtures", "gradient-120x80.png");
+  await withContexts(browser, "app-image", async (open) => {
+    const { alice, bob, pa, pb } = await twoUsers(open);
+    const conv = pconv(alice, bob);
+    await chatWith(pa, bob);
+    const input = await pa.$("#attach-input");
+    assert.equal(await input.evaluate((e) => e.accept), "image/*");
+    await input.uploadFile(file);
+    // Alice's own message shows the thumbnail once sent.
+    await pa.waitForFunction(() => {
+      const img = document.querySelector(".chat .msg.mine img.thumb");
+      return img && img.complete && img.naturalWidth > 0 && !document.querySelector(".chat .msg.pending");
+    }, T);
 
-      // Bob: the conversation's preview says image; in the chat, the thumbnail loads.
-      await waitBadge(pb, conv, "1");
-      assert.equal(await pb.$eval(`.conv[data-conv="${conv}"] .preview`, (e) => e.textContent), "[image]");
-      await pb.click(`.conv[data-conv="${conv}"]`);
-      await pb.waitForFunction(() => {
-        const img = document.querySelector(".chat .msg.theirs img.thumb");
-        return img && img.complete && img.naturalWidth > 0;
-      }, T);
-      const img = await pb.$eval(".chat .msg.theirs img.thumb", (e) => ({ src: e.src, w: e.naturalWidth, h: e.naturalHeight, alt: e.alt }));
-      assert.match(img.src, /^blob:/);
-      assert.equal(img.alt, "gradient.png");
-      assert.equal(img.w, 120); // within 320x320: the thumbnail keeps the size
-      assert.equal(img.h, 80);
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    // Bob: the conversation's preview says image; in the chat, the thumbnail loads.
+    await waitBadge(pb, conv, "1");
+    assert.equal(await pb.$eval(`.conv[data-conv="${conv}"] .preview`, (e) => e.textContent), "[image]");
+    await pb.click(`.conv[data-conv="${conv}"]`);
+    await pb.waitForFunction(() => {
+      const img = document.querySelector(".chat .msg.theirs img.thumb");
+      return img && img.complete && img.naturalWidth > 0;
+    }, T);
+    const img = await pb.$eval(".chat .msg.theirs img.thumb", (e) => ({ src: e.src, w: e.naturalWidth, h: e.naturalHeight, alt: e.alt }));
+    assert.match(img.src, /^blob:/);
+    assert.equal(img.alt, "gradient-120x80.png");
+    assert.equal(img.w, 120); // within 320x320: the thumbnail keeps the size
+    assert.equal(img.h, 80);
+  });
 });
 
 test("the app keeps to the node's Content-Security-Policy", () => {
