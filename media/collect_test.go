@@ -7,12 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
-	"google.golang.org/protobuf/types/dynamicpb"
-
 	"actorim/protos/clientpb"
 )
 
@@ -104,58 +98,23 @@ func TestCollectorRemovesAbandonedUploads(t *testing.T) {
 	}
 }
 
-// TestMediaFileIDReadsAnyMediaKind checks the default Deps.FileIDOf on a
-// Content of the protocol's shape (built here: the generated one on this
-// branch has no media kinds yet): the file_id of any Media kind, nothing
-// from other kinds, even one with a file_id field.
+// TestMediaFileIDReadsAnyMediaKind: the file id a message carries is the
+// file_id of any Media kind, and nothing from other kinds.
 func TestMediaFileIDReadsAnyMediaKind(t *testing.T) {
-	str, msg := descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum(), descriptorpb.FieldDescriptorProto_TYPE_MESSAGE.Enum()
-	field := func(name string, n int32, typ *descriptorpb.FieldDescriptorProto_Type, typeName string, oneof bool) *descriptorpb.FieldDescriptorProto {
-		f := &descriptorpb.FieldDescriptorProto{Name: proto.String(name), Number: proto.Int32(n), Type: typ,
-			Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()}
-		if typeName != "" {
-			f.TypeName = proto.String(typeName)
-		}
-		if oneof {
-			f.OneofIndex = proto.Int32(0)
-		}
-		return f
-	}
-	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
-		Name: proto.String("t.proto"), Package: proto.String("t"), Syntax: proto.String("proto3"),
-		MessageType: []*descriptorpb.DescriptorProto{
-			{Name: proto.String("Media"), Field: []*descriptorpb.FieldDescriptorProto{field("file_id", 1, str, "", false)}},
-			{Name: proto.String("Custom"), Field: []*descriptorpb.FieldDescriptorProto{field("file_id", 1, str, "", false)}},
-			{Name: proto.String("Content"), Field: []*descriptorpb.FieldDescriptorProto{
-				field("text", 1, str, "", true),
-				field("custom", 3, msg, ".t.Custom", true),
-				field("image", 5, msg, ".t.Media", true),
-				field("file", 8, msg, ".t.Media", true),
-			}, OneofDecl: []*descriptorpb.OneofDescriptorProto{{Name: proto.String("kind")}}},
-		},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	content := fd.Messages().ByName("Content")
-	for kind, want := range map[string]string{"image": "id-image", "file": "id-file", "text": "", "custom": ""} {
-		c := dynamicpb.NewMessage(content)
-		f := content.Fields().ByName(protoreflect.Name(kind))
-		if f.Message() == nil {
-			c.Set(f, protoreflect.ValueOfString("id-"+kind))
-		} else {
-			m := dynamicpb.NewMessage(f.Message())
-			m.Set(f.Message().Fields().ByName("file_id"), protoreflect.ValueOfString("id-"+kind))
-			c.Set(f, protoreflect.ValueOfMessage(m))
-		}
-		if got := contentFileID(c); got != want {
-			t.Errorf("%s: %q, want %q", kind, got, want)
+	for _, kind := range []string{clientpb.MediaImage, clientpb.MediaAudio, clientpb.MediaVideo, clientpb.MediaFile} {
+		m := &clientpb.Message{Content: clientpb.MediaContent(kind, &clientpb.Media{FileId: "id-" + kind})}
+		if got := fileIDOf(m); got != "id-"+kind {
+			t.Errorf("%s: %q, want %q", kind, got, "id-"+kind)
 		}
 	}
-	if got := contentFileID(dynamicpb.NewMessage(content)); got != "" {
-		t.Errorf("empty content: %q", got)
-	}
-	if got := mediaFileID(&clientpb.Message{}); got != "" {
-		t.Errorf("message without content: %q", got)
+	for name, c := range map[string]*clientpb.Content{
+		"text":          {Kind: &clientpb.Content_Text{Text: "id-text"}},
+		"custom":        {Kind: &clientpb.Content_Custom{Custom: &clientpb.Custom{Type: "file_id", Json: `{"file_id":"x"}`}}},
+		"empty content": {},
+		"no content":    nil,
+	} {
+		if got := fileIDOf(&clientpb.Message{Content: c}); got != "" {
+			t.Errorf("%s: %q, want none", name, got)
+		}
 	}
 }

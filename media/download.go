@@ -160,7 +160,7 @@ func (s *Service) mayRead(ctx context.Context, req requester, f persistence.Medi
 		return errUnavailable
 	case m.GetRecalled():
 		return errMsgRecalled
-	case s.fileIDOf(m) != f.ID:
+	case fileIDOf(m) != f.ID:
 		return errMsgOtherFile
 	}
 	return nil

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"unicode/utf8"
 
-	"google.golang.org/protobuf/reflect/protoreflect"
-
 	"actorim/persistence"
 	"actorim/protos/clientpb"
 )
@@ -107,33 +105,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// mediaFileID is the default Deps.FileIDOf: the file_id of the Media that
-// the message's content holds, whichever kind (image, audio, video, file).
-func mediaFileID(m *clientpb.Message) string {
-	c := m.GetContent()
-	if c == nil {
-		return ""
-	}
-	return contentFileID(c.ProtoReflect())
-}
-
-// contentFileID reads the oneof "kind" of a Content by reflection: when the
-// kind set is a message named Media, its string field file_id. Reflection
-// keeps this independent of the list of kinds (and let it compile before
-// the Media kinds were generated).
-func contentFileID(c protoreflect.Message) string {
-	kind := c.Descriptor().Oneofs().ByName("kind")
-	if kind == nil {
-		return ""
-	}
-	fd := c.WhichOneof(kind)
-	if fd == nil || fd.Kind() != protoreflect.MessageKind || fd.Message().Name() != "Media" {
-		return ""
-	}
-	m := c.Get(fd).Message()
-	id := m.Descriptor().Fields().ByName("file_id")
-	if id == nil || id.Kind() != protoreflect.StringKind {
-		return ""
-	}
-	return m.Get(id).String()
+// fileIDOf is the file_id of the Media that a message's content holds,
+// whichever kind (image, audio, video, file); "" for other contents.
+func fileIDOf(m *clientpb.Message) string {
+	md, _ := clientpb.MediaOf(m.GetContent())
+	return md.GetFileId()
 }

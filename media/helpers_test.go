@@ -88,7 +88,7 @@ func newTestService(t *testing.T, opts ...func(*Config, *Deps)) *testEnv {
 		GCInterval: time.Hour,
 		Now:        env.clock.Now,
 	}
-	deps := Deps{Objects: env.objects, Store: env.store, Messages: env.msgs, FileIDOf: testFileIDOf}
+	deps := Deps{Objects: env.objects, Store: env.store, Messages: env.msgs}
 	for _, o := range opts {
 		o(&cfg, &deps)
 	}
@@ -419,8 +419,7 @@ func (e *testEnv) fileOf(t *testing.T, id string) persistence.MediaFile {
 }
 
 // fakeMessages stands for the actors' Messages: each user's timeline as a
-// map. Its messages carry a file id as their text content (the protocol's
-// Media kinds are not generated on this branch yet), read by testFileIDOf.
+// map; its messages carry a file as image content.
 type fakeMessages struct {
 	mu   sync.Mutex
 	msgs map[string]map[uint64]*clientpb.Message
@@ -446,7 +445,7 @@ func (f *fakeMessages) add(user string, id uint64, fileID string) {
 	if f.msgs[user] == nil {
 		f.msgs[user] = map[uint64]*clientpb.Message{}
 	}
-	f.msgs[user][id] = &clientpb.Message{Id: id, Content: &clientpb.Content{Kind: &clientpb.Content_Text{Text: fileID}}}
+	f.msgs[user][id] = &clientpb.Message{Id: id, Content: clientpb.MediaContent(clientpb.MediaImage, &clientpb.Media{FileId: fileID})}
 }
 
 // recall marks user's message id recalled. It keeps the content, so that a
@@ -456,8 +455,6 @@ func (f *fakeMessages) recall(user string, id uint64) {
 	defer f.mu.Unlock()
 	f.msgs[user][id].Recalled = true
 }
-
-func testFileIDOf(m *clientpb.Message) string { return m.GetContent().GetText() }
 
 // fakeClock is the service's clock in tests.
 type fakeClock struct {

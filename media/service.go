@@ -80,9 +80,6 @@ type Deps struct {
 	Objects  Objects
 	Store    Store
 	Messages Messages
-	// FileIDOf returns the file id a message's content carries ("" for
-	// none). Nil: the file_id of the Media the content's kind holds.
-	FileIDOf func(*clientpb.Message) string
 	// Registerer registers the service's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 }
@@ -93,7 +90,6 @@ type Service struct {
 	objects  Objects
 	store    Store
 	messages Messages
-	fileIDOf func(*clientpb.Message) string
 	log      *slog.Logger
 	metrics  *metrics
 
@@ -122,11 +118,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if deps.FileIDOf == nil {
-		deps.FileIDOf = mediaFileID
-	}
 	s := &Service{
-		cfg: cfg, objects: deps.Objects, store: deps.Store, messages: deps.Messages, fileIDOf: deps.FileIDOf,
+		cfg: cfg, objects: deps.Objects, store: deps.Store, messages: deps.Messages,
 		log: log, metrics: newMetrics(deps.Registerer),
 		simpleDir: filepath.Join(cfg.Dir, "simple"),
 		decode:    make(chan struct{}, cfg.DecodeConcurrency),
