@@ -25,47 +25,66 @@ export interface HttpOptions {
   signal?: AbortSignal;
 }
 
+/** base without its trailing slash, so that a path can follow it. */
+export const trimBase = (base: string): string => base.replace(/\/$/, "");
+
+/** The ActorimError of an HTTP answer that is not 2xx: its JSON error body, or CLIENT_HTTP. */
+export function errorOf(what: string, status: number, text: string, retryAfter: string | null): ActorimError {
+  let err: { code?: string; message?: string } | undefined;
+  try {
+    err = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+  } catch {
+    err = undefined;
+  }
+  const ra = Number(retryAfter);
+  return new ActorimError(err?.code ?? ClientErrorCode.Http, err?.message ?? `${what}: HTTP ${status}`, ra > 0 ? ra * 1000 : undefined, status);
+}
+
+/**
+ * A request to the node's HTTP API: the token as a bearer, never cookies
+ * (protocol.md, CORS); json is sent as JSON, body as bytes. A network
+ * failure or an answer that is not 2xx rejects with an ActorimError.
+ */
+export async function request(
+  base: string,
+  path: string,
+  init: { method: string; token?: string; body?: BodyInit; json?: unknown },
+  o: HttpOptions = {},
+): Promise<Response> {
+  const f = o.fetch ?? globalThis.fetch;
+  const headers: Record<string, string> = {};
+  if (init.token) headers["Authorization"] = `Bearer ${init.token}`;
+  let body = init.body;
+  if (init.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(init.json);
+  } else if (body !== undefined) {
+    headers["Content-Type"] = "application/octet-stream";
+  }
+  let r: Response;
+  try {
+    r = await f(trimBase(base) + path, { method: init.method, headers, body, credentials: "omit", signal: o.signal });
+  } catch (e) {
+    throw new ActorimError(ClientErrorCode.Http, `${init.method} ${path}: ${String(e)}`);
+  }
+  if (!r.ok) throw errorOf(`${init.method} ${path}`, r.status, await r.text(), r.headers.get("Retry-After"));
+  return r;
+}
+
+/** A JSON call: body sent as JSON, the answer's JSON (undefined when empty or not JSON). */
 async function call(
   base: string,
   path: string,
   init: { method: string; token?: string; body?: unknown },
   o: HttpOptions = {},
 ): Promise<unknown> {
-  const f = o.fetch ?? globalThis.fetch;
-  const headers: Record<string, string> = {};
-  if (init.body !== undefined) headers["Content-Type"] = "application/json";
-  if (init.token) headers["Authorization"] = `Bearer ${init.token}`;
-  let r: Response;
-  try {
-    // No cookies: the credentials are the bearer token (protocol.md, CORS).
-    r = await f(base.replace(/\/$/, "") + path, {
-      method: init.method,
-      headers,
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      credentials: "omit",
-      signal: o.signal,
-    });
-  } catch (e) {
-    throw new ActorimError(ClientErrorCode.Http, `${init.method} ${path}: ${String(e)}`);
-  }
+  const r = await request(base, path, { method: init.method, token: init.token, json: init.body }, o);
   const text = await r.text();
-  let body: unknown;
   try {
-    body = text ? JSON.parse(text) : undefined;
+    return text ? JSON.parse(text) : undefined;
   } catch {
-    body = undefined;
+    return undefined;
   }
-  if (!r.ok) {
-    const err = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-    const ra = Number(r.headers.get("Retry-After"));
-    throw new ActorimError(
-      err?.code ?? ClientErrorCode.Http,
-      err?.message ?? `${init.method} ${path}: HTTP ${r.status}`,
-      ra > 0 ? ra * 1000 : undefined,
-      r.status,
-    );
-  }
-  return body;
 }
 
 /** POST /v1/register. Rejects with ERR_CONFLICT when the id is taken. */

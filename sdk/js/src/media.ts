@@ -5,7 +5,7 @@
 import { Upload, type DetailedError } from "tus-js-client";
 import type { Content, Media } from "./gen/clientpb/client.js";
 import { ActorimError, ClientErrorCode } from "./errors.js";
-import type { HttpOptions } from "./http.js";
+import { errorOf, request, trimBase, type HttpOptions } from "./http.js";
 
 /** A thumbnail as the node describes it. */
 export interface FileThumbnail {
@@ -112,49 +112,9 @@ export function mediaOf(c: Content | undefined): { kind: "image" | "audio" | "vi
   return undefined;
 }
 
-const trim = (u: string) => u.replace(/\/$/, "");
-
 function mediaPath(fileId: string, suffix: string, msgId?: bigint | string | number): string {
   const q = msgId !== undefined && String(msgId) !== "0" ? `?msg=${encodeURIComponent(String(msgId))}` : "";
   return `/v1/media/${encodeURIComponent(fileId)}${suffix}${q}`;
-}
-
-/** The ActorimError of an HTTP answer that is not 2xx: its JSON error body, or CLIENT_HTTP. */
-function errorOf(what: string, status: number, text: string, retryAfter: string | null): ActorimError {
-  let err: { code?: string; message?: string } | undefined;
-  try {
-    err = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-  } catch {
-    err = undefined;
-  }
-  const ra = Number(retryAfter);
-  return new ActorimError(err?.code ?? ClientErrorCode.Http, err?.message ?? `${what}: HTTP ${status}`, ra > 0 ? ra * 1000 : undefined, status);
-}
-
-async function request(
-  httpUrl: string,
-  path: string,
-  init: { method: string; token?: string; body?: BodyInit; json?: unknown },
-  o: HttpOptions = {},
-): Promise<Response> {
-  const f = o.fetch ?? globalThis.fetch;
-  const headers: Record<string, string> = {};
-  if (init.token) headers["Authorization"] = `Bearer ${init.token}`;
-  let body = init.body;
-  if (init.json !== undefined) {
-    headers["Content-Type"] = "application/json";
-    body = JSON.stringify(init.json);
-  } else if (body !== undefined) {
-    headers["Content-Type"] = "application/octet-stream";
-  }
-  let r: Response;
-  try {
-    r = await f(trim(httpUrl) + path, { method: init.method, headers, body, credentials: "omit", signal: o.signal });
-  } catch (e) {
-    throw new ActorimError(ClientErrorCode.Http, `${init.method} ${path}: ${String(e)}`);
-  }
-  if (!r.ok) throw errorOf(`${init.method} ${path}`, r.status, await r.text(), r.headers.get("Retry-After"));
-  return r;
 }
 
 /** GET /v1/media/{id}/info: a file's description (msgId: a message carrying it, for anyone but the uploader). */
@@ -180,7 +140,7 @@ async function tusInput(file: Blob | Uint8Array): Promise<Blob | Uint8Array> {
 function tusUpload(httpUrl: string, token: string, input: Blob | Uint8Array, size: number, o: UploadOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     const up = new Upload(input as Blob, {
-      endpoint: trim(httpUrl) + "/v1/uploads/",
+      endpoint: trimBase(httpUrl) + "/v1/uploads/",
       headers: { Authorization: `Bearer ${token}` },
       metadata: { filename: o.name },
       uploadSize: size,
@@ -252,7 +212,7 @@ export async function signedLink(
   const json = msgId !== undefined && String(msgId) !== "0" ? { msg: String(msgId) } : {};
   const r = await request(httpUrl, mediaPath(fileId, "/links", undefined), { method: "POST", token, json }, o);
   const b = (await r.json()) as { url: string; thumb_url?: string; expires_at_ms: number };
-  const base = trim(httpUrl) + "/";
+  const base = trimBase(httpUrl) + "/";
   return {
     url: new URL(b.url, base).toString(),
     thumbUrl: b.thumb_url ? new URL(b.thumb_url, base).toString() : undefined,
