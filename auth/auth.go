@@ -52,6 +52,9 @@ var (
 
 // Claims is what a verified token says.
 type Claims struct {
+	// App is the application the token is for (its "app" claim;
+	// ids.DefaultApp when it has none). UserID is the user's id within it.
+	App       string
 	UserID    string
 	Admin     bool
 	ExpiresAt time.Time
@@ -62,6 +65,7 @@ type Claims struct {
 
 type tokenClaims struct {
 	Role string `json:"role,omitempty"`
+	App  string `json:"app,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -139,6 +143,19 @@ func (t *Tokens) Issue(userID string, admin bool) (string, time.Time, error) {
 // IssueFor returns a token for userID valid for ttl (at most the maximum
 // lifetime).
 func (t *Tokens) IssueFor(userID string, admin bool, ttl time.Duration) (string, time.Time, error) {
+	return t.issue(ids.DefaultApp, userID, admin, ttl)
+}
+
+// IssueApp returns a token for userID of app (its "app" claim; none for
+// the default app) valid for ttl.
+func (t *Tokens) IssueApp(app, userID string, ttl time.Duration) (string, time.Time, error) {
+	return t.issue(app, userID, false, ttl)
+}
+
+func (t *Tokens) issue(app, userID string, admin bool, ttl time.Duration) (string, time.Time, error) {
+	if !ids.ValidApp(app) {
+		return "", time.Time{}, fmt.Errorf("auth: invalid app id %q", app)
+	}
 	if !ids.ValidUser(userID) {
 		return "", time.Time{}, fmt.Errorf("auth: invalid user id %q", userID)
 	}
@@ -158,6 +175,9 @@ func (t *Tokens) IssueFor(userID string, admin bool, ttl time.Duration) (string,
 	}
 	if admin {
 		c.Role = RoleAdmin
+	}
+	if app != ids.DefaultApp {
+		c.App = app
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
 	if err != nil {
@@ -180,12 +200,23 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	if left := time.Until(c.ExpiresAt.Time); left > t.maxLifetime+leeway {
 		return Claims{}, fmt.Errorf("%w: expires in %v, beyond the maximum lifetime of %v", ErrInvalidToken, left.Round(time.Second), t.maxLifetime)
 	}
-	out := Claims{UserID: c.Subject, Admin: c.Role == RoleAdmin, ExpiresAt: c.ExpiresAt.Time}
+	app := c.App
+	if app == "" {
+		app = ids.DefaultApp
+	}
+	if !ids.ValidApp(app) {
+		return Claims{}, fmt.Errorf("%w: bad app", ErrInvalidToken)
+	}
+	out := Claims{App: app, UserID: c.Subject, Admin: c.Role == RoleAdmin, ExpiresAt: c.ExpiresAt.Time}
 	if c.IssuedAt != nil {
 		out.IssuedAt = c.IssuedAt.Time
 	}
 	return out, nil
 }
+
+// Qualified is the user's id inside the server (ids.Qualify): the app's
+// users are apart from every other app's.
+func (c Claims) Qualified() string { return ids.Qualify(c.App, c.UserID) }
 
 // Revoked reports whether a token with these claims was issued before
 // revokedBefore (zero: nothing is revoked). A token without "iat" cannot

@@ -113,3 +113,50 @@ func Parse(id string) (Conversation, error) {
 func (c Conversation) Has(user string) bool {
 	return c.Group == "" && c.System == "" && (c.A == user || c.B == user)
 }
+
+// DefaultApp is the id of the application every user belongs to when a
+// deployment has no others, and of every token without an "app" claim.
+// Its users' ids are stored unqualified, as before apps existed.
+const DefaultApp = "default"
+
+// MaxAppID bounds an application id's length.
+const MaxAppID = 32
+
+// ValidApp reports whether s is a well-formed application id: 1 to 32
+// characters of [a-z0-9_-], starting with a letter or digit.
+func ValidApp(s string) bool {
+	if len(s) == 0 || len(s) > MaxAppID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Qualify returns the id under which user of app is known inside the
+// server: its grain identity and the key of everything stored for it. A
+// user of the default app keeps its id; any other is "<app>:<user>". No
+// user id holds ':', so no qualified id is ever a default app's user id,
+// and no two apps share one.
+func Qualify(app, user string) string {
+	if app == "" || app == DefaultApp {
+		return user
+	}
+	return app + ":" + user
+}
+
+// Unqualify splits a qualified id (see Qualify) into its app and the id
+// its app's clients know.
+func Unqualify(q string) (app, user string) {
+	if a, u, ok := strings.Cut(q, ":"); ok && ValidApp(a) && !strings.HasPrefix(q, "#") {
+		return a, u
+	}
+	return DefaultApp, q
+}

@@ -1,6 +1,9 @@
 package ids
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestValidUser(t *testing.T) {
 	for _, tc := range []struct {
@@ -41,6 +44,38 @@ func TestConversationRoundTrip(t *testing.T) {
 	for _, bad := range []string{"", "x:a", "p:bob:alice", "p:alice", "p:a:b:c", "g:", "g:a/b", "s:", "s:a:b"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestQualify(t *testing.T) {
+	for _, tc := range []struct{ app, user, q string }{
+		{DefaultApp, "alice", "alice"},
+		{"", "alice", "alice"},
+		{"acme", "alice", "acme:alice"},
+		{"acme", "#g:team", "acme:#g:team"},
+		{DefaultApp, "#g:team", "#g:team"},
+	} {
+		if got := Qualify(tc.app, tc.user); got != tc.q {
+			t.Errorf("Qualify(%q, %q) = %q, want %q", tc.app, tc.user, got, tc.q)
+		}
+		app, user := Unqualify(tc.q)
+		wantApp := tc.app
+		if wantApp == "" {
+			wantApp = DefaultApp
+		}
+		if app != wantApp || user != tc.user {
+			t.Errorf("Unqualify(%q) = %q, %q, want %q, %q", tc.q, app, user, wantApp, tc.user)
+		}
+	}
+	for _, s := range []string{"", "-a", "A", "a:b", "a/b", strings.Repeat("a", 33)} {
+		if ValidApp(s) {
+			t.Errorf("ValidApp(%q) = true", s)
+		}
+	}
+	for _, s := range []string{"a", "acme", "my-app_2", strings.Repeat("a", 32)} {
+		if !ValidApp(s) {
+			t.Errorf("ValidApp(%q) = false", s)
 		}
 	}
 }
