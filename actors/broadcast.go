@@ -18,6 +18,8 @@ import (
 // BroadcastRequest is a server message to every user, or every online user,
 // in conversation "s:<Channel>".
 type BroadcastRequest struct {
+	// App is the application whose users it reaches (empty: the default).
+	App string
 	// ID makes the broadcast idempotent: a retry with the same ID resumes
 	// where an interrupted one stopped and a finished one is not repeated.
 	// 1 to 48 printable ASCII characters other than '/'; empty for none.

@@ -26,6 +26,9 @@ type Outbound interface {
 
 // Session is a verified login, handed from the gateway to a new connection.
 type Session struct {
+	// App is the user's application (ids.DefaultApp when there is one);
+	// UserID is the user's id within it.
+	App       string
 	UserID    string
 	DeviceID  string
 	SessionID string
@@ -197,7 +200,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 	case topologyChanged:
 		// The grain moved (its owner changed): follow it even if its old home
 		// never tells us, as a node that is shutting down or dead may not.
-		if c.user != nil && !c.done && !cluster.Owns(m.owners, c.user, c.sess.UserID, KindUser) {
+		if c.user != nil && !c.done && !c.d.member.owns(m.owners, c.user, c.sess.UserID, KindUser) {
 			c.d.member.Evict(c.sess.UserID, KindUser, c.user)
 			c.reattach(ctx)
 		}

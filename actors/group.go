@@ -87,7 +87,9 @@ const unknownIdle = 100 * time.Millisecond
 func (g *groupGrain) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pcluster.ClusterInit:
-		g.id = m.Identity.GetIdentity()
+		var app string
+		app, g.id = ids.Unqualify(m.Identity.GetIdentity())
+		g.d = g.d.forApp(app)
 		g.d.metrics.LiveGrains.WithLabelValues(KindGroup).Inc()
 		ctx.SetReceiveTimeout(g.d.cfg.GrainIdle)
 	case *actor.Restarting, *actor.Stopped:

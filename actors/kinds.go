@@ -8,8 +8,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"golang.org/x/time/rate"
-
-	"actorim/cluster"
 )
 
 // KindUser is the cluster kind of user grains.
@@ -30,10 +28,18 @@ type deps struct {
 	media     MediaFiles // nil: media disabled
 	// member is set by Service.Bind, before the member starts (and so
 	// before any grain or connection exists).
-	member     *cluster.Member
-	log        *slog.Logger
-	metrics    *Metrics
-	dispatcher *workerDispatcher
+	member *grains
+	apps   Apps // nil: the default app only
+	// app is the application these deps serve (tenant.go); base is the
+	// node's deps they derive from (nil on the node's own), tenants the
+	// node's cache of every app's.
+	app          string
+	appUpdatedMs uint64
+	base         *deps
+	tenants      *tenants
+	log          *slog.Logger
+	metrics      *Metrics
+	dispatcher   *workerDispatcher
 }
 
 // kinds declares the grain kinds, each built by a factory over d.

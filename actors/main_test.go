@@ -107,7 +107,7 @@ func startShared() (*testNode, func() error, error) {
 func startServiceOn(t *testing.T, st persistence.Store) *testNode {
 	t.Helper()
 	n := &testNode{Service: NewService(Config{}, storesOf(st), nil, nil), store: st}
-	n.Bind(sharedNode(t).d.member)
+	n.Bind(sharedNode(t).d.member.Member)
 	t.Cleanup(func() { _ = st.Close() })
 	return n
 }

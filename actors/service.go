@@ -43,6 +43,12 @@ type Service struct {
 // cluster member's Config, Bind the member before starting it, and Shutdown
 // the Service after the member. metrics and logger may be nil.
 func NewService(cfg Config, stores Stores, metrics *Metrics, logger *slog.Logger) *Service {
+	return NewServiceApps(cfg, stores, nil, metrics, logger)
+}
+
+// NewServiceApps is NewService for a deployment of several applications:
+// registry gives each app's settings (nil: the default app only).
+func NewServiceApps(cfg Config, stores Stores, registry Apps, metrics *Metrics, logger *slog.Logger) *Service {
 	cfg.setDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -51,9 +57,10 @@ func NewService(cfg Config, stores Stores, metrics *Metrics, logger *slog.Logger
 		metrics = NewMetrics(nil)
 	}
 	return &Service{d: &deps{
-		cfg: cfg, accounts: stores.Accounts, timelines: stores.Timelines, sessions: stores.Sessions,
+		cfg: cfg, accounts: defaultAccounts{stores.Accounts}, timelines: stores.Timelines, sessions: stores.Sessions,
 		records: stores.Records, sets: stores.Sets, media: stores.Media, log: logger, metrics: metrics,
 		dispatcher: newWorkerDispatcher(512, 300),
+		app:        ids.DefaultApp, apps: registry, tenants: &tenants{deps: map[string]*deps{}},
 	}}
 }
 
@@ -65,7 +72,7 @@ func (s *Service) Kinds() []*pcluster.Kind { return s.d.kinds() }
 // activated while it joins. In a cluster, every topology change is passed to
 // this node's connections, which follow their grain if it moved.
 func (s *Service) Bind(m *cluster.Member) {
-	s.d.member = m
+	s.d.member = &grains{Member: m, app: ids.DefaultApp}
 	if !m.Clustered() {
 		return
 	}
@@ -93,13 +100,14 @@ func (s *Service) Shutdown(ctx context.Context) error { return s.d.dispatcher.Sh
 // errors.
 func (s *Service) Connect(sess Session, out Outbound) Inbound {
 	root := s.d.member.System().Root
-	return &Conn{pid: root.Spawn(s.d.connProps(&s.conns, sess, out)), root: root}
+	return &Conn{pid: root.Spawn(s.d.forApp(sess.App).connProps(&s.conns, sess, out)), root: root}
 }
 
 // CreateAccount registers userID with a password hash. With ifMissing, an
 // existing account is left as it is and no error is returned.
 func (s *Service) CreateAccount(ctx context.Context, userID, passwordHash string, ifMissing bool) *clientpb.Error {
-	res, err := s.d.member.Request(ctx, userID, KindUser, &actorpb.CreateAccount{PasswordHash: passwordHash, IfMissing: ifMissing})
+	d, userID := s.d.scope(userID)
+	res, err := d.member.Request(ctx, userID, KindUser, &actorpb.CreateAccount{PasswordHash: passwordHash, IfMissing: ifMissing})
 	if err != nil {
 		return errNoAnswer
 	}
@@ -110,7 +118,8 @@ func (s *Service) CreateAccount(ctx context.Context, userID, passwordHash string
 // It reads the store and activates no grain: looking up made-up user ids
 // (a login flood) must not leave a grain behind for each.
 func (s *Service) Account(ctx context.Context, userID string) (found bool, passwordHash string, e *clientpb.Error) {
-	return s.d.account(ctx, userID)
+	d, userID := s.d.scope(userID)
+	return d.account(ctx, userID)
 }
 
 func (d *deps) account(ctx context.Context, userID string) (found bool, passwordHash string, e *clientpb.Error) {
@@ -130,7 +139,8 @@ func (d *deps) account(ctx context.Context, userID string) (found bool, password
 // History pages one of the user's conversations backwards, newest first
 // (sync.go).
 func (s *Service) History(ctx context.Context, userID string, req *clientpb.HistoryRequest) (*clientpb.HistoryResult, *clientpb.Error) {
-	return s.d.history(ctx, userID, req)
+	d, userID := s.d.scope(userID)
+	return d.history(ctx, userID, req)
 }
 
 // Send sends a message as userID from a server-side device (the HTTP API):
@@ -139,9 +149,10 @@ func (s *Service) History(ctx context.Context, userID string, req *clientpb.Hist
 // first, on the caller's goroutine, as for a client's send: the file must
 // be userID's (media.go).
 func (s *Service) Send(ctx context.Context, userID, deviceID string, m *clientpb.Send) (*clientpb.SendAck, *clientpb.Error) {
-	m, e := s.d.resolveMedia(ctx, userID, m)
+	d, userID := s.d.scope(userID)
+	m, e := d.resolveMedia(ctx, userID, m)
 	if e != nil {
-		s.d.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+		d.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
 		return nil, e
 	}
 	var res any
@@ -150,9 +161,9 @@ func (s *Service) Send(ctx context.Context, userID, deviceID string, m *clientpb
 		if !ids.ValidUser(m.GetTo()) {
 			return nil, errToNotGroup
 		}
-		res, err = s.d.member.Request(ctx, m.GetTo(), KindGroup, &actorpb.GroupSend{User: userID, DeviceId: deviceID, Send: m})
+		res, err = d.member.Request(ctx, m.GetTo(), KindGroup, &actorpb.GroupSend{User: userID, DeviceId: deviceID, Send: m})
 	} else {
-		res, err = s.d.member.Request(ctx, userID, KindUser, &actorpb.SendRequest{DeviceId: deviceID, Send: m})
+		res, err = d.member.Request(ctx, userID, KindUser, &actorpb.SendRequest{DeviceId: deviceID, Send: m})
 	}
 	if err != nil {
 		return nil, errNoAnswerSend
@@ -172,14 +183,16 @@ func (s *Service) Send(ctx context.Context, userID, deviceID string, m *clientpb
 // and the conversation's recall set, bounded by Config.StoreTimeout) and
 // activates no grain.
 func (s *Service) MediaMessage(ctx context.Context, user string, msgID uint64) (*clientpb.Message, error) {
-	return s.d.mediaMessage(ctx, user, msgID)
+	d, user := s.d.scope(user)
+	return d.mediaMessage(ctx, user, msgID)
 }
 
 // TokensRevokedBefore returns the time before which userID's tokens are
 // revoked (zero: none are). It reads the store, never activating a grain
 // (tokens.go).
 func (s *Service) TokensRevokedBefore(ctx context.Context, userID string) (time.Time, *clientpb.Error) {
-	return s.d.tokensRevokedBefore(ctx, userID)
+	d, userID := s.d.scope(userID)
+	return d.tokensRevokedBefore(ctx, userID)
 }
 
 // RevokeTokens revokes userID's tokens issued before before (rounded up to
@@ -188,12 +201,13 @@ func (s *Service) TokensRevokedBefore(ctx context.Context, userID string) (time.
 // earlier time than the one in force changes nothing. An unknown user is
 // ERR_NOT_FOUND (and no grain is activated for it). See tokens.go.
 func (s *Service) RevokeTokens(ctx context.Context, userID string, before time.Time) (revokedBefore time.Time, kicked int, e *clientpb.Error) {
-	return s.d.revokeTokens(ctx, userID, before)
+	d, userID := s.d.scope(userID)
+	return d.revokeTokens(ctx, userID, before)
 }
 
 // Broadcast appends a server message to the timeline of every user, or
 // every online user, and notifies the online devices without activating any
 // grain (broadcast.go).
 func (s *Service) Broadcast(ctx context.Context, req BroadcastRequest) (BroadcastResult, *clientpb.Error) {
-	return s.d.broadcast(ctx, req)
+	return s.d.forApp(req.App).broadcast(ctx, req)
 }

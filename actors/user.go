@@ -51,7 +51,9 @@ func newUserGrain(d *deps) *userGrain {
 func (g *userGrain) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pcluster.ClusterInit:
-		g.id = m.Identity.GetIdentity()
+		var app string
+		app, g.id = ids.Unqualify(m.Identity.GetIdentity())
+		g.d = g.d.forApp(app)
 		g.d.metrics.GrainsActivated.Inc()
 		g.d.metrics.LiveGrains.WithLabelValues(KindUser).Inc()
 		ctx.SetReceiveTimeout(g.d.cfg.GrainIdle)
