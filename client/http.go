@@ -28,6 +28,27 @@ type HTTP struct {
 	// go to the node's admin listener when it has one.
 	Token  string
 	Client *http.Client
+	// App is the application (tenant) whose users Register and Login
+	// name, and the admin calls about users address; empty: the default
+	// app (a deployment without apps has only it).
+	App string
+}
+
+// credentials is the body of Register and Login.
+func (h *HTTP) credentials(userID, password string) map[string]string {
+	body := map[string]string{"user_id": userID, "password": password}
+	if h.App != "" {
+		body["app"] = h.App
+	}
+	return body
+}
+
+// adminPath adds the app query parameter to an admin path about users.
+func (h *HTTP) adminPath(path string) string {
+	if h.App == "" {
+		return path
+	}
+	return path + "?app=" + url.QueryEscape(h.App)
 }
 
 // Token is a token issued by POST /v1/login.
@@ -39,7 +60,7 @@ type Token struct {
 
 // Register creates an account.
 func (h *HTTP) Register(ctx context.Context, userID, password string) error {
-	return h.do(ctx, http.MethodPost, "/v1/register", map[string]string{"user_id": userID, "password": password}, nil)
+	return h.do(ctx, http.MethodPost, "/v1/register", h.credentials(userID, password), nil)
 }
 
 // Login exchanges a password for a token.
@@ -49,7 +70,7 @@ func (h *HTTP) Login(ctx context.Context, userID, password string) (Token, error
 		Token       string `json:"token"`
 		ExpiresAtMs int64  `json:"expires_at_ms"`
 	}
-	if err := h.do(ctx, http.MethodPost, "/v1/login", map[string]string{"user_id": userID, "password": password}, &res); err != nil {
+	if err := h.do(ctx, http.MethodPost, "/v1/login", h.credentials(userID, password), &res); err != nil {
 		return Token{}, err
 	}
 	return Token{UserID: res.UserID, Token: res.Token, ExpiresAt: time.UnixMilli(res.ExpiresAtMs)}, nil
@@ -62,13 +83,13 @@ func (h *HTTP) Provision(ctx context.Context, userID, password string) error {
 	if password != "" {
 		body["password"] = password
 	}
-	return h.do(ctx, http.MethodPost, "/v1/admin/users", body, nil)
+	return h.do(ctx, http.MethodPost, h.adminPath("/v1/admin/users"), body, nil)
 }
 
 // SendAs sends a message as userID (admin token).
 func (h *HTTP) SendAs(ctx context.Context, userID string, s *clientpb.Send) (*clientpb.SendAck, error) {
 	ack := &clientpb.SendAck{}
-	if err := h.doProto(ctx, http.MethodPost, "/v1/admin/users/"+url.PathEscape(userID)+"/messages", s, ack); err != nil {
+	if err := h.doProto(ctx, http.MethodPost, h.adminPath("/v1/admin/users/"+url.PathEscape(userID)+"/messages"), s, ack); err != nil {
 		return nil, err
 	}
 	return ack, nil
@@ -95,7 +116,7 @@ func (h *HTTP) RevokeTokens(ctx context.Context, userID string, before time.Time
 		RevokedBeforeMs int64 `json:"revoked_before_ms"`
 		Kicked          int   `json:"kicked"`
 	}
-	if err := h.do(ctx, http.MethodPost, "/v1/admin/users/"+url.PathEscape(userID)+"/revoke-tokens", body, &res); err != nil {
+	if err := h.do(ctx, http.MethodPost, h.adminPath("/v1/admin/users/"+url.PathEscape(userID)+"/revoke-tokens"), body, &res); err != nil {
 		return Revocation{}, err
 	}
 	return Revocation{RevokedBefore: time.UnixMilli(res.RevokedBeforeMs), Kicked: res.Kicked}, nil

@@ -41,6 +41,10 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &body, maxSendBody) {
 		return
 	}
+	app, ok := s.adminApp(w, r)
+	if !ok {
+		return
+	}
 	content := &clientpb.Content{}
 	if len(body.Content) == 0 {
 		writeError(w, errNoContent)
@@ -53,7 +57,7 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), broadcastTimeout)
 	defer cancel()
 	extendWrite(w, broadcastTimeout+10*time.Second)
-	res, e := b.Broadcast(ctx, actors.BroadcastRequest{ID: body.ID, Channel: body.Channel, Content: content, OnlineOnly: body.OnlineOnly})
+	res, e := b.Broadcast(ctx, actors.BroadcastRequest{App: app, ID: body.ID, Channel: body.Channel, Content: content, OnlineOnly: body.OnlineOnly})
 	if e != nil {
 		writeError(w, e)
 		return

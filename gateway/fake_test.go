@@ -228,7 +228,7 @@ func newHarnessWith(t *testing.T, cfg Config, backend Backend) *harness {
 	case *fakeBackend:
 		h.be = b
 	}
-	h.srv = New(cfg, backend, h.tokens, h.admin, nil, nil, nil, nil)
+	h.srv = New(cfg, backend, auth.NewKeyring(h.tokens, nil), h.admin, nil, nil, nil, nil)
 	h.ts = httptest.NewUnstartedServer(nil)
 	h.ts.Config = h.srv.HTTPServer(h.srv.Handler(), nil)
 	h.ts.Listener = h.srv.Listener(h.ts.Listener)

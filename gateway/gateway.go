@@ -168,8 +168,8 @@ func orDefault[T int | float64 | time.Duration](v *T, def T) {
 type Server struct {
 	cfg      Config
 	backend  Backend
-	tokens   *auth.Tokens // user tokens (the app-server secret)
-	admin    *auth.Tokens // admin tokens (the admin secret)
+	tokens   *auth.Keyring // user tokens (the app-server secret, or each app's)
+	admin    *auth.Tokens  // admin tokens (the admin secret)
 	hasher   *auth.Hasher
 	logins   *loginLimiter
 	log      *slog.Logger
@@ -187,14 +187,18 @@ type Server struct {
 	draining bool
 
 	analytics atomic.Pointer[analyticsHolder] // see SetAnalytics
-	media     atomic.Pointer[mediaHolder]     // see SetMedia
+	apps      atomic.Pointer[appsHolder]      // see SetApps
+	sweepOnce sync.Once
+	stopOnce  sync.Once
+	stop      chan struct{}               // closed by Shutdown: ends the app sweep
+	media     atomic.Pointer[mediaHolder] // see SetMedia
 }
 
-// New returns a Server. tokens verifies user tokens and admin verifies admin
-// tokens (signed with a secret of their own). reg and gatherer serve
+// New returns a Server. tokens verifies user tokens (of every app) and
+// admin verifies admin tokens (signed with a secret of their own). reg and gatherer serve
 // /metrics (nil: none); ready reports readiness for /readyz (nil: always
 // ready).
-func New(cfg Config, backend Backend, tokens, admin *auth.Tokens, reg prometheus.Registerer, gatherer prometheus.Gatherer, ready func() bool, logger *slog.Logger) *Server {
+func New(cfg Config, backend Backend, tokens *auth.Keyring, admin *auth.Tokens, reg prometheus.Registerer, gatherer prometheus.Gatherer, ready func() bool, logger *slog.Logger) *Server {
 	cfg.setDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -203,7 +207,7 @@ func New(cfg Config, backend Backend, tokens, admin *auth.Tokens, reg prometheus
 		ready = func() bool { return true }
 	}
 	s := &Server{cfg: cfg, backend: backend, tokens: tokens, admin: admin, log: logger, gatherer: gatherer, ready: ready,
-		hasher: auth.NewHasher(cfg.Hashing), conns: map[*wsConn]struct{}{}}
+		hasher: auth.NewHasher(cfg.Hashing), conns: map[*wsConn]struct{}{}, stop: make(chan struct{})}
 	s.logins = newLoginLimiter(cfg)
 	s.metrics = newMetrics(reg, &s.open, &s.lconns)
 	s.routes()
@@ -226,6 +230,7 @@ func (s *Server) AdminHandler() http.Handler { return s.adminMux }
 // away, or CloseReconnectElsewhere when draining a cluster node) and waits
 // until they are gone or ctx ends.
 func (s *Server) Shutdown(ctx context.Context, code int, reason string) error {
+	s.stopOnce.Do(func() { close(s.stop) })
 	s.connsMu.Lock()
 	s.draining = true
 	open := make([]*wsConn, 0, len(s.conns))

@@ -72,6 +72,7 @@ func (s *Server) adminRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /v1/admin/users/{user}/revoke-tokens", s.requireAdmin(s.handleRevokeTokens))
 	m.HandleFunc("GET /v1/admin/analytics/{query}", s.requireAdmin(s.handleAnalytics))
 	m.HandleFunc("POST /v1/admin/broadcast", s.requireAdmin(s.handleBroadcast))
+	s.appRoutes(m)
 }
 
 func (s *Server) health(m *http.ServeMux) {
@@ -86,11 +87,14 @@ func (s *Server) health(m *http.ServeMux) {
 }
 
 type credentials struct {
+	// App is the user's application; empty: the default app.
+	App      string `json:"app,omitempty"`
 	UserID   string `json:"user_id"`
 	Password string `json:"password"`
 }
 
 type tokenResponse struct {
+	App         string `json:"app,omitempty"`
 	UserID      string `json:"user_id"`
 	Token       string `json:"token"`
 	ExpiresAtMs int64  `json:"expires_at_ms"`
@@ -109,7 +113,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
-	found, ok := s.createAccount(w, ctx, c.UserID, c.Password, false)
+	app, ok := s.usableApp(w, ctx, c.App)
+	if !ok {
+		return
+	}
+	found, ok := s.createAccount(w, ctx, ids.Qualify(app, c.UserID), c.Password, false)
 	if !ok {
 		return
 	}
@@ -117,7 +125,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUserTaken)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"user_id": c.UserID})
+	writeJSON(w, http.StatusCreated, userAnswer(app, c.UserID))
 }
 
 // createAccount creates userID's account with password (none if empty)
@@ -158,14 +166,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errLoginFailed)
 		return
 	}
-	if d := s.logins.locked(c.UserID); d > 0 {
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	app, ok := s.usableApp(w, ctx, c.App)
+	if !ok {
+		return
+	}
+	user := ids.Qualify(app, c.UserID)
+	if d := s.logins.locked(user); d > 0 {
 		s.metrics.loginRefused.WithLabelValues("account_backoff").Inc()
 		writeRetryable(w, errAccountLock, d)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
-	defer cancel()
-	found, hash, e := s.backend.Account(ctx, c.UserID)
+	found, hash, e := s.backend.Account(ctx, user)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -180,12 +193,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.hashes.WithLabelValues("check").Inc()
 	if !ok || !found {
-		s.logins.failed(c.UserID)
+		s.logins.failed(user)
 		writeError(w, errLoginFailed)
 		return
 	}
-	s.logins.succeeded(c.UserID)
-	s.writeToken(w, http.StatusOK, c.UserID)
+	s.logins.succeeded(user)
+	s.writeToken(w, ctx, http.StatusOK, app, c.UserID)
 }
 
 // allowAddr applies the per-address rate of register and login; it answers
@@ -220,13 +233,28 @@ func (s *Server) busy(w http.ResponseWriter) {
 	writeRetryable(w, errHashingBusy, time.Second)
 }
 
-func (s *Server) writeToken(w http.ResponseWriter, status int, userID string) {
-	tok, exp, err := s.tokens.IssueFor(userID, false, s.cfg.TokenTTL)
+func (s *Server) writeToken(w http.ResponseWriter, ctx context.Context, status int, app, userID string) {
+	tok, exp, err := s.tokens.Issue(ctx, app, userID, s.cfg.TokenTTL)
 	if err != nil {
 		writeError(w, errTokenIssue)
 		return
 	}
-	writeJSON(w, status, tokenResponse{UserID: userID, Token: tok, ExpiresAtMs: exp.UnixMilli()})
+	res := tokenResponse{UserID: userID, Token: tok, ExpiresAtMs: exp.UnixMilli()}
+	if app != ids.DefaultApp {
+		res.App = app
+	}
+	writeJSON(w, status, res)
+}
+
+// userAnswer is the body naming a user: {"user_id"}, and "app" when it is
+// not the default app's (the answers of a deployment without apps are as
+// they always were).
+func userAnswer(app, userID string) map[string]string {
+	m := map[string]string{"user_id": userID}
+	if app != ids.DefaultApp {
+		m["app"] = app
+	}
+	return m
 }
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -253,7 +281,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
-	res, e := s.backend.History(ctx, claims.UserID, req)
+	res, e := s.backend.History(ctx, claims.Qualified(), req)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -273,17 +301,21 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &p, maxCredentialsBody) || !validNewAccount(w, p.UserID, p.Password, false) {
 		return
 	}
+	app, ok := s.adminApp(w, r)
+	if !ok {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
 	defer cancel()
-	if _, ok := s.createAccount(w, ctx, p.UserID, p.Password, true); ok {
-		writeJSON(w, http.StatusOK, map[string]string{"user_id": p.UserID})
+	if _, ok := s.createAccount(w, ctx, ids.Qualify(app, p.UserID), p.Password, true); ok {
+		writeJSON(w, http.StatusOK, userAnswer(app, p.UserID))
 	}
 }
 
 // handleAdminSend sends a message as the user in the path; the body is a
 // Send in the protocol's JSON form.
 func (s *Server) handleAdminSend(w http.ResponseWriter, r *http.Request) {
-	from, ok := pathUser(w, r)
+	from, ok := s.adminUser(w, r)
 	if !ok {
 		return
 	}
@@ -316,7 +348,7 @@ type revokeRequest struct {
 // default) and kicks their live connections (POST
 // /v1/admin/users/{user}/revoke-tokens, admin token). The body is optional.
 func (s *Server) handleRevokeTokens(w http.ResponseWriter, r *http.Request) {
-	user, ok := pathUser(w, r)
+	user, ok := s.adminUser(w, r)
 	if !ok {
 		return
 	}
@@ -340,7 +372,8 @@ func (s *Server) handleRevokeTokens(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user_id": user, "revoked_before_ms": at.UnixMilli(), "kicked": kicked})
+	_, id := ids.Unqualify(user)
+	writeJSON(w, http.StatusOK, map[string]any{"user_id": id, "revoked_before_ms": at.UnixMilli(), "kicked": kicked})
 }
 
 // validNewAccount checks a new account's user id and password (an empty
@@ -386,14 +419,14 @@ func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (auth.Claims, bo
 	if !ok {
 		return auth.Claims{}, false
 	}
-	c, err := s.tokens.Verify(tok)
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	c, err := s.tokens.Verify(ctx, tok)
 	if err != nil {
 		writeError(w, errTokenRefused(err))
 		return auth.Claims{}, false
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
-	defer cancel()
-	before, e := s.backend.TokensRevokedBefore(ctx, c.UserID)
+	before, e := s.backend.TokensRevokedBefore(ctx, c.Qualified())
 	if e != nil {
 		writeError(w, e)
 		return auth.Claims{}, false
@@ -419,7 +452,7 @@ func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		if _, uerr := s.tokens.Verify(tok); err == nil || uerr == nil {
+		if _, uerr := s.tokens.Verify(r.Context(), tok); err == nil || uerr == nil {
 			writeError(w, errNotAdmin)
 			return
 		}

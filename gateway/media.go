@@ -53,7 +53,7 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		ctx = holder.h.WithUser(ctx, c.UserID)
+		ctx = holder.h.WithUser(ctx, c.Qualified())
 	}
 	holder.h.ServeHTTP(w, r.WithContext(ctx))
 }

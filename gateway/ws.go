@@ -88,6 +88,10 @@ type wsConn struct {
 	// inflight holds the bytes of frames handed to the connection actor and
 	// not yet answered (see Config.MaxInflightBytes).
 	inflight *semaphore.Weighted
+
+	// app is the logged-in user's application, guarded by srv.connsMu
+	// (closeApp looks for it).
+	app string
 }
 
 var errClosing = errors.New("gateway: connection closing")
@@ -272,7 +276,7 @@ func (c *wsConn) login() actors.Inbound {
 			}
 			continue
 		}
-		claims, err := c.srv.tokens.Verify(l.GetToken())
+		claims, err := c.srv.tokens.Verify(c.ctx, l.GetToken())
 		if err != nil {
 			c.writeError(f.GetId(), errTokenRefused(err), 0)
 			c.Close(clientpb.CloseUnauthenticated, "unauthenticated")
@@ -287,7 +291,11 @@ func (c *wsConn) login() actors.Inbound {
 			c.writeError(f.GetId(), errBadPlatform, 0)
 			continue
 		}
+		c.srv.connsMu.Lock()
+		c.app = claims.App
+		c.srv.connsMu.Unlock()
 		return c.srv.backend.Connect(actors.Session{
+			App:           claims.App,
 			UserID:        claims.UserID,
 			DeviceID:      l.GetDeviceId(),
 			SessionID:     newSessionID(),

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"actorim/actors"
+	"actorim/apps"
 	"actorim/auth"
 	"actorim/cluster"
 	"actorim/gateway"
@@ -170,7 +171,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	if cfg.mediaOn() {
 		stores.Media = hist
 	}
-	svc := actors.NewService(cfg.Actors, stores, actors.NewMetrics(reg), logger.With("component", "actors"))
+	// The apps' records sit in the store as it is, beside every app's keys
+	// (never through the archive's decorator: they are no messages).
+	registry := apps.New(apps.Config{}, st)
+	svc := actors.NewServiceApps(cfg.Actors, stores, registry, actors.NewMetrics(reg), logger.With("component", "actors"))
 	n.actors = svc
 	undo = append(undo, func() { _ = svc.Shutdown(context.Background()) })
 
@@ -190,7 +194,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	if cfg.Gateway.WebApp, err = webApp(cfg.WebApp); err != nil {
 		return nil, err
 	}
-	n.gateway = gateway.New(cfg.Gateway, svc, tokens, admin, reg, reg, n.ready.Load, logger.With("component", "gateway"))
+	keyring := auth.NewKeyring(tokens, registry, auth.WithMaxLifetime(cfg.TokenMaxLifetime),
+		auth.WithIssuer(cfg.TokenIssuer), auth.WithAudience(cfg.TokenAudience))
+	n.gateway = gateway.New(cfg.Gateway, svc, keyring, admin, reg, reg, n.ready.Load, logger.With("component", "gateway"))
+	n.gateway.SetApps(registry)
 	med, err := openMedia(ctx, cfg, userSecret, hist, svc, reg, logger.With("component", "media"))
 	if err != nil {
 		return nil, err
