@@ -20,20 +20,29 @@ BIN="$CACHE/consul-$CONSUL_VERSION/consul"
 install() {
 	if [ -x "$BIN" ]; then return; fi
 	command -v go >/dev/null || { echo "consul.sh: go is required to build consul" >&2; exit 1; }
+	mkdir -p "$(dirname "$BIN")"
+	# One build at a time: a second caller (make deps beside a test) waits
+	# for the first and finds the binary.
+	exec 9>"$BIN.lock"
+	flock 9
+	if [ -x "$BIN" ]; then exec 9>&-; return; fi
 	local work
 	work="$(mktemp -d)"
-	trap 'rm -rf "$work"' RETURN
 	echo "consul.sh: building consul $CONSUL_VERSION into $BIN (several minutes the first time)" >&2
-	(
+	if ! (
 		cd "$work"
 		export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 		go mod init consulbuild >/dev/null 2>&1
 		printf 'package tools\n\nimport _ "github.com/hashicorp/consul"\n' >tools.go
 		go get "github.com/hashicorp/consul@$CONSUL_VERSION" >/dev/null
-		mkdir -p "$(dirname "$BIN")"
 		go build -ldflags="-s -w" -o "$BIN.tmp" github.com/hashicorp/consul
 		mv "$BIN.tmp" "$BIN"
-	)
+	); then
+		rm -rf "$work"
+		exit 1
+	fi
+	rm -rf "$work"
+	exec 9>&-
 }
 
 start() {

@@ -51,11 +51,14 @@ install() {
 		mv "$BIN.tmp" "$BIN"
 		return
 	fi
+	# One build at a time: a second caller waits for the first's binary.
+	exec 9>"$BIN.lock"
+	flock 9
+	if [ -x "$BIN" ]; then exec 9>&-; return; fi
 	local work
 	work="$(mktemp -d)"
-	trap 'rm -rf "$work"' RETURN
 	echo "s3.sh: building SeaweedFS $SEAWEEDFS_VERSION into $BIN (several minutes the first time)" >&2
-	(
+	if ! (
 		cd "$work"
 		export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 		go mod init weedbuild >/dev/null 2>&1
@@ -64,7 +67,12 @@ install() {
 			go get "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION"
 		go build -ldflags="-s -w" -o "$BIN.tmp" github.com/seaweedfs/seaweedfs/weed
 		mv "$BIN.tmp" "$BIN"
-	)
+	); then
+		rm -rf "$work"
+		die "SeaweedFS build failed"
+	fi
+	rm -rf "$work"
+	exec 9>&-
 }
 
 # alive PID: the process exists and is weed (not a reused pid).
