@@ -55,3 +55,16 @@ func appendText(t *testing.T, s *Store, from, to, text string) {
 		t.Fatalf("append: %v", err)
 	}
 }
+
+func TestHookQueueEmbedded(t *testing.T) {
+	storetest.HookQueue(t, func(t *testing.T) storetest.HookStore {
+		return openTest(t, t.TempDir(), Options{}, hooks{})
+	})
+}
+
+func TestHookDurabilityEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	storetest.HookDurability(t, func(t *testing.T) storetest.HookStore {
+		return openTest(t, dir, Options{}, hooks{})
+	})
+}
