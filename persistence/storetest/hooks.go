@@ -28,6 +28,7 @@ func HookQueue(t *testing.T, open func(t *testing.T) HookStore, known ...Known) 
 		{"LeaseExpiry", testHookLease},
 		{"Retry", testHookRetry},
 		{"DeadLetter", testHookDead},
+		{"DeadListCapped", testHookDeadCap},
 		{"UnknownIDsIgnored", testHookUnknown},
 		{"BadItems", testHookBad},
 		{"AppsTakeTurns", testHookFair},
@@ -223,6 +224,48 @@ func testHookDead(t *testing.T, s HookStore) {
 	}
 	if got := claim(t, s, persistence.HookClaim{NowMs: now + 10, LeaseMs: 10, Limit: 10}); !slices.Equal(hookIDs(got), []string{"ok"}) {
 		t.Fatalf("claimed %v, want only ok", hookIDs(got))
+	}
+}
+
+func testHookDeadCap(t *testing.T, s HookStore) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	ctx := context.Background()
+	now := time.Now().UnixMilli()
+	var items []persistence.HookItem
+	for i := range persistence.HookDeadCap + 2 {
+		items = append(items, hook(fmt.Sprint("d", i), "app", now))
+	}
+	enqueue(t, s, len(items), items...)
+	// The first ones concurrently, which lets a backend share its writes;
+	// the last two in order.
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Go(func() {
+			for i := w; i < persistence.HookDeadCap; i += 32 {
+				if err := s.DeadLetterHook(ctx, items[i].ID, "x"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, it := range items[persistence.HookDeadCap:] {
+		if err := s.DeadLetterHook(ctx, it.ID, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := stats(t, s, now); st != (persistence.HookStats{Dead: persistence.HookDeadCap}) {
+		t.Fatalf("stats %+v, want %d dead", st, persistence.HookDeadCap)
+	}
+	dead, err := s.DeadHooks(ctx, persistence.HookDeadCap+10)
+	if err != nil || len(dead) != persistence.HookDeadCap {
+		t.Fatalf("DeadHooks = %d items, %v", len(dead), err)
+	}
+	if dead[0].ID != fmt.Sprint("d", persistence.HookDeadCap+1) || dead[1].ID != fmt.Sprint("d", persistence.HookDeadCap) {
+		t.Fatalf("dead list starts %s, %s, want the newest first", dead[0].ID, dead[1].ID)
 	}
 }
 
