@@ -108,26 +108,16 @@ func decodeHook(id string, b []byte) (persistence.HookItem, error) {
 			return it, errCorruptHook
 		}
 		b = b[n:]
-		if typ == protowire.VarintType {
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return it, errCorruptHook
-			}
-			b = b[n:]
-			switch num {
-			case 4:
-				it.Attempts = int(v)
-			case 5:
-				it.NextAtMs = int64(v)
-			case 6:
-				it.CreatedAtMs = int64(v)
-			}
-			continue
+		var v []byte
+		var u uint64
+		switch typ {
+		case protowire.VarintType:
+			u, n = protowire.ConsumeVarint(b)
+		case protowire.BytesType:
+			v, n = protowire.ConsumeBytes(b)
+		default:
+			n = -1
 		}
-		if typ != protowire.BytesType {
-			return it, errCorruptHook
-		}
-		v, n := protowire.ConsumeBytes(b)
 		if n < 0 {
 			return it, errCorruptHook
 		}
@@ -139,6 +129,12 @@ func decodeHook(id string, b []byte) (persistence.HookItem, error) {
 			it.Event = string(v)
 		case 3:
 			it.Payload = slices.Clone(v)
+		case 4:
+			it.Attempts = int(u)
+		case 5:
+			it.NextAtMs = int64(u)
+		case 6:
+			it.CreatedAtMs = int64(u)
 		case 7:
 			it.LastError = string(v)
 		case 8:
