@@ -147,6 +147,15 @@ func decodeHook(id string, b []byte) (persistence.HookItem, error) {
 	return it, nil
 }
 
+// iterHook decodes the record it is at (its id is the one inside, if any).
+func iterHook(it *pebble.Iterator) (persistence.HookItem, error) {
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return persistence.HookItem{}, err
+	}
+	return decodeHook("", v)
+}
+
 // hookOp runs f inside the gate, holding the queue's lock, with the queue
 // loaded. what names the operation in errors.
 func (s *Store) hookOp(ctx context.Context, what string, f func() error) error {
@@ -177,12 +186,7 @@ func (s *Store) loadHooks() error {
 		return err
 	}
 	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			_ = it.Close()
-			return err
-		}
-		h, err := decodeHook("", v)
+		h, err := iterHook(it)
 		if err != nil {
 			_ = it.Close()
 			return err
@@ -528,12 +532,7 @@ func (s *Store) DeadHooks(ctx context.Context, limit int) ([]persistence.HookIte
 			return err
 		}
 		for ok := it.Last(); ok && len(out) < limit; ok = it.Prev() {
-			v, err := it.ValueAndErr()
-			if err != nil {
-				_ = it.Close()
-				return err
-			}
-			h, err := decodeHook("", v)
+			h, err := iterHook(it)
 			if err != nil {
 				_ = it.Close()
 				return err
