@@ -338,18 +338,8 @@ func (s *Store) ClaimHooks(ctx context.Context, c persistence.HookClaim) ([]pers
 				if !ok {
 					continue
 				}
-				next := c.NowMs + lease
-				if err := errors.Join(
-					b.Delete(hookAppKey(it.App, it.NextAtMs, id), nil),
-					b.Delete(hookDueKey(it.NextAtMs, id), nil),
-					b.Set(hookAppKey(it.App, next, id), nil, nil),
-					b.Set(hookDueKey(next, id), nil, nil),
-				); err != nil {
-					return err
-				}
 				it.Attempts++
-				it.NextAtMs = next
-				if err := b.Set(hookItemKey(id), encodeHook(it, false), nil); err != nil {
+				if it, err = rescheduleHook(b, it, c.NowMs+lease); err != nil {
 					return err
 				}
 				out = append(out, it)
@@ -481,6 +471,19 @@ func (s *Store) purgeDone(b *pebble.Batch, now int64) error {
 	return it.Close()
 }
 
+// rescheduleHook adds to b the write of it due at next, its index entries
+// moved, and returns it so.
+func rescheduleHook(b *pebble.Batch, it persistence.HookItem, next int64) (persistence.HookItem, error) {
+	err := errors.Join(
+		b.Delete(hookAppKey(it.App, it.NextAtMs, it.ID), nil),
+		b.Delete(hookDueKey(it.NextAtMs, it.ID), nil),
+		b.Set(hookAppKey(it.App, next, it.ID), nil, nil),
+		b.Set(hookDueKey(next, it.ID), nil, nil),
+	)
+	it.NextAtMs = next
+	return it, errors.Join(err, b.Set(hookItemKey(it.ID), encodeHook(it, false), nil))
+}
+
 // RetryHook implements persistence.HookQueue.
 func (s *Store) RetryHook(ctx context.Context, id string, nextAtMs int64, lastErr string) error {
 	return s.hookOp(ctx, "retry hook", func() error {
@@ -490,16 +493,8 @@ func (s *Store) RetryHook(ctx context.Context, id string, nextAtMs int64, lastEr
 		}
 		b := s.db.NewBatch()
 		defer b.Close()
-		if err := errors.Join(
-			b.Delete(hookAppKey(it.App, it.NextAtMs, id), nil),
-			b.Delete(hookDueKey(it.NextAtMs, id), nil),
-			b.Set(hookAppKey(it.App, nextAtMs, id), nil, nil),
-			b.Set(hookDueKey(nextAtMs, id), nil, nil),
-		); err != nil {
-			return err
-		}
-		it.NextAtMs, it.LastError = nextAtMs, lastErr
-		if err := b.Set(hookItemKey(id), encodeHook(it, false), nil); err != nil {
+		it.LastError = lastErr
+		if _, err := rescheduleHook(b, it, nextAtMs); err != nil {
 			return err
 		}
 		return b.Commit(pebble.NoSync)
