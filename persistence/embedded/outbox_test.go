@@ -1,6 +1,8 @@
 package embedded
 
 import (
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"actorim/persistence"
@@ -54,4 +56,36 @@ func appendText(t *testing.T, s *Store, from, to, text string) {
 	if _, err := s.Append(t.Context(), req); err != nil {
 		t.Fatalf("append: %v", err)
 	}
+}
+
+func TestHookQueueEmbedded(t *testing.T) {
+	storetest.HookQueue(t, func(t *testing.T) storetest.HookStore {
+		return openTest(t, t.TempDir(), Options{}, hooks{})
+	})
+}
+
+func TestHookDurabilityEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	storetest.HookDurability(t, func(t *testing.T) storetest.HookStore {
+		return openTest(t, dir, Options{}, hooks{})
+	})
+}
+
+// BenchmarkEnqueueHooks queues one item per call from many goroutines:
+// each call waits for an fsync, which Pebble shares among concurrent calls.
+func BenchmarkEnqueueHooks(b *testing.B) {
+	s := openTest(b, b.TempDir(), Options{}, hooks{})
+	var n atomic.Int64
+	payload := make([]byte, 300)
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := strconv.FormatInt(n.Add(1), 10)
+			if _, err := s.EnqueueHooks(b.Context(), persistence.HookItem{ID: "msg-default-" + id, App: "default", Event: "message.stored", Payload: payload}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

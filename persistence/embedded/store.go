@@ -108,6 +108,7 @@ type Store struct {
 	sessions sessions
 	ob       outbox
 	media    mediaLocks // see media.go
+	hq       hookQueue  // see hooks.go
 
 	// The rest belongs to the committer goroutine.
 

@@ -1,0 +1,32 @@
+package hooks
+
+import (
+	"net"
+	"net/http"
+	"time"
+)
+
+// NewClient returns the HTTP client for webhook calls: one pooled
+// transport that keeps many idle connections per receiver, since every
+// app's calls go to one host, and that follows no redirect (a signed
+// request is for its URL only). Requests are bounded by their context,
+// so the client sets no overall timeout.
+func NewClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
