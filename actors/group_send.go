@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"actorim/hooks"
 	"actorim/ids"
 	"actorim/persistence"
 	"actorim/protos/actorpb"
@@ -38,6 +39,9 @@ func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send, 
 	}
 	s, ok := c.resolveMedia(id, s)
 	if !ok {
+		return false
+	}
+	if s, ok = c.screenSend(id, s); !ok {
 		return false
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())
@@ -171,6 +175,16 @@ func (g *groupGrain) flush(ctx actor.Context) {
 	results, errs := g.d.timelines.AppendAll(sctx, reqs)
 	cancel()
 	g.d.metrics.AppendSeconds.Observe(time.Since(start).Seconds())
+	if g.d.wantsHook(hooks.EventMessageStored) {
+		// One queue write for the batch, before any ack (see send.go).
+		var stored []*clientpb.Message
+		for i := range batch {
+			if errs[i] == nil {
+				stored = append(stored, results[i].Entries[0].GetMessage())
+			}
+		}
+		g.d.messageStored(stored...)
+	}
 	for i, q := range batch {
 		res := g.sendResult(ctx, q, results[i], errs[i])
 		res.RequestId = q.m.GetRequestId()

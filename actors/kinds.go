@@ -8,6 +8,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"golang.org/x/time/rate"
+
+	"actorim/apps"
 )
 
 // KindUser is the cluster kind of user grains.
@@ -35,6 +37,8 @@ type deps struct {
 	// node's cache of every app's.
 	app          string
 	appUpdatedMs uint64
+	settings     apps.Settings // the app's
+	webhooks     Webhooks      // nil: none
 	base         *deps
 	tenants      *tenants
 	log          *slog.Logger

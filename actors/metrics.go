@@ -16,6 +16,8 @@ type Metrics struct {
 	GrainsActivated prometheus.Counter
 	// LiveGrains counts the grains active on this node, by kind.
 	LiveGrains *prometheus.GaugeVec
+	// HookEnqueueErrors counts webhook events that could not be queued.
+	HookEnqueueErrors prometheus.Counter
 }
 
 // NewMetrics creates the instruments and registers them with reg (nil: not registered).
@@ -40,13 +42,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "actorim_user_grains_activated_total", Help: "User grain activations on this node."}),
 		LiveGrains: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "actorim_grains", Help: "Grains active on this node, by kind."}, []string{"kind"}),
+		HookEnqueueErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "actorim_webhook_enqueue_errors_total", Help: "Webhook events the store refused to queue (the message was stored; its event is lost unless the send is retried)."}),
 	}
 	for _, kind := range []string{KindUser, KindGroup} {
 		m.LiveGrains.WithLabelValues(kind) // exported from the start, at 0
 	}
 	if reg != nil {
 		reg.MustRegister(m.MessagesSent, m.Duplicates, m.SendErrors, m.EntriesPushed, m.EntriesResent,
-			m.Connections, m.AppendSeconds, m.GrainsActivated, m.LiveGrains)
+			m.Connections, m.AppendSeconds, m.GrainsActivated, m.LiveGrains, m.HookEnqueueErrors)
 	}
 	return m
 }

@@ -48,6 +48,9 @@ func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send, done 
 	if !ok {
 		return false
 	}
+	if s, ok = c.screenSend(id, s); !ok {
+		return false
+	}
 	rid := c.track(ctx, id, s, done, "", nil)
 	ctx.Request(c.user, &actorpb.SendRequest{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Send: s, RequestId: rid})
 	return true
@@ -129,6 +132,10 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 	if res.Duplicate && !sameSend(own.GetMessage(), conv, s.GetTo(), s) {
 		return &actorpb.SendResult{Error: errMsgIDReused}
 	}
+	// The event is queued before the ack, for a duplicate too (its id
+	// dedups): a crash between the append and the queueing loses it only
+	// until the client retries.
+	g.d.messageStored(own.GetMessage())
 	ack := &clientpb.SendAck{
 		ClientMsgId:    s.GetClientMsgId(),
 		MsgId:          own.GetMessage().GetId(),

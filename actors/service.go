@@ -64,6 +64,10 @@ func NewServiceApps(cfg Config, stores Stores, registry Apps, metrics *Metrics, 
 	}}
 }
 
+// SetWebhooks makes the actors call the apps' webhooks (before-send, and
+// the after-the-fact events' queue). Call it before Bind.
+func (s *Service) SetWebhooks(w Webhooks) { s.d.webhooks = w }
+
 // Kinds returns the grain kinds this package implements, for the cluster
 // member's Config.
 func (s *Service) Kinds() []*pcluster.Kind { return s.d.kinds() }

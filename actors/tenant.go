@@ -67,6 +67,7 @@ func (d *deps) forApp(app string) *deps {
 	t := *base
 	t.base, t.app, t.appUpdatedMs = base, app, rec.UpdatedAtMs
 	t.cfg = base.cfg.forApp(rec.Settings)
+	t.settings = rec.Settings
 	t.member = &grains{Member: base.member.Member, app: app}
 	if app != ids.DefaultApp {
 		sc := scoped{prefix: app + ":", d: base}

@@ -357,6 +357,11 @@ func (r *Registry) Update(ctx context.Context, id string, fn func(*App) error) (
 	if err := a.Settings.Validate(); err != nil {
 		return App{}, err
 	}
+	if a.Settings.Webhook.URL != "" && len(a.WebhookSecrets) == 0 {
+		// The default app gets its first webhook secret with its first
+		// webhook.
+		a.WebhookSecrets = []string{newSecret()}
+	}
 	a.UpdatedAtMs = uint64(r.now().UnixMilli())
 	if a.CreatedAtMs == 0 {
 		a.CreatedAtMs = a.UpdatedAtMs

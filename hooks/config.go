@@ -29,7 +29,7 @@ type Config struct {
 	BeforeSendTimeout time.Duration
 	// Lease is how long a claimed item stays hidden from other workers and
 	// nodes; after it, a crashed worker's items are delivered again. Zero
-	// means 60 s; it is raised to twice the longest request timeout.
+	// means 30 s; it is raised to twice the longest request timeout.
 	Lease time.Duration
 	// Poll is how often idle workers look for due items that no Enqueue on
 	// this node announced (retries, other nodes' items). Zero means 1 s.
@@ -67,7 +67,7 @@ func (c Config) WithDefaults() Config {
 		c.BeforeSendTimeout = 2 * time.Second
 	}
 	if c.Lease <= 0 {
-		c.Lease = 60 * time.Second
+		c.Lease = 30 * time.Second
 	}
 	c.Lease = max(c.Lease, 2*c.Timeout)
 	if c.Poll <= 0 {

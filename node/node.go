@@ -121,6 +121,7 @@ type Node struct {
 	ready    atomic.Bool
 	archive  *archive       // nil when archiving is off
 	media    *media.Service // nil when media is off
+	webhooks webhooks
 }
 
 // Start opens the store, joins the cluster and starts serving. It returns
@@ -175,6 +176,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	// (never through the archive's decorator: they are no messages).
 	registry := apps.New(apps.Config{}, st)
 	svc := actors.NewServiceApps(cfg.Actors, stores, registry, actors.NewMetrics(reg), logger.With("component", "actors"))
+	n.webhooks = openWebhooks(st, registry, reg, logger.With("component", "webhooks"))
+	undo = append(undo, func() { _ = n.webhooks.deliver.Shutdown(context.Background()) })
+	svc.SetWebhooks(n.webhooks)
 	n.actors = svc
 	undo = append(undo, func() { _ = svc.Shutdown(context.Background()) })
 
@@ -342,6 +346,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	if err := n.actors.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("actors: %w", err))
+	}
+	if err := n.webhooks.deliver.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("webhooks: %w", err))
 	}
 	if n.archive != nil {
 		if err := n.archive.shutdown(ctx); err != nil {

@@ -48,6 +48,7 @@ type hotStore interface {
 	persistence.Store
 	persistence.Outbox
 	persistence.Trimmer
+	persistence.HookQueue
 }
 
 func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hotStore, error) {

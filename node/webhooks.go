@@ -1,0 +1,77 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"actorim/apps"
+	"actorim/hooks"
+	"actorim/persistence"
+	"actorim/protos/clientpb"
+)
+
+// appTargets are the apps' webhook targets (hooks.Targets), read from
+// their settings in the registry.
+type appTargets struct{ reg *apps.Registry }
+
+// afterEvents are the after-the-fact events, every one of which an app
+// whose settings list none subscribes to.
+var afterEvents = []string{hooks.EventMessageStored, hooks.EventUserOnline, hooks.EventUserOffline,
+	hooks.EventGroupChanged, hooks.EventFriendChanged, hooks.EventPushOffline}
+
+// HookTarget implements hooks.Targets.
+func (t appTargets) HookTarget(ctx context.Context, app string) (hooks.Target, bool, error) {
+	a, err := t.reg.Get(ctx, app)
+	switch {
+	case errors.Is(err, apps.ErrNotFound):
+		return hooks.Target{}, false, nil
+	case err != nil:
+		return hooks.Target{}, false, err
+	}
+	w := a.Settings.Webhook
+	if w.URL == "" || len(a.WebhookSecrets) == 0 || a.Disabled {
+		return hooks.Target{}, false, nil
+	}
+	events := w.Events
+	if w.BeforeSend {
+		if len(events) == 0 {
+			events = afterEvents
+		}
+		events = append(append([]string(nil), events...), hooks.EventBeforeSend)
+	}
+	return hooks.Target{URL: w.URL, Secrets: a.WebhookSecrets, Timeout: time.Duration(w.TimeoutMs) * time.Millisecond,
+		FailOpen: w.FailOpen, Events: events}, true, nil
+}
+
+// webhooks is what the actors call (actors.Webhooks): the before-send
+// Caller and the Deliverer's durable queue.
+type webhooks struct {
+	caller  *hooks.Caller
+	deliver *hooks.Deliverer
+}
+
+func (w webhooks) BeforeSend(ctx context.Context, app string, m *clientpb.Message) hooks.Decision {
+	return w.caller.BeforeSend(ctx, app, m)
+}
+
+func (w webhooks) Enqueue(ctx context.Context, items ...persistence.HookItem) error {
+	return w.deliver.Enqueue(ctx, items...)
+}
+
+// openWebhooks builds the node's webhook caller and deliverer over the
+// store's hook queue; the deliverer's workers start at once.
+func openWebhooks(st persistence.HookQueue, reg *apps.Registry, metrics prometheus.Registerer, logger *slog.Logger) webhooks {
+	targets := appTargets{reg}
+	client := hooks.NewClient()
+	cfg := hooks.Config{Logger: logger}
+	w := webhooks{
+		caller:  hooks.NewCaller(targets, client, metrics, cfg),
+		deliver: hooks.NewDeliverer(st, targets, client, metrics, cfg),
+	}
+	w.deliver.Start(context.Background())
+	return w
+}
