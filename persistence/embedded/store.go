@@ -106,6 +106,9 @@ type Store struct {
 	floors  map[string]uint64
 
 	sessions sessions
+
+	// dirMu orders the Directory's writes (directory.go).
+	dirMu sync.Mutex
 	ob       outbox
 	media    mediaLocks // see media.go
 
