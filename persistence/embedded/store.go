@@ -109,8 +109,8 @@ type Store struct {
 
 	// dirMu orders the Directory's writes (directory.go).
 	dirMu sync.Mutex
-	ob       outbox
-	media    mediaLocks // see media.go
+	ob    outbox
+	media mediaLocks // see media.go
 
 	// The rest belongs to the committer goroutine.
 
