@@ -106,11 +106,10 @@ type Store struct {
 	floors  map[string]uint64
 
 	sessions sessions
-
+	ob       outbox
+	media    mediaLocks // see media.go
 	// dirMu orders the Directory's writes (directory.go).
 	dirMu sync.Mutex
-	ob    outbox
-	media mediaLocks // see media.go
 
 	// The rest belongs to the committer goroutine.
 
