@@ -52,7 +52,7 @@ func NewService(cfg Config, stores Stores, metrics *Metrics, logger *slog.Logger
 	}
 	return &Service{d: &deps{
 		cfg: cfg, accounts: stores.Accounts, timelines: stores.Timelines, sessions: stores.Sessions,
-		records: stores.Records, sets: stores.Sets, media: stores.Media, log: logger, metrics: metrics,
+		records: stores.Records, sets: stores.Sets, media: stores.Media, directory: stores.Directory, log: logger, metrics: metrics,
 		dispatcher: newWorkerDispatcher(512, 300),
 	}}
 }
