@@ -163,7 +163,9 @@ func (g *userGrain) pushProfile(ctx actor.Context, p *clientpb.Profile, exceptSe
 
 // validateSetProfile checks the fields present; nothing is trimmed here.
 func validateSetProfile(sp *clientpb.SetProfile) *clientpb.Error {
-	bad := func(msg string) *clientpb.Error { return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "set_profile: "+msg) }
+	bad := func(msg string) *clientpb.Error {
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "set_profile: "+msg)
+	}
 	if sp == nil || sp.Nickname == nil && sp.AvatarUrl == nil && sp.Extra == nil {
 		return bad("give nickname, avatar_url or extra")
 	}
@@ -376,7 +378,9 @@ func (d *deps) getProfiles(ctx context.Context, caller string, users []string) (
 // query, in name order, a page at a time; none who blocked caller, and no
 // extra.
 func (d *deps) searchUsers(ctx context.Context, caller string, r *clientpb.SearchUsers) (*clientpb.Result, *clientpb.Error) {
-	bad := func(msg string) *clientpb.Error { return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "search_users: "+msg) }
+	bad := func(msg string) *clientpb.Error {
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "search_users: "+msg)
+	}
 	q := strings.TrimSpace(r.GetQuery())
 	if !utf8.ValidString(q) || q == "" || utf8.RuneCountInString(q) > maxQueryRunes {
 		return nil, bad(fmt.Sprintf("query must be 1 to %d characters of UTF-8", maxQueryRunes))

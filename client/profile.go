@@ -59,4 +59,6 @@ func (h *HTTP) SetProfileOf(ctx context.Context, userID string, sp *clientpb.Set
 	return p, nil
 }
 
-func profilePath(userID string) string { return "/v1/admin/users/" + url.PathEscape(userID) + "/profile" }
+func profilePath(userID string) string {
+	return "/v1/admin/users/" + url.PathEscape(userID) + "/profile"
+}
