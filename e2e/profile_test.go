@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -354,5 +356,44 @@ func TestProfileAdminEndpoints(t *testing.T) {
 	}
 	if got := call(t, http.MethodPut, url, admin, `{"nickname":"x"}`, "Content-Type", "text/plain"); got.status != 415 {
 		t.Errorf("PUT as text/plain: %d, want 415", got.status)
+	}
+}
+
+// TestProfileImctl drives imctl profile set, get and search, and the admin
+// set, against the shared node.
+func TestProfileImctl(t *testing.T) {
+	bin := buildImctl(t)
+	alice, bob := freshID("pia"), freshID("pib")
+	a, b := newImctl(t, bin), newImctl(t, bin)
+	a.ok("register", alice, "--password", "pw-"+alice)
+	b.ok("register", bob, "--password", "pw-"+bob)
+	a.ok("login", alice, "--password", "pw-"+alice)
+	b.ok("login", bob, "--password", "pw-"+bob)
+	nick := uniqueNick("Imctl Alice")
+
+	p := &clientpb.Profile{}
+	a.okProto(p, "--as", alice, "profile", "set", "--nickname", nick, "--extra", `{"k": 1}`, "--json")
+	if p.GetNickname() != nick || p.GetExtra() != `{"k":1}` {
+		t.Fatalf("profile set printed %v", p)
+	}
+	if out := b.ok("--as", bob, "profile", "get", alice); strings.TrimSpace(out) != fmt.Sprintf("%s %q", alice, nick) {
+		t.Fatalf("profile get printed %q, want the nickname without extra", out)
+	}
+	res := &clientpb.UserSearchResult{}
+	b.okProto(res, "--as", bob, "profile", "search", strings.ToLower(nick), "--json")
+	if !eq(profileIDs(res.GetUsers()), []string{alice}) {
+		t.Fatalf("profile search printed %v", res)
+	}
+	if _, stderr, err := b.run("--as", bob, "profile", "set", "--avatar", "ftp://x/y.png"); exitCode(err) != 1 || !strings.Contains(stderr, "ERR_BAD_REQUEST") {
+		t.Fatalf("a bad avatar: %v, %q", err, stderr)
+	}
+
+	adminFile := filepath.Join(t.TempDir(), "admin.secret")
+	if err := os.WriteFile(adminFile, []byte(testAdminSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.ok("profile", "set", "--admin", alice, "--avatar", "https://example.com/a.png", "--admin-secret-file", adminFile)
+	if out := a.ok("profile", "get", "--admin", alice, "--admin-secret-file", adminFile); !strings.Contains(out, "avatar=https://example.com/a.png extra={\"k\":1}") {
+		t.Fatalf("admin profile get printed %q", out)
 	}
 }
