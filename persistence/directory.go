@@ -61,3 +61,21 @@ func CheckDirectory(scope, user, name string) error {
 	}
 	return nil
 }
+
+// CheckIndexName is CheckDirectory for IndexName, where every argument is
+// required.
+func CheckIndexName(scope, user, name string) error {
+	if user == "" || name == "" {
+		return errors.New("directory: user and name are required")
+	}
+	return CheckDirectory(scope, user, name)
+}
+
+// CheckRemoveName is CheckDirectory for RemoveName, where the user is
+// required.
+func CheckRemoveName(scope, user string) error {
+	if user == "" {
+		return errors.New("directory: user is required")
+	}
+	return CheckDirectory(scope, user, "")
+}

@@ -63,13 +63,10 @@ func (a *app) profileSetCmd() *ffcli.Command {
 				return errors.New("a USER argument goes with --admin, and only with it")
 			}
 			if *admin {
-				h, herr := a.adminHTTP(mint)
-				if herr != nil {
-					return herr
-				}
-				ctx, cancel := a.deadline(ctx)
-				defer cancel()
-				p, err = h.SetProfileOf(ctx, args[0], sp)
+				err = a.withAdmin(ctx, mint, func(ctx context.Context, h *client.HTTP) (err error) {
+					p, err = h.SetProfileOf(ctx, args[0], sp)
+					return err
+				})
 			} else {
 				err = a.withConn(ctx, *platform, func(ctx context.Context, c *client.Conn) (err error) {
 					p, err = c.SetProfile(ctx, sp)
@@ -94,19 +91,16 @@ func (a *app) profileGetCmd() *ffcli.Command {
 			var ps []*clientpb.Profile
 			var err error
 			if *admin {
-				h, herr := a.adminHTTP(mint)
-				if herr != nil {
-					return herr
-				}
-				ctx, cancel := a.deadline(ctx)
-				defer cancel()
-				for _, u := range args {
-					p, perr := h.Profile(ctx, u)
-					if perr != nil {
-						return perr
+				err = a.withAdmin(ctx, mint, func(ctx context.Context, h *client.HTTP) error {
+					for _, u := range args {
+						p, err := h.Profile(ctx, u)
+						if err != nil {
+							return err
+						}
+						ps = append(ps, p)
 					}
-					ps = append(ps, p)
-				}
+					return nil
+				})
 			} else {
 				err = a.withConn(ctx, *platform, func(ctx context.Context, c *client.Conn) (err error) {
 					ps, err = c.GetProfiles(ctx, args...)
@@ -156,6 +150,17 @@ func (a *app) profileSearchCmd() *ffcli.Command {
 			}
 			return nil
 		})
+}
+
+// withAdmin runs fn with an admin HTTP client within the command's deadline.
+func (a *app) withAdmin(ctx context.Context, mint minter, fn func(context.Context, *client.HTTP) error) error {
+	h, err := a.adminHTTP(mint)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.deadline(ctx)
+	defer cancel()
+	return fn(ctx, h)
 }
 
 // profileLine is a profile on one line: `alice "Alice W." avatar=... extra=...`.

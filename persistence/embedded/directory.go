@@ -39,16 +39,16 @@ func dirUserKey(scope, user string) []byte {
 // IndexName implements persistence.Directory. dirMu orders the writes of
 // one store, so that two renames of a user cannot both keep their entry.
 func (s *Store) IndexName(ctx context.Context, scope, user, name string) error {
-	if err := persistence.CheckDirectory(scope, user, name); err != nil || user == "" || name == "" {
-		return errors.Join(errors.New("embedded: index name: user and name are required"), err)
+	if err := persistence.CheckIndexName(scope, user, name); err != nil {
+		return fmt.Errorf("embedded: index name: %w", err)
 	}
 	return s.dirWrite(ctx, "index name", scope, user, name)
 }
 
 // RemoveName implements persistence.Directory.
 func (s *Store) RemoveName(ctx context.Context, scope, user string) error {
-	if err := persistence.CheckDirectory(scope, user, ""); err != nil || user == "" {
-		return errors.Join(errors.New("embedded: remove name: user is required"), err)
+	if err := persistence.CheckRemoveName(scope, user); err != nil {
+		return fmt.Errorf("embedded: remove name: %w", err)
 	}
 	return s.dirWrite(ctx, "remove name", scope, user, "")
 }

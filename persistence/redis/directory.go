@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -38,16 +37,16 @@ return 1
 
 // IndexName implements persistence.Directory.
 func (s *Store) IndexName(ctx context.Context, scope, user, name string) error {
-	if err := persistence.CheckDirectory(scope, user, name); err != nil || user == "" || name == "" {
-		return errors.Join(errors.New("redisstore: index name: user and name are required"), err)
+	if err := persistence.CheckIndexName(scope, user, name); err != nil {
+		return fmt.Errorf("redisstore: index name: %w", err)
 	}
 	return s.dirWrite(ctx, "index name", scope, user, name)
 }
 
 // RemoveName implements persistence.Directory.
 func (s *Store) RemoveName(ctx context.Context, scope, user string) error {
-	if err := persistence.CheckDirectory(scope, user, ""); err != nil || user == "" {
-		return errors.Join(errors.New("redisstore: remove name: user is required"), err)
+	if err := persistence.CheckRemoveName(scope, user); err != nil {
+		return fmt.Errorf("redisstore: remove name: %w", err)
 	}
 	return s.dirWrite(ctx, "remove name", scope, user, "")
 }
