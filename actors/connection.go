@@ -407,8 +407,11 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame, done func()) (
 		*clientpb.Frame_FriendUpdate, *clientpb.Frame_Category, *clientpb.Frame_FriendList,
 		*clientpb.Frame_Block, *clientpb.Frame_Settings, *clientpb.Frame_PresenceQuery,
 		*clientpb.Frame_Typing, *clientpb.Frame_Read, *clientpb.Frame_Recall,
-		*clientpb.Frame_Conversations, *clientpb.Frame_ConversationUpdate, *clientpb.Frame_Group:
+		*clientpb.Frame_Conversations, *clientpb.Frame_ConversationUpdate, *clientpb.Frame_Group,
+		*clientpb.Frame_SetProfile:
 		return c.onOp(ctx, f, done)
+	case *clientpb.Frame_GetProfiles, *clientpb.Frame_SearchUsers:
+		c.onProfileRead(id, f) // profile.go
 	case nil:
 		c.write(errorFrame(id, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "frame has no body")))
 	default:

@@ -12,6 +12,8 @@ import "actorim/ids"
 //	            users' grains on private sends, absent when unrestricted (user grain; send.go)
 //	uc/<user>   conversation index of the user's timeline (user grain; convs.go)
 //	ut/<user>   token revocation time (user grain; tokens.go)
+//	pf/<user>   profile: nickname, avatar URL, extra (user grain; profile.go); read by anyone's
+//	            connection for GetProfiles and SearchUsers
 //	gs/<group>  group record: info, members, roles, mutes, requests, bans (group grain; group.go)
 //	gr/<group>  group read marks, written at most every readFlush (group grain; group.go)
 //	rc/<conv>   set of recalled message ids of a conversation (whoever recalls; convs.go)
@@ -43,6 +45,9 @@ func convKey(user string) string { return "uc/" + user }
 
 // tokenKey names user's token revocation record.
 func tokenKey(user string) string { return "ut/" + user }
+
+// profileKey names user's profile record (a clientpb.Profile).
+func profileKey(user string) string { return "pf/" + user }
 
 // groupKey names a group's record.
 func groupKey(group string) string { return "gs/" + group }

@@ -28,6 +28,7 @@ type deps struct {
 	records   Records
 	sets      Sets
 	media     MediaFiles // nil: media disabled
+	directory Directory  // nil: no search by nickname
 	// member is set by Service.Bind, before the member starts (and so
 	// before any grain or connection exists).
 	member *grains

@@ -69,9 +69,19 @@ type MediaFiles interface {
 	MarkMediaSent(ctx context.Context, id string, atMs uint64) error
 }
 
-// Stores are the stores a Service uses. Every field is required but Media:
-// without it media is disabled, and a Send of an image, audio, video or
-// file is refused with ERR_UNSUPPORTED.
+// Directory finds users by a prefix of their nickname
+// (persistence.Directory). Written by the user grain when its nickname
+// changes, read by SearchUsers (profile.go).
+type Directory interface {
+	IndexName(ctx context.Context, scope, user, name string) error
+	RemoveName(ctx context.Context, scope, user string) error
+	SearchNames(ctx context.Context, scope, prefix string, after persistence.Name, limit int) ([]persistence.Name, error)
+}
+
+// Stores are the stores a Service uses. Every field is required but Media
+// and Directory: without Media, media is disabled, and a Send of an image,
+// audio, video or file is refused with ERR_UNSUPPORTED; without Directory,
+// SearchUsers finds users by their exact id only.
 type Stores struct {
 	Accounts  Accounts
 	Timelines Timelines
@@ -79,4 +89,5 @@ type Stores struct {
 	Records   Records
 	Sets      Sets
 	Media     MediaFiles
+	Directory Directory
 }

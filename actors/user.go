@@ -33,6 +33,8 @@ type userGrain struct {
 	tokens *storepb.TokenState
 	// unknown is set when the grain learned that its user has no account.
 	unknown bool
+	// prof bounds the rate of profile changes (profile.go).
+	prof profileLimit
 }
 
 type device struct {
@@ -106,6 +108,8 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.stopIfUnknown(ctx)
 	case *actorpb.RevokeTokens:
 		ctx.Respond(g.onRevokeTokens(ctx, m))
+	case *actorpb.AdminSetProfile:
+		ctx.Respond(g.onAdminSetProfile(ctx, m))
 	case *actor.ReceiveTimeout:
 		if len(g.devices) == 0 {
 			ctx.Stop(ctx.Self())
@@ -326,7 +330,7 @@ func (g *userGrain) loadSessions(ctx actor.Context) {
 	g.scheduleRefresh(ctx)
 }
 
-// onUserOp answers a request of the user's own (frames 17 to 30).
+// onUserOp answers a request of the user's own (frames 17 to 30, 32).
 func (g *userGrain) onUserOp(ctx actor.Context, m *actorpb.UserOp) {
 	var res *actorpb.OpResult
 	switch b := m.GetFrame().GetBody().(type) {
@@ -340,6 +344,8 @@ func (g *userGrain) onUserOp(ctx actor.Context, m *actorpb.UserOp) {
 		res = g.onConversations(ctx)
 	case *clientpb.Frame_ConversationUpdate:
 		res = g.onConversationUpdate(ctx, b.ConversationUpdate)
+	case *clientpb.Frame_SetProfile:
+		res = g.onSetProfile(ctx, m, b.SetProfile)
 	default:
 		res = g.onSocial(ctx, m)
 	}

@@ -73,6 +73,7 @@ func (s *Server) adminRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /v1/admin/analytics/{query}", s.requireAdmin(s.handleAnalytics))
 	m.HandleFunc("POST /v1/admin/broadcast", s.requireAdmin(s.handleBroadcast))
 	s.appRoutes(m)
+	s.profileRoutes(m) // profile.go
 }
 
 func (s *Server) health(m *http.ServeMux) {

@@ -6,7 +6,8 @@
 //
 // The contracts are small on purpose: Accounts, Timelines (with its read
 // side, TimelineReader), Sessions, Records, Outbox, Trimmer, Media (the
-// records of uploaded files) and Objects (their bytes, in a store of its own). A consumer
+// records of uploaded files), Directory (users found by a prefix of their
+// name) and Objects (their bytes, in a store of its own). A consumer
 // declares the subset it uses where it uses it; Store, their composition, is
 // for whoever opens a store and hands it on (the node).
 //
@@ -51,6 +52,7 @@ type Store interface {
 	Sessions
 	Records
 	Media
+	Directory
 
 	// Close flushes and releases the store. Calls in progress finish or
 	// fail with ErrClosed; later calls fail with ErrClosed; a second Close

@@ -12,6 +12,9 @@
 //	imctl --as USER listen                    print incoming entries as they arrive, acknowledging them
 //	imctl --as USER sync [--after SEQ]        read the timeline after a seq
 //	imctl --as USER history --with PEER       page a conversation backwards, newest first
+//	imctl --as USER profile set --nickname N  change your profile (also --avatar URL, --extra JSON; only those given)
+//	imctl --as USER profile get USER...       print users' profiles (--admin: any user's whole profile)
+//	imctl --as USER profile search QUERY      find users by exact id or nickname prefix (--limit, --cursor)
 //
 // A profile keeps the user's token, a device id generated once, and the last
 // seq listen acknowledged, so the next listen resumes where this one stopped.

@@ -109,6 +109,8 @@ type Store struct {
 	ob       outbox
 	media    mediaLocks // see media.go
 	hq       hookQueue  // see hooks.go
+	// dirMu orders the Directory's writes (directory.go).
+	dirMu sync.Mutex
 
 	// The rest belongs to the committer goroutine.
 

@@ -844,3 +844,15 @@ func (n *twoNodes) UnsentMedia(ctx context.Context, beforeMs uint64, limit int) 
 func (n *twoNodes) DeleteUnsentMedia(ctx context.Context, id string) (persistence.MediaFile, error) {
 	return n.pick().DeleteUnsentMedia(ctx, id)
 }
+
+func (n *twoNodes) IndexName(ctx context.Context, scope, user, name string) error {
+	return n.pick().IndexName(ctx, scope, user, name)
+}
+
+func (n *twoNodes) RemoveName(ctx context.Context, scope, user string) error {
+	return n.pick().RemoveName(ctx, scope, user)
+}
+
+func (n *twoNodes) SearchNames(ctx context.Context, scope, prefix string, after persistence.Name, limit int) ([]persistence.Name, error) {
+	return n.pick().SearchNames(ctx, scope, prefix, after, limit)
+}

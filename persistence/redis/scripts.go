@@ -205,4 +205,5 @@ var allScripts = []*redis.Script{
 	putSessionScript, deleteSessionScript, sessionsScript,
 	acquireBlobScript, releaseBlobScript, chargeMediaScript,
 	putMediaScript, markMediaSentScript, deleteUnsentMediaScript,
+	indexNameScript,
 }

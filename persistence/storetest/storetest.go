@@ -1,9 +1,9 @@
 // Package storetest holds one conformance suite per store contract of
 // package persistence: Accounts, Timelines (and Durability), Sessions,
-// Records, Media (and MediaDurability), Outbox, Trimmer and HookQueue (and
-// HookDurability); Run runs the five a persistence.Store composes. Every
-// implementation of a contract runs its suite: the embedded and Redis
-// backends all of them, and clickhouse.History (which extends a
+// Records, Media (and MediaDurability), Directory, Outbox, Trimmer and
+// HookQueue (and HookDurability); Run runs the six a persistence.Store
+// composes. Every implementation of a contract runs its suite: the embedded
+// and Redis backends all of them, and clickhouse.History (which extends a
 // hot store's reads into the archive) Run and Durability over data that
 // spans the hot store and the archive.
 //
@@ -28,7 +28,7 @@ import (
 
 // Run runs the suite of every contract a persistence.Store composes, each as
 // a subtest named after its contract: Accounts, Timelines, Sessions, Records,
-// Media.
+// Media, Directory.
 func Run(t *testing.T, open func(t *testing.T) persistence.Store, known ...Known) {
 	t.Run("Accounts", func(t *testing.T) {
 		Accounts(t, func(t *testing.T) AccountStore { return open(t) }, known...)
@@ -44,6 +44,9 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store, known ...Known
 	})
 	t.Run("Media", func(t *testing.T) {
 		Media(t, func(t *testing.T) MediaStore { return open(t) }, known...)
+	})
+	t.Run("Directory", func(t *testing.T) {
+		Directory(t, func(t *testing.T) DirectoryStore { return open(t) }, known...)
 	})
 }
 

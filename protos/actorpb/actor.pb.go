@@ -1591,6 +1591,53 @@ func (x *MutedChanged) GetMuted() []string {
 	return nil
 }
 
+// AdminSetProfile sets a user's profile for the admin API (service to user
+// grain), answered by OpResult as a client's SetProfile is, without the
+// client's rate of changes.
+type AdminSetProfile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Set           *clientpb.SetProfile   `protobuf:"bytes,1,opt,name=set,proto3" json:"set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminSetProfile) Reset() {
+	*x = AdminSetProfile{}
+	mi := &file_actorpb_actor_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminSetProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminSetProfile) ProtoMessage() {}
+
+func (x *AdminSetProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminSetProfile.ProtoReflect.Descriptor instead.
+func (*AdminSetProfile) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AdminSetProfile) GetSet() *clientpb.SetProfile {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
 var File_actorpb_actor_proto protoreflect.FileDescriptor
 
 const file_actorpb_actor_proto_rawDesc = "" +
@@ -1701,7 +1748,9 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\fDeviceSignal\x12*\n" +
 	"\x06signal\x18\x01 \x01(\v2\x12.actorim.v1.SignalR\x06signal\"$\n" +
 	"\fMutedChanged\x12\x14\n" +
-	"\x05muted\x18\x01 \x03(\tR\x05mutedB\x18Z\x16actorim/protos/actorpbb\x06proto3"
+	"\x05muted\x18\x01 \x03(\tR\x05muted\";\n" +
+	"\x0fAdminSetProfile\x12(\n" +
+	"\x03set\x18\x01 \x01(\v2\x16.actorim.v1.SetProfileR\x03setB\x18Z\x16actorim/protos/actorpbb\x06proto3"
 
 var (
 	file_actorpb_actor_proto_rawDescOnce sync.Once
@@ -1715,7 +1764,7 @@ func file_actorpb_actor_proto_rawDescGZIP() []byte {
 	return file_actorpb_actor_proto_rawDescData
 }
 
-var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_actorpb_actor_proto_goTypes = []any{
 	(*PID)(nil),                   // 0: actorim.actor.v1.PID
 	(*Attach)(nil),                // 1: actorim.actor.v1.Attach
@@ -1745,43 +1794,46 @@ var file_actorpb_actor_proto_goTypes = []any{
 	(*SignalDevices)(nil),         // 25: actorim.actor.v1.SignalDevices
 	(*DeviceSignal)(nil),          // 26: actorim.actor.v1.DeviceSignal
 	(*MutedChanged)(nil),          // 27: actorim.actor.v1.MutedChanged
-	(clientpb.Platform)(0),        // 28: actorim.v1.Platform
-	(*clientpb.Error)(nil),        // 29: actorim.v1.Error
-	(*clientpb.Send)(nil),         // 30: actorim.v1.Send
-	(*clientpb.SendAck)(nil),      // 31: actorim.v1.SendAck
-	(*clientpb.Entry)(nil),        // 32: actorim.v1.Entry
-	(clientpb.KickReason)(0),      // 33: actorim.v1.KickReason
-	(*clientpb.Frame)(nil),        // 34: actorim.v1.Frame
-	(*clientpb.Result)(nil),       // 35: actorim.v1.Result
-	(*clientpb.GroupRequest)(nil), // 36: actorim.v1.GroupRequest
-	(*clientpb.Signal)(nil),       // 37: actorim.v1.Signal
+	(*AdminSetProfile)(nil),       // 28: actorim.actor.v1.AdminSetProfile
+	(clientpb.Platform)(0),        // 29: actorim.v1.Platform
+	(*clientpb.Error)(nil),        // 30: actorim.v1.Error
+	(*clientpb.Send)(nil),         // 31: actorim.v1.Send
+	(*clientpb.SendAck)(nil),      // 32: actorim.v1.SendAck
+	(*clientpb.Entry)(nil),        // 33: actorim.v1.Entry
+	(clientpb.KickReason)(0),      // 34: actorim.v1.KickReason
+	(*clientpb.Frame)(nil),        // 35: actorim.v1.Frame
+	(*clientpb.Result)(nil),       // 36: actorim.v1.Result
+	(*clientpb.GroupRequest)(nil), // 37: actorim.v1.GroupRequest
+	(*clientpb.Signal)(nil),       // 38: actorim.v1.Signal
+	(*clientpb.SetProfile)(nil),   // 39: actorim.v1.SetProfile
 }
 var file_actorpb_actor_proto_depIdxs = []int32{
-	28, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
+	29, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
 	0,  // 1: actorim.actor.v1.Attach.conn:type_name -> actorim.actor.v1.PID
-	29, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
-	30, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
-	31, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
-	29, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
-	32, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
-	32, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
-	33, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
-	29, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
-	29, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
-	29, // 11: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
-	34, // 12: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
-	35, // 13: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
-	29, // 14: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
-	36, // 15: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
-	30, // 16: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
-	37, // 17: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
-	37, // 18: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
-	37, // 19: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	30, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
+	31, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
+	32, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
+	30, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
+	33, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
+	33, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
+	34, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
+	30, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
+	30, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
+	30, // 11: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
+	35, // 12: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
+	36, // 13: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
+	30, // 14: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
+	37, // 15: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
+	31, // 16: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
+	38, // 17: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
+	38, // 18: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
+	38, // 19: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
+	39, // 20: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_actorpb_actor_proto_init() }
@@ -1795,7 +1847,7 @@ func file_actorpb_actor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorpb_actor_proto_rawDesc), len(file_actorpb_actor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

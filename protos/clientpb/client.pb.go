@@ -656,6 +656,9 @@ type Frame struct {
 	//	*Frame_Conversations
 	//	*Frame_ConversationUpdate
 	//	*Frame_Group
+	//	*Frame_SetProfile
+	//	*Frame_GetProfiles
+	//	*Frame_SearchUsers
 	//	*Frame_LoginOk
 	//	*Frame_SendAck
 	//	*Frame_Push
@@ -913,6 +916,33 @@ func (x *Frame) GetGroup() *GroupRequest {
 	return nil
 }
 
+func (x *Frame) GetSetProfile() *SetProfile {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SetProfile); ok {
+			return x.SetProfile
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGetProfiles() *GetProfiles {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GetProfiles); ok {
+			return x.GetProfiles
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSearchUsers() *SearchUsers {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SearchUsers); ok {
+			return x.SearchUsers
+		}
+	}
+	return nil
+}
+
 func (x *Frame) GetLoginOk() *LoginOK {
 	if x != nil {
 		if x, ok := x.Body.(*Frame_LoginOk); ok {
@@ -1099,6 +1129,19 @@ type Frame_Group struct {
 	Group *GroupRequest `protobuf:"bytes,31,opt,name=group,proto3,oneof"`
 }
 
+type Frame_SetProfile struct {
+	// Profiles (SetProfile: user grain; the reads: the connection).
+	SetProfile *SetProfile `protobuf:"bytes,32,opt,name=set_profile,json=setProfile,proto3,oneof"`
+}
+
+type Frame_GetProfiles struct {
+	GetProfiles *GetProfiles `protobuf:"bytes,33,opt,name=get_profiles,json=getProfiles,proto3,oneof"`
+}
+
+type Frame_SearchUsers struct {
+	SearchUsers *SearchUsers `protobuf:"bytes,34,opt,name=search_users,json=searchUsers,proto3,oneof"`
+}
+
 type Frame_LoginOk struct {
 	// Server to client.
 	LoginOk *LoginOK `protobuf:"bytes,40,opt,name=login_ok,json=loginOk,proto3,oneof"`
@@ -1133,7 +1176,7 @@ type Frame_Error struct {
 }
 
 type Frame_Result struct {
-	// Answers every request of frames 17 to 31 that succeeded.
+	// Answers every request of frames 17 to 34 that succeeded.
 	Result *Result `protobuf:"bytes,48,opt,name=result,proto3,oneof"`
 }
 
@@ -1185,6 +1228,12 @@ func (*Frame_Conversations) isFrame_Body() {}
 func (*Frame_ConversationUpdate) isFrame_Body() {}
 
 func (*Frame_Group) isFrame_Body() {}
+
+func (*Frame_SetProfile) isFrame_Body() {}
+
+func (*Frame_GetProfiles) isFrame_Body() {}
+
+func (*Frame_SearchUsers) isFrame_Body() {}
 
 func (*Frame_LoginOk) isFrame_Body() {}
 
@@ -4718,7 +4767,409 @@ func (*GroupRequest_ReadStatus) isGroupRequest_Op() {}
 
 func (*GroupRequest_Readers) isGroupRequest_Op() {}
 
-// Result answers a successful request of frames 17 to 31. Requests that return
+// Profile is what a user shows of themselves. docs/protocol.md, "Profiles",
+// says who sees which field.
+type Profile struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// 0 to 64 characters of UTF-8, trimmed, without control characters.
+	Nickname string `protobuf:"bytes,2,opt,name=nickname,proto3" json:"nickname,omitempty"`
+	// An absolute http:// or https:// URL, at most 1,024 bytes.
+	AvatarUrl string `protobuf:"bytes,3,opt,name=avatar_url,json=avatarUrl,proto3" json:"avatar_url,omitempty"`
+	// A JSON object the application owns, at most 4 KiB; shown only to the
+	// user and their friends.
+	Extra string `protobuf:"bytes,4,opt,name=extra,proto3" json:"extra,omitempty"`
+	// When the profile last changed (ms since the epoch); 0: never set.
+	UpdatedAtMs   uint64 `protobuf:"varint,5,opt,name=updated_at_ms,json=updatedAtMs,proto3" json:"updated_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Profile) Reset() {
+	*x = Profile{}
+	mi := &file_clientpb_client_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Profile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Profile) ProtoMessage() {}
+
+func (x *Profile) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Profile.ProtoReflect.Descriptor instead.
+func (*Profile) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *Profile) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Profile) GetNickname() string {
+	if x != nil {
+		return x.Nickname
+	}
+	return ""
+}
+
+func (x *Profile) GetAvatarUrl() string {
+	if x != nil {
+		return x.AvatarUrl
+	}
+	return ""
+}
+
+func (x *Profile) GetExtra() string {
+	if x != nil {
+		return x.Extra
+	}
+	return ""
+}
+
+func (x *Profile) GetUpdatedAtMs() uint64 {
+	if x != nil {
+		return x.UpdatedAtMs
+	}
+	return 0
+}
+
+// SetProfile changes the caller's own profile: only the fields present
+// change, and "" clears one. Answered by result.profile, the stored profile.
+type SetProfile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nickname      *string                `protobuf:"bytes,1,opt,name=nickname,proto3,oneof" json:"nickname,omitempty"`
+	AvatarUrl     *string                `protobuf:"bytes,2,opt,name=avatar_url,json=avatarUrl,proto3,oneof" json:"avatar_url,omitempty"`
+	Extra         *string                `protobuf:"bytes,3,opt,name=extra,proto3,oneof" json:"extra,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetProfile) Reset() {
+	*x = SetProfile{}
+	mi := &file_clientpb_client_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetProfile) ProtoMessage() {}
+
+func (x *SetProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetProfile.ProtoReflect.Descriptor instead.
+func (*SetProfile) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *SetProfile) GetNickname() string {
+	if x != nil && x.Nickname != nil {
+		return *x.Nickname
+	}
+	return ""
+}
+
+func (x *SetProfile) GetAvatarUrl() string {
+	if x != nil && x.AvatarUrl != nil {
+		return *x.AvatarUrl
+	}
+	return ""
+}
+
+func (x *SetProfile) GetExtra() string {
+	if x != nil && x.Extra != nil {
+		return *x.Extra
+	}
+	return ""
+}
+
+// GetProfiles asks for the profiles of up to 100 users. Answered by
+// result.profiles, in the order asked, leaving out users who do not exist
+// and users who blocked the caller.
+type GetProfiles struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []string               `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProfiles) Reset() {
+	*x = GetProfiles{}
+	mi := &file_clientpb_client_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProfiles) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProfiles) ProtoMessage() {}
+
+func (x *GetProfiles) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProfiles.ProtoReflect.Descriptor instead.
+func (*GetProfiles) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *GetProfiles) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+type ProfileList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profiles      []*Profile             `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileList) Reset() {
+	*x = ProfileList{}
+	mi := &file_clientpb_client_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileList) ProtoMessage() {}
+
+func (x *ProfileList) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileList.ProtoReflect.Descriptor instead.
+func (*ProfileList) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ProfileList) GetProfiles() []*Profile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+// SearchUsers finds users by exact user id or by a prefix of their nickname,
+// case-insensitively. Answered by result.search.
+type SearchUsers struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 64 characters after trimming.
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// 1 to 50; 0 means 20.
+	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The next_cursor of the previous page; empty for the first.
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchUsers) Reset() {
+	*x = SearchUsers{}
+	mi := &file_clientpb_client_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchUsers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchUsers) ProtoMessage() {}
+
+func (x *SearchUsers) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchUsers.ProtoReflect.Descriptor instead.
+func (*SearchUsers) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *SearchUsers) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *SearchUsers) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *SearchUsers) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+type UserSearchResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Profiles without extra; the exact id match, if any, first.
+	Users []*Profile `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// Set when more may follow: pass it as SearchUsers.cursor. A page may hold
+	// fewer than limit users even so.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserSearchResult) Reset() {
+	*x = UserSearchResult{}
+	mi := &file_clientpb_client_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserSearchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserSearchResult) ProtoMessage() {}
+
+func (x *UserSearchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserSearchResult.ProtoReflect.Descriptor instead.
+func (*UserSearchResult) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *UserSearchResult) GetUsers() []*Profile {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *UserSearchResult) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// ProfileChanged is pushed (as a Signal) to the online devices of the user's
+// friends and to the user's other devices when the profile changes.
+type ProfileChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profile       *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileChanged) Reset() {
+	*x = ProfileChanged{}
+	mi := &file_clientpb_client_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileChanged) ProtoMessage() {}
+
+func (x *ProfileChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileChanged.ProtoReflect.Descriptor instead.
+func (*ProfileChanged) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ProfileChanged) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+// Result answers a successful request of frames 17 to 34. Requests that return
 // data fill the matching field; the others return an empty Result.
 type Result struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4730,6 +5181,9 @@ type Result struct {
 	//	*Result_Group
 	//	*Result_Members
 	//	*Result_ReadStatus
+	//	*Result_Profile
+	//	*Result_Profiles
+	//	*Result_Search
 	Data          isResult_Data `protobuf_oneof:"data"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4737,7 +5191,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_clientpb_client_proto_msgTypes[50]
+	mi := &file_clientpb_client_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4749,7 +5203,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[50]
+	mi := &file_clientpb_client_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4762,7 +5216,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{50}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Result) GetData() isResult_Data {
@@ -4826,6 +5280,33 @@ func (x *Result) GetReadStatus() *ReadStatus {
 	return nil
 }
 
+func (x *Result) GetProfile() *Profile {
+	if x != nil {
+		if x, ok := x.Data.(*Result_Profile); ok {
+			return x.Profile
+		}
+	}
+	return nil
+}
+
+func (x *Result) GetProfiles() *ProfileList {
+	if x != nil {
+		if x, ok := x.Data.(*Result_Profiles); ok {
+			return x.Profiles
+		}
+	}
+	return nil
+}
+
+func (x *Result) GetSearch() *UserSearchResult {
+	if x != nil {
+		if x, ok := x.Data.(*Result_Search); ok {
+			return x.Search
+		}
+	}
+	return nil
+}
+
 type isResult_Data interface {
 	isResult_Data()
 }
@@ -4854,6 +5335,19 @@ type Result_ReadStatus struct {
 	ReadStatus *ReadStatus `protobuf:"bytes,6,opt,name=read_status,json=readStatus,proto3,oneof"`
 }
 
+type Result_Profile struct {
+	// SetProfile: the profile as stored.
+	Profile *Profile `protobuf:"bytes,7,opt,name=profile,proto3,oneof"`
+}
+
+type Result_Profiles struct {
+	Profiles *ProfileList `protobuf:"bytes,8,opt,name=profiles,proto3,oneof"`
+}
+
+type Result_Search struct {
+	Search *UserSearchResult `protobuf:"bytes,9,opt,name=search,proto3,oneof"`
+}
+
 func (*Result_Friends) isResult_Data() {}
 
 func (*Result_Presence) isResult_Data() {}
@@ -4866,6 +5360,12 @@ func (*Result_Members) isResult_Data() {}
 
 func (*Result_ReadStatus) isResult_Data() {}
 
+func (*Result_Profile) isResult_Data() {}
+
+func (*Result_Profiles) isResult_Data() {}
+
+func (*Result_Search) isResult_Data() {}
+
 // Signal is an ephemeral notice pushed to online devices.
 type Signal struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4873,6 +5373,7 @@ type Signal struct {
 	//
 	//	*Signal_Typing
 	//	*Signal_Presence
+	//	*Signal_ProfileChanged
 	Kind          isSignal_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4880,7 +5381,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_clientpb_client_proto_msgTypes[51]
+	mi := &file_clientpb_client_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4892,7 +5393,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[51]
+	mi := &file_clientpb_client_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4905,7 +5406,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{51}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Signal) GetKind() isSignal_Kind {
@@ -4933,6 +5434,15 @@ func (x *Signal) GetPresence() *Presence {
 	return nil
 }
 
+func (x *Signal) GetProfileChanged() *ProfileChanged {
+	if x != nil {
+		if x, ok := x.Kind.(*Signal_ProfileChanged); ok {
+			return x.ProfileChanged
+		}
+	}
+	return nil
+}
+
 type isSignal_Kind interface {
 	isSignal_Kind()
 }
@@ -4945,9 +5455,16 @@ type Signal_Presence struct {
 	Presence *Presence `protobuf:"bytes,2,opt,name=presence,proto3,oneof"`
 }
 
+type Signal_ProfileChanged struct {
+	// A friend (or this user, from another device) changed their profile.
+	ProfileChanged *ProfileChanged `protobuf:"bytes,3,opt,name=profile_changed,json=profileChanged,proto3,oneof"`
+}
+
 func (*Signal_Typing) isSignal_Kind() {}
 
 func (*Signal_Presence) isSignal_Kind() {}
+
+func (*Signal_ProfileChanged) isSignal_Kind() {}
 
 type TypingSignal struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -4960,7 +5477,7 @@ type TypingSignal struct {
 
 func (x *TypingSignal) Reset() {
 	*x = TypingSignal{}
-	mi := &file_clientpb_client_proto_msgTypes[52]
+	mi := &file_clientpb_client_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4972,7 +5489,7 @@ func (x *TypingSignal) String() string {
 func (*TypingSignal) ProtoMessage() {}
 
 func (x *TypingSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[52]
+	mi := &file_clientpb_client_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4985,7 +5502,7 @@ func (x *TypingSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingSignal.ProtoReflect.Descriptor instead.
 func (*TypingSignal) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{52}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *TypingSignal) GetFrom() string {
@@ -5034,7 +5551,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_clientpb_client_proto_msgTypes[53]
+	mi := &file_clientpb_client_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5046,7 +5563,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[53]
+	mi := &file_clientpb_client_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5059,7 +5576,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{53}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Event) GetType() EventType {
@@ -5161,7 +5678,7 @@ type GroupRequest_Empty struct {
 
 func (x *GroupRequest_Empty) Reset() {
 	*x = GroupRequest_Empty{}
-	mi := &file_clientpb_client_proto_msgTypes[54]
+	mi := &file_clientpb_client_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5173,7 +5690,7 @@ func (x *GroupRequest_Empty) String() string {
 func (*GroupRequest_Empty) ProtoMessage() {}
 
 func (x *GroupRequest_Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[54]
+	mi := &file_clientpb_client_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5198,7 +5715,7 @@ type GroupRequest_User struct {
 
 func (x *GroupRequest_User) Reset() {
 	*x = GroupRequest_User{}
-	mi := &file_clientpb_client_proto_msgTypes[55]
+	mi := &file_clientpb_client_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5210,7 +5727,7 @@ func (x *GroupRequest_User) String() string {
 func (*GroupRequest_User) ProtoMessage() {}
 
 func (x *GroupRequest_User) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[55]
+	mi := &file_clientpb_client_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5242,7 +5759,7 @@ type GroupRequest_Users struct {
 
 func (x *GroupRequest_Users) Reset() {
 	*x = GroupRequest_Users{}
-	mi := &file_clientpb_client_proto_msgTypes[56]
+	mi := &file_clientpb_client_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5254,7 +5771,7 @@ func (x *GroupRequest_Users) String() string {
 func (*GroupRequest_Users) ProtoMessage() {}
 
 func (x *GroupRequest_Users) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[56]
+	mi := &file_clientpb_client_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5286,7 +5803,7 @@ type GroupRequest_Flag struct {
 
 func (x *GroupRequest_Flag) Reset() {
 	*x = GroupRequest_Flag{}
-	mi := &file_clientpb_client_proto_msgTypes[57]
+	mi := &file_clientpb_client_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5298,7 +5815,7 @@ func (x *GroupRequest_Flag) String() string {
 func (*GroupRequest_Flag) ProtoMessage() {}
 
 func (x *GroupRequest_Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[57]
+	mi := &file_clientpb_client_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5330,7 +5847,7 @@ type GroupRequest_MsgID struct {
 
 func (x *GroupRequest_MsgID) Reset() {
 	*x = GroupRequest_MsgID{}
-	mi := &file_clientpb_client_proto_msgTypes[58]
+	mi := &file_clientpb_client_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5342,7 +5859,7 @@ func (x *GroupRequest_MsgID) String() string {
 func (*GroupRequest_MsgID) ProtoMessage() {}
 
 func (x *GroupRequest_MsgID) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[58]
+	mi := &file_clientpb_client_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5374,7 +5891,7 @@ type GroupRequest_MsgIDs struct {
 
 func (x *GroupRequest_MsgIDs) Reset() {
 	*x = GroupRequest_MsgIDs{}
-	mi := &file_clientpb_client_proto_msgTypes[59]
+	mi := &file_clientpb_client_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5386,7 +5903,7 @@ func (x *GroupRequest_MsgIDs) String() string {
 func (*GroupRequest_MsgIDs) ProtoMessage() {}
 
 func (x *GroupRequest_MsgIDs) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[59]
+	mi := &file_clientpb_client_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5423,7 +5940,7 @@ type GroupRequest_Create struct {
 
 func (x *GroupRequest_Create) Reset() {
 	*x = GroupRequest_Create{}
-	mi := &file_clientpb_client_proto_msgTypes[60]
+	mi := &file_clientpb_client_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5435,7 +5952,7 @@ func (x *GroupRequest_Create) String() string {
 func (*GroupRequest_Create) ProtoMessage() {}
 
 func (x *GroupRequest_Create) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[60]
+	mi := &file_clientpb_client_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5498,7 +6015,7 @@ type GroupRequest_Update struct {
 
 func (x *GroupRequest_Update) Reset() {
 	*x = GroupRequest_Update{}
-	mi := &file_clientpb_client_proto_msgTypes[61]
+	mi := &file_clientpb_client_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5510,7 +6027,7 @@ func (x *GroupRequest_Update) String() string {
 func (*GroupRequest_Update) ProtoMessage() {}
 
 func (x *GroupRequest_Update) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[61]
+	mi := &file_clientpb_client_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5563,7 +6080,7 @@ type GroupRequest_JoinRequest struct {
 
 func (x *GroupRequest_JoinRequest) Reset() {
 	*x = GroupRequest_JoinRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[62]
+	mi := &file_clientpb_client_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5575,7 +6092,7 @@ func (x *GroupRequest_JoinRequest) String() string {
 func (*GroupRequest_JoinRequest) ProtoMessage() {}
 
 func (x *GroupRequest_JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[62]
+	mi := &file_clientpb_client_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5608,7 +6125,7 @@ type GroupRequest_Answer struct {
 
 func (x *GroupRequest_Answer) Reset() {
 	*x = GroupRequest_Answer{}
-	mi := &file_clientpb_client_proto_msgTypes[63]
+	mi := &file_clientpb_client_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5620,7 +6137,7 @@ func (x *GroupRequest_Answer) String() string {
 func (*GroupRequest_Answer) ProtoMessage() {}
 
 func (x *GroupRequest_Answer) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[63]
+	mi := &file_clientpb_client_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5661,7 +6178,7 @@ type GroupRequest_SetRole struct {
 
 func (x *GroupRequest_SetRole) Reset() {
 	*x = GroupRequest_SetRole{}
-	mi := &file_clientpb_client_proto_msgTypes[64]
+	mi := &file_clientpb_client_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5673,7 +6190,7 @@ func (x *GroupRequest_SetRole) String() string {
 func (*GroupRequest_SetRole) ProtoMessage() {}
 
 func (x *GroupRequest_SetRole) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[64]
+	mi := &file_clientpb_client_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5714,7 +6231,7 @@ type GroupRequest_MuteMember struct {
 
 func (x *GroupRequest_MuteMember) Reset() {
 	*x = GroupRequest_MuteMember{}
-	mi := &file_clientpb_client_proto_msgTypes[65]
+	mi := &file_clientpb_client_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5726,7 +6243,7 @@ func (x *GroupRequest_MuteMember) String() string {
 func (*GroupRequest_MuteMember) ProtoMessage() {}
 
 func (x *GroupRequest_MuteMember) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[65]
+	mi := &file_clientpb_client_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5767,7 +6284,7 @@ type GroupRequest_BanUsers struct {
 
 func (x *GroupRequest_BanUsers) Reset() {
 	*x = GroupRequest_BanUsers{}
-	mi := &file_clientpb_client_proto_msgTypes[66]
+	mi := &file_clientpb_client_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5779,7 +6296,7 @@ func (x *GroupRequest_BanUsers) String() string {
 func (*GroupRequest_BanUsers) ProtoMessage() {}
 
 func (x *GroupRequest_BanUsers) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[66]
+	mi := &file_clientpb_client_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5814,7 +6331,7 @@ var File_clientpb_client_proto protoreflect.FileDescriptor
 const file_clientpb_client_proto_rawDesc = "" +
 	"\n" +
 	"\x15clientpb/client.proto\x12\n" +
-	"actorim.v1\"\xc9\r\n" +
+	"actorim.v1\"\x80\x0f\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12)\n" +
 	"\x05login\x18\n" +
@@ -5840,7 +6357,11 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x06recall\x18\x1c \x01(\v2\x12.actorim.v1.RecallH\x00R\x06recall\x12H\n" +
 	"\rconversations\x18\x1d \x01(\v2 .actorim.v1.ConversationsRequestH\x00R\rconversations\x12Q\n" +
 	"\x13conversation_update\x18\x1e \x01(\v2\x1e.actorim.v1.ConversationUpdateH\x00R\x12conversationUpdate\x120\n" +
-	"\x05group\x18\x1f \x01(\v2\x18.actorim.v1.GroupRequestH\x00R\x05group\x120\n" +
+	"\x05group\x18\x1f \x01(\v2\x18.actorim.v1.GroupRequestH\x00R\x05group\x129\n" +
+	"\vset_profile\x18  \x01(\v2\x16.actorim.v1.SetProfileH\x00R\n" +
+	"setProfile\x12<\n" +
+	"\fget_profiles\x18! \x01(\v2\x17.actorim.v1.GetProfilesH\x00R\vgetProfiles\x12<\n" +
+	"\fsearch_users\x18\" \x01(\v2\x17.actorim.v1.SearchUsersH\x00R\vsearchUsers\x120\n" +
 	"\blogin_ok\x18( \x01(\v2\x13.actorim.v1.LoginOKH\x00R\aloginOk\x120\n" +
 	"\bsend_ack\x18) \x01(\v2\x13.actorim.v1.SendAckH\x00R\asendAck\x12&\n" +
 	"\x04push\x18* \x01(\v2\x10.actorim.v1.PushH\x00R\x04push\x129\n" +
@@ -6157,7 +6678,37 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\bBanUsers\x12\x14\n" +
 	"\x05users\x18\x01 \x03(\tR\x05users\x12\x16\n" +
 	"\x06banned\x18\x02 \x01(\bR\x06bannedB\x04\n" +
-	"\x02op\"\xe2\x02\n" +
+	"\x02op\"\x97\x01\n" +
+	"\aProfile\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
+	"\bnickname\x18\x02 \x01(\tR\bnickname\x12\x1d\n" +
+	"\n" +
+	"avatar_url\x18\x03 \x01(\tR\tavatarUrl\x12\x14\n" +
+	"\x05extra\x18\x04 \x01(\tR\x05extra\x12\"\n" +
+	"\rupdated_at_ms\x18\x05 \x01(\x04R\vupdatedAtMs\"\x92\x01\n" +
+	"\n" +
+	"SetProfile\x12\x1f\n" +
+	"\bnickname\x18\x01 \x01(\tH\x00R\bnickname\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"avatar_url\x18\x02 \x01(\tH\x01R\tavatarUrl\x88\x01\x01\x12\x19\n" +
+	"\x05extra\x18\x03 \x01(\tH\x02R\x05extra\x88\x01\x01B\v\n" +
+	"\t_nicknameB\r\n" +
+	"\v_avatar_urlB\b\n" +
+	"\x06_extra\"#\n" +
+	"\vGetProfiles\x12\x14\n" +
+	"\x05users\x18\x01 \x03(\tR\x05users\">\n" +
+	"\vProfileList\x12/\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x13.actorim.v1.ProfileR\bprofiles\"Q\n" +
+	"\vSearchUsers\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"^\n" +
+	"\x10UserSearchResult\x12)\n" +
+	"\x05users\x18\x01 \x03(\v2\x13.actorim.v1.ProfileR\x05users\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"?\n" +
+	"\x0eProfileChanged\x12-\n" +
+	"\aprofile\x18\x01 \x01(\v2\x13.actorim.v1.ProfileR\aprofile\"\x82\x04\n" +
 	"\x06Result\x122\n" +
 	"\afriends\x18\x01 \x01(\v2\x16.actorim.v1.FriendListH\x00R\afriends\x126\n" +
 	"\bpresence\x18\x02 \x01(\v2\x18.actorim.v1.PresenceListH\x00R\bpresence\x12D\n" +
@@ -6165,11 +6716,15 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x05group\x18\x04 \x01(\v2\x15.actorim.v1.GroupInfoH\x00R\x05group\x124\n" +
 	"\amembers\x18\x05 \x01(\v2\x18.actorim.v1.GroupMembersH\x00R\amembers\x129\n" +
 	"\vread_status\x18\x06 \x01(\v2\x16.actorim.v1.ReadStatusH\x00R\n" +
-	"readStatusB\x06\n" +
-	"\x04data\"x\n" +
+	"readStatus\x12/\n" +
+	"\aprofile\x18\a \x01(\v2\x13.actorim.v1.ProfileH\x00R\aprofile\x125\n" +
+	"\bprofiles\x18\b \x01(\v2\x17.actorim.v1.ProfileListH\x00R\bprofiles\x126\n" +
+	"\x06search\x18\t \x01(\v2\x1c.actorim.v1.UserSearchResultH\x00R\x06searchB\x06\n" +
+	"\x04data\"\xbf\x01\n" +
 	"\x06Signal\x122\n" +
 	"\x06typing\x18\x01 \x01(\v2\x18.actorim.v1.TypingSignalH\x00R\x06typing\x122\n" +
-	"\bpresence\x18\x02 \x01(\v2\x14.actorim.v1.PresenceH\x00R\bpresenceB\x06\n" +
+	"\bpresence\x18\x02 \x01(\v2\x14.actorim.v1.PresenceH\x00R\bpresence\x12E\n" +
+	"\x0fprofile_changed\x18\x03 \x01(\v2\x1a.actorim.v1.ProfileChangedH\x00R\x0eprofileChangedB\x06\n" +
 	"\x04kind\"c\n" +
 	"\fTypingSignal\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12'\n" +
@@ -6286,7 +6841,7 @@ func file_clientpb_client_proto_rawDescGZIP() []byte {
 }
 
 var file_clientpb_client_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_clientpb_client_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_clientpb_client_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_clientpb_client_proto_goTypes = []any{
 	(Platform)(0),                    // 0: actorim.v1.Platform
 	(ConversationType)(0),            // 1: actorim.v1.ConversationType
@@ -6346,127 +6901,144 @@ var file_clientpb_client_proto_goTypes = []any{
 	(*MessageReads)(nil),             // 55: actorim.v1.MessageReads
 	(*ReadStatus)(nil),               // 56: actorim.v1.ReadStatus
 	(*GroupRequest)(nil),             // 57: actorim.v1.GroupRequest
-	(*Result)(nil),                   // 58: actorim.v1.Result
-	(*Signal)(nil),                   // 59: actorim.v1.Signal
-	(*TypingSignal)(nil),             // 60: actorim.v1.TypingSignal
-	(*Event)(nil),                    // 61: actorim.v1.Event
-	(*GroupRequest_Empty)(nil),       // 62: actorim.v1.GroupRequest.Empty
-	(*GroupRequest_User)(nil),        // 63: actorim.v1.GroupRequest.User
-	(*GroupRequest_Users)(nil),       // 64: actorim.v1.GroupRequest.Users
-	(*GroupRequest_Flag)(nil),        // 65: actorim.v1.GroupRequest.Flag
-	(*GroupRequest_MsgID)(nil),       // 66: actorim.v1.GroupRequest.MsgID
-	(*GroupRequest_MsgIDs)(nil),      // 67: actorim.v1.GroupRequest.MsgIDs
-	(*GroupRequest_Create)(nil),      // 68: actorim.v1.GroupRequest.Create
-	(*GroupRequest_Update)(nil),      // 69: actorim.v1.GroupRequest.Update
-	(*GroupRequest_JoinRequest)(nil), // 70: actorim.v1.GroupRequest.JoinRequest
-	(*GroupRequest_Answer)(nil),      // 71: actorim.v1.GroupRequest.Answer
-	(*GroupRequest_SetRole)(nil),     // 72: actorim.v1.GroupRequest.SetRole
-	(*GroupRequest_MuteMember)(nil),  // 73: actorim.v1.GroupRequest.MuteMember
-	(*GroupRequest_BanUsers)(nil),    // 74: actorim.v1.GroupRequest.BanUsers
+	(*Profile)(nil),                  // 58: actorim.v1.Profile
+	(*SetProfile)(nil),               // 59: actorim.v1.SetProfile
+	(*GetProfiles)(nil),              // 60: actorim.v1.GetProfiles
+	(*ProfileList)(nil),              // 61: actorim.v1.ProfileList
+	(*SearchUsers)(nil),              // 62: actorim.v1.SearchUsers
+	(*UserSearchResult)(nil),         // 63: actorim.v1.UserSearchResult
+	(*ProfileChanged)(nil),           // 64: actorim.v1.ProfileChanged
+	(*Result)(nil),                   // 65: actorim.v1.Result
+	(*Signal)(nil),                   // 66: actorim.v1.Signal
+	(*TypingSignal)(nil),             // 67: actorim.v1.TypingSignal
+	(*Event)(nil),                    // 68: actorim.v1.Event
+	(*GroupRequest_Empty)(nil),       // 69: actorim.v1.GroupRequest.Empty
+	(*GroupRequest_User)(nil),        // 70: actorim.v1.GroupRequest.User
+	(*GroupRequest_Users)(nil),       // 71: actorim.v1.GroupRequest.Users
+	(*GroupRequest_Flag)(nil),        // 72: actorim.v1.GroupRequest.Flag
+	(*GroupRequest_MsgID)(nil),       // 73: actorim.v1.GroupRequest.MsgID
+	(*GroupRequest_MsgIDs)(nil),      // 74: actorim.v1.GroupRequest.MsgIDs
+	(*GroupRequest_Create)(nil),      // 75: actorim.v1.GroupRequest.Create
+	(*GroupRequest_Update)(nil),      // 76: actorim.v1.GroupRequest.Update
+	(*GroupRequest_JoinRequest)(nil), // 77: actorim.v1.GroupRequest.JoinRequest
+	(*GroupRequest_Answer)(nil),      // 78: actorim.v1.GroupRequest.Answer
+	(*GroupRequest_SetRole)(nil),     // 79: actorim.v1.GroupRequest.SetRole
+	(*GroupRequest_MuteMember)(nil),  // 80: actorim.v1.GroupRequest.MuteMember
+	(*GroupRequest_BanUsers)(nil),    // 81: actorim.v1.GroupRequest.BanUsers
 }
 var file_clientpb_client_proto_depIdxs = []int32{
-	9,  // 0: actorim.v1.Frame.login:type_name -> actorim.v1.Login
-	17, // 1: actorim.v1.Frame.send:type_name -> actorim.v1.Send
-	20, // 2: actorim.v1.Frame.push_ack:type_name -> actorim.v1.PushAck
-	21, // 3: actorim.v1.Frame.sync:type_name -> actorim.v1.SyncRequest
-	23, // 4: actorim.v1.Frame.history:type_name -> actorim.v1.HistoryRequest
-	25, // 5: actorim.v1.Frame.ping:type_name -> actorim.v1.Ping
-	27, // 6: actorim.v1.Frame.logout:type_name -> actorim.v1.Logout
-	30, // 7: actorim.v1.Frame.friend_request:type_name -> actorim.v1.FriendRequest
-	31, // 8: actorim.v1.Frame.friend_respond:type_name -> actorim.v1.FriendRespond
-	32, // 9: actorim.v1.Frame.friend_delete:type_name -> actorim.v1.FriendDelete
-	33, // 10: actorim.v1.Frame.friend_update:type_name -> actorim.v1.FriendUpdate
-	34, // 11: actorim.v1.Frame.category:type_name -> actorim.v1.CategoryOp
-	35, // 12: actorim.v1.Frame.friend_list:type_name -> actorim.v1.FriendListRequest
-	39, // 13: actorim.v1.Frame.block:type_name -> actorim.v1.BlockUser
-	41, // 14: actorim.v1.Frame.settings:type_name -> actorim.v1.UpdateSettings
-	42, // 15: actorim.v1.Frame.presence_query:type_name -> actorim.v1.PresenceQuery
-	45, // 16: actorim.v1.Frame.typing:type_name -> actorim.v1.Typing
-	46, // 17: actorim.v1.Frame.read:type_name -> actorim.v1.MarkRead
-	47, // 18: actorim.v1.Frame.recall:type_name -> actorim.v1.Recall
-	48, // 19: actorim.v1.Frame.conversations:type_name -> actorim.v1.ConversationsRequest
-	51, // 20: actorim.v1.Frame.conversation_update:type_name -> actorim.v1.ConversationUpdate
-	57, // 21: actorim.v1.Frame.group:type_name -> actorim.v1.GroupRequest
-	10, // 22: actorim.v1.Frame.login_ok:type_name -> actorim.v1.LoginOK
-	18, // 23: actorim.v1.Frame.send_ack:type_name -> actorim.v1.SendAck
-	19, // 24: actorim.v1.Frame.push:type_name -> actorim.v1.Push
-	22, // 25: actorim.v1.Frame.sync_result:type_name -> actorim.v1.SyncResult
-	24, // 26: actorim.v1.Frame.history_result:type_name -> actorim.v1.HistoryResult
-	26, // 27: actorim.v1.Frame.pong:type_name -> actorim.v1.Pong
-	28, // 28: actorim.v1.Frame.kick:type_name -> actorim.v1.Kick
-	29, // 29: actorim.v1.Frame.error:type_name -> actorim.v1.Error
-	58, // 30: actorim.v1.Frame.result:type_name -> actorim.v1.Result
-	59, // 31: actorim.v1.Frame.signal:type_name -> actorim.v1.Signal
-	0,  // 32: actorim.v1.Login.platform:type_name -> actorim.v1.Platform
-	14, // 33: actorim.v1.Content.custom:type_name -> actorim.v1.Custom
-	61, // 34: actorim.v1.Content.event:type_name -> actorim.v1.Event
-	12, // 35: actorim.v1.Content.image:type_name -> actorim.v1.Media
-	12, // 36: actorim.v1.Content.audio:type_name -> actorim.v1.Media
-	12, // 37: actorim.v1.Content.video:type_name -> actorim.v1.Media
-	12, // 38: actorim.v1.Content.file:type_name -> actorim.v1.Media
-	13, // 39: actorim.v1.Media.thumbnail:type_name -> actorim.v1.Thumbnail
-	1,  // 40: actorim.v1.Message.conversation_type:type_name -> actorim.v1.ConversationType
-	11, // 41: actorim.v1.Message.content:type_name -> actorim.v1.Content
-	15, // 42: actorim.v1.Entry.message:type_name -> actorim.v1.Message
-	1,  // 43: actorim.v1.Send.conversation_type:type_name -> actorim.v1.ConversationType
-	11, // 44: actorim.v1.Send.content:type_name -> actorim.v1.Content
-	16, // 45: actorim.v1.Push.entries:type_name -> actorim.v1.Entry
-	16, // 46: actorim.v1.SyncResult.entries:type_name -> actorim.v1.Entry
-	16, // 47: actorim.v1.HistoryResult.entries:type_name -> actorim.v1.Entry
-	2,  // 48: actorim.v1.Kick.reason:type_name -> actorim.v1.KickReason
-	3,  // 49: actorim.v1.Error.code:type_name -> actorim.v1.ErrorCode
-	7,  // 50: actorim.v1.CategoryOp.op:type_name -> actorim.v1.CategoryOp.Op
-	36, // 51: actorim.v1.FriendList.friends:type_name -> actorim.v1.Friend
-	37, // 52: actorim.v1.FriendList.incoming:type_name -> actorim.v1.PendingRequest
-	37, // 53: actorim.v1.FriendList.outgoing:type_name -> actorim.v1.PendingRequest
-	40, // 54: actorim.v1.FriendList.settings:type_name -> actorim.v1.Settings
-	0,  // 55: actorim.v1.Presence.platforms:type_name -> actorim.v1.Platform
-	43, // 56: actorim.v1.PresenceList.users:type_name -> actorim.v1.Presence
-	1,  // 57: actorim.v1.Typing.conversation_type:type_name -> actorim.v1.ConversationType
-	1,  // 58: actorim.v1.Conversation.conversation_type:type_name -> actorim.v1.ConversationType
-	15, // 59: actorim.v1.Conversation.last_message:type_name -> actorim.v1.Message
-	49, // 60: actorim.v1.ConversationList.conversations:type_name -> actorim.v1.Conversation
-	5,  // 61: actorim.v1.GroupInfo.join_policy:type_name -> actorim.v1.JoinPolicy
-	4,  // 62: actorim.v1.GroupMember.role:type_name -> actorim.v1.GroupRole
-	53, // 63: actorim.v1.GroupMembers.members:type_name -> actorim.v1.GroupMember
-	37, // 64: actorim.v1.GroupMembers.requests:type_name -> actorim.v1.PendingRequest
-	55, // 65: actorim.v1.ReadStatus.messages:type_name -> actorim.v1.MessageReads
-	68, // 66: actorim.v1.GroupRequest.create:type_name -> actorim.v1.GroupRequest.Create
-	62, // 67: actorim.v1.GroupRequest.info:type_name -> actorim.v1.GroupRequest.Empty
-	69, // 68: actorim.v1.GroupRequest.update:type_name -> actorim.v1.GroupRequest.Update
-	64, // 69: actorim.v1.GroupRequest.invite:type_name -> actorim.v1.GroupRequest.Users
-	70, // 70: actorim.v1.GroupRequest.join:type_name -> actorim.v1.GroupRequest.JoinRequest
-	71, // 71: actorim.v1.GroupRequest.answer_join:type_name -> actorim.v1.GroupRequest.Answer
-	62, // 72: actorim.v1.GroupRequest.leave:type_name -> actorim.v1.GroupRequest.Empty
-	64, // 73: actorim.v1.GroupRequest.kick:type_name -> actorim.v1.GroupRequest.Users
-	72, // 74: actorim.v1.GroupRequest.set_role:type_name -> actorim.v1.GroupRequest.SetRole
-	63, // 75: actorim.v1.GroupRequest.transfer:type_name -> actorim.v1.GroupRequest.User
-	73, // 76: actorim.v1.GroupRequest.mute_member:type_name -> actorim.v1.GroupRequest.MuteMember
-	65, // 77: actorim.v1.GroupRequest.mute_all:type_name -> actorim.v1.GroupRequest.Flag
-	62, // 78: actorim.v1.GroupRequest.dissolve:type_name -> actorim.v1.GroupRequest.Empty
-	74, // 79: actorim.v1.GroupRequest.ban:type_name -> actorim.v1.GroupRequest.BanUsers
-	62, // 80: actorim.v1.GroupRequest.members:type_name -> actorim.v1.GroupRequest.Empty
-	67, // 81: actorim.v1.GroupRequest.read_status:type_name -> actorim.v1.GroupRequest.MsgIDs
-	66, // 82: actorim.v1.GroupRequest.readers:type_name -> actorim.v1.GroupRequest.MsgID
-	38, // 83: actorim.v1.Result.friends:type_name -> actorim.v1.FriendList
-	44, // 84: actorim.v1.Result.presence:type_name -> actorim.v1.PresenceList
-	50, // 85: actorim.v1.Result.conversations:type_name -> actorim.v1.ConversationList
-	52, // 86: actorim.v1.Result.group:type_name -> actorim.v1.GroupInfo
-	54, // 87: actorim.v1.Result.members:type_name -> actorim.v1.GroupMembers
-	56, // 88: actorim.v1.Result.read_status:type_name -> actorim.v1.ReadStatus
-	60, // 89: actorim.v1.Signal.typing:type_name -> actorim.v1.TypingSignal
-	43, // 90: actorim.v1.Signal.presence:type_name -> actorim.v1.Presence
-	6,  // 91: actorim.v1.Event.type:type_name -> actorim.v1.EventType
-	52, // 92: actorim.v1.Event.group:type_name -> actorim.v1.GroupInfo
-	4,  // 93: actorim.v1.Event.role:type_name -> actorim.v1.GroupRole
-	5,  // 94: actorim.v1.GroupRequest.Create.join_policy:type_name -> actorim.v1.JoinPolicy
-	5,  // 95: actorim.v1.GroupRequest.Update.join_policy:type_name -> actorim.v1.JoinPolicy
-	4,  // 96: actorim.v1.GroupRequest.SetRole.role:type_name -> actorim.v1.GroupRole
-	97, // [97:97] is the sub-list for method output_type
-	97, // [97:97] is the sub-list for method input_type
-	97, // [97:97] is the sub-list for extension type_name
-	97, // [97:97] is the sub-list for extension extendee
-	0,  // [0:97] is the sub-list for field type_name
+	9,   // 0: actorim.v1.Frame.login:type_name -> actorim.v1.Login
+	17,  // 1: actorim.v1.Frame.send:type_name -> actorim.v1.Send
+	20,  // 2: actorim.v1.Frame.push_ack:type_name -> actorim.v1.PushAck
+	21,  // 3: actorim.v1.Frame.sync:type_name -> actorim.v1.SyncRequest
+	23,  // 4: actorim.v1.Frame.history:type_name -> actorim.v1.HistoryRequest
+	25,  // 5: actorim.v1.Frame.ping:type_name -> actorim.v1.Ping
+	27,  // 6: actorim.v1.Frame.logout:type_name -> actorim.v1.Logout
+	30,  // 7: actorim.v1.Frame.friend_request:type_name -> actorim.v1.FriendRequest
+	31,  // 8: actorim.v1.Frame.friend_respond:type_name -> actorim.v1.FriendRespond
+	32,  // 9: actorim.v1.Frame.friend_delete:type_name -> actorim.v1.FriendDelete
+	33,  // 10: actorim.v1.Frame.friend_update:type_name -> actorim.v1.FriendUpdate
+	34,  // 11: actorim.v1.Frame.category:type_name -> actorim.v1.CategoryOp
+	35,  // 12: actorim.v1.Frame.friend_list:type_name -> actorim.v1.FriendListRequest
+	39,  // 13: actorim.v1.Frame.block:type_name -> actorim.v1.BlockUser
+	41,  // 14: actorim.v1.Frame.settings:type_name -> actorim.v1.UpdateSettings
+	42,  // 15: actorim.v1.Frame.presence_query:type_name -> actorim.v1.PresenceQuery
+	45,  // 16: actorim.v1.Frame.typing:type_name -> actorim.v1.Typing
+	46,  // 17: actorim.v1.Frame.read:type_name -> actorim.v1.MarkRead
+	47,  // 18: actorim.v1.Frame.recall:type_name -> actorim.v1.Recall
+	48,  // 19: actorim.v1.Frame.conversations:type_name -> actorim.v1.ConversationsRequest
+	51,  // 20: actorim.v1.Frame.conversation_update:type_name -> actorim.v1.ConversationUpdate
+	57,  // 21: actorim.v1.Frame.group:type_name -> actorim.v1.GroupRequest
+	59,  // 22: actorim.v1.Frame.set_profile:type_name -> actorim.v1.SetProfile
+	60,  // 23: actorim.v1.Frame.get_profiles:type_name -> actorim.v1.GetProfiles
+	62,  // 24: actorim.v1.Frame.search_users:type_name -> actorim.v1.SearchUsers
+	10,  // 25: actorim.v1.Frame.login_ok:type_name -> actorim.v1.LoginOK
+	18,  // 26: actorim.v1.Frame.send_ack:type_name -> actorim.v1.SendAck
+	19,  // 27: actorim.v1.Frame.push:type_name -> actorim.v1.Push
+	22,  // 28: actorim.v1.Frame.sync_result:type_name -> actorim.v1.SyncResult
+	24,  // 29: actorim.v1.Frame.history_result:type_name -> actorim.v1.HistoryResult
+	26,  // 30: actorim.v1.Frame.pong:type_name -> actorim.v1.Pong
+	28,  // 31: actorim.v1.Frame.kick:type_name -> actorim.v1.Kick
+	29,  // 32: actorim.v1.Frame.error:type_name -> actorim.v1.Error
+	65,  // 33: actorim.v1.Frame.result:type_name -> actorim.v1.Result
+	66,  // 34: actorim.v1.Frame.signal:type_name -> actorim.v1.Signal
+	0,   // 35: actorim.v1.Login.platform:type_name -> actorim.v1.Platform
+	14,  // 36: actorim.v1.Content.custom:type_name -> actorim.v1.Custom
+	68,  // 37: actorim.v1.Content.event:type_name -> actorim.v1.Event
+	12,  // 38: actorim.v1.Content.image:type_name -> actorim.v1.Media
+	12,  // 39: actorim.v1.Content.audio:type_name -> actorim.v1.Media
+	12,  // 40: actorim.v1.Content.video:type_name -> actorim.v1.Media
+	12,  // 41: actorim.v1.Content.file:type_name -> actorim.v1.Media
+	13,  // 42: actorim.v1.Media.thumbnail:type_name -> actorim.v1.Thumbnail
+	1,   // 43: actorim.v1.Message.conversation_type:type_name -> actorim.v1.ConversationType
+	11,  // 44: actorim.v1.Message.content:type_name -> actorim.v1.Content
+	15,  // 45: actorim.v1.Entry.message:type_name -> actorim.v1.Message
+	1,   // 46: actorim.v1.Send.conversation_type:type_name -> actorim.v1.ConversationType
+	11,  // 47: actorim.v1.Send.content:type_name -> actorim.v1.Content
+	16,  // 48: actorim.v1.Push.entries:type_name -> actorim.v1.Entry
+	16,  // 49: actorim.v1.SyncResult.entries:type_name -> actorim.v1.Entry
+	16,  // 50: actorim.v1.HistoryResult.entries:type_name -> actorim.v1.Entry
+	2,   // 51: actorim.v1.Kick.reason:type_name -> actorim.v1.KickReason
+	3,   // 52: actorim.v1.Error.code:type_name -> actorim.v1.ErrorCode
+	7,   // 53: actorim.v1.CategoryOp.op:type_name -> actorim.v1.CategoryOp.Op
+	36,  // 54: actorim.v1.FriendList.friends:type_name -> actorim.v1.Friend
+	37,  // 55: actorim.v1.FriendList.incoming:type_name -> actorim.v1.PendingRequest
+	37,  // 56: actorim.v1.FriendList.outgoing:type_name -> actorim.v1.PendingRequest
+	40,  // 57: actorim.v1.FriendList.settings:type_name -> actorim.v1.Settings
+	0,   // 58: actorim.v1.Presence.platforms:type_name -> actorim.v1.Platform
+	43,  // 59: actorim.v1.PresenceList.users:type_name -> actorim.v1.Presence
+	1,   // 60: actorim.v1.Typing.conversation_type:type_name -> actorim.v1.ConversationType
+	1,   // 61: actorim.v1.Conversation.conversation_type:type_name -> actorim.v1.ConversationType
+	15,  // 62: actorim.v1.Conversation.last_message:type_name -> actorim.v1.Message
+	49,  // 63: actorim.v1.ConversationList.conversations:type_name -> actorim.v1.Conversation
+	5,   // 64: actorim.v1.GroupInfo.join_policy:type_name -> actorim.v1.JoinPolicy
+	4,   // 65: actorim.v1.GroupMember.role:type_name -> actorim.v1.GroupRole
+	53,  // 66: actorim.v1.GroupMembers.members:type_name -> actorim.v1.GroupMember
+	37,  // 67: actorim.v1.GroupMembers.requests:type_name -> actorim.v1.PendingRequest
+	55,  // 68: actorim.v1.ReadStatus.messages:type_name -> actorim.v1.MessageReads
+	75,  // 69: actorim.v1.GroupRequest.create:type_name -> actorim.v1.GroupRequest.Create
+	69,  // 70: actorim.v1.GroupRequest.info:type_name -> actorim.v1.GroupRequest.Empty
+	76,  // 71: actorim.v1.GroupRequest.update:type_name -> actorim.v1.GroupRequest.Update
+	71,  // 72: actorim.v1.GroupRequest.invite:type_name -> actorim.v1.GroupRequest.Users
+	77,  // 73: actorim.v1.GroupRequest.join:type_name -> actorim.v1.GroupRequest.JoinRequest
+	78,  // 74: actorim.v1.GroupRequest.answer_join:type_name -> actorim.v1.GroupRequest.Answer
+	69,  // 75: actorim.v1.GroupRequest.leave:type_name -> actorim.v1.GroupRequest.Empty
+	71,  // 76: actorim.v1.GroupRequest.kick:type_name -> actorim.v1.GroupRequest.Users
+	79,  // 77: actorim.v1.GroupRequest.set_role:type_name -> actorim.v1.GroupRequest.SetRole
+	70,  // 78: actorim.v1.GroupRequest.transfer:type_name -> actorim.v1.GroupRequest.User
+	80,  // 79: actorim.v1.GroupRequest.mute_member:type_name -> actorim.v1.GroupRequest.MuteMember
+	72,  // 80: actorim.v1.GroupRequest.mute_all:type_name -> actorim.v1.GroupRequest.Flag
+	69,  // 81: actorim.v1.GroupRequest.dissolve:type_name -> actorim.v1.GroupRequest.Empty
+	81,  // 82: actorim.v1.GroupRequest.ban:type_name -> actorim.v1.GroupRequest.BanUsers
+	69,  // 83: actorim.v1.GroupRequest.members:type_name -> actorim.v1.GroupRequest.Empty
+	74,  // 84: actorim.v1.GroupRequest.read_status:type_name -> actorim.v1.GroupRequest.MsgIDs
+	73,  // 85: actorim.v1.GroupRequest.readers:type_name -> actorim.v1.GroupRequest.MsgID
+	58,  // 86: actorim.v1.ProfileList.profiles:type_name -> actorim.v1.Profile
+	58,  // 87: actorim.v1.UserSearchResult.users:type_name -> actorim.v1.Profile
+	58,  // 88: actorim.v1.ProfileChanged.profile:type_name -> actorim.v1.Profile
+	38,  // 89: actorim.v1.Result.friends:type_name -> actorim.v1.FriendList
+	44,  // 90: actorim.v1.Result.presence:type_name -> actorim.v1.PresenceList
+	50,  // 91: actorim.v1.Result.conversations:type_name -> actorim.v1.ConversationList
+	52,  // 92: actorim.v1.Result.group:type_name -> actorim.v1.GroupInfo
+	54,  // 93: actorim.v1.Result.members:type_name -> actorim.v1.GroupMembers
+	56,  // 94: actorim.v1.Result.read_status:type_name -> actorim.v1.ReadStatus
+	58,  // 95: actorim.v1.Result.profile:type_name -> actorim.v1.Profile
+	61,  // 96: actorim.v1.Result.profiles:type_name -> actorim.v1.ProfileList
+	63,  // 97: actorim.v1.Result.search:type_name -> actorim.v1.UserSearchResult
+	67,  // 98: actorim.v1.Signal.typing:type_name -> actorim.v1.TypingSignal
+	43,  // 99: actorim.v1.Signal.presence:type_name -> actorim.v1.Presence
+	64,  // 100: actorim.v1.Signal.profile_changed:type_name -> actorim.v1.ProfileChanged
+	6,   // 101: actorim.v1.Event.type:type_name -> actorim.v1.EventType
+	52,  // 102: actorim.v1.Event.group:type_name -> actorim.v1.GroupInfo
+	4,   // 103: actorim.v1.Event.role:type_name -> actorim.v1.GroupRole
+	5,   // 104: actorim.v1.GroupRequest.Create.join_policy:type_name -> actorim.v1.JoinPolicy
+	5,   // 105: actorim.v1.GroupRequest.Update.join_policy:type_name -> actorim.v1.JoinPolicy
+	4,   // 106: actorim.v1.GroupRequest.SetRole.role:type_name -> actorim.v1.GroupRole
+	107, // [107:107] is the sub-list for method output_type
+	107, // [107:107] is the sub-list for method input_type
+	107, // [107:107] is the sub-list for extension type_name
+	107, // [107:107] is the sub-list for extension extendee
+	0,   // [0:107] is the sub-list for field type_name
 }
 
 func init() { file_clientpb_client_proto_init() }
@@ -6497,6 +7069,9 @@ func file_clientpb_client_proto_init() {
 		(*Frame_Conversations)(nil),
 		(*Frame_ConversationUpdate)(nil),
 		(*Frame_Group)(nil),
+		(*Frame_SetProfile)(nil),
+		(*Frame_GetProfiles)(nil),
+		(*Frame_SearchUsers)(nil),
 		(*Frame_LoginOk)(nil),
 		(*Frame_SendAck)(nil),
 		(*Frame_Push)(nil),
@@ -6544,26 +7119,31 @@ func file_clientpb_client_proto_init() {
 		(*GroupRequest_ReadStatus)(nil),
 		(*GroupRequest_Readers)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[50].OneofWrappers = []any{
+	file_clientpb_client_proto_msgTypes[51].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[57].OneofWrappers = []any{
 		(*Result_Friends)(nil),
 		(*Result_Presence)(nil),
 		(*Result_Conversations)(nil),
 		(*Result_Group)(nil),
 		(*Result_Members)(nil),
 		(*Result_ReadStatus)(nil),
+		(*Result_Profile)(nil),
+		(*Result_Profiles)(nil),
+		(*Result_Search)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[51].OneofWrappers = []any{
+	file_clientpb_client_proto_msgTypes[58].OneofWrappers = []any{
 		(*Signal_Typing)(nil),
 		(*Signal_Presence)(nil),
+		(*Signal_ProfileChanged)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[61].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[68].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clientpb_client_proto_rawDesc), len(file_clientpb_client_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   67,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -17,6 +17,7 @@ import {
   type FriendList,
   type GroupInfo,
   type GroupMembers,
+  type Profile,
 } from "@actorim/sdk";
 import { ChatView } from "./chat";
 import { field, h, reconcile, render, update, type Child } from "./dom";
@@ -102,6 +103,9 @@ class SignedIn {
   #groups = new Map<string, GroupInfo>();
   #friends?: FriendList;
   #online = new Map<string, boolean>();
+  // Profiles of the private peers of the list, and the user's own.
+  #profiles = new Map<string, Profile>();
+  #meName = h("span", { class: "me-name", id: "me-name" });
   #chat?: ChatView;
   #members?: HTMLElement;
   #membersBody?: HTMLElement;
@@ -122,6 +126,7 @@ class SignedIn {
     session: Session,
   ) {
     this.me = session.userId;
+    this.#meName.textContent = this.me;
     this.#token = session.token;
     this.client = new Client({
       url: wsUrl,
@@ -133,9 +138,11 @@ class SignedIn {
     const c = this.client;
     c.on("state", (s) => this.#showState(s));
     c.on("login", () => {
+      this.#profiles.delete(this.me); // read afresh with the peers'
       this.#scheduleRefresh();
       void this.#loadFriends();
     });
+    c.on("profile", (p) => this.#setProfiles([p]));
     c.on("message", (e) => this.#onEntry(e));
     c.on("event", (e) => this.#onEntry(e));
     c.on("typing", (t) => this.#chat?.onTyping(t));
@@ -170,7 +177,8 @@ class SignedIn {
           h(
             "header",
             { class: "side-head" },
-            h("strong", { id: "me" }, this.me),
+            h("strong", { id: "me", title: this.me }, this.#meName),
+            this.#nickForm(),
             this.#conn,
             h("button", { type: "button", id: "logout", class: "link", onclick: () => this.#signOut() }, "Log out"),
           ),
@@ -237,6 +245,7 @@ class SignedIn {
       return;
     }
     this.#renderConvs();
+    await this.#loadProfiles();
     // Names of groups not seen in an event yet.
     for (const c of this.#convs) {
       const gid = c.conversationType === ConversationType.CONVERSATION_TYPE_GROUP ? c.conversationId.slice(2) : "";
@@ -250,7 +259,82 @@ class SignedIn {
   #title(convId: string): string {
     const t = conversationTarget(convId, this.me);
     if (t?.conversationType === ConversationType.CONVERSATION_TYPE_GROUP) return this.#groups.get(t.to)?.name || t.to;
-    return t?.to ?? convId.replace(/^s:/, "");
+    return (t && this.#profiles.get(t.to)?.nickname) || t?.to || convId.replace(/^s:/, "");
+  }
+
+  // --- profiles ---------------------------------------------------------------
+
+  // Reads the profiles of the list's private peers not known yet (and the
+  // user's own), 100 at a time; a friend's later changes come as "profile"
+  // events.
+  async #loadProfiles(): Promise<void> {
+    const want = new Set<string>();
+    if (!this.#profiles.has(this.me)) want.add(this.me);
+    for (const c of this.#convs) {
+      const t = conversationTarget(c.conversationId, this.me);
+      if (t?.conversationType === ConversationType.CONVERSATION_TYPE_PRIVATE && !this.#profiles.has(t.to)) want.add(t.to);
+    }
+    const ids = [...want];
+    for (let i = 0; i < ids.length; i += 100) {
+      const batch = ids.slice(i, i + 100);
+      try {
+        const got = await this.client.getProfiles(batch);
+        // A user left out (unknown, or blocking us) is shown by id: remember that.
+        for (const u of batch) if (!got.some((p) => p.userId === u)) this.#profiles.set(u, { userId: u, nickname: "", avatarUrl: "", extra: "", updatedAtMs: 0n });
+        this.#setProfiles(got);
+      } catch (e) {
+        console.warn("profiles:", e);
+        return;
+      }
+    }
+  }
+
+  #setProfiles(ps: Profile[]): void {
+    for (const p of ps) this.#profiles.set(p.userId, p);
+    const mine = this.#profiles.get(this.me)?.nickname;
+    this.#meName.textContent = mine ? `${mine} (${this.me})` : this.me;
+    this.#renderConvs();
+  }
+
+  // The user's own nickname: a button that opens an inline form.
+  #nickForm(): HTMLElement {
+    const input = h("input", { name: "nickname", id: "nick-input", placeholder: "Your nickname", autocomplete: "off", maxlength: 64 });
+    const form = h(
+      "form",
+      {
+        class: "inline nick-form",
+        id: "nick-form",
+        hidden: true,
+        onsubmit: async (ev: SubmitEvent) => {
+          ev.preventDefault();
+          try {
+            const p = await this.client.setProfile({ nickname: input.value });
+            if (p) this.#setProfiles([p]);
+            form.hidden = true;
+          } catch (e) {
+            this.app.toast(errorText(e));
+          }
+        },
+      },
+      input,
+      h("button", { type: "submit", id: "nick-save" }, "Save"),
+    );
+    const edit = h(
+      "button",
+      {
+        type: "button",
+        id: "edit-nick",
+        class: "link",
+        title: "Change your nickname",
+        onclick: () => {
+          form.hidden = !form.hidden;
+          input.value = this.#profiles.get(this.me)?.nickname ?? "";
+          if (!form.hidden) input.focus();
+        },
+      },
+      "Name",
+    );
+    return h("span", { class: "nick" }, edit, form);
   }
 
   #dot(convId: string): Child {

@@ -291,6 +291,25 @@ test("friends: request, accept, presence, block", async () => {
   });
 });
 
+test("nicknames: alice sets hers, bob's conversation list shows it", async () => {
+  await withContexts(browser, "app-nicknames", async (open) => {
+    const { alice, bob, pa, pb } = await twoUsers(open);
+    await pa.click("#edit-nick");
+    await pa.type("#nick-input", "Alice Liddell");
+    await pa.click("#nick-save");
+    await pa.waitForFunction(() => document.querySelector("#me-name").textContent.startsWith("Alice Liddell"), T);
+    await chatWith(pa, bob);
+    await send(pa, "hi, it is me");
+    const title = `.conv[data-conv="${pconv(alice, bob)}"] .conv-title`;
+    await pb.waitForFunction((sel) => document.querySelector(sel)?.textContent === "Alice Liddell", T, title);
+    // A nickname with a control character is refused with its code.
+    await pa.click("#edit-nick");
+    await pa.$eval("#nick-input", (e) => (e.value = "bad\u0007name"));
+    await pa.click("#nick-save");
+    await pa.waitForFunction(() => document.querySelector("#toast").textContent.includes("ERR_BAD_REQUEST"), T);
+  });
+});
+
 test("groups: invite from the members panel, leave", async () => {
   await withContexts(browser, "app-group-invite", async (open) => {
     const alice = uid("alice"), bob = uid("bob"), carol = uid("carol");

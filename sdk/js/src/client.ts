@@ -16,11 +16,13 @@ import {
   type Message,
   type Pong,
   type Presence,
+  type Profile,
   type Result,
   type Send,
   type SendAck,
   type SyncResult,
   type TypingSignal,
+  type UserSearchResult,
 } from "./gen/clientpb/client.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { checkFrame, decodeFrame, encodeFrame, subprotocols, type Codec } from "./codec.js";
@@ -56,6 +58,8 @@ export interface ClientEvents {
   typing: TypingSignal;
   /** A Signal: a friend's presence changed. */
   presence: Presence;
+  /** A Signal: a friend (or this user, on another device) changed their profile. */
+  profile: Profile;
   /** The server kicked this connection; the client will not reconnect. */
   kick: Kick;
   state: ConnectionState;
@@ -467,6 +471,27 @@ export class Client extends Emitter<ClientEvents> {
     return r.data?.$case === "presence" ? r.data.value.users : [];
   }
 
+  // Profiles.
+
+  /**
+   * Changes the caller's own profile: only the fields given change, "" clears one.
+   * extra is a JSON object (as text) the app owns. Resolves to the profile as stored.
+   */
+  async setProfile(p: { nickname?: string; avatarUrl?: string; extra?: string }): Promise<Profile | undefined> {
+    const r = await this.#result({ $case: "setProfile", value: p });
+    return r.data?.$case === "profile" ? r.data.value : undefined;
+  }
+  /** The profiles of up to 100 users, in the order asked; users who do not exist or blocked the caller are left out. */
+  async getProfiles(users: string[]): Promise<Profile[]> {
+    const r = await this.#result({ $case: "getProfiles", value: { users } });
+    return r.data?.$case === "profiles" ? r.data.value.profiles : [];
+  }
+  /** Users by exact id or nickname prefix, case-insensitively; pass nextCursor back as cursor for the next page. */
+  async searchUsers(query: string, page: { limit?: number; cursor?: string } = {}): Promise<UserSearchResult> {
+    const r = await this.#result({ $case: "searchUsers", value: { query, limit: page.limit ?? 0, cursor: page.cursor ?? "" } });
+    return r.data?.$case === "search" ? r.data.value : { users: [], nextCursor: "" };
+  }
+
   // Groups.
 
   /** Any group operation (protocol.md, "Groups"), e.g. `group("g1", { $case: "muteAll", value: { on: true } })`. */
@@ -624,6 +649,8 @@ export class Client extends Emitter<ClientEvents> {
       case "signal":
         if (b.value.kind?.$case === "typing") this.emit("typing", b.value.kind.value, this.#reportError);
         else if (b.value.kind?.$case === "presence") this.emit("presence", b.value.kind.value, this.#reportError);
+        else if (b.value.kind?.$case === "profileChanged" && b.value.kind.value.profile)
+          this.emit("profile", b.value.kind.value.profile, this.#reportError);
         return;
       case "kick":
         this.emit("kick", b.value, this.#reportError);

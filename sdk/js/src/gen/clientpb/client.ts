@@ -687,6 +687,11 @@ export interface Frame {
     /** Groups (group grain). */
     { $case: "group"; value: GroupRequest }
     | //
+    /** Profiles (SetProfile: user grain; the reads: the connection). */
+    { $case: "setProfile"; value: SetProfile }
+    | { $case: "getProfiles"; value: GetProfiles }
+    | { $case: "searchUsers"; value: SearchUsers }
+    | //
     /** Server to client. */
     { $case: "loginOk"; value: LoginOK }
     | { $case: "sendAck"; value: SendAck }
@@ -697,7 +702,7 @@ export interface Frame {
     | { $case: "kick"; value: Kick }
     | { $case: "error"; value: Error }
     | //
-    /** Answers every request of frames 17 to 31 that succeeded. */
+    /** Answers every request of frames 17 to 34 that succeeded. */
     { $case: "result"; value: Result }
     | //
     /** Ephemeral notices (typing, presence): never stored, never acked. */
@@ -1312,7 +1317,80 @@ export interface GroupRequest_BanUsers {
 }
 
 /**
- * Result answers a successful request of frames 17 to 31. Requests that return
+ * Profile is what a user shows of themselves. docs/protocol.md, "Profiles",
+ * says who sees which field.
+ */
+export interface Profile {
+  userId: string;
+  /** 0 to 64 characters of UTF-8, trimmed, without control characters. */
+  nickname: string;
+  /** An absolute http:// or https:// URL, at most 1,024 bytes. */
+  avatarUrl: string;
+  /**
+   * A JSON object the application owns, at most 4 KiB; shown only to the
+   * user and their friends.
+   */
+  extra: string;
+  /** When the profile last changed (ms since the epoch); 0: never set. */
+  updatedAtMs: bigint;
+}
+
+/**
+ * SetProfile changes the caller's own profile: only the fields present
+ * change, and "" clears one. Answered by result.profile, the stored profile.
+ */
+export interface SetProfile {
+  nickname?: string | undefined;
+  avatarUrl?: string | undefined;
+  extra?: string | undefined;
+}
+
+/**
+ * GetProfiles asks for the profiles of up to 100 users. Answered by
+ * result.profiles, in the order asked, leaving out users who do not exist
+ * and users who blocked the caller.
+ */
+export interface GetProfiles {
+  users: string[];
+}
+
+export interface ProfileList {
+  profiles: Profile[];
+}
+
+/**
+ * SearchUsers finds users by exact user id or by a prefix of their nickname,
+ * case-insensitively. Answered by result.search.
+ */
+export interface SearchUsers {
+  /** 1 to 64 characters after trimming. */
+  query: string;
+  /** 1 to 50; 0 means 20. */
+  limit: number;
+  /** The next_cursor of the previous page; empty for the first. */
+  cursor: string;
+}
+
+export interface UserSearchResult {
+  /** Profiles without extra; the exact id match, if any, first. */
+  users: Profile[];
+  /**
+   * Set when more may follow: pass it as SearchUsers.cursor. A page may hold
+   * fewer than limit users even so.
+   */
+  nextCursor: string;
+}
+
+/**
+ * ProfileChanged is pushed (as a Signal) to the online devices of the user's
+ * friends and to the user's other devices when the profile changes.
+ */
+export interface ProfileChanged {
+  profile: Profile | undefined;
+}
+
+/**
+ * Result answers a successful request of frames 17 to 34. Requests that return
  * data fill the matching field; the others return an empty Result.
  */
 export interface Result {
@@ -1323,12 +1401,19 @@ export interface Result {
     | { $case: "group"; value: GroupInfo }
     | { $case: "members"; value: GroupMembers }
     | { $case: "readStatus"; value: ReadStatus }
+    | //
+    /** SetProfile: the profile as stored. */
+    { $case: "profile"; value: Profile }
+    | { $case: "profiles"; value: ProfileList }
+    | { $case: "search"; value: UserSearchResult }
     | undefined;
 }
 
 /** Signal is an ephemeral notice pushed to online devices. */
 export interface Signal {
-  kind: { $case: "typing"; value: TypingSignal } | { $case: "presence"; value: Presence } | undefined;
+  kind: { $case: "typing"; value: TypingSignal } | { $case: "presence"; value: Presence } | //
+  /** A friend (or this user, from another device) changed their profile. */
+  { $case: "profileChanged"; value: ProfileChanged } | undefined;
 }
 
 export interface TypingSignal {
@@ -1434,6 +1519,15 @@ export const Frame: MessageFns<Frame> = {
         break;
       case "group":
         GroupRequest.encode(message.body.value, writer.uint32(250).fork()).join();
+        break;
+      case "setProfile":
+        SetProfile.encode(message.body.value, writer.uint32(258).fork()).join();
+        break;
+      case "getProfiles":
+        GetProfiles.encode(message.body.value, writer.uint32(266).fork()).join();
+        break;
+      case "searchUsers":
+        SearchUsers.encode(message.body.value, writer.uint32(274).fork()).join();
         break;
       case "loginOk":
         LoginOK.encode(message.body.value, writer.uint32(322).fork()).join();
@@ -1666,6 +1760,30 @@ export const Frame: MessageFns<Frame> = {
             message.body = { $case: "group", value: GroupRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 32: {
+            if (tag !== 258) {
+              break;
+            }
+
+            message.body = { $case: "setProfile", value: SetProfile.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 33: {
+            if (tag !== 266) {
+              break;
+            }
+
+            message.body = { $case: "getProfiles", value: GetProfiles.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 34: {
+            if (tag !== 274) {
+              break;
+            }
+
+            message.body = { $case: "searchUsers", value: SearchUsers.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 40: {
             if (tag !== 322) {
               break;
@@ -1821,6 +1939,18 @@ export const Frame: MessageFns<Frame> = {
         ? { $case: "conversationUpdate", value: ConversationUpdate.fromJSON(object.conversation_update) }
         : isSet(object.group)
         ? { $case: "group", value: GroupRequest.fromJSON(object.group) }
+        : isSet(object.setProfile)
+        ? { $case: "setProfile", value: SetProfile.fromJSON(object.setProfile) }
+        : isSet(object.set_profile)
+        ? { $case: "setProfile", value: SetProfile.fromJSON(object.set_profile) }
+        : isSet(object.getProfiles)
+        ? { $case: "getProfiles", value: GetProfiles.fromJSON(object.getProfiles) }
+        : isSet(object.get_profiles)
+        ? { $case: "getProfiles", value: GetProfiles.fromJSON(object.get_profiles) }
+        : isSet(object.searchUsers)
+        ? { $case: "searchUsers", value: SearchUsers.fromJSON(object.searchUsers) }
+        : isSet(object.search_users)
+        ? { $case: "searchUsers", value: SearchUsers.fromJSON(object.search_users) }
         : isSet(object.loginOk)
         ? { $case: "loginOk", value: LoginOK.fromJSON(object.loginOk) }
         : isSet(object.login_ok)
@@ -1902,6 +2032,12 @@ export const Frame: MessageFns<Frame> = {
       obj.conversationUpdate = ConversationUpdate.toJSON(message.body.value);
     } else if (message.body?.$case === "group") {
       obj.group = GroupRequest.toJSON(message.body.value);
+    } else if (message.body?.$case === "setProfile") {
+      obj.setProfile = SetProfile.toJSON(message.body.value);
+    } else if (message.body?.$case === "getProfiles") {
+      obj.getProfiles = GetProfiles.toJSON(message.body.value);
+    } else if (message.body?.$case === "searchUsers") {
+      obj.searchUsers = SearchUsers.toJSON(message.body.value);
     } else if (message.body?.$case === "loginOk") {
       obj.loginOk = LoginOK.toJSON(message.body.value);
     } else if (message.body?.$case === "sendAck") {
@@ -8062,6 +8198,580 @@ export const GroupRequest_BanUsers: MessageFns<GroupRequest_BanUsers> = {
   },
 };
 
+function createBaseProfile(): Profile {
+  return { userId: "", nickname: "", avatarUrl: "", extra: "", updatedAtMs: 0n };
+}
+
+export const Profile: MessageFns<Profile> = {
+  encode(message: Profile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.nickname !== "") {
+      writer.uint32(18).string(message.nickname);
+    }
+    if (message.avatarUrl !== "") {
+      writer.uint32(26).string(message.avatarUrl);
+    }
+    if (message.extra !== "") {
+      writer.uint32(34).string(message.extra);
+    }
+    if (message.updatedAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.updatedAtMs) !== message.updatedAtMs) {
+        throw new globalThis.Error("value provided for field message.updatedAtMs of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.updatedAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Profile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProfile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nickname = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.avatarUrl = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.extra = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.updatedAtMs = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Profile {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      nickname: isSet(object.nickname) ? globalThis.String(object.nickname) : "",
+      avatarUrl: isSet(object.avatarUrl)
+        ? globalThis.String(object.avatarUrl)
+        : isSet(object.avatar_url)
+        ? globalThis.String(object.avatar_url)
+        : "",
+      extra: isSet(object.extra) ? globalThis.String(object.extra) : "",
+      updatedAtMs: isSet(object.updatedAtMs)
+        ? BigInt(object.updatedAtMs)
+        : isSet(object.updated_at_ms)
+        ? BigInt(object.updated_at_ms)
+        : 0n,
+    };
+  },
+
+  toJSON(message: Profile): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.nickname !== "") {
+      obj.nickname = message.nickname;
+    }
+    if (message.avatarUrl !== "") {
+      obj.avatarUrl = message.avatarUrl;
+    }
+    if (message.extra !== "") {
+      obj.extra = message.extra;
+    }
+    if (message.updatedAtMs !== 0n) {
+      obj.updatedAtMs = message.updatedAtMs.toString();
+    }
+    return obj;
+  },
+};
+
+function createBaseSetProfile(): SetProfile {
+  return { nickname: undefined, avatarUrl: undefined, extra: undefined };
+}
+
+export const SetProfile: MessageFns<SetProfile> = {
+  encode(message: SetProfile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nickname !== undefined) {
+      writer.uint32(10).string(message.nickname);
+    }
+    if (message.avatarUrl !== undefined) {
+      writer.uint32(18).string(message.avatarUrl);
+    }
+    if (message.extra !== undefined) {
+      writer.uint32(26).string(message.extra);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetProfile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetProfile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nickname = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.avatarUrl = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.extra = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetProfile {
+    return {
+      nickname: isSet(object.nickname) ? globalThis.String(object.nickname) : undefined,
+      avatarUrl: isSet(object.avatarUrl)
+        ? globalThis.String(object.avatarUrl)
+        : isSet(object.avatar_url)
+        ? globalThis.String(object.avatar_url)
+        : undefined,
+      extra: isSet(object.extra) ? globalThis.String(object.extra) : undefined,
+    };
+  },
+
+  toJSON(message: SetProfile): unknown {
+    const obj: any = {};
+    if (message.nickname !== undefined) {
+      obj.nickname = message.nickname;
+    }
+    if (message.avatarUrl !== undefined) {
+      obj.avatarUrl = message.avatarUrl;
+    }
+    if (message.extra !== undefined) {
+      obj.extra = message.extra;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetProfiles(): GetProfiles {
+  return { users: [] };
+}
+
+export const GetProfiles: MessageFns<GetProfiles> = {
+  encode(message: GetProfiles, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.users) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetProfiles {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetProfiles();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.users.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetProfiles {
+    return { users: globalThis.Array.isArray(object?.users) ? object.users.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: GetProfiles): unknown {
+    const obj: any = {};
+    if (message.users?.length) {
+      obj.users = message.users;
+    }
+    return obj;
+  },
+};
+
+function createBaseProfileList(): ProfileList {
+  return { profiles: [] };
+}
+
+export const ProfileList: MessageFns<ProfileList> = {
+  encode(message: ProfileList, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.profiles) {
+      Profile.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProfileList {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProfileList();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.profiles.push(Profile.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProfileList {
+    return {
+      profiles: globalThis.Array.isArray(object?.profiles) ? object.profiles.map((e: any) => Profile.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ProfileList): unknown {
+    const obj: any = {};
+    if (message.profiles?.length) {
+      obj.profiles = message.profiles.map((e) => Profile.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseSearchUsers(): SearchUsers {
+  return { query: "", limit: 0, cursor: "" };
+}
+
+export const SearchUsers: MessageFns<SearchUsers> = {
+  encode(message: SearchUsers, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.query !== "") {
+      writer.uint32(10).string(message.query);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    if (message.cursor !== "") {
+      writer.uint32(26).string(message.cursor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchUsers {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchUsers();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.query = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchUsers {
+    return {
+      query: isSet(object.query) ? globalThis.String(object.query) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+    };
+  },
+
+  toJSON(message: SearchUsers): unknown {
+    const obj: any = {};
+    if (message.query !== "") {
+      obj.query = message.query;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
+    return obj;
+  },
+};
+
+function createBaseUserSearchResult(): UserSearchResult {
+  return { users: [], nextCursor: "" };
+}
+
+export const UserSearchResult: MessageFns<UserSearchResult> = {
+  encode(message: UserSearchResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.users) {
+      Profile.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextCursor !== "") {
+      writer.uint32(18).string(message.nextCursor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserSearchResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserSearchResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.users.push(Profile.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextCursor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserSearchResult {
+    return {
+      users: globalThis.Array.isArray(object?.users) ? object.users.map((e: any) => Profile.fromJSON(e)) : [],
+      nextCursor: isSet(object.nextCursor)
+        ? globalThis.String(object.nextCursor)
+        : isSet(object.next_cursor)
+        ? globalThis.String(object.next_cursor)
+        : "",
+    };
+  },
+
+  toJSON(message: UserSearchResult): unknown {
+    const obj: any = {};
+    if (message.users?.length) {
+      obj.users = message.users.map((e) => Profile.toJSON(e));
+    }
+    if (message.nextCursor !== "") {
+      obj.nextCursor = message.nextCursor;
+    }
+    return obj;
+  },
+};
+
+function createBaseProfileChanged(): ProfileChanged {
+  return { profile: undefined };
+}
+
+export const ProfileChanged: MessageFns<ProfileChanged> = {
+  encode(message: ProfileChanged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.profile !== undefined) {
+      Profile.encode(message.profile, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProfileChanged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProfileChanged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.profile = Profile.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProfileChanged {
+    return { profile: isSet(object.profile) ? Profile.fromJSON(object.profile) : undefined };
+  },
+
+  toJSON(message: ProfileChanged): unknown {
+    const obj: any = {};
+    if (message.profile !== undefined) {
+      obj.profile = Profile.toJSON(message.profile);
+    }
+    return obj;
+  },
+};
+
 function createBaseResult(): Result {
   return { data: undefined };
 }
@@ -8086,6 +8796,15 @@ export const Result: MessageFns<Result> = {
         break;
       case "readStatus":
         ReadStatus.encode(message.data.value, writer.uint32(50).fork()).join();
+        break;
+      case "profile":
+        Profile.encode(message.data.value, writer.uint32(58).fork()).join();
+        break;
+      case "profiles":
+        ProfileList.encode(message.data.value, writer.uint32(66).fork()).join();
+        break;
+      case "search":
+        UserSearchResult.encode(message.data.value, writer.uint32(74).fork()).join();
         break;
     }
     return writer;
@@ -8152,6 +8871,30 @@ export const Result: MessageFns<Result> = {
             message.data = { $case: "readStatus", value: ReadStatus.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.data = { $case: "profile", value: Profile.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.data = { $case: "profiles", value: ProfileList.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.data = { $case: "search", value: UserSearchResult.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8180,6 +8923,12 @@ export const Result: MessageFns<Result> = {
         ? { $case: "readStatus", value: ReadStatus.fromJSON(object.readStatus) }
         : isSet(object.read_status)
         ? { $case: "readStatus", value: ReadStatus.fromJSON(object.read_status) }
+        : isSet(object.profile)
+        ? { $case: "profile", value: Profile.fromJSON(object.profile) }
+        : isSet(object.profiles)
+        ? { $case: "profiles", value: ProfileList.fromJSON(object.profiles) }
+        : isSet(object.search)
+        ? { $case: "search", value: UserSearchResult.fromJSON(object.search) }
         : undefined,
     };
   },
@@ -8198,6 +8947,12 @@ export const Result: MessageFns<Result> = {
       obj.members = GroupMembers.toJSON(message.data.value);
     } else if (message.data?.$case === "readStatus") {
       obj.readStatus = ReadStatus.toJSON(message.data.value);
+    } else if (message.data?.$case === "profile") {
+      obj.profile = Profile.toJSON(message.data.value);
+    } else if (message.data?.$case === "profiles") {
+      obj.profiles = ProfileList.toJSON(message.data.value);
+    } else if (message.data?.$case === "search") {
+      obj.search = UserSearchResult.toJSON(message.data.value);
     }
     return obj;
   },
@@ -8215,6 +8970,9 @@ export const Signal: MessageFns<Signal> = {
         break;
       case "presence":
         Presence.encode(message.kind.value, writer.uint32(18).fork()).join();
+        break;
+      case "profileChanged":
+        ProfileChanged.encode(message.kind.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -8249,6 +9007,14 @@ export const Signal: MessageFns<Signal> = {
             message.kind = { $case: "presence", value: Presence.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = { $case: "profileChanged", value: ProfileChanged.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8267,6 +9033,10 @@ export const Signal: MessageFns<Signal> = {
         ? { $case: "typing", value: TypingSignal.fromJSON(object.typing) }
         : isSet(object.presence)
         ? { $case: "presence", value: Presence.fromJSON(object.presence) }
+        : isSet(object.profileChanged)
+        ? { $case: "profileChanged", value: ProfileChanged.fromJSON(object.profileChanged) }
+        : isSet(object.profile_changed)
+        ? { $case: "profileChanged", value: ProfileChanged.fromJSON(object.profile_changed) }
         : undefined,
     };
   },
@@ -8277,6 +9047,8 @@ export const Signal: MessageFns<Signal> = {
       obj.typing = TypingSignal.toJSON(message.kind.value);
     } else if (message.kind?.$case === "presence") {
       obj.presence = Presence.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "profileChanged") {
+      obj.profileChanged = ProfileChanged.toJSON(message.kind.value);
     }
     return obj;
   },
