@@ -21,7 +21,7 @@ func (a *app) analyticsCmd() *ffcli.Command {
 	to := fs.String("to", "", "end of the range, exclusive (default: now)")
 	bucket := fs.String("bucket", "", "messages: hour or day; active-users: day (DAU) or month (MAU)")
 	limit := fs.Int("limit", 10, "length of the top-conversations and top-groups lists")
-	mint := secretFlags(fs)
+	mint := a.secretFlags(fs)
 	return a.command(fs, "analytics QUERY [--from T] [--to T] [--bucket B] [--limit N] [--admin-secret-file F]",
 		"ask the message archive: messages, active-users, top-conversations, top-groups, content-mix, conversation-share, delivery-latency", 1, 1,
 		func(ctx context.Context, args []string) error {

@@ -32,8 +32,11 @@ var errHelpShown = errors.New("help shown")
 // globals are the flags every command accepts, before or after its name.
 type globals struct {
 	server, home, as, codec string
-	json, insecure          bool
-	timeout                 time.Duration
+	// app is the application (tenant) of the users named: register,
+	// login, token and the admin calls about users address its users.
+	app            string
+	json, insecure bool
+	timeout        time.Duration
 }
 
 type app struct {
@@ -69,7 +72,7 @@ func (a *app) root() *ffcli.Command {
 		Subcommands: []*ffcli.Command{
 			a.registerCmd(), a.loginCmd(), a.tokenCmd(), a.provisionCmd(), a.revokeCmd(),
 			a.sendCmd(), a.downloadCmd(), a.listenCmd(), a.syncCmd(), a.historyCmd(), a.analyticsCmd(),
-			a.profileCmd(),
+			a.profileCmd(), a.appsCmd(),
 		},
 	}
 	root.Exec = func(_ context.Context, args []string) error {
@@ -90,6 +93,7 @@ func (a *app) flagSet(name string) *flag.FlagSet {
 	fs.StringVar(&g.server, "server", "http://127.0.0.1:8080", "`URL` of the node's HTTP API; the WebSocket URL is derived (ws or wss, path /ws)")
 	fs.StringVar(&g.home, "home", a.defaultHome, "profile `directory`")
 	fs.StringVar(&g.as, "as", "", "act as `USER` with the token saved by login")
+	fs.StringVar(&g.app, "app", "", "the application (tenant) of the users named, on a deployment of several (default: the default app)")
 	fs.BoolVar(&g.json, "json", false, "print JSON: one document, or one object per line for listen")
 	fs.StringVar(&g.codec, "codec", "proto", "WebSocket subprotocol: proto or json")
 	fs.BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification (self-signed certificates in development)")
@@ -132,7 +136,7 @@ func commandUsage(c *ffcli.Command) string {
 	return ffcli.DefaultUsageFunc(&short) + "\nThe global flags (imctl -h) may follow the command too.\n"
 }
 
-var globalFlags = map[string]bool{"server": true, "home": true, "as": true, "json": true, "codec": true, "insecure": true, "timeout": true}
+var globalFlags = map[string]bool{"server": true, "home": true, "as": true, "app": true, "json": true, "codec": true, "insecure": true, "timeout": true}
 
 // interspersed parses the flags among args, so that "login alice --password
 // p" works like "login --password p alice". A "--" ends the flags.
@@ -192,7 +196,7 @@ func (a *app) tokenCmd() *ffcli.Command {
 	admin := fs.Bool("admin", false, "mint an admin token, for the admin API (signed with the admin secret)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime of the token (at most the nodes' --token-max-lifetime)")
 	save := fs.Bool("save", false, "save the token in USER's profile, as login does")
-	mint := secretFlags(fs)
+	mint := a.secretFlags(fs)
 	return a.command(fs, "token USER [--admin] [--ttl 24h] [--save] [--secret-file F | --admin-secret-file F]",
 		"mint a token locally with the nodes' secret, as an application server does", 1, 1,
 		func(_ context.Context, args []string) error {
@@ -212,7 +216,7 @@ func (a *app) tokenCmd() *ffcli.Command {
 func (a *app) provisionCmd() *ffcli.Command {
 	fs := a.flagSet("provision")
 	password := fs.String("password", "", "optional password; without one the user logs in with minted tokens only")
-	mint := secretFlags(fs)
+	mint := a.secretFlags(fs)
 	return a.command(fs, "provision USER [--password P] [--admin-secret-file F]",
 		"create a user through the admin API (succeeds if it exists)", 1, 1,
 		func(ctx context.Context, args []string) error {
@@ -232,7 +236,7 @@ func (a *app) provisionCmd() *ffcli.Command {
 func (a *app) revokeCmd() *ffcli.Command {
 	fs := a.flagSet("revoke")
 	before := fs.String("before", "", "revoke the tokens issued before this time, RFC 3339 (default: now)")
-	mint := secretFlags(fs)
+	mint := a.secretFlags(fs)
 	return a.command(fs, "revoke USER [--before T] [--admin-secret-file F]",
 		"revoke a user's tokens through the admin API and disconnect the devices using them", 1, 1,
 		func(ctx context.Context, args []string) error {
@@ -271,14 +275,23 @@ func (a *app) adminHTTP(mint minter) (*client.HTTP, error) {
 	return a.http(tok), nil
 }
 
+// profileHome is where the login profiles of --app's users are kept: the
+// default app's in --home, another app's in <home>/apps/<app>.
+func (a *app) profileHome() string {
+	if a.g.app == "" || a.g.app == ids.DefaultApp || a.g.home == "" {
+		return a.g.home
+	}
+	return filepath.Join(a.g.home, "apps", a.g.app)
+}
+
 // saveToken keeps a token in user's profile, creating the profile if needed.
 func (a *app) saveToken(user, token string, expires time.Time) (*profile, error) {
-	p, err := openProfile(a.g.home, user)
+	p, err := openProfile(a.profileHome(), user)
 	if err != nil {
 		return nil, err
 	}
 	p.Token, p.ExpiresAt = token, expires
-	return p, p.save(a.g.home)
+	return p, p.save(a.profileHome())
 }
 
 // secretFlags binds --secret-file and --admin-secret-file and returns a
@@ -286,7 +299,7 @@ func (a *app) saveToken(user, token string, expires time.Time) (*profile, error)
 // $ACTORIM_AUTH_SECRET as imnode reads it), admin tokens with the admin
 // secret (the file, or $ACTORIM_ADMIN_SECRET). Secrets are never taken from
 // the command line, where every local user can read them (ps).
-func secretFlags(fs *flag.FlagSet) minter {
+func (a *app) secretFlags(fs *flag.FlagSet) minter {
 	file := fs.String("secret-file", "", "file holding the nodes' user token secret, e.g. <data>/auth.secret of a standalone node (default $ACTORIM_AUTH_SECRET)")
 	adminFile := fs.String("admin-secret-file", "", "file holding the nodes' admin secret, e.g. <data>/admin.secret (default $ACTORIM_ADMIN_SECRET)")
 	issuer := fs.String("issuer", "", "iss of the token, when the nodes require one (--token-issuer)")
@@ -314,6 +327,11 @@ func secretFlags(fs *flag.FlagSet) minter {
 		tokens, err := auth.NewTokens([]byte(s), 0, opts...)
 		if err != nil {
 			return "", time.Time{}, err
+		}
+		if !admin && a.g.app != "" {
+			// An app's users' tokens carry its id and are signed with its
+			// secret (the secret file is then the app's).
+			return tokens.IssueApp(a.g.app, user, ttl)
 		}
 		return tokens.IssueFor(user, admin, ttl)
 	}
@@ -507,7 +525,7 @@ func (a *app) listen(ctx context.Context, c *client.Conn, p *profile, seen uint6
 				return fmt.Errorf("ack seq %d: %w", last, err)
 			}
 			p.LastSeq = &last
-			if err := p.save(a.g.home); err != nil {
+			if err := p.save(a.profileHome()); err != nil {
 				return err
 			}
 		}
@@ -618,7 +636,7 @@ func (a *app) asProfile() (*profile, error) {
 	if a.g.as == "" {
 		return nil, errors.New("this command needs --as USER (or IMCTL_AS)")
 	}
-	p, err := loadProfile(a.g.home, a.g.as)
+	p, err := loadProfile(a.profileHome(), a.g.as)
 	if err != nil {
 		return nil, err
 	}
@@ -684,7 +702,7 @@ func (a *app) dial(ctx context.Context, p *profile, device string, platform clie
 }
 
 func (a *app) http(token string) *client.HTTP {
-	h := &client.HTTP{BaseURL: strings.TrimSuffix(a.g.server, "/"), Token: token}
+	h := &client.HTTP{BaseURL: strings.TrimSuffix(a.g.server, "/"), Token: token, App: a.g.app}
 	if tc := a.tlsConfig(); tc != nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = tc

@@ -77,7 +77,7 @@ func (a *app) uploadFile(ctx context.Context, h *client.HTTP, user, path string)
 	}
 	abs, _ := filepath.Abs(path)
 	key := fmt.Sprintf("%s|%d|%d", abs, fi.Size(), fi.ModTime().UnixNano())
-	pending := &pendingUploads{home: a.g.home, user: user}
+	pending := &pendingUploads{home: a.profileHome(), user: user}
 	m := newMeter(a.stderr, "uploading "+filepath.Base(path))
 	opts := client.UploadOptions{Progress: m.update}
 

@@ -39,7 +39,7 @@ func (a *app) profileSetCmd() *ffcli.Command {
 	extra := fs.String("extra", "", "a JSON object the app owns (\"\" clears it)")
 	admin := fs.Bool("admin", false, "set USER's profile through the admin API (with --admin-secret-file)")
 	platform := platformFlag(fs)
-	mint := secretFlags(fs)
+	mint := a.secretFlags(fs)
 	return a.command(fs, "--as USER profile set [--nickname N] [--avatar URL] [--extra JSON]  |  profile set --admin USER ...",
 		"change a profile: only the flags given change", 0, 1,
 		func(ctx context.Context, args []string) error {
@@ -84,7 +84,7 @@ func (a *app) profileGetCmd() *ffcli.Command {
 	fs := a.flagSet("get")
 	admin := fs.Bool("admin", false, "read through the admin API (with --admin-secret-file): the whole profile of each USER")
 	platform := platformFlag(fs)
-	mint := secretFlags(fs)
+	mint := a.secretFlags(fs)
 	return a.command(fs, "--as USER profile get USER...  |  profile get --admin USER...",
 		"print the profiles of users (those who do not exist or blocked you are left out)", 1, 100,
 		func(ctx context.Context, args []string) error {
