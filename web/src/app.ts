@@ -22,7 +22,7 @@ import {
 import { ChatView } from "./chat";
 import { field, h, reconcile, render, update, type Child } from "./dom";
 import { messageText, timeOf } from "./format";
-import { deviceId, loadSession, nodeUrl, saveSession, seqKey, wsUrl, type Session } from "./session";
+import { appId, deviceId, loadSession, nodeUrl, saveSession, seqKey, wsUrl, type Session } from "./session";
 
 const errorText = (e: unknown) => (e instanceof ActorimError ? `${e.code}: ${e.message}` : String(e));
 const splitUsers = (s: string) => s.split(/[\s,]+/).filter(Boolean);
@@ -63,8 +63,8 @@ export class App {
           const registering = (ev.submitter as HTMLButtonElement | null)?.value === "register";
           status.textContent = registering ? "registering…" : "signing in…";
           try {
-            if (registering) await register(nodeUrl, user, password);
-            const r = await login(nodeUrl, user, password);
+            if (registering) await register(nodeUrl, user, password, { app: appId });
+            const r = await login(nodeUrl, user, password, { app: appId });
             const s: Session = { userId: r.userId, token: r.token, expiresAtMs: r.expiresAtMs };
             saveSession(s);
             new SignedIn(this, s);
@@ -88,7 +88,7 @@ export class App {
         h("button", { type: "submit", value: "register", id: "register", class: "secondary" }, "Register"),
       ),
       status,
-      h("p", { class: "hint" }, `node ${nodeUrl}`),
+      h("p", { class: "hint" }, appId ? `node ${nodeUrl}, app ${appId}` : `node ${nodeUrl}`),
     );
     this.mount(h("div", { class: "login-page" }, form));
   }

@@ -6,6 +6,9 @@ import { wsUrlOf } from "@actorim/sdk";
 /** The node's HTTP base: ?node=http://host:port (for `vite dev` and the tests), else the page's own origin. */
 export const nodeUrl: string = (new URLSearchParams(location.search).get("node") ?? location.origin).replace(/\/$/, "");
 export const wsUrl: string = wsUrlOf(nodeUrl);
+/** The application (tenant) whose users sign in here: ?app=<id>; absent: the default app. */
+export const appId: string | undefined = new URLSearchParams(location.search).get("app") || undefined;
+const appPart = appId ? `.${appId}` : "";
 
 export interface Session {
   userId: string;
@@ -13,7 +16,7 @@ export interface Session {
   expiresAtMs: number;
 }
 
-const sessionKey = `actorim.session.${nodeUrl}`;
+const sessionKey = `actorim.session.${nodeUrl}${appPart}`;
 
 export function deviceId(): string {
   let id = localStorage.getItem("actorim.device");
@@ -25,7 +28,7 @@ export function deviceId(): string {
 }
 
 export function seqKey(userId: string): string {
-  return `actorim.seq.${nodeUrl}.${userId}.${deviceId()}`;
+  return `actorim.seq.${nodeUrl}${appPart}.${userId}.${deviceId()}`;
 }
 
 export function loadSession(): Session | undefined {

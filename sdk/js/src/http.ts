@@ -13,6 +13,8 @@ export function httpUrlOf(wsUrl: string): string {
 
 /** What POST /v1/login answers. */
 export interface LoginResult {
+  /** The user's application, when it is not the default one. */
+  app?: string;
   userId: string;
   token: string;
   expiresAtMs: number;
@@ -23,6 +25,11 @@ export interface HttpOptions {
   /** The fetch to use; default globalThis.fetch. */
   fetch?: typeof fetch;
   signal?: AbortSignal;
+  /**
+   * The application (tenant) of the user, on a deployment of several
+   * (register and login); absent: the default app.
+   */
+  app?: string;
 }
 
 /** base without its trailing slash, so that a path can follow it. */
@@ -89,17 +96,24 @@ async function call(
 
 /** POST /v1/register. Rejects with ERR_CONFLICT when the id is taken. */
 export async function register(httpUrl: string, userId: string, password: string, o?: HttpOptions): Promise<void> {
-  await call(httpUrl, "/v1/register", { method: "POST", body: { user_id: userId, password } }, o);
+  await call(httpUrl, "/v1/register", { method: "POST", body: credentials(userId, password, o) }, o);
 }
+
+/** The body of register and login: the app only when one is named. */
+const credentials = (userId: string, password: string, o?: HttpOptions) =>
+  o?.app ? { app: o.app, user_id: userId, password } : { user_id: userId, password };
 
 /** POST /v1/login: a token for the WebSocket Login and the HTTP API. */
 export async function login(httpUrl: string, userId: string, password: string, o?: HttpOptions): Promise<LoginResult> {
-  const b = (await call(httpUrl, "/v1/login", { method: "POST", body: { user_id: userId, password } }, o)) as {
+  const b = (await call(httpUrl, "/v1/login", { method: "POST", body: credentials(userId, password, o) }, o)) as {
+    app?: string;
     user_id: string;
     token: string;
     expires_at_ms: number;
   };
-  return { userId: b.user_id, token: b.token, expiresAtMs: b.expires_at_ms };
+  const r: LoginResult = { userId: b.user_id, token: b.token, expiresAtMs: b.expires_at_ms };
+  if (b.app) r.app = b.app;
+  return r;
 }
 
 /**
