@@ -173,9 +173,12 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.armTimer(ctx)
 	case *actorpb.KickDevice:
 		c.write(&clientpb.Frame{Body: &clientpb.Frame_Kick{Kick: &clientpb.Kick{Reason: m.GetReason(), Message: m.GetMessage()}}})
-		if m.GetReason() == clientpb.KickReason_KICK_REASON_REVOKED {
+		switch m.GetReason() {
+		case clientpb.KickReason_KICK_REASON_REVOKED:
 			c.out.Close(clientpb.CloseUnauthenticated, "token revoked")
-		} else {
+		case clientpb.KickReason_KICK_REASON_DISABLED:
+			c.out.Close(clientpb.CloseUnauthenticated, "user disabled")
+		default:
 			c.out.Close(clientpb.CloseKicked, "kicked")
 		}
 		c.attached = false // the grain already forgot this device
@@ -234,7 +237,9 @@ func (c *connActor) start(ctx actor.Context) {
 	}
 	if e := res.GetError(); e != nil {
 		c.write(errorFrame(c.sess.LoginID, e))
-		if e.GetCode() == clientpb.ErrorCode_ERR_UNAUTHENTICATED {
+		// Refused for good (a revoked token, a disabled user): 4001, which
+		// clients do not retry with the same token.
+		if code := e.GetCode(); code == clientpb.ErrorCode_ERR_UNAUTHENTICATED || code == clientpb.ErrorCode_ERR_FORBIDDEN {
 			c.out.Close(clientpb.CloseUnauthenticated, "unauthenticated")
 		} else {
 			c.out.Close(clientpb.CloseTryAgain, "login refused")

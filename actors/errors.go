@@ -41,6 +41,8 @@ var (
 	errToNotGroup = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "send: to must be a group id")
 	// errTokenRevoked: a login with a token issued before the revocation.
 	errTokenRevoked = clientError(clientpb.ErrorCode_ERR_UNAUTHENTICATED, "token revoked: log in again")
+	// errUserDisabled: a login (password or token) of a disabled user.
+	errUserDisabled = clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "user disabled")
 
 	errGroupTaken         = clientError(clientpb.ErrorCode_ERR_CONFLICT, "group id already taken")
 	errGroupFieldsTooLong = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "group: name, avatar_url or notice too long")

@@ -275,6 +275,7 @@ func (d *deps) loadProfile(ctx context.Context, user string) (*clientpb.Profile,
 
 // visibleProfile returns user's profile as caller may see it: nil when user
 // does not exist or blocked caller (the two look alike). extra is left in.
+// An empty caller (the admin API) is blocked by no one.
 func (d *deps) visibleProfile(ctx context.Context, caller, user string) (*clientpb.Profile, error) {
 	p := &clientpb.Profile{}
 	found, err := d.loadRecord(ctx, profileKey(user), p)
@@ -293,7 +294,7 @@ func (d *deps) visibleProfile(ctx context.Context, caller, user string) (*client
 		}
 	}
 	p.UserId = user
-	if user == caller {
+	if user == caller || caller == "" {
 		return p, nil
 	}
 	blocked, err := d.blockedBy(ctx, user, caller)
@@ -376,23 +377,34 @@ func (d *deps) getProfiles(ctx context.Context, caller string, users []string) (
 // query, in name order, a page at a time; none who blocked caller, and no
 // extra.
 func (d *deps) searchUsers(ctx context.Context, caller string, r *clientpb.SearchUsers) (*clientpb.Result, *clientpb.Error) {
-	bad := func(msg string) *clientpb.Error {
-		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "search_users: "+msg)
-	}
-	q := strings.TrimSpace(r.GetQuery())
-	if !utf8.ValidString(q) || q == "" || utf8.RuneCountInString(q) > maxQueryRunes {
-		return nil, bad(fmt.Sprintf("query must be 1 to %d characters of UTF-8", maxQueryRunes))
-	}
 	limit := int(r.GetLimit())
 	switch {
 	case limit == 0:
 		limit = defaultSearchLimit
 	case limit > maxSearchLimit:
-		return nil, bad(fmt.Sprintf("limit must be at most %d", maxSearchLimit))
+		return nil, errSearch(fmt.Sprintf("limit must be at most %d", maxSearchLimit))
 	}
-	after, ok := decodeCursor(r.GetCursor())
+	out, e := d.findUsers(ctx, caller, r.GetQuery(), limit, r.GetCursor())
+	if e != nil {
+		return nil, e
+	}
+	return &clientpb.Result{Data: &clientpb.Result_Search{Search: out}}, nil
+}
+
+func errSearch(msg string) *clientpb.Error {
+	return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "search_users: "+msg)
+}
+
+// findUsers is the search of SearchUsers, limit results a page. An empty
+// caller (the admin API) sees every user: no block rules apply.
+func (d *deps) findUsers(ctx context.Context, caller, query string, limit int, cursor string) (*clientpb.UserSearchResult, *clientpb.Error) {
+	q := strings.TrimSpace(query)
+	if !utf8.ValidString(q) || q == "" || utf8.RuneCountInString(q) > maxQueryRunes {
+		return nil, errSearch(fmt.Sprintf("query must be 1 to %d characters of UTF-8", maxQueryRunes))
+	}
+	after, ok := decodeCursor(cursor)
 	if !ok {
-		return nil, bad("cursor is not one this server gave")
+		return nil, errSearch("cursor is not one this server gave")
 	}
 	out := &clientpb.UserSearchResult{}
 	add := func(user string) *clientpb.Error {
@@ -408,7 +420,7 @@ func (d *deps) searchUsers(ctx context.Context, caller string, r *clientpb.Searc
 		return nil
 	}
 	exact := ""
-	if r.GetCursor() == "" && ids.ValidUser(q) {
+	if cursor == "" && ids.ValidUser(q) {
 		if e := add(q); e != nil {
 			return nil, e
 		}
@@ -432,7 +444,7 @@ func (d *deps) searchUsers(ctx context.Context, caller string, r *clientpb.Searc
 			out.NextCursor = encodeCursor(names[len(names)-1])
 		}
 	}
-	return &clientpb.Result{Data: &clientpb.Result_Search{Search: out}}, nil
+	return out, nil
 }
 
 // A cursor is the last Directory entry of a page, as base64url of

@@ -11,10 +11,11 @@ import (
 	"actorim/protos/storepb"
 )
 
-// Token revocation: a user's record "ut/<user>" holds a time; tokens issued
-// before it are refused at login (by the user grain, at Attach) and over HTTP
-// (by the gateway, through Service.TokensRevokedBefore), and revoking
-// (Service.RevokeTokens) kicks the devices logged in with such tokens.
+// Token revocation: a user's access record "ut/<user>" holds a time; tokens
+// issued before it are refused at login (by the user grain, at Attach) and
+// over HTTP (by the gateway, through Service.TokensRevokedBefore), and
+// revoking (Service.RevokeTokens) kicks the devices logged in with such
+// tokens. The same record holds the user's disabled flag (access.go).
 
 // tokensRevokedBefore reads userID's revocation from the store, never
 // activating a grain.
@@ -53,29 +54,39 @@ func msTime(ms uint64) time.Time {
 	return time.UnixMilli(int64(ms))
 }
 
-// revocation returns the user's revocation time in Unix ms, loading it on
-// first use (only logins and revocations need it).
-func (g *userGrain) revocation() (uint64, error) {
+// access returns the user's access record, loading it on first use (only
+// logins, revocations and disabling need it).
+func (g *userGrain) access() (*storepb.TokenState, error) {
 	if g.tokens == nil {
 		st := &storepb.TokenState{}
 		if _, err := g.d.loadState(tokenKey(g.id), st); err != nil {
-			return 0, err
+			return nil, err
 		}
 		g.tokens = st
 	}
-	return g.tokens.GetRevokedBeforeMs(), nil
+	return g.tokens, nil
 }
 
-// tokenRevoked reports whether a token issued at issuedAtMs (0: unknown) is
-// revoked; it fails closed when the record cannot be read.
-func (g *userGrain) tokenRevoked(issuedAtMs uint64) *clientpb.Error {
-	before, err := g.revocation()
+// revocation returns the user's revocation time in Unix ms.
+func (g *userGrain) revocation() (uint64, error) {
+	st, err := g.access()
+	return st.GetRevokedBeforeMs(), err
+}
+
+// loginRefused reports whether a login with a token issued at issuedAtMs
+// (0: unknown) is refused: the token is revoked or the user disabled. It
+// fails closed when the record cannot be read.
+func (g *userGrain) loginRefused(issuedAtMs uint64) *clientpb.Error {
+	st, err := g.access()
 	if err != nil {
 		g.d.log.Error("read token revocation", "user", g.id, "err", err)
 		return errStoreUnavailable
 	}
-	if before != 0 && issuedAtMs < before {
+	if before := st.GetRevokedBeforeMs(); before != 0 && issuedAtMs < before {
 		return errTokenRevoked
+	}
+	if st.GetDisabled() {
+		return errUserDisabled
 	}
 	return nil
 }
@@ -87,21 +98,29 @@ func (g *userGrain) onRevokeTokens(ctx actor.Context, m *actorpb.RevokeTokens) *
 		return &actorpb.RevokeTokensResult{Error: errStoreUnavailable}
 	}
 	if m.GetBeforeMs() > cur {
-		next := &storepb.TokenState{RevokedBeforeMs: m.GetBeforeMs()}
+		next := &storepb.TokenState{RevokedBeforeMs: m.GetBeforeMs(), Disabled: g.tokens.GetDisabled()}
 		if err := g.d.saveState(tokenKey(g.id), next); err != nil {
 			g.d.log.Error("write token revocation", "user", g.id, "err", err)
 			return &actorpb.RevokeTokensResult{Error: errStoreUnavailable}
 		}
 		g.tokens, cur = next, next.GetRevokedBeforeMs()
 	}
+	// Devices adopted from an earlier activation have no known issue time
+	// (0): they count as revoked.
+	kicked := g.kick(ctx, func(_ string, d *device) bool { return d.tokenIssuedAtMs < cur },
+		clientpb.KickReason_KICK_REASON_REVOKED, "your tokens were revoked: log in again")
+	return &actorpb.RevokeTokensResult{RevokedBeforeMs: cur, Kicked: uint32(kicked)}
+}
+
+// kick sends the devices that which selects a Kick with reason and why, and
+// forgets them; it returns how many.
+func (g *userGrain) kick(ctx actor.Context, which func(id string, d *device) bool, reason clientpb.KickReason, why string) int {
 	kicked := 0
 	for id, d := range g.devices {
-		// Devices adopted from an earlier activation have no known issue
-		// time (0): they count as revoked.
-		if d.tokenIssuedAtMs >= cur {
+		if !which(id, d) {
 			continue
 		}
-		ctx.Send(d.conn, &actorpb.KickDevice{Reason: clientpb.KickReason_KICK_REASON_REVOKED, Message: "your tokens were revoked: log in again"})
+		ctx.Send(d.conn, &actorpb.KickDevice{Reason: reason, Message: why})
 		g.unwatch(ctx, d.conn)
 		g.removeDevice(id, d)
 		kicked++
@@ -109,5 +128,5 @@ func (g *userGrain) onRevokeTokens(ctx actor.Context, m *actorpb.RevokeTokens) *
 	if kicked > 0 {
 		g.pushPresence(ctx)
 	}
-	return &actorpb.RevokeTokensResult{RevokedBeforeMs: cur, Kicked: uint32(kicked)}
+	return kicked
 }

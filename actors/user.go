@@ -108,6 +108,10 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.stopIfUnknown(ctx)
 	case *actorpb.RevokeTokens:
 		ctx.Respond(g.onRevokeTokens(ctx, m))
+	case *actorpb.SetDisabled:
+		ctx.Respond(g.onSetDisabled(ctx, m))
+	case *actorpb.KickUser:
+		ctx.Respond(g.onKickUser(ctx, m))
 	case *actorpb.AdminSetProfile:
 		ctx.Respond(g.onAdminSetProfile(ctx, m))
 	case *actor.ReceiveTimeout:
@@ -130,8 +134,8 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 		return
 	}
 	// Checked here, not only by the gateway, so that a login racing a
-	// revocation cannot attach after the revocation's kick.
-	if e := g.tokenRevoked(m.GetTokenIssuedAtMs()); e != nil {
+	// revocation or a disable cannot attach after its kick.
+	if e := g.loginRefused(m.GetTokenIssuedAtMs()); e != nil {
 		ctx.Respond(&actorpb.AttachResult{Error: e})
 		return
 	}

@@ -831,6 +831,151 @@ func (x *RevokeTokensResult) GetError() *clientpb.Error {
 	return nil
 }
 
+// SetDisabled disables or re-enables the user; disabling kicks every device
+// (gateway to user grain).
+type SetDisabled struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Disabled      bool                   `protobuf:"varint,1,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDisabled) Reset() {
+	*x = SetDisabled{}
+	mi := &file_actorpb_actor_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDisabled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDisabled) ProtoMessage() {}
+
+func (x *SetDisabled) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDisabled.ProtoReflect.Descriptor instead.
+func (*SetDisabled) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SetDisabled) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// KickUser closes one device's connection (device_id) or all of them
+// (gateway to user grain).
+type KickUser struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KickUser) Reset() {
+	*x = KickUser{}
+	mi := &file_actorpb_actor_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KickUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KickUser) ProtoMessage() {}
+
+func (x *KickUser) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KickUser.ProtoReflect.Descriptor instead.
+func (*KickUser) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *KickUser) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+// KickResult answers SetDisabled and KickUser: the connections closed.
+type KickResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kicked        uint32                 `protobuf:"varint,1,opt,name=kicked,proto3" json:"kicked,omitempty"`
+	Error         *clientpb.Error        `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KickResult) Reset() {
+	*x = KickResult{}
+	mi := &file_actorpb_actor_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KickResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KickResult) ProtoMessage() {}
+
+func (x *KickResult) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KickResult.ProtoReflect.Descriptor instead.
+func (*KickResult) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *KickResult) GetKicked() uint32 {
+	if x != nil {
+		return x.Kicked
+	}
+	return 0
+}
+
+func (x *KickResult) GetError() *clientpb.Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 // GetAccount reads the grain's account (gateway to user grain).
 type GetAccount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -840,7 +985,7 @@ type GetAccount struct {
 
 func (x *GetAccount) Reset() {
 	*x = GetAccount{}
-	mi := &file_actorpb_actor_proto_msgTypes[14]
+	mi := &file_actorpb_actor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +997,7 @@ func (x *GetAccount) String() string {
 func (*GetAccount) ProtoMessage() {}
 
 func (x *GetAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[14]
+	mi := &file_actorpb_actor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +1010,7 @@ func (x *GetAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccount.ProtoReflect.Descriptor instead.
 func (*GetAccount) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{14}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{17}
 }
 
 type GetAccountResult struct {
@@ -880,7 +1025,7 @@ type GetAccountResult struct {
 
 func (x *GetAccountResult) Reset() {
 	*x = GetAccountResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[15]
+	mi := &file_actorpb_actor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1037,7 @@ func (x *GetAccountResult) String() string {
 func (*GetAccountResult) ProtoMessage() {}
 
 func (x *GetAccountResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[15]
+	mi := &file_actorpb_actor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1050,7 @@ func (x *GetAccountResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResult.ProtoReflect.Descriptor instead.
 func (*GetAccountResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{15}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetAccountResult) GetFound() bool {
@@ -949,7 +1094,7 @@ type UserOp struct {
 
 func (x *UserOp) Reset() {
 	*x = UserOp{}
-	mi := &file_actorpb_actor_proto_msgTypes[16]
+	mi := &file_actorpb_actor_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +1106,7 @@ func (x *UserOp) String() string {
 func (*UserOp) ProtoMessage() {}
 
 func (x *UserOp) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[16]
+	mi := &file_actorpb_actor_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +1119,7 @@ func (x *UserOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserOp.ProtoReflect.Descriptor instead.
 func (*UserOp) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{16}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UserOp) GetDeviceId() string {
@@ -1009,7 +1154,7 @@ type OpResult struct {
 
 func (x *OpResult) Reset() {
 	*x = OpResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[17]
+	mi := &file_actorpb_actor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1166,7 @@ func (x *OpResult) String() string {
 func (*OpResult) ProtoMessage() {}
 
 func (x *OpResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[17]
+	mi := &file_actorpb_actor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1179,7 @@ func (x *OpResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpResult.ProtoReflect.Descriptor instead.
 func (*OpResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{17}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OpResult) GetResult() *clientpb.Result {
@@ -1063,7 +1208,7 @@ type GroupOp struct {
 
 func (x *GroupOp) Reset() {
 	*x = GroupOp{}
-	mi := &file_actorpb_actor_proto_msgTypes[18]
+	mi := &file_actorpb_actor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1220,7 @@ func (x *GroupOp) String() string {
 func (*GroupOp) ProtoMessage() {}
 
 func (x *GroupOp) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[18]
+	mi := &file_actorpb_actor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1233,7 @@ func (x *GroupOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupOp.ProtoReflect.Descriptor instead.
 func (*GroupOp) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{18}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GroupOp) GetUser() string {
@@ -1120,7 +1265,7 @@ type GroupSend struct {
 
 func (x *GroupSend) Reset() {
 	*x = GroupSend{}
-	mi := &file_actorpb_actor_proto_msgTypes[19]
+	mi := &file_actorpb_actor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1277,7 @@ func (x *GroupSend) String() string {
 func (*GroupSend) ProtoMessage() {}
 
 func (x *GroupSend) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[19]
+	mi := &file_actorpb_actor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1290,7 @@ func (x *GroupSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSend.ProtoReflect.Descriptor instead.
 func (*GroupSend) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{19}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GroupSend) GetUser() string {
@@ -1194,7 +1339,7 @@ type GroupRead struct {
 
 func (x *GroupRead) Reset() {
 	*x = GroupRead{}
-	mi := &file_actorpb_actor_proto_msgTypes[20]
+	mi := &file_actorpb_actor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1351,7 @@ func (x *GroupRead) String() string {
 func (*GroupRead) ProtoMessage() {}
 
 func (x *GroupRead) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[20]
+	mi := &file_actorpb_actor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1364,7 @@ func (x *GroupRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRead.ProtoReflect.Descriptor instead.
 func (*GroupRead) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{20}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GroupRead) GetUser() string {
@@ -1247,7 +1392,7 @@ type GroupRecall struct {
 
 func (x *GroupRecall) Reset() {
 	*x = GroupRecall{}
-	mi := &file_actorpb_actor_proto_msgTypes[21]
+	mi := &file_actorpb_actor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1404,7 @@ func (x *GroupRecall) String() string {
 func (*GroupRecall) ProtoMessage() {}
 
 func (x *GroupRecall) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[21]
+	mi := &file_actorpb_actor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1417,7 @@ func (x *GroupRecall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRecall.ProtoReflect.Descriptor instead.
 func (*GroupRecall) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{21}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GroupRecall) GetUser() string {
@@ -1300,7 +1445,7 @@ type GroupSignal struct {
 
 func (x *GroupSignal) Reset() {
 	*x = GroupSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[22]
+	mi := &file_actorpb_actor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1457,7 @@ func (x *GroupSignal) String() string {
 func (*GroupSignal) ProtoMessage() {}
 
 func (x *GroupSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[22]
+	mi := &file_actorpb_actor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1470,7 @@ func (x *GroupSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSignal.ProtoReflect.Descriptor instead.
 func (*GroupSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{22}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GroupSignal) GetUser() string {
@@ -1352,7 +1497,7 @@ type MemberOf struct {
 
 func (x *MemberOf) Reset() {
 	*x = MemberOf{}
-	mi := &file_actorpb_actor_proto_msgTypes[23]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1509,7 @@ func (x *MemberOf) String() string {
 func (*MemberOf) ProtoMessage() {}
 
 func (x *MemberOf) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[23]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1522,7 @@ func (x *MemberOf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOf.ProtoReflect.Descriptor instead.
 func (*MemberOf) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{23}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MemberOf) GetUser() string {
@@ -1398,7 +1543,7 @@ type MemberOfResult struct {
 
 func (x *MemberOfResult) Reset() {
 	*x = MemberOfResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[24]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1555,7 @@ func (x *MemberOfResult) String() string {
 func (*MemberOfResult) ProtoMessage() {}
 
 func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[24]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1568,7 @@ func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOfResult.ProtoReflect.Descriptor instead.
 func (*MemberOfResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{24}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MemberOfResult) GetMember() bool {
@@ -1459,7 +1604,7 @@ type SignalDevices struct {
 
 func (x *SignalDevices) Reset() {
 	*x = SignalDevices{}
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1616,7 @@ func (x *SignalDevices) String() string {
 func (*SignalDevices) ProtoMessage() {}
 
 func (x *SignalDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1629,7 @@ func (x *SignalDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalDevices.ProtoReflect.Descriptor instead.
 func (*SignalDevices) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SignalDevices) GetSignal() *clientpb.Signal {
@@ -1511,7 +1656,7 @@ type DeviceSignal struct {
 
 func (x *DeviceSignal) Reset() {
 	*x = DeviceSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[26]
+	mi := &file_actorpb_actor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1668,7 @@ func (x *DeviceSignal) String() string {
 func (*DeviceSignal) ProtoMessage() {}
 
 func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[26]
+	mi := &file_actorpb_actor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1681,7 @@ func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSignal.ProtoReflect.Descriptor instead.
 func (*DeviceSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{26}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeviceSignal) GetSignal() *clientpb.Signal {
@@ -1556,7 +1701,7 @@ type MutedChanged struct {
 
 func (x *MutedChanged) Reset() {
 	*x = MutedChanged{}
-	mi := &file_actorpb_actor_proto_msgTypes[27]
+	mi := &file_actorpb_actor_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1713,7 @@ func (x *MutedChanged) String() string {
 func (*MutedChanged) ProtoMessage() {}
 
 func (x *MutedChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[27]
+	mi := &file_actorpb_actor_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1726,7 @@ func (x *MutedChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutedChanged.ProtoReflect.Descriptor instead.
 func (*MutedChanged) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{27}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MutedChanged) GetMuted() []string {
@@ -1603,7 +1748,7 @@ type AdminSetProfile struct {
 
 func (x *AdminSetProfile) Reset() {
 	*x = AdminSetProfile{}
-	mi := &file_actorpb_actor_proto_msgTypes[28]
+	mi := &file_actorpb_actor_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1760,7 @@ func (x *AdminSetProfile) String() string {
 func (*AdminSetProfile) ProtoMessage() {}
 
 func (x *AdminSetProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[28]
+	mi := &file_actorpb_actor_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1773,7 @@ func (x *AdminSetProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetProfile.ProtoReflect.Descriptor instead.
 func (*AdminSetProfile) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{28}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AdminSetProfile) GetSet() *clientpb.SetProfile {
@@ -1700,7 +1845,15 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\x12RevokeTokensResult\x12*\n" +
 	"\x11revoked_before_ms\x18\x01 \x01(\x04R\x0frevokedBeforeMs\x12\x16\n" +
 	"\x06kicked\x18\x02 \x01(\rR\x06kicked\x12'\n" +
-	"\x05error\x18\x03 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"\f\n" +
+	"\x05error\x18\x03 \x01(\v2\x11.actorim.v1.ErrorR\x05error\")\n" +
+	"\vSetDisabled\x12\x1a\n" +
+	"\bdisabled\x18\x01 \x01(\bR\bdisabled\"'\n" +
+	"\bKickUser\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"M\n" +
+	"\n" +
+	"KickResult\x12\x16\n" +
+	"\x06kicked\x18\x01 \x01(\rR\x06kicked\x12'\n" +
+	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"\f\n" +
 	"\n" +
 	"GetAccount\"\x9a\x01\n" +
 	"\x10GetAccountResult\x12\x14\n" +
@@ -1764,7 +1917,7 @@ func file_actorpb_actor_proto_rawDescGZIP() []byte {
 	return file_actorpb_actor_proto_rawDescData
 }
 
-var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_actorpb_actor_proto_goTypes = []any{
 	(*PID)(nil),                   // 0: actorim.actor.v1.PID
 	(*Attach)(nil),                // 1: actorim.actor.v1.Attach
@@ -1780,60 +1933,64 @@ var file_actorpb_actor_proto_goTypes = []any{
 	(*CreateAccountResult)(nil),   // 11: actorim.actor.v1.CreateAccountResult
 	(*RevokeTokens)(nil),          // 12: actorim.actor.v1.RevokeTokens
 	(*RevokeTokensResult)(nil),    // 13: actorim.actor.v1.RevokeTokensResult
-	(*GetAccount)(nil),            // 14: actorim.actor.v1.GetAccount
-	(*GetAccountResult)(nil),      // 15: actorim.actor.v1.GetAccountResult
-	(*UserOp)(nil),                // 16: actorim.actor.v1.UserOp
-	(*OpResult)(nil),              // 17: actorim.actor.v1.OpResult
-	(*GroupOp)(nil),               // 18: actorim.actor.v1.GroupOp
-	(*GroupSend)(nil),             // 19: actorim.actor.v1.GroupSend
-	(*GroupRead)(nil),             // 20: actorim.actor.v1.GroupRead
-	(*GroupRecall)(nil),           // 21: actorim.actor.v1.GroupRecall
-	(*GroupSignal)(nil),           // 22: actorim.actor.v1.GroupSignal
-	(*MemberOf)(nil),              // 23: actorim.actor.v1.MemberOf
-	(*MemberOfResult)(nil),        // 24: actorim.actor.v1.MemberOfResult
-	(*SignalDevices)(nil),         // 25: actorim.actor.v1.SignalDevices
-	(*DeviceSignal)(nil),          // 26: actorim.actor.v1.DeviceSignal
-	(*MutedChanged)(nil),          // 27: actorim.actor.v1.MutedChanged
-	(*AdminSetProfile)(nil),       // 28: actorim.actor.v1.AdminSetProfile
-	(clientpb.Platform)(0),        // 29: actorim.v1.Platform
-	(*clientpb.Error)(nil),        // 30: actorim.v1.Error
-	(*clientpb.Send)(nil),         // 31: actorim.v1.Send
-	(*clientpb.SendAck)(nil),      // 32: actorim.v1.SendAck
-	(*clientpb.Entry)(nil),        // 33: actorim.v1.Entry
-	(clientpb.KickReason)(0),      // 34: actorim.v1.KickReason
-	(*clientpb.Frame)(nil),        // 35: actorim.v1.Frame
-	(*clientpb.Result)(nil),       // 36: actorim.v1.Result
-	(*clientpb.GroupRequest)(nil), // 37: actorim.v1.GroupRequest
-	(*clientpb.Signal)(nil),       // 38: actorim.v1.Signal
-	(*clientpb.SetProfile)(nil),   // 39: actorim.v1.SetProfile
+	(*SetDisabled)(nil),           // 14: actorim.actor.v1.SetDisabled
+	(*KickUser)(nil),              // 15: actorim.actor.v1.KickUser
+	(*KickResult)(nil),            // 16: actorim.actor.v1.KickResult
+	(*GetAccount)(nil),            // 17: actorim.actor.v1.GetAccount
+	(*GetAccountResult)(nil),      // 18: actorim.actor.v1.GetAccountResult
+	(*UserOp)(nil),                // 19: actorim.actor.v1.UserOp
+	(*OpResult)(nil),              // 20: actorim.actor.v1.OpResult
+	(*GroupOp)(nil),               // 21: actorim.actor.v1.GroupOp
+	(*GroupSend)(nil),             // 22: actorim.actor.v1.GroupSend
+	(*GroupRead)(nil),             // 23: actorim.actor.v1.GroupRead
+	(*GroupRecall)(nil),           // 24: actorim.actor.v1.GroupRecall
+	(*GroupSignal)(nil),           // 25: actorim.actor.v1.GroupSignal
+	(*MemberOf)(nil),              // 26: actorim.actor.v1.MemberOf
+	(*MemberOfResult)(nil),        // 27: actorim.actor.v1.MemberOfResult
+	(*SignalDevices)(nil),         // 28: actorim.actor.v1.SignalDevices
+	(*DeviceSignal)(nil),          // 29: actorim.actor.v1.DeviceSignal
+	(*MutedChanged)(nil),          // 30: actorim.actor.v1.MutedChanged
+	(*AdminSetProfile)(nil),       // 31: actorim.actor.v1.AdminSetProfile
+	(clientpb.Platform)(0),        // 32: actorim.v1.Platform
+	(*clientpb.Error)(nil),        // 33: actorim.v1.Error
+	(*clientpb.Send)(nil),         // 34: actorim.v1.Send
+	(*clientpb.SendAck)(nil),      // 35: actorim.v1.SendAck
+	(*clientpb.Entry)(nil),        // 36: actorim.v1.Entry
+	(clientpb.KickReason)(0),      // 37: actorim.v1.KickReason
+	(*clientpb.Frame)(nil),        // 38: actorim.v1.Frame
+	(*clientpb.Result)(nil),       // 39: actorim.v1.Result
+	(*clientpb.GroupRequest)(nil), // 40: actorim.v1.GroupRequest
+	(*clientpb.Signal)(nil),       // 41: actorim.v1.Signal
+	(*clientpb.SetProfile)(nil),   // 42: actorim.v1.SetProfile
 }
 var file_actorpb_actor_proto_depIdxs = []int32{
-	29, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
+	32, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
 	0,  // 1: actorim.actor.v1.Attach.conn:type_name -> actorim.actor.v1.PID
-	30, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
-	31, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
-	32, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
-	30, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
-	33, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
-	33, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
-	34, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
-	30, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
-	30, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
-	30, // 11: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
-	35, // 12: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
-	36, // 13: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
-	30, // 14: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
-	37, // 15: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
-	31, // 16: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
-	38, // 17: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
-	38, // 18: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
-	38, // 19: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
-	39, // 20: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	33, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
+	34, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
+	35, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
+	33, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
+	36, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
+	36, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
+	37, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
+	33, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
+	33, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
+	33, // 11: actorim.actor.v1.KickResult.error:type_name -> actorim.v1.Error
+	33, // 12: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
+	38, // 13: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
+	39, // 14: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
+	33, // 15: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
+	40, // 16: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
+	34, // 17: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
+	41, // 18: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
+	41, // 19: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
+	41, // 20: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
+	42, // 21: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_actorpb_actor_proto_init() }
@@ -1847,7 +2004,7 @@ func file_actorpb_actor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorpb_actor_proto_rawDesc), len(file_actorpb_actor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -149,6 +149,12 @@ const (
 	// The user's tokens were revoked (by an administrator): log in again with a
 	// new token. The server closes with 4001 after it.
 	KickReason_KICK_REASON_REVOKED KickReason = 3
+	// An administrator closed the connection (POST /v1/admin/users/{user}/kick);
+	// the device may log in again. The server closes with 4003 after it.
+	KickReason_KICK_REASON_ADMIN KickReason = 4
+	// An administrator disabled the user, who may not log in until enabled.
+	// The server closes with 4001 after it.
+	KickReason_KICK_REASON_DISABLED KickReason = 5
 )
 
 // Enum value maps for KickReason.
@@ -158,12 +164,16 @@ var (
 		1: "KICK_REASON_REPLACED",
 		2: "KICK_REASON_DEVICE_POLICY",
 		3: "KICK_REASON_REVOKED",
+		4: "KICK_REASON_ADMIN",
+		5: "KICK_REASON_DISABLED",
 	}
 	KickReason_value = map[string]int32{
 		"KICK_REASON_UNSPECIFIED":   0,
 		"KICK_REASON_REPLACED":      1,
 		"KICK_REASON_DEVICE_POLICY": 2,
 		"KICK_REASON_REVOKED":       3,
+		"KICK_REASON_ADMIN":         4,
+		"KICK_REASON_DISABLED":      5,
 	}
 )
 
@@ -2710,7 +2720,8 @@ func (*Logout) Descriptor() ([]byte, []int) {
 	return file_clientpb_client_proto_rawDescGZIP(), []int{19}
 }
 
-// Kick precedes a close with code 4003.
+// Kick precedes a close with code 4003 (4001 for KICK_REASON_REVOKED and
+// KICK_REASON_DISABLED).
 type Kick struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Reason        KickReason             `protobuf:"varint,1,opt,name=reason,proto3,enum=actorim.v1.KickReason" json:"reason,omitempty"`
@@ -6755,13 +6766,15 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x1dCONVERSATION_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CONVERSATION_TYPE_PRIVATE\x10\x01\x12\x1b\n" +
 	"\x17CONVERSATION_TYPE_GROUP\x10\x02\x12\x1c\n" +
-	"\x18CONVERSATION_TYPE_SYSTEM\x10\x03*{\n" +
+	"\x18CONVERSATION_TYPE_SYSTEM\x10\x03*\xac\x01\n" +
 	"\n" +
 	"KickReason\x12\x1b\n" +
 	"\x17KICK_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14KICK_REASON_REPLACED\x10\x01\x12\x1d\n" +
 	"\x19KICK_REASON_DEVICE_POLICY\x10\x02\x12\x17\n" +
-	"\x13KICK_REASON_REVOKED\x10\x03*\xf3\x04\n" +
+	"\x13KICK_REASON_REVOKED\x10\x03\x12\x15\n" +
+	"\x11KICK_REASON_ADMIN\x10\x04\x12\x18\n" +
+	"\x14KICK_REASON_DISABLED\x10\x05*\xf3\x04\n" +
 	"\tErrorCode\x12\x13\n" +
 	"\x0fERR_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rERR_BAD_FRAME\x10\x01\x12\x17\n" +

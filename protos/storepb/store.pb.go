@@ -658,11 +658,13 @@ func (x *GroupReads) GetReadMsgId() map[string]uint64 {
 	return nil
 }
 
-// TokenState is a user's token revocation (state key "ut/<user>"): tokens
-// issued before revoked_before_ms (Unix ms) are refused.
+// TokenState is a user's access record (state key "ut/<user>"): tokens
+// issued before revoked_before_ms (Unix ms) are refused, and a disabled
+// user may not log in at all.
 type TokenState struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	RevokedBeforeMs uint64                 `protobuf:"varint,1,opt,name=revoked_before_ms,json=revokedBeforeMs,proto3" json:"revoked_before_ms,omitempty"`
+	Disabled        bool                   `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -702,6 +704,13 @@ func (x *TokenState) GetRevokedBeforeMs() uint64 {
 		return x.RevokedBeforeMs
 	}
 	return 0
+}
+
+func (x *TokenState) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
 }
 
 var File_storepb_store_proto protoreflect.FileDescriptor
@@ -789,10 +798,11 @@ const file_storepb_store_proto_rawDesc = "" +
 	"\vread_msg_id\x18\x01 \x03(\v2+.actorim.store.v1.GroupReads.ReadMsgIdEntryR\treadMsgId\x1a<\n" +
 	"\x0eReadMsgIdEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"8\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"T\n" +
 	"\n" +
 	"TokenState\x12*\n" +
-	"\x11revoked_before_ms\x18\x01 \x01(\x04R\x0frevokedBeforeMsB\x18Z\x16actorim/protos/storepbb\x06proto3"
+	"\x11revoked_before_ms\x18\x01 \x01(\x04R\x0frevokedBeforeMs\x12\x1a\n" +
+	"\bdisabled\x18\x02 \x01(\bR\bdisabledB\x18Z\x16actorim/protos/storepbb\x06proto3"
 
 var (
 	file_storepb_store_proto_rawDescOnce sync.Once

@@ -746,6 +746,16 @@ func (m *TokenState) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.Disabled {
+		i--
+		if m.Disabled {
+			dAtA[i] = 1
+		} else {
+			dAtA[i] = 0
+		}
+		i--
+		dAtA[i] = 0x10
+	}
 	if m.RevokedBeforeMs != 0 {
 		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.RevokedBeforeMs))
 		i--
@@ -1050,6 +1060,9 @@ func (m *TokenState) SizeVT() (n int) {
 	_ = l
 	if m.RevokedBeforeMs != 0 {
 		n += 1 + protohelpers.SizeOfVarint(uint64(m.RevokedBeforeMs))
+	}
+	if m.Disabled {
+		n += 2
 	}
 	n += len(m.unknownFields)
 	return n
@@ -3383,6 +3396,26 @@ func (m *TokenState) UnmarshalVT(dAtA []byte) error {
 					break
 				}
 			}
+		case 2:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Disabled", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.Disabled = bool(v != 0)
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])

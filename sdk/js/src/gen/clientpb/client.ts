@@ -130,6 +130,16 @@ export enum KickReason {
    * new token. The server closes with 4001 after it.
    */
   KICK_REASON_REVOKED = 3,
+  /**
+   * KICK_REASON_ADMIN - An administrator closed the connection (POST /v1/admin/users/{user}/kick);
+   * the device may log in again. The server closes with 4003 after it.
+   */
+  KICK_REASON_ADMIN = 4,
+  /**
+   * KICK_REASON_DISABLED - An administrator disabled the user, who may not log in until enabled.
+   * The server closes with 4001 after it.
+   */
+  KICK_REASON_DISABLED = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -147,6 +157,12 @@ export function kickReasonFromJSON(object: any): KickReason {
     case 3:
     case "KICK_REASON_REVOKED":
       return KickReason.KICK_REASON_REVOKED;
+    case 4:
+    case "KICK_REASON_ADMIN":
+      return KickReason.KICK_REASON_ADMIN;
+    case 5:
+    case "KICK_REASON_DISABLED":
+      return KickReason.KICK_REASON_DISABLED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -164,6 +180,10 @@ export function kickReasonToJSON(object: KickReason): string {
       return "KICK_REASON_DEVICE_POLICY";
     case KickReason.KICK_REASON_REVOKED:
       return "KICK_REASON_REVOKED";
+    case KickReason.KICK_REASON_ADMIN:
+      return "KICK_REASON_ADMIN";
+    case KickReason.KICK_REASON_DISABLED:
+      return "KICK_REASON_DISABLED";
     case KickReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -945,7 +965,10 @@ export interface Pong {
 export interface Logout {
 }
 
-/** Kick precedes a close with code 4003. */
+/**
+ * Kick precedes a close with code 4003 (4001 for KICK_REASON_REVOKED and
+ * KICK_REASON_DISABLED).
+ */
 export interface Kick {
   reason: KickReason;
   message: string;
