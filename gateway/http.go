@@ -74,6 +74,7 @@ func (s *Server) adminRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /v1/admin/broadcast", s.requireAdmin(s.handleBroadcast))
 	s.appRoutes(m)
 	s.profileRoutes(m) // profile.go
+	s.userRoutes(m)    // users.go
 }
 
 func (s *Server) health(m *http.ServeMux) {
@@ -199,6 +200,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logins.succeeded(user)
+	if !s.loginAllowed(w, ctx, user) {
+		return
+	}
 	s.writeToken(w, ctx, http.StatusOK, app, c.UserID)
 }
 
@@ -414,7 +418,7 @@ func bearerToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 // bearer verifies the request's "Authorization: Bearer <token>", a user
-// token that has not been revoked.
+// token that has not been revoked, of a user not disabled.
 func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (auth.Claims, bool) {
 	tok, ok := bearerToken(w, r)
 	if !ok {
@@ -434,6 +438,9 @@ func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (auth.Claims, bo
 	}
 	if c.Revoked(before) {
 		writeError(w, errTokenRevoked)
+		return auth.Claims{}, false
+	}
+	if !s.loginAllowed(w, ctx, c.Qualified()) {
 		return auth.Claims{}, false
 	}
 	return c, true

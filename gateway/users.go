@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"actorim/actors"
+	"actorim/ids"
+	"actorim/protos/clientpb"
+)
+
+// userAdmin is the part of a Backend that serves the admin API's calls
+// about an app's users and refuses a disabled user's logins, asserted at
+// each request (actors.Service implements it). User ids are qualified
+// (ids.Qualify) but for the listing's, which are the app's own.
+type userAdmin interface {
+	Users(ctx context.Context, app, after string, limit int) (actors.UserPage, *clientpb.Error)
+	SearchUsers(ctx context.Context, app, query string, limit int, cursor string) (actors.UserPage, *clientpb.Error)
+	LoginAllowed(ctx context.Context, user string) *clientpb.Error
+	SetUserDisabled(ctx context.Context, user string, disabled bool) (int, *clientpb.Error)
+	KickUser(ctx context.Context, user, deviceID string) (int, *clientpb.Error)
+}
+
+// Page sizes of GET /v1/admin/users.
+const (
+	defaultUsersLimit = 100
+	maxUsersLimit     = 1000
+)
+
+// maxKickBody: {"device_id": "..."}, a device id of at most 64 bytes.
+const maxKickBody = 1 << 10
+
+var (
+	errNoUserAdmin   = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "user administration is not available") // answered 501
+	errBadUsersLimit = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "limit must be 1 to "+strconv.Itoa(maxUsersLimit))
+	errBadUsersAfter = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "after must be a user id")
+	errBadKickDevice = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "device_id must be 1 to 64 characters [A-Za-z0-9_.@:-]")
+	errEmptyQuery    = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "q must not be empty")
+)
+
+func (s *Server) userRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /v1/admin/users", s.requireAdmin(s.handleUsers))
+	m.HandleFunc("POST /v1/admin/users/{user}/disable", s.requireAdmin(s.handleUserEnabled(false)))
+	m.HandleFunc("POST /v1/admin/users/{user}/enable", s.requireAdmin(s.handleUserEnabled(true)))
+	m.HandleFunc("POST /v1/admin/users/{user}/kick", s.requireAdmin(s.handleKick))
+}
+
+// userInfo is a user in the answer of GET /v1/admin/users.
+type userInfo struct {
+	UserID   string `json:"user_id"`
+	Nickname string `json:"nickname,omitempty"`
+	Disabled bool   `json:"disabled,omitempty"`
+}
+
+// handleUsers lists an app's users by id (GET
+// /v1/admin/users?app=&after=&limit=) or searches them (?q=, by exact id or
+// nickname prefix, as the SearchUsers frame but without anyone's block
+// rules), a page at a time: the answer's "next", when present, is the
+// "after" of the next page.
+func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
+	ua, ok := s.userAdmin(w)
+	if !ok {
+		return
+	}
+	app, ok := s.adminApp(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	limit := defaultUsersLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxUsersLimit {
+			writeError(w, errBadUsersLimit)
+			return
+		}
+		limit = n
+	}
+	after := q.Get("after")
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	var page actors.UserPage
+	var e *clientpb.Error
+	switch query, search := q["q"]; {
+	case search && query[0] == "":
+		e = errEmptyQuery
+	case search:
+		page, e = ua.SearchUsers(ctx, app, query[0], limit, after)
+	case after != "" && !ids.ValidUser(after):
+		e = errBadUsersAfter
+	default:
+		page, e = ua.Users(ctx, app, after, limit)
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	res := struct {
+		Users []userInfo `json:"users"`
+		Next  string     `json:"next,omitempty"`
+	}{Users: make([]userInfo, 0, len(page.Users)), Next: page.Next}
+	for _, u := range page.Users {
+		res.Users = append(res.Users, userInfo(u))
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// handleUserEnabled disables a user (POST /v1/admin/users/{user}/disable):
+// their logins are refused from then on and their connections, on every
+// node, kicked with KICK_REASON_DISABLED and closed 4001; or enables them
+// again (.../enable). The answer counts the connections closed.
+func (s *Server) handleUserEnabled(enabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ua, user, ok := s.userAdminCall(w, r)
+		if !ok {
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+		defer cancel()
+		kicked, e := ua.SetUserDisabled(ctx, user, !enabled)
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		_, id := ids.Unqualify(user)
+		writeJSON(w, http.StatusOK, map[string]any{"user_id": id, "disabled": !enabled, "kicked": kicked})
+	}
+}
+
+type kickRequest struct {
+	// DeviceID names the one device to kick; absent: all of the user's.
+	DeviceID string `json:"device_id,omitempty"`
+}
+
+// handleKick closes one device's connection or all of a user's (POST
+// /v1/admin/users/{user}/kick, optional body {"device_id"}), each after a
+// Kick with KICK_REASON_ADMIN and then close 4003; they may log in again.
+func (s *Server) handleKick(w http.ResponseWriter, r *http.Request) {
+	ua, user, ok := s.userAdminCall(w, r)
+	if !ok {
+		return
+	}
+	var req kickRequest
+	if r.ContentLength != 0 && !readJSON(w, r, &req, maxKickBody) {
+		return
+	}
+	if req.DeviceID != "" && !ids.ValidDevice(req.DeviceID) {
+		writeError(w, errBadKickDevice)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	kicked, e := ua.KickUser(ctx, user, req.DeviceID)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	_, id := ids.Unqualify(user)
+	writeJSON(w, http.StatusOK, map[string]any{"user_id": id, "kicked": kicked})
+}
+
+// userAdmin returns the backend's userAdmin; it answers 501 itself when
+// there is none.
+func (s *Server) userAdmin(w http.ResponseWriter) (userAdmin, bool) {
+	ua, ok := s.backend.(userAdmin)
+	if !ok {
+		writeErrorStatus(w, http.StatusNotImplemented, errNoUserAdmin)
+	}
+	return ua, ok
+}
+
+// userAdminCall returns the backend's userAdmin and the qualified user in
+// the path; it answers the request itself when either is missing.
+func (s *Server) userAdminCall(w http.ResponseWriter, r *http.Request) (userAdmin, string, bool) {
+	ua, ok := s.userAdmin(w)
+	if !ok {
+		return nil, "", false
+	}
+	user, ok := s.adminUser(w, r)
+	return ua, user, ok
+}
+
+// loginAllowed refuses a disabled user's login or HTTP call (403 "user
+// disabled"); it answers the request itself when refused. A backend without
+// user administration has no disabled users.
+func (s *Server) loginAllowed(w http.ResponseWriter, ctx context.Context, user string) bool {
+	ua, ok := s.backend.(userAdmin)
+	if !ok {
+		return true
+	}
+	if e := ua.LoginAllowed(ctx, user); e != nil {
+		writeError(w, e)
+		return false
+	}
+	return true
+}
