@@ -44,7 +44,7 @@ func (c *Conn) SearchUsers(ctx context.Context, query string, limit uint32, curs
 // Profile returns userID's whole profile (admin token).
 func (h *HTTP) Profile(ctx context.Context, userID string) (*clientpb.Profile, error) {
 	p := &clientpb.Profile{}
-	if err := h.doProto(ctx, http.MethodGet, profilePath(userID), nil, p); err != nil {
+	if err := h.doProto(ctx, http.MethodGet, h.adminPath(profilePath(userID)), nil, p); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -53,7 +53,7 @@ func (h *HTTP) Profile(ctx context.Context, userID string) (*clientpb.Profile, e
 // SetProfileOf changes userID's profile as SetProfile does (admin token).
 func (h *HTTP) SetProfileOf(ctx context.Context, userID string, sp *clientpb.SetProfile) (*clientpb.Profile, error) {
 	p := &clientpb.Profile{}
-	if err := h.doProto(ctx, http.MethodPut, profilePath(userID), sp, p); err != nil {
+	if err := h.doProto(ctx, http.MethodPut, h.adminPath(profilePath(userID)), sp, p); err != nil {
 		return nil, err
 	}
 	return p, nil
