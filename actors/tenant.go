@@ -180,7 +180,11 @@ func (s scopedAccounts) GetAccount(ctx context.Context, userID string) (persiste
 // Users lists the app's users: those whose qualified id has its prefix,
 // which sort together.
 func (s scopedAccounts) Users(ctx context.Context, after string, limit int) ([]string, error) {
-	raw, err := s.d.accounts.Users(ctx, s.q(after), limit)
+	store := s.d.accounts
+	if def, ok := store.(defaultAccounts); ok {
+		store = def.Accounts // the node's store: the default app's view leaves out every qualified id
+	}
+	raw, err := store.Users(ctx, s.q(after), limit)
 	if err != nil {
 		return nil, err
 	}
