@@ -284,3 +284,55 @@ func TestAdminUsersRefusals(t *testing.T) {
 		t.Errorf("limit 1000: %d %s", got.status, got.body)
 	}
 }
+
+// TestImctlUsers: imctl users list, search, disable, enable and kick an
+// app's users through the admin API.
+func TestImctlUsers(t *testing.T) {
+	bin := buildImctl(t)
+	adm := newImctl(t, bin)
+	adm.env = []string{"ACTORIM_ADMIN_SECRET=" + testAdminSecret}
+	id := newAppID("cu")
+	adm.ok("apps", "create", id)
+	alice := newImctl(t, bin)
+	for _, u := range []string{"ann", "ben", "cid"} {
+		alice.ok("--app", id, "register", u, "--password", "pw-"+u+"-12")
+	}
+	if out := adm.ok("--app", id, "users", "list", "--limit", "2"); out != "ann\t-\nben\t-\nnext: --after ben\n" {
+		t.Fatalf("users list printed %q", out)
+	}
+	var page, found client.UserPage
+	adm.okJSON(&page, "--json", "--app", id, "users", "list", "--after", "ben")
+	if !slices.Equal(userIDs(page.Users), []string{"cid"}) || page.Next != "" {
+		t.Fatalf("users list --after ben: %+v", page)
+	}
+	adm.okJSON(&found, "--json", "--app", id, "users", "search", "ben")
+	if !slices.Equal(userIDs(found.Users), []string{"ben"}) {
+		t.Fatalf("users search ben: %+v", found)
+	}
+
+	if out := adm.ok("--app", id, "users", "disable", "ben"); !strings.Contains(out, "ben: disabled; 0 device(s)") {
+		t.Fatalf("users disable printed %q", out)
+	}
+	if _, stderr, err := alice.run("--app", id, "login", "ben", "--password", "pw-ben-12"); exitCode(err) != 1 || !strings.Contains(stderr, "user disabled") {
+		t.Fatalf("login of a disabled user: exit %d, stderr %q", exitCode(err), stderr)
+	}
+	if out := adm.ok("--app", id, "users", "list"); !strings.Contains(out, "ben\t-\tdisabled\n") {
+		t.Fatalf("users list after disable printed %q", out)
+	}
+	adm.ok("--app", id, "users", "enable", "ben")
+	alice.ok("--app", id, "login", "ben", "--password", "pw-ben-12")
+	var kicked struct {
+		UserID string `json:"user_id"`
+		Kicked int    `json:"kicked"`
+	}
+	adm.okJSON(&kicked, "--json", "--app", id, "users", "kick", "ben", "--device", "web")
+	if kicked.UserID != "ben" || kicked.Kicked != 0 {
+		t.Fatalf("users kick: %+v", kicked)
+	}
+	if _, stderr, err := adm.run("--app", id, "users", "kick", "nobody"); exitCode(err) != 1 || !strings.Contains(stderr, "ERR_NOT_FOUND") {
+		t.Fatalf("kick an unknown user: exit %d, stderr %q", exitCode(err), stderr)
+	}
+	if _, stderr, err := newImctl(t, bin).run("--app", id, "users", "list"); exitCode(err) != 1 || !strings.Contains(stderr, "admin") {
+		t.Fatalf("users list without the admin secret: exit %d, stderr %q", exitCode(err), stderr)
+	}
+}

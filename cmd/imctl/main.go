@@ -5,6 +5,9 @@
 //	imctl token USER --secret-file F [--save] mint a token locally, as an application server does
 //	imctl provision USER --admin-secret-file F  create a user with an admin token (POST /v1/admin/users)
 //	imctl revoke USER --admin-secret-file F   revoke the user's tokens, disconnecting their devices
+//	imctl [--app A] users list|search Q       list an app's users by id, or find them by id or nickname prefix (--after, --limit)
+//	imctl [--app A] users disable|enable USER disable a user (logins refused, devices disconnected), or enable them
+//	imctl [--app A] users kick USER [--device D]  disconnect one device of a user, or all of them
 //	imctl --as USER send TO TEXT...           send text (or --emoji CODE, or --custom TYPE --data JSON); --group for a group
 //	imctl --as USER send TO --file PATH       upload a file (resumable) and send it as an image, audio, video or file
 //	                                          by its sniffed type; --caption TEXT, --voice for a voice note
@@ -31,7 +34,7 @@
 //
 // Secrets come from files or the environment ($ACTORIM_AUTH_SECRET,
 // $ACTORIM_ADMIN_SECRET), never from the command line. The admin commands
-// (provision, revoke, analytics) talk to --server, which is the node's
+// (provision, revoke, users, apps, analytics) talk to --server, which is the node's
 // --admin-listen address when it has one.
 package main
 
