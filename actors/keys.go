@@ -11,7 +11,7 @@ import "actorim/ids"
 //	up/<user>   policy record: the blacklist and friends_only part of us/, read by other
 //	            users' grains on private sends, absent when unrestricted (user grain; send.go)
 //	uc/<user>   conversation index of the user's timeline (user grain; convs.go)
-//	ut/<user>   token revocation time (user grain; tokens.go)
+//	ut/<user>   token revocation time and disabled flag (user grain; tokens.go, access.go)
 //	pf/<user>   profile: nickname, avatar URL, extra (user grain; profile.go); read by anyone's
 //	            connection for GetProfiles and SearchUsers
 //	gs/<group>  group record: info, members, roles, mutes, requests, bans (group grain; group.go)
@@ -43,7 +43,7 @@ func policyKey(user string) string { return "up/" + user }
 // convKey names user's conversation index.
 func convKey(user string) string { return "uc/" + user }
 
-// tokenKey names user's token revocation record.
+// tokenKey names user's access record: token revocation, disabled flag.
 func tokenKey(user string) string { return "ut/" + user }
 
 // profileKey names user's profile record (a clientpb.Profile).
