@@ -150,6 +150,11 @@ func (s *Spec) Validate(x Exchange) (Operation, error) {
 	case err != nil:
 		return Operation{}, fmt.Errorf("%w: %s %s", ErrUndocumentedPath, req.Method, req.URL.Path)
 	}
+	for _, v := range params {
+		if v == "" { // the router lets {id} match an empty segment: /v1/uploads/ is no upload
+			return Operation{}, fmt.Errorf("%w: %s %s", ErrUndocumentedPath, req.Method, req.URL.Path)
+		}
+	}
 	op := Operation{Method: route.Method, Path: route.Path}
 	ctx := context.Background()
 	opts := &openapi3filter.Options{
