@@ -441,7 +441,7 @@ func TestHTTPSlowBodyCutOff(t *testing.T) {
 	var werr error
 	for werr == nil && len(ws) <= limit {
 		var c *client.Conn
-		if c, werr = client.Dial(ctx(t), n.ws, client.Options{}); werr == nil {
+		if c, werr = client.Dial(ctx(t), n.ws, specDial(client.Options{})); werr == nil {
 			ws = append(ws, c)
 		}
 	}

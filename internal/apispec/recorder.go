@@ -204,6 +204,25 @@ func textual(res *http.Response) bool {
 	return mt == "application/json" || strings.HasPrefix(mt, "text/")
 }
 
+// Handshake records a WebSocket handshake's answer, whose Request is the
+// handshake request (client.Options.OnHandshake).
+func (r *Recorder) Handshake(res *http.Response) {
+	if res.Request == nil {
+		return
+	}
+	// gorilla/websocket sets its headers under non-canonical keys
+	// ("Sec-WebSocket-Key"), which Header.Get does not find.
+	req := res.Request.Clone(res.Request.Context())
+	req.Header = http.Header{}
+	for k, v := range res.Request.Header {
+		req.Header[http.CanonicalHeaderKey(k)] = v
+	}
+	x := Exchange{Request: req}
+	if captureResponse(&x, res) == nil {
+		r.Record(x)
+	}
+}
+
 // Proxy returns a reverse proxy to target that records every exchange
 // (WebSocket upgrades included: their 101 is checked, then the proxy
 // relays the socket).
