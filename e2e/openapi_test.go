@@ -54,7 +54,7 @@ func specTransport(base http.RoundTripper) http.RoundTripper { return specCheck.
 
 // specDial adds the handshake check to a client's options.
 func specDial(o client.Options) client.Options {
-	o.OnHandshake = specCheck.Handshake
+	o.OnHandshake = specCheck.RecordResponse
 	return o
 }
 

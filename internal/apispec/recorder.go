@@ -204,10 +204,11 @@ func textual(res *http.Response) bool {
 	return mt == "application/json" || strings.HasPrefix(mt, "text/")
 }
 
-// Handshake records a WebSocket handshake's answer, whose Request is the
-// handshake request (client.Options.OnHandshake).
-func (r *Recorder) Handshake(res *http.Response) {
-	if res.Request == nil {
+// RecordResponse records an answer whose Request is set: a WebSocket
+// handshake's (client.Options.OnHandshake, gorilla's Dialer), or one read
+// with http.ReadResponse off a connection written by hand. Nil is ignored.
+func (r *Recorder) RecordResponse(res *http.Response) {
+	if res == nil || res.Request == nil {
 		return
 	}
 	// gorilla/websocket sets its headers under non-canonical keys
