@@ -22,7 +22,9 @@ install() {
 	command -v go >/dev/null || { echo "consul.sh: go is required to build consul" >&2; exit 1; }
 	local work
 	work="$(mktemp -d)"
-	trap 'rm -rf "$work"' RETURN
+	# The trap clears itself: left set, it would fire again when the caller
+	# (start) returns, where $work is gone (set -u: "work: unbound variable").
+	trap 'rm -rf "$work"; trap - RETURN' RETURN
 	echo "consul.sh: building consul $CONSUL_VERSION into $BIN (several minutes the first time)" >&2
 	(
 		cd "$work"

@@ -53,7 +53,9 @@ install() {
 	fi
 	local work
 	work="$(mktemp -d)"
-	trap 'rm -rf "$work"' RETURN
+	# The trap clears itself: left set, it would fire again when the caller
+	# (start) returns, where $work is gone (set -u: "work: unbound variable").
+	trap 'rm -rf "$work"; trap - RETURN' RETURN
 	echo "s3.sh: building SeaweedFS $SEAWEEDFS_VERSION into $BIN (several minutes the first time)" >&2
 	(
 		cd "$work"
