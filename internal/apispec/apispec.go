@@ -88,6 +88,7 @@ func LoadDefault() (*Spec, error) {
 // Operation is one documented method and path, e.g. "POST /v1/login".
 type Operation struct{ Method, Path string }
 
+// String is "METHOD /path".
 func (o Operation) String() string { return o.Method + " " + o.Path }
 
 // Operations lists the documented operations, sorted by path then method.

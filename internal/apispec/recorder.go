@@ -43,6 +43,7 @@ type Failure struct {
 	Err          error
 }
 
+// String is "METHOD /path -> status: error", one line of the report.
 func (f Failure) String() string {
 	return fmt.Sprintf("%s %s -> %d: %v", f.Method, f.Path, f.Status, f.Err)
 }
