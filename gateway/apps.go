@@ -146,7 +146,7 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) (string, bool
 	return ids.Qualify(app, user), true
 }
 
-func (s *Server) appRoutes(m *http.ServeMux) {
+func (s *Server) appRoutes(m routeMux) {
 	m.HandleFunc("GET /v1/admin/apps", s.requireAdmin(s.handleListApps))
 	m.HandleFunc("POST /v1/admin/apps", s.requireAdmin(s.handleCreateApp))
 	m.HandleFunc("GET /v1/admin/apps/{app}", s.requireAdmin(s.handleGetApp))
