@@ -143,7 +143,15 @@ type Exchange struct {
 // made wrong on purpose. Request bodies are checked when JSON.
 func (s *Spec) Validate(x Exchange) (Operation, error) {
 	req, res := x.Request, x.Response
-	route, params, err := s.router.FindRoute(req)
+	find := req
+	if req.URL.RawPath != "" {
+		// A path with an escaped '/' in one segment (a bad id sent on
+		// purpose, %2F) is matched as the server's mux matches it: by
+		// segments of the escaped path.
+		find = req.Clone(context.Background())
+		find.URL.Path, find.URL.RawPath = req.URL.EscapedPath(), ""
+	}
+	route, params, err := s.router.FindRoute(find)
 	var re *routers.RouteError
 	switch {
 	case errors.As(err, &re) && re.Reason == routers.ErrMethodNotAllowed.Error():
