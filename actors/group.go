@@ -888,11 +888,11 @@ func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorp
 }
 
 func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorpb.OpResult {
-	user := m.GetUser()
+	user, mod := m.GetUser(), m.GetModeration()
 	switch {
 	case g.st == nil:
 		return failed(errNoGroup)
-	case g.member(user) == nil:
+	case g.member(user) == nil && !mod:
 		return failed(errNotMember)
 	case g.st.GetInfo().GetDissolved():
 		return failed(errDissolved)
@@ -904,13 +904,13 @@ func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorp
 	if msg == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "recall: no such message in this group")
 	}
-	if msg.GetFrom() != user && !(g.isManager(user) && (g.member(msg.GetFrom()) == nil || g.outranks(user, msg.GetFrom()))) {
+	if !mod && msg.GetFrom() != user && !(g.isManager(user) && (g.member(msg.GetFrom()) == nil || g.outranks(user, msg.GetFrom()))) {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender, the owner or an admin may recall this message")
 	}
 	if done, r := g.d.recalled(ids.Group(g.id), msg.GetId()); r != nil || done {
 		return r // recalled already: nothing more to store or tell
 	}
-	if r := g.d.checkRecallWindow(msg); r != nil {
+	if r := g.d.checkRecallWindow(msg); r != nil && !mod {
 		return r
 	}
 	if r := g.d.markRecalled(ids.Group(g.id), msg.GetId()); r != nil {

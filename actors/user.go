@@ -81,6 +81,8 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		if !g.blocks(m.GetFrom()) {
 			g.signal(ctx, m.GetSignal())
 		}
+	case *actorpb.AdminRecall:
+		ctx.Respond(g.onAdminRecall(ctx, m))
 	case *actorpb.Attach:
 		g.onAttach(ctx, m)
 		g.pushPresence(ctx)

@@ -60,6 +60,7 @@ func (s *Server) adminRoutes(m routeMux) {
 	m.HandleFunc("POST /v1/admin/broadcast", s.requireAdmin(s.handleBroadcast))
 	s.appRoutes(m)
 	s.profileRoutes(m) // profile.go
+	s.moderationRoutes(m)
 }
 
 func (s *Server) health(m routeMux) {

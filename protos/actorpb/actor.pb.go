@@ -1238,9 +1238,13 @@ func (x *GroupRead) GetMsgId() uint64 {
 
 // GroupRecall asks the group grain to recall a message (user grain to group grain).
 type GroupRecall struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	MsgId         uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	MsgId uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	// moderation: the server removes the message for everyone (the admin
+	// API): no membership, rank or time window applies; user is the event's
+	// actor.
+	Moderation    bool `protobuf:"varint,3,opt,name=moderation,proto3" json:"moderation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1289,6 +1293,68 @@ func (x *GroupRecall) GetMsgId() uint64 {
 	return 0
 }
 
+func (x *GroupRecall) GetModeration() bool {
+	if x != nil {
+		return x.Moderation
+	}
+	return false
+}
+
+// AdminRecall removes a private message for everyone (the admin API),
+// asked of one participant's grain: as the sender's recall, without the
+// time window, by the server.
+type AdminRecall struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	MsgId          uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AdminRecall) Reset() {
+	*x = AdminRecall{}
+	mi := &file_actorpb_actor_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminRecall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminRecall) ProtoMessage() {}
+
+func (x *AdminRecall) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminRecall.ProtoReflect.Descriptor instead.
+func (*AdminRecall) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AdminRecall) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *AdminRecall) GetMsgId() uint64 {
+	if x != nil {
+		return x.MsgId
+	}
+	return 0
+}
+
 // GroupSignal relays an ephemeral signal to the group's members (typing).
 type GroupSignal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1300,7 +1366,7 @@ type GroupSignal struct {
 
 func (x *GroupSignal) Reset() {
 	*x = GroupSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[22]
+	mi := &file_actorpb_actor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1378,7 @@ func (x *GroupSignal) String() string {
 func (*GroupSignal) ProtoMessage() {}
 
 func (x *GroupSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[22]
+	mi := &file_actorpb_actor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1391,7 @@ func (x *GroupSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSignal.ProtoReflect.Descriptor instead.
 func (*GroupSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{22}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GroupSignal) GetUser() string {
@@ -1352,7 +1418,7 @@ type MemberOf struct {
 
 func (x *MemberOf) Reset() {
 	*x = MemberOf{}
-	mi := &file_actorpb_actor_proto_msgTypes[23]
+	mi := &file_actorpb_actor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1430,7 @@ func (x *MemberOf) String() string {
 func (*MemberOf) ProtoMessage() {}
 
 func (x *MemberOf) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[23]
+	mi := &file_actorpb_actor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1443,7 @@ func (x *MemberOf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOf.ProtoReflect.Descriptor instead.
 func (*MemberOf) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{23}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MemberOf) GetUser() string {
@@ -1398,7 +1464,7 @@ type MemberOfResult struct {
 
 func (x *MemberOfResult) Reset() {
 	*x = MemberOfResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[24]
+	mi := &file_actorpb_actor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1476,7 @@ func (x *MemberOfResult) String() string {
 func (*MemberOfResult) ProtoMessage() {}
 
 func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[24]
+	mi := &file_actorpb_actor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1489,7 @@ func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOfResult.ProtoReflect.Descriptor instead.
 func (*MemberOfResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{24}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MemberOfResult) GetMember() bool {
@@ -1459,7 +1525,7 @@ type SignalDevices struct {
 
 func (x *SignalDevices) Reset() {
 	*x = SignalDevices{}
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1537,7 @@ func (x *SignalDevices) String() string {
 func (*SignalDevices) ProtoMessage() {}
 
 func (x *SignalDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1550,7 @@ func (x *SignalDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalDevices.ProtoReflect.Descriptor instead.
 func (*SignalDevices) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SignalDevices) GetSignal() *clientpb.Signal {
@@ -1511,7 +1577,7 @@ type DeviceSignal struct {
 
 func (x *DeviceSignal) Reset() {
 	*x = DeviceSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[26]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1589,7 @@ func (x *DeviceSignal) String() string {
 func (*DeviceSignal) ProtoMessage() {}
 
 func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[26]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1602,7 @@ func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSignal.ProtoReflect.Descriptor instead.
 func (*DeviceSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{26}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeviceSignal) GetSignal() *clientpb.Signal {
@@ -1556,7 +1622,7 @@ type MutedChanged struct {
 
 func (x *MutedChanged) Reset() {
 	*x = MutedChanged{}
-	mi := &file_actorpb_actor_proto_msgTypes[27]
+	mi := &file_actorpb_actor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1634,7 @@ func (x *MutedChanged) String() string {
 func (*MutedChanged) ProtoMessage() {}
 
 func (x *MutedChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[27]
+	mi := &file_actorpb_actor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1647,7 @@ func (x *MutedChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutedChanged.ProtoReflect.Descriptor instead.
 func (*MutedChanged) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{27}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MutedChanged) GetMuted() []string {
@@ -1603,7 +1669,7 @@ type AdminSetProfile struct {
 
 func (x *AdminSetProfile) Reset() {
 	*x = AdminSetProfile{}
-	mi := &file_actorpb_actor_proto_msgTypes[28]
+	mi := &file_actorpb_actor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1681,7 @@ func (x *AdminSetProfile) String() string {
 func (*AdminSetProfile) ProtoMessage() {}
 
 func (x *AdminSetProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[28]
+	mi := &file_actorpb_actor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1694,7 @@ func (x *AdminSetProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetProfile.ProtoReflect.Descriptor instead.
 func (*AdminSetProfile) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{28}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AdminSetProfile) GetSet() *clientpb.SetProfile {
@@ -1729,9 +1795,15 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"request_id\x18\x05 \x01(\x04R\trequestId\"6\n" +
 	"\tGroupRead\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x15\n" +
-	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"8\n" +
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"X\n" +
 	"\vGroupRecall\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x15\n" +
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\x12\x1e\n" +
+	"\n" +
+	"moderation\x18\x03 \x01(\bR\n" +
+	"moderation\"M\n" +
+	"\vAdminRecall\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x15\n" +
 	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"M\n" +
 	"\vGroupSignal\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12*\n" +
@@ -1764,7 +1836,7 @@ func file_actorpb_actor_proto_rawDescGZIP() []byte {
 	return file_actorpb_actor_proto_rawDescData
 }
 
-var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_actorpb_actor_proto_goTypes = []any{
 	(*PID)(nil),                   // 0: actorim.actor.v1.PID
 	(*Attach)(nil),                // 1: actorim.actor.v1.Attach
@@ -1788,47 +1860,48 @@ var file_actorpb_actor_proto_goTypes = []any{
 	(*GroupSend)(nil),             // 19: actorim.actor.v1.GroupSend
 	(*GroupRead)(nil),             // 20: actorim.actor.v1.GroupRead
 	(*GroupRecall)(nil),           // 21: actorim.actor.v1.GroupRecall
-	(*GroupSignal)(nil),           // 22: actorim.actor.v1.GroupSignal
-	(*MemberOf)(nil),              // 23: actorim.actor.v1.MemberOf
-	(*MemberOfResult)(nil),        // 24: actorim.actor.v1.MemberOfResult
-	(*SignalDevices)(nil),         // 25: actorim.actor.v1.SignalDevices
-	(*DeviceSignal)(nil),          // 26: actorim.actor.v1.DeviceSignal
-	(*MutedChanged)(nil),          // 27: actorim.actor.v1.MutedChanged
-	(*AdminSetProfile)(nil),       // 28: actorim.actor.v1.AdminSetProfile
-	(clientpb.Platform)(0),        // 29: actorim.v1.Platform
-	(*clientpb.Error)(nil),        // 30: actorim.v1.Error
-	(*clientpb.Send)(nil),         // 31: actorim.v1.Send
-	(*clientpb.SendAck)(nil),      // 32: actorim.v1.SendAck
-	(*clientpb.Entry)(nil),        // 33: actorim.v1.Entry
-	(clientpb.KickReason)(0),      // 34: actorim.v1.KickReason
-	(*clientpb.Frame)(nil),        // 35: actorim.v1.Frame
-	(*clientpb.Result)(nil),       // 36: actorim.v1.Result
-	(*clientpb.GroupRequest)(nil), // 37: actorim.v1.GroupRequest
-	(*clientpb.Signal)(nil),       // 38: actorim.v1.Signal
-	(*clientpb.SetProfile)(nil),   // 39: actorim.v1.SetProfile
+	(*AdminRecall)(nil),           // 22: actorim.actor.v1.AdminRecall
+	(*GroupSignal)(nil),           // 23: actorim.actor.v1.GroupSignal
+	(*MemberOf)(nil),              // 24: actorim.actor.v1.MemberOf
+	(*MemberOfResult)(nil),        // 25: actorim.actor.v1.MemberOfResult
+	(*SignalDevices)(nil),         // 26: actorim.actor.v1.SignalDevices
+	(*DeviceSignal)(nil),          // 27: actorim.actor.v1.DeviceSignal
+	(*MutedChanged)(nil),          // 28: actorim.actor.v1.MutedChanged
+	(*AdminSetProfile)(nil),       // 29: actorim.actor.v1.AdminSetProfile
+	(clientpb.Platform)(0),        // 30: actorim.v1.Platform
+	(*clientpb.Error)(nil),        // 31: actorim.v1.Error
+	(*clientpb.Send)(nil),         // 32: actorim.v1.Send
+	(*clientpb.SendAck)(nil),      // 33: actorim.v1.SendAck
+	(*clientpb.Entry)(nil),        // 34: actorim.v1.Entry
+	(clientpb.KickReason)(0),      // 35: actorim.v1.KickReason
+	(*clientpb.Frame)(nil),        // 36: actorim.v1.Frame
+	(*clientpb.Result)(nil),       // 37: actorim.v1.Result
+	(*clientpb.GroupRequest)(nil), // 38: actorim.v1.GroupRequest
+	(*clientpb.Signal)(nil),       // 39: actorim.v1.Signal
+	(*clientpb.SetProfile)(nil),   // 40: actorim.v1.SetProfile
 }
 var file_actorpb_actor_proto_depIdxs = []int32{
-	29, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
+	30, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
 	0,  // 1: actorim.actor.v1.Attach.conn:type_name -> actorim.actor.v1.PID
-	30, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
-	31, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
-	32, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
-	30, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
-	33, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
-	33, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
-	34, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
-	30, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
-	30, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
-	30, // 11: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
-	35, // 12: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
-	36, // 13: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
-	30, // 14: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
-	37, // 15: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
-	31, // 16: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
-	38, // 17: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
-	38, // 18: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
-	38, // 19: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
-	39, // 20: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
+	31, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
+	32, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
+	33, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
+	31, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
+	34, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
+	34, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
+	35, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
+	31, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
+	31, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
+	31, // 11: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
+	36, // 12: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
+	37, // 13: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
+	31, // 14: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
+	38, // 15: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
+	32, // 16: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
+	39, // 17: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
+	39, // 18: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
+	39, // 19: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
+	40, // 20: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
 	21, // [21:21] is the sub-list for method output_type
 	21, // [21:21] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
@@ -1847,7 +1920,7 @@ func file_actorpb_actor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorpb_actor_proto_rawDesc), len(file_actorpb_actor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
