@@ -11,7 +11,8 @@ import (
 
 // The after-the-fact webhook events of presence, groups and friends
 // (docs/webhooks.md). Each is queued by the grain that made the change,
-// after the change is written and before the grain answers, in one
+// after the change is written and before the grain answers (presence
+// right after: a login does not wait for the queue), in one
 // enqueueHooks per change, and only when the app's webhook wants it
 // (wantsHook first: an app without a webhook pays a branch).
 //
