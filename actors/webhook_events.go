@@ -48,18 +48,20 @@ func (g *userGrain) presenceHooks(device string) {
 		return
 	}
 	g.hook.online = online
-	event, build := hooks.EventUserOffline, hooks.UserOffline
-	p := hooks.PresenceData{User: g.id, Device: g.hook.gone, Platform: platformName(g.hook.platform)}
+	event, build, platform := hooks.EventUserOffline, hooks.UserOffline, g.hook.platform
 	if online {
-		event, build = hooks.EventUserOnline, hooks.UserOnline
-		p.Device, p.Platform = device, ""
+		event, build, platform = hooks.EventUserOnline, hooks.UserOnline, clientpb.Platform_PLATFORM_UNSPECIFIED
 		if d := g.devices[device]; d != nil {
-			p.Platform = platformName(d.platform)
+			platform = d.platform
 		}
+	} else {
+		device = g.hook.gone
 	}
-	if g.d.wantsHook(event) {
-		g.d.enqueueHooks(build(g.d.app, p, time.Now().UnixMilli()))
+	if !g.d.wantsHook(event) {
+		return
 	}
+	p := hooks.PresenceData{User: g.id, Device: device, Platform: platformName(platform)}
+	g.d.enqueueHooks(build(g.d.app, p, time.Now().UnixMilli()))
 }
 
 // platformName is a platform as the payloads name it: "web", "ios",
