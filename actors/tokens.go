@@ -108,6 +108,7 @@ func (g *userGrain) onRevokeTokens(ctx actor.Context, m *actorpb.RevokeTokens) *
 	}
 	if kicked > 0 {
 		g.pushPresence(ctx)
+		g.presenceHooks("")
 	}
 	return &actorpb.RevokeTokensResult{RevokedBeforeMs: cur, Kicked: uint32(kicked)}
 }
