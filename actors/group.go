@@ -11,6 +11,7 @@ import (
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"google.golang.org/protobuf/proto"
 
+	"actorim/hooks"
 	"actorim/ids"
 	"actorim/persistence"
 	"actorim/protos/actorpb"
@@ -429,6 +430,7 @@ func (g *groupGrain) create(ctx actor.Context, user string, c *clientpb.GroupReq
 	if r := g.save(); r != nil {
 		return r
 	}
+	g.groupHooks(now, hooks.GroupData{Change: hooks.GroupCreated, Actor: user, Name: c.GetName(), Members: members})
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_GROUP_CREATED, Actor: user, Users: members, Group: g.info()}, members)
 	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Group{Group: g.info()}}}
 }
@@ -533,6 +535,7 @@ func (g *groupGrain) addMembers(ctx actor.Context, by string, users []string, in
 	if r := g.save(); r != nil {
 		return r
 	}
+	g.groupHooks(now, hooks.GroupData{Change: hooks.GroupMemberAdded, Actor: by, Members: fresh})
 	g.event(ctx, by, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_JOINED, Actor: by, Users: fresh, Group: g.info()}, g.memberIDs())
 	return nil
 }
@@ -623,6 +626,7 @@ func (g *groupGrain) removeMembers(ctx actor.Context, ev *clientpb.Event, users 
 	if r := g.save(); r != nil {
 		return r
 	}
+	g.removedHook(ev.GetActor(), users)
 	ev.Group = g.info()
 	g.event(ctx, ev.GetActor(), ev, audience)
 	return nil
@@ -690,6 +694,7 @@ func (g *groupGrain) setRole(ctx actor.Context, user string, s *clientpb.GroupRe
 	if r := g.save(); r != nil {
 		return r
 	}
+	g.groupHooks(0, hooks.GroupData{Change: hooks.GroupRoleChanged, Actor: user, Members: []string{s.GetUser()}, Role: roleName(s.GetRole())})
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_ROLE_CHANGED, Actor: user, Users: []string{s.GetUser()}, Role: s.GetRole()}, g.memberIDs())
 	return nil
 }
@@ -708,6 +713,7 @@ func (g *groupGrain) transfer(ctx actor.Context, user, to string) *actorpb.OpRes
 	if r := g.save(); r != nil {
 		return r
 	}
+	g.transferHook(user, to)
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_OWNER_CHANGED, Actor: user, Users: []string{to}, Group: g.info()}, g.memberIDs())
 	return nil
 }
@@ -756,6 +762,7 @@ func (g *groupGrain) dissolve(ctx actor.Context, user string) *actorpb.OpResult 
 	if r := g.save(); r != nil {
 		return r
 	}
+	g.groupHooks(0, hooks.GroupData{Change: hooks.GroupDissolved, Actor: user})
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_GROUP_DISSOLVED, Actor: user, Group: g.info()}, g.memberIDs())
 	return nil
 }
@@ -807,7 +814,7 @@ func (g *groupGrain) ban(ctx actor.Context, user string, b *clientpb.GroupReques
 	if r := g.save(); r != nil {
 		return r
 	}
-	_ = removed
+	g.removedHook(user, removed)
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_BANNED, Actor: user, Users: users, Flag: b.GetBanned()}, audience)
 	return nil
 }
@@ -888,11 +895,11 @@ func (g *groupGrain) readStatus(user string, msgIDs []uint64, list bool) *actorp
 }
 
 func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorpb.OpResult {
-	user := m.GetUser()
+	user, mod := m.GetUser(), m.GetModeration()
 	switch {
 	case g.st == nil:
 		return failed(errNoGroup)
-	case g.member(user) == nil:
+	case g.member(user) == nil && !mod:
 		return failed(errNotMember)
 	case g.st.GetInfo().GetDissolved():
 		return failed(errDissolved)
@@ -904,13 +911,13 @@ func (g *groupGrain) onRecall(ctx actor.Context, m *actorpb.GroupRecall) *actorp
 	if msg == nil {
 		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "recall: no such message in this group")
 	}
-	if msg.GetFrom() != user && !(g.isManager(user) && (g.member(msg.GetFrom()) == nil || g.outranks(user, msg.GetFrom()))) {
+	if !mod && msg.GetFrom() != user && !(g.isManager(user) && (g.member(msg.GetFrom()) == nil || g.outranks(user, msg.GetFrom()))) {
 		return opError(clientpb.ErrorCode_ERR_FORBIDDEN, "recall: only the sender, the owner or an admin may recall this message")
 	}
 	if done, r := g.d.recalled(ids.Group(g.id), msg.GetId()); r != nil || done {
 		return r // recalled already: nothing more to store or tell
 	}
-	if r := g.d.checkRecallWindow(msg); r != nil {
+	if r := g.d.checkRecallWindow(msg); r != nil && !mod {
 		return r
 	}
 	if r := g.d.markRecalled(ids.Group(g.id), msg.GetId()); r != nil {

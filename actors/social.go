@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 
+	"actorim/hooks"
 	"actorim/ids"
 	"actorim/persistence"
 	"actorim/protos/actorpb"
@@ -268,7 +269,8 @@ func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) 
 		return failed(e)
 	}
 	if retry {
-		return nil // nothing new to tell
+		g.friendHook(hooks.FriendRequest, to) // its id is the first's: the queue drops a copy
+		return nil                            // nothing new to tell
 	}
 	next, e := g.edit()
 	if e != nil {
@@ -279,6 +281,7 @@ func (g *userGrain) friendRequest(ctx actor.Context, r *clientpb.FriendRequest) 
 	if e := g.save(next, false); e != nil {
 		return failed(e)
 	}
+	g.friendHook(hooks.FriendRequest, to)
 	g.friendEvent(ctx, clientpb.EventType_EVENT_FRIEND_REQUEST, to, note)
 	return nil
 }
@@ -326,6 +329,7 @@ func (g *userGrain) friendRespond(ctx actor.Context, from string, accept bool) *
 	if e := g.save(next, false); e != nil {
 		return failed(e)
 	}
+	g.friendHook(friendChanges[typ], from)
 	g.friendEvent(ctx, typ, from, "")
 	return nil
 }
@@ -352,6 +356,7 @@ func (g *userGrain) friendDelete(ctx actor.Context, user string) *actorpb.OpResu
 	if e := g.save(next, false); e != nil {
 		return failed(e)
 	}
+	g.friendHook(hooks.FriendRemoved, user)
 	g.friendEvent(ctx, clientpb.EventType_EVENT_FRIEND_DELETED, user, "")
 	return nil
 }
@@ -579,6 +584,7 @@ func (g *userGrain) block(ctx actor.Context, user string, blocked bool) *actorpb
 	if e := g.save(next, true); e != nil {
 		return failed(e)
 	}
+	g.friendHook(blockChange(blocked), user)
 	if pending {
 		// The other side forgets the requests too, silently (a block is not
 		// announced). Were it unreachable, its next retry of the request

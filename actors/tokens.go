@@ -127,6 +127,7 @@ func (g *userGrain) kick(ctx actor.Context, which func(id string, d *device) boo
 	}
 	if kicked > 0 {
 		g.pushPresence(ctx)
+		g.presenceHooks("")
 	}
 	return kicked
 }

@@ -35,6 +35,8 @@ type userGrain struct {
 	unknown bool
 	// prof bounds the rate of profile changes (profile.go).
 	prof profileLimit
+	// hook is the presence the app's webhook was told (webhook_events.go).
+	hook presenceHook
 }
 
 type device struct {
@@ -61,6 +63,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		ctx.SetReceiveTimeout(g.d.cfg.GrainIdle)
 		g.loadSessions(ctx)
 		g.presenceBaseline()
+		g.hook.online = len(g.devices) > 0
 	case refreshSessions:
 		g.refreshing = false
 		g.putSessions()
@@ -81,15 +84,19 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		if !g.blocks(m.GetFrom()) {
 			g.signal(ctx, m.GetSignal())
 		}
+	case *actorpb.AdminRecall:
+		ctx.Respond(g.onAdminRecall(ctx, m))
 	case *actorpb.Attach:
 		g.onAttach(ctx, m)
 		g.pushPresence(ctx)
+		g.presenceHooks(m.GetDeviceId())
 	case *actorpb.Detach:
 		if d, ok := g.devices[m.GetDeviceId()]; ok && d.session == m.GetSessionId() {
 			g.unwatch(ctx, d.conn)
 			g.removeDevice(m.GetDeviceId(), d)
 		}
 		g.pushPresence(ctx)
+		g.presenceHooks("")
 	case *actor.Terminated:
 		for id, d := range g.devices {
 			if d.conn.Equal(m.GetWho()) {
@@ -97,6 +104,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 			}
 		}
 		g.pushPresence(ctx)
+		g.presenceHooks("")
 	case *actorpb.PeerOp:
 		ctx.Respond(g.onPeerOp(m))
 	case *actorpb.CreateAccount:
@@ -296,6 +304,7 @@ func (g *userGrain) putSessions() {
 
 func (g *userGrain) removeDevice(deviceID string, d *device) {
 	delete(g.devices, deviceID)
+	g.hook.gone, g.hook.platform = deviceID, d.platform
 	sctx, cancel := g.d.storeCtx()
 	defer cancel()
 	if err := g.d.sessions.DeleteSession(sctx, g.id, deviceID, d.session); err != nil {

@@ -70,6 +70,10 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// Header is added to the handshake request.
 	Header http.Header
+	// OnHandshake, when set, is given the handshake's HTTP answer (its
+	// Request is the handshake request), a refusal's included, before Dial
+	// returns: e.g. for a test to check it against docs/openapi.yaml.
+	OnHandshake func(*http.Response)
 }
 
 // Conn is one WebSocket connection to a node.
@@ -120,6 +124,9 @@ func Dial(ctx context.Context, url string, opts Options) (*Conn, error) {
 		WriteBufferSize:  4096,
 	}
 	ws, resp, err := d.DialContext(ctx, url, opts.Header)
+	if opts.OnHandshake != nil && resp != nil {
+		opts.OnHandshake(resp)
+	}
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("client: dial %s: %w (HTTP %d)", url, err, resp.StatusCode)

@@ -151,7 +151,8 @@ func floodAndChat(t *testing.T, p *process, d, readDelay time.Duration) (growth 
 func rawLogin(t *testing.T, n *testNode, user string) *websocket.Conn {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{wire.SubprotocolProto}}
-	ws, _, err := d.Dial(n.ws, nil)
+	ws, resp, err := d.Dial(n.ws, nil)
+	specCheck.RecordResponse(resp)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

@@ -209,6 +209,7 @@ func fuzzLogin(t *testing.T) *websocket.Conn {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{wire.SubprotocolProto}}
 	ws, resp, err := d.Dial(shared.ws, nil)
+	specCheck.RecordResponse(resp)
 	if err != nil {
 		if resp != nil {
 			t.Fatalf("dial: %v (HTTP %d)", err, resp.StatusCode)

@@ -41,6 +41,11 @@ func TestMain(m *testing.M) {
 	var code int
 	func() {
 		defer func() { _ = os.RemoveAll(imnodeDir) }()
+		if err := startSpecCheck(); err != nil {
+			fmt.Fprintln(os.Stderr, "load docs/openapi.yaml:", err)
+			code = 1
+			return
+		}
 		n, stop, err := startShared()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "start shared node:", err)
@@ -56,6 +61,9 @@ func TestMain(m *testing.M) {
 		}()
 		defer stopInfra()
 		code = m.Run()
+		if !reportSpecCheck() && code == 0 {
+			code = 1
+		}
 		if n := panics.Load(); n > 0 && code == 0 {
 			fmt.Fprintf(os.Stderr, "FAIL: %d actor panic(s) in the nodes under test\n", n)
 			code = 1
@@ -213,7 +221,7 @@ func (n *testNode) token(t *testing.T, user string) string {
 
 func (n *testNode) dial(t *testing.T, opts client.Options) *client.Conn {
 	t.Helper()
-	c, err := client.Dial(ctx(t), n.ws, opts)
+	c, err := client.Dial(ctx(t), n.ws, specDial(opts))
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

@@ -158,7 +158,7 @@ func newImctl(t *testing.T, bin string) *imctlCLI {
 }
 
 func (c *imctlCLI) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, c.bin, append([]string{"--server", shared.http, "--home", c.home}, args...)...)
+	cmd := exec.CommandContext(ctx, c.bin, append([]string{"--server", specProxy(c.t), "--home", c.home}, args...)...)
 	cmd.Env = append([]string{"HOME=" + c.home}, c.env...) // nothing from the developer's IMCTL_*
 	return cmd
 }

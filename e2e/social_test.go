@@ -163,7 +163,8 @@ type watcher struct {
 func (n *testNode) watch(t *testing.T, user, dev string, p clientpb.Platform) *watcher {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{wire.SubprotocolProto}}
-	ws, _, err := d.DialContext(ctx(t), n.ws, nil)
+	ws, resp, err := d.DialContext(ctx(t), n.ws, nil)
+	specCheck.RecordResponse(resp)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestTLSChat(t *testing.T) {
 	wss := strings.Replace(n.ws, "ws://", "wss://", 1)
 	https := strings.Replace(n.http, "http://", "https://", 1)
 	tlsCfg := &tls.Config{RootCAs: pool}
-	h := &client.HTTP{BaseURL: https, Client: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}}
+	h := &client.HTTP{BaseURL: https, Client: &http.Client{Transport: specTransport(&http.Transport{TLSClientConfig: tlsCfg})}}
 
 	var toks []string
 	for _, u := range []string{"alice", "bob"} {
@@ -44,7 +44,7 @@ func TestTLSChat(t *testing.T) {
 		toks = append(toks, tok.Token)
 	}
 	dial := func(tok, dev string) *client.Conn {
-		c, err := client.Dial(ctx(t), wss, client.Options{TLS: tlsCfg})
+		c, err := client.Dial(ctx(t), wss, specDial(client.Options{TLS: tlsCfg}))
 		if err != nil {
 			t.Fatal(err)
 		}

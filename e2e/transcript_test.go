@@ -38,7 +38,8 @@ func TestProtocolTranscript(t *testing.T) {
 	var lines []string
 	dial := func(who string) *rawConn {
 		d := websocket.Dialer{Subprotocols: []string{wire.SubprotocolJSON}}
-		ws, _, err := d.Dial(n.ws, nil)
+		ws, resp, err := d.Dial(n.ws, nil)
+		specCheck.RecordResponse(resp)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -146,7 +146,7 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) (string, bool
 	return ids.Qualify(app, user), true
 }
 
-func (s *Server) appRoutes(m *http.ServeMux) {
+func (s *Server) appRoutes(m routeMux) {
 	m.HandleFunc("GET /v1/admin/apps", s.requireAdmin(s.handleListApps))
 	m.HandleFunc("POST /v1/admin/apps", s.requireAdmin(s.handleCreateApp))
 	m.HandleFunc("GET /v1/admin/apps/{app}", s.requireAdmin(s.handleGetApp))
@@ -211,34 +211,36 @@ func pathApp(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return app, true
 }
 
-func (s *Server) handleGetApp(w http.ResponseWriter, r *http.Request) {
+// withPathApp runs fn on the app named in the path, answering its record.
+func (s *Server) withPathApp(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, reg AppRegistry, app string) (apps.App, error)) {
 	app, ok := pathApp(w, r)
 	if !ok {
 		return
 	}
 	s.withRegistry(w, r, func(ctx context.Context, reg AppRegistry) (any, int, error) {
-		a, err := reg.Get(ctx, app)
+		a, err := fn(ctx, reg, app)
 		return a, http.StatusOK, err
+	})
+}
+
+func (s *Server) handleGetApp(w http.ResponseWriter, r *http.Request) {
+	s.withPathApp(w, r, func(ctx context.Context, reg AppRegistry, app string) (apps.App, error) {
+		return reg.Get(ctx, app)
 	})
 }
 
 // handleAppSettings replaces an app's settings (PUT
 // /v1/admin/apps/{app}/settings); the default app may be configured too.
 func (s *Server) handleAppSettings(w http.ResponseWriter, r *http.Request) {
-	app, ok := pathApp(w, r)
-	if !ok {
-		return
-	}
 	var set apps.Settings
 	if !readJSON(w, r, &set, maxAppBody) {
 		return
 	}
-	s.withRegistry(w, r, func(ctx context.Context, reg AppRegistry) (any, int, error) {
-		a, err := reg.Update(ctx, app, func(a *apps.App) error {
+	s.withPathApp(w, r, func(ctx context.Context, reg AppRegistry, app string) (apps.App, error) {
+		return reg.Update(ctx, app, func(a *apps.App) error {
 			a.Settings = set
 			return nil
 		})
-		return a, http.StatusOK, err
 	})
 }
 
@@ -248,11 +250,7 @@ func (s *Server) handleAppSettings(w http.ResponseWriter, r *http.Request) {
 // on the others.
 func (s *Server) handleAppEnabled(enabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		app, ok := pathApp(w, r)
-		if !ok {
-			return
-		}
-		s.withRegistry(w, r, func(ctx context.Context, reg AppRegistry) (any, int, error) {
+		s.withPathApp(w, r, func(ctx context.Context, reg AppRegistry, app string) (apps.App, error) {
 			a, err := reg.Update(ctx, app, func(a *apps.App) error {
 				a.Disabled = !enabled
 				return nil
@@ -260,7 +258,7 @@ func (s *Server) handleAppEnabled(enabled bool) http.HandlerFunc {
 			if err == nil && !enabled {
 				s.closeApp(app)
 			}
-			return a, http.StatusOK, err
+			return a, err
 		})
 	}
 }
@@ -270,17 +268,11 @@ func (s *Server) handleAppEnabled(enabled bool) http.HandlerFunc {
 // rotation.
 func (s *Server) handleAppRotate(webhook bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		app, ok := pathApp(w, r)
-		if !ok {
-			return
-		}
-		s.withRegistry(w, r, func(ctx context.Context, reg AppRegistry) (any, int, error) {
-			rotate := reg.RotateSecret
+		s.withPathApp(w, r, func(ctx context.Context, reg AppRegistry, app string) (apps.App, error) {
 			if webhook {
-				rotate = reg.RotateWebhookSecret
+				return reg.RotateWebhookSecret(ctx, app)
 			}
-			a, err := rotate(ctx, app)
-			return a, http.StatusOK, err
+			return reg.RotateSecret(ctx, app)
 		})
 	}
 }

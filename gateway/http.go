@@ -38,23 +38,9 @@ const httpTimeout = 10 * time.Second
 
 func (s *Server) routes() {
 	pub := http.NewServeMux()
-	pub.HandleFunc("GET /ws", s.handleWS)
-	pub.HandleFunc("POST /v1/register", s.handleRegister)
-	pub.HandleFunc("POST /v1/login", s.handleLogin)
-	pub.HandleFunc("GET /v1/conversations/{conversation}/messages", s.handleHistory)
-	s.mediaRoutes(pub)
-	s.health(pub)
-	if s.cfg.WebApp != nil {
-		pub.Handle("/", webAppHandler(s.cfg.WebApp))
-		pub.Handle("/v1/", http.NotFoundHandler()) // the API's paths are never the app's
-	}
-
+	s.publicRoutes(pub)
 	adm := http.NewServeMux()
-	s.adminRoutes(adm)
-	s.health(adm)
-	if s.gatherer != nil {
-		adm.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
-	}
+	s.adminListenerRoutes(adm)
 
 	public := withCORS(s.cfg, pub)
 	all := http.NewServeMux()
@@ -66,7 +52,7 @@ func (s *Server) routes() {
 	s.all, s.public, s.adminMux = s.limitConns(all), s.limitConns(public), adm
 }
 
-func (s *Server) adminRoutes(m *http.ServeMux) {
+func (s *Server) adminRoutes(m routeMux) {
 	m.HandleFunc("POST /v1/admin/users", s.requireAdmin(s.handleProvision))
 	m.HandleFunc("POST /v1/admin/users/{user}/messages", s.requireAdmin(s.handleAdminSend))
 	m.HandleFunc("POST /v1/admin/users/{user}/revoke-tokens", s.requireAdmin(s.handleRevokeTokens))
@@ -75,9 +61,10 @@ func (s *Server) adminRoutes(m *http.ServeMux) {
 	s.appRoutes(m)
 	s.profileRoutes(m) // profile.go
 	s.userRoutes(m)    // users.go
+	s.moderationRoutes(m)
 }
 
-func (s *Server) health(m *http.ServeMux) {
+func (s *Server) health(m routeMux) {
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready() {

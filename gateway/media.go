@@ -59,7 +59,7 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 }
 
 // mediaRoutes mounts the media API on m.
-func (s *Server) mediaRoutes(m *http.ServeMux) {
+func (s *Server) mediaRoutes(m routeMux) {
 	h := http.HandlerFunc(s.handleMedia)
 	m.Handle("/v1/media", h)
 	m.Handle("/v1/media/", h)

@@ -21,7 +21,7 @@ const maxProfileBody = 32 << 10
 
 var errNoProfiles = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "profiles are not available") // answered 501
 
-func (s *Server) profileRoutes(m *http.ServeMux) {
+func (s *Server) profileRoutes(m routeMux) {
 	m.HandleFunc("GET /v1/admin/users/{user}/profile", s.requireAdmin(s.handleGetProfile))
 	m.HandleFunc("PUT /v1/admin/users/{user}/profile", s.requireAdmin(s.handlePutProfile))
 }

@@ -39,7 +39,7 @@ var (
 	errEmptyQuery    = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "q must not be empty")
 )
 
-func (s *Server) userRoutes(m *http.ServeMux) {
+func (s *Server) userRoutes(m routeMux) {
 	m.HandleFunc("GET /v1/admin/users", s.requireAdmin(s.handleUsers))
 	m.HandleFunc("POST /v1/admin/users/{user}/disable", s.requireAdmin(s.handleUserEnabled(false)))
 	m.HandleFunc("POST /v1/admin/users/{user}/enable", s.requireAdmin(s.handleUserEnabled(true)))

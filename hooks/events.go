@@ -26,7 +26,8 @@ const (
 	// EventGroupChanged: a group was created, dissolved, or its members or
 	// roles changed.
 	EventGroupChanged = "group.changed"
-	// EventFriendChanged: a friend request, acceptance, removal or block.
+	// EventFriendChanged: a friend request, acceptance, rejection, removal,
+	// block or unblock.
 	EventFriendChanged = "friend.changed"
 	// EventPushOffline asks the app server to push a message to devices
 	// that are offline.
@@ -156,7 +157,8 @@ type GroupData struct {
 	Change string `json:"change"` // one of the Group* constants
 	// Actor is who made the change ("" for the app server).
 	Actor string `json:"actor,omitempty"`
-	// Members are the users added or removed, or whose role changed.
+	// Members are the users added or removed, whose role changed, or (for
+	// created) the group's first members, its owner first.
 	Members []string `json:"members,omitempty"`
 	// Role is the new role of Members for role_changed: "owner", "admin"
 	// or "member".
@@ -172,14 +174,17 @@ func GroupChanged(app string, d GroupData, atMs int64) persistence.HookItem {
 
 // Friend changes, FriendData.Change.
 const (
-	FriendRequest  = "request"
-	FriendAccepted = "accepted"
-	FriendRemoved  = "removed"
-	FriendBlocked  = "blocked"
+	FriendRequest   = "request"
+	FriendAccepted  = "accepted"
+	FriendRejected  = "rejected"
+	FriendRemoved   = "removed"
+	FriendBlocked   = "blocked"
+	FriendUnblocked = "unblocked"
 )
 
 // FriendData is the data of friend.changed: User did Change to Peer (sent
-// a request to, accepted the request of, removed, blocked).
+// a request to, accepted or rejected the request of, removed, blocked,
+// unblocked).
 type FriendData struct {
 	User    string `json:"user"`
 	Peer    string `json:"peer"`

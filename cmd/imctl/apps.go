@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -128,4 +129,24 @@ func orNone(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// deleteMessageCmd removes a message for everyone through the admin API.
+func (a *app) deleteMessageCmd() *ffcli.Command {
+	fs := a.flagSet("delete-message")
+	mint := a.secretFlags(fs)
+	return a.command(fs, "delete-message CONVERSATION MSG_ID [--admin-secret-file F]",
+		"remove a message for everyone (moderation): its participants see it recalled by #moderator", 2, 2,
+		func(ctx context.Context, args []string) error {
+			id, err := strconv.ParseUint(args[1], 10, 64)
+			if err != nil {
+				return fmt.Errorf("MSG_ID: %w", err)
+			}
+			if err := a.withAdmin(ctx, mint, func(ctx context.Context, h *client.HTTP) error {
+				return h.DeleteMessage(ctx, args[0], id)
+			}); err != nil {
+				return err
+			}
+			return a.print(map[string]any{"conversation_id": args[0], "msg_id": args[1], "deleted": true}, "deleted message %s of %s\n", args[1], args[0])
+		})
 }

@@ -1383,9 +1383,13 @@ func (x *GroupRead) GetMsgId() uint64 {
 
 // GroupRecall asks the group grain to recall a message (user grain to group grain).
 type GroupRecall struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	MsgId         uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	MsgId uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	// moderation: the server removes the message for everyone (the admin
+	// API): no membership, rank or time window applies; user is the event's
+	// actor.
+	Moderation    bool `protobuf:"varint,3,opt,name=moderation,proto3" json:"moderation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1434,6 +1438,68 @@ func (x *GroupRecall) GetMsgId() uint64 {
 	return 0
 }
 
+func (x *GroupRecall) GetModeration() bool {
+	if x != nil {
+		return x.Moderation
+	}
+	return false
+}
+
+// AdminRecall removes a private message for everyone (the admin API),
+// asked of one participant's grain: as the sender's recall, without the
+// time window, by the server.
+type AdminRecall struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	MsgId          uint64                 `protobuf:"varint,2,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AdminRecall) Reset() {
+	*x = AdminRecall{}
+	mi := &file_actorpb_actor_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminRecall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminRecall) ProtoMessage() {}
+
+func (x *AdminRecall) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminRecall.ProtoReflect.Descriptor instead.
+func (*AdminRecall) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AdminRecall) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *AdminRecall) GetMsgId() uint64 {
+	if x != nil {
+		return x.MsgId
+	}
+	return 0
+}
+
 // GroupSignal relays an ephemeral signal to the group's members (typing).
 type GroupSignal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1445,7 +1511,7 @@ type GroupSignal struct {
 
 func (x *GroupSignal) Reset() {
 	*x = GroupSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1523,7 @@ func (x *GroupSignal) String() string {
 func (*GroupSignal) ProtoMessage() {}
 
 func (x *GroupSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1536,7 @@ func (x *GroupSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSignal.ProtoReflect.Descriptor instead.
 func (*GroupSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GroupSignal) GetUser() string {
@@ -1497,7 +1563,7 @@ type MemberOf struct {
 
 func (x *MemberOf) Reset() {
 	*x = MemberOf{}
-	mi := &file_actorpb_actor_proto_msgTypes[26]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1575,7 @@ func (x *MemberOf) String() string {
 func (*MemberOf) ProtoMessage() {}
 
 func (x *MemberOf) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[26]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1588,7 @@ func (x *MemberOf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOf.ProtoReflect.Descriptor instead.
 func (*MemberOf) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{26}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MemberOf) GetUser() string {
@@ -1543,7 +1609,7 @@ type MemberOfResult struct {
 
 func (x *MemberOfResult) Reset() {
 	*x = MemberOfResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[27]
+	mi := &file_actorpb_actor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1621,7 @@ func (x *MemberOfResult) String() string {
 func (*MemberOfResult) ProtoMessage() {}
 
 func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[27]
+	mi := &file_actorpb_actor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1634,7 @@ func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOfResult.ProtoReflect.Descriptor instead.
 func (*MemberOfResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{27}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MemberOfResult) GetMember() bool {
@@ -1604,7 +1670,7 @@ type SignalDevices struct {
 
 func (x *SignalDevices) Reset() {
 	*x = SignalDevices{}
-	mi := &file_actorpb_actor_proto_msgTypes[28]
+	mi := &file_actorpb_actor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1682,7 @@ func (x *SignalDevices) String() string {
 func (*SignalDevices) ProtoMessage() {}
 
 func (x *SignalDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[28]
+	mi := &file_actorpb_actor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1695,7 @@ func (x *SignalDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalDevices.ProtoReflect.Descriptor instead.
 func (*SignalDevices) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{28}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SignalDevices) GetSignal() *clientpb.Signal {
@@ -1656,7 +1722,7 @@ type DeviceSignal struct {
 
 func (x *DeviceSignal) Reset() {
 	*x = DeviceSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[29]
+	mi := &file_actorpb_actor_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1734,7 @@ func (x *DeviceSignal) String() string {
 func (*DeviceSignal) ProtoMessage() {}
 
 func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[29]
+	mi := &file_actorpb_actor_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1747,7 @@ func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSignal.ProtoReflect.Descriptor instead.
 func (*DeviceSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{29}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeviceSignal) GetSignal() *clientpb.Signal {
@@ -1701,7 +1767,7 @@ type MutedChanged struct {
 
 func (x *MutedChanged) Reset() {
 	*x = MutedChanged{}
-	mi := &file_actorpb_actor_proto_msgTypes[30]
+	mi := &file_actorpb_actor_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1779,7 @@ func (x *MutedChanged) String() string {
 func (*MutedChanged) ProtoMessage() {}
 
 func (x *MutedChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[30]
+	mi := &file_actorpb_actor_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1792,7 @@ func (x *MutedChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutedChanged.ProtoReflect.Descriptor instead.
 func (*MutedChanged) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{30}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *MutedChanged) GetMuted() []string {
@@ -1748,7 +1814,7 @@ type AdminSetProfile struct {
 
 func (x *AdminSetProfile) Reset() {
 	*x = AdminSetProfile{}
-	mi := &file_actorpb_actor_proto_msgTypes[31]
+	mi := &file_actorpb_actor_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1826,7 @@ func (x *AdminSetProfile) String() string {
 func (*AdminSetProfile) ProtoMessage() {}
 
 func (x *AdminSetProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[31]
+	mi := &file_actorpb_actor_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1839,7 @@ func (x *AdminSetProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetProfile.ProtoReflect.Descriptor instead.
 func (*AdminSetProfile) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{31}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AdminSetProfile) GetSet() *clientpb.SetProfile {
@@ -1882,9 +1948,15 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"request_id\x18\x05 \x01(\x04R\trequestId\"6\n" +
 	"\tGroupRead\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x15\n" +
-	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"8\n" +
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"X\n" +
 	"\vGroupRecall\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x15\n" +
+	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\x12\x1e\n" +
+	"\n" +
+	"moderation\x18\x03 \x01(\bR\n" +
+	"moderation\"M\n" +
+	"\vAdminRecall\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x15\n" +
 	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\"M\n" +
 	"\vGroupSignal\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12*\n" +
@@ -1917,7 +1989,7 @@ func file_actorpb_actor_proto_rawDescGZIP() []byte {
 	return file_actorpb_actor_proto_rawDescData
 }
 
-var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_actorpb_actor_proto_goTypes = []any{
 	(*PID)(nil),                   // 0: actorim.actor.v1.PID
 	(*Attach)(nil),                // 1: actorim.actor.v1.Attach
@@ -1944,48 +2016,49 @@ var file_actorpb_actor_proto_goTypes = []any{
 	(*GroupSend)(nil),             // 22: actorim.actor.v1.GroupSend
 	(*GroupRead)(nil),             // 23: actorim.actor.v1.GroupRead
 	(*GroupRecall)(nil),           // 24: actorim.actor.v1.GroupRecall
-	(*GroupSignal)(nil),           // 25: actorim.actor.v1.GroupSignal
-	(*MemberOf)(nil),              // 26: actorim.actor.v1.MemberOf
-	(*MemberOfResult)(nil),        // 27: actorim.actor.v1.MemberOfResult
-	(*SignalDevices)(nil),         // 28: actorim.actor.v1.SignalDevices
-	(*DeviceSignal)(nil),          // 29: actorim.actor.v1.DeviceSignal
-	(*MutedChanged)(nil),          // 30: actorim.actor.v1.MutedChanged
-	(*AdminSetProfile)(nil),       // 31: actorim.actor.v1.AdminSetProfile
-	(clientpb.Platform)(0),        // 32: actorim.v1.Platform
-	(*clientpb.Error)(nil),        // 33: actorim.v1.Error
-	(*clientpb.Send)(nil),         // 34: actorim.v1.Send
-	(*clientpb.SendAck)(nil),      // 35: actorim.v1.SendAck
-	(*clientpb.Entry)(nil),        // 36: actorim.v1.Entry
-	(clientpb.KickReason)(0),      // 37: actorim.v1.KickReason
-	(*clientpb.Frame)(nil),        // 38: actorim.v1.Frame
-	(*clientpb.Result)(nil),       // 39: actorim.v1.Result
-	(*clientpb.GroupRequest)(nil), // 40: actorim.v1.GroupRequest
-	(*clientpb.Signal)(nil),       // 41: actorim.v1.Signal
-	(*clientpb.SetProfile)(nil),   // 42: actorim.v1.SetProfile
+	(*AdminRecall)(nil),           // 25: actorim.actor.v1.AdminRecall
+	(*GroupSignal)(nil),           // 26: actorim.actor.v1.GroupSignal
+	(*MemberOf)(nil),              // 27: actorim.actor.v1.MemberOf
+	(*MemberOfResult)(nil),        // 28: actorim.actor.v1.MemberOfResult
+	(*SignalDevices)(nil),         // 29: actorim.actor.v1.SignalDevices
+	(*DeviceSignal)(nil),          // 30: actorim.actor.v1.DeviceSignal
+	(*MutedChanged)(nil),          // 31: actorim.actor.v1.MutedChanged
+	(*AdminSetProfile)(nil),       // 32: actorim.actor.v1.AdminSetProfile
+	(clientpb.Platform)(0),        // 33: actorim.v1.Platform
+	(*clientpb.Error)(nil),        // 34: actorim.v1.Error
+	(*clientpb.Send)(nil),         // 35: actorim.v1.Send
+	(*clientpb.SendAck)(nil),      // 36: actorim.v1.SendAck
+	(*clientpb.Entry)(nil),        // 37: actorim.v1.Entry
+	(clientpb.KickReason)(0),      // 38: actorim.v1.KickReason
+	(*clientpb.Frame)(nil),        // 39: actorim.v1.Frame
+	(*clientpb.Result)(nil),       // 40: actorim.v1.Result
+	(*clientpb.GroupRequest)(nil), // 41: actorim.v1.GroupRequest
+	(*clientpb.Signal)(nil),       // 42: actorim.v1.Signal
+	(*clientpb.SetProfile)(nil),   // 43: actorim.v1.SetProfile
 }
 var file_actorpb_actor_proto_depIdxs = []int32{
-	32, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
+	33, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
 	0,  // 1: actorim.actor.v1.Attach.conn:type_name -> actorim.actor.v1.PID
-	33, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
-	34, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
-	35, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
-	33, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
-	36, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
-	36, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
-	37, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
-	33, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
-	33, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
-	33, // 11: actorim.actor.v1.KickResult.error:type_name -> actorim.v1.Error
-	33, // 12: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
-	38, // 13: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
-	39, // 14: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
-	33, // 15: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
-	40, // 16: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
-	34, // 17: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
-	41, // 18: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
-	41, // 19: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
-	41, // 20: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
-	42, // 21: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
+	34, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
+	35, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
+	36, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
+	34, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
+	37, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
+	37, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
+	38, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
+	34, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
+	34, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
+	34, // 11: actorim.actor.v1.KickResult.error:type_name -> actorim.v1.Error
+	34, // 12: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
+	39, // 13: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
+	40, // 14: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
+	34, // 15: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
+	41, // 16: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
+	35, // 17: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
+	42, // 18: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
+	42, // 19: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
+	42, // 20: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
+	43, // 21: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
 	22, // [22:22] is the sub-list for method output_type
 	22, // [22:22] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
@@ -2004,7 +2077,7 @@ func file_actorpb_actor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorpb_actor_proto_rawDesc), len(file_actorpb_actor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,88 @@
+package actors
+
+import (
+	"context"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"actorim/ids"
+	"actorim/protos/actorpb"
+	"actorim/protos/clientpb"
+)
+
+// moderator is the actor of the events of a message the server removed
+// (the admin API): no user id starts with '#'.
+const moderator = "#moderator"
+
+// DeleteMessage removes message msgID of a conversation for everyone, as
+// moderation (the admin API): it is recalled as its sender could, without
+// the time window, and every participant's devices get the EVENT_RECALLED
+// event with actor "#moderator"; sync and history show it recalled, without
+// content, from then on. The conversation is app's (empty: the default
+// app); an unknown message is ERR_NOT_FOUND, one removed already is no
+// error.
+func (s *Service) DeleteMessage(ctx context.Context, app, conversationID string, msgID uint64) *clientpb.Error {
+	d := s.d.forApp(app)
+	c, err := ids.Parse(conversationID)
+	switch {
+	case err != nil:
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "bad conversation id")
+	case c.System != "":
+		return clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "broadcasts are not deleted one by one")
+	case msgID == 0:
+		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "bad message id")
+	}
+	var res any
+	if c.Group != "" {
+		res, err = d.member.Request(ctx, c.Group, KindGroup, &actorpb.GroupRecall{User: moderator, MsgId: msgID, Moderation: true})
+	} else {
+		if e := d.requireAccount(ctx, c.A); e != nil {
+			return e
+		}
+		res, err = d.member.Request(ctx, c.A, KindUser, &actorpb.AdminRecall{ConversationId: conversationID, MsgId: msgID})
+	}
+	if err != nil {
+		return errNoAnswer
+	}
+	r, ok := res.(*actorpb.OpResult)
+	if !ok {
+		return clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
+	}
+	return r.GetError()
+}
+
+// onAdminRecall recalls a private message of this user's for everyone
+// (Service.DeleteMessage): the message is in this user's timeline, sent by
+// either participant.
+func (g *userGrain) onAdminRecall(ctx actor.Context, m *actorpb.AdminRecall) *actorpb.OpResult {
+	conv := m.GetConversationId()
+	msg, res := g.ownMessage(conv, m.GetMsgId())
+	if res != nil {
+		return res
+	}
+	if msg == nil {
+		return opError(clientpb.ErrorCode_ERR_NOT_FOUND, "no such message in this conversation")
+	}
+	if done, res := g.d.recalled(conv, msg.GetId()); res != nil || done {
+		return res
+	}
+	if res := g.d.markRecalled(conv, msg.GetId()); res != nil {
+		return res
+	}
+	other := msg.GetTo()
+	if other == g.id {
+		other = msg.GetFrom()
+	}
+	timelines := []string{g.id, other}
+	if other == g.id {
+		timelines = timelines[:1]
+	}
+	entries, err := g.d.appendEvent(conv, clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, g.id, other,
+		&clientpb.Event{Type: clientpb.EventType_EVENT_RECALLED, Actor: moderator, Users: []string{msg.GetFrom()}, MsgId: msg.GetId()}, timelines)
+	if err != nil {
+		return failed(errStoreUnavailable)
+	}
+	g.notify(ctx, entries[:1], "")
+	g.d.deliverEntries(ctx, g.id, timelines, entries, "")
+	return nil
+}
