@@ -192,6 +192,50 @@ func TestAdminUsersDisable(t *testing.T) {
 	}
 }
 
+// TestAdminUsersCluster: over Redis, with a user's devices on two nodes of
+// a cluster, a disable asked of one node kicks them on both (the user grain
+// does it) and the other node refuses the user's logins; a kick asked of
+// the other node closes a device on the first; the listing is the app's.
+func TestAdminUsersCluster(t *testing.T) {
+	c := startCluster(t, 2)
+	n, m := c.nodes[0].node(), c.nodes[1].node()
+	app := newAppID("ca")
+	n.createApp(t, app, apps.Settings{})
+	tok := n.appUser(t, app, "cleo")
+	n.appUser(t, app, "cato")
+	n.appUser(t, "", "cleo")
+	if got := userIDs(listAll(t, m.adminHTTP(t, app), 1)); !slices.Equal(got, []string{"cato", "cleo"}) {
+		t.Fatalf("app %s's users over Redis: %v", app, got)
+	}
+
+	here, there := n.connectToken(t, tok, "cleo", "here"), m.connectToken(t, tok, "cleo", "there")
+	if kicked, err := m.adminHTTP(t, app).Kick(ctx(t), "cleo", "here"); err != nil || kicked != 1 {
+		t.Fatalf("kick through the other node: %d %v", kicked, err)
+	}
+	requireKicked(t, here, clientpb.KickReason_KICK_REASON_ADMIN)
+	requireAlive(t, there)
+
+	here = n.connectToken(t, tok, "cleo", "here")
+	if kicked, err := n.adminHTTP(t, app).DisableUser(ctx(t), "cleo"); err != nil || kicked != 2 {
+		t.Fatalf("disable: %d %v, want 2 kicked", kicked, err)
+	}
+	requireKickedWith(t, here, clientpb.CloseUnauthenticated, clientpb.KickReason_KICK_REASON_DISABLED)
+	requireKickedWith(t, there, clientpb.CloseUnauthenticated, clientpb.KickReason_KICK_REASON_DISABLED)
+	if err := m.tryLogin(t, tok); client.CodeOf(err) != clientpb.ErrorCode_ERR_FORBIDDEN {
+		t.Fatalf("login on the other node: %v, want ERR_FORBIDDEN", err)
+	}
+	if _, err := (&client.HTTP{BaseURL: m.http, App: app}).Login(ctx(t), "cleo", "password-cleo"); client.CodeOf(err) != clientpb.ErrorCode_ERR_FORBIDDEN {
+		t.Fatalf("password login on the other node: %v, want ERR_FORBIDDEN", err)
+	}
+	if _, err := (&client.HTTP{BaseURL: m.http}).Login(ctx(t), "cleo", "password-cleo"); err != nil {
+		t.Fatalf("the default app's cleo: %v", err)
+	}
+	if err := m.adminHTTP(t, app).EnableUser(ctx(t), "cleo"); err != nil {
+		t.Fatal(err)
+	}
+	requireAlive(t, n.connectToken(t, tok, "cleo", "here"))
+}
+
 // TestAdminUsersKick: a kick closes one device (Kick with
 // KICK_REASON_ADMIN, close 4003) and leaves the others, or closes all; the
 // device may log in again.
