@@ -49,9 +49,10 @@ func runBeforeSend(ctx context.Context, name string, w *workload, cfg Config) (*
 		}
 	}
 	progressf(cfg.Progress, "webhook: app %s-hook, before-send answered after %v by %s\n", cfg.RunID, cfg.BeforeSendDelay, recv.url)
-	// The node waits at most this long for an answer; fail-closed, so a
-	// failed call shows as a send error instead of passing unnoticed.
-	timeout := min(10*time.Second, time.Second+2*cfg.BeforeSendDelay)
+	// The node waits at most this long for an answer (its default, 2 s,
+	// unless the delay asks for more); fail-closed, so a failed call shows
+	// as a send error instead of passing unnoticed.
+	timeout := min(10*time.Second, max(2*time.Second, time.Second+2*cfg.BeforeSendDelay))
 	r, err := runOn(ctx, name, w, cfg, func(ctx context.Context, c *Config) error {
 		a, err := createBenchApp(ctx, c, c.RunID+"-hook", apps.Settings{Webhook: apps.Webhook{URL: recv.url, BeforeSend: true,
 			Events:    []string{hooks.EventBeforeSend}, // no after-the-fact events: their queue is not what is measured
@@ -108,7 +109,7 @@ func createBenchApp(ctx context.Context, c *Config, id string, s apps.Settings) 
 	}
 	base := c.AdminURL
 	if base == "" {
-		if base, err = httpURL(c.Targets[0], ""); err != nil {
+		if base, err = httpBase(c.Targets[0]); err != nil {
 			return apps.App{}, err
 		}
 	}
