@@ -305,7 +305,7 @@ func runOn(ctx context.Context, name string, w *workload, cfg Config, prepare fu
 	if len(cfg.Targets) == 0 {
 		return nil, errors.New("loadgen: no target: give --target URL or --spawn")
 	}
-	if cfg.Secret == "" {
+	if cfg.Secret == "" && prepare == nil { // prepare (an app of the run's own) brings its secret
 		return nil, errors.New("loadgen: no secret to mint tokens: give --secret, --secret-file (a standalone node's <data>/auth.secret) or --spawn")
 	}
 	if len(pb.pids) == 0 {
