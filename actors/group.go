@@ -228,6 +228,12 @@ func (g *groupGrain) info() *clientpb.GroupInfo {
 
 func (g *groupGrain) onOp(ctx actor.Context, m *actorpb.GroupOp) *actorpb.OpResult {
 	user, req := m.GetUser(), m.GetRequest()
+	if m.GetAsOwner() {
+		if g.st == nil {
+			return failed(errNoGroup)
+		}
+		user = g.st.GetInfo().GetOwner()
+	}
 	if c, ok := req.GetOp().(*clientpb.GroupRequest_Create_); ok {
 		return g.create(ctx, user, c.Create)
 	}

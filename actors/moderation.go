@@ -86,3 +86,41 @@ func (g *userGrain) onAdminRecall(ctx actor.Context, m *actorpb.AdminRecall) *ac
 	g.d.deliverEntries(ctx, g.id, timelines, entries, "")
 	return nil
 }
+
+// GroupOp performs a group request for the app server (the admin API):
+// as user as (a user of app, who must exist), or, with as empty, with the
+// authority of the group's owner, so that the app server can manage any
+// group (members, roles, dissolve) as its owner would. The events it makes
+// name the acting user (the owner). Creating a group needs as, its owner.
+func (s *Service) GroupOp(ctx context.Context, app, groupID, as string, req *clientpb.GroupRequest) (*clientpb.Result, *clientpb.Error) {
+	d := s.d.forApp(app)
+	if !ids.ValidUser(groupID) {
+		return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "bad group id")
+	}
+	op := &actorpb.GroupOp{User: as, Request: req, AsOwner: as == ""}
+	if as != "" {
+		if !ids.ValidUser(as) {
+			return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "bad user id in as")
+		}
+		if e := d.requireAccount(ctx, as); e != nil {
+			return nil, e
+		}
+	} else if _, ok := req.GetOp().(*clientpb.GroupRequest_Create_); ok {
+		return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "create: name the owner (as)")
+	}
+	res, err := d.member.Request(ctx, groupID, KindGroup, op)
+	if err != nil {
+		return nil, errNoAnswer
+	}
+	r, ok := res.(*actorpb.OpResult)
+	switch {
+	case !ok:
+		return nil, clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
+	case r.GetError() != nil:
+		return nil, r.GetError()
+	}
+	if r.GetResult() == nil {
+		return &clientpb.Result{}, nil
+	}
+	return r.GetResult(), nil
+}

@@ -4,6 +4,7 @@
 //
 //	imbench pairs --spawn                                   1,000 private-chat pairs against a node it starts
 //	imbench pairs --target ws://127.0.0.1:8080/ws --secret-file data/auth.secret --rate 10000
+//	imbench pairs --spawn --webhook-before-send 1ms          a before-send webhook answering in 1 ms, against none: vs_ref
 //	imbench idle --spawn --conns 15000                      RSS per idle connection
 //	imbench login-storm --spawn --users 5000                logins per second
 //	imbench reconnect-storm --spawn --devices 2000          everyone drops and resumes at once
@@ -32,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -108,6 +110,7 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 		nodeArgs   list
 		nodePIDs   list
 		secretFile = fs.String("secret-file", "", "read the nodes' token secret from this `file` (a standalone node's <data>/auth.secret)")
+		adminFile  = fs.String("admin-secret-file", "", "read the nodes' admin secret from this `file`, for workloads that use the admin API (default $ACTORIM_ADMIN_SECRET)")
 		sourceIPs  = fs.String("source-ips", "", "bind client sockets to these local `addresses`, round robin: a list and/or ranges like 127.0.0.2-127.0.0.9 "+
 			"(default: 127.0.0.2, .3, ... when the targets are on loopback and more than 20,000 sockets are needed)")
 		asJSON = fs.Bool("json", false, "print the report as one JSON object")
@@ -134,6 +137,11 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 		fs.Float64Var(&cfg.Rate, "rate", d.Rate, "open loop: total messages/s, latency measured from each message's scheduled time (default: closed loop)")
 		fs.IntVar(&cfg.Inflight, "inflight", d.Inflight, "closed loop: unacknowledged sends per sender (pipelined)")
 		fs.DurationVar(&cfg.AckDelay, "ack-delay", d.AckDelay, "receivers acknowledge pushes this long after the first unacknowledged one")
+		fs.Var(beforeSendFlag{&cfg}, "webhook-before-send", "run in a fresh app whose before-send webhook (a receiver in imbench) answers allow after this `delay` (e.g. 1ms), "+
+			"after a reference run in a fresh app without a webhook; the report gives the ratio (vs_ref)")
+		fs.BoolVar(&cfg.NoReference, "no-reference", false, "with --webhook-before-send: skip the reference run")
+		fs.StringVar(&cfg.WebhookListen, "webhook-listen", "", "with --webhook-before-send: the receiver's `address`, which the node must reach (default 127.0.0.1 on a free port)")
+		fs.StringVar(&cfg.AdminURL, "admin-url", "", "the admin API's base `URL`, for --webhook-before-send (default the first target's)")
 	}
 	switch name {
 	case "pairs":
@@ -201,6 +209,15 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 			if cfg.Secret == "" {
 				cfg.Secret = os.Getenv("ACTORIM_AUTH_SECRET") // as imnode reads it
 			}
+			if *adminFile != "" {
+				b, err := os.ReadFile(*adminFile)
+				if err != nil {
+					return err
+				}
+				cfg.AdminSecret = strings.TrimSpace(string(b))
+			} else {
+				cfg.AdminSecret = os.Getenv("ACTORIM_ADMIN_SECRET")
+			}
 			if *sourceIPs != "" {
 				ips, err := loadgen.ParseSourceIPs(*sourceIPs)
 				if err != nil {
@@ -247,6 +264,28 @@ func (l *list) Set(s string) error {
 			*l = append(*l, v)
 		}
 	}
+	return nil
+}
+
+// beforeSendFlag is --webhook-before-send: a delay, which turns the mode
+// on (0s too: an immediate answer).
+type beforeSendFlag struct{ c *loadgen.Config }
+
+// String implements flag.Value.
+func (f beforeSendFlag) String() string {
+	if f.c == nil || !f.c.BeforeSend {
+		return ""
+	}
+	return f.c.BeforeSendDelay.String()
+}
+
+// Set implements flag.Value.
+func (f beforeSendFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("a delay such as 1ms, not %q", s)
+	}
+	f.c.BeforeSend, f.c.BeforeSendDelay = true, d
 	return nil
 }
 

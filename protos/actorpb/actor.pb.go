@@ -1199,9 +1199,12 @@ func (x *OpResult) GetError() *clientpb.Error {
 // GroupOp carries a group request to the group grain on behalf of an
 // authenticated user (connection or user grain to group grain).
 type GroupOp struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	Request       *clientpb.GroupRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	User    string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Request *clientpb.GroupRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	// as_owner: the app server acts with the owner's authority (the admin
+	// API); user is then ignored and the group's owner acts.
+	AsOwner       bool `protobuf:"varint,3,opt,name=as_owner,json=asOwner,proto3" json:"as_owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1248,6 +1251,13 @@ func (x *GroupOp) GetRequest() *clientpb.GroupRequest {
 		return x.Request
 	}
 	return nil
+}
+
+func (x *GroupOp) GetAsOwner() bool {
+	if x != nil {
+		return x.AsOwner
+	}
+	return false
 }
 
 // GroupSend is a member's message to the group (connection to group grain),
@@ -1934,10 +1944,11 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\x05frame\x18\x03 \x01(\v2\x11.actorim.v1.FrameR\x05frame\"_\n" +
 	"\bOpResult\x12*\n" +
 	"\x06result\x18\x01 \x01(\v2\x12.actorim.v1.ResultR\x06result\x12'\n" +
-	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"Q\n" +
+	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"l\n" +
 	"\aGroupOp\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x122\n" +
-	"\arequest\x18\x02 \x01(\v2\x18.actorim.v1.GroupRequestR\arequest\"\xa0\x01\n" +
+	"\arequest\x18\x02 \x01(\v2\x18.actorim.v1.GroupRequestR\arequest\x12\x19\n" +
+	"\bas_owner\x18\x03 \x01(\bR\aasOwner\"\xa0\x01\n" +
 	"\tGroupSend\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x1d\n" +

@@ -21,6 +21,7 @@ type dialer struct {
 	targets []string
 	ips     []netip.Addr
 	tokens  *auth.Tokens
+	app     string // empty: the default app
 	json    bool
 	timeout time.Duration
 	st      *stats
@@ -31,7 +32,17 @@ func newDialer(cfg *Config, st *stats) (*dialer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: secret: %w", err)
 	}
-	return &dialer{targets: cfg.Targets, ips: cfg.SourceIPs, tokens: tokens, json: cfg.JSON, timeout: cfg.Timeout, st: st}, nil
+	return &dialer{targets: cfg.Targets, ips: cfg.SourceIPs, tokens: tokens, app: cfg.App, json: cfg.JSON, timeout: cfg.Timeout, st: st}, nil
+}
+
+// token mints a token for user of the run's app, as its app server would.
+func (d *dialer) token(user string) (string, error) {
+	if d.app == "" {
+		tok, _, err := d.tokens.Issue(user, false)
+		return tok, err
+	}
+	tok, _, err := d.tokens.IssueApp(d.app, user, 24*time.Hour)
+	return tok, err
 }
 
 func ignorePush(*clientpb.Push) {}
@@ -51,7 +62,7 @@ func (d *dialer) connect(ctx context.Context, op string, idx int, user, device s
 		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: d.ips[idx%len(d.ips)].AsSlice()}}
 		opts.NetDial = nd.DialContext
 	}
-	tok, _, err := d.tokens.Issue(user, false)
+	tok, err := d.token(user)
 	if err != nil {
 		return nil, err
 	}

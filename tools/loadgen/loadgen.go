@@ -129,6 +129,26 @@ type Config struct {
 	// decodes for a thumbnail, instead of random bytes it only stores.
 	Images bool
 
+	// App, when set, is the app (tenant) the test users belong to; Secret
+	// is then that app's token secret. Set by Run for BeforeSend.
+	App string
+	// BeforeSend runs the workload (pairs, mix) in a fresh app whose
+	// before-send webhook is a receiver in this process, which verifies
+	// each call's signature and answers allow after BeforeSendDelay; and,
+	// unless NoReference, first the same workload in a fresh app without a
+	// webhook, as the reference the report compares with (see
+	// webhook.go). It needs the admin API: AdminSecret, or Spawn.
+	BeforeSend      bool
+	BeforeSendDelay time.Duration
+	NoReference     bool `json:"-"`
+	// WebhookListen is the receiver's address; the node must reach it
+	// there. Default 127.0.0.1:0 (a free port).
+	WebhookListen string `json:"-"`
+	// AdminSecret signs admin tokens (the nodes' admin secret); AdminURL is
+	// where the admin API answers (default the first target's HTTP address).
+	AdminSecret string `json:"-"`
+	AdminURL    string `json:"-"`
+
 	// Progress receives a progress line every second (nil: none).
 	Progress io.Writer `json:"-"`
 	// WorkerCommand starts a worker process; default this executable. Its
@@ -250,6 +270,15 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 	if err := w.check(&cfg); err != nil {
 		return nil, err
 	}
+	if cfg.BeforeSend {
+		return runBeforeSend(ctx, name, w, cfg)
+	}
+	return runOn(ctx, name, w, cfg, nil)
+}
+
+// runOn runs one workload on its nodes; prepare, when set, is called once
+// the nodes are known (spawned) and before any client starts.
+func runOn(ctx context.Context, name string, w *workload, cfg Config, prepare func(context.Context, *Config) error) (*Report, error) {
 	sockets, per := w.sockets(&cfg), filesPerProcess()
 	procs := cfg.Procs
 	if procs <= 0 {
@@ -270,13 +299,13 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer node.stop()
-		cfg.Targets, cfg.Secret = []string{"ws://" + node.Addr() + "/ws"}, node.secret
+		cfg.Targets, cfg.Secret, cfg.AdminSecret = []string{"ws://" + node.Addr() + "/ws"}, node.secret, node.adminSecret
 		pb.pids = []int{node.Pid()}
 	}
 	if len(cfg.Targets) == 0 {
 		return nil, errors.New("loadgen: no target: give --target URL or --spawn")
 	}
-	if cfg.Secret == "" {
+	if cfg.Secret == "" && prepare == nil { // prepare (an app of the run's own) brings its secret
 		return nil, errors.New("loadgen: no secret to mint tokens: give --secret, --secret-file (a standalone node's <data>/auth.secret) or --spawn")
 	}
 	if len(pb.pids) == 0 {
@@ -292,6 +321,11 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 	}
 	if len(cfg.SourceIPs) == 0 {
 		cfg.SourceIPs = autoSourceIPs(cfg.Targets, sockets)
+	}
+	if prepare != nil {
+		if err := prepare(ctx, &cfg); err != nil {
+			return nil, err
+		}
 	}
 
 	before := pb.sample()

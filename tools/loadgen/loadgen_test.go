@@ -24,7 +24,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const secret = "loadgen-test-secret-0123456789abcdef"
+const (
+	secret      = "loadgen-test-secret-0123456789abcdef"
+	adminSecret = "loadgen-test-admin-secret-0123456789ab"
+)
 
 // startNode runs a node in the test process with its limits lifted as
 // imbench --spawn lifts them: send and request rates (a fan-out sender
@@ -33,7 +36,7 @@ const secret = "loadgen-test-secret-0123456789abcdef"
 func startNode(t *testing.T) string {
 	t.Helper()
 	n, err := node.Start(context.Background(), node.Config{
-		Listen: "127.0.0.1:0", DataDir: t.TempDir(), AuthSecret: secret,
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), AuthSecret: secret, AdminSecret: adminSecret,
 		Gateway: gateway.Config{SendRate: 1e6, SendBurst: 1e6, RequestRate: 1e6, RequestBurst: 1e6},
 		Actors: actors.Config{PushRetryMin: 500 * time.Millisecond, PushRetryMax: 2 * time.Second,
 			WriteBudget: 1 << 40, WriteBurst: 1 << 40},
@@ -91,6 +94,22 @@ func TestWorkloads(t *testing.T) {
 		}
 		if r.Latency["send_delivery"].Count == 0 || r.Latency["send_ack"].P50 <= 0 || !r.Marks["end"].Node.OK {
 			t.Fatalf("latency %+v, marks %+v", r.Latency, r.Marks)
+		}
+	})
+
+	// Two apps on one node, the second with the before-send webhook; two
+	// processes, so that the workers mint tokens for the app as well.
+	t.Run("pairs/webhook-before-send", func(t *testing.T) {
+		cfg := config(target)
+		cfg.Pairs, cfg.Procs, cfg.AdminSecret = 10, 2, adminSecret
+		cfg.BeforeSend, cfg.BeforeSendDelay = true, time.Millisecond
+		r := run(t, "pairs", cfg)
+		f := r.Figures
+		if r.Reference == nil || !r.Reference.Passed || r.Reference.Messages.Delivered == 0 || f["vs_ref"] <= 0 {
+			t.Fatalf("reference %+v, figures %v", r.Reference, f)
+		}
+		if m := r.Messages; f["webhook_calls"] != float64(m.Acked) || f["webhook_bad_signatures"] != 0 || f["webhook_connections"] < 1 {
+			t.Fatalf("messages %+v, figures %v", m, f)
 		}
 	})
 

@@ -115,7 +115,7 @@ func runMedia(ctx context.Context, e *env) error {
 	}
 	for i := lo; i < hi; i++ {
 		user := fmt.Sprintf("%s-%d-m", cfg.RunID, i)
-		tok, _, err := e.dial.tokens.Issue(user, false)
+		tok, err := e.dial.token(user)
 		if err != nil {
 			return err
 		}

@@ -23,6 +23,8 @@ type spawned struct {
 	*nodeproc.Process
 	dir    string
 	secret string
+	// adminSecret signs admin tokens for the node's admin API.
+	adminSecret string
 }
 
 // spawnNode starts a standalone imnode (bin, or one built from the module in
@@ -43,17 +45,15 @@ func spawnNode(ctx context.Context, bin string, extra []string, stderr io.Writer
 	if err != nil {
 		return fail(err)
 	}
-	var raw [24]byte
-	_, _ = rand.Read(raw[:])
-	secret := hex.EncodeToString(raw[:])
+	secret, adminSecret := randomSecret(), randomSecret()
 	args := append([]string{"--send-rate", "1000000", "--send-burst", "1000000", "--request-rate", "1000000", "--request-burst", "1000000",
 		"--write-budget", "1099511627776", "--write-burst", "1099511627776", "--log-level", "warn"}, extra...)
 	p, err := nodeproc.Start(nodeproc.Config{Bin: bin, DataDir: filepath.Join(dir, "data"), Listen: addr, Args: args,
-		AuthSecret: secret, Output: stderr})
+		AuthSecret: secret, AdminSecret: adminSecret, Output: stderr})
 	if err != nil {
 		return fail(fmt.Errorf("loadgen: start imnode: %w", err))
 	}
-	s := &spawned{Process: p, dir: dir, secret: secret}
+	s := &spawned{Process: p, dir: dir, secret: secret, adminSecret: adminSecret}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := p.WaitReady(rctx); err != nil {
@@ -61,6 +61,12 @@ func spawnNode(ctx context.Context, bin string, extra []string, stderr io.Writer
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	return s, nil
+}
+
+func randomSecret() string {
+	var raw [24]byte
+	_, _ = rand.Read(raw[:])
+	return hex.EncodeToString(raw[:])
 }
 
 // stop shuts the node down (killing it if it takes long) and removes its data.

@@ -1,0 +1,184 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"actorim/apps"
+	"actorim/auth"
+	"actorim/client"
+	"actorim/hooks"
+)
+
+// The before-send webhook mode (Config.BeforeSend): the workload runs in a
+// fresh app whose webhook is hookReceiver, after a reference run of the
+// same workload in a fresh app without one. With Spawn each run has a
+// node of its own; against targets both share the nodes, in two apps.
+
+// runBeforeSend runs the reference, then the webhook run, and returns the
+// webhook run's report with the reference beside it.
+func runBeforeSend(ctx context.Context, name string, w *workload, cfg Config) (*Report, error) {
+	if name != "pairs" && name != "mix" {
+		return nil, fmt.Errorf("loadgen: --webhook-before-send works with pairs and mix, not %s", name)
+	}
+	if !cfg.Spawn && cfg.AdminSecret == "" {
+		return nil, errors.New("loadgen: --webhook-before-send creates apps through the admin API: give --admin-secret-file (or $ACTORIM_ADMIN_SECRET) or --spawn")
+	}
+	recv, err := startHookReceiver(cfg.WebhookListen, cfg.BeforeSendDelay)
+	if err != nil {
+		return nil, err
+	}
+	defer recv.close()
+
+	var ref *Report
+	if !cfg.NoReference {
+		rc := cfg
+		rc.BeforeSend = false
+		progressf(cfg.Progress, "reference: app %s-ref, no webhook\n", cfg.RunID)
+		if ref, err = runOn(ctx, name, w, rc, func(ctx context.Context, c *Config) error {
+			_, err := createBenchApp(ctx, c, c.RunID+"-ref", apps.Settings{})
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("reference: %w", err)
+		}
+	}
+	progressf(cfg.Progress, "webhook: app %s-hook, before-send answered after %v by %s\n", cfg.RunID, cfg.BeforeSendDelay, recv.url)
+	// The node waits at most this long for an answer (its default, 2 s,
+	// unless the delay asks for more); fail-closed, so a failed call shows
+	// as a send error instead of passing unnoticed.
+	timeout := min(10*time.Second, max(2*time.Second, time.Second+2*cfg.BeforeSendDelay))
+	r, err := runOn(ctx, name, w, cfg, func(ctx context.Context, c *Config) error {
+		a, err := createBenchApp(ctx, c, c.RunID+"-hook", apps.Settings{Webhook: apps.Webhook{URL: recv.url, BeforeSend: true,
+			Events:    []string{hooks.EventBeforeSend}, // no after-the-fact events: their queue is not what is measured
+			TimeoutMs: int(timeout / time.Millisecond)}})
+		if err != nil {
+			return err
+		}
+		if len(a.WebhookSecrets) == 0 {
+			return fmt.Errorf("loadgen: app %s has no webhook secret", a.ID)
+		}
+		recv.secret.Store(&a.WebhookSecrets[0])
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.Setup += fmt.Sprintf("; users in a fresh app whose before-send webhook (a receiver in imbench, signature checked) answers allow after %v", cfg.BeforeSendDelay)
+	r.Figures["webhook_calls"] = float64(recv.calls.Load())
+	r.Figures["webhook_bad_signatures"] = float64(recv.bad.Load())
+	r.Figures["webhook_connections"] = float64(recv.conns.Load())
+	if ref != nil {
+		r.Reference = ref
+		r.Figures["ref_delivered_per_s"] = ref.Window.Throughput
+		r.Figures["ref_node_cpu_s_per_million"] = ref.Node.CPUPerMillion
+		r.Figures["ref_client_cpu_s_per_million"] = ref.Client.CPUPerMillion
+		if ref.Window.Throughput > 0 {
+			r.Figures["vs_ref"] = round(r.Window.Throughput/ref.Window.Throughput, 3)
+		}
+		if ref.Node.CPUPerMillion > 0 {
+			r.Figures["node_cpu_vs_ref"] = round(r.Node.CPUPerMillion/ref.Node.CPUPerMillion, 3)
+		}
+		r.Passed = r.Passed && ref.Passed
+		r.Summary = "reference " + ref.Summary + "; webhook " + r.Summary
+	}
+	return r, nil
+}
+
+func progressf(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format, args...)
+	}
+}
+
+// createBenchApp creates app id through the admin API and makes c's users
+// its users (c.App, c.Secret).
+func createBenchApp(ctx context.Context, c *Config, id string, s apps.Settings) (apps.App, error) {
+	admin, err := auth.NewTokens([]byte(c.AdminSecret), time.Hour)
+	if err != nil {
+		return apps.App{}, fmt.Errorf("loadgen: admin secret: %w", err)
+	}
+	tok, _, err := admin.Issue("imbench", true)
+	if err != nil {
+		return apps.App{}, err
+	}
+	base := c.AdminURL
+	if base == "" {
+		if base, err = httpBase(c.Targets[0]); err != nil {
+			return apps.App{}, err
+		}
+	}
+	hc := &client.HTTP{BaseURL: base, Token: tok, Client: &http.Client{Timeout: c.Timeout}}
+	a, err := hc.CreateApp(ctx, id, s)
+	if err != nil {
+		return apps.App{}, fmt.Errorf("loadgen: create app %s: %w", id, err)
+	}
+	if len(a.Secrets) == 0 {
+		return apps.App{}, fmt.Errorf("loadgen: app %s has no token secret", id)
+	}
+	c.App, c.Secret = a.ID, a.Secrets[0]
+	return a, nil
+}
+
+// hookReceiver is the app server's before-send endpoint: it checks each
+// call's signature with the app's webhook secret, waits delay (the app
+// server's own work) and allows the message. It counts calls, bad
+// signatures and the connections the node opened to it (a pooled client
+// opens few and keeps them).
+type hookReceiver struct {
+	url    string
+	delay  time.Duration
+	secret atomic.Pointer[string]
+	srv    *http.Server
+
+	calls, bad, conns atomic.Int64
+}
+
+func startHookReceiver(addr string, delay time.Duration) (*hookReceiver, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: webhook receiver: %w", err)
+	}
+	h := &hookReceiver{url: "http://" + ln.Addr().String() + "/before-send", delay: delay}
+	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				h.conns.Add(1)
+			}
+		}}
+	go func() { _ = h.srv.Serve(ln) }()
+	return h, nil
+}
+
+var allowBody = []byte(`{"action":"allow"}`)
+
+// ServeHTTP implements http.Handler.
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	secret := h.secret.Load()
+	if err != nil || secret == nil || hooks.Verify(r.Header.Get(hooks.HeaderSignature), body, *secret, 0, time.Now()) != nil {
+		h.bad.Add(1)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	h.calls.Add(1)
+	if h.delay > 0 {
+		time.Sleep(h.delay)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(allowBody)
+}
+
+func (h *hookReceiver) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = h.srv.Shutdown(ctx)
+}
