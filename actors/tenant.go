@@ -76,6 +76,9 @@ func (d *deps) forApp(app string) *deps {
 		if base.media != nil {
 			t.media = scopedMedia{sc}
 		}
+		if base.eraser != nil {
+			t.eraser = scopedEraser{sc}
+		}
 	}
 	if len(base.tenants.deps) >= maxTenants {
 		clear(base.tenants.deps)

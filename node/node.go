@@ -168,7 +168,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		undo = append(undo, func() { _ = arch.shutdown(context.Background()) })
 		cfg.Actors.Deliveries = arch
 	}
-	stores := actors.Stores{Accounts: hist, Timelines: hist, Sessions: hist, Records: hist, Sets: hist, Directory: hist}
+	stores := actors.Stores{Accounts: hist, Timelines: hist, Sessions: hist, Records: hist, Sets: hist, Directory: hist, Eraser: hist}
 	if cfg.mediaOn() {
 		stores.Media = hist
 	}
