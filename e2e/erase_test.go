@@ -39,7 +39,7 @@ func TestUserDeletion(t *testing.T) {
 		}
 		_ = os.RemoveAll(n.dir)
 	})
-	app, user := userDeletion(t, n)
+	app, user := userDeletion(t, n, nil)
 
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -75,20 +75,32 @@ func TestUserDeletion(t *testing.T) {
 // node's prefix) is SCANned afterwards.
 func TestUserDeletionRedis(t *testing.T) {
 	c := startCluster(t, 1)
-	app, user := userDeletion(t, c.nodes[0].node())
-
 	rdb := redis.NewClient(&redis.Options{Addr: c.infra.redis})
 	defer rdb.Close()
-	it := rdb.Scan(context.Background(), 0, c.prefix+"*", 1000).Iterator()
-	keys := 0
-	for it.Next(context.Background()) {
-		keys++
-		if k := it.Val(); namesErased(strings.TrimPrefix(k, c.prefix), app, user) {
-			t.Errorf("key %q names the erased %s:%s", k, app, user)
+	// named returns the keys under the node's prefix that name the user,
+	// and how many keys there are.
+	named := func(app, user string) (names []string, keys int) {
+		t.Helper()
+		it := rdb.Scan(context.Background(), 0, c.prefix+"*", 1000).Iterator()
+		for it.Next(context.Background()) {
+			keys++
+			if k := it.Val(); namesErased(strings.TrimPrefix(k, c.prefix), app, user) {
+				names = append(names, k)
+			}
 		}
+		if err := it.Err(); err != nil {
+			t.Fatalf("SCAN: %v", err)
+		}
+		return names, keys
 	}
-	if err := it.Err(); err != nil {
-		t.Fatalf("SCAN: %v", err)
+	app, user := userDeletion(t, c.nodes[0].node(), func(app, user string) {
+		if names, _ := named(app, user); len(names) < 5 {
+			t.Fatalf("before the deletion only %v name %s:%s: the search would miss what it looks for", names, app, user)
+		}
+	})
+	names, keys := named(app, user)
+	for _, k := range names {
+		t.Errorf("key %q names the erased %s:%s", k, app, user)
 	}
 	if keys == 0 {
 		t.Fatalf("no key under %q: wrong prefix?", c.prefix)
@@ -107,7 +119,8 @@ func namesErased(key, app, user string) bool {
 // userDeletion builds the user's world on n, erases the user, checks what
 // the others see, registers the id again and erases that fresh user too;
 // it returns the app and the user id for the caller's search of the store.
-func userDeletion(t *testing.T, n *testNode) (app, erasee string) {
+// before, when not nil, runs just before the first deletion.
+func userDeletion(t *testing.T, n *testNode, before func(app, user string)) (app, erasee string) {
 	app = newAppID("er")
 	n.createApp(t, app, apps.Settings{})
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
@@ -151,6 +164,9 @@ func userDeletion(t *testing.T, n *testNode) (app, erasee string) {
 		t.Fatalf("delete an unknown user: %v, want ERR_NOT_FOUND", err)
 	}
 
+	if before != nil {
+		before(app, erasee)
+	}
 	if err := admin.DeleteUser(ctx(t), erasee); err != nil {
 		t.Fatalf("delete %s: %v", erasee, err)
 	}
