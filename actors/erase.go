@@ -32,7 +32,8 @@ import (
 //  5. it removes the directory entry and deletes its records (us/, up/,
 //     uc/, ut/, pf/; keys.go);
 //  6. the store erases the account, timeline, counters, dedup keys and
-//     sessions (persistence.Eraser);
+//     sessions (persistence.Eraser), and the archive the user's rows when
+//     the app's ArchiveOnUserDelete is "delete";
 //  7. it deletes the marker.
 //
 // Messages the user sent stay in the timelines of those they were sent
@@ -44,10 +45,13 @@ type Eraser interface {
 	EraseUser(ctx context.Context, userID string) error
 }
 
-type scopedEraser struct{ scoped }
+type scopedEraser struct {
+	scoped
+	e Eraser // the node's
+}
 
 func (s scopedEraser) EraseUser(ctx context.Context, userID string) error {
-	return s.d.eraser.EraseUser(ctx, s.q(userID))
+	return s.e.EraseUser(ctx, s.q(userID))
 }
 
 var errNoEraser = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "this store cannot erase users")
@@ -163,6 +167,15 @@ func (g *userGrain) erase(ctx actor.Context) *clientpb.Error {
 	if err != nil {
 		g.d.log.Error("erase user: store", "user", g.id, "err", err)
 		return errStoreUnavailable
+	}
+	if g.d.archive != nil && g.d.settings.ArchiveOnUserDelete == "delete" {
+		sctx, cancel := g.d.storeCtx()
+		err := g.d.archive.EraseUser(sctx, g.id)
+		cancel()
+		if err != nil {
+			g.d.log.Error("erase user: archive", "user", g.id, "err", err)
+			return errStoreUnavailable
+		}
 	}
 	if e := g.deleteRecord(eraseKey(g.id)); e != nil {
 		return e

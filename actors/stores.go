@@ -92,4 +92,7 @@ type Stores struct {
 	Media     MediaFiles
 	Directory Directory
 	Eraser    Eraser
+	// Archive erases a user's archived rows when the user's app says so
+	// (apps.Settings.ArchiveOnUserDelete "delete"); nil: no archive.
+	Archive Eraser
 }

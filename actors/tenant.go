@@ -77,7 +77,10 @@ func (d *deps) forApp(app string) *deps {
 			t.media = scopedMedia{sc}
 		}
 		if base.eraser != nil {
-			t.eraser = scopedEraser{sc}
+			t.eraser = scopedEraser{sc, base.eraser}
+		}
+		if base.archive != nil {
+			t.archive = scopedEraser{sc, base.archive}
 		}
 	}
 	if len(base.tenants.deps) >= maxTenants {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
 
 	"actorim/apps"
@@ -238,4 +239,70 @@ func userDeletion(t *testing.T, n *testNode, before func(app, user string)) (app
 		t.Fatalf("delete the new %s: %v", erasee, err)
 	}
 	return app, erasee
+}
+
+// TestUserDeletionArchive: the archive's rows of an erased user follow the
+// app's policy, archive_on_user_delete: an app that says "delete" loses the
+// user's timeline rows, the default ("keep") keeps them; the messages the
+// user sent stay in both.
+func TestUserDeletionArchive(t *testing.T) {
+	n, conn := archiveNode(t, nil)
+	keep, del := newAppID("keep"), newAppID("del")
+	n.createApp(t, keep, apps.Settings{})
+	n.createApp(t, del, apps.Settings{ArchiveOnUserDelete: "delete"})
+	rows := func(app, user string) uint64 {
+		t.Helper()
+		var c uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM timeline WHERE user_id = ?", app+":"+user).Scan(&c); err != nil {
+			t.Fatalf("query archive: %v", err)
+		}
+		return c
+	}
+	waitRows := func(app, user string, want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for rows(app, user) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s:%s has %d archived timeline rows, want %d", app, user, rows(app, user), want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	u, v := "u-"+suffix, "v-"+suffix
+	for _, app := range []string{keep, del} {
+		du := n.connectToken(t, n.appUser(t, app, u), u, "web")
+		dv := n.connectToken(t, n.appUser(t, app, v), v, "web")
+		du.send(t, v, "from u in "+app)
+		dv.send(t, u, "from v in "+app)
+		waitRows(app, u, 2)
+		waitRows(app, v, 2)
+	}
+	for _, app := range []string{keep, del} {
+		if err := n.adminHTTP(t, app).DeleteUser(ctx(t), u); err != nil {
+			t.Fatalf("delete %s in %s: %v", u, app, err)
+		}
+	}
+	waitRows(del, u, 0)
+	for _, c := range []struct {
+		app, user string
+		want      uint64
+	}{{keep, u, 2}, {keep, v, 2}, {del, v, 2}} {
+		if got := rows(c.app, c.user); got != c.want {
+			t.Errorf("%s:%s has %d archived timeline rows after the deletion, want %d", c.app, c.user, got, c.want)
+		}
+	}
+	if got := sentBy(t, conn, u); got != 2 {
+		t.Errorf("%d archived messages from %s, want both apps' to stay", got, u)
+	}
+}
+
+// sentBy counts the archived messages from user.
+func sentBy(t *testing.T, conn driver.Conn, user string) uint64 {
+	t.Helper()
+	var c uint64
+	if err := conn.QueryRow(context.Background(), "SELECT uniqExact(msg_id) FROM messages WHERE from_user = ?", user).Scan(&c); err != nil {
+		t.Fatalf("query archive: %v", err)
+	}
+	return c
 }

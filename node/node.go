@@ -172,6 +172,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	if cfg.mediaOn() {
 		stores.Media = hist
 	}
+	if arch != nil {
+		stores.Archive = arch.db
+	}
 	// The apps' records sit in the store as it is, beside every app's keys
 	// (never through the archive's decorator: they are no messages).
 	registry := apps.New(apps.Config{}, st)
