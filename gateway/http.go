@@ -61,6 +61,7 @@ func (s *Server) adminRoutes(m routeMux) {
 	s.appRoutes(m)
 	s.profileRoutes(m) // profile.go
 	s.moderationRoutes(m)
+	s.eraseRoutes(m) // erase.go
 }
 
 func (s *Server) health(m routeMux) {
