@@ -122,6 +122,12 @@ func (g *groupGrain) receive(ctx actor.Context) {
 			return
 		}
 		ctx.Respond(g.onRecall(ctx, m))
+	case *actorpb.GroupErase:
+		if !g.load() {
+			ctx.Respond(failed(errStoreUnavailable))
+			return
+		}
+		ctx.Respond(g.onErase(ctx, m.GetUser()))
 	case *actorpb.GroupSignal:
 		if g.load() && g.member(m.GetUser()) != nil && !g.st.GetInfo().GetDissolved() {
 			for u := range g.st.GetMembers() {

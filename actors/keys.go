@@ -12,6 +12,7 @@ import "actorim/ids"
 //	            users' grains on private sends, absent when unrestricted (user grain; send.go)
 //	uc/<user>   conversation index of the user's timeline (user grain; convs.go)
 //	ut/<user>   token revocation time and disabled flag (user grain; tokens.go, access.go)
+//	ux/<user>   marker of an erasure under way, deleted last (user grain; erase.go)
 //	pf/<user>   profile: nickname, avatar URL, extra (user grain; profile.go); read by anyone's
 //	            connection for GetProfiles and SearchUsers
 //	gs/<group>  group record: info, members, roles, mutes, requests, bans (group grain; group.go)
@@ -45,6 +46,9 @@ func convKey(user string) string { return "uc/" + user }
 
 // tokenKey names user's access record: token revocation, disabled flag.
 func tokenKey(user string) string { return "ut/" + user }
+
+// eraseKey names the marker of user's erasure under way.
+func eraseKey(user string) string { return "ux/" + user }
 
 // profileKey names user's profile record (a clientpb.Profile).
 func profileKey(user string) string { return "pf/" + user }

@@ -29,6 +29,8 @@ type deps struct {
 	sets      Sets
 	media     MediaFiles // nil: media disabled
 	directory Directory  // nil: no search by nickname
+	eraser    Eraser     // nil: users cannot be erased
+	archive   Eraser     // nil: no archive to erase users from
 	// member is set by Service.Bind, before the member starts (and so
 	// before any grain or connection exists).
 	member *grains

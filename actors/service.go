@@ -58,7 +58,7 @@ func NewServiceApps(cfg Config, stores Stores, registry Apps, metrics *Metrics, 
 	}
 	return &Service{d: &deps{
 		cfg: cfg, accounts: defaultAccounts{stores.Accounts}, timelines: stores.Timelines, sessions: stores.Sessions,
-		records: stores.Records, sets: stores.Sets, media: stores.Media, directory: stores.Directory, log: logger, metrics: metrics,
+		records: stores.Records, sets: stores.Sets, media: stores.Media, directory: stores.Directory, eraser: stores.Eraser, archive: stores.Archive, log: logger, metrics: metrics,
 		dispatcher: newWorkerDispatcher(512, 300),
 		app:        ids.DefaultApp, apps: registry, tenants: &tenants{deps: map[string]*deps{}},
 	}}

@@ -78,10 +78,11 @@ type Directory interface {
 	SearchNames(ctx context.Context, scope, prefix string, after persistence.Name, limit int) ([]persistence.Name, error)
 }
 
-// Stores are the stores a Service uses. Every field is required but Media
-// and Directory: without Media, media is disabled, and a Send of an image,
-// audio, video or file is refused with ERR_UNSUPPORTED; without Directory,
-// SearchUsers finds users by their exact id only.
+// Stores are the stores a Service uses. Every field is required but Media,
+// Directory and Eraser: without Media, media is disabled, and a Send of an
+// image, audio, video or file is refused with ERR_UNSUPPORTED; without
+// Directory, SearchUsers finds users by their exact id only; without
+// Eraser, DeleteUser is refused with ERR_UNSUPPORTED.
 type Stores struct {
 	Accounts  Accounts
 	Timelines Timelines
@@ -90,4 +91,8 @@ type Stores struct {
 	Sets      Sets
 	Media     MediaFiles
 	Directory Directory
+	Eraser    Eraser
+	// Archive erases a user's archived rows when the user's app says so
+	// (apps.Settings.ArchiveOnUserDelete "delete"); nil: no archive.
+	Archive Eraser
 }

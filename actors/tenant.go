@@ -76,6 +76,12 @@ func (d *deps) forApp(app string) *deps {
 		if base.media != nil {
 			t.media = scopedMedia{sc}
 		}
+		if base.eraser != nil {
+			t.eraser = scopedEraser{sc, base.eraser}
+		}
+		if base.archive != nil {
+			t.archive = scopedEraser{sc, base.archive}
+		}
 	}
 	if len(base.tenants.deps) >= maxTenants {
 		clear(base.tenants.deps)

@@ -122,6 +122,9 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		ctx.Respond(g.onKickUser(ctx, m))
 	case *actorpb.AdminSetProfile:
 		ctx.Respond(g.onAdminSetProfile(ctx, m))
+	case *actorpb.EraseUser:
+		ctx.Respond(g.onErase(ctx))
+		g.stopIfUnknown(ctx)
 	case *actor.ReceiveTimeout:
 		if len(g.devices) == 0 {
 			ctx.Stop(ctx.Self())

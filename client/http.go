@@ -122,6 +122,15 @@ func (h *HTTP) RevokeTokens(ctx context.Context, userID string, before time.Time
 	return Revocation{RevokedBefore: time.UnixMilli(res.RevokedBeforeMs), Kicked: res.Kicked}, nil
 }
 
+// DeleteUser erases userID and their data (admin token; the right to
+// erasure): their devices are disconnected, their groups and friends left,
+// their records, timeline, sessions and account deleted, and the id freed.
+// An unknown user is an *Error with ERR_NOT_FOUND; a call that failed
+// midway is finished by calling again.
+func (h *HTTP) DeleteUser(ctx context.Context, userID string) error {
+	return h.do(ctx, http.MethodDelete, h.adminPath("/v1/admin/users/"+url.PathEscape(userID)), nil, nil)
+}
+
 // History pages a conversation of the token's user backwards.
 func (h *HTTP) History(ctx context.Context, conversationID string, beforeSeq uint64, limit uint32) (*clientpb.HistoryResult, error) {
 	q := url.Values{}

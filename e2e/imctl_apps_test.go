@@ -66,6 +66,14 @@ func TestImctlApps(t *testing.T) {
 		t.Fatalf("rotate-secret: %+v %v", rotated, err)
 	}
 
+	// delete-user erases an app's user; a second time it is unknown.
+	if out := adm.ok("--app", id, "delete-user", "carol"); !strings.Contains(out, "deleted user carol") {
+		t.Fatalf("delete-user printed %q", out)
+	}
+	if _, stderr, err := adm.run("--app", id, "delete-user", "carol"); exitCode(err) != 1 || !strings.Contains(stderr, "ERR_NOT_FOUND") {
+		t.Fatalf("delete-user of an erased user: exit %d, stderr %q", exitCode(err), stderr)
+	}
+
 	// Without the admin secret, nothing is sent.
 	if _, stderr, err := newImctl(t, bin).run("apps", "list"); exitCode(err) != 1 || !strings.Contains(stderr, "admin") {
 		t.Fatalf("apps list without the admin secret: exit %d, stderr %q", exitCode(err), stderr)

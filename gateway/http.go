@@ -62,6 +62,7 @@ func (s *Server) adminRoutes(m routeMux) {
 	s.profileRoutes(m) // profile.go
 	s.userRoutes(m)    // users.go
 	s.moderationRoutes(m)
+	s.eraseRoutes(m) // erase.go
 }
 
 func (s *Server) health(m routeMux) {

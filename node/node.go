@@ -168,9 +168,12 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		undo = append(undo, func() { _ = arch.shutdown(context.Background()) })
 		cfg.Actors.Deliveries = arch
 	}
-	stores := actors.Stores{Accounts: hist, Timelines: hist, Sessions: hist, Records: hist, Sets: hist, Directory: hist}
+	stores := actors.Stores{Accounts: hist, Timelines: hist, Sessions: hist, Records: hist, Sets: hist, Directory: hist, Eraser: hist}
 	if cfg.mediaOn() {
 		stores.Media = hist
+	}
+	if arch != nil {
+		stores.Archive = arch.db
 	}
 	// The apps' records sit in the store as it is, beside every app's keys
 	// (never through the archive's decorator: they are no messages).

@@ -7,9 +7,10 @@
 // The contracts are small on purpose: Accounts, Timelines (with its read
 // side, TimelineReader), Sessions, Records, Outbox, Trimmer, Media (the
 // records of uploaded files), Directory (users found by a prefix of their
-// name) and Objects (their bytes, in a store of its own). A consumer
-// declares the subset it uses where it uses it; Store, their composition, is
-// for whoever opens a store and hands it on (the node).
+// name), Eraser (everything of one user, deleted) and Objects (their
+// bytes, in a store of its own). A consumer declares the subset it uses
+// where it uses it; Store, their composition, is for whoever opens a store
+// and hands it on (the node).
 //
 // The store, not actor memory, decides sequence numbers, message ids and
 // deduplication. During a cluster membership change two activations of one
@@ -53,6 +54,7 @@ type Store interface {
 	Records
 	Media
 	Directory
+	Eraser
 
 	// Close flushes and releases the store. Calls in progress finish or
 	// fail with ErrClosed; later calls fail with ErrClosed; a second Close
@@ -71,8 +73,8 @@ type Account struct {
 	CreatedAtMs uint64
 }
 
-// Accounts keeps registered users. Accounts are never deleted, and an id,
-// once taken, stays taken. Ids are valid ids (see ValidID).
+// Accounts keeps registered users. An account is deleted only by
+// Eraser.EraseUser, which frees its id. Ids are valid ids (see ValidID).
 type Accounts interface {
 	// CreateAccount stores a new account; ErrExists if the id is taken.
 	// Concurrent creations of one id: exactly one succeeds.
@@ -154,6 +156,23 @@ type Timelines interface {
 	// Appends, sharing the store's durable writes (one fsync for many). Each
 	// request has its own result or error, as Append would give it.
 	AppendAll(ctx context.Context, reqs []*AppendRequest) ([]*AppendResult, []error)
+}
+
+// Eraser deletes everything a store keeps under one user id: the right to
+// erasure's path (the actors erase the user's records, groups and friends
+// first, then call it).
+type Eraser interface {
+	// EraseUser deletes userID's account, its timeline with the seq
+	// counter and the conversation index into it, the deduplication keys
+	// of the messages userID sent, and its sessions. Nothing of any other
+	// id is touched, whichever ids share a prefix with userID.
+	//
+	// Afterwards the id is free: GetAccount answers ErrNotFound, the
+	// timeline is empty, and a CreateAccount of the id makes a fresh user
+	// whose timeline starts at seq 1. Messages userID sent stay in the
+	// other timelines they were appended to. Erasing an unknown id is not
+	// an error, so a call cut short is finished by calling again.
+	EraseUser(ctx context.Context, userID string) error
 }
 
 // Session records a device's live connection: which node holds the socket

@@ -70,7 +70,7 @@ func (a *app) root() *ffcli.Command {
 		FlagSet: a.flagSet("imctl"),
 		Options: []ff.Option{ff.WithEnvVarPrefix("IMCTL")},
 		Subcommands: []*ffcli.Command{
-			a.registerCmd(), a.loginCmd(), a.tokenCmd(), a.provisionCmd(), a.revokeCmd(),
+			a.registerCmd(), a.loginCmd(), a.tokenCmd(), a.provisionCmd(), a.revokeCmd(), a.deleteUserCmd(),
 			a.sendCmd(), a.downloadCmd(), a.listenCmd(), a.syncCmd(), a.historyCmd(), a.analyticsCmd(),
 			a.profileCmd(), a.appsCmd(), a.usersCmd(), a.deleteMessageCmd(),
 		},
@@ -259,6 +259,23 @@ func (a *app) revokeCmd() *ffcli.Command {
 			}
 			return a.print(map[string]any{"user_id": args[0], "revoked_before": res.RevokedBefore, "kicked": res.Kicked},
 				"revoked the tokens of %s issued before %s; %d device(s) disconnected\n", args[0], res.RevokedBefore.Format(time.RFC3339), res.Kicked)
+		})
+}
+
+// deleteUserCmd erases a user and their data through the admin API.
+func (a *app) deleteUserCmd() *ffcli.Command {
+	fs := a.flagSet("delete-user")
+	mint := a.secretFlags(fs)
+	return a.command(fs, "delete-user USER [--admin-secret-file F]",
+		"erase a user and their data (the right to erasure): devices disconnected, groups and friends left,\n"+
+			"records, timeline, sessions and account deleted; the id is free again. Repeat it if it fails midway", 1, 1,
+		func(ctx context.Context, args []string) error {
+			if err := a.withAdmin(ctx, mint, func(ctx context.Context, h *client.HTTP) error {
+				return h.DeleteUser(ctx, args[0])
+			}); err != nil {
+				return err
+			}
+			return a.print(map[string]any{"user_id": args[0], "deleted": true}, "deleted user %s\n", args[0])
 		})
 }
 

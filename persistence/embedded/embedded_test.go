@@ -40,6 +40,23 @@ func TestConformanceEmbedded(t *testing.T) {
 	})
 }
 
+func TestEraserEmbedded(t *testing.T) {
+	storetest.Eraser(t, func(t *testing.T) (storetest.EraserStore, storetest.KeyLister) {
+		s := openTest(t, t.TempDir(), Options{}, hooks{})
+		return s, func(t *testing.T) []string {
+			t.Helper()
+			var out []string
+			if err := s.ForEachKey(context.Background(), func(k, _ []byte) bool {
+				out = append(out, string(k))
+				return true
+			}); err != nil {
+				t.Fatalf("ForEachKey: %v", err)
+			}
+			return out
+		}
+	})
+}
+
 // TestConformanceEmbeddedSmallBatches runs the suite with batches of at most
 // two ops, so that more commits interleave with the concurrent tests, and a
 // memory of one batch, so that the committer often has to look dedup keys up

@@ -10,6 +10,9 @@ import "encoding/binary"
 //	d/<sender>/<clientMsgID>      -> storepb.DedupRecord (seq in the first timeline, msg id)
 //	m/msgid                       -> highest msg id handed out, 8 bytes big-endian
 //
+// EraseUser (erase.go) deletes a/<user> and the ranges t/<user>/,
+// c/<user>/ and d/<user>/.
+//
 // <seq> is 8 bytes big-endian so that byte order is numeric order and a
 // timeline or conversation is one contiguous, ordered key range. User and
 // conversation ids never contain '/' (see persistence.ValidID), so "t/<user>/"

@@ -58,6 +58,13 @@ func (ss *sessions) list(user string) []persistence.Session {
 	return slices.Clone(list)
 }
 
+// drop forgets every session of user.
+func (ss *sessions) drop(user string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	delete(ss.byUser, user)
+}
+
 func (ss *sessions) set(user string, list []persistence.Session) {
 	if len(list) == 0 {
 		delete(ss.byUser, user)

@@ -119,9 +119,12 @@ type Store struct {
 	// seqs holds the last seq of timelines the committer has touched,
 	// including writes of the batch being built.
 	seqs map[string]uint64
-	// accounts caches users known to have an account; accounts are never
-	// deleted, so a positive answer stays true.
+	// accounts caches users known to have an account; only an erasure,
+	// which the committer stages itself, deletes one.
 	accounts map[string]struct{}
+	// erased holds the users the batch being built erases: their account
+	// is still on disk until it commits.
+	erased map[string]struct{}
 	// Per batch: accounts created and deduplication keys written by the batch
 	// being built, which are not on disk yet.
 	newAccounts map[string]struct{}
@@ -155,6 +158,7 @@ type opKind uint8
 const (
 	opAppend opKind = iota
 	opCreateAccount
+	opErase
 )
 
 // op is one queued write. The caller prepares it, the committer fills in the
@@ -163,6 +167,8 @@ type op struct {
 	kind    opKind
 	req     *persistence.AppendRequest
 	account persistence.Account
+	// erase is the user an opErase erases.
+	erase string
 	// msg is the stored copy of req.Message; the committer sets its Id and
 	// SentAtMs. body is msg marshalled without those two fields.
 	msg  *clientpb.Message
@@ -248,6 +254,7 @@ func open(dir string, opts Options, h hooks) (*Store, error) {
 		seqs:          make(map[string]uint64),
 		accounts:      make(map[string]struct{}),
 		newAccounts:   make(map[string]struct{}),
+		erased:        make(map[string]struct{}),
 		pending:       make(map[dedupID]*op),
 		floors:        make(map[string]uint64),
 	}
@@ -716,6 +723,7 @@ func (s *Store) commitOps(ops []*op) {
 		clear(s.accounts)
 	}
 	clear(s.newAccounts)
+	clear(s.erased)
 	clear(s.pending)
 	s.batchErr = nil
 
@@ -733,6 +741,8 @@ func (s *Store) commitOps(ops []*op) {
 			s.stageAccount(b, o)
 		case opAppend:
 			s.stageAppend(b, o, now)
+		case opErase:
+			s.stageErase(b, o)
 		}
 	}
 	if s.nextMsgID != firstID {
@@ -847,6 +857,9 @@ func (s *Store) hasAccount(user string) (bool, error) {
 	}
 	if _, ok := s.newAccounts[user]; ok {
 		return true, nil
+	}
+	if _, ok := s.erased[user]; ok {
+		return false, nil
 	}
 	s.key = accountKey(s.key[:0], user)
 	_, closer, err := s.db.Get(s.key)

@@ -24,6 +24,9 @@ import (
 //	P s/<user>                  hash, sessions: device id -> "<expiresAtMs>:" +
 //	                            JSON; PEXPIREs with the latest session
 //
+// EraseUser (erase.go) deletes a/<user>, t/<user> and s/<user> at once,
+// then what SCAN finds of c/<user>/* and d/<user>/*.
+//
 // The timeline's seq counter lives in the account hash, so "the user has an
 // account" and "the timeline may be written" are one key, and the counter can
 // never exist for an unknown user.

@@ -188,6 +188,26 @@ func TestConformanceRedis(t *testing.T) {
 	})
 }
 
+func TestEraserRedis(t *testing.T) {
+	storetest.Eraser(t, func(t *testing.T) (storetest.EraserStore, storetest.KeyLister) {
+		s := openStore(t, shared.addr(), Options{})
+		return s, func(t *testing.T) []string {
+			t.Helper()
+			// Every key of the store's prefix (its own; other tests
+			// share the server).
+			var keys []string
+			it := s.rdb.Scan(context.Background(), 0, globEscape(s.k.prefix)+"*", 1000).Iterator()
+			for it.Next(context.Background()) {
+				keys = append(keys, it.Val())
+			}
+			if err := it.Err(); err != nil {
+				t.Fatalf("SCAN: %v", err)
+			}
+			return keys
+		}
+	})
+}
+
 func TestDurabilityRedis(t *testing.T) {
 	prefix := newPrefix()
 	storetest.Durability(t, func(t *testing.T) storetest.TimelineStore {
@@ -254,6 +274,10 @@ func (n *twoNodes) DeleteSession(ctx context.Context, userID, deviceID, sessionI
 
 func (n *twoNodes) Sessions(ctx context.Context, userID string) ([]persistence.Session, error) {
 	return n.pick().Sessions(ctx, userID)
+}
+
+func (n *twoNodes) EraseUser(ctx context.Context, userID string) error {
+	return n.pick().EraseUser(ctx, userID)
 }
 
 func (n *twoNodes) Close() error {

@@ -1,8 +1,9 @@
 // Package storetest holds one conformance suite per store contract of
 // package persistence: Accounts, Timelines (and Durability), Sessions,
-// Records, Media (and MediaDurability), Directory, Outbox, Trimmer and
-// HookQueue (and HookDurability); Run runs the six a persistence.Store
-// composes. Every implementation of a contract runs its suite: the embedded
+// Records, Media (and MediaDurability), Directory, Eraser, Outbox, Trimmer
+// and HookQueue (and HookDurability); Run runs six of those a
+// persistence.Store composes (Eraser, which searches the backend's own
+// keys, runs on its own). Every implementation of a contract runs its suite: the embedded
 // and Redis backends all of them, and clickhouse.History (which extends a
 // hot store's reads into the archive) Run and Durability over data that
 // spans the hot store and the archive.

@@ -1859,6 +1859,143 @@ func (x *AdminSetProfile) GetSet() *clientpb.SetProfile {
 	return nil
 }
 
+// EraseUser has a user grain erase its user (Service.DeleteUser), answered
+// by an EraseUserResult.
+type EraseUser struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseUser) Reset() {
+	*x = EraseUser{}
+	mi := &file_actorpb_actor_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseUser) ProtoMessage() {}
+
+func (x *EraseUser) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseUser.ProtoReflect.Descriptor instead.
+func (*EraseUser) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{33}
+}
+
+type EraseUserResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// found is false when the user had no account and no erasure under way.
+	Found         bool            `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	Error         *clientpb.Error `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseUserResult) Reset() {
+	*x = EraseUserResult{}
+	mi := &file_actorpb_actor_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseUserResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseUserResult) ProtoMessage() {}
+
+func (x *EraseUserResult) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseUserResult.ProtoReflect.Descriptor instead.
+func (*EraseUserResult) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *EraseUserResult) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *EraseUserResult) GetError() *clientpb.Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// GroupErase takes an erased user out of a group (user grain to group
+// grain), answered by an OpResult.
+type GroupErase struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupErase) Reset() {
+	*x = GroupErase{}
+	mi := &file_actorpb_actor_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupErase) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupErase) ProtoMessage() {}
+
+func (x *GroupErase) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupErase.ProtoReflect.Descriptor instead.
+func (*GroupErase) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GroupErase) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 var File_actorpb_actor_proto protoreflect.FileDescriptor
 
 const file_actorpb_actor_proto_rawDesc = "" +
@@ -1986,7 +2123,14 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\fMutedChanged\x12\x14\n" +
 	"\x05muted\x18\x01 \x03(\tR\x05muted\";\n" +
 	"\x0fAdminSetProfile\x12(\n" +
-	"\x03set\x18\x01 \x01(\v2\x16.actorim.v1.SetProfileR\x03setB\x18Z\x16actorim/protos/actorpbb\x06proto3"
+	"\x03set\x18\x01 \x01(\v2\x16.actorim.v1.SetProfileR\x03set\"\v\n" +
+	"\tEraseUser\"P\n" +
+	"\x0fEraseUserResult\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12'\n" +
+	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\" \n" +
+	"\n" +
+	"GroupErase\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04userB\x18Z\x16actorim/protos/actorpbb\x06proto3"
 
 var (
 	file_actorpb_actor_proto_rawDescOnce sync.Once
@@ -2000,7 +2144,7 @@ func file_actorpb_actor_proto_rawDescGZIP() []byte {
 	return file_actorpb_actor_proto_rawDescData
 }
 
-var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_actorpb_actor_proto_goTypes = []any{
 	(*PID)(nil),                   // 0: actorim.actor.v1.PID
 	(*Attach)(nil),                // 1: actorim.actor.v1.Attach
@@ -2035,46 +2179,50 @@ var file_actorpb_actor_proto_goTypes = []any{
 	(*DeviceSignal)(nil),          // 30: actorim.actor.v1.DeviceSignal
 	(*MutedChanged)(nil),          // 31: actorim.actor.v1.MutedChanged
 	(*AdminSetProfile)(nil),       // 32: actorim.actor.v1.AdminSetProfile
-	(clientpb.Platform)(0),        // 33: actorim.v1.Platform
-	(*clientpb.Error)(nil),        // 34: actorim.v1.Error
-	(*clientpb.Send)(nil),         // 35: actorim.v1.Send
-	(*clientpb.SendAck)(nil),      // 36: actorim.v1.SendAck
-	(*clientpb.Entry)(nil),        // 37: actorim.v1.Entry
-	(clientpb.KickReason)(0),      // 38: actorim.v1.KickReason
-	(*clientpb.Frame)(nil),        // 39: actorim.v1.Frame
-	(*clientpb.Result)(nil),       // 40: actorim.v1.Result
-	(*clientpb.GroupRequest)(nil), // 41: actorim.v1.GroupRequest
-	(*clientpb.Signal)(nil),       // 42: actorim.v1.Signal
-	(*clientpb.SetProfile)(nil),   // 43: actorim.v1.SetProfile
+	(*EraseUser)(nil),             // 33: actorim.actor.v1.EraseUser
+	(*EraseUserResult)(nil),       // 34: actorim.actor.v1.EraseUserResult
+	(*GroupErase)(nil),            // 35: actorim.actor.v1.GroupErase
+	(clientpb.Platform)(0),        // 36: actorim.v1.Platform
+	(*clientpb.Error)(nil),        // 37: actorim.v1.Error
+	(*clientpb.Send)(nil),         // 38: actorim.v1.Send
+	(*clientpb.SendAck)(nil),      // 39: actorim.v1.SendAck
+	(*clientpb.Entry)(nil),        // 40: actorim.v1.Entry
+	(clientpb.KickReason)(0),      // 41: actorim.v1.KickReason
+	(*clientpb.Frame)(nil),        // 42: actorim.v1.Frame
+	(*clientpb.Result)(nil),       // 43: actorim.v1.Result
+	(*clientpb.GroupRequest)(nil), // 44: actorim.v1.GroupRequest
+	(*clientpb.Signal)(nil),       // 45: actorim.v1.Signal
+	(*clientpb.SetProfile)(nil),   // 46: actorim.v1.SetProfile
 }
 var file_actorpb_actor_proto_depIdxs = []int32{
-	33, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
+	36, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
 	0,  // 1: actorim.actor.v1.Attach.conn:type_name -> actorim.actor.v1.PID
-	34, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
-	35, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
-	36, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
-	34, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
-	37, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
-	37, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
-	38, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
-	34, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
-	34, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
-	34, // 11: actorim.actor.v1.KickResult.error:type_name -> actorim.v1.Error
-	34, // 12: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
-	39, // 13: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
-	40, // 14: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
-	34, // 15: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
-	41, // 16: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
-	35, // 17: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
-	42, // 18: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
-	42, // 19: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
-	42, // 20: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
-	43, // 21: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	37, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
+	38, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
+	39, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
+	37, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
+	40, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
+	40, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
+	41, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
+	37, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
+	37, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
+	37, // 11: actorim.actor.v1.KickResult.error:type_name -> actorim.v1.Error
+	37, // 12: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
+	42, // 13: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
+	43, // 14: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
+	37, // 15: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
+	44, // 16: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
+	38, // 17: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
+	45, // 18: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
+	45, // 19: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
+	45, // 20: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
+	46, // 21: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
+	37, // 22: actorim.actor.v1.EraseUserResult.error:type_name -> actorim.v1.Error
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_actorpb_actor_proto_init() }
@@ -2088,7 +2236,7 @@ func file_actorpb_actor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorpb_actor_proto_rawDesc), len(file_actorpb_actor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

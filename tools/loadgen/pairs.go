@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"actorim/client"
@@ -206,13 +209,16 @@ func (t *traffic) send(ctx context.Context, p *pair, sched time.Time) error {
 }
 
 // retryable tells the failures a client retries with the same client msg
-// id: the connection ended, no answer came in time, or the server said to.
+// id: the connection ended (closed, or reset under the write when its node
+// was killed), no answer came in time, or the server said to.
 func retryable(err error) bool {
 	switch client.CodeOf(err) {
 	case clientpb.ErrorCode_ERR_UNAVAILABLE, clientpb.ErrorCode_ERR_RATE_LIMITED:
 		return true
 	case clientpb.ErrorCode_ERR_UNSPECIFIED:
-		return errors.Is(err, client.ErrClosed) || errors.Is(err, context.DeadlineExceeded)
+		return errors.Is(err, client.ErrClosed) || errors.Is(err, context.DeadlineExceeded) ||
+			errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+			errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 	}
 	return false
 }
