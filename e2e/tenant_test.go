@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -404,4 +407,43 @@ func TestAdminApps(t *testing.T) {
 			t.Errorf("%s without a token: %v, want ERR_UNAUTHENTICATED", name, err)
 		}
 	}
+}
+
+// TestTenantBroadcast: a broadcast with ?app= reaches every user of that app
+// (online ones pushed, offline ones at their next sync) and no one of
+// another app or of the default app.
+func TestTenantBroadcast(t *testing.T) {
+	n := startNode(t, nil)
+	app := newAppID("bc")
+	n.createApp(t, app, apps.Settings{})
+	alice := n.connectToken(t, n.appUser(t, app, "alice"), "alice", "web")
+	n.appUser(t, app, "bob")
+	carol := n.connect(t, n.newUser(t, "carol"), "web", nil)
+	tok, _, err := n.admin.Issue("ops", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"channel": "news", "content": map[string]string{"text": "hello app"}})
+	req, _ := http.NewRequestWithContext(ctx(t), http.MethodPost, n.http+"/v1/admin/broadcast?app="+app, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Users int `json:"users"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || out.Users != 2 {
+		t.Fatalf("broadcast in %s: status %d, %+v, %v; want 2 users", app, resp.StatusCode, out, err)
+	}
+	alice.requireText(t, "hello app")
+	bob := n.connectToken(t, n.appToken(t, app, "bob"), "bob", "web")
+	res, err := bob.Sync(ctx(t), 0, 50)
+	if err != nil || !eq(texts(res.GetEntries()), []string{"hello app"}) {
+		t.Fatalf("bob's sync: %v %v", texts(res.GetEntries()), err)
+	}
+	carol.quiet(t, 300*time.Millisecond)
 }
