@@ -235,6 +235,9 @@ func TestConnectionTimeouts(t *testing.T) {
 	requireClosed(t, c, clientpb.CloseLoginTimeout)
 
 	alice := n.newUser(t, "alice")
+	// The token first: a password login hashes (tens of ms, more on a busy
+	// machine), which must not eat the 500 ms login timeout of the socket.
+	token := n.token(t, alice)
 	ws, _, err := websocket.DefaultDialer.Dial(n.ws, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +245,7 @@ func TestConnectionTimeouts(t *testing.T) {
 	defer ws.Close()
 	ws.SetPingHandler(func(string) error { return nil }) // a dead peer answers nothing
 	login, _ := wire.JSONCodec{}.Encode(&clientpb.Frame{Id: 1, Body: &clientpb.Frame_Login{Login: &clientpb.Login{
-		Token: n.token(t, alice), DeviceId: "web", Platform: clientpb.Platform_PLATFORM_WEB,
+		Token: token, DeviceId: "web", Platform: clientpb.Platform_PLATFORM_WEB,
 	}}})
 	if err := ws.WriteMessage(websocket.TextMessage, login); err != nil {
 		t.Fatal(err)
