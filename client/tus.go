@@ -23,6 +23,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -377,7 +378,9 @@ func (h *HTTP) retrying(ctx context.Context, o *UploadOptions, fn func() error) 
 
 // retryable tells a failure worth retrying after a HEAD: the network, the
 // server's passing trouble (5xx, 429, 423 locked by a request still being
-// wound down), or an offset it does not have (409).
+// wound down, or tusd's 400 ERR_UPLOAD_INTERRUPTED when an earlier request
+// of the upload was still winding down as this one took its lock), or an
+// offset it does not have (409).
 func retryable(err error) bool {
 	var le *localReadError
 	if errors.As(err, &le) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -388,6 +391,9 @@ func retryable(err error) bool {
 		switch e.Status {
 		case http.StatusConflict, http.StatusLocked, http.StatusTooManyRequests,
 			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		if e.Status == http.StatusBadRequest && strings.Contains(e.Message, "ERR_UPLOAD_INTERRUPTED") {
 			return true
 		}
 		return e.Status == 0 && e.Code == clientpb.ErrorCode_ERR_UNAVAILABLE
