@@ -137,7 +137,7 @@ func (d *deps) kickRequest(ctx context.Context, user string, msg any) (int, *cli
 	}
 	r, ok := res.(*actorpb.KickResult)
 	if !ok {
-		return 0, clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
+		return 0, errUnexpectedAnswer
 	}
 	return int(r.GetKicked()), r.GetError()
 }

@@ -85,7 +85,7 @@ func (s *Service) DeleteUser(ctx context.Context, userID string) *clientpb.Error
 	}
 	r, ok := res.(*actorpb.EraseUserResult)
 	if !ok {
-		return clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
+		return errUnexpectedAnswer
 	}
 	return r.GetError()
 }

@@ -20,6 +20,8 @@ var (
 	errNotStored = clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")
 	// errNoAnswer: a grain did not answer in time.
 	errNoAnswer = clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time, retry")
+	// errUnexpectedAnswer: a grain answered a request with the wrong type.
+	errUnexpectedAnswer = clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
 	// errNoAnswerSend: a grain did not answer a send in time.
 	errNoAnswerSend = clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time; retry with the same client_msg_id")
 	// errGroupUnreachable: no PID for the group's grain could be found.

@@ -32,23 +32,32 @@ func (s *Service) DeleteMessage(ctx context.Context, app, conversationID string,
 	case msgID == 0:
 		return clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "bad message id")
 	}
-	var res any
 	if c.Group != "" {
-		res, err = d.member.Request(ctx, c.Group, KindGroup, &actorpb.GroupRecall{User: moderator, MsgId: msgID, Moderation: true})
-	} else {
-		if e := d.requireAccount(ctx, c.A); e != nil {
-			return e
-		}
-		res, err = d.member.Request(ctx, c.A, KindUser, &actorpb.AdminRecall{ConversationId: conversationID, MsgId: msgID})
+		_, e := d.askOp(ctx, c.Group, KindGroup, &actorpb.GroupRecall{User: moderator, MsgId: msgID, Moderation: true})
+		return e
 	}
+	if e := d.requireAccount(ctx, c.A); e != nil {
+		return e
+	}
+	_, e := d.askOp(ctx, c.A, KindUser, &actorpb.AdminRecall{ConversationId: conversationID, MsgId: msgID})
+	return e
+}
+
+// askOp asks a grain for msg, answered by an OpResult, and returns its
+// result or its error (no answer in time: errNoAnswer).
+func (d *deps) askOp(ctx context.Context, identity, kind string, msg any) (*clientpb.Result, *clientpb.Error) {
+	res, err := d.member.Request(ctx, identity, kind, msg)
 	if err != nil {
-		return errNoAnswer
+		return nil, errNoAnswer
 	}
 	r, ok := res.(*actorpb.OpResult)
-	if !ok {
-		return clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
+	switch {
+	case !ok:
+		return nil, errUnexpectedAnswer
+	case r.GetError() != nil:
+		return nil, r.GetError()
 	}
-	return r.GetError()
+	return r.GetResult(), nil
 }
 
 // onAdminRecall recalls a private message of this user's for everyone
@@ -108,19 +117,12 @@ func (s *Service) GroupOp(ctx context.Context, app, groupID, as string, req *cli
 	} else if _, ok := req.GetOp().(*clientpb.GroupRequest_Create_); ok {
 		return nil, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "create: name the owner (as)")
 	}
-	res, err := d.member.Request(ctx, groupID, KindGroup, op)
-	if err != nil {
-		return nil, errNoAnswer
+	res, e := d.askOp(ctx, groupID, KindGroup, op)
+	if e != nil {
+		return nil, e
 	}
-	r, ok := res.(*actorpb.OpResult)
-	switch {
-	case !ok:
-		return nil, clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
-	case r.GetError() != nil:
-		return nil, r.GetError()
-	}
-	if r.GetResult() == nil {
+	if res == nil {
 		return &clientpb.Result{}, nil
 	}
-	return r.GetResult(), nil
+	return res, nil
 }

@@ -499,18 +499,11 @@ func (s *Service) SetProfile(ctx context.Context, user string, sp *clientpb.SetP
 	if e := d.requireAccount(ctx, user); e != nil {
 		return nil, e
 	}
-	res, err := d.member.Request(ctx, user, KindUser, &actorpb.AdminSetProfile{Set: sp})
-	if err != nil {
-		return nil, errNoAnswer
+	res, e := d.askOp(ctx, user, KindUser, &actorpb.AdminSetProfile{Set: sp})
+	if e != nil {
+		return nil, e
 	}
-	r, ok := res.(*actorpb.OpResult)
-	switch {
-	case !ok:
-		return nil, clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
-	case r.GetError() != nil:
-		return nil, r.GetError()
-	}
-	return r.GetResult().GetProfile(), nil
+	return res.GetProfile(), nil
 }
 
 // requireAccount is nil when user has an account, ERR_NOT_FOUND when not.

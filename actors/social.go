@@ -210,7 +210,7 @@ func (g *userGrain) peer(user string, op *actorpb.PeerOp) *clientpb.Error {
 	}
 	r, ok := res.(*actorpb.PeerOpResult)
 	if !ok {
-		return clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
+		return errUnexpectedAnswer
 	}
 	return r.GetError()
 }

@@ -75,27 +75,38 @@ func appError(err error) *clientpb.Error {
 	return clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "app registry unavailable, retry")
 }
 
+// lookupApp returns the record of app: without a registry only the
+// default app exists. It answers the request itself
+// when app is not a valid id or unknown.
+func (s *Server) lookupApp(w http.ResponseWriter, ctx context.Context, app string) (apps.App, bool) {
+	if !ids.ValidApp(app) {
+		writeError(w, errBadApp)
+		return apps.App{}, false
+	}
+	reg := s.registry()
+	if reg == nil {
+		if app != ids.DefaultApp {
+			writeError(w, errUnknownApp)
+			return apps.App{}, false
+		}
+		return apps.App{ID: app}, true
+	}
+	a, err := reg.Get(ctx, app)
+	if err != nil {
+		writeError(w, appError(err))
+		return apps.App{}, false
+	}
+	return a, true
+}
+
 // usableApp checks that app (empty: the default) exists and is enabled,
 // for a login or registration; it answers the request itself when not.
 func (s *Server) usableApp(w http.ResponseWriter, ctx context.Context, app string) (string, bool) {
 	if app == "" {
 		app = ids.DefaultApp
 	}
-	if !ids.ValidApp(app) {
-		writeError(w, errBadApp)
-		return "", false
-	}
-	reg := s.registry()
-	if reg == nil {
-		if app != ids.DefaultApp {
-			writeError(w, errUnknownApp)
-			return "", false
-		}
-		return app, true
-	}
-	a, err := reg.Get(ctx, app)
-	if err != nil {
-		writeError(w, appError(err))
+	a, ok := s.lookupApp(w, ctx, app)
+	if !ok {
 		return "", false
 	}
 	if a.Disabled {
@@ -113,20 +124,7 @@ func (s *Server) adminApp(w http.ResponseWriter, r *http.Request) (string, bool)
 	if app == "" {
 		return ids.DefaultApp, true
 	}
-	if !ids.ValidApp(app) {
-		writeError(w, errBadApp)
-		return "", false
-	}
-	reg := s.registry()
-	if reg == nil {
-		if app != ids.DefaultApp {
-			writeError(w, errUnknownApp)
-			return "", false
-		}
-		return app, true
-	}
-	if _, err := reg.Get(r.Context(), app); err != nil {
-		writeError(w, appError(err))
+	if _, ok := s.lookupApp(w, r.Context(), app); !ok {
 		return "", false
 	}
 	return app, true
