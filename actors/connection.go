@@ -108,6 +108,10 @@ type connActor struct {
 	// they are pushed and synced flagged silent.
 	muted map[string]bool
 
+	// background: the device last reported its app in the background
+	// (DeviceState); loggedOut: it sent Logout. The grain learns both.
+	background, loggedOut bool
+
 	// budget is the connection's write budget in bytes (Config.WriteBudget).
 	budget *rate.Limiter
 }
@@ -278,7 +282,7 @@ func (c *connActor) attach(ctx actor.Context, resume bool) (*actorpb.AttachResul
 	defer cancel()
 	msg := &actorpb.Attach{
 		DeviceId: c.sess.DeviceID, Platform: c.sess.Platform, SessionId: c.sess.SessionID,
-		Conn: pidOf(ctx.Self()), Resume: resume,
+		Conn: pidOf(ctx.Self()), Resume: resume, Background: c.background,
 	}
 	if !c.sess.TokenIssuedAt.IsZero() {
 		msg.TokenIssuedAtMs = uint64(c.sess.TokenIssuedAt.UnixMilli())
@@ -360,7 +364,7 @@ func (c *connActor) finish(ctx actor.Context) {
 	if c.attached {
 		c.d.metrics.Connections.Dec()
 		if c.user != nil {
-			ctx.Send(c.user, &actorpb.Detach{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID})
+			ctx.Send(c.user, &actorpb.Detach{DeviceId: c.sess.DeviceID, SessionId: c.sess.SessionID, Logout: c.loggedOut})
 		}
 	}
 	ctx.Stop(ctx.Self())
@@ -404,6 +408,7 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame, done func()) (
 	case *clientpb.Frame_Ping:
 		c.write(&clientpb.Frame{Id: id, Body: &clientpb.Frame_Pong{Pong: &clientpb.Pong{ServerTimeMs: uint64(time.Now().UnixMilli())}}})
 	case *clientpb.Frame_Logout:
+		c.loggedOut = true
 		c.out.Close(1000, "logout")
 		c.finish(ctx)
 	case *clientpb.Frame_Login:
@@ -413,7 +418,10 @@ func (c *connActor) onFrame(ctx actor.Context, f *clientpb.Frame, done func()) (
 		*clientpb.Frame_Block, *clientpb.Frame_Settings, *clientpb.Frame_PresenceQuery,
 		*clientpb.Frame_Typing, *clientpb.Frame_Read, *clientpb.Frame_Recall,
 		*clientpb.Frame_Conversations, *clientpb.Frame_ConversationUpdate, *clientpb.Frame_Group,
-		*clientpb.Frame_SetProfile:
+		*clientpb.Frame_SetProfile, *clientpb.Frame_RegisterPush:
+		return c.onOp(ctx, f, done)
+	case *clientpb.Frame_DeviceState:
+		c.background = b.DeviceState.GetBackground() // carried to a re-attach
 		return c.onOp(ctx, f, done)
 	case *clientpb.Frame_GetProfiles, *clientpb.Frame_SearchUsers:
 		c.onProfileRead(id, f) // profile.go

@@ -156,7 +156,7 @@ func (g *userGrain) erase(ctx actor.Context) *clientpb.Error {
 			return errStoreUnavailable
 		}
 	}
-	for _, key := range []string{socialKey(g.id), policyKey(g.id), convKey(g.id), tokenKey(g.id), profileKey(g.id)} {
+	for _, key := range []string{socialKey(g.id), policyKey(g.id), convKey(g.id), tokenKey(g.id), profileKey(g.id), pushKey(g.id)} {
 		if e := g.deleteRecord(key); e != nil {
 			return e
 		}

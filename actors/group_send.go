@@ -145,6 +145,7 @@ func (g *groupGrain) checkSend(m *actorpb.GroupSend) (*persistence.AppendRequest
 		ClientMsgId:      s.GetClientMsgId(),
 		Content:          s.GetContent(),
 		Mentions:         s.GetMentions(),
+		Silent:           s.GetSilent(),
 	}
 	// The sender first (a duplicate's ack comes from the first timeline),
 	// then the group's own sequence, then every other member.

@@ -15,6 +15,7 @@ import "actorim/ids"
 //	ux/<user>   marker of an erasure under way, deleted last (user grain; erase.go)
 //	pf/<user>   profile: nickname, avatar URL, extra (user grain; profile.go); read by anyone's
 //	            connection for GetProfiles and SearchUsers
+//	pt/<user>   push registrations by device (user grain; push.go)
 //	gs/<group>  group record: info, members, roles, mutes, requests, bans (group grain; group.go)
 //	gr/<group>  group read marks, written at most every readFlush (group grain; group.go)
 //	rc/<conv>   set of recalled message ids of a conversation (whoever recalls; convs.go)

@@ -102,6 +102,7 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 		FromDevice:       m.GetDeviceId(),
 		ClientMsgId:      s.GetClientMsgId(),
 		Content:          s.GetContent(),
+		Silent:           s.GetSilent(),
 	}
 	timelines := []string{g.id, s.GetTo()}
 	if s.GetTo() == g.id {
@@ -158,9 +159,9 @@ func (g *userGrain) send(ctx actor.Context, m *actorpb.SendRequest) *actorpb.Sen
 
 // sameSend reports whether orig, the stored message a duplicate
 // client_msg_id names, is what s asks to send to conversation conv: a retry
-// has the same recipient, content and mentions.
+// has the same recipient, content, mentions and silence.
 func sameSend(orig *clientpb.Message, conv, to string, s *clientpb.Send) bool {
-	return orig.GetConversationId() == conv && orig.GetTo() == to &&
+	return orig.GetConversationId() == conv && orig.GetTo() == to && orig.GetSilent() == s.GetSilent() &&
 		proto.Equal(orig.GetContent(), s.GetContent()) && slices.Equal(orig.GetMentions(), s.GetMentions())
 }
 

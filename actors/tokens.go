@@ -109,6 +109,8 @@ func (g *userGrain) onRevokeTokens(ctx actor.Context, m *actorpb.RevokeTokens) *
 	// (0): they count as revoked.
 	kicked := g.kick(ctx, func(_ string, d *device) bool { return d.tokenIssuedAtMs < cur },
 		clientpb.KickReason_KICK_REASON_REVOKED, "your tokens were revoked: log in again")
+	// A registration made before the revocation belongs to a revoked login.
+	g.dropPush(func(_ string, d *storepb.PushDevice) bool { return d.GetRegisteredAtMs() < cur })
 	return &actorpb.RevokeTokensResult{RevokedBeforeMs: cur, Kicked: uint32(kicked)}
 }
 

@@ -37,6 +37,8 @@ type userGrain struct {
 	prof profileLimit
 	// hook is the presence the app's webhook was told (webhook_events.go).
 	hook presenceHook
+	// push is the offline push state (push.go).
+	push pushes
 }
 
 type device struct {
@@ -46,6 +48,9 @@ type device struct {
 	// tokenIssuedAtMs is when the device's login token was issued (0: not
 	// known, for a device adopted from an earlier activation).
 	tokenIssuedAtMs uint64
+	// background: the device reported its app in the background
+	// (DeviceState); it is pushed as if offline (push.go).
+	background bool
 }
 
 func newUserGrain(d *deps) *userGrain {
@@ -78,6 +83,9 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		if ctx.Sender() != nil {
 			ctx.Respond(&actorpb.DeliverAck{})
 		}
+		g.offlinePush(ctx, m.GetEntries())
+	case pushFlush:
+		g.flushPushes(ctx, false)
 	case *actorpb.UserOp:
 		g.onUserOp(ctx, m)
 	case *actorpb.SignalDevices:
@@ -94,6 +102,9 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		if d, ok := g.devices[m.GetDeviceId()]; ok && d.session == m.GetSessionId() {
 			g.unwatch(ctx, d.conn)
 			g.removeDevice(m.GetDeviceId(), d)
+			if m.GetLogout() {
+				g.dropPush(func(id string, _ *storepb.PushDevice) bool { return id == m.GetDeviceId() })
+			}
 		}
 		g.pushPresence(ctx)
 		g.presenceHooks("")
@@ -127,6 +138,7 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.stopIfUnknown(ctx)
 	case *actor.ReceiveTimeout:
 		if len(g.devices) == 0 {
+			g.flushPushes(ctx, true)
 			ctx.Stop(ctx.Self())
 		} else {
 			ctx.SetReceiveTimeout(g.d.cfg.GrainIdle) // after a short one (stopIfUnknown)
@@ -163,7 +175,7 @@ func (g *userGrain) onAttach(ctx actor.Context, m *actorpb.Attach) {
 		}
 		g.unwatch(ctx, old.conn)
 	}
-	d := &device{platform: m.GetPlatform(), session: m.GetSessionId(), conn: conn, tokenIssuedAtMs: m.GetTokenIssuedAtMs()}
+	d := &device{platform: m.GetPlatform(), session: m.GetSessionId(), conn: conn, tokenIssuedAtMs: m.GetTokenIssuedAtMs(), background: m.GetBackground()}
 	g.devices[m.GetDeviceId()] = d
 	g.watch(ctx, conn)
 	g.putSession(m.GetDeviceId(), d)
@@ -362,6 +374,10 @@ func (g *userGrain) onUserOp(ctx actor.Context, m *actorpb.UserOp) {
 		res = g.onConversationUpdate(ctx, b.ConversationUpdate)
 	case *clientpb.Frame_SetProfile:
 		res = g.onSetProfile(ctx, m, b.SetProfile)
+	case *clientpb.Frame_RegisterPush:
+		res = g.onRegisterPush(m, b.RegisterPush)
+	case *clientpb.Frame_DeviceState:
+		res = g.onDeviceState(m, b.DeviceState)
 	default:
 		res = g.onSocial(ctx, m)
 	}

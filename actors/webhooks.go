@@ -22,6 +22,9 @@ import (
 type Webhooks interface {
 	BeforeSend(ctx context.Context, app string, m *clientpb.Message) hooks.Decision
 	Enqueue(ctx context.Context, items ...persistence.HookItem) error
+	// Push hands an offline push to the node's batcher (push.go); it never
+	// blocks.
+	Push(n hooks.PushNote)
 }
 
 // wantsHook reports whether the app's webhook subscribes to an
@@ -84,7 +87,7 @@ func (c *connActor) screen(s *clientpb.Send) (*clientpb.Send, *clientpb.Error) {
 	}
 	m := &clientpb.Message{
 		ConversationType: s.GetConversationType(), From: c.sess.UserID, To: s.GetTo(), FromDevice: c.sess.DeviceID,
-		ClientMsgId: s.GetClientMsgId(), Content: s.GetContent(), Mentions: s.GetMentions(),
+		ClientMsgId: s.GetClientMsgId(), Content: s.GetContent(), Mentions: s.GetMentions(), Silent: s.GetSilent(),
 	}
 	dec := c.d.webhooks.BeforeSend(context.Background(), c.d.app, m)
 	switch dec.Action {

@@ -107,6 +107,21 @@ type Push struct {
 	// Preview is "none" (the default: no content in the push) or "text"
 	// (the first 100 characters of a text message).
 	Preview string `json:"preview,omitempty"`
+	// MinIntervalMs is the least time between two pushes to one device
+	// (default 1000): the messages that arrive meanwhile are pushed as one,
+	// when it has passed, naming the latest and how many there were.
+	MinIntervalMs int `json:"min_interval_ms,omitempty"`
+}
+
+// DefaultPushIntervalMs is Push.MinIntervalMs when unset.
+const DefaultPushIntervalMs = 1000
+
+// MinInterval is p.MinIntervalMs with its default applied.
+func (p Push) MinInterval() time.Duration {
+	if p.MinIntervalMs <= 0 {
+		return DefaultPushIntervalMs * time.Millisecond
+	}
+	return time.Duration(p.MinIntervalMs) * time.Millisecond
 }
 
 // WordFilter blocks or masks words in text content.
@@ -124,6 +139,7 @@ const (
 	maxURLBytes    = 2048
 	maxTimeoutMs   = 10_000
 	maxEventsNamed = 32
+	maxPushMs      = 3_600_000
 )
 
 // Validate reports settings out of their bounds.
@@ -156,6 +172,9 @@ func (s Settings) Validate() error {
 	case "", "none", "text":
 	default:
 		return bad("push preview %q is not none or text", s.Push.Preview)
+	}
+	if s.Push.MinIntervalMs < 0 || s.Push.MinIntervalMs > maxPushMs {
+		return bad("push min_interval_ms must be 0 to %d", maxPushMs)
 	}
 	if s.Push.Enabled && w.URL == "" {
 		return bad("push needs a webhook url")

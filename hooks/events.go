@@ -196,37 +196,3 @@ type FriendData struct {
 func FriendChanged(app string, d FriendData, atMs int64) persistence.HookItem {
 	return item(digestID("fr", app, atMs, d), app, EventFriendChanged, atMs, d)
 }
-
-// PushToken is one device's push registration.
-type PushToken struct {
-	Device   string `json:"device"`
-	Provider string `json:"provider"` // "apns", "fcm" or any name the app uses
-	Token    string `json:"token"`
-}
-
-// PushRecipient is a user to notify and where.
-type PushRecipient struct {
-	User   string      `json:"user"`
-	Tokens []PushToken `json:"tokens"`
-	Badge  int         `json:"badge"` // the user's unread total
-}
-
-// PushData is the data of push.offline.
-type PushData struct {
-	MessageID      string          `json:"message_id"`
-	ConversationID string          `json:"conversation_id"`
-	From           string          `json:"from"`
-	Preview        string          `json:"preview,omitempty"` // empty when the app hides previews
-	Recipients     []PushRecipient `json:"recipients"`
-}
-
-// PushOffline is push.offline; its id is "push-<app>-<message id>-" and a
-// digest of the recipients' user ids, since one message's recipients may
-// go in several batches.
-func PushOffline(app string, d PushData, atMs int64) persistence.HookItem {
-	users := make([]string, len(d.Recipients))
-	for i, r := range d.Recipients {
-		users[i] = r.User
-	}
-	return item(digestID("push-"+app+"-"+d.MessageID, "", 0, users), app, EventPushOffline, atMs, d)
-}

@@ -34,7 +34,7 @@ func TestEventIDsStable(t *testing.T) {
 	if a, b := FriendChanged("default", f, 1), FriendChanged("other", f, 1); a.ID == b.ID {
 		t.Fatal("two apps share an id")
 	}
-	p := PushData{MessageID: "42", From: "alice", Recipients: []PushRecipient{{User: "bob", Badge: 3, Tokens: []PushToken{{Device: "d", Provider: "fcm", Token: "tok"}}}}}
+	p := PushData{PushMessage: PushMessage{MessageID: "42", From: "alice"}, Recipients: []PushRecipient{{User: "bob", Badge: 3, Tokens: []PushToken{{Device: "d", Provider: "fcm", Token: "tok"}}}}}
 	if it := PushOffline("default", p, 1); !strings.HasPrefix(it.ID, "push-default-42-") {
 		t.Fatalf("push id %s", it.ID)
 	}

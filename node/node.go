@@ -180,7 +180,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	registry := apps.New(apps.Config{}, st)
 	svc := actors.NewServiceApps(cfg.Actors, stores, registry, actors.NewMetrics(reg), logger.With("component", "actors"))
 	n.webhooks = openWebhooks(st, registry, reg, logger.With("component", "webhooks"))
-	undo = append(undo, func() { _ = n.webhooks.deliver.Shutdown(context.Background()) })
+	undo = append(undo, func() { _ = n.webhooks.shutdown(context.Background()) })
 	svc.SetWebhooks(n.webhooks)
 	n.actors = svc
 	undo = append(undo, func() { _ = svc.Shutdown(context.Background()) })
@@ -350,7 +350,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if err := n.actors.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("actors: %w", err))
 	}
-	if err := n.webhooks.deliver.Shutdown(ctx); err != nil {
+	if err := n.webhooks.shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("webhooks: %w", err))
 	}
 	if n.archive != nil {

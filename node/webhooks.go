@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,15 +44,28 @@ func (t appTargets) HookTarget(ctx context.Context, app string) (hooks.Target, b
 		}
 		events = append(append([]string(nil), events...), hooks.EventBeforeSend)
 	}
+	// Offline push is switched by its own setting, whatever the list says.
+	if len(events) > 0 && a.Settings.Push.Enabled && !slices.Contains(events, hooks.EventPushOffline) {
+		events = append(append([]string(nil), events...), hooks.EventPushOffline)
+	}
 	return hooks.Target{URL: w.URL, Secrets: a.WebhookSecrets, Timeout: time.Duration(w.TimeoutMs) * time.Millisecond,
 		FailOpen: w.FailOpen, Events: events}, true, nil
 }
 
 // webhooks is what the actors call (actors.Webhooks): the before-send
-// Caller and the Deliverer's durable queue.
+// Caller, the Deliverer's durable queue and the offline push batcher (which
+// queues to the Deliverer).
 type webhooks struct {
 	caller  *hooks.Caller
 	deliver *hooks.Deliverer
+	push    *hooks.PushBatcher
+}
+
+func (w webhooks) Push(n hooks.PushNote) { w.push.Add(n) }
+
+// shutdown queues the pushes still batched, then stops the deliverer.
+func (w webhooks) shutdown(ctx context.Context) error {
+	return errors.Join(w.push.Shutdown(ctx), w.deliver.Shutdown(ctx))
 }
 
 func (w webhooks) BeforeSend(ctx context.Context, app string, m *clientpb.Message) hooks.Decision {
@@ -72,6 +86,8 @@ func openWebhooks(st persistence.HookQueue, reg *apps.Registry, metrics promethe
 		caller:  hooks.NewCaller(targets, client, metrics, cfg),
 		deliver: hooks.NewDeliverer(st, targets, client, metrics, cfg),
 	}
+	w.push = hooks.NewPushBatcher(w.deliver, metrics, hooks.PushConfig{Logger: logger})
 	w.deliver.Start(context.Background())
+	w.push.Start()
 	return w
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // CopyMessage returns the fields of m a store keeps: everything but the id
-// and time it assigns and the flags only reads set (recalled, silent).
+// and time it assigns and the flag only reads set (recalled). Silent is kept
+// as the sender set it (reads may also set it, for a muted group).
 // Content and mentions are shared with m, which callers never modify.
 func CopyMessage(m *clientpb.Message) *clientpb.Message {
 	return &clientpb.Message{
@@ -21,6 +22,7 @@ func CopyMessage(m *clientpb.Message) *clientpb.Message {
 		ClientMsgId:      m.ClientMsgId,
 		Content:          m.Content,
 		Mentions:         m.Mentions,
+		Silent:           m.Silent,
 	}
 }
 

@@ -37,7 +37,7 @@ func TestCopyMessageCoversAllFields(t *testing.T) {
 	}
 	got := CopyMessage(m)
 	// Assigned by the store, or set by reads only.
-	got.Id, got.SentAtMs, got.Recalled, got.Silent = m.Id, m.SentAtMs, m.Recalled, m.Silent
+	got.Id, got.SentAtMs, got.Recalled = m.Id, m.SentAtMs, m.Recalled
 	if !proto.Equal(got, m) {
 		t.Fatalf("CopyMessage(%v) = %v: a field is not copied", m, got)
 	}

@@ -94,8 +94,11 @@ type Attach struct {
 	// When the login token was issued (its "iat", Unix ms; 0 when it had
 	// none): the grain refuses tokens issued before its user's revocation.
 	TokenIssuedAtMs uint64 `protobuf:"varint,6,opt,name=token_issued_at_ms,json=tokenIssuedAtMs,proto3" json:"token_issued_at_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The device reported its app in the background (DeviceState); a
+	// re-attach carries it to the grain's new activation.
+	Background    bool `protobuf:"varint,7,opt,name=background,proto3" json:"background,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attach) Reset() {
@@ -170,6 +173,13 @@ func (x *Attach) GetTokenIssuedAtMs() uint64 {
 	return 0
 }
 
+func (x *Attach) GetBackground() bool {
+	if x != nil {
+		return x.Background
+	}
+	return false
+}
+
 type AttachResult struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	LatestSeq uint64                 `protobuf:"varint,1,opt,name=latest_seq,json=latestSeq,proto3" json:"latest_seq,omitempty"`
@@ -242,9 +252,11 @@ func (x *AttachResult) GetMuted() []string {
 
 // Detach removes a device's connection (connection to user grain).
 type Detach struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId  string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	SessionId string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The device logged out: its push registration goes too.
+	Logout        bool `protobuf:"varint,3,opt,name=logout,proto3" json:"logout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -291,6 +303,13 @@ func (x *Detach) GetSessionId() string {
 		return x.SessionId
 	}
 	return ""
+}
+
+func (x *Detach) GetLogout() bool {
+	if x != nil {
+		return x.Logout
+	}
+	return false
 }
 
 // SendRequest carries a client's Send to the sender's user grain.
@@ -1081,7 +1100,7 @@ func (x *GetAccountResult) GetError() *clientpb.Error {
 	return nil
 }
 
-// UserOp carries a client request of frames 17 to 30 to the caller's user
+// UserOp carries a client request of frames 17 to 36 to the caller's user
 // grain (connection to user grain).
 type UserOp struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2003,7 +2022,7 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\x13actorpb/actor.proto\x12\x10actorim.actor.v1\x1a\x15clientpb/client.proto\"/\n" +
 	"\x03PID\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xe6\x01\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\x86\x02\n" +
 	"\x06Attach\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x120\n" +
 	"\bplatform\x18\x02 \x01(\x0e2\x14.actorim.v1.PlatformR\bplatform\x12\x1d\n" +
@@ -2011,17 +2030,21 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12)\n" +
 	"\x04conn\x18\x04 \x01(\v2\x15.actorim.actor.v1.PIDR\x04conn\x12\x16\n" +
 	"\x06resume\x18\x05 \x01(\bR\x06resume\x12+\n" +
-	"\x12token_issued_at_ms\x18\x06 \x01(\x04R\x0ftokenIssuedAtMs\"\x88\x01\n" +
+	"\x12token_issued_at_ms\x18\x06 \x01(\x04R\x0ftokenIssuedAtMs\x12\x1e\n" +
+	"\n" +
+	"background\x18\a \x01(\bR\n" +
+	"background\"\x88\x01\n" +
 	"\fAttachResult\x12\x1d\n" +
 	"\n" +
 	"latest_seq\x18\x01 \x01(\x04R\tlatestSeq\x12'\n" +
 	"\x05error\x18\x02 \x01(\v2\x11.actorim.v1.ErrorR\x05error\x12\x1a\n" +
 	"\breplaced\x18\x03 \x01(\bR\breplaced\x12\x14\n" +
-	"\x05muted\x18\x04 \x03(\tR\x05muted\"D\n" +
+	"\x05muted\x18\x04 \x03(\tR\x05muted\"\\\n" +
 	"\x06Detach\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x02 \x01(\tR\tsessionId\"\x8e\x01\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06logout\x18\x03 \x01(\bR\x06logout\"\x8e\x01\n" +
 	"\vSendRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1d\n" +
 	"\n" +

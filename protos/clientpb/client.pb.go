@@ -669,6 +669,8 @@ type Frame struct {
 	//	*Frame_SetProfile
 	//	*Frame_GetProfiles
 	//	*Frame_SearchUsers
+	//	*Frame_RegisterPush
+	//	*Frame_DeviceState
 	//	*Frame_LoginOk
 	//	*Frame_SendAck
 	//	*Frame_Push
@@ -953,6 +955,24 @@ func (x *Frame) GetSearchUsers() *SearchUsers {
 	return nil
 }
 
+func (x *Frame) GetRegisterPush() *RegisterPush {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RegisterPush); ok {
+			return x.RegisterPush
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetDeviceState() *DeviceState {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_DeviceState); ok {
+			return x.DeviceState
+		}
+	}
+	return nil
+}
+
 func (x *Frame) GetLoginOk() *LoginOK {
 	if x != nil {
 		if x, ok := x.Body.(*Frame_LoginOk); ok {
@@ -1152,6 +1172,15 @@ type Frame_SearchUsers struct {
 	SearchUsers *SearchUsers `protobuf:"bytes,34,opt,name=search_users,json=searchUsers,proto3,oneof"`
 }
 
+type Frame_RegisterPush struct {
+	// Offline push (user grain).
+	RegisterPush *RegisterPush `protobuf:"bytes,35,opt,name=register_push,json=registerPush,proto3,oneof"`
+}
+
+type Frame_DeviceState struct {
+	DeviceState *DeviceState `protobuf:"bytes,36,opt,name=device_state,json=deviceState,proto3,oneof"`
+}
+
 type Frame_LoginOk struct {
 	// Server to client.
 	LoginOk *LoginOK `protobuf:"bytes,40,opt,name=login_ok,json=loginOk,proto3,oneof"`
@@ -1186,7 +1215,7 @@ type Frame_Error struct {
 }
 
 type Frame_Result struct {
-	// Answers every request of frames 17 to 34 that succeeded.
+	// Answers every request of frames 17 to 36 that succeeded.
 	Result *Result `protobuf:"bytes,48,opt,name=result,proto3,oneof"`
 }
 
@@ -1244,6 +1273,10 @@ func (*Frame_SetProfile) isFrame_Body() {}
 func (*Frame_GetProfiles) isFrame_Body() {}
 
 func (*Frame_SearchUsers) isFrame_Body() {}
+
+func (*Frame_RegisterPush) isFrame_Body() {}
+
+func (*Frame_DeviceState) isFrame_Body() {}
 
 func (*Frame_LoginOk) isFrame_Body() {}
 
@@ -1918,8 +1951,10 @@ type Message struct {
 	// Set on reads (sync, history) of a message that was recalled; its
 	// content is then empty.
 	Recalled bool `protobuf:"varint,11,opt,name=recalled,proto3" json:"recalled,omitempty"`
-	// Set in the timeline of a member who muted the group's notifications:
-	// the message syncs as usual but should not alert.
+	// The message should not alert: its sender sent it silently (stored so,
+	// for every recipient), or, on a push or read of a member who muted the
+	// group's notifications, flagged so for that member. It syncs as usual;
+	// no offline push is made for it.
 	Silent        bool `protobuf:"varint,12,opt,name=silent,proto3" json:"silent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2126,7 +2161,9 @@ type Send struct {
 	ConversationType ConversationType `protobuf:"varint,3,opt,name=conversation_type,json=conversationType,proto3,enum=actorim.v1.ConversationType" json:"conversation_type,omitempty"`
 	Content          *Content         `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"`
 	// Group messages only: members to notify; "all" notifies everyone.
-	Mentions      []string `protobuf:"bytes,5,rep,name=mentions,proto3" json:"mentions,omitempty"`
+	Mentions []string `protobuf:"bytes,5,rep,name=mentions,proto3" json:"mentions,omitempty"`
+	// Deliver without alerting: stored with silent set, for every recipient.
+	Silent        bool `protobuf:"varint,6,opt,name=silent,proto3" json:"silent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2194,6 +2231,13 @@ func (x *Send) GetMentions() []string {
 		return x.Mentions
 	}
 	return nil
+}
+
+func (x *Send) GetSilent() bool {
+	if x != nil {
+		return x.Silent
+	}
+	return false
 }
 
 // SendAck confirms that a message is durably stored.
@@ -5180,7 +5224,120 @@ func (x *ProfileChanged) GetProfile() *Profile {
 	return nil
 }
 
-// Result answers a successful request of frames 17 to 34. Requests that return
+// RegisterPush records this device's push token (for the app's push.offline
+// webhook, docs/webhooks.md), replacing the device's earlier one; an empty
+// token removes it. A user keeps at most 20 registered devices: registering
+// one more forgets the registration made longest ago. A device's
+// registration is removed by Logout and by the revocation of the user's
+// tokens, and survives a plain disconnect (that is when it serves).
+// Answered by an empty Result.
+type RegisterPush struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The push service: "apns", "fcm" or any name the app server understands,
+	// 1 to 32 characters of [a-z0-9_.-]. Ignored when token is empty.
+	Provider string `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	// The provider's token for this device, at most 4096 bytes of printable
+	// ASCII; empty removes the registration.
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterPush) Reset() {
+	*x = RegisterPush{}
+	mi := &file_clientpb_client_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterPush) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterPush) ProtoMessage() {}
+
+func (x *RegisterPush) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterPush.ProtoReflect.Descriptor instead.
+func (*RegisterPush) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *RegisterPush) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *RegisterPush) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// DeviceState reports whether the app runs in the foreground. A
+// backgrounded device still receives Push frames on this connection, and
+// counts as offline for push.offline: when none of the user's devices is
+// online in the foreground, the registered devices that are offline or
+// backgrounded are pushed. Every login starts in the foreground. Answered by
+// an empty Result.
+type DeviceState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Background    bool                   `protobuf:"varint,1,opt,name=background,proto3" json:"background,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceState) Reset() {
+	*x = DeviceState{}
+	mi := &file_clientpb_client_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceState) ProtoMessage() {}
+
+func (x *DeviceState) ProtoReflect() protoreflect.Message {
+	mi := &file_clientpb_client_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceState.ProtoReflect.Descriptor instead.
+func (*DeviceState) Descriptor() ([]byte, []int) {
+	return file_clientpb_client_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *DeviceState) GetBackground() bool {
+	if x != nil {
+		return x.Background
+	}
+	return false
+}
+
+// Result answers a successful request of frames 17 to 36. Requests that return
 // data fill the matching field; the others return an empty Result.
 type Result struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -5202,7 +5359,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_clientpb_client_proto_msgTypes[57]
+	mi := &file_clientpb_client_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5214,7 +5371,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[57]
+	mi := &file_clientpb_client_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5227,7 +5384,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{57}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Result) GetData() isResult_Data {
@@ -5392,7 +5549,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_clientpb_client_proto_msgTypes[58]
+	mi := &file_clientpb_client_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5404,7 +5561,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[58]
+	mi := &file_clientpb_client_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5417,7 +5574,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{58}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Signal) GetKind() isSignal_Kind {
@@ -5488,7 +5645,7 @@ type TypingSignal struct {
 
 func (x *TypingSignal) Reset() {
 	*x = TypingSignal{}
-	mi := &file_clientpb_client_proto_msgTypes[59]
+	mi := &file_clientpb_client_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5500,7 +5657,7 @@ func (x *TypingSignal) String() string {
 func (*TypingSignal) ProtoMessage() {}
 
 func (x *TypingSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[59]
+	mi := &file_clientpb_client_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5513,7 +5670,7 @@ func (x *TypingSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingSignal.ProtoReflect.Descriptor instead.
 func (*TypingSignal) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{59}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *TypingSignal) GetFrom() string {
@@ -5562,7 +5719,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_clientpb_client_proto_msgTypes[60]
+	mi := &file_clientpb_client_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5574,7 +5731,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[60]
+	mi := &file_clientpb_client_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5587,7 +5744,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_clientpb_client_proto_rawDescGZIP(), []int{60}
+	return file_clientpb_client_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Event) GetType() EventType {
@@ -5689,7 +5846,7 @@ type GroupRequest_Empty struct {
 
 func (x *GroupRequest_Empty) Reset() {
 	*x = GroupRequest_Empty{}
-	mi := &file_clientpb_client_proto_msgTypes[61]
+	mi := &file_clientpb_client_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5701,7 +5858,7 @@ func (x *GroupRequest_Empty) String() string {
 func (*GroupRequest_Empty) ProtoMessage() {}
 
 func (x *GroupRequest_Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[61]
+	mi := &file_clientpb_client_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5726,7 +5883,7 @@ type GroupRequest_User struct {
 
 func (x *GroupRequest_User) Reset() {
 	*x = GroupRequest_User{}
-	mi := &file_clientpb_client_proto_msgTypes[62]
+	mi := &file_clientpb_client_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5738,7 +5895,7 @@ func (x *GroupRequest_User) String() string {
 func (*GroupRequest_User) ProtoMessage() {}
 
 func (x *GroupRequest_User) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[62]
+	mi := &file_clientpb_client_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5770,7 +5927,7 @@ type GroupRequest_Users struct {
 
 func (x *GroupRequest_Users) Reset() {
 	*x = GroupRequest_Users{}
-	mi := &file_clientpb_client_proto_msgTypes[63]
+	mi := &file_clientpb_client_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5782,7 +5939,7 @@ func (x *GroupRequest_Users) String() string {
 func (*GroupRequest_Users) ProtoMessage() {}
 
 func (x *GroupRequest_Users) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[63]
+	mi := &file_clientpb_client_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5814,7 +5971,7 @@ type GroupRequest_Flag struct {
 
 func (x *GroupRequest_Flag) Reset() {
 	*x = GroupRequest_Flag{}
-	mi := &file_clientpb_client_proto_msgTypes[64]
+	mi := &file_clientpb_client_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5826,7 +5983,7 @@ func (x *GroupRequest_Flag) String() string {
 func (*GroupRequest_Flag) ProtoMessage() {}
 
 func (x *GroupRequest_Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[64]
+	mi := &file_clientpb_client_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5858,7 +6015,7 @@ type GroupRequest_MsgID struct {
 
 func (x *GroupRequest_MsgID) Reset() {
 	*x = GroupRequest_MsgID{}
-	mi := &file_clientpb_client_proto_msgTypes[65]
+	mi := &file_clientpb_client_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5870,7 +6027,7 @@ func (x *GroupRequest_MsgID) String() string {
 func (*GroupRequest_MsgID) ProtoMessage() {}
 
 func (x *GroupRequest_MsgID) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[65]
+	mi := &file_clientpb_client_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5902,7 +6059,7 @@ type GroupRequest_MsgIDs struct {
 
 func (x *GroupRequest_MsgIDs) Reset() {
 	*x = GroupRequest_MsgIDs{}
-	mi := &file_clientpb_client_proto_msgTypes[66]
+	mi := &file_clientpb_client_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5914,7 +6071,7 @@ func (x *GroupRequest_MsgIDs) String() string {
 func (*GroupRequest_MsgIDs) ProtoMessage() {}
 
 func (x *GroupRequest_MsgIDs) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[66]
+	mi := &file_clientpb_client_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5951,7 +6108,7 @@ type GroupRequest_Create struct {
 
 func (x *GroupRequest_Create) Reset() {
 	*x = GroupRequest_Create{}
-	mi := &file_clientpb_client_proto_msgTypes[67]
+	mi := &file_clientpb_client_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5963,7 +6120,7 @@ func (x *GroupRequest_Create) String() string {
 func (*GroupRequest_Create) ProtoMessage() {}
 
 func (x *GroupRequest_Create) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[67]
+	mi := &file_clientpb_client_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6026,7 +6183,7 @@ type GroupRequest_Update struct {
 
 func (x *GroupRequest_Update) Reset() {
 	*x = GroupRequest_Update{}
-	mi := &file_clientpb_client_proto_msgTypes[68]
+	mi := &file_clientpb_client_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6038,7 +6195,7 @@ func (x *GroupRequest_Update) String() string {
 func (*GroupRequest_Update) ProtoMessage() {}
 
 func (x *GroupRequest_Update) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[68]
+	mi := &file_clientpb_client_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6091,7 +6248,7 @@ type GroupRequest_JoinRequest struct {
 
 func (x *GroupRequest_JoinRequest) Reset() {
 	*x = GroupRequest_JoinRequest{}
-	mi := &file_clientpb_client_proto_msgTypes[69]
+	mi := &file_clientpb_client_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6103,7 +6260,7 @@ func (x *GroupRequest_JoinRequest) String() string {
 func (*GroupRequest_JoinRequest) ProtoMessage() {}
 
 func (x *GroupRequest_JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[69]
+	mi := &file_clientpb_client_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6136,7 +6293,7 @@ type GroupRequest_Answer struct {
 
 func (x *GroupRequest_Answer) Reset() {
 	*x = GroupRequest_Answer{}
-	mi := &file_clientpb_client_proto_msgTypes[70]
+	mi := &file_clientpb_client_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6148,7 +6305,7 @@ func (x *GroupRequest_Answer) String() string {
 func (*GroupRequest_Answer) ProtoMessage() {}
 
 func (x *GroupRequest_Answer) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[70]
+	mi := &file_clientpb_client_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6189,7 +6346,7 @@ type GroupRequest_SetRole struct {
 
 func (x *GroupRequest_SetRole) Reset() {
 	*x = GroupRequest_SetRole{}
-	mi := &file_clientpb_client_proto_msgTypes[71]
+	mi := &file_clientpb_client_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6201,7 +6358,7 @@ func (x *GroupRequest_SetRole) String() string {
 func (*GroupRequest_SetRole) ProtoMessage() {}
 
 func (x *GroupRequest_SetRole) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[71]
+	mi := &file_clientpb_client_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6242,7 +6399,7 @@ type GroupRequest_MuteMember struct {
 
 func (x *GroupRequest_MuteMember) Reset() {
 	*x = GroupRequest_MuteMember{}
-	mi := &file_clientpb_client_proto_msgTypes[72]
+	mi := &file_clientpb_client_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6254,7 +6411,7 @@ func (x *GroupRequest_MuteMember) String() string {
 func (*GroupRequest_MuteMember) ProtoMessage() {}
 
 func (x *GroupRequest_MuteMember) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[72]
+	mi := &file_clientpb_client_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6295,7 +6452,7 @@ type GroupRequest_BanUsers struct {
 
 func (x *GroupRequest_BanUsers) Reset() {
 	*x = GroupRequest_BanUsers{}
-	mi := &file_clientpb_client_proto_msgTypes[73]
+	mi := &file_clientpb_client_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6307,7 +6464,7 @@ func (x *GroupRequest_BanUsers) String() string {
 func (*GroupRequest_BanUsers) ProtoMessage() {}
 
 func (x *GroupRequest_BanUsers) ProtoReflect() protoreflect.Message {
-	mi := &file_clientpb_client_proto_msgTypes[73]
+	mi := &file_clientpb_client_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6342,7 +6499,7 @@ var File_clientpb_client_proto protoreflect.FileDescriptor
 const file_clientpb_client_proto_rawDesc = "" +
 	"\n" +
 	"\x15clientpb/client.proto\x12\n" +
-	"actorim.v1\"\x80\x0f\n" +
+	"actorim.v1\"\xff\x0f\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12)\n" +
 	"\x05login\x18\n" +
@@ -6372,7 +6529,9 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\vset_profile\x18  \x01(\v2\x16.actorim.v1.SetProfileH\x00R\n" +
 	"setProfile\x12<\n" +
 	"\fget_profiles\x18! \x01(\v2\x17.actorim.v1.GetProfilesH\x00R\vgetProfiles\x12<\n" +
-	"\fsearch_users\x18\" \x01(\v2\x17.actorim.v1.SearchUsersH\x00R\vsearchUsers\x120\n" +
+	"\fsearch_users\x18\" \x01(\v2\x17.actorim.v1.SearchUsersH\x00R\vsearchUsers\x12?\n" +
+	"\rregister_push\x18# \x01(\v2\x18.actorim.v1.RegisterPushH\x00R\fregisterPush\x12<\n" +
+	"\fdevice_state\x18$ \x01(\v2\x17.actorim.v1.DeviceStateH\x00R\vdeviceState\x120\n" +
 	"\blogin_ok\x18( \x01(\v2\x13.actorim.v1.LoginOKH\x00R\aloginOk\x120\n" +
 	"\bsend_ack\x18) \x01(\v2\x13.actorim.v1.SendAckH\x00R\asendAck\x12&\n" +
 	"\x04push\x18* \x01(\v2\x10.actorim.v1.PushH\x00R\x04push\x129\n" +
@@ -6453,13 +6612,14 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\x05Entry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12/\n" +
 	"\amessage\x18\x02 \x01(\v2\x13.actorim.v1.MessageH\x00R\amessageB\x06\n" +
-	"\x04item\"\xd0\x01\n" +
+	"\x04item\"\xe8\x01\n" +
 	"\x04Send\x12\"\n" +
 	"\rclient_msg_id\x18\x01 \x01(\tR\vclientMsgId\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12I\n" +
 	"\x11conversation_type\x18\x03 \x01(\x0e2\x1c.actorim.v1.ConversationTypeR\x10conversationType\x12-\n" +
 	"\acontent\x18\x04 \x01(\v2\x13.actorim.v1.ContentR\acontent\x12\x1a\n" +
-	"\bmentions\x18\x05 \x03(\tR\bmentions\"\xbb\x01\n" +
+	"\bmentions\x18\x05 \x03(\tR\bmentions\x12\x16\n" +
+	"\x06silent\x18\x06 \x01(\bR\x06silent\"\xbb\x01\n" +
 	"\aSendAck\x12\"\n" +
 	"\rclient_msg_id\x18\x01 \x01(\tR\vclientMsgId\x12\x15\n" +
 	"\x06msg_id\x18\x02 \x01(\x04R\x05msgId\x12\x10\n" +
@@ -6719,7 +6879,14 @@ const file_clientpb_client_proto_rawDesc = "" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
 	"nextCursor\"?\n" +
 	"\x0eProfileChanged\x12-\n" +
-	"\aprofile\x18\x01 \x01(\v2\x13.actorim.v1.ProfileR\aprofile\"\x82\x04\n" +
+	"\aprofile\x18\x01 \x01(\v2\x13.actorim.v1.ProfileR\aprofile\"@\n" +
+	"\fRegisterPush\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"-\n" +
+	"\vDeviceState\x12\x1e\n" +
+	"\n" +
+	"background\x18\x01 \x01(\bR\n" +
+	"background\"\x82\x04\n" +
 	"\x06Result\x122\n" +
 	"\afriends\x18\x01 \x01(\v2\x16.actorim.v1.FriendListH\x00R\afriends\x126\n" +
 	"\bpresence\x18\x02 \x01(\v2\x18.actorim.v1.PresenceListH\x00R\bpresence\x12D\n" +
@@ -6854,7 +7021,7 @@ func file_clientpb_client_proto_rawDescGZIP() []byte {
 }
 
 var file_clientpb_client_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_clientpb_client_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_clientpb_client_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_clientpb_client_proto_goTypes = []any{
 	(Platform)(0),                    // 0: actorim.v1.Platform
 	(ConversationType)(0),            // 1: actorim.v1.ConversationType
@@ -6921,23 +7088,25 @@ var file_clientpb_client_proto_goTypes = []any{
 	(*SearchUsers)(nil),              // 62: actorim.v1.SearchUsers
 	(*UserSearchResult)(nil),         // 63: actorim.v1.UserSearchResult
 	(*ProfileChanged)(nil),           // 64: actorim.v1.ProfileChanged
-	(*Result)(nil),                   // 65: actorim.v1.Result
-	(*Signal)(nil),                   // 66: actorim.v1.Signal
-	(*TypingSignal)(nil),             // 67: actorim.v1.TypingSignal
-	(*Event)(nil),                    // 68: actorim.v1.Event
-	(*GroupRequest_Empty)(nil),       // 69: actorim.v1.GroupRequest.Empty
-	(*GroupRequest_User)(nil),        // 70: actorim.v1.GroupRequest.User
-	(*GroupRequest_Users)(nil),       // 71: actorim.v1.GroupRequest.Users
-	(*GroupRequest_Flag)(nil),        // 72: actorim.v1.GroupRequest.Flag
-	(*GroupRequest_MsgID)(nil),       // 73: actorim.v1.GroupRequest.MsgID
-	(*GroupRequest_MsgIDs)(nil),      // 74: actorim.v1.GroupRequest.MsgIDs
-	(*GroupRequest_Create)(nil),      // 75: actorim.v1.GroupRequest.Create
-	(*GroupRequest_Update)(nil),      // 76: actorim.v1.GroupRequest.Update
-	(*GroupRequest_JoinRequest)(nil), // 77: actorim.v1.GroupRequest.JoinRequest
-	(*GroupRequest_Answer)(nil),      // 78: actorim.v1.GroupRequest.Answer
-	(*GroupRequest_SetRole)(nil),     // 79: actorim.v1.GroupRequest.SetRole
-	(*GroupRequest_MuteMember)(nil),  // 80: actorim.v1.GroupRequest.MuteMember
-	(*GroupRequest_BanUsers)(nil),    // 81: actorim.v1.GroupRequest.BanUsers
+	(*RegisterPush)(nil),             // 65: actorim.v1.RegisterPush
+	(*DeviceState)(nil),              // 66: actorim.v1.DeviceState
+	(*Result)(nil),                   // 67: actorim.v1.Result
+	(*Signal)(nil),                   // 68: actorim.v1.Signal
+	(*TypingSignal)(nil),             // 69: actorim.v1.TypingSignal
+	(*Event)(nil),                    // 70: actorim.v1.Event
+	(*GroupRequest_Empty)(nil),       // 71: actorim.v1.GroupRequest.Empty
+	(*GroupRequest_User)(nil),        // 72: actorim.v1.GroupRequest.User
+	(*GroupRequest_Users)(nil),       // 73: actorim.v1.GroupRequest.Users
+	(*GroupRequest_Flag)(nil),        // 74: actorim.v1.GroupRequest.Flag
+	(*GroupRequest_MsgID)(nil),       // 75: actorim.v1.GroupRequest.MsgID
+	(*GroupRequest_MsgIDs)(nil),      // 76: actorim.v1.GroupRequest.MsgIDs
+	(*GroupRequest_Create)(nil),      // 77: actorim.v1.GroupRequest.Create
+	(*GroupRequest_Update)(nil),      // 78: actorim.v1.GroupRequest.Update
+	(*GroupRequest_JoinRequest)(nil), // 79: actorim.v1.GroupRequest.JoinRequest
+	(*GroupRequest_Answer)(nil),      // 80: actorim.v1.GroupRequest.Answer
+	(*GroupRequest_SetRole)(nil),     // 81: actorim.v1.GroupRequest.SetRole
+	(*GroupRequest_MuteMember)(nil),  // 82: actorim.v1.GroupRequest.MuteMember
+	(*GroupRequest_BanUsers)(nil),    // 83: actorim.v1.GroupRequest.BanUsers
 }
 var file_clientpb_client_proto_depIdxs = []int32{
 	9,   // 0: actorim.v1.Frame.login:type_name -> actorim.v1.Login
@@ -6965,93 +7134,95 @@ var file_clientpb_client_proto_depIdxs = []int32{
 	59,  // 22: actorim.v1.Frame.set_profile:type_name -> actorim.v1.SetProfile
 	60,  // 23: actorim.v1.Frame.get_profiles:type_name -> actorim.v1.GetProfiles
 	62,  // 24: actorim.v1.Frame.search_users:type_name -> actorim.v1.SearchUsers
-	10,  // 25: actorim.v1.Frame.login_ok:type_name -> actorim.v1.LoginOK
-	18,  // 26: actorim.v1.Frame.send_ack:type_name -> actorim.v1.SendAck
-	19,  // 27: actorim.v1.Frame.push:type_name -> actorim.v1.Push
-	22,  // 28: actorim.v1.Frame.sync_result:type_name -> actorim.v1.SyncResult
-	24,  // 29: actorim.v1.Frame.history_result:type_name -> actorim.v1.HistoryResult
-	26,  // 30: actorim.v1.Frame.pong:type_name -> actorim.v1.Pong
-	28,  // 31: actorim.v1.Frame.kick:type_name -> actorim.v1.Kick
-	29,  // 32: actorim.v1.Frame.error:type_name -> actorim.v1.Error
-	65,  // 33: actorim.v1.Frame.result:type_name -> actorim.v1.Result
-	66,  // 34: actorim.v1.Frame.signal:type_name -> actorim.v1.Signal
-	0,   // 35: actorim.v1.Login.platform:type_name -> actorim.v1.Platform
-	14,  // 36: actorim.v1.Content.custom:type_name -> actorim.v1.Custom
-	68,  // 37: actorim.v1.Content.event:type_name -> actorim.v1.Event
-	12,  // 38: actorim.v1.Content.image:type_name -> actorim.v1.Media
-	12,  // 39: actorim.v1.Content.audio:type_name -> actorim.v1.Media
-	12,  // 40: actorim.v1.Content.video:type_name -> actorim.v1.Media
-	12,  // 41: actorim.v1.Content.file:type_name -> actorim.v1.Media
-	13,  // 42: actorim.v1.Media.thumbnail:type_name -> actorim.v1.Thumbnail
-	1,   // 43: actorim.v1.Message.conversation_type:type_name -> actorim.v1.ConversationType
-	11,  // 44: actorim.v1.Message.content:type_name -> actorim.v1.Content
-	15,  // 45: actorim.v1.Entry.message:type_name -> actorim.v1.Message
-	1,   // 46: actorim.v1.Send.conversation_type:type_name -> actorim.v1.ConversationType
-	11,  // 47: actorim.v1.Send.content:type_name -> actorim.v1.Content
-	16,  // 48: actorim.v1.Push.entries:type_name -> actorim.v1.Entry
-	16,  // 49: actorim.v1.SyncResult.entries:type_name -> actorim.v1.Entry
-	16,  // 50: actorim.v1.HistoryResult.entries:type_name -> actorim.v1.Entry
-	2,   // 51: actorim.v1.Kick.reason:type_name -> actorim.v1.KickReason
-	3,   // 52: actorim.v1.Error.code:type_name -> actorim.v1.ErrorCode
-	7,   // 53: actorim.v1.CategoryOp.op:type_name -> actorim.v1.CategoryOp.Op
-	36,  // 54: actorim.v1.FriendList.friends:type_name -> actorim.v1.Friend
-	37,  // 55: actorim.v1.FriendList.incoming:type_name -> actorim.v1.PendingRequest
-	37,  // 56: actorim.v1.FriendList.outgoing:type_name -> actorim.v1.PendingRequest
-	40,  // 57: actorim.v1.FriendList.settings:type_name -> actorim.v1.Settings
-	0,   // 58: actorim.v1.Presence.platforms:type_name -> actorim.v1.Platform
-	43,  // 59: actorim.v1.PresenceList.users:type_name -> actorim.v1.Presence
-	1,   // 60: actorim.v1.Typing.conversation_type:type_name -> actorim.v1.ConversationType
-	1,   // 61: actorim.v1.Conversation.conversation_type:type_name -> actorim.v1.ConversationType
-	15,  // 62: actorim.v1.Conversation.last_message:type_name -> actorim.v1.Message
-	49,  // 63: actorim.v1.ConversationList.conversations:type_name -> actorim.v1.Conversation
-	5,   // 64: actorim.v1.GroupInfo.join_policy:type_name -> actorim.v1.JoinPolicy
-	4,   // 65: actorim.v1.GroupMember.role:type_name -> actorim.v1.GroupRole
-	53,  // 66: actorim.v1.GroupMembers.members:type_name -> actorim.v1.GroupMember
-	37,  // 67: actorim.v1.GroupMembers.requests:type_name -> actorim.v1.PendingRequest
-	55,  // 68: actorim.v1.ReadStatus.messages:type_name -> actorim.v1.MessageReads
-	75,  // 69: actorim.v1.GroupRequest.create:type_name -> actorim.v1.GroupRequest.Create
-	69,  // 70: actorim.v1.GroupRequest.info:type_name -> actorim.v1.GroupRequest.Empty
-	76,  // 71: actorim.v1.GroupRequest.update:type_name -> actorim.v1.GroupRequest.Update
-	71,  // 72: actorim.v1.GroupRequest.invite:type_name -> actorim.v1.GroupRequest.Users
-	77,  // 73: actorim.v1.GroupRequest.join:type_name -> actorim.v1.GroupRequest.JoinRequest
-	78,  // 74: actorim.v1.GroupRequest.answer_join:type_name -> actorim.v1.GroupRequest.Answer
-	69,  // 75: actorim.v1.GroupRequest.leave:type_name -> actorim.v1.GroupRequest.Empty
-	71,  // 76: actorim.v1.GroupRequest.kick:type_name -> actorim.v1.GroupRequest.Users
-	79,  // 77: actorim.v1.GroupRequest.set_role:type_name -> actorim.v1.GroupRequest.SetRole
-	70,  // 78: actorim.v1.GroupRequest.transfer:type_name -> actorim.v1.GroupRequest.User
-	80,  // 79: actorim.v1.GroupRequest.mute_member:type_name -> actorim.v1.GroupRequest.MuteMember
-	72,  // 80: actorim.v1.GroupRequest.mute_all:type_name -> actorim.v1.GroupRequest.Flag
-	69,  // 81: actorim.v1.GroupRequest.dissolve:type_name -> actorim.v1.GroupRequest.Empty
-	81,  // 82: actorim.v1.GroupRequest.ban:type_name -> actorim.v1.GroupRequest.BanUsers
-	69,  // 83: actorim.v1.GroupRequest.members:type_name -> actorim.v1.GroupRequest.Empty
-	74,  // 84: actorim.v1.GroupRequest.read_status:type_name -> actorim.v1.GroupRequest.MsgIDs
-	73,  // 85: actorim.v1.GroupRequest.readers:type_name -> actorim.v1.GroupRequest.MsgID
-	58,  // 86: actorim.v1.ProfileList.profiles:type_name -> actorim.v1.Profile
-	58,  // 87: actorim.v1.UserSearchResult.users:type_name -> actorim.v1.Profile
-	58,  // 88: actorim.v1.ProfileChanged.profile:type_name -> actorim.v1.Profile
-	38,  // 89: actorim.v1.Result.friends:type_name -> actorim.v1.FriendList
-	44,  // 90: actorim.v1.Result.presence:type_name -> actorim.v1.PresenceList
-	50,  // 91: actorim.v1.Result.conversations:type_name -> actorim.v1.ConversationList
-	52,  // 92: actorim.v1.Result.group:type_name -> actorim.v1.GroupInfo
-	54,  // 93: actorim.v1.Result.members:type_name -> actorim.v1.GroupMembers
-	56,  // 94: actorim.v1.Result.read_status:type_name -> actorim.v1.ReadStatus
-	58,  // 95: actorim.v1.Result.profile:type_name -> actorim.v1.Profile
-	61,  // 96: actorim.v1.Result.profiles:type_name -> actorim.v1.ProfileList
-	63,  // 97: actorim.v1.Result.search:type_name -> actorim.v1.UserSearchResult
-	67,  // 98: actorim.v1.Signal.typing:type_name -> actorim.v1.TypingSignal
-	43,  // 99: actorim.v1.Signal.presence:type_name -> actorim.v1.Presence
-	64,  // 100: actorim.v1.Signal.profile_changed:type_name -> actorim.v1.ProfileChanged
-	6,   // 101: actorim.v1.Event.type:type_name -> actorim.v1.EventType
-	52,  // 102: actorim.v1.Event.group:type_name -> actorim.v1.GroupInfo
-	4,   // 103: actorim.v1.Event.role:type_name -> actorim.v1.GroupRole
-	5,   // 104: actorim.v1.GroupRequest.Create.join_policy:type_name -> actorim.v1.JoinPolicy
-	5,   // 105: actorim.v1.GroupRequest.Update.join_policy:type_name -> actorim.v1.JoinPolicy
-	4,   // 106: actorim.v1.GroupRequest.SetRole.role:type_name -> actorim.v1.GroupRole
-	107, // [107:107] is the sub-list for method output_type
-	107, // [107:107] is the sub-list for method input_type
-	107, // [107:107] is the sub-list for extension type_name
-	107, // [107:107] is the sub-list for extension extendee
-	0,   // [0:107] is the sub-list for field type_name
+	65,  // 25: actorim.v1.Frame.register_push:type_name -> actorim.v1.RegisterPush
+	66,  // 26: actorim.v1.Frame.device_state:type_name -> actorim.v1.DeviceState
+	10,  // 27: actorim.v1.Frame.login_ok:type_name -> actorim.v1.LoginOK
+	18,  // 28: actorim.v1.Frame.send_ack:type_name -> actorim.v1.SendAck
+	19,  // 29: actorim.v1.Frame.push:type_name -> actorim.v1.Push
+	22,  // 30: actorim.v1.Frame.sync_result:type_name -> actorim.v1.SyncResult
+	24,  // 31: actorim.v1.Frame.history_result:type_name -> actorim.v1.HistoryResult
+	26,  // 32: actorim.v1.Frame.pong:type_name -> actorim.v1.Pong
+	28,  // 33: actorim.v1.Frame.kick:type_name -> actorim.v1.Kick
+	29,  // 34: actorim.v1.Frame.error:type_name -> actorim.v1.Error
+	67,  // 35: actorim.v1.Frame.result:type_name -> actorim.v1.Result
+	68,  // 36: actorim.v1.Frame.signal:type_name -> actorim.v1.Signal
+	0,   // 37: actorim.v1.Login.platform:type_name -> actorim.v1.Platform
+	14,  // 38: actorim.v1.Content.custom:type_name -> actorim.v1.Custom
+	70,  // 39: actorim.v1.Content.event:type_name -> actorim.v1.Event
+	12,  // 40: actorim.v1.Content.image:type_name -> actorim.v1.Media
+	12,  // 41: actorim.v1.Content.audio:type_name -> actorim.v1.Media
+	12,  // 42: actorim.v1.Content.video:type_name -> actorim.v1.Media
+	12,  // 43: actorim.v1.Content.file:type_name -> actorim.v1.Media
+	13,  // 44: actorim.v1.Media.thumbnail:type_name -> actorim.v1.Thumbnail
+	1,   // 45: actorim.v1.Message.conversation_type:type_name -> actorim.v1.ConversationType
+	11,  // 46: actorim.v1.Message.content:type_name -> actorim.v1.Content
+	15,  // 47: actorim.v1.Entry.message:type_name -> actorim.v1.Message
+	1,   // 48: actorim.v1.Send.conversation_type:type_name -> actorim.v1.ConversationType
+	11,  // 49: actorim.v1.Send.content:type_name -> actorim.v1.Content
+	16,  // 50: actorim.v1.Push.entries:type_name -> actorim.v1.Entry
+	16,  // 51: actorim.v1.SyncResult.entries:type_name -> actorim.v1.Entry
+	16,  // 52: actorim.v1.HistoryResult.entries:type_name -> actorim.v1.Entry
+	2,   // 53: actorim.v1.Kick.reason:type_name -> actorim.v1.KickReason
+	3,   // 54: actorim.v1.Error.code:type_name -> actorim.v1.ErrorCode
+	7,   // 55: actorim.v1.CategoryOp.op:type_name -> actorim.v1.CategoryOp.Op
+	36,  // 56: actorim.v1.FriendList.friends:type_name -> actorim.v1.Friend
+	37,  // 57: actorim.v1.FriendList.incoming:type_name -> actorim.v1.PendingRequest
+	37,  // 58: actorim.v1.FriendList.outgoing:type_name -> actorim.v1.PendingRequest
+	40,  // 59: actorim.v1.FriendList.settings:type_name -> actorim.v1.Settings
+	0,   // 60: actorim.v1.Presence.platforms:type_name -> actorim.v1.Platform
+	43,  // 61: actorim.v1.PresenceList.users:type_name -> actorim.v1.Presence
+	1,   // 62: actorim.v1.Typing.conversation_type:type_name -> actorim.v1.ConversationType
+	1,   // 63: actorim.v1.Conversation.conversation_type:type_name -> actorim.v1.ConversationType
+	15,  // 64: actorim.v1.Conversation.last_message:type_name -> actorim.v1.Message
+	49,  // 65: actorim.v1.ConversationList.conversations:type_name -> actorim.v1.Conversation
+	5,   // 66: actorim.v1.GroupInfo.join_policy:type_name -> actorim.v1.JoinPolicy
+	4,   // 67: actorim.v1.GroupMember.role:type_name -> actorim.v1.GroupRole
+	53,  // 68: actorim.v1.GroupMembers.members:type_name -> actorim.v1.GroupMember
+	37,  // 69: actorim.v1.GroupMembers.requests:type_name -> actorim.v1.PendingRequest
+	55,  // 70: actorim.v1.ReadStatus.messages:type_name -> actorim.v1.MessageReads
+	77,  // 71: actorim.v1.GroupRequest.create:type_name -> actorim.v1.GroupRequest.Create
+	71,  // 72: actorim.v1.GroupRequest.info:type_name -> actorim.v1.GroupRequest.Empty
+	78,  // 73: actorim.v1.GroupRequest.update:type_name -> actorim.v1.GroupRequest.Update
+	73,  // 74: actorim.v1.GroupRequest.invite:type_name -> actorim.v1.GroupRequest.Users
+	79,  // 75: actorim.v1.GroupRequest.join:type_name -> actorim.v1.GroupRequest.JoinRequest
+	80,  // 76: actorim.v1.GroupRequest.answer_join:type_name -> actorim.v1.GroupRequest.Answer
+	71,  // 77: actorim.v1.GroupRequest.leave:type_name -> actorim.v1.GroupRequest.Empty
+	73,  // 78: actorim.v1.GroupRequest.kick:type_name -> actorim.v1.GroupRequest.Users
+	81,  // 79: actorim.v1.GroupRequest.set_role:type_name -> actorim.v1.GroupRequest.SetRole
+	72,  // 80: actorim.v1.GroupRequest.transfer:type_name -> actorim.v1.GroupRequest.User
+	82,  // 81: actorim.v1.GroupRequest.mute_member:type_name -> actorim.v1.GroupRequest.MuteMember
+	74,  // 82: actorim.v1.GroupRequest.mute_all:type_name -> actorim.v1.GroupRequest.Flag
+	71,  // 83: actorim.v1.GroupRequest.dissolve:type_name -> actorim.v1.GroupRequest.Empty
+	83,  // 84: actorim.v1.GroupRequest.ban:type_name -> actorim.v1.GroupRequest.BanUsers
+	71,  // 85: actorim.v1.GroupRequest.members:type_name -> actorim.v1.GroupRequest.Empty
+	76,  // 86: actorim.v1.GroupRequest.read_status:type_name -> actorim.v1.GroupRequest.MsgIDs
+	75,  // 87: actorim.v1.GroupRequest.readers:type_name -> actorim.v1.GroupRequest.MsgID
+	58,  // 88: actorim.v1.ProfileList.profiles:type_name -> actorim.v1.Profile
+	58,  // 89: actorim.v1.UserSearchResult.users:type_name -> actorim.v1.Profile
+	58,  // 90: actorim.v1.ProfileChanged.profile:type_name -> actorim.v1.Profile
+	38,  // 91: actorim.v1.Result.friends:type_name -> actorim.v1.FriendList
+	44,  // 92: actorim.v1.Result.presence:type_name -> actorim.v1.PresenceList
+	50,  // 93: actorim.v1.Result.conversations:type_name -> actorim.v1.ConversationList
+	52,  // 94: actorim.v1.Result.group:type_name -> actorim.v1.GroupInfo
+	54,  // 95: actorim.v1.Result.members:type_name -> actorim.v1.GroupMembers
+	56,  // 96: actorim.v1.Result.read_status:type_name -> actorim.v1.ReadStatus
+	58,  // 97: actorim.v1.Result.profile:type_name -> actorim.v1.Profile
+	61,  // 98: actorim.v1.Result.profiles:type_name -> actorim.v1.ProfileList
+	63,  // 99: actorim.v1.Result.search:type_name -> actorim.v1.UserSearchResult
+	69,  // 100: actorim.v1.Signal.typing:type_name -> actorim.v1.TypingSignal
+	43,  // 101: actorim.v1.Signal.presence:type_name -> actorim.v1.Presence
+	64,  // 102: actorim.v1.Signal.profile_changed:type_name -> actorim.v1.ProfileChanged
+	6,   // 103: actorim.v1.Event.type:type_name -> actorim.v1.EventType
+	52,  // 104: actorim.v1.Event.group:type_name -> actorim.v1.GroupInfo
+	4,   // 105: actorim.v1.Event.role:type_name -> actorim.v1.GroupRole
+	5,   // 106: actorim.v1.GroupRequest.Create.join_policy:type_name -> actorim.v1.JoinPolicy
+	5,   // 107: actorim.v1.GroupRequest.Update.join_policy:type_name -> actorim.v1.JoinPolicy
+	4,   // 108: actorim.v1.GroupRequest.SetRole.role:type_name -> actorim.v1.GroupRole
+	109, // [109:109] is the sub-list for method output_type
+	109, // [109:109] is the sub-list for method input_type
+	109, // [109:109] is the sub-list for extension type_name
+	109, // [109:109] is the sub-list for extension extendee
+	0,   // [0:109] is the sub-list for field type_name
 }
 
 func init() { file_clientpb_client_proto_init() }
@@ -7085,6 +7256,8 @@ func file_clientpb_client_proto_init() {
 		(*Frame_SetProfile)(nil),
 		(*Frame_GetProfiles)(nil),
 		(*Frame_SearchUsers)(nil),
+		(*Frame_RegisterPush)(nil),
+		(*Frame_DeviceState)(nil),
 		(*Frame_LoginOk)(nil),
 		(*Frame_SendAck)(nil),
 		(*Frame_Push)(nil),
@@ -7133,7 +7306,7 @@ func file_clientpb_client_proto_init() {
 		(*GroupRequest_Readers)(nil),
 	}
 	file_clientpb_client_proto_msgTypes[51].OneofWrappers = []any{}
-	file_clientpb_client_proto_msgTypes[57].OneofWrappers = []any{
+	file_clientpb_client_proto_msgTypes[59].OneofWrappers = []any{
 		(*Result_Friends)(nil),
 		(*Result_Presence)(nil),
 		(*Result_Conversations)(nil),
@@ -7144,19 +7317,19 @@ func file_clientpb_client_proto_init() {
 		(*Result_Profiles)(nil),
 		(*Result_Search)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[58].OneofWrappers = []any{
+	file_clientpb_client_proto_msgTypes[60].OneofWrappers = []any{
 		(*Signal_Typing)(nil),
 		(*Signal_Presence)(nil),
 		(*Signal_ProfileChanged)(nil),
 	}
-	file_clientpb_client_proto_msgTypes[68].OneofWrappers = []any{}
+	file_clientpb_client_proto_msgTypes[70].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clientpb_client_proto_rawDesc), len(file_clientpb_client_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   74,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -713,6 +713,120 @@ func (x *TokenState) GetDisabled() bool {
 	return false
 }
 
+// PushState is a user's push registrations (state key "pt/<user>"), by
+// device id.
+type PushState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       map[string]*PushDevice `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushState) Reset() {
+	*x = PushState{}
+	mi := &file_storepb_store_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushState) ProtoMessage() {}
+
+func (x *PushState) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushState.ProtoReflect.Descriptor instead.
+func (*PushState) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PushState) GetDevices() map[string]*PushDevice {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+type PushDevice struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Provider       string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	Token          string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	Platform       clientpb.Platform      `protobuf:"varint,3,opt,name=platform,proto3,enum=actorim.v1.Platform" json:"platform,omitempty"`
+	RegisteredAtMs uint64                 `protobuf:"varint,4,opt,name=registered_at_ms,json=registeredAtMs,proto3" json:"registered_at_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PushDevice) Reset() {
+	*x = PushDevice{}
+	mi := &file_storepb_store_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushDevice) ProtoMessage() {}
+
+func (x *PushDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_storepb_store_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushDevice.ProtoReflect.Descriptor instead.
+func (*PushDevice) Descriptor() ([]byte, []int) {
+	return file_storepb_store_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PushDevice) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *PushDevice) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *PushDevice) GetPlatform() clientpb.Platform {
+	if x != nil {
+		return x.Platform
+	}
+	return clientpb.Platform(0)
+}
+
+func (x *PushDevice) GetRegisteredAtMs() uint64 {
+	if x != nil {
+		return x.RegisteredAtMs
+	}
+	return 0
+}
+
 var File_storepb_store_proto protoreflect.FileDescriptor
 
 const file_storepb_store_proto_rawDesc = "" +
@@ -802,7 +916,18 @@ const file_storepb_store_proto_rawDesc = "" +
 	"\n" +
 	"TokenState\x12*\n" +
 	"\x11revoked_before_ms\x18\x01 \x01(\x04R\x0frevokedBeforeMs\x12\x1a\n" +
-	"\bdisabled\x18\x02 \x01(\bR\bdisabledB\x18Z\x16actorim/protos/storepbb\x06proto3"
+	"\bdisabled\x18\x02 \x01(\bR\bdisabled\"\xa9\x01\n" +
+	"\tPushState\x12B\n" +
+	"\adevices\x18\x01 \x03(\v2(.actorim.store.v1.PushState.DevicesEntryR\adevices\x1aX\n" +
+	"\fDevicesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.actorim.store.v1.PushDeviceR\x05value:\x028\x01\"\x9a\x01\n" +
+	"\n" +
+	"PushDevice\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x120\n" +
+	"\bplatform\x18\x03 \x01(\x0e2\x14.actorim.v1.PlatformR\bplatform\x12(\n" +
+	"\x10registered_at_ms\x18\x04 \x01(\x04R\x0eregisteredAtMsB\x18Z\x16actorim/protos/storepbb\x06proto3"
 
 var (
 	file_storepb_store_proto_rawDescOnce sync.Once
@@ -816,7 +941,7 @@ func file_storepb_store_proto_rawDescGZIP() []byte {
 	return file_storepb_store_proto_rawDescData
 }
 
-var file_storepb_store_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_storepb_store_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_storepb_store_proto_goTypes = []any{
 	(*AccountRecord)(nil),      // 0: actorim.store.v1.AccountRecord
 	(*DedupRecord)(nil),        // 1: actorim.store.v1.DedupRecord
@@ -829,45 +954,52 @@ var file_storepb_store_proto_goTypes = []any{
 	(*MemberRecord)(nil),       // 8: actorim.store.v1.MemberRecord
 	(*GroupReads)(nil),         // 9: actorim.store.v1.GroupReads
 	(*TokenState)(nil),         // 10: actorim.store.v1.TokenState
-	nil,                        // 11: actorim.store.v1.SocialState.FriendsEntry
-	nil,                        // 12: actorim.store.v1.SocialState.IncomingEntry
-	nil,                        // 13: actorim.store.v1.SocialState.OutgoingEntry
-	nil,                        // 14: actorim.store.v1.SocialState.BlockedEntry
-	nil,                        // 15: actorim.store.v1.SocialState.RejectedAtMsEntry
-	nil,                        // 16: actorim.store.v1.ConvState.ConvsEntry
-	nil,                        // 17: actorim.store.v1.GroupState.MembersEntry
-	nil,                        // 18: actorim.store.v1.GroupState.RequestsEntry
-	nil,                        // 19: actorim.store.v1.GroupState.BannedEntry
-	nil,                        // 20: actorim.store.v1.GroupReads.ReadMsgIdEntry
-	(*clientpb.Message)(nil),   // 21: actorim.v1.Message
-	(*clientpb.GroupInfo)(nil), // 22: actorim.v1.GroupInfo
-	(clientpb.GroupRole)(0),    // 23: actorim.v1.GroupRole
+	(*PushState)(nil),          // 11: actorim.store.v1.PushState
+	(*PushDevice)(nil),         // 12: actorim.store.v1.PushDevice
+	nil,                        // 13: actorim.store.v1.SocialState.FriendsEntry
+	nil,                        // 14: actorim.store.v1.SocialState.IncomingEntry
+	nil,                        // 15: actorim.store.v1.SocialState.OutgoingEntry
+	nil,                        // 16: actorim.store.v1.SocialState.BlockedEntry
+	nil,                        // 17: actorim.store.v1.SocialState.RejectedAtMsEntry
+	nil,                        // 18: actorim.store.v1.ConvState.ConvsEntry
+	nil,                        // 19: actorim.store.v1.GroupState.MembersEntry
+	nil,                        // 20: actorim.store.v1.GroupState.RequestsEntry
+	nil,                        // 21: actorim.store.v1.GroupState.BannedEntry
+	nil,                        // 22: actorim.store.v1.GroupReads.ReadMsgIdEntry
+	nil,                        // 23: actorim.store.v1.PushState.DevicesEntry
+	(*clientpb.Message)(nil),   // 24: actorim.v1.Message
+	(*clientpb.GroupInfo)(nil), // 25: actorim.v1.GroupInfo
+	(clientpb.GroupRole)(0),    // 26: actorim.v1.GroupRole
+	(clientpb.Platform)(0),     // 27: actorim.v1.Platform
 }
 var file_storepb_store_proto_depIdxs = []int32{
-	11, // 0: actorim.store.v1.SocialState.friends:type_name -> actorim.store.v1.SocialState.FriendsEntry
-	12, // 1: actorim.store.v1.SocialState.incoming:type_name -> actorim.store.v1.SocialState.IncomingEntry
-	13, // 2: actorim.store.v1.SocialState.outgoing:type_name -> actorim.store.v1.SocialState.OutgoingEntry
-	14, // 3: actorim.store.v1.SocialState.blocked:type_name -> actorim.store.v1.SocialState.BlockedEntry
-	15, // 4: actorim.store.v1.SocialState.rejected_at_ms:type_name -> actorim.store.v1.SocialState.RejectedAtMsEntry
-	16, // 5: actorim.store.v1.ConvState.convs:type_name -> actorim.store.v1.ConvState.ConvsEntry
-	21, // 6: actorim.store.v1.ConvRecord.last_message:type_name -> actorim.v1.Message
-	22, // 7: actorim.store.v1.GroupState.info:type_name -> actorim.v1.GroupInfo
-	17, // 8: actorim.store.v1.GroupState.members:type_name -> actorim.store.v1.GroupState.MembersEntry
-	18, // 9: actorim.store.v1.GroupState.requests:type_name -> actorim.store.v1.GroupState.RequestsEntry
-	19, // 10: actorim.store.v1.GroupState.banned:type_name -> actorim.store.v1.GroupState.BannedEntry
-	23, // 11: actorim.store.v1.MemberRecord.role:type_name -> actorim.v1.GroupRole
-	20, // 12: actorim.store.v1.GroupReads.read_msg_id:type_name -> actorim.store.v1.GroupReads.ReadMsgIdEntry
-	3,  // 13: actorim.store.v1.SocialState.FriendsEntry.value:type_name -> actorim.store.v1.FriendRecord
-	4,  // 14: actorim.store.v1.SocialState.IncomingEntry.value:type_name -> actorim.store.v1.PendingRecord
-	4,  // 15: actorim.store.v1.SocialState.OutgoingEntry.value:type_name -> actorim.store.v1.PendingRecord
-	6,  // 16: actorim.store.v1.ConvState.ConvsEntry.value:type_name -> actorim.store.v1.ConvRecord
-	8,  // 17: actorim.store.v1.GroupState.MembersEntry.value:type_name -> actorim.store.v1.MemberRecord
-	4,  // 18: actorim.store.v1.GroupState.RequestsEntry.value:type_name -> actorim.store.v1.PendingRecord
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	13, // 0: actorim.store.v1.SocialState.friends:type_name -> actorim.store.v1.SocialState.FriendsEntry
+	14, // 1: actorim.store.v1.SocialState.incoming:type_name -> actorim.store.v1.SocialState.IncomingEntry
+	15, // 2: actorim.store.v1.SocialState.outgoing:type_name -> actorim.store.v1.SocialState.OutgoingEntry
+	16, // 3: actorim.store.v1.SocialState.blocked:type_name -> actorim.store.v1.SocialState.BlockedEntry
+	17, // 4: actorim.store.v1.SocialState.rejected_at_ms:type_name -> actorim.store.v1.SocialState.RejectedAtMsEntry
+	18, // 5: actorim.store.v1.ConvState.convs:type_name -> actorim.store.v1.ConvState.ConvsEntry
+	24, // 6: actorim.store.v1.ConvRecord.last_message:type_name -> actorim.v1.Message
+	25, // 7: actorim.store.v1.GroupState.info:type_name -> actorim.v1.GroupInfo
+	19, // 8: actorim.store.v1.GroupState.members:type_name -> actorim.store.v1.GroupState.MembersEntry
+	20, // 9: actorim.store.v1.GroupState.requests:type_name -> actorim.store.v1.GroupState.RequestsEntry
+	21, // 10: actorim.store.v1.GroupState.banned:type_name -> actorim.store.v1.GroupState.BannedEntry
+	26, // 11: actorim.store.v1.MemberRecord.role:type_name -> actorim.v1.GroupRole
+	22, // 12: actorim.store.v1.GroupReads.read_msg_id:type_name -> actorim.store.v1.GroupReads.ReadMsgIdEntry
+	23, // 13: actorim.store.v1.PushState.devices:type_name -> actorim.store.v1.PushState.DevicesEntry
+	27, // 14: actorim.store.v1.PushDevice.platform:type_name -> actorim.v1.Platform
+	3,  // 15: actorim.store.v1.SocialState.FriendsEntry.value:type_name -> actorim.store.v1.FriendRecord
+	4,  // 16: actorim.store.v1.SocialState.IncomingEntry.value:type_name -> actorim.store.v1.PendingRecord
+	4,  // 17: actorim.store.v1.SocialState.OutgoingEntry.value:type_name -> actorim.store.v1.PendingRecord
+	6,  // 18: actorim.store.v1.ConvState.ConvsEntry.value:type_name -> actorim.store.v1.ConvRecord
+	8,  // 19: actorim.store.v1.GroupState.MembersEntry.value:type_name -> actorim.store.v1.MemberRecord
+	4,  // 20: actorim.store.v1.GroupState.RequestsEntry.value:type_name -> actorim.store.v1.PendingRecord
+	12, // 21: actorim.store.v1.PushState.DevicesEntry.value:type_name -> actorim.store.v1.PushDevice
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_storepb_store_proto_init() }
@@ -881,7 +1013,7 @@ func file_storepb_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storepb_store_proto_rawDesc), len(file_storepb_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
