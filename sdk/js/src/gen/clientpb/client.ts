@@ -712,6 +712,10 @@ export interface Frame {
     | { $case: "getProfiles"; value: GetProfiles }
     | { $case: "searchUsers"; value: SearchUsers }
     | //
+    /** Offline push (user grain). */
+    { $case: "registerPush"; value: RegisterPush }
+    | { $case: "deviceState"; value: DeviceState }
+    | //
     /** Server to client. */
     { $case: "loginOk"; value: LoginOK }
     | { $case: "sendAck"; value: SendAck }
@@ -722,7 +726,7 @@ export interface Frame {
     | { $case: "kick"; value: Kick }
     | { $case: "error"; value: Error }
     | //
-    /** Answers every request of frames 17 to 34 that succeeded. */
+    /** Answers every request of frames 17 to 36 that succeeded. */
     { $case: "result"; value: Result }
     | //
     /** Ephemeral notices (typing, presence): never stored, never acked. */
@@ -1413,7 +1417,41 @@ export interface ProfileChanged {
 }
 
 /**
- * Result answers a successful request of frames 17 to 34. Requests that return
+ * RegisterPush records this device's push token (for the app's push.offline
+ * webhook, docs/webhooks.md), replacing the device's earlier one; an empty
+ * token removes it. A user keeps at most 20 registered devices: registering
+ * one more forgets the registration made longest ago. A device's
+ * registration is removed by Logout and by the revocation of the user's
+ * tokens, and survives a plain disconnect (that is when it serves).
+ * Answered by an empty Result.
+ */
+export interface RegisterPush {
+  /**
+   * The push service: "apns", "fcm" or any name the app server understands,
+   * 1 to 32 characters of [a-z0-9_.-]. Ignored when token is empty.
+   */
+  provider: string;
+  /**
+   * The provider's token for this device, at most 4096 bytes of printable
+   * ASCII; empty removes the registration.
+   */
+  token: string;
+}
+
+/**
+ * DeviceState reports whether the app runs in the foreground. A
+ * backgrounded device still receives Push frames on this connection, and
+ * counts as offline for push.offline: when none of the user's devices is
+ * online in the foreground, the registered devices that are offline or
+ * backgrounded are pushed. Every login starts in the foreground. Answered by
+ * an empty Result.
+ */
+export interface DeviceState {
+  background: boolean;
+}
+
+/**
+ * Result answers a successful request of frames 17 to 36. Requests that return
  * data fill the matching field; the others return an empty Result.
  */
 export interface Result {
@@ -1551,6 +1589,12 @@ export const Frame: MessageFns<Frame> = {
         break;
       case "searchUsers":
         SearchUsers.encode(message.body.value, writer.uint32(274).fork()).join();
+        break;
+      case "registerPush":
+        RegisterPush.encode(message.body.value, writer.uint32(282).fork()).join();
+        break;
+      case "deviceState":
+        DeviceState.encode(message.body.value, writer.uint32(290).fork()).join();
         break;
       case "loginOk":
         LoginOK.encode(message.body.value, writer.uint32(322).fork()).join();
@@ -1807,6 +1851,22 @@ export const Frame: MessageFns<Frame> = {
             message.body = { $case: "searchUsers", value: SearchUsers.decode(reader, reader.uint32()) };
             continue;
           }
+          case 35: {
+            if (tag !== 282) {
+              break;
+            }
+
+            message.body = { $case: "registerPush", value: RegisterPush.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 36: {
+            if (tag !== 290) {
+              break;
+            }
+
+            message.body = { $case: "deviceState", value: DeviceState.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 40: {
             if (tag !== 322) {
               break;
@@ -1974,6 +2034,14 @@ export const Frame: MessageFns<Frame> = {
         ? { $case: "searchUsers", value: SearchUsers.fromJSON(object.searchUsers) }
         : isSet(object.search_users)
         ? { $case: "searchUsers", value: SearchUsers.fromJSON(object.search_users) }
+        : isSet(object.registerPush)
+        ? { $case: "registerPush", value: RegisterPush.fromJSON(object.registerPush) }
+        : isSet(object.register_push)
+        ? { $case: "registerPush", value: RegisterPush.fromJSON(object.register_push) }
+        : isSet(object.deviceState)
+        ? { $case: "deviceState", value: DeviceState.fromJSON(object.deviceState) }
+        : isSet(object.device_state)
+        ? { $case: "deviceState", value: DeviceState.fromJSON(object.device_state) }
         : isSet(object.loginOk)
         ? { $case: "loginOk", value: LoginOK.fromJSON(object.loginOk) }
         : isSet(object.login_ok)
@@ -2061,6 +2129,10 @@ export const Frame: MessageFns<Frame> = {
       obj.getProfiles = GetProfiles.toJSON(message.body.value);
     } else if (message.body?.$case === "searchUsers") {
       obj.searchUsers = SearchUsers.toJSON(message.body.value);
+    } else if (message.body?.$case === "registerPush") {
+      obj.registerPush = RegisterPush.toJSON(message.body.value);
+    } else if (message.body?.$case === "deviceState") {
+      obj.deviceState = DeviceState.toJSON(message.body.value);
     } else if (message.body?.$case === "loginOk") {
       obj.loginOk = LoginOK.toJSON(message.body.value);
     } else if (message.body?.$case === "sendAck") {
@@ -8790,6 +8862,139 @@ export const ProfileChanged: MessageFns<ProfileChanged> = {
     const obj: any = {};
     if (message.profile !== undefined) {
       obj.profile = Profile.toJSON(message.profile);
+    }
+    return obj;
+  },
+};
+
+function createBaseRegisterPush(): RegisterPush {
+  return { provider: "", token: "" };
+}
+
+export const RegisterPush: MessageFns<RegisterPush> = {
+  encode(message: RegisterPush, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== "") {
+      writer.uint32(10).string(message.provider);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterPush {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterPush();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterPush {
+    return {
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+    };
+  },
+
+  toJSON(message: RegisterPush): unknown {
+    const obj: any = {};
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+};
+
+function createBaseDeviceState(): DeviceState {
+  return { background: false };
+}
+
+export const DeviceState: MessageFns<DeviceState> = {
+  encode(message: DeviceState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.background !== false) {
+      writer.uint32(8).bool(message.background);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeviceState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeviceState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.background = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeviceState {
+    return { background: isSet(object.background) ? globalThis.Boolean(object.background) : false };
+  },
+
+  toJSON(message: DeviceState): unknown {
+    const obj: any = {};
+    if (message.background !== false) {
+      obj.background = message.background;
     }
     return obj;
   },
