@@ -516,13 +516,12 @@ export class Client extends Emitter<ClientEvents> {
    * Tells the server whether the app runs in the background: a backgrounded
    * device still receives its Push frames but counts as offline for the push
    * webhook. The client remembers the last state and sends it again after
-   * every reconnect (each login starts in the foreground). Offline, or when
-   * the connection drops before the answer, it resolves at once: the next
-   * login sends it. Rejects only when the server refuses it or the client is
-   * closed.
+   * every reconnect (each login starts in the foreground). When the client
+   * is not online (also before connect() and after close()), or the
+   * connection drops before the answer, it resolves at once: the next login
+   * sends it. Rejects only when the server refuses it.
    */
   async setDeviceState(background: boolean): Promise<void> {
-    if (this.#closed) throw new ActorimError(ClientErrorCode.Closed, "client closed");
     this.#background = background;
     if (this.#state !== "online") return;
     try {

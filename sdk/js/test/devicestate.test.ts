@@ -138,7 +138,7 @@ for (const codec of ["proto", "json"] as Codec[]) {
   });
 }
 
-test("setDeviceState while offline resolves at once; the login sends it", async () => {
+test("setDeviceState while not online resolves at once; the next login sends it", async () => {
   const srv = fakeServer("proto");
   const c = newClient(srv.WebSocket, "proto");
   try {
@@ -148,10 +148,18 @@ test("setDeviceState while offline resolves at once; the login sends it", async 
     await until(() => deviceStates(srv.conns[0]!).length === 1, () => cases(srv.conns[0]!).join(","));
     assert.deepEqual(cases(srv.conns[0]!), ["login", "deviceState"]);
     assert.deepEqual(deviceStates(srv.conns[0]!), [true]);
+
+    // Closed, then connected again: still remembered.
+    c.close();
+    await c.setDeviceState(false);
+    await c.setDeviceState(true);
+    assert.equal(srv.conns.length, 1);
+    await c.connect();
+    await until(() => deviceStates(srv.conns[1]!).length === 1, () => cases(srv.conns[1]!).join(","));
+    assert.deepEqual(cases(srv.conns[1]!), ["login", "deviceState"]);
   } finally {
     c.close();
   }
-  await assert.rejects(c.setDeviceState(false), (e: { code?: string }) => e.code === "CLIENT_CLOSED");
 });
 
 test("a refused re-send goes to the error event; a refused setDeviceState rejects", async () => {
