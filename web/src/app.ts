@@ -161,6 +161,10 @@ class SignedIn {
       else c.reconnect();
     });
     window.addEventListener("online", () => c.reconnect());
+    // A hidden page counts as offline for the push webhook (the Client sends
+    // the state again after each reconnect); a page opened hidden says so at login.
+    this.#reportVisibility();
+    document.addEventListener("visibilitychange", this.#reportVisibility);
     window.addEventListener("hashchange", () => this.#openFromHash());
 
     this.#chatsTab.addEventListener("click", () => this.#tab("chats"));
@@ -208,7 +212,12 @@ class SignedIn {
     this.#conn.textContent = state === "online" ? "online" : state === "offline" ? "offline" : state + "…";
   }
 
+  #reportVisibility = (): void => {
+    this.client.setDeviceState(document.visibilityState === "hidden").catch((e) => console.warn("device state:", e));
+  };
+
   #signOut(message = ""): void {
+    document.removeEventListener("visibilitychange", this.#reportVisibility);
     this.#chat?.close();
     this.client.logout();
     saveSession(undefined);

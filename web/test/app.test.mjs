@@ -423,6 +423,72 @@ test("an attached image: alice uploads a PNG, bob sees its thumbnail", async () 
   });
 });
 
+/**
+ * The background flag of a DeviceState frame the page sent (CDP's
+ * Network.webSocketFrameSent response), or undefined for any other frame.
+ * The app speaks the proto codec: Frame.device_state is field 36, and
+ * DeviceState.background field 1.
+ */
+function deviceStateOf({ opcode, payloadData }) {
+  if (opcode !== 2) return undefined;
+  const b = Buffer.from(payloadData, "base64");
+  let i = 0;
+  const varint = () => {
+    let v = 0, shift = 0, x;
+    do {
+      x = b[i++];
+      v += (x & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (x & 0x80);
+    return v;
+  };
+  while (i < b.length) {
+    const tag = varint(), field = Math.floor(tag / 8), wire = tag & 7;
+    if (wire === 0) varint();
+    else if (wire === 2) {
+      const n = varint(), body = b.subarray(i, i + n);
+      i += n;
+      if (field === 36) return body.length === 2 && body[0] === 0x08 && body[1] === 0x01;
+    } else return undefined;
+  }
+  return undefined;
+}
+
+test("the page reports its visibility (DeviceState), and a hidden page again after a reconnect", async () => {
+  await withContexts(browser, "app-visibility", async (open) => {
+    const page = await open();
+    const cdp = await page.createCDPSession();
+    await cdp.send("Network.enable");
+    const sent = []; // DeviceState.background of each DeviceState frame, in order
+    cdp.on("Network.webSocketFrameSent", ({ response }) => {
+      const s = deviceStateOf(response);
+      if (s !== undefined) sent.push(s);
+    });
+    await signUp(page, uid("vis"));
+    const setHidden = (hidden) =>
+      page.evaluate((hidden) => {
+        Object.defineProperty(document, "visibilityState", { configurable: true, get: () => (hidden ? "hidden" : "visible") });
+        document.dispatchEvent(new Event("visibilitychange"));
+      }, hidden);
+    const waitSent = async (want) => {
+      const deadline = Date.now() + 10000;
+      while (JSON.stringify(sent) !== JSON.stringify(want) && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 20));
+      assert.deepEqual(sent, want, "DeviceState frames sent");
+    };
+    assert.deepEqual(sent, [], "a visible page sends no DeviceState at login");
+    await setHidden(true);
+    await waitSent([true]);
+    await setHidden(false);
+    await waitSent([true, false]);
+    await setHidden(true);
+    await waitSent([true, false, true]);
+    // A reconnect (the connection button) while hidden: the new login is followed by DeviceState again.
+    await page.click("#conn");
+    await waitSent([true, false, true, true]);
+    await online(page);
+  });
+});
+
 test("the app keeps to the node's Content-Security-Policy", () => {
   assert.deepEqual(violations, []);
 });

@@ -182,6 +182,10 @@ export class Client extends Emitter<ClientEvents> {
   #outbox = new Map<string, Outgoing>();
   #reconnectTimer?: ReturnType<typeof setTimeout>;
   #onlineWaiters = new Set<{ resolve(): void; reject(e: unknown): void }>();
+  // The last state given to setDeviceState: the server keeps it per
+  // connection (every login starts in the foreground), so a login re-sends
+  // a background state.
+  #background = false;
 
   // The push stream.
   #loaded = false;
@@ -492,6 +496,46 @@ export class Client extends Emitter<ClientEvents> {
     return r.data?.$case === "search" ? r.data.value : { users: [], nextCursor: "" };
   }
 
+  // Offline push.
+
+  /**
+   * Records this device's push token for the app's push webhook (protocol.md,
+   * "Offline push"), replacing the device's earlier one. provider is 1 to 32
+   * characters of [a-z0-9_.-] ("apns", "fcm", ...), token at most 4096 bytes
+   * of printable ASCII; otherwise ERR_BAD_REQUEST. The registration survives
+   * disconnects; Logout removes it.
+   */
+  async registerPush(provider: string, token: string): Promise<void> {
+    await this.#result({ $case: "registerPush", value: { provider, token } });
+  }
+  /** Removes this device's push token (RegisterPush with an empty token). */
+  async unregisterPush(): Promise<void> {
+    await this.#result({ $case: "registerPush", value: { provider: "", token: "" } });
+  }
+  /**
+   * Tells the server whether the app runs in the background: a backgrounded
+   * device still receives its Push frames but counts as offline for the push
+   * webhook. The client remembers the last state and sends it again after
+   * every reconnect (each login starts in the foreground). When the client
+   * is not online (also before connect() and after close()), or the
+   * connection drops before the answer, it resolves at once: the next login
+   * sends it. Rejects only when the server refuses it.
+   */
+  async setDeviceState(background: boolean): Promise<void> {
+    this.#background = background;
+    if (this.#state !== "online") return;
+    try {
+      await this.#result({ $case: "deviceState", value: { background } });
+    } catch (e) {
+      if (e instanceof ActorimError && e.code === ClientErrorCode.Disconnected) return;
+      throw e;
+    }
+  }
+  /** The last state given to setDeviceState (false until then). */
+  get background(): boolean {
+    return this.#background;
+  }
+
   // Groups.
 
   /** Any group operation (protocol.md, "Groups"), e.g. `group("g1", { $case: "muteAll", value: { on: true } })`. */
@@ -686,6 +730,7 @@ export class Client extends Emitter<ClientEvents> {
       this.#ackedSeq = from;
       this.#unacked = 0;
       this.#backoff.reset();
+      if (this.#background) this.#resendDeviceState();
       this.#setState("online");
       this.emit("login", ok, this.#reportError);
       for (const w of [...this.#onlineWaiters]) w.resolve();
@@ -704,6 +749,20 @@ export class Client extends Emitter<ClientEvents> {
       return;
     }
     ws.close(4000, "login failed");
+  }
+
+  // After a login: the server takes every connection to be in the
+  // foreground; tell it the app is in the background. A refusal goes to the
+  // error event.
+  #resendDeviceState(): void {
+    const id = this.#newId();
+    this.#pending.set(id, {
+      resolve: (f) => {
+        if (f.body?.$case === "error") this.#reportError(ActorimError.fromFrame(f.body.value));
+      },
+      reject: () => {}, // the connection dropped: the next login sends it again
+    });
+    this.#write({ id, body: { $case: "deviceState", value: { background: true } } });
   }
 
   #onClose(code: number, reason: string): void {
