@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"sort"
 	"time"
 
@@ -376,4 +377,77 @@ func (g *userGrain) emitPush(devices []string, targets map[string]*storepb.PushD
 		Message:   hooks.PushMessageOf(m, g.d.settings.Push.Preview == "text"),
 		Recipient: hooks.PushRecipient{User: g.id, Tokens: tokens, Badge: badge, Count: count, Mentioned: mentioned},
 	})
+}
+
+// PushRegistration is a device's push registration as the admin API shows
+// it.
+type PushRegistration struct {
+	DeviceID       string
+	Platform       string
+	Provider       string
+	Token          string
+	RegisteredAtMs uint64
+}
+
+// PushRegistrations lists an existing user's push registrations (qualified
+// user id), by device id.
+func (s *Service) PushRegistrations(ctx context.Context, user string) ([]PushRegistration, *clientpb.Error) {
+	res, e := s.adminPush(ctx, user, &actorpb.AdminPush{})
+	return registrationsOf(res.GetState()), e
+}
+
+// RemovePushRegistration removes device's push registration from an
+// existing user, when token is empty or still the registered one; it
+// reports whether one was removed.
+func (s *Service) RemovePushRegistration(ctx context.Context, user, device, token string) (bool, *clientpb.Error) {
+	res, e := s.adminPush(ctx, user, &actorpb.AdminPush{Remove: true, DeviceId: device, Token: token})
+	return res.GetRemoved(), e
+}
+
+func (s *Service) adminPush(ctx context.Context, user string, msg *actorpb.AdminPush) (*actorpb.AdminPushResult, *clientpb.Error) {
+	d, user := s.d.scope(user)
+	if e := d.requireAccount(ctx, user); e != nil {
+		return nil, e
+	}
+	res, err := d.member.Request(ctx, user, KindUser, msg)
+	if err != nil {
+		return nil, errNoAnswer
+	}
+	r, ok := res.(*actorpb.AdminPushResult)
+	if !ok {
+		return nil, errUnexpectedAnswer
+	}
+	return r, r.GetError()
+}
+
+// registrationsOf lists st's registrations by device id.
+func registrationsOf(st *storepb.PushState) []PushRegistration {
+	out := make([]PushRegistration, 0, len(st.GetDevices()))
+	for id, d := range st.GetDevices() {
+		out = append(out, PushRegistration{DeviceID: id, Platform: platformName(d.GetPlatform()), Provider: d.GetProvider(),
+			Token: d.GetToken(), RegisteredAtMs: d.GetRegisteredAtMs()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID < out[j].DeviceID })
+	return out
+}
+
+// onAdminPush serves the admin API's reading or removal of registrations.
+func (g *userGrain) onAdminPush(m *actorpb.AdminPush) *actorpb.AdminPushResult {
+	st, err := g.pushState()
+	if err != nil {
+		g.d.log.Error("push: load registrations", "user", g.id, "err", err)
+		return &actorpb.AdminPushResult{Error: errStoreUnavailable}
+	}
+	if !m.GetRemove() {
+		return &actorpb.AdminPushResult{State: st}
+	}
+	cur := st.GetDevices()[m.GetDeviceId()]
+	if cur == nil || (m.GetToken() != "" && cur.GetToken() != m.GetToken()) {
+		return &actorpb.AdminPushResult{State: st}
+	}
+	g.dropPush(func(id string, _ *storepb.PushDevice) bool { return id == m.GetDeviceId() })
+	if g.push.st.GetDevices()[m.GetDeviceId()] != nil { // the write failed
+		return &actorpb.AdminPushResult{Error: errStoreUnavailable}
+	}
+	return &actorpb.AdminPushResult{State: g.push.st, Removed: true}
 }

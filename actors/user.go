@@ -131,6 +131,8 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		ctx.Respond(g.onSetDisabled(ctx, m))
 	case *actorpb.KickUser:
 		ctx.Respond(g.onKickUser(ctx, m))
+	case *actorpb.AdminPush:
+		ctx.Respond(g.onAdminPush(m))
 	case *actorpb.AdminSetProfile:
 		ctx.Respond(g.onAdminSetProfile(ctx, m))
 	case *actorpb.EraseUser:

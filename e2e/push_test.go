@@ -307,3 +307,114 @@ func TestOfflinePushOff(t *testing.T) {
 	alice.send(t, "bob", "hi")
 	r.noPush(t, 0, "an app without push")
 }
+
+// TestAdminPushRegistrations: the admin API lists a user's push
+// registrations and removes one, only while it still holds the token
+// given; without the admin credential, for an unknown user or a bad device
+// id it refuses.
+func TestAdminPushRegistrations(t *testing.T) {
+	n := startNode(t, nil)
+	app := newAppID("pa")
+	n.createApp(t, app, apps.Settings{})
+	bob := newAppID("bob") // a name the default app has too, for another user
+	tok := n.appUser(t, app, bob)
+	phone := n.connectToken(t, tok, bob, "phone")
+	phone.registerPush(t, "fcm", "tok-phone")
+	tablet := n.connectToken(t, n.appToken(t, app, bob), bob, "tablet")
+	tablet.registerPush(t, "apns", "tok-tablet")
+	// The default app's bob is someone else.
+	n.connectToken(t, n.appUser(t, "", bob), bob, "phone").registerPush(t, "fcm", "default-bob")
+
+	adm := n.adminHTTP(t, app)
+	regs, err := adm.PushRegistrations(ctx(t), bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(regs) != 2 || regs[0].DeviceID != "phone" || regs[0].Provider != "fcm" || regs[0].Token != "tok-phone" || regs[0].Platform != "web" ||
+		regs[0].RegisteredAtMs == 0 || regs[1].DeviceID != "tablet" || regs[1].Token != "tok-tablet" {
+		t.Fatalf("registrations %+v", regs)
+	}
+	// A token the device no longer holds: nothing goes.
+	if removed, err := adm.RemovePushRegistration(ctx(t), bob, "phone", "tok-old"); err != nil || removed {
+		t.Fatalf("remove with a stale token: %v %v, want nothing removed", removed, err)
+	}
+	if removed, err := adm.RemovePushRegistration(ctx(t), bob, "phone", "tok-phone"); err != nil || !removed {
+		t.Fatalf("remove with the token: %v %v", removed, err)
+	}
+	if removed, err := adm.RemovePushRegistration(ctx(t), bob, "tablet", ""); err != nil || !removed {
+		t.Fatalf("remove without a token: %v %v", removed, err)
+	}
+	if regs, err := adm.PushRegistrations(ctx(t), bob); err != nil || len(regs) != 0 {
+		t.Fatalf("after removals: %+v %v", regs, err)
+	}
+	if regs, err := n.adminHTTP(t, "").PushRegistrations(ctx(t), bob); err != nil || len(regs) != 1 || regs[0].Token != "default-bob" {
+		t.Fatalf("the default app's bob: %+v %v", regs, err)
+	}
+
+	for _, c := range []struct {
+		name string
+		h    *client.HTTP
+		user string
+		dev  string
+		code clientpb.ErrorCode
+	}{
+		{"no admin credential", &client.HTTP{BaseURL: n.http, App: app}, bob, "phone", clientpb.ErrorCode_ERR_UNAUTHENTICATED},
+		{"a user's token", &client.HTTP{BaseURL: n.http, App: app, Token: tok}, bob, "phone", clientpb.ErrorCode_ERR_FORBIDDEN},
+		{"unknown user", adm, "nobody", "phone", clientpb.ErrorCode_ERR_NOT_FOUND},
+		{"bad device", adm, bob, "b a d", clientpb.ErrorCode_ERR_BAD_REQUEST},
+	} {
+		if _, err := c.h.RemovePushRegistration(ctx(t), c.user, c.dev, ""); client.CodeOf(err) != c.code {
+			t.Fatalf("%s: remove: %v, want %v", c.name, err, c.code)
+		}
+		if c.dev != "b a d" {
+			if _, err := c.h.PushRegistrations(ctx(t), c.user); client.CodeOf(err) != c.code {
+				t.Fatalf("%s: list: %v, want %v", c.name, err, c.code)
+			}
+		}
+	}
+}
+
+// TestImctlPush: imctl registers the device's push token, lists and
+// removes registrations through the admin API, and sends silently.
+func TestImctlPush(t *testing.T) {
+	bin := buildImctl(t)
+	adm := newImctl(t, bin)
+	adm.env = []string{"ACTORIM_ADMIN_SECRET=" + testAdminSecret}
+	id := newAppID("cp")
+	adm.ok("apps", "create", id)
+	user := newImctl(t, bin)
+	user.ok("--app", id, "register", "ann", "--password", "pw-ann-12")
+	user.ok("--app", id, "login", "ann", "--password", "pw-ann-12")
+	user.ok("--app", id, "--as", "ann", "push", "register", "fcm", "tok-ann")
+	if _, stderr, err := user.run("--app", id, "--as", "ann", "push", "register", "Bad!", "tok"); exitCode(err) != 1 || !strings.Contains(stderr, "ERR_BAD_REQUEST") {
+		t.Fatalf("push register with a bad provider: exit %d, stderr %q", exitCode(err), stderr)
+	}
+	var list struct {
+		UserID  string                    `json:"user_id"`
+		Devices []client.PushRegistration `json:"devices"`
+	}
+	adm.okJSON(&list, "--json", "--app", id, "push", "list", "ann")
+	if list.UserID != "ann" || len(list.Devices) != 1 || list.Devices[0].Provider != "fcm" || list.Devices[0].Token != "tok-ann" {
+		t.Fatalf("push list: %+v", list)
+	}
+	dev := list.Devices[0].DeviceID
+	if out := adm.ok("--app", id, "push", "remove", "ann", dev, "--token", "stale"); !strings.Contains(out, "nothing to remove") {
+		t.Fatalf("push remove with a stale token printed %q", out)
+	}
+	if out := adm.ok("--app", id, "push", "remove", "ann", dev); !strings.Contains(out, "removed") {
+		t.Fatalf("push remove printed %q", out)
+	}
+	if out := adm.ok("--app", id, "push", "list", "ann"); out != "" {
+		t.Fatalf("push list after remove printed %q", out)
+	}
+	user.ok("--app", id, "--as", "ann", "push", "register", "apns", "tok-2")
+	user.ok("--app", id, "--as", "ann", "push", "unregister")
+	adm.okJSON(&list, "--json", "--app", id, "push", "list", "ann")
+	if len(list.Devices) != 0 {
+		t.Fatalf("push list after unregister: %+v", list)
+	}
+	if _, stderr, err := newImctl(t, bin).run("--app", id, "push", "list", "ann"); exitCode(err) != 1 || !strings.Contains(stderr, "admin") {
+		t.Fatalf("push list without the admin secret: exit %d, stderr %q", exitCode(err), stderr)
+	}
+	user.ok("--app", id, "--as", "ann", "send", "ann", "quiet", "please", "--silent")
+}

@@ -20,6 +20,8 @@ type userAdmin interface {
 	LoginAllowed(ctx context.Context, user string) *clientpb.Error
 	SetUserDisabled(ctx context.Context, user string, disabled bool) (int, *clientpb.Error)
 	KickUser(ctx context.Context, user, deviceID string) (int, *clientpb.Error)
+	PushRegistrations(ctx context.Context, user string) ([]actors.PushRegistration, *clientpb.Error)
+	RemovePushRegistration(ctx context.Context, user, deviceID, token string) (bool, *clientpb.Error)
 }
 
 // Page sizes of GET /v1/admin/users.
@@ -35,15 +37,82 @@ var (
 	errNoUserAdmin   = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "user administration is not available") // answered 501
 	errBadUsersLimit = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "limit must be 1 to "+strconv.Itoa(maxUsersLimit))
 	errBadUsersAfter = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "after must be a user id")
-	errBadKickDevice = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "device_id must be 1 to 64 characters [A-Za-z0-9_.@:-]")
+	errBadKickDevice = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "device id must be 1 to 64 characters [A-Za-z0-9_.@:-]")
 	errEmptyQuery    = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "q must not be empty")
+	errBadPushToken  = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "token must be at most 4096 characters")
 )
+
+// maxPushToken is the longest push token a device may register.
+const maxPushToken = 4096
 
 func (s *Server) userRoutes(m routeMux) {
 	m.HandleFunc("GET /v1/admin/users", s.requireAdmin(s.handleUsers))
 	m.HandleFunc("POST /v1/admin/users/{user}/disable", s.requireAdmin(s.handleUserEnabled(false)))
 	m.HandleFunc("POST /v1/admin/users/{user}/enable", s.requireAdmin(s.handleUserEnabled(true)))
 	m.HandleFunc("POST /v1/admin/users/{user}/kick", s.requireAdmin(s.handleKick))
+	m.HandleFunc("GET /v1/admin/users/{user}/push", s.requireAdmin(s.handlePushList))
+	m.HandleFunc("DELETE /v1/admin/users/{user}/push/{device}", s.requireAdmin(s.handlePushRemove))
+}
+
+// pushRegistration is a device's push registration in the admin API.
+type pushRegistration struct {
+	DeviceID       string `json:"device_id"`
+	Platform       string `json:"platform,omitempty"`
+	Provider       string `json:"provider"`
+	Token          string `json:"token"`
+	RegisteredAtMs uint64 `json:"registered_at_ms"`
+}
+
+// handlePushList lists a user's push registrations (GET
+// /v1/admin/users/{user}/push), by device id.
+func (s *Server) handlePushList(w http.ResponseWriter, r *http.Request) {
+	ua, user, ok := s.userAdminCall(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	regs, e := ua.PushRegistrations(ctx, user)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	out := make([]pushRegistration, len(regs))
+	for i, p := range regs {
+		out[i] = pushRegistration{DeviceID: p.DeviceID, Platform: p.Platform, Provider: p.Provider, Token: p.Token, RegisteredAtMs: p.RegisteredAtMs}
+	}
+	_, id := ids.Unqualify(user)
+	writeJSON(w, http.StatusOK, map[string]any{"user_id": id, "devices": out})
+}
+
+// handlePushRemove removes a device's push registration (DELETE
+// /v1/admin/users/{user}/push/{device}?token=), as the app server does
+// when the provider reports the token dead: with ?token=, only while the
+// device is still registered with that token. 200 with "removed" saying
+// whether one was.
+func (s *Server) handlePushRemove(w http.ResponseWriter, r *http.Request) {
+	ua, user, ok := s.userAdminCall(w, r)
+	if !ok {
+		return
+	}
+	device, token := r.PathValue("device"), r.URL.Query().Get("token")
+	if !ids.ValidDevice(device) {
+		writeError(w, errBadKickDevice)
+		return
+	}
+	if len(token) > maxPushToken {
+		writeError(w, errBadPushToken)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	removed, e := ua.RemovePushRegistration(ctx, user, device, token)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	_, id := ids.Unqualify(user)
+	writeJSON(w, http.StatusOK, map[string]any{"user_id": id, "device_id": device, "removed": removed})
 }
 
 // userInfo is a user in the answer of GET /v1/admin/users.

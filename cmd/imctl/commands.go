@@ -72,7 +72,7 @@ func (a *app) root() *ffcli.Command {
 		Subcommands: []*ffcli.Command{
 			a.registerCmd(), a.loginCmd(), a.tokenCmd(), a.provisionCmd(), a.revokeCmd(), a.deleteUserCmd(),
 			a.sendCmd(), a.downloadCmd(), a.listenCmd(), a.syncCmd(), a.historyCmd(), a.analyticsCmd(),
-			a.profileCmd(), a.appsCmd(), a.usersCmd(), a.deleteMessageCmd(),
+			a.profileCmd(), a.appsCmd(), a.usersCmd(), a.pushCmd(), a.deleteMessageCmd(),
 		},
 	}
 	root.Exec = func(_ context.Context, args []string) error {
@@ -366,9 +366,10 @@ func (a *app) sendCmd() *ffcli.Command {
 	fs.BoolVar(&mf.voice, "voice", false, "with --file: an audio file sent as a voice note")
 	fs.DurationVar(&mf.duration, "duration", 0, "with --file: the audio's or video's `length`, as the client declares it")
 	group := fs.Bool("group", false, "TO is a group id, not a user")
+	silent := fs.Bool("silent", false, "deliver without alerting: no notification, no offline push")
 	cmid := fs.String("client-msg-id", "", "client message `ID`; reuse a printed one to retry without a duplicate (default: random)")
 	platform := platformFlag(fs)
-	return a.command(fs, "--as USER send TO (TEXT... | --emoji CODE | --custom TYPE --data JSON | (--file PATH | --file-id ID) [--caption TEXT] [--voice]) [--group]",
+	return a.command(fs, "--as USER send TO (TEXT... | --emoji CODE | --custom TYPE --data JSON | (--file PATH | --file-id ID) [--caption TEXT] [--voice]) [--group] [--silent]",
 		"send a message, or upload a file and send it", 1, -1,
 		func(ctx context.Context, args []string) error {
 			var content *clientpb.Content
@@ -395,7 +396,7 @@ func (a *app) sendCmd() *ffcli.Command {
 			if id == "" {
 				id = "imctl-" + randomHex(8)
 			}
-			s := &clientpb.Send{ClientMsgId: id, To: args[0], Content: content}
+			s := &clientpb.Send{ClientMsgId: id, To: args[0], Content: content, Silent: *silent}
 			if *group {
 				s.ConversationType = clientpb.ConversationType_CONVERSATION_TYPE_GROUP
 			}

@@ -11,6 +11,7 @@ package actorpb
 
 import (
 	clientpb "actorim/protos/clientpb"
+	storepb "actorim/protos/storepb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -942,6 +943,132 @@ func (x *KickUser) GetDeviceId() string {
 	return ""
 }
 
+// AdminPush reads a user's push registrations, or removes one (admin API to
+// user grain); answered by an AdminPushResult.
+type AdminPush struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// remove: device_id's registration goes, if token is empty or is still
+	// the registered token (so that a fresh registration survives the app
+	// server's removal of a dead token).
+	Remove        bool   `protobuf:"varint,1,opt,name=remove,proto3" json:"remove,omitempty"`
+	DeviceId      string `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Token         string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminPush) Reset() {
+	*x = AdminPush{}
+	mi := &file_actorpb_actor_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminPush) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminPush) ProtoMessage() {}
+
+func (x *AdminPush) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminPush.ProtoReflect.Descriptor instead.
+func (*AdminPush) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AdminPush) GetRemove() bool {
+	if x != nil {
+		return x.Remove
+	}
+	return false
+}
+
+func (x *AdminPush) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *AdminPush) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type AdminPushResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registrations after the call.
+	State         *storepb.PushState `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	Removed       bool               `protobuf:"varint,2,opt,name=removed,proto3" json:"removed,omitempty"`
+	Error         *clientpb.Error    `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminPushResult) Reset() {
+	*x = AdminPushResult{}
+	mi := &file_actorpb_actor_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminPushResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminPushResult) ProtoMessage() {}
+
+func (x *AdminPushResult) ProtoReflect() protoreflect.Message {
+	mi := &file_actorpb_actor_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminPushResult.ProtoReflect.Descriptor instead.
+func (*AdminPushResult) Descriptor() ([]byte, []int) {
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AdminPushResult) GetState() *storepb.PushState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+func (x *AdminPushResult) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+func (x *AdminPushResult) GetError() *clientpb.Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 // KickResult answers SetDisabled and KickUser: the connections closed.
 type KickResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -953,7 +1080,7 @@ type KickResult struct {
 
 func (x *KickResult) Reset() {
 	*x = KickResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[16]
+	mi := &file_actorpb_actor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1092,7 @@ func (x *KickResult) String() string {
 func (*KickResult) ProtoMessage() {}
 
 func (x *KickResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[16]
+	mi := &file_actorpb_actor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1105,7 @@ func (x *KickResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickResult.ProtoReflect.Descriptor instead.
 func (*KickResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{16}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KickResult) GetKicked() uint32 {
@@ -1004,7 +1131,7 @@ type GetAccount struct {
 
 func (x *GetAccount) Reset() {
 	*x = GetAccount{}
-	mi := &file_actorpb_actor_proto_msgTypes[17]
+	mi := &file_actorpb_actor_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1143,7 @@ func (x *GetAccount) String() string {
 func (*GetAccount) ProtoMessage() {}
 
 func (x *GetAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[17]
+	mi := &file_actorpb_actor_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1156,7 @@ func (x *GetAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccount.ProtoReflect.Descriptor instead.
 func (*GetAccount) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{17}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{19}
 }
 
 type GetAccountResult struct {
@@ -1044,7 +1171,7 @@ type GetAccountResult struct {
 
 func (x *GetAccountResult) Reset() {
 	*x = GetAccountResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[18]
+	mi := &file_actorpb_actor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1183,7 @@ func (x *GetAccountResult) String() string {
 func (*GetAccountResult) ProtoMessage() {}
 
 func (x *GetAccountResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[18]
+	mi := &file_actorpb_actor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1196,7 @@ func (x *GetAccountResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResult.ProtoReflect.Descriptor instead.
 func (*GetAccountResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{18}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetAccountResult) GetFound() bool {
@@ -1113,7 +1240,7 @@ type UserOp struct {
 
 func (x *UserOp) Reset() {
 	*x = UserOp{}
-	mi := &file_actorpb_actor_proto_msgTypes[19]
+	mi := &file_actorpb_actor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1252,7 @@ func (x *UserOp) String() string {
 func (*UserOp) ProtoMessage() {}
 
 func (x *UserOp) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[19]
+	mi := &file_actorpb_actor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1265,7 @@ func (x *UserOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserOp.ProtoReflect.Descriptor instead.
 func (*UserOp) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{19}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UserOp) GetDeviceId() string {
@@ -1173,7 +1300,7 @@ type OpResult struct {
 
 func (x *OpResult) Reset() {
 	*x = OpResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[20]
+	mi := &file_actorpb_actor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1312,7 @@ func (x *OpResult) String() string {
 func (*OpResult) ProtoMessage() {}
 
 func (x *OpResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[20]
+	mi := &file_actorpb_actor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1325,7 @@ func (x *OpResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpResult.ProtoReflect.Descriptor instead.
 func (*OpResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{20}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OpResult) GetResult() *clientpb.Result {
@@ -1230,7 +1357,7 @@ type GroupOp struct {
 
 func (x *GroupOp) Reset() {
 	*x = GroupOp{}
-	mi := &file_actorpb_actor_proto_msgTypes[21]
+	mi := &file_actorpb_actor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1369,7 @@ func (x *GroupOp) String() string {
 func (*GroupOp) ProtoMessage() {}
 
 func (x *GroupOp) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[21]
+	mi := &file_actorpb_actor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1382,7 @@ func (x *GroupOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupOp.ProtoReflect.Descriptor instead.
 func (*GroupOp) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{21}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GroupOp) GetUser() string {
@@ -1294,7 +1421,7 @@ type GroupSend struct {
 
 func (x *GroupSend) Reset() {
 	*x = GroupSend{}
-	mi := &file_actorpb_actor_proto_msgTypes[22]
+	mi := &file_actorpb_actor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1433,7 @@ func (x *GroupSend) String() string {
 func (*GroupSend) ProtoMessage() {}
 
 func (x *GroupSend) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[22]
+	mi := &file_actorpb_actor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1446,7 @@ func (x *GroupSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSend.ProtoReflect.Descriptor instead.
 func (*GroupSend) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{22}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GroupSend) GetUser() string {
@@ -1368,7 +1495,7 @@ type GroupRead struct {
 
 func (x *GroupRead) Reset() {
 	*x = GroupRead{}
-	mi := &file_actorpb_actor_proto_msgTypes[23]
+	mi := &file_actorpb_actor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1507,7 @@ func (x *GroupRead) String() string {
 func (*GroupRead) ProtoMessage() {}
 
 func (x *GroupRead) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[23]
+	mi := &file_actorpb_actor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1520,7 @@ func (x *GroupRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRead.ProtoReflect.Descriptor instead.
 func (*GroupRead) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{23}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GroupRead) GetUser() string {
@@ -1425,7 +1552,7 @@ type GroupRecall struct {
 
 func (x *GroupRecall) Reset() {
 	*x = GroupRecall{}
-	mi := &file_actorpb_actor_proto_msgTypes[24]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1564,7 @@ func (x *GroupRecall) String() string {
 func (*GroupRecall) ProtoMessage() {}
 
 func (x *GroupRecall) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[24]
+	mi := &file_actorpb_actor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1577,7 @@ func (x *GroupRecall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRecall.ProtoReflect.Descriptor instead.
 func (*GroupRecall) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{24}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GroupRecall) GetUser() string {
@@ -1487,7 +1614,7 @@ type AdminRecall struct {
 
 func (x *AdminRecall) Reset() {
 	*x = AdminRecall{}
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1626,7 @@ func (x *AdminRecall) String() string {
 func (*AdminRecall) ProtoMessage() {}
 
 func (x *AdminRecall) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[25]
+	mi := &file_actorpb_actor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1639,7 @@ func (x *AdminRecall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRecall.ProtoReflect.Descriptor instead.
 func (*AdminRecall) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{25}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AdminRecall) GetConversationId() string {
@@ -1540,7 +1667,7 @@ type GroupSignal struct {
 
 func (x *GroupSignal) Reset() {
 	*x = GroupSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[26]
+	mi := &file_actorpb_actor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1679,7 @@ func (x *GroupSignal) String() string {
 func (*GroupSignal) ProtoMessage() {}
 
 func (x *GroupSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[26]
+	mi := &file_actorpb_actor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1692,7 @@ func (x *GroupSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSignal.ProtoReflect.Descriptor instead.
 func (*GroupSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{26}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GroupSignal) GetUser() string {
@@ -1592,7 +1719,7 @@ type MemberOf struct {
 
 func (x *MemberOf) Reset() {
 	*x = MemberOf{}
-	mi := &file_actorpb_actor_proto_msgTypes[27]
+	mi := &file_actorpb_actor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1731,7 @@ func (x *MemberOf) String() string {
 func (*MemberOf) ProtoMessage() {}
 
 func (x *MemberOf) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[27]
+	mi := &file_actorpb_actor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1744,7 @@ func (x *MemberOf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOf.ProtoReflect.Descriptor instead.
 func (*MemberOf) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{27}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MemberOf) GetUser() string {
@@ -1638,7 +1765,7 @@ type MemberOfResult struct {
 
 func (x *MemberOfResult) Reset() {
 	*x = MemberOfResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[28]
+	mi := &file_actorpb_actor_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1777,7 @@ func (x *MemberOfResult) String() string {
 func (*MemberOfResult) ProtoMessage() {}
 
 func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[28]
+	mi := &file_actorpb_actor_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1790,7 @@ func (x *MemberOfResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberOfResult.ProtoReflect.Descriptor instead.
 func (*MemberOfResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{28}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MemberOfResult) GetMember() bool {
@@ -1699,7 +1826,7 @@ type SignalDevices struct {
 
 func (x *SignalDevices) Reset() {
 	*x = SignalDevices{}
-	mi := &file_actorpb_actor_proto_msgTypes[29]
+	mi := &file_actorpb_actor_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +1838,7 @@ func (x *SignalDevices) String() string {
 func (*SignalDevices) ProtoMessage() {}
 
 func (x *SignalDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[29]
+	mi := &file_actorpb_actor_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +1851,7 @@ func (x *SignalDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalDevices.ProtoReflect.Descriptor instead.
 func (*SignalDevices) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{29}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SignalDevices) GetSignal() *clientpb.Signal {
@@ -1751,7 +1878,7 @@ type DeviceSignal struct {
 
 func (x *DeviceSignal) Reset() {
 	*x = DeviceSignal{}
-	mi := &file_actorpb_actor_proto_msgTypes[30]
+	mi := &file_actorpb_actor_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1890,7 @@ func (x *DeviceSignal) String() string {
 func (*DeviceSignal) ProtoMessage() {}
 
 func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[30]
+	mi := &file_actorpb_actor_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1903,7 @@ func (x *DeviceSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSignal.ProtoReflect.Descriptor instead.
 func (*DeviceSignal) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{30}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeviceSignal) GetSignal() *clientpb.Signal {
@@ -1796,7 +1923,7 @@ type MutedChanged struct {
 
 func (x *MutedChanged) Reset() {
 	*x = MutedChanged{}
-	mi := &file_actorpb_actor_proto_msgTypes[31]
+	mi := &file_actorpb_actor_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +1935,7 @@ func (x *MutedChanged) String() string {
 func (*MutedChanged) ProtoMessage() {}
 
 func (x *MutedChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[31]
+	mi := &file_actorpb_actor_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +1948,7 @@ func (x *MutedChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutedChanged.ProtoReflect.Descriptor instead.
 func (*MutedChanged) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{31}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MutedChanged) GetMuted() []string {
@@ -1843,7 +1970,7 @@ type AdminSetProfile struct {
 
 func (x *AdminSetProfile) Reset() {
 	*x = AdminSetProfile{}
-	mi := &file_actorpb_actor_proto_msgTypes[32]
+	mi := &file_actorpb_actor_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +1982,7 @@ func (x *AdminSetProfile) String() string {
 func (*AdminSetProfile) ProtoMessage() {}
 
 func (x *AdminSetProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[32]
+	mi := &file_actorpb_actor_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +1995,7 @@ func (x *AdminSetProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetProfile.ProtoReflect.Descriptor instead.
 func (*AdminSetProfile) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{32}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AdminSetProfile) GetSet() *clientpb.SetProfile {
@@ -1888,7 +2015,7 @@ type EraseUser struct {
 
 func (x *EraseUser) Reset() {
 	*x = EraseUser{}
-	mi := &file_actorpb_actor_proto_msgTypes[33]
+	mi := &file_actorpb_actor_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2027,7 @@ func (x *EraseUser) String() string {
 func (*EraseUser) ProtoMessage() {}
 
 func (x *EraseUser) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[33]
+	mi := &file_actorpb_actor_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2040,7 @@ func (x *EraseUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseUser.ProtoReflect.Descriptor instead.
 func (*EraseUser) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{33}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{35}
 }
 
 type EraseUserResult struct {
@@ -1927,7 +2054,7 @@ type EraseUserResult struct {
 
 func (x *EraseUserResult) Reset() {
 	*x = EraseUserResult{}
-	mi := &file_actorpb_actor_proto_msgTypes[34]
+	mi := &file_actorpb_actor_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2066,7 @@ func (x *EraseUserResult) String() string {
 func (*EraseUserResult) ProtoMessage() {}
 
 func (x *EraseUserResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[34]
+	mi := &file_actorpb_actor_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2079,7 @@ func (x *EraseUserResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseUserResult.ProtoReflect.Descriptor instead.
 func (*EraseUserResult) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{34}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *EraseUserResult) GetFound() bool {
@@ -1980,7 +2107,7 @@ type GroupErase struct {
 
 func (x *GroupErase) Reset() {
 	*x = GroupErase{}
-	mi := &file_actorpb_actor_proto_msgTypes[35]
+	mi := &file_actorpb_actor_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2119,7 @@ func (x *GroupErase) String() string {
 func (*GroupErase) ProtoMessage() {}
 
 func (x *GroupErase) ProtoReflect() protoreflect.Message {
-	mi := &file_actorpb_actor_proto_msgTypes[35]
+	mi := &file_actorpb_actor_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2132,7 @@ func (x *GroupErase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupErase.ProtoReflect.Descriptor instead.
 func (*GroupErase) Descriptor() ([]byte, []int) {
-	return file_actorpb_actor_proto_rawDescGZIP(), []int{35}
+	return file_actorpb_actor_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GroupErase) GetUser() string {
@@ -2019,7 +2146,7 @@ var File_actorpb_actor_proto protoreflect.FileDescriptor
 
 const file_actorpb_actor_proto_rawDesc = "" +
 	"\n" +
-	"\x13actorpb/actor.proto\x12\x10actorim.actor.v1\x1a\x15clientpb/client.proto\"/\n" +
+	"\x13actorpb/actor.proto\x12\x10actorim.actor.v1\x1a\x15clientpb/client.proto\x1a\x13storepb/store.proto\"/\n" +
 	"\x03PID\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"\x86\x02\n" +
@@ -2085,7 +2212,15 @@ const file_actorpb_actor_proto_rawDesc = "" +
 	"\vSetDisabled\x12\x1a\n" +
 	"\bdisabled\x18\x01 \x01(\bR\bdisabled\"'\n" +
 	"\bKickUser\x12\x1b\n" +
-	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"M\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"V\n" +
+	"\tAdminPush\x12\x16\n" +
+	"\x06remove\x18\x01 \x01(\bR\x06remove\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\tR\x05token\"\x87\x01\n" +
+	"\x0fAdminPushResult\x121\n" +
+	"\x05state\x18\x01 \x01(\v2\x1b.actorim.store.v1.PushStateR\x05state\x12\x18\n" +
+	"\aremoved\x18\x02 \x01(\bR\aremoved\x12'\n" +
+	"\x05error\x18\x03 \x01(\v2\x11.actorim.v1.ErrorR\x05error\"M\n" +
 	"\n" +
 	"KickResult\x12\x16\n" +
 	"\x06kicked\x18\x01 \x01(\rR\x06kicked\x12'\n" +
@@ -2167,7 +2302,7 @@ func file_actorpb_actor_proto_rawDescGZIP() []byte {
 	return file_actorpb_actor_proto_rawDescData
 }
 
-var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_actorpb_actor_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_actorpb_actor_proto_goTypes = []any{
 	(*PID)(nil),                   // 0: actorim.actor.v1.PID
 	(*Attach)(nil),                // 1: actorim.actor.v1.Attach
@@ -2185,67 +2320,72 @@ var file_actorpb_actor_proto_goTypes = []any{
 	(*RevokeTokensResult)(nil),    // 13: actorim.actor.v1.RevokeTokensResult
 	(*SetDisabled)(nil),           // 14: actorim.actor.v1.SetDisabled
 	(*KickUser)(nil),              // 15: actorim.actor.v1.KickUser
-	(*KickResult)(nil),            // 16: actorim.actor.v1.KickResult
-	(*GetAccount)(nil),            // 17: actorim.actor.v1.GetAccount
-	(*GetAccountResult)(nil),      // 18: actorim.actor.v1.GetAccountResult
-	(*UserOp)(nil),                // 19: actorim.actor.v1.UserOp
-	(*OpResult)(nil),              // 20: actorim.actor.v1.OpResult
-	(*GroupOp)(nil),               // 21: actorim.actor.v1.GroupOp
-	(*GroupSend)(nil),             // 22: actorim.actor.v1.GroupSend
-	(*GroupRead)(nil),             // 23: actorim.actor.v1.GroupRead
-	(*GroupRecall)(nil),           // 24: actorim.actor.v1.GroupRecall
-	(*AdminRecall)(nil),           // 25: actorim.actor.v1.AdminRecall
-	(*GroupSignal)(nil),           // 26: actorim.actor.v1.GroupSignal
-	(*MemberOf)(nil),              // 27: actorim.actor.v1.MemberOf
-	(*MemberOfResult)(nil),        // 28: actorim.actor.v1.MemberOfResult
-	(*SignalDevices)(nil),         // 29: actorim.actor.v1.SignalDevices
-	(*DeviceSignal)(nil),          // 30: actorim.actor.v1.DeviceSignal
-	(*MutedChanged)(nil),          // 31: actorim.actor.v1.MutedChanged
-	(*AdminSetProfile)(nil),       // 32: actorim.actor.v1.AdminSetProfile
-	(*EraseUser)(nil),             // 33: actorim.actor.v1.EraseUser
-	(*EraseUserResult)(nil),       // 34: actorim.actor.v1.EraseUserResult
-	(*GroupErase)(nil),            // 35: actorim.actor.v1.GroupErase
-	(clientpb.Platform)(0),        // 36: actorim.v1.Platform
-	(*clientpb.Error)(nil),        // 37: actorim.v1.Error
-	(*clientpb.Send)(nil),         // 38: actorim.v1.Send
-	(*clientpb.SendAck)(nil),      // 39: actorim.v1.SendAck
-	(*clientpb.Entry)(nil),        // 40: actorim.v1.Entry
-	(clientpb.KickReason)(0),      // 41: actorim.v1.KickReason
-	(*clientpb.Frame)(nil),        // 42: actorim.v1.Frame
-	(*clientpb.Result)(nil),       // 43: actorim.v1.Result
-	(*clientpb.GroupRequest)(nil), // 44: actorim.v1.GroupRequest
-	(*clientpb.Signal)(nil),       // 45: actorim.v1.Signal
-	(*clientpb.SetProfile)(nil),   // 46: actorim.v1.SetProfile
+	(*AdminPush)(nil),             // 16: actorim.actor.v1.AdminPush
+	(*AdminPushResult)(nil),       // 17: actorim.actor.v1.AdminPushResult
+	(*KickResult)(nil),            // 18: actorim.actor.v1.KickResult
+	(*GetAccount)(nil),            // 19: actorim.actor.v1.GetAccount
+	(*GetAccountResult)(nil),      // 20: actorim.actor.v1.GetAccountResult
+	(*UserOp)(nil),                // 21: actorim.actor.v1.UserOp
+	(*OpResult)(nil),              // 22: actorim.actor.v1.OpResult
+	(*GroupOp)(nil),               // 23: actorim.actor.v1.GroupOp
+	(*GroupSend)(nil),             // 24: actorim.actor.v1.GroupSend
+	(*GroupRead)(nil),             // 25: actorim.actor.v1.GroupRead
+	(*GroupRecall)(nil),           // 26: actorim.actor.v1.GroupRecall
+	(*AdminRecall)(nil),           // 27: actorim.actor.v1.AdminRecall
+	(*GroupSignal)(nil),           // 28: actorim.actor.v1.GroupSignal
+	(*MemberOf)(nil),              // 29: actorim.actor.v1.MemberOf
+	(*MemberOfResult)(nil),        // 30: actorim.actor.v1.MemberOfResult
+	(*SignalDevices)(nil),         // 31: actorim.actor.v1.SignalDevices
+	(*DeviceSignal)(nil),          // 32: actorim.actor.v1.DeviceSignal
+	(*MutedChanged)(nil),          // 33: actorim.actor.v1.MutedChanged
+	(*AdminSetProfile)(nil),       // 34: actorim.actor.v1.AdminSetProfile
+	(*EraseUser)(nil),             // 35: actorim.actor.v1.EraseUser
+	(*EraseUserResult)(nil),       // 36: actorim.actor.v1.EraseUserResult
+	(*GroupErase)(nil),            // 37: actorim.actor.v1.GroupErase
+	(clientpb.Platform)(0),        // 38: actorim.v1.Platform
+	(*clientpb.Error)(nil),        // 39: actorim.v1.Error
+	(*clientpb.Send)(nil),         // 40: actorim.v1.Send
+	(*clientpb.SendAck)(nil),      // 41: actorim.v1.SendAck
+	(*clientpb.Entry)(nil),        // 42: actorim.v1.Entry
+	(clientpb.KickReason)(0),      // 43: actorim.v1.KickReason
+	(*storepb.PushState)(nil),     // 44: actorim.store.v1.PushState
+	(*clientpb.Frame)(nil),        // 45: actorim.v1.Frame
+	(*clientpb.Result)(nil),       // 46: actorim.v1.Result
+	(*clientpb.GroupRequest)(nil), // 47: actorim.v1.GroupRequest
+	(*clientpb.Signal)(nil),       // 48: actorim.v1.Signal
+	(*clientpb.SetProfile)(nil),   // 49: actorim.v1.SetProfile
 }
 var file_actorpb_actor_proto_depIdxs = []int32{
-	36, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
+	38, // 0: actorim.actor.v1.Attach.platform:type_name -> actorim.v1.Platform
 	0,  // 1: actorim.actor.v1.Attach.conn:type_name -> actorim.actor.v1.PID
-	37, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
-	38, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
-	39, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
-	37, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
-	40, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
-	40, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
-	41, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
-	37, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
-	37, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
-	37, // 11: actorim.actor.v1.KickResult.error:type_name -> actorim.v1.Error
-	37, // 12: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
-	42, // 13: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
-	43, // 14: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
-	37, // 15: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
-	44, // 16: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
-	38, // 17: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
-	45, // 18: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
-	45, // 19: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
-	45, // 20: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
-	46, // 21: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
-	37, // 22: actorim.actor.v1.EraseUserResult.error:type_name -> actorim.v1.Error
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	39, // 2: actorim.actor.v1.AttachResult.error:type_name -> actorim.v1.Error
+	40, // 3: actorim.actor.v1.SendRequest.send:type_name -> actorim.v1.Send
+	41, // 4: actorim.actor.v1.SendResult.ack:type_name -> actorim.v1.SendAck
+	39, // 5: actorim.actor.v1.SendResult.error:type_name -> actorim.v1.Error
+	42, // 6: actorim.actor.v1.Deliver.entries:type_name -> actorim.v1.Entry
+	42, // 7: actorim.actor.v1.Notify.entries:type_name -> actorim.v1.Entry
+	43, // 8: actorim.actor.v1.KickDevice.reason:type_name -> actorim.v1.KickReason
+	39, // 9: actorim.actor.v1.CreateAccountResult.error:type_name -> actorim.v1.Error
+	39, // 10: actorim.actor.v1.RevokeTokensResult.error:type_name -> actorim.v1.Error
+	44, // 11: actorim.actor.v1.AdminPushResult.state:type_name -> actorim.store.v1.PushState
+	39, // 12: actorim.actor.v1.AdminPushResult.error:type_name -> actorim.v1.Error
+	39, // 13: actorim.actor.v1.KickResult.error:type_name -> actorim.v1.Error
+	39, // 14: actorim.actor.v1.GetAccountResult.error:type_name -> actorim.v1.Error
+	45, // 15: actorim.actor.v1.UserOp.frame:type_name -> actorim.v1.Frame
+	46, // 16: actorim.actor.v1.OpResult.result:type_name -> actorim.v1.Result
+	39, // 17: actorim.actor.v1.OpResult.error:type_name -> actorim.v1.Error
+	47, // 18: actorim.actor.v1.GroupOp.request:type_name -> actorim.v1.GroupRequest
+	40, // 19: actorim.actor.v1.GroupSend.send:type_name -> actorim.v1.Send
+	48, // 20: actorim.actor.v1.GroupSignal.signal:type_name -> actorim.v1.Signal
+	48, // 21: actorim.actor.v1.SignalDevices.signal:type_name -> actorim.v1.Signal
+	48, // 22: actorim.actor.v1.DeviceSignal.signal:type_name -> actorim.v1.Signal
+	49, // 23: actorim.actor.v1.AdminSetProfile.set:type_name -> actorim.v1.SetProfile
+	39, // 24: actorim.actor.v1.EraseUserResult.error:type_name -> actorim.v1.Error
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_actorpb_actor_proto_init() }
@@ -2259,7 +2399,7 @@ func file_actorpb_actor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorpb_actor_proto_rawDesc), len(file_actorpb_actor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -109,6 +109,8 @@ export interface SendOptions {
   clientMsgId?: string;
   /** Group messages: user ids to notify, or "all". */
   mentions?: string[];
+  /** Deliver without alerting: stored silent for every recipient, and no offline push is made for it. */
+  silent?: boolean;
 }
 
 /** Content of a message: a string is text; otherwise a Content, e.g. `{ kind: { $case: "emoji", value: "👍" } }`. */
@@ -288,6 +290,7 @@ export class Client extends Emitter<ClientEvents> {
       conversationType: o.conversationType ?? ConversationType.CONVERSATION_TYPE_UNSPECIFIED,
       content: typeof content === "string" ? { kind: { $case: "text", value: content } } : content,
       mentions: o.mentions ?? [],
+      silent: o.silent ?? false,
     };
     try {
       checkFrame({ id: 0, body: { $case: "send", value: send } });

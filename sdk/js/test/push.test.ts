@@ -6,7 +6,7 @@
 // server's e2e tests' business.)
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ActorimError, type Client, type Codec } from "../src/index.js";
+import { ActorimError, type Client, type Codec, type Entry } from "../src/index.js";
 import { Node, until } from "./imnode.js";
 
 let node: Node;
@@ -88,3 +88,20 @@ test("the background state sent again after a reconnect is accepted", async () =
   await c.ping();
   assert.deepEqual(errors, []);
 });
+
+for (const codec of ["proto", "json"] as Codec[]) {
+  test(`send with silent: the recipient's entry is flagged silent (${codec})`, async () => {
+    const [a, b] = [uid("silenta"), uid("silentb")];
+    const ca = await online(a, codec);
+    const cb = await online(b, codec);
+    const got: Entry[] = [];
+    cb.on("message", (e) => {
+      got.push(e);
+    });
+    await ca.send(b, "loud");
+    await ca.send(b, "quiet", { silent: true });
+    await until(() => got.length === 2, () => `${got.length} messages`);
+    const silent = got.map((e) => (e.item?.$case === "message" ? e.item.value.silent : undefined));
+    assert.deepEqual(silent, [false, true]);
+  });
+}
