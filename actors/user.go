@@ -99,12 +99,16 @@ func (g *userGrain) Receive(ctx actor.Context) {
 		g.pushPresence(ctx)
 		g.presenceHooks(m.GetDeviceId())
 	case *actorpb.Detach:
-		if d, ok := g.devices[m.GetDeviceId()]; ok && d.session == m.GetSessionId() {
+		d, ok := g.devices[m.GetDeviceId()]
+		if ok && d.session == m.GetSessionId() {
 			g.unwatch(ctx, d.conn)
 			g.removeDevice(m.GetDeviceId(), d)
-			if m.GetLogout() {
-				g.dropPush(func(id string, _ *storepb.PushDevice) bool { return id == m.GetDeviceId() })
-			}
+		}
+		// A logout drops the device's push registration, also when the
+		// watch reported the connection gone first (it may overtake the
+		// Detach between nodes), unless a newer session of the device is on.
+		if m.GetLogout() && (!ok || d.session == m.GetSessionId()) {
+			g.dropPush(func(id string, _ *storepb.PushDevice) bool { return id == m.GetDeviceId() })
 		}
 		g.pushPresence(ctx)
 		g.presenceHooks("")

@@ -133,6 +133,7 @@ func userDeletion(t *testing.T, n *testNode, before func(app, user string)) (app
 	te := n.appUser(t, app, erasee)
 	tb, tc := n.appUser(t, app, bob), n.appUser(t, app, carol)
 	e1 := n.connectToken(t, te, erasee, "web")
+	e1.registerPush(t, "fcm", "tok-"+erasee) // a record pt/<user> to erase
 	b, c := n.connectToken(t, tb, bob, "web"), n.connectToken(t, tc, carol, "web")
 	befriend(t, e1, b)
 	befriend(t, e1, c)

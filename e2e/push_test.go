@@ -108,6 +108,19 @@ func (d *device) registerPush(t *testing.T, provider, token string) {
 // members are pushed in one batch; registrations are checked.
 func TestOfflinePush(t *testing.T) {
 	n := startNode(t, nil)
+	offlinePush(t, n, n)
+}
+
+// TestOfflinePushCluster: the same on two nodes over Redis, the senders on
+// one and bob's devices on the other.
+func TestOfflinePushCluster(t *testing.T) {
+	c := startCluster(t, 2)
+	offlinePush(t, c.nodes[0].node(), c.nodes[1].node())
+}
+
+// offlinePush runs TestOfflinePush with the senders on n and the pushed
+// users' devices on m.
+func offlinePush(t *testing.T, n, m *testNode) {
 	r := newReceiver(t)
 	app := n.webhookApp(t, r, apps.Settings{
 		Webhook: apps.Webhook{Events: []string{hooks.EventUserOffline}}, // push.offline is added by Push.Enabled
@@ -118,8 +131,8 @@ func TestOfflinePush(t *testing.T) {
 	alice := n.connectToken(t, n.appUser(t, app, "alice"), "alice", "web")
 	carol := n.connectToken(t, n.appUser(t, app, "carol"), "carol", "web")
 	n.appUser(t, app, "bob")
-	phone := n.connectToken(t, tok("bob"), "bob", "phone")
-	tablet := n.connectToken(t, tok("bob"), "bob", "tablet")
+	phone := m.connectToken(t, tok("bob"), "bob", "phone")
+	tablet := m.connectToken(t, tok("bob"), "bob", "tablet")
 
 	t.Run("refusals", func(t *testing.T) {
 		for _, c := range []struct{ provider, token string }{
@@ -170,7 +183,7 @@ func TestOfflinePush(t *testing.T) {
 	})
 
 	t.Run("muted conversation: no push", func(t *testing.T) {
-		d := n.connectToken(t, tok("bob"), "bob", "tablet")
+		d := m.connectToken(t, tok("bob"), "bob", "tablet")
 		d.op(t, &clientpb.Frame{Body: &clientpb.Frame_ConversationUpdate{ConversationUpdate: &clientpb.ConversationUpdate{
 			ConversationId: "p:alice:bob", Muted: boolp(true)}}})
 		r.closeAll(t, "bob", d)
@@ -200,7 +213,7 @@ func TestOfflinePush(t *testing.T) {
 	})
 
 	t.Run("a device in the background is pushed", func(t *testing.T) {
-		phone = n.connectToken(top, tok("bob"), "bob", "phone") // used by the next subtest
+		phone = m.connectToken(top, tok("bob"), "bob", "phone") // used by the next subtest
 		seen := len(r.pushes())
 		carol.send(t, "bob", "foreground")
 		badge++
@@ -219,7 +232,7 @@ func TestOfflinePush(t *testing.T) {
 	})
 
 	t.Run("logout removes the registration", func(t *testing.T) {
-		d := n.connectToken(t, tok("bob"), "bob", "tablet")
+		d := m.connectToken(t, tok("bob"), "bob", "tablet")
 		d.registerPush(t, "apns", "tok-tablet")
 		if err := d.Logout(); err != nil {
 			t.Fatal(err)
@@ -254,7 +267,7 @@ func TestOfflinePush(t *testing.T) {
 	t.Run("a group message's offline members in one batch", func(t *testing.T) {
 		members := []string{"bob"}
 		for _, u := range []string{"dave", "erin", "frank", "grace", "heidi", "ivan", "judy"} {
-			d := n.connectToken(t, n.appUser(t, app, u), u, "phone")
+			d := m.connectToken(t, n.appUser(t, app, u), u, "phone")
 			d.registerPush(t, "fcm", "tok-"+u)
 			r.closeAll(t, u, d)
 			members = append(members, u)
