@@ -6,7 +6,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
-import { Client, login, register, type ClientOptions, type WebSocketConstructor } from "../src/index.js";
+import { after, before } from "node:test";
+import { Client, login, register, type ClientOptions, type Codec, type WebSocketConstructor } from "../src/index.js";
 
 const bin = process.env.IMNODE_BIN;
 if (!bin) throw new Error("IMNODE_BIN is not set: build imnode (make sdk-test does) and point IMNODE_BIN at it");
@@ -152,4 +153,37 @@ export function tapSocket(onIncoming: (data: unknown, ws: WebSocket) => boolean)
       this.inner.close(code, reason);
     }
   };
+}
+
+/**
+ * One node for a test file: started before its tests and stopped after them,
+ * with the clients they opened through online() closed first.
+ */
+export class NodeSuite {
+  node!: Node;
+  readonly clients: Client[] = [];
+  #n = 0;
+
+  constructor() {
+    before(async () => {
+      this.node = await Node.start();
+    });
+    after(async () => {
+      for (const c of this.clients) c.close();
+      await this.node?.stop();
+    });
+  }
+
+  /** A fresh user id starting with prefix. */
+  uid(prefix: string): string {
+    return `${prefix}${++this.#n}`;
+  }
+
+  /** A client of user (registered at first use), connected. */
+  async online(user: string, codec: Codec = "proto"): Promise<Client> {
+    const c = this.node.client(await this.node.user(user), { codec });
+    this.clients.push(c);
+    await c.connect();
+    return c;
+  }
 }

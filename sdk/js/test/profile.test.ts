@@ -2,29 +2,13 @@
 // search with paging, the "profile" event of a friend's change, blocking,
 // and coded refusals.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { ActorimError, type Client, type Codec, type Profile } from "../src/index.js";
-import { Node, until } from "./imnode.js";
+import { test } from "node:test";
+import { ActorimError, type Codec, type Profile } from "../src/index.js";
+import { NodeSuite, until } from "./imnode.js";
 
-let node: Node;
-let userN = 0;
-const uid = (p: string) => `${p}${++userN}`;
-const clients: Client[] = [];
-
-before(async () => {
-  node = await Node.start();
-});
-after(async () => {
-  for (const c of clients) c.close();
-  await node?.stop();
-});
-
-async function online(user: string, codec: Codec = "proto"): Promise<Client> {
-  const c = node.client(await node.user(user), { codec });
-  clients.push(c);
-  await c.connect();
-  return c;
-}
+const suite = new NodeSuite();
+const uid = (p: string) => suite.uid(p);
+const online = (user: string, codec?: Codec) => suite.online(user, codec);
 
 for (const codec of ["proto", "json"] as Codec[]) {
   test(`set, get and search a profile (${codec})`, async () => {

@@ -5,29 +5,13 @@
 // checked without a node in devicestate.test.ts; the push webhook is the
 // server's e2e tests' business.)
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { ActorimError, type Client, type Codec, type Entry } from "../src/index.js";
-import { Node, until } from "./imnode.js";
+import { test } from "node:test";
+import { ActorimError, type Codec, type Entry } from "../src/index.js";
+import { NodeSuite, until } from "./imnode.js";
 
-let node: Node;
-let userN = 0;
-const uid = (p: string) => `${p}${++userN}`;
-const clients: Client[] = [];
-
-before(async () => {
-  node = await Node.start();
-});
-after(async () => {
-  for (const c of clients) c.close();
-  await node?.stop();
-});
-
-async function online(user: string, codec: Codec = "proto"): Promise<Client> {
-  const c = node.client(await node.user(user), { codec });
-  clients.push(c);
-  await c.connect();
-  return c;
-}
+const suite = new NodeSuite();
+const uid = (p: string) => suite.uid(p);
+const online = (user: string, codec?: Codec) => suite.online(user, codec);
 
 const refused = (p: Promise<unknown>, code: string) =>
   assert.rejects(p, (e: unknown) => {
@@ -82,8 +66,8 @@ test("the background state sent again after a reconnect is accepted", async () =
   assert.equal(c.background, true);
 
   // And after the node restarts.
-  await node.kill();
-  await node.run();
+  await suite.node.kill();
+  await suite.node.run();
   await until(() => logins === 2, () => `${logins} logins`);
   await c.ping();
   assert.deepEqual(errors, []);
