@@ -66,3 +66,21 @@ func (h *HTTP) appCall(ctx context.Context, method, id, suffix string, in any) (
 	err := h.do(ctx, method, "/v1/admin/apps/"+url.PathEscape(id)+suffix, in, &a)
 	return a, err
 }
+
+// WebhookTest is how an app's webhook answered a test event.
+type WebhookTest struct {
+	App       string `json:"app"`
+	OK        bool   `json:"ok"`
+	Status    int    `json:"status"` // the receiver's HTTP status, 0 when none came back
+	LatencyMs int64  `json:"latency_ms"`
+	Error     string `json:"error,omitempty"`
+}
+
+// TestWebhook sends the app's webhook a signed webhook.test event. The
+// error is for the call itself (an app without a webhook is
+// ERR_CONFLICT); the receiver's failure is in the result.
+func (h *HTTP) TestWebhook(ctx context.Context, id string) (WebhookTest, error) {
+	var res WebhookTest
+	err := h.do(ctx, http.MethodPost, "/v1/admin/apps/"+url.PathEscape(id)+"/test-webhook", nil, &res)
+	return res, err
+}

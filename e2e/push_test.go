@@ -431,3 +431,56 @@ func TestImctlPush(t *testing.T) {
 	}
 	user.ok("--app", id, "--as", "ann", "send", "ann", "quiet", "please", "--silent")
 }
+
+// TestAdminWebhookTest: the admin "test webhook" action sends the app's
+// webhook a signed webhook.test event and tells how it answered, through
+// the API and imctl; an app without a webhook is 409, an unknown app 404,
+// a caller without the admin credential 401.
+func TestAdminWebhookTest(t *testing.T) {
+	n := shared // imctl talks to the shared node
+	r := newReceiver(t)
+	app := n.webhookApp(t, r, apps.Settings{})
+	adm := n.adminHTTP(t, "")
+	res, err := adm.TestWebhook(ctx(t), app)
+	if err != nil || !res.OK || res.Status != 204 || res.App != app || res.Error != "" {
+		t.Fatalf("test of a working webhook: %+v %v", res, err)
+	}
+	waitFor(t, 5*time.Second, "the webhook.test event", func() bool { return r.count(hooks.EventTest) == 1 })
+	if bad := r.badSignatures(); len(bad) > 0 {
+		t.Fatalf("test event not verifiable: %v", bad)
+	}
+	r.fail.Store(true)
+	if res, err := adm.TestWebhook(ctx(t), app); err != nil || res.OK || res.Status != 503 || !strings.Contains(res.Error, "503") {
+		t.Fatalf("test of a failing webhook: %+v %v, want ok false, status 503", res, err)
+	}
+
+	bin := buildImctl(t)
+	cli := newImctl(t, bin)
+	cli.env = []string{"ACTORIM_ADMIN_SECRET=" + testAdminSecret}
+	if _, stderr, err := cli.run("apps", "test-webhook", app); exitCode(err) != 1 || !strings.Contains(stderr, "status 503") {
+		t.Fatalf("imctl apps test-webhook of a failing webhook: exit %d, stderr %q", exitCode(err), stderr)
+	}
+	r.fail.Store(false)
+	var got client.WebhookTest
+	cli.okJSON(&got, "--json", "apps", "test-webhook", app)
+	if !got.OK || got.Status != 204 {
+		t.Fatalf("imctl apps test-webhook: %+v", got)
+	}
+
+	plain := newAppID("nw")
+	n.createApp(t, plain, apps.Settings{})
+	for _, c := range []struct {
+		name string
+		h    *client.HTTP
+		app  string
+		code clientpb.ErrorCode
+	}{
+		{"no webhook", adm, plain, clientpb.ErrorCode_ERR_CONFLICT},
+		{"unknown app", adm, "no-such-app", clientpb.ErrorCode_ERR_NOT_FOUND},
+		{"no admin credential", &client.HTTP{BaseURL: n.http}, app, clientpb.ErrorCode_ERR_UNAUTHENTICATED},
+	} {
+		if _, err := c.h.TestWebhook(ctx(t), c.app); client.CodeOf(err) != c.code {
+			t.Fatalf("%s: %v, want %v", c.name, err, c.code)
+		}
+	}
+}

@@ -153,6 +153,7 @@ func (s *Server) appRoutes(m routeMux) {
 	m.HandleFunc("POST /v1/admin/apps/{app}/enable", s.requireAdmin(s.handleAppEnabled(true)))
 	m.HandleFunc("POST /v1/admin/apps/{app}/rotate-secret", s.requireAdmin(s.handleAppRotate(false)))
 	m.HandleFunc("POST /v1/admin/apps/{app}/rotate-webhook-secret", s.requireAdmin(s.handleAppRotate(true)))
+	m.HandleFunc("POST /v1/admin/apps/{app}/test-webhook", s.requireAdmin(s.handleTestWebhook))
 }
 
 // withRegistry runs an apps handler with the registry; without one it

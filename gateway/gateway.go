@@ -190,8 +190,9 @@ type Server struct {
 	apps      atomic.Pointer[appsHolder]      // see SetApps
 	sweepOnce sync.Once
 	stopOnce  sync.Once
-	stop      chan struct{}               // closed by Shutdown: ends the app sweep
-	media     atomic.Pointer[mediaHolder] // see SetMedia
+	stop      chan struct{}                // closed by Shutdown: ends the app sweep
+	media     atomic.Pointer[mediaHolder]  // see SetMedia
+	tester    atomic.Pointer[testerHolder] // see SetWebhookTester
 }
 
 // New returns a Server. tokens verifies user tokens (of every app) and

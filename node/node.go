@@ -205,6 +205,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		auth.WithIssuer(cfg.TokenIssuer), auth.WithAudience(cfg.TokenAudience))
 	n.gateway = gateway.New(cfg.Gateway, svc, keyring, admin, reg, reg, n.ready.Load, logger.With("component", "gateway"))
 	n.gateway.SetApps(registry)
+	n.gateway.SetWebhookTester(n.webhooks)
 	med, err := openMedia(ctx, cfg, userSecret, hist, svc, reg, logger.With("component", "media"))
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"actorim/apps"
+	"actorim/gateway"
 	"actorim/hooks"
 	"actorim/persistence"
 	"actorim/protos/clientpb"
@@ -62,6 +63,20 @@ type webhooks struct {
 }
 
 func (w webhooks) Push(n hooks.PushNote) { w.push.Add(n) }
+
+// TestWebhook sends the app's webhook a webhook.test event
+// (gateway.WebhookTester).
+func (w webhooks) TestWebhook(ctx context.Context, app string) gateway.WebhookTest {
+	res, err := w.caller.Test(ctx, app)
+	if errors.Is(err, hooks.ErrNoTarget) {
+		return gateway.WebhookTest{}
+	}
+	out := gateway.WebhookTest{Configured: true, Status: res.Status, Latency: res.Latency}
+	if err != nil {
+		out.Err = err.Error()
+	}
+	return out
+}
 
 // shutdown queues the pushes still batched, then stops the deliverer.
 func (w webhooks) shutdown(ctx context.Context) error {

@@ -20,7 +20,7 @@ func (a *app) appsCmd() *ffcli.Command {
 	fs := a.flagSet("apps")
 	return &ffcli.Command{
 		Name:       "apps",
-		ShortUsage: "imctl apps list|get|create|set|disable|enable|rotate-secret|rotate-webhook-secret [flags] [APP]",
+		ShortUsage: "imctl apps list|get|create|set|disable|enable|rotate-secret|rotate-webhook-secret|test-webhook [flags] [APP]",
 		ShortHelp:  "manage the deployment's applications (tenants) through the admin API",
 		FlagSet:    fs,
 		UsageFunc:  commandUsage,
@@ -53,9 +53,17 @@ func (a *app) appsCmd() *ffcli.Command {
 				func(ctx context.Context, h *client.HTTP, id string, _ *apps.Settings) (any, error) {
 					return h.RotateWebhookSecret(ctx, id)
 				}),
+			a.appsCall("test-webhook", "APP", "send the app's webhook a signed webhook.test event; fails unless it answers 2xx", 1,
+				func(ctx context.Context, h *client.HTTP, id string, _ *apps.Settings) (any, error) {
+					res, err := h.TestWebhook(ctx, id)
+					if err == nil && !res.OK {
+						err = fmt.Errorf("the webhook failed the test (status %d after %d ms): %s", res.Status, res.LatencyMs, res.Error)
+					}
+					return res, err
+				}),
 		},
 		Exec: func(context.Context, []string) error {
-			return errors.New("usage: imctl apps list|get|create|set|disable|enable|rotate-secret|rotate-webhook-secret (see imctl apps -h)")
+			return errors.New("usage: imctl apps list|get|create|set|disable|enable|rotate-secret|rotate-webhook-secret|test-webhook (see imctl apps -h)")
 		},
 	}
 }
