@@ -96,7 +96,7 @@ func NewCaller(targets Targets, client *http.Client, reg prometheus.Registerer, 
 	c := &Caller{targets: targets, client: client, cfg: cfg.WithDefaults(), m: newCallerMetrics(reg)}
 	if client == nil {
 		c.client = NewClient()
-		c.direct = newDirectClient(c.client)
+		c.direct = newDirectClient(c.cfg.BeforeSendConns, c.client)
 	}
 	return c
 }

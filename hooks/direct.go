@@ -24,23 +24,21 @@ import (
 // (four goroutine switches, a Request, a Response and two header maps per
 // call). A before-send call is made for every message, by every sending
 // connection at once, so that overhead was most of what the webhook cost
-// the node (imbench pairs --webhook-before-send). Like NewClient's
-// transport it keeps at most maxConnsPerHost connections per receiver
-// (callers beyond wait for one, within their timeout), follows no
-// redirect and negotiates no compression; unlike it, it speaks HTTP/1.1
+// the node (imbench pairs --webhook-before-send). It keeps at most
+// Config.BeforeSendConns connections per receiver (callers beyond wait for
+// one, within their timeout), follows no redirect and negotiates no
+// compression, like NewClient's transport; unlike it, it speaks HTTP/1.1
 // only (https too, without HTTP/2). A URL that goes through a proxy
 // (HTTP_PROXY and the like) is called with the fallback client.
 type directClient struct {
+	maxConns int // per receiver
 	fallback *http.Client
-	hosts    sync.Map    // URL string → *directHost
-	dialer   net.Dialer  //
+	hosts    sync.Map // URL string → *directHost
+	dialer   net.Dialer
 	tls      *tls.Config // for https (nil: the system's roots)
 }
 
-const (
-	maxConnsPerHost  = 256
-	directIdleTimout = 90 * time.Second
-)
+const directIdleTimout = 90 * time.Second
 
 // directHost is the pool of one URL's connections.
 type directHost struct {
@@ -51,7 +49,7 @@ type directHost struct {
 	tls     bool
 	proxied bool // use the fallback client
 
-	slots chan struct{}    // one per open connection, up to maxConnsPerHost
+	slots chan struct{}    // one per open connection, up to maxConns
 	idle  chan *directConn // kept connections; never full: one slot each
 }
 
@@ -62,8 +60,8 @@ type directConn struct {
 	reused   bool
 }
 
-func newDirectClient(fallback *http.Client) *directClient {
-	return &directClient{fallback: fallback, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+func newDirectClient(maxConns int, fallback *http.Client) *directClient {
+	return &directClient{maxConns: maxConns, fallback: fallback, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
 }
 
 func (c *directClient) hostOf(rawURL string) (*directHost, error) {
@@ -80,7 +78,7 @@ func (c *directClient) hostOf(rawURL string) (*directHost, error) {
 	if u.Host == "" {
 		return nil, errors.New("no host in URL")
 	}
-	h := &directHost{u: u, target: u.RequestURI(), host: u.Host, tls: u.Scheme == "https", slots: make(chan struct{}, maxConnsPerHost), idle: make(chan *directConn, maxConnsPerHost)}
+	h := &directHost{u: u, target: u.RequestURI(), host: u.Host, tls: u.Scheme == "https", slots: make(chan struct{}, c.maxConns), idle: make(chan *directConn, c.maxConns)}
 	port := u.Port()
 	if port == "" {
 		port = map[bool]string{false: "80", true: "443"}[h.tls]
@@ -154,7 +152,7 @@ func (c *directClient) post(ctx context.Context, t Target, def time.Duration, id
 	}
 }
 
-// get returns a kept connection or a new one; while maxConnsPerHost are
+// get returns a kept connection or a new one; while maxConns are
 // open it waits for one to be put back or closed, until deadline.
 func (h *directHost) get(ctx context.Context, c *directClient, deadline time.Time) (*directConn, error) {
 	for {

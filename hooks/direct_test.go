@@ -97,7 +97,7 @@ func TestDirectClientStaleConnection(t *testing.T) {
 	}
 }
 
-// At most maxConnsPerHost connections to a receiver: the calls beyond
+// At most Config.BeforeSendConns connections to a receiver: the calls beyond
 // wait for one and all are answered.
 func TestDirectClientConnectionCap(t *testing.T) {
 	var open, peak atomic.Int64
@@ -116,14 +116,15 @@ func TestDirectClientConnectionCap(t *testing.T) {
 	})
 	target := rc.target()
 	target.Events = []string{EventBeforeSend}
-	c := NewCaller(StaticTargets{"a": target}, nil, nil, Config{})
+	const maxConns = 64
+	c := NewCaller(StaticTargets{"a": target}, nil, nil, Config{BeforeSendConns: maxConns})
 	var wg sync.WaitGroup
-	for range 2 * maxConnsPerHost {
+	for range 4 * maxConns {
 		wg.Go(func() { allowed(t, c, "a") })
 	}
 	wg.Wait()
-	if p := peak.Load(); p > maxConnsPerHost || p < maxConnsPerHost/2 {
-		t.Fatalf("peak %d connections, want at most %d (and many)", p, maxConnsPerHost)
+	if p := peak.Load(); p > maxConns || p < maxConns/2 {
+		t.Fatalf("peak %d connections, want at most %d (and many)", p, maxConns)
 	}
 }
 
