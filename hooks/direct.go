@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,14 +32,22 @@ import (
 // only (https too, without HTTP/2). A URL that goes through a proxy
 // (HTTP_PROXY and the like) is called with the fallback client.
 type directClient struct {
-	maxConns int // per receiver
+	maxConns int           // per receiver
+	idleFor  time.Duration // directIdleTimeout
+	lastReap atomic.Int64  // unix ns of the last sweep
 	fallback *http.Client
 	hosts    sync.Map // URL string → *directHost
 	dialer   net.Dialer
 	tls      *tls.Config // for https (nil: the system's roots)
 }
 
-const directIdleTimout = 90 * time.Second
+// directIdleTimeout is how long a kept connection may stay unused; the
+// pools are swept every directReapEvery, during calls (no goroutine of
+// their own): an idle connection past it, to any URL, is then closed.
+const (
+	directIdleTimeout = 90 * time.Second
+	directReapEvery   = 30 * time.Second
+)
 
 // directHost is the pool of one URL's connections.
 type directHost struct {
@@ -49,8 +58,9 @@ type directHost struct {
 	tls     bool
 	proxied bool // use the fallback client
 
-	slots chan struct{}    // one per open connection, up to maxConns
-	idle  chan *directConn // kept connections; never full: one slot each
+	idleFor time.Duration
+	slots   chan struct{}    // one per open connection, up to maxConns
+	idle    chan *directConn // kept connections; never full: one slot each
 }
 
 type directConn struct {
@@ -61,7 +71,7 @@ type directConn struct {
 }
 
 func newDirectClient(maxConns int, fallback *http.Client) *directClient {
-	return &directClient{maxConns: maxConns, fallback: fallback, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+	return &directClient{maxConns: maxConns, idleFor: directIdleTimeout, fallback: fallback, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
 }
 
 func (c *directClient) hostOf(rawURL string) (*directHost, error) {
@@ -78,7 +88,7 @@ func (c *directClient) hostOf(rawURL string) (*directHost, error) {
 	if u.Host == "" {
 		return nil, errors.New("no host in URL")
 	}
-	h := &directHost{u: u, target: u.RequestURI(), host: u.Host, tls: u.Scheme == "https", slots: make(chan struct{}, c.maxConns), idle: make(chan *directConn, c.maxConns)}
+	h := &directHost{u: u, target: u.RequestURI(), host: u.Host, tls: u.Scheme == "https", idleFor: c.idleFor, slots: make(chan struct{}, c.maxConns), idle: make(chan *directConn, c.maxConns)}
 	port := u.Port()
 	if port == "" {
 		port = map[bool]string{false: "80", true: "443"}[h.tls]
@@ -101,6 +111,7 @@ func (c *directClient) post(ctx context.Context, t Target, def time.Duration, id
 	if h.proxied {
 		return post(ctx, c.fallback, t, def, id, event, body, maxBody)
 	}
+	c.maybeReap()
 	timeout := t.Timeout
 	if timeout <= 0 {
 		timeout = def
@@ -191,7 +202,7 @@ func (h *directHost) get(ctx context.Context, c *directClient, deadline time.Tim
 // fresh returns a kept connection, or nil after closing it when it was
 // idle too long (the receiver may have closed it).
 func (h *directHost) fresh(conn *directConn) *directConn {
-	if time.Since(conn.lastUsed) >= directIdleTimout {
+	if time.Since(conn.lastUsed) >= h.idleFor {
 		h.drop(conn)
 		return nil
 	}
@@ -224,6 +235,37 @@ func (h *directHost) dial(ctx context.Context, c *directClient, deadline time.Ti
 		nc = tc
 	}
 	return &directConn{Conn: nc, br: bufio.NewReaderSize(nc, 4096)}, nil
+}
+
+// maybeReap closes the kept connections idle too long, of every URL (one
+// no longer called included), at most once per directReapEvery.
+func (c *directClient) maybeReap() {
+	now := time.Now().UnixNano()
+	last := c.lastReap.Load()
+	if now-last < int64(directReapEvery) || !c.lastReap.CompareAndSwap(last, now) {
+		return
+	}
+	c.hosts.Range(func(_, v any) bool {
+		v.(*directHost).reap()
+		return true
+	})
+}
+
+// reap closes the host's kept connections idle too long and keeps the
+// others.
+func (h *directHost) reap() {
+	for range len(h.idle) {
+		select {
+		case conn := <-h.idle:
+			if time.Since(conn.lastUsed) >= h.idleFor {
+				h.drop(conn)
+			} else {
+				h.idle <- conn
+			}
+		default:
+			return
+		}
+	}
 }
 
 // put keeps a connection whose answer was read whole.

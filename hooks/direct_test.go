@@ -151,3 +151,25 @@ func TestDirectClientTLS(t *testing.T) {
 		t.Fatalf("untrusted certificate: %+v", d)
 	}
 }
+
+// Kept connections idle too long are closed by the sweep of a later call,
+// to any URL: those of a URL no longer called too.
+func TestDirectClientReapsIdle(t *testing.T) {
+	var closed atomic.Int64
+	old := newReceiverConnState(t, answerJSON(`{"action":"allow"}`), func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	})
+	other := newReceiver(t, answerJSON(`{"action":"allow"}`))
+	c := NewCaller(StaticTargets{
+		"old":   {URL: old.URL, Secrets: []string{testSecret}, Events: []string{EventBeforeSend}},
+		"other": {URL: other.URL, Secrets: []string{testSecret}, Events: []string{EventBeforeSend}},
+	}, nil, nil, Config{})
+	c.direct.idleFor = 10 * time.Millisecond
+	allowed(t, c, "old")
+	time.Sleep(30 * time.Millisecond)
+	c.direct.lastReap.Store(0) // due
+	allowed(t, c, "other")
+	eventually(t, 2*time.Second, "the idle connection closed", func() bool { return closed.Load() == 1 })
+}
