@@ -104,6 +104,12 @@ type connActor struct {
 	nextReq  uint64
 	sweeping bool
 
+	// Sends waiting for the app's before-send webhook, in the order the
+	// device sent them; the head's call runs off the actor while screening
+	// (webhooks.go).
+	screenQ   []screenJob
+	screening bool
+
 	// muted holds the group conversations whose messages this user muted:
 	// they are pushed and synced flagged silent.
 	muted map[string]bool
@@ -197,6 +203,8 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.setMuted(m.GetMuted())
 	case *actorpb.SendResult:
 		c.onSendResult(ctx, m)
+	case screened:
+		c.onScreened(ctx, m)
 	case sweepTick:
 		c.sweep(ctx)
 	case *actor.Terminated:

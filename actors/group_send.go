@@ -41,9 +41,18 @@ func (c *connActor) onGroupSend(ctx actor.Context, id uint32, s *clientpb.Send, 
 	if !ok {
 		return false
 	}
+	if c.screensLater() {
+		c.screenLater(ctx, screenJob{id: id, s: s, done: done, group: true})
+		return true
+	}
 	if s, ok = c.screenSend(id, s); !ok {
 		return false
 	}
+	return c.sendGroup(ctx, id, s, done)
+}
+
+// sendGroup forwards a screened group send to the group grain.
+func (c *connActor) sendGroup(ctx actor.Context, id uint32, s *clientpb.Send, done func()) (kept bool) {
 	rctx, cancel := context.WithTimeout(context.Background(), c.d.member.RequestTimeout())
 	pid, err := c.d.member.Get(rctx, s.GetTo(), KindGroup)
 	cancel()

@@ -19,9 +19,11 @@ import (
 //
 //  1. connActor.onSend (the connection, on a Send frame): checks the write
 //     budget, resolves media (resolveMedia in media.go: the upload's record
-//     fills the message's media and the file is marked sent), tracks the
-//     send under a request id and sends a SendRequest to the user's grain,
-//     without waiting for its answer.
+//     fills the message's media and the file is marked sent), screens it
+//     (word filter; the app's before-send webhook off the actor, one send
+//     of the device at a time: webhooks.go), tracks the send under a
+//     request id and sends a SendRequest to the user's grain, without
+//     waiting for its answer.
 //  2. userGrain.onSend / send (the sender's user grain): validateSend
 //     (validate.go), mayMessage (blacklists and friends-only, one point read
 //     of the recipient's policy record), then one Timelines.Append to the
@@ -48,7 +50,20 @@ func (c *connActor) onSend(ctx actor.Context, id uint32, s *clientpb.Send, done 
 	if !ok {
 		return false
 	}
+	if c.screensLater() {
+		c.screenLater(ctx, screenJob{id: id, s: s, done: done})
+		return true
+	}
 	if s, ok = c.screenSend(id, s); !ok {
+		return false
+	}
+	return c.sendPrivate(ctx, id, s, done)
+}
+
+// sendPrivate forwards a screened private send to the user grain.
+func (c *connActor) sendPrivate(ctx actor.Context, id uint32, s *clientpb.Send, done func()) (kept bool) {
+	if c.user == nil {
+		c.write(errorFrame(id, errSessionMovingSend))
 		return false
 	}
 	rid := c.track(ctx, id, s, done, "", nil)

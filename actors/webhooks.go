@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 
 	"actorim/apps"
@@ -68,11 +69,21 @@ var (
 	errWordBlocked = clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "send: the message contains a word this app does not allow")
 )
 
-// screen applies the app's word filter and before-send webhook to a send
-// on the sender's connection actor (which waits, so that the device's
-// sends stay in order; other devices and grains do not). It returns the
-// send to store (its content may be replaced or masked) or the refusal.
+// screen applies the app's word filter and before-send webhook to a send,
+// waiting for the webhook. It returns the send to store (its content may
+// be replaced or masked) or the refusal. The connection actor calls the
+// webhook through screenLater instead, which does not wait.
 func (c *connActor) screen(s *clientpb.Send) (*clientpb.Send, *clientpb.Error) {
+	s, e := c.filter(s)
+	if e != nil || !c.asksWebhook() {
+		return s, e
+	}
+	return c.decide(s, c.d.webhooks.BeforeSend(context.Background(), c.d.app, c.beforeSendMessage(s)))
+}
+
+// filter applies the app's word filter: the send as it may be stored, or
+// the refusal.
+func (c *connActor) filter(s *clientpb.Send) (*clientpb.Send, *clientpb.Error) {
 	set := c.d.settings
 	if len(set.WordFilter.Words) > 0 {
 		if text, hit := filterWords(s.GetContent().GetText(), set.WordFilter); hit {
@@ -82,14 +93,25 @@ func (c *connActor) screen(s *clientpb.Send) (*clientpb.Send, *clientpb.Error) {
 			s = cloneWithText(s, text)
 		}
 	}
-	if c.d.webhooks == nil || !set.Webhook.BeforeSend || set.Webhook.URL == "" {
-		return s, nil
-	}
-	m := &clientpb.Message{
+	return s, nil
+}
+
+// asksWebhook reports whether the app's before-send webhook screens sends.
+func (c *connActor) asksWebhook() bool {
+	set := c.d.settings
+	return c.d.webhooks != nil && set.Webhook.BeforeSend && set.Webhook.URL != ""
+}
+
+// beforeSendMessage is the message the webhook is asked about.
+func (c *connActor) beforeSendMessage(s *clientpb.Send) *clientpb.Message {
+	return &clientpb.Message{
 		ConversationType: s.GetConversationType(), From: c.sess.UserID, To: s.GetTo(), FromDevice: c.sess.DeviceID,
 		ClientMsgId: s.GetClientMsgId(), Content: s.GetContent(), Mentions: s.GetMentions(), Silent: s.GetSilent(),
 	}
-	dec := c.d.webhooks.BeforeSend(context.Background(), c.d.app, m)
+}
+
+// decide applies the webhook's decision to a filtered send.
+func (c *connActor) decide(s *clientpb.Send, dec hooks.Decision) (*clientpb.Send, *clientpb.Error) {
 	switch dec.Action {
 	case hooks.Allow:
 		return s, nil
@@ -110,15 +132,121 @@ func (c *connActor) screen(s *clientpb.Send) (*clientpb.Send, *clientpb.Error) {
 	return nil, clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "send: "+dec.Reason)
 }
 
-// screenSend screens a send and answers a refused one itself.
+// screenSend screens a send, waiting for the webhook, and answers a
+// refused one itself.
 func (c *connActor) screenSend(id uint32, s *clientpb.Send) (*clientpb.Send, bool) {
 	out, e := c.screen(s)
 	if e != nil {
-		c.d.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
-		c.write(errorFrame(id, e))
+		c.refuseSend(id, e)
 		return nil, false
 	}
 	return out, true
+}
+
+func (c *connActor) refuseSend(id uint32, e *clientpb.Error) {
+	c.d.metrics.SendErrors.WithLabelValues(e.GetCode().String()).Inc()
+	c.write(errorFrame(id, e))
+}
+
+// screenJob is a send waiting for its before-send call.
+type screenJob struct {
+	id    uint32
+	s     *clientpb.Send
+	done  func() // the frame's release
+	group bool
+}
+
+// screened is the before-send decision on the head of screenQ, sent to
+// the connection actor by the goroutine that made the call.
+type screened struct{ dec hooks.Decision }
+
+// screensLater reports whether a send goes through screenLater: when the
+// app's webhook screens sends, or sends wait for it already (they keep
+// their order).
+func (c *connActor) screensLater() bool {
+	return c.asksWebhook() || len(c.screenQ) > 0
+}
+
+// screenLater queues a send for the before-send webhook. The call runs on
+// a goroutine of its own, so that the connection actor keeps serving the
+// device meanwhile (pushes, acks of earlier sends, other requests); the
+// device's sends are asked one at a time and forwarded in the order it
+// sent them (a device's messages are stored in that order). The call is
+// bounded by the target's timeout, after which the decision is the
+// target's fail-open or fail-closed one.
+func (c *connActor) screenLater(ctx actor.Context, job screenJob) {
+	c.screenQ = append(c.screenQ, job)
+	c.nextScreen(ctx)
+}
+
+// nextScreen starts the call of the head of screenQ unless one runs.
+func (c *connActor) nextScreen(ctx actor.Context) {
+	for !c.screening && len(c.screenQ) > 0 && !c.done {
+		job := c.screenQ[0]
+		s, e := c.filter(job.s)
+		if e != nil {
+			c.popScreen()
+			c.refuseSend(job.id, e)
+			job.done()
+			continue
+		}
+		if !c.asksWebhook() {
+			c.popScreen()
+			c.forwardScreened(ctx, job, s)
+			continue
+		}
+		c.screenQ[0].s = s
+		c.screening = true
+		webhooks, app, m := c.d.webhooks, c.d.app, c.beforeSendMessage(s)
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		go func() {
+			root.Send(self, screened{dec: webhooks.BeforeSend(context.Background(), app, m)})
+		}()
+	}
+}
+
+func (c *connActor) popScreen() screenJob {
+	job := c.screenQ[0]
+	c.screenQ[0] = screenJob{}
+	c.screenQ = c.screenQ[1:]
+	if len(c.screenQ) == 0 {
+		c.screenQ = nil // let the backing array go
+	}
+	return job
+}
+
+// onScreened applies the decision on the head of screenQ, forwards or
+// refuses it, and starts the next call.
+func (c *connActor) onScreened(ctx actor.Context, r screened) {
+	if !c.screening || len(c.screenQ) == 0 {
+		return
+	}
+	c.screening = false
+	job := c.popScreen()
+	if c.done {
+		job.done()
+		return
+	}
+	if s, e := c.decide(job.s, r.dec); e != nil {
+		c.refuseSend(job.id, e)
+		job.done()
+	} else {
+		c.forwardScreened(ctx, job, s)
+	}
+	c.nextScreen(ctx)
+}
+
+// forwardScreened sends a screened send on to its grain.
+func (c *connActor) forwardScreened(ctx actor.Context, job screenJob, s *clientpb.Send) {
+	var kept bool
+	if job.group {
+		kept = c.sendGroup(ctx, job.id, s, job.done)
+	} else {
+		kept = c.sendPrivate(ctx, job.id, s, job.done)
+	}
+	if !kept {
+		job.done()
+	}
 }
 
 func cloneSend(s *clientpb.Send) *clientpb.Send {

@@ -300,3 +300,51 @@ func TestWebhookAfterSendSurvivesCrash(t *testing.T) {
 	}
 	_ = p
 }
+
+// TestWebhookBeforeSendKeepsOrder: while a device's send waits for the
+// before-send webhook, its connection still serves it (a ping is answered
+// at once, not when the call returns), and the sends it made meanwhile wait their turn:
+// a slow first call does not let the later ones be stored before it.
+func TestWebhookBeforeSendKeepsOrder(t *testing.T) {
+	n := startNode(t, nil)
+	r := newReceiver(t)
+	r.decide = func(text string) (int, string, time.Duration) {
+		if text == "slow first" {
+			return 200, `{"action":"allow"}`, 1500 * time.Millisecond
+		}
+		return 200, `{"action":"allow"}`, 0
+	}
+	app := n.webhookApp(t, r, apps.Settings{Webhook: apps.Webhook{BeforeSend: true, TimeoutMs: 3000}})
+	alice := n.connectToken(t, n.appUser(t, app, "alice"), "alice", "web")
+	bob := n.connectToken(t, n.appUser(t, app, "bob"), "bob", "web")
+
+	sent := []string{"slow first", "second", "third"}
+	acks := make([]*clientpb.SendAck, len(sent))
+	errs := make([]error, len(sent))
+	var wg sync.WaitGroup
+	for i, text := range sent {
+		wg.Go(func() {
+			acks[i], errs[i] = alice.SendText(ctx(t), "bob", cmid(), text)
+		})
+		time.Sleep(50 * time.Millisecond) // the frames go out in this order
+	}
+	rtt, err := alice.Ping(ctx(t)) // sent 150 ms into the slow call
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i := range sent {
+		if errs[i] != nil {
+			t.Fatalf("send %q: %v", sent[i], errs[i])
+		}
+		if i > 0 && acks[i].GetSeq() <= acks[i-1].GetSeq() {
+			t.Fatalf("%q stored at seq %d, before %q at %d", sent[i], acks[i].GetSeq(), sent[i-1], acks[i-1].GetSeq())
+		}
+	}
+	if rtt > time.Second {
+		t.Fatalf("the ping took %v: the connection waited for the webhook", rtt)
+	}
+	if got := texts(bob.collect(t, len(sent), 5*time.Second)); !eq(got, sent) {
+		t.Fatalf("bob got %q, want %q", got, sent)
+	}
+}

@@ -65,6 +65,9 @@ type Decision struct {
 	Err    error
 }
 
+// allowAnswer is the usual allow, recognised without decoding.
+const allowAnswer = `{"action":"allow"}`
+
 // beforeSendResponse is the JSON a receiver answers a before-send call
 // with; an empty 2xx body means allow.
 type beforeSendResponse struct {
@@ -79,18 +82,23 @@ type beforeSendResponse struct {
 type Caller struct {
 	targets Targets
 	client  *http.Client
+	direct  *directClient // before-send calls, when NewCaller chose the client
 	cfg     Config
 	m       *callerMetrics
 }
 
 // NewCaller returns a Caller that finds targets with targets and calls them
-// with client (NewClient's when nil). Its metrics go to reg (nil: not
-// registered).
+// with client. When client is nil, before-send calls go over the Caller's
+// own pooled HTTP/1.1 connections (see directClient: the same requests and
+// limits as NewClient's, for a fraction of the CPU) and the others through
+// NewClient's. Its metrics go to reg (nil: not registered).
 func NewCaller(targets Targets, client *http.Client, reg prometheus.Registerer, cfg Config) *Caller {
+	c := &Caller{targets: targets, client: client, cfg: cfg.WithDefaults(), m: newCallerMetrics(reg)}
 	if client == nil {
-		client = NewClient()
+		c.client = NewClient()
+		c.direct = newDirectClient(c.cfg.BeforeSendConns, c.client)
 	}
-	return &Caller{targets: targets, client: client, cfg: cfg.WithDefaults(), m: newCallerMetrics(reg)}
+	return c
 }
 
 // BeforeSendID is the id of the before-send call for a message: a retry of
@@ -115,8 +123,9 @@ func (c *Caller) BeforeSend(ctx context.Context, app string, m *clientpb.Message
 		return Decision{Action: Allow}
 	}
 	start := time.Now()
-	body := BeforeSendPayload(app, BeforeSendID(app, m), start.UnixMilli(), m)
-	d := c.call(ctx, t, BeforeSendID(app, m), body)
+	id := BeforeSendID(app, m)
+	body := appendBeforeSendPayload(make([]byte, 0, 512), app, id, start.UnixMilli(), m)
+	d := c.call(ctx, t, id, body)
 	c.m.seconds.Observe(time.Since(start).Seconds())
 	return c.count(app, d)
 }
@@ -128,18 +137,27 @@ func (c *Caller) count(app string, d Decision) Decision {
 
 // call makes one before-send request and decodes its answer.
 func (c *Caller) call(ctx context.Context, t Target, id string, body []byte) Decision {
-	status, resp, err := post(ctx, c.client, t, c.cfg.BeforeSendTimeout, id, EventBeforeSend, body, c.cfg.MaxResponseBytes)
+	var status int
+	var resp []byte
+	var err error
+	if c.direct != nil {
+		status, resp, err = c.direct.post(ctx, t, c.cfg.BeforeSendTimeout, id, EventBeforeSend, body, c.cfg.MaxResponseBytes)
+	} else {
+		status, resp, err = post(ctx, c.client, t, c.cfg.BeforeSendTimeout, id, EventBeforeSend, body, c.cfg.MaxResponseBytes)
+	}
 	if err != nil {
 		return c.failed(t, err)
 	}
 	if status < 200 || status > 299 {
 		return c.failed(t, fmt.Errorf("status %d", status))
 	}
+	resp = bytes.TrimSpace(resp)
+	if len(resp) == 0 || string(resp) == allowAnswer || string(resp) == "{}" {
+		return Decision{Action: Allow} // the usual answers, without a decoder
+	}
 	var r beforeSendResponse
-	if len(bytes.TrimSpace(resp)) > 0 {
-		if err := json.Unmarshal(resp, &r); err != nil {
-			return c.failed(t, fmt.Errorf("answer: %w", err))
-		}
+	if err := json.Unmarshal(resp, &r); err != nil {
+		return c.failed(t, fmt.Errorf("answer: %w", err))
 	}
 	switch r.Action {
 	case "", Allow:

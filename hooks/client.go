@@ -25,6 +25,8 @@ func NewClient() *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// Answers are a few bytes: no Accept-Encoding, no gzip reader.
+		DisableCompression: true,
 	}
 	return &http.Client{
 		Transport: tr,

@@ -38,6 +38,13 @@ type Config struct {
 	StatsEvery time.Duration
 	// MaxResponseBytes bounds the before-send response read. Zero means 1 MiB.
 	MaxResponseBytes int64
+	// BeforeSendConns caps the connections a Caller keeps to one receiver
+	// for before-send calls (when NewCaller chose the client); calls beyond
+	// wait for one. Each sending connection actor can have a call in
+	// flight, so a cap below the senders at once makes calls queue for a
+	// connection while the CPU idles: with 1,000 senders in imbench a cap
+	// of 256 cost a quarter of the throughput. Zero means 1024.
+	BeforeSendConns int
 	// Logger receives delivery failures at debug level and store errors at
 	// warn level. Nil discards them.
 	Logger *slog.Logger
@@ -78,6 +85,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxResponseBytes <= 0 {
 		c.MaxResponseBytes = 1 << 20
+	}
+	if c.BeforeSendConns <= 0 {
+		c.BeforeSendConns = 1024
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -30,8 +31,15 @@ type receiver struct {
 
 func newReceiver(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
 	t.Helper()
+	return newReceiverConnState(t, answer, nil)
+}
+
+// newReceiverConnState is newReceiver whose server reports its
+// connections' states to connState.
+func newReceiverConnState(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, n int), connState func(net.Conn, http.ConnState)) *receiver {
+	t.Helper()
 	rc := &receiver{seen: make(chan received, 1024)}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rc.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		g := received{
 			id: r.Header.Get(HeaderID), event: r.Header.Get(HeaderEvent), body: body,
@@ -47,6 +55,8 @@ func newReceiver(t *testing.T, answer func(w http.ResponseWriter, r *http.Reques
 		}
 		answer(w, r, n)
 	}))
+	rc.Config.ConnState = connState
+	rc.Start()
 	t.Cleanup(rc.Close)
 	return rc
 }

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -38,36 +40,60 @@ var (
 	ErrBadSignature = errors.New("hooks: signature mismatch")
 )
 
-// signature is HMAC-SHA256(secret, "<unix>.<body>") in hex.
-func signature(secret string, unix int64, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(strconv.AppendInt(nil, unix, 10))
+// macs keeps, per secret, HMAC states ready to use: hmac.New hashes the
+// key into its pads on every call, Reset restores them from a saved state.
+// Secrets are few (one or two per app), so the map stays small.
+var macs sync.Map // secret string → *sync.Pool of hash.Hash
+
+func getMAC(secret string) (hash.Hash, *sync.Pool) {
+	p, ok := macs.Load(secret)
+	if !ok {
+		p, _ = macs.LoadOrStore(secret, &sync.Pool{New: func() any { return hmac.New(sha256.New, []byte(secret)) }})
+	}
+	pool := p.(*sync.Pool)
+	return pool.Get().(hash.Hash), pool
+}
+
+// appendSignature appends HMAC-SHA256(secret, "<unix>.<body>") in hex.
+func appendSignature(dst []byte, secret string, unix int64, body []byte) []byte {
+	m, pool := getMAC(secret)
+	var scratch [sha256.Size * 2]byte
+	m.Write(strconv.AppendInt(scratch[:0], unix, 10))
 	m.Write([]byte{'.'})
 	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
+	sum := m.Sum(scratch[:0])
+	m.Reset()
+	pool.Put(m)
+	return hex.AppendEncode(dst, sum)
+}
+
+// signature is HMAC-SHA256(secret, "<unix>.<body>") in hex.
+func signature(secret string, unix int64, body []byte) string {
+	return string(appendSignature(nil, secret, unix, body))
 }
 
 // Sign returns the Actorim-Signature value of body at time at, with one v1
 // per secret.
 func Sign(body []byte, secrets []string, at time.Time) string {
 	unix := at.Unix()
-	var b strings.Builder
-	b.WriteString("t=")
-	b.WriteString(strconv.FormatInt(unix, 10))
+	b := make([]byte, 0, 24+len(secrets)*(4+2*sha256.Size))
+	b = append(b, "t="...)
+	b = strconv.AppendInt(b, unix, 10)
 	for _, s := range secrets {
-		b.WriteString(",v1=")
-		b.WriteString(signature(s, unix, body))
+		b = append(b, ",v1="...)
+		b = appendSignature(b, s, unix, body)
 	}
-	return b.String()
+	return string(b)
 }
 
 // SetHeaders sets the content type and the three webhook headers of a
 // request carrying body.
 func SetHeaders(h http.Header, id, event string, body []byte, secrets []string, at time.Time) {
-	h.Set("Content-Type", "application/json")
-	h.Set(HeaderSignature, Sign(body, secrets, at))
-	h.Set(HeaderID, id)
-	h.Set(HeaderEvent, event)
+	v := []string{"application/json", Sign(body, secrets, at), id, event} // one allocation for the four
+	h["Content-Type"] = v[0:1:1]
+	h[HeaderSignature] = v[1:2:2]
+	h[HeaderID] = v[2:3:3]
+	h[HeaderEvent] = v[3:4:4]
 }
 
 // Verify checks a received request: header is its Actorim-Signature, body

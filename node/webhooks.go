@@ -98,7 +98,7 @@ func openWebhooks(st persistence.HookQueue, reg *apps.Registry, metrics promethe
 	client := hooks.NewClient()
 	cfg := hooks.Config{Logger: logger}
 	w := webhooks{
-		caller:  hooks.NewCaller(targets, client, metrics, cfg),
+		caller:  hooks.NewCaller(targets, nil, metrics, cfg), // its own connections for before-send
 		deliver: hooks.NewDeliverer(st, targets, client, metrics, cfg),
 	}
 	w.push = hooks.NewPushBatcher(w.deliver, metrics, hooks.PushConfig{Logger: logger})
