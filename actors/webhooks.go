@@ -11,6 +11,7 @@ import (
 
 	"actorim/apps"
 	"actorim/hooks"
+	"actorim/ids"
 	"actorim/persistence"
 	"actorim/protos/clientpb"
 )
@@ -104,8 +105,12 @@ func (c *connActor) asksWebhook() bool {
 
 // beforeSendMessage is the message the webhook is asked about.
 func (c *connActor) beforeSendMessage(s *clientpb.Send) *clientpb.Message {
+	conv := ids.Private(c.sess.UserID, s.GetTo())
+	if s.GetConversationType() == clientpb.ConversationType_CONVERSATION_TYPE_GROUP {
+		conv = ids.Group(s.GetTo())
+	}
 	return &clientpb.Message{
-		ConversationType: s.GetConversationType(), From: c.sess.UserID, To: s.GetTo(), FromDevice: c.sess.DeviceID,
+		ConversationId: conv, ConversationType: s.GetConversationType(), From: c.sess.UserID, To: s.GetTo(), FromDevice: c.sess.DeviceID,
 		ClientMsgId: s.GetClientMsgId(), Content: s.GetContent(), Mentions: s.GetMentions(), Silent: s.GetSilent(),
 	}
 }

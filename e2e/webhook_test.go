@@ -14,6 +14,7 @@ import (
 	"actorim/apps"
 	"actorim/client"
 	"actorim/hooks"
+	"actorim/ids"
 	"actorim/protos/clientpb"
 )
 
@@ -29,6 +30,7 @@ type receiver struct {
 	fail   atomic.Bool
 
 	mu     sync.Mutex
+	asked  []hooks.MessageData // before-send calls, in arrival order
 	events []hooks.Envelope
 	ids    map[string]int // deliveries per Actorim-Webhook-Id
 	bad    []string       // requests that failed verification
@@ -70,6 +72,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if env.Event == hooks.EventBeforeSend {
 		var m hooks.MessageData
 		_ = json.Unmarshal(env.Data, &m)
+		r.mu.Lock()
+		r.asked = append(r.asked, m)
+		r.mu.Unlock()
 		var c struct {
 			Text string `json:"text"`
 		}
@@ -113,6 +118,16 @@ func (r *receiver) stored() map[string]hooks.MessageData {
 		out[e.ID] = m
 	}
 	return out
+}
+
+// lastAsked is the message of the last before-send call.
+func (r *receiver) lastAsked() hooks.MessageData {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.asked) == 0 {
+		return hooks.MessageData{}
+	}
+	return r.asked[len(r.asked)-1]
 }
 
 func (r *receiver) badSignatures() []string {
@@ -161,6 +176,9 @@ func TestWebhookBeforeSend(t *testing.T) {
 
 	alice.send(t, "bob", "hello")
 	bob.requireText(t, "hello")
+	if m := r.lastAsked(); m.ConversationID != "p:alice:bob" || m.ConversationType != "private" || m.From != "alice" || m.To != "bob" || m.ID != "0" {
+		t.Fatalf("before-send asked about %+v", m)
+	}
 	_, err := alice.SendText(ctx(t), "bob", cmid(), "refuse me")
 	if client.CodeOf(err) != clientpb.ErrorCode_ERR_FORBIDDEN || !strings.Contains(err.Error(), "not on this app") {
 		t.Fatalf("refused send: %v, want ERR_FORBIDDEN with the app's reason", err)
@@ -192,6 +210,9 @@ func TestWebhookBeforeSend(t *testing.T) {
 		t.Fatalf("refused group send: %v", err)
 	}
 	alice.sendGroup(t, gid, "rewrite me")
+	if m := r.lastAsked(); m.ConversationID != ids.Group(gid) || m.ConversationType != "group" || m.To != gid {
+		t.Fatalf("before-send asked about %+v for group %s", m, gid)
+	}
 	if got := texts(bob.collect(t, 1, 5*time.Second)); !eq(got, []string{"rewritten"}) {
 		t.Fatalf("group rewrite: bob got %q", got)
 	}
