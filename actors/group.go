@@ -503,6 +503,8 @@ func (g *groupGrain) update(ctx actor.Context, user string, u *clientpb.GroupReq
 		return r
 	}
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_GROUP_UPDATED, Actor: user, Group: g.info()}, g.memberIDs())
+	g.groupHooks(0, hooks.GroupData{Change: hooks.GroupUpdated, Actor: user, Name: i.GetName(), AvatarURL: i.GetAvatarUrl(),
+		Notice: i.GetNotice(), JoinPolicy: joinPolicyName(i.GetJoinPolicy())})
 	return &actorpb.OpResult{Result: &clientpb.Result{Data: &clientpb.Result_Group{Group: g.info()}}}
 }
 
@@ -606,6 +608,8 @@ func (g *groupGrain) join(ctx actor.Context, user, note string) *actorpb.OpResul
 		}
 	}
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_JOIN_REQUESTED, Actor: user, Note: note}, managers)
+	// The request's time is stored: queued again, the event keeps its id.
+	g.groupHooks(g.st.Requests[user].GetAtMs(), hooks.GroupData{Change: hooks.GroupJoinRequested, Actor: user, Note: note})
 	return nil
 }
 
@@ -624,6 +628,7 @@ func (g *groupGrain) answerJoin(ctx actor.Context, user string, a *clientpb.Grou
 		return r
 	}
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_JOIN_REJECTED, Actor: user, Users: []string{a.GetUser()}}, []string{a.GetUser()})
+	g.groupHooks(0, hooks.GroupData{Change: hooks.GroupJoinRejected, Actor: user, Members: []string{a.GetUser()}})
 	return nil
 }
 
@@ -749,6 +754,11 @@ func (g *groupGrain) muteMember(ctx actor.Context, user string, mm *clientpb.Gro
 		return r
 	}
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_MEMBER_MUTED, Actor: user, Users: []string{mm.GetUser()}, UntilMs: m.MutedUntilMs}, g.memberIDs())
+	change := hooks.GroupMemberMuted
+	if m.MutedUntilMs == 0 {
+		change = hooks.GroupMemberUnmuted
+	}
+	g.groupHooks(0, hooks.GroupData{Change: change, Actor: user, Members: []string{mm.GetUser()}, UntilMs: m.MutedUntilMs})
 	return nil
 }
 
@@ -761,6 +771,11 @@ func (g *groupGrain) muteAll(ctx actor.Context, user string, on bool) *actorpb.O
 		return r
 	}
 	g.event(ctx, user, &clientpb.Event{Type: clientpb.EventType_EVENT_GROUP_MUTED, Actor: user, Flag: on}, g.memberIDs())
+	change := hooks.GroupMutedAll
+	if !on {
+		change = hooks.GroupUnmutedAll
+	}
+	g.groupHooks(0, hooks.GroupData{Change: change, Actor: user})
 	return nil
 }
 

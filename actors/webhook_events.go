@@ -138,6 +138,15 @@ func roleName(r clientpb.GroupRole) string {
 	return strings.ToLower(strings.TrimPrefix(r.String(), "GROUP_ROLE_"))
 }
 
+// joinPolicyName is a join policy as group.changed names it: "approval"
+// (also when unset) or "open".
+func joinPolicyName(p clientpb.JoinPolicy) string {
+	if p == clientpb.JoinPolicy_JOIN_POLICY_OPEN {
+		return "open"
+	}
+	return "approval"
+}
+
 // removedHook queues member_removed for users whom by removed (left,
 // kicked or banned).
 func (g *groupGrain) removedHook(by string, users []string) {

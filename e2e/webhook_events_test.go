@@ -152,6 +152,31 @@ func TestWebhookEvents(t *testing.T) {
 		grp(hooks.GroupData{Change: hooks.GroupMemberAdded, Actor: "alice", Members: []string{"carol"}})
 		alice.group(t, gid, kickReq("carol"))
 		grp(hooks.GroupData{Change: hooks.GroupMemberRemoved, Actor: "alice", Members: []string{"carol"}})
+		name, notice := "renamed "+gid, "read the rules"
+		alice.group(t, gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_Update_{Update: &clientpb.GroupRequest_Update{Name: &name, Notice: &notice}}})
+		grp(hooks.GroupData{Change: hooks.GroupUpdated, Actor: "alice", Name: name, Notice: notice, JoinPolicy: "approval"})
+		alice.group(t, gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_MuteMember_{MuteMember: &clientpb.GroupRequest_MuteMember{User: "bob", DurationMs: 60_000}}})
+		waitFor(t, 10*time.Second, "member_muted", func() bool {
+			for _, e := range r.received() {
+				var d hooks.GroupData
+				if e.Event == hooks.EventGroupChanged && json.Unmarshal(e.Data.(json.RawMessage), &d) == nil &&
+					d.Change == hooks.GroupMemberMuted && d.Group == gid && d.Actor == "alice" && eq(d.Members, []string{"bob"}) &&
+					d.UntilMs > uint64(time.Now().UnixMilli()) {
+					return true
+				}
+			}
+			return false
+		})
+		alice.group(t, gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_MuteMember_{MuteMember: &clientpb.GroupRequest_MuteMember{User: "bob"}}})
+		grp(hooks.GroupData{Change: hooks.GroupMemberUnmuted, Actor: "alice", Members: []string{"bob"}})
+		alice.group(t, gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_MuteAll{MuteAll: &clientpb.GroupRequest_Flag{On: true}}})
+		grp(hooks.GroupData{Change: hooks.GroupMutedAll, Actor: "alice"})
+		alice.group(t, gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_MuteAll{MuteAll: &clientpb.GroupRequest_Flag{}}})
+		grp(hooks.GroupData{Change: hooks.GroupUnmutedAll, Actor: "alice"})
+		carol.group(t, gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_Join{Join: &clientpb.GroupRequest_JoinRequest{Note: "let me back in"}}})
+		grp(hooks.GroupData{Change: hooks.GroupJoinRequested, Actor: "carol", Note: "let me back in"})
+		alice.group(t, gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_AnswerJoin{AnswerJoin: &clientpb.GroupRequest_Answer{User: "carol"}}})
+		grp(hooks.GroupData{Change: hooks.GroupJoinRejected, Actor: "alice", Members: []string{"carol"}})
 		alice.group(t, gid, setRoleReq("bob", clientpb.GroupRole_GROUP_ROLE_ADMIN))
 		grp(hooks.GroupData{Change: hooks.GroupRoleChanged, Actor: "alice", Members: []string{"bob"}, Role: "admin"})
 		alice.group(t, gid, &clientpb.GroupRequest{Op: &clientpb.GroupRequest_Transfer{Transfer: &clientpb.GroupRequest_User{User: "bob"}}})

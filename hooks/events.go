@@ -149,6 +149,21 @@ const (
 	GroupMemberRemoved = "member_removed"
 	GroupRoleChanged   = "role_changed"
 	GroupDissolved     = "dissolved"
+	// GroupUpdated: the group's name, avatar, notice or join policy
+	// changed (the data carries them all, as they are now).
+	GroupUpdated = "updated"
+	// GroupMemberMuted and GroupMemberUnmuted: Members may (not) send until
+	// UntilMs.
+	GroupMemberMuted   = "member_muted"
+	GroupMemberUnmuted = "member_unmuted"
+	// GroupMutedAll and GroupUnmutedAll: only managers may send, or all
+	// members again.
+	GroupMutedAll   = "muted_all"
+	GroupUnmutedAll = "unmuted_all"
+	// GroupJoinRequested: Actor asked to join (Note); GroupJoinRejected:
+	// Actor rejected the request of Members[0].
+	GroupJoinRequested = "join_requested"
+	GroupJoinRejected  = "join_rejected"
 )
 
 // GroupData is the data of group.changed.
@@ -163,8 +178,17 @@ type GroupData struct {
 	// Role is the new role of Members for role_changed: "owner", "admin"
 	// or "member".
 	Role string `json:"role,omitempty"`
-	// Name is the group's name, for created.
-	Name string `json:"name,omitempty"`
+	// Name is the group's name, for created and updated; AvatarURL,
+	// Notice and JoinPolicy ("open" or "approval") its other
+	// info, for updated.
+	Name       string `json:"name,omitempty"`
+	AvatarURL  string `json:"avatar_url,omitempty"`
+	Notice     string `json:"notice,omitempty"`
+	JoinPolicy string `json:"join_policy,omitempty"`
+	// UntilMs is when a member_muted mute ends (Unix ms).
+	UntilMs uint64 `json:"until_ms,omitempty"`
+	// Note is a join request's note, for join_requested.
+	Note string `json:"note,omitempty"`
 }
 
 // GroupChanged is group.changed.
