@@ -218,9 +218,13 @@ func (g *userGrain) onConversations(ctx actor.Context) *actorpb.OpResult {
 		return failed(errStoreUnavailable)
 	}
 	list := &clientpb.ConversationList{}
+	cutoff := g.d.expiredBefore()
 	for id, c := range g.convs.Convs {
 		if c.LastMessage == nil {
 			continue // only settings so far
+		}
+		if c.LastMessage.GetSentAtMs() < cutoff {
+			continue // its messages are past the app's retention
 		}
 		ct := c.LastMessage.GetConversationType()
 		list.Conversations = append(list.Conversations, &clientpb.Conversation{

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"time"
 
 	"actorim/ids"
 	"actorim/protos/clientpb"
@@ -55,6 +56,7 @@ func (d *deps) sync(ctx context.Context, userID string, req *clientpb.SyncReques
 		d.log.Error("sync: recalled", "user", userID, "err", err)
 		return nil, errStoreUnavailable
 	}
+	res.Entries, _ = d.dropExpired(res.Entries)
 	return res, nil
 }
 
@@ -103,5 +105,38 @@ func (d *deps) history(ctx context.Context, userID string, req *clientpb.History
 		d.log.Error("history: recalled", "user", userID, "err", err)
 		return nil, errStoreUnavailable
 	}
+	// Older pages are older still: past an expired entry there is nothing.
+	var dropped bool
+	if res.Entries, dropped = d.dropExpired(res.Entries); dropped {
+		res.HasMore = false
+	}
 	return res, nil
+}
+
+// expiredBefore is the time (Unix ms) before which the app's messages are
+// past its retention (apps.Settings.RetentionMs); 0 when they are kept.
+// The retention sweep (node/retention.go) deletes them from the hot store;
+// reads hide them meanwhile, and those the store keeps (a timeline's
+// newest entry) or the archive serves.
+func (d *deps) expiredBefore() uint64 {
+	if ms := d.settings.RetentionMs; ms > 0 {
+		return uint64(time.Now().UnixMilli() - ms)
+	}
+	return 0
+}
+
+// dropExpired returns entries without those past the app's retention, and
+// whether there were any.
+func (d *deps) dropExpired(entries []*clientpb.Entry) ([]*clientpb.Entry, bool) {
+	cutoff := d.expiredBefore()
+	if cutoff == 0 {
+		return entries, false
+	}
+	out := entries[:0:0]
+	for _, e := range entries {
+		if e.GetMessage().GetSentAtMs() >= cutoff {
+			out = append(out, e)
+		}
+	}
+	return out, len(out) < len(entries)
 }

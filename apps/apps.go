@@ -75,6 +75,11 @@ type Settings struct {
 	Webhook Webhook `json:"webhook"`
 	// Push tunes offline push (through the webhook's push.offline event).
 	Push Push `json:"push"`
+	// RetentionMs, when set, is how long the app's messages are kept: older
+	// ones are deleted from the hot store (by every node's retention sweep,
+	// node.Config.RetentionInterval) and no longer served by sync, history
+	// or the conversation list, nor from the archive. 0: kept forever.
+	RetentionMs int64 `json:"retention_ms,omitempty"`
 	// ArchiveOnUserDelete is what a user's deletion does to their rows in
 	// the archive: "keep" (the default: the archive is the app's record)
 	// or "delete".
@@ -140,6 +145,8 @@ const (
 	maxTimeoutMs   = 10_000
 	maxEventsNamed = 32
 	maxPushMs      = 3_600_000
+	minRetentionMs = 1000
+	maxRetentionMs = 100 * 365 * 24 * 3_600_000
 )
 
 // Validate reports settings out of their bounds.
@@ -178,6 +185,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Push.Enabled && w.URL == "" {
 		return bad("push needs a webhook url")
+	}
+	if s.RetentionMs != 0 && (s.RetentionMs < minRetentionMs || s.RetentionMs > maxRetentionMs) {
+		return bad("retention_ms must be 0 (keep forever) or %d to %d", minRetentionMs, int64(maxRetentionMs))
 	}
 	switch s.ArchiveOnUserDelete {
 	case "", "keep", "delete":

@@ -110,7 +110,7 @@ func TestSettingsValidate(t *testing.T) {
 	}
 	bad := []Settings{
 		{DevicePolicy: "two"}, {MaxContentBytes: -1}, {Webhook: Webhook{URL: "ftp://x"}}, {Webhook: Webhook{URL: "http://x", TimeoutMs: 20_000}},
-		{Push: Push{Enabled: true}}, {Push: Push{Preview: "all"}}, {Push: Push{MinIntervalMs: -1}}, {Push: Push{MinIntervalMs: 3_600_001}}, {ArchiveOnUserDelete: "purge"},
+		{Push: Push{Enabled: true}}, {Push: Push{Preview: "all"}}, {Push: Push{MinIntervalMs: -1}}, {Push: Push{MinIntervalMs: 3_600_001}}, {RetentionMs: 999}, {RetentionMs: -1}, {ArchiveOnUserDelete: "purge"},
 		{WordFilter: WordFilter{Action: "drop"}}, {WordFilter: WordFilter{Words: []string{""}}},
 	}
 	for _, s := range bad {

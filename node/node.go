@@ -79,6 +79,11 @@ type Config struct {
 	// closes its sockets. Default 500ms.
 	DrainSettle time.Duration
 
+	// RetentionInterval is the time between the passes that delete the
+	// messages past their app's retention (apps.Settings.RetentionMs).
+	// Default 10m.
+	RetentionInterval time.Duration
+
 	Store   StoreConfig
 	Archive ArchiveConfig
 	Media   MediaConfig
@@ -103,6 +108,9 @@ func (c *Config) setDefaults() {
 	if c.WebApp == "" {
 		c.WebApp = WebAppEmbedded
 	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = 10 * time.Minute
+	}
 }
 
 // Node is a running actorim node.
@@ -122,6 +130,7 @@ type Node struct {
 	archive  *archive       // nil when archiving is off
 	media    *media.Service // nil when media is off
 	webhooks webhooks
+	retain   *retention
 }
 
 // Start opens the store, joins the cluster and starts serving. It returns
@@ -182,6 +191,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	n.webhooks = openWebhooks(st, registry, reg, logger.With("component", "webhooks"))
 	undo = append(undo, func() { _ = n.webhooks.shutdown(context.Background()) })
 	svc.SetWebhooks(n.webhooks)
+	if rs, ok := st.(retentionStore); ok {
+		n.retain = newRetention(rs, registry, cfg.RetentionInterval, reg, logger.With("component", "retention"))
+		n.retain.start()
+		undo = append(undo, func() { _ = n.retain.shutdown(context.Background()) })
+	}
 	n.actors = svc
 	undo = append(undo, func() { _ = svc.Shutdown(context.Background()) })
 
@@ -350,6 +364,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	if err := n.actors.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("actors: %w", err))
+	}
+	if n.retain != nil {
+		if err := n.retain.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("retention: %w", err))
+		}
 	}
 	if err := n.webhooks.shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("webhooks: %w", err))

@@ -167,6 +167,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config, d node.Config) {
 	fs.DurationVar(&cl.Consul.TTL, "consul-ttl", dc.Consul.TTL, "membership health TTL: how soon a crashed node is noticed")
 	fs.DurationVar(&cl.RequestTimeout, "grain-timeout", dc.RequestTimeout, "bound of one grain call including retries")
 	fs.DurationVar(&c.DrainSettle, "drain-settle", d.DrainSettle, "on SIGTERM in a cluster: wait after leaving the membership before closing sockets")
+	fs.DurationVar(&c.RetentionInterval, "retention-interval", d.RetentionInterval, "time between the passes that delete messages past their app's retention_ms")
 
 	st, ds := &c.Store, d.Store
 	fs.StringVar(&st.Backend, "store", ds.Backend, "hot store: embedded (Pebble in --data, one node) or redis (shared by a cluster)")
