@@ -247,7 +247,7 @@ type Registry struct {
 	store Store
 	now   func() time.Time
 
-	mu    sync.Mutex
+	mu    sync.RWMutex // readers: every webhook call and login asks Get
 	cache map[string]cached
 }
 
@@ -274,9 +274,9 @@ func (r *Registry) Get(ctx context.Context, id string) (App, error) {
 	if id == "" {
 		id = ids.DefaultApp
 	}
-	r.mu.Lock()
+	r.mu.RLock()
 	c, ok := r.cache[id]
-	r.mu.Unlock()
+	r.mu.RUnlock()
 	if ok && r.now().Sub(c.at) < r.cfg.CacheTTL {
 		return c.app, c.err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,8 +18,36 @@ import (
 )
 
 // appTargets are the apps' webhook targets (hooks.Targets), read from
-// their settings in the registry.
-type appTargets struct{ reg *apps.Registry }
+// their settings in the registry. A target is built once per version of
+// its app's record (built: app id → *builtTarget), as every before-send
+// call asks for it.
+type appTargets struct {
+	reg   *apps.Registry
+	built *sync.Map
+}
+
+// builtTarget is the target built from one version of an app's record.
+type builtTarget struct {
+	version targetVersion
+	t       hooks.Target
+	ok      bool
+}
+
+// targetVersion tells the records a target was built from apart.
+type targetVersion struct {
+	updatedAtMs uint64
+	disabled    bool
+	secret      string // the first webhook secret
+	url         string
+}
+
+func versionOf(a apps.App) targetVersion {
+	v := targetVersion{updatedAtMs: a.UpdatedAtMs, disabled: a.Disabled, url: a.Settings.Webhook.URL}
+	if len(a.WebhookSecrets) > 0 {
+		v.secret = a.WebhookSecrets[0]
+	}
+	return v
+}
 
 // afterEvents are the after-the-fact events, every one of which an app
 // whose settings list none subscribes to.
@@ -34,9 +63,20 @@ func (t appTargets) HookTarget(ctx context.Context, app string) (hooks.Target, b
 	case err != nil:
 		return hooks.Target{}, false, err
 	}
+	v := versionOf(a)
+	if b, ok := t.built.Load(app); ok && b.(*builtTarget).version == v {
+		return b.(*builtTarget).t, b.(*builtTarget).ok, nil
+	}
+	target, ok := buildTarget(a)
+	t.built.Store(app, &builtTarget{version: v, t: target, ok: ok})
+	return target, ok, nil
+}
+
+// buildTarget is app's webhook target; false when it has none.
+func buildTarget(a apps.App) (hooks.Target, bool) {
 	w := a.Settings.Webhook
 	if w.URL == "" || len(a.WebhookSecrets) == 0 || a.Disabled {
-		return hooks.Target{}, false, nil
+		return hooks.Target{}, false
 	}
 	events := w.Events
 	if w.BeforeSend {
@@ -50,7 +90,7 @@ func (t appTargets) HookTarget(ctx context.Context, app string) (hooks.Target, b
 		events = append(append([]string(nil), events...), hooks.EventPushOffline)
 	}
 	return hooks.Target{URL: w.URL, Secrets: a.WebhookSecrets, Timeout: time.Duration(w.TimeoutMs) * time.Millisecond,
-		FailOpen: w.FailOpen, Events: events}, true, nil
+		FailOpen: w.FailOpen, Events: events}, true
 }
 
 // webhooks is what the actors call (actors.Webhooks): the before-send
@@ -94,7 +134,7 @@ func (w webhooks) Enqueue(ctx context.Context, items ...persistence.HookItem) er
 // openWebhooks builds the node's webhook caller and deliverer over the
 // store's hook queue; the deliverer's workers start at once.
 func openWebhooks(st persistence.HookQueue, reg *apps.Registry, metrics prometheus.Registerer, logger *slog.Logger) webhooks {
-	targets := appTargets{reg}
+	targets := appTargets{reg: reg, built: &sync.Map{}}
 	client := hooks.NewClient()
 	cfg := hooks.Config{Logger: logger}
 	w := webhooks{
