@@ -82,21 +82,21 @@ type beforeSendResponse struct {
 type Caller struct {
 	targets Targets
 	client  *http.Client
-	direct  *directClient // before-send calls, when NewCaller chose the client
+	fast    *fastClient // before-send calls, when NewCaller chose the client
 	cfg     Config
 	m       *callerMetrics
 }
 
 // NewCaller returns a Caller that finds targets with targets and calls them
-// with client. When client is nil, before-send calls go over the Caller's
-// own pooled HTTP/1.1 connections (see directClient: the same requests and
-// limits as NewClient's, for a fraction of the CPU) and the others through
-// NewClient's. Its metrics go to reg (nil: not registered).
+// with client. When client is nil, before-send calls go through fasthttp's
+// client, pooled HTTP/1.1 connections of the Caller's own (see fastClient:
+// the same requests and limits as NewClient's, for a fraction of the CPU),
+// and the others through NewClient's. Its metrics go to reg (nil: not registered).
 func NewCaller(targets Targets, client *http.Client, reg prometheus.Registerer, cfg Config) *Caller {
 	c := &Caller{targets: targets, client: client, cfg: cfg.WithDefaults(), m: newCallerMetrics(reg)}
 	if client == nil {
 		c.client = NewClient()
-		c.direct = newDirectClient(c.cfg.BeforeSendConns, c.client)
+		c.fast = newFastClient(c.cfg.BeforeSendConns, c.cfg.MaxResponseBytes, c.client)
 	}
 	return c
 }
@@ -140,8 +140,8 @@ func (c *Caller) call(ctx context.Context, t Target, id string, body []byte) Dec
 	var status int
 	var resp []byte
 	var err error
-	if c.direct != nil {
-		status, resp, err = c.direct.post(ctx, t, c.cfg.BeforeSendTimeout, id, EventBeforeSend, body, c.cfg.MaxResponseBytes)
+	if c.fast != nil {
+		status, resp, err = c.fast.post(ctx, t, c.cfg.BeforeSendTimeout, id, EventBeforeSend, body, c.cfg.MaxResponseBytes)
 	} else {
 		status, resp, err = post(ctx, c.client, t, c.cfg.BeforeSendTimeout, id, EventBeforeSend, body, c.cfg.MaxResponseBytes)
 	}

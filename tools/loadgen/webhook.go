@@ -1,20 +1,16 @@
 package loadgen
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"actorim/apps"
 	"actorim/auth"
@@ -137,25 +133,27 @@ func createBenchApp(ctx context.Context, c *Config, id string, s apps.Settings) 
 // signatures and the connections the node opened to it (a pooled client
 // opens few and keeps them).
 //
-// It shares the CPU with the node it measures, so it is a minimal HTTP/1.1
-// server (keep-alive, Content-Length bodies; anything else is answered 400
-// and the connection closed) instead of net/http's, whose per-request
-// goroutines, background reads and header maps cost the node's machine
-// about as much as the node's own side of the call: it still reads every
-// request over TCP, verifies its signature over the raw body with
-// hooks.Verify, waits the delay and answers over HTTP.
+// It shares the CPU with the node it measures, so it is a fasthttp.Server
+// (keep-alive; no goroutine switch, Request or header map per request)
+// rather than net/http's, whose per-request goroutines, background reads
+// and header maps cost the node's machine about as much as the node's own
+// side of the call. It reads every request over TCP, verifies its
+// signature over the raw body with hooks.Verify, waits the delay and
+// answers over HTTP.
 type hookReceiver struct {
 	url    string
 	delay  time.Duration
 	secret atomic.Pointer[string]
-	ln     net.Listener
-
-	mu     sync.Mutex
-	open   map[net.Conn]struct{}
-	closed bool
+	srv    *fasthttp.Server
+	done   chan struct{} // closed when Serve returned
 
 	calls, bad, conns atomic.Int64
 }
+
+const (
+	answerAllow = `{"action":"allow"}`
+	maxHookBody = 1 << 20
+)
 
 func startHookReceiver(addr string, delay time.Duration) (*hookReceiver, error) {
 	if addr == "" {
@@ -165,145 +163,52 @@ func startHookReceiver(addr string, delay time.Duration) (*hookReceiver, error) 
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: webhook receiver: %w", err)
 	}
-	h := &hookReceiver{url: "http://" + ln.Addr().String() + "/before-send", delay: delay, ln: ln, open: map[net.Conn]struct{}{}}
-	go h.accept()
+	h := &hookReceiver{url: "http://" + ln.Addr().String() + "/before-send", delay: delay, done: make(chan struct{})}
+	h.srv = &fasthttp.Server{
+		Handler:               h.serve,
+		Name:                  "imbench",
+		NoDefaultServerHeader: true,
+		NoDefaultDate:         true,
+		MaxRequestBodySize:    maxHookBody,
+		ReadBufferSize:        8 << 10, // the request's headers must fit
+		ConnState: func(_ net.Conn, s fasthttp.ConnState) {
+			if s == fasthttp.StateNew {
+				h.conns.Add(1)
+			}
+		},
+	}
+	go func() {
+		defer close(h.done)
+		_ = h.srv.Serve(ln)
+	}()
 	return h, nil
 }
 
-func (h *hookReceiver) accept() {
-	for {
-		c, err := h.ln.Accept()
-		if err != nil {
-			return
-		}
-		h.mu.Lock()
-		if h.closed {
-			h.mu.Unlock()
-			_ = c.Close()
-			return
-		}
-		h.open[c] = struct{}{}
-		h.mu.Unlock()
-		h.conns.Add(1)
-		go h.serve(c)
+// serve answers one request.
+func (h *hookReceiver) serve(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
+		return
 	}
+	secret := h.secret.Load()
+	if secret == nil || hooks.Verify(string(ctx.Request.Header.Peek(hooks.HeaderSignature)), ctx.PostBody(), *secret, 0, time.Now()) != nil {
+		h.bad.Add(1)
+		ctx.Error("bad signature\n", fasthttp.StatusUnauthorized)
+		return
+	}
+	h.calls.Add(1)
+	if h.delay > 0 {
+		time.Sleep(h.delay)
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(answerAllow)
 }
 
-const (
-	answerAllow   = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 18\r\n\r\n{\"action\":\"allow\"}"
-	answerBadSig  = "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n\r\nbad signature\n"
-	answerBadReq  = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad request\n"
-	maxHookBody   = 1 << 20
-	maxHookHeader = 8 << 10
-)
-
-// serve answers the requests of one connection, one after the other.
-func (h *hookReceiver) serve(c net.Conn) {
-	defer func() {
-		h.mu.Lock()
-		delete(h.open, c)
-		h.mu.Unlock()
-		_ = c.Close()
-	}()
-	br := bufio.NewReaderSize(c, maxHookHeader)
-	var body []byte
-	for {
-		req, err := readHookRequest(br, body[:0])
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				_, _ = io.WriteString(c, answerBadReq)
-			}
-			return
-		}
-		body = req.body
-		secret := h.secret.Load()
-		answer := answerAllow
-		if secret == nil || hooks.Verify(req.signature, req.body, *secret, 0, time.Now()) != nil {
-			h.bad.Add(1)
-			answer = answerBadSig
-		} else {
-			h.calls.Add(1)
-			if h.delay > 0 {
-				time.Sleep(h.delay)
-			}
-		}
-		if _, err := io.WriteString(c, answer); err != nil || req.close {
-			return
-		}
-	}
-}
-
-// hookRequest is what the receiver uses of a request.
-type hookRequest struct {
-	signature string
-	body      []byte
-	close     bool // the client asked to close after the answer
-}
-
-// readHookRequest reads one HTTP/1.x request with a Content-Length body
-// (read into buf's storage). io.EOF: the client closed between requests.
-func readHookRequest(br *bufio.Reader, buf []byte) (hookRequest, error) {
-	var r hookRequest
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		if len(line) == 0 && errors.Is(err, io.EOF) {
-			return r, io.EOF
-		}
-		return r, fmt.Errorf("request line: %w", err)
-	}
-	method, rest, _ := strings.Cut(string(line), " ")
-	_, proto, _ := strings.Cut(rest, " ")
-	proto = strings.TrimSpace(proto)
-	if method != http.MethodPost || (proto != "HTTP/1.1" && proto != "HTTP/1.0") {
-		return r, fmt.Errorf("request line %q", line)
-	}
-	r.close = proto == "HTTP/1.0"
-	length := -1
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return r, fmt.Errorf("header: %w", err)
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			break
-		}
-		k, v, ok := bytes.Cut(line, []byte{':'})
-		if !ok {
-			return r, fmt.Errorf("header %q", line)
-		}
-		v = bytes.TrimSpace(v)
-		switch {
-		case bytes.EqualFold(k, []byte("Content-Length")):
-			n, err := strconv.Atoi(string(v))
-			if err != nil || n < 0 || n > maxHookBody || length >= 0 {
-				return r, fmt.Errorf("content length %q", v)
-			}
-			length = n
-		case bytes.EqualFold(k, []byte(hooks.HeaderSignature)):
-			r.signature = string(v)
-		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
-			return r, errors.New("transfer-encoding not supported")
-		case bytes.EqualFold(k, []byte("Connection")):
-			r.close = bytes.EqualFold(v, []byte("close"))
-		}
-	}
-	if length < 0 {
-		return r, errors.New("no content length")
-	}
-	r.body = slices.Grow(buf[:0], length)[:length]
-	if _, err := io.ReadFull(br, r.body); err != nil {
-		return r, fmt.Errorf("body: %w", err)
-	}
-	return r, nil
-}
-
+// close stops the receiver: no new connection, idle ones closed, and the
+// requests under way answered (within 5 s).
 func (h *hookReceiver) close() {
-	_ = h.ln.Close()
-	h.mu.Lock()
-	h.closed = true
-	for c := range h.open {
-		_ = c.Close()
-	}
-	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = h.srv.ShutdownWithContext(ctx)
+	<-h.done
 }

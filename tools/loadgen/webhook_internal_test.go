@@ -13,7 +13,7 @@ import (
 	"actorim/protos/clientpb"
 )
 
-// The receiver answers the node's real client (net/http, pooled) over
+// The receiver answers the node's real client (fasthttp's, pooled) over
 // HTTP after its delay, allows signed calls and refuses the others.
 func TestHookReceiver(t *testing.T) {
 	recv, err := startHookReceiver("", 2*time.Millisecond)
@@ -44,15 +44,29 @@ func TestHookReceiver(t *testing.T) {
 		t.Fatalf("calls %d, bad %d, connections %d; want 20, 1, 1", recv.calls.Load(), recv.bad.Load(), recv.conns.Load())
 	}
 
-	// A request it cannot read is answered 400 and its connection closed.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(recv.url, "/before-send"), "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_, _ = io.WriteString(conn, "POST /before-send HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 400 ") {
-		t.Fatalf("chunked request answered %q, %v", line, err)
+	// A request it cannot read is answered 400 and its connection closed;
+	// another method than POST 405.
+	addr := strings.TrimPrefix(strings.TrimSuffix(recv.url, "/before-send"), "http://")
+	for req, want := range map[string]string{
+		"POST /before-send HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n": "HTTP/1.1 400 ",
+		"GET /before-send HTTP/1.1\r\nHost: x\r\n\r\n":                          "HTTP/1.1 405 ",
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(conn, req)
+		br := bufio.NewReader(conn)
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, want) {
+			t.Fatalf("%q answered %q, %v; want %s", req, line, err, want)
+		}
+		if want == "HTTP/1.1 400 " {
+			if _, err := io.Copy(io.Discard, br); err != nil {
+				t.Fatalf("connection not closed after a 400: %v", err)
+			}
+		}
+		_ = conn.Close()
 	}
 }
