@@ -15,6 +15,7 @@ import (
 
 	"actorim/apps"
 	"actorim/client"
+	"actorim/node"
 	"actorim/persistence/embedded"
 	"actorim/protos/clientpb"
 )
@@ -29,32 +30,11 @@ import (
 // directory is searched key by key (and value by value) once the node has
 // stopped.
 func TestUserDeletion(t *testing.T) {
-	n, err := newNode(nil)
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			n.stop()
-		}
-		_ = os.RemoveAll(n.dir)
-	})
-	app, user := userDeletion(t, n, nil)
-
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := n.n.Shutdown(sctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
-	stopped = true
-	st, err := embedded.Open(filepath.Join(n.dir, "store"), embedded.Options{})
-	if err != nil {
-		t.Fatalf("open the node's store: %v", err)
-	}
-	defer st.Close()
+	n := startStoredNode(t, nil)
+	app, user := userDeletion(t, n.testNode, nil)
+	st := n.stopAndOpen(t)
 	keys := 0
-	err = st.ForEachKey(context.Background(), func(k, v []byte) bool {
+	err := st.ForEachKey(context.Background(), func(k, v []byte) bool {
 		keys++
 		if namesErased(string(k), app, user) {
 			t.Errorf("key %q names the erased %s:%s", k, app, user)
@@ -106,6 +86,47 @@ func TestUserDeletionRedis(t *testing.T) {
 	if keys == 0 {
 		t.Fatalf("no key under %q: wrong prefix?", c.prefix)
 	}
+}
+
+// storedNode is a node private to the test whose embedded store the test
+// reads once the node has stopped (stopAndOpen).
+type storedNode struct {
+	*testNode
+	stopped bool
+}
+
+func startStoredNode(t *testing.T, mutate func(*node.Config)) *storedNode {
+	t.Helper()
+	n, err := newNode(mutate)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	s := &storedNode{testNode: n}
+	t.Cleanup(func() {
+		if !s.stopped {
+			n.stop()
+		}
+		_ = os.RemoveAll(n.dir)
+	})
+	return s
+}
+
+// stopAndOpen shuts the node down and opens its store, closed when the
+// test ends.
+func (s *storedNode) stopAndOpen(t *testing.T) *embedded.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.n.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	s.stopped = true
+	st, err := embedded.Open(filepath.Join(s.dir, "store"), embedded.Options{})
+	if err != nil {
+		t.Fatalf("open the node's store: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }
 
 // namesErased reports whether a store key names user of app: its

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	"actorim/apps"
 	"actorim/ids"
 	"actorim/node"
-	"actorim/persistence/embedded"
 	"actorim/protos/clientpb"
 )
 
@@ -20,17 +17,7 @@ import (
 // retention sweep deletes them from the hot store, the users' timelines
 // and the group's own; another app's messages stay.
 func TestAppRetention(t *testing.T) {
-	n, err := newNode(func(c *node.Config) { c.RetentionInterval = 200 * time.Millisecond })
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			n.stop()
-		}
-		_ = os.RemoveAll(n.dir)
-	})
+	n := startStoredNode(t, func(c *node.Config) { c.RetentionInterval = 200 * time.Millisecond })
 	const retention = 2000
 	app := newAppID("rt")
 	n.createApp(t, app, apps.Settings{RetentionMs: retention})
@@ -88,17 +75,8 @@ func TestAppRetention(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // a sweep after the reads
 
 	// In the store itself: nothing expired is left in the app's timelines.
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := n.n.Shutdown(sctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
-	stopped = true
-	st, err := embedded.Open(filepath.Join(n.dir, "store"), embedded.Options{})
-	if err != nil {
-		t.Fatalf("open the node's store: %v", err)
-	}
-	defer st.Close()
+	st := n.stopAndOpen(t)
+	sctx := context.Background()
 	for _, tl := range []string{ids.Qualify(app, "alice"), ids.Qualify(app, "bob"), ids.Qualify(app, "#"+ids.Group(gid))} {
 		es, err := st.ReadTimeline(sctx, tl, 0, 500)
 		if err != nil {
