@@ -9,6 +9,7 @@ import (
 	"actorim/apps"
 	"actorim/ids"
 	"actorim/node"
+	redisstore "actorim/persistence/redis"
 	"actorim/protos/clientpb"
 )
 
@@ -18,6 +19,29 @@ import (
 // and the group's own; another app's messages stay.
 func TestAppRetention(t *testing.T) {
 	n := startStoredNode(t, func(c *node.Config) { c.RetentionInterval = 200 * time.Millisecond })
+	appRetention(t, n.testNode, func() timelineReader { return n.stopAndOpen(t) })
+}
+
+// TestAppRetentionRedis: the same on a node over Redis, whose store is
+// read while the node runs.
+func TestAppRetentionRedis(t *testing.T) {
+	c := startCluster(t, 1, "--retention-interval", "200ms")
+	st, err := redisstore.Open(context.Background(), redisstore.Options{Addr: c.infra.redis, Prefix: c.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	appRetention(t, c.nodes[0].node(), func() timelineReader { return st })
+}
+
+// timelineReader reads a node's store directly.
+type timelineReader interface {
+	ReadTimeline(ctx context.Context, userID string, afterSeq uint64, limit int) ([]*clientpb.Entry, error)
+}
+
+// appRetention runs TestAppRetention on n; store returns its store to
+// search once the reads are checked.
+func appRetention(t *testing.T, n *testNode, store func() timelineReader) {
 	const retention = 2000
 	app := newAppID("rt")
 	n.createApp(t, app, apps.Settings{RetentionMs: retention})
@@ -75,7 +99,7 @@ func TestAppRetention(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // a sweep after the reads
 
 	// In the store itself: nothing expired is left in the app's timelines.
-	st := n.stopAndOpen(t)
+	st := store()
 	sctx := context.Background()
 	for _, tl := range []string{ids.Qualify(app, "alice"), ids.Qualify(app, "bob"), ids.Qualify(app, "#"+ids.Group(gid))} {
 		es, err := st.ReadTimeline(sctx, tl, 0, 500)
