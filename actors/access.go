@@ -2,16 +2,18 @@ package actors
 
 import (
 	"context"
+	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"actorim/ids"
 	"actorim/protos/actorpb"
 	"actorim/protos/clientpb"
 	"actorim/protos/storepb"
 )
 
 // The admin API's calls about an app's users: listing and search, disable
-// and enable, kick. A disabled user's flag lives in the access record
+// and enable, kick; and the listing of its groups. A disabled user's flag lives in the access record
 // "ut/<user>" beside the token revocation (tokens.go): the user grain
 // refuses their logins at Attach, the gateway their password logins and
 // HTTP calls (Service.LoginAllowed, which reads the store and activates no
@@ -168,4 +170,71 @@ func (g *userGrain) onKickUser(ctx actor.Context, m *actorpb.KickUser) *actorpb.
 	kicked := g.kick(ctx, func(id string, _ *device) bool { return m.GetDeviceId() == "" || id == m.GetDeviceId() },
 		clientpb.KickReason_KICK_REASON_ADMIN, "an administrator closed this connection")
 	return &actorpb.KickResult{Kicked: uint32(kicked)}
+}
+
+// GroupSummary is a group as the admin API lists them.
+type GroupSummary struct {
+	GroupID   string
+	Name      string
+	Owner     string
+	Members   int
+	Dissolved bool
+}
+
+// GroupPage is a page of groups; Next, when not empty, asks for the next
+// one.
+type GroupPage struct {
+	Groups []GroupSummary
+	Next   string
+}
+
+// Groups lists app's groups with ids after after, in byte order, at most
+// limit of them, from their existence records (the accounts of the groups'
+// own timelines) and group records. It activates no grain. The default
+// app's groups cannot be listed (errDefaultGroups): their existence records
+// are internal accounts ("#g:<group>"), which the stores' listing leaves out.
+func (s *Service) Groups(ctx context.Context, app, after string, limit int) (GroupPage, *clientpb.Error) {
+	d := s.d.forApp(app)
+	if d.app == ids.DefaultApp {
+		return GroupPage{}, errDefaultGroups
+	}
+	raw := s.d.accounts // the node's: the apps' views leave the groups out
+	if def, ok := raw.(defaultAccounts); ok {
+		raw = def.Accounts
+	}
+	prefix := ids.Qualify(d.app, groupTimeline(""))
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+	list, err := raw.Users(sctx, prefix+after, limit+1)
+	cancel()
+	if err != nil {
+		d.log.Error("list groups", "app", d.app, "err", err)
+		return GroupPage{}, errStoreUnavailable
+	}
+	var page GroupPage
+	var groups []string
+	for _, id := range list {
+		g, ok := strings.CutPrefix(id, prefix)
+		if !ok {
+			break // past the app's groups
+		}
+		groups = append(groups, g)
+	}
+	if len(groups) > limit {
+		groups = groups[:limit]
+		page.Next = groups[limit-1]
+	}
+	for _, g := range groups {
+		st := &storepb.GroupState{}
+		if _, err := d.loadRecord(ctx, groupKey(g), st); err != nil {
+			d.log.Error("list groups: record", "app", d.app, "group", g, "err", err)
+			return GroupPage{}, errStoreUnavailable
+		}
+		sum := GroupSummary{GroupID: g, Name: st.GetInfo().GetName(), Owner: st.GetInfo().GetOwner(),
+			Members: len(st.GetMembers()), Dissolved: st.GetInfo().GetDissolved()}
+		if sum.Dissolved {
+			sum.Members = 0 // its record keeps who was in it last
+		}
+		page.Groups = append(page.Groups, sum)
+	}
+	return page, nil
 }

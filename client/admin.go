@@ -38,6 +38,14 @@ func (h *HTTP) SearchUsers(ctx context.Context, query, after string, limit int) 
 }
 
 func (h *HTTP) users(ctx context.Context, q url.Values, after string, limit int) (UserPage, error) {
+	var page UserPage
+	err := h.do(ctx, http.MethodGet, h.pagePath("/v1/admin/users", q, after, limit), nil, &page)
+	return page, err
+}
+
+// pagePath is path with the query of a listing: q, the app, after and
+// limit.
+func (h *HTTP) pagePath(path string, q url.Values, after string, limit int) string {
 	if h.App != "" {
 		q.Set("app", h.App)
 	}
@@ -47,12 +55,33 @@ func (h *HTTP) users(ctx context.Context, q url.Values, after string, limit int)
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	path := "/v1/admin/users"
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var page UserPage
-	err := h.do(ctx, http.MethodGet, path, nil, &page)
+	return path
+}
+
+// Group is a group as the admin API lists them.
+type Group struct {
+	GroupID   string `json:"group_id"`
+	Name      string `json:"name,omitempty"`
+	Owner     string `json:"owner,omitempty"`
+	Members   int    `json:"members"`
+	Dissolved bool   `json:"dissolved,omitempty"`
+}
+
+// GroupPage is a page of groups; Next, when not empty, is the after of the
+// next page.
+type GroupPage struct {
+	Groups []Group `json:"groups"`
+	Next   string  `json:"next,omitempty"`
+}
+
+// Groups lists the app's groups with ids after after ("" the first page),
+// in byte order; limit is 1 to 1000, 0 the server's default (100).
+func (h *HTTP) Groups(ctx context.Context, after string, limit int) (GroupPage, error) {
+	var page GroupPage
+	err := h.do(ctx, http.MethodGet, h.pagePath("/v1/admin/groups", url.Values{}, after, limit), nil, &page)
 	return page, err
 }
 

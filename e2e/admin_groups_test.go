@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"reflect"
 	"testing"
 
 	"actorim/apps"
@@ -78,5 +79,76 @@ func TestAdminGroups(t *testing.T) {
 	}
 	if _, err := (&client.HTTP{BaseURL: n.http}).GroupOp(ctx(t), gid, "", &clientpb.GroupRequest{Op: &clientpb.GroupRequest_Info{Info: &clientpb.GroupRequest_Empty{}}}); client.CodeOf(err) != clientpb.ErrorCode_ERR_UNAUTHENTICATED {
 		t.Fatalf("without a token: %v", err)
+	}
+}
+
+// TestAdminGroupsList: GET /v1/admin/groups lists an app's groups by id, a
+// page at a time, with name, owner, member count and the dissolved flag;
+// a default-app group of the same id is not the app's (the default app's
+// groups are not listed: ERR_UNSUPPORTED); imctl groups list prints them; a
+// bad limit or after is 400, no admin credential 401.
+func TestAdminGroupsList(t *testing.T) {
+	n := shared // imctl talks to the shared node
+	app := newAppID("gl")
+	n.createApp(t, app, apps.Settings{})
+	alice := n.connectToken(t, n.appUser(t, app, "alice"), "alice", "web")
+	n.appUser(t, app, "bob")
+	p := newGroupID("gl")
+	g1, g2, g3 := p+"a", p+"b", p+"c"
+	alice.createGroup(t, g1, clientpb.JoinPolicy_JOIN_POLICY_OPEN, "bob")
+	alice.createGroup(t, g2, clientpb.JoinPolicy_JOIN_POLICY_OPEN)
+	alice.group(t, g2, dissolveReq)
+	alice.createGroup(t, g3, clientpb.JoinPolicy_JOIN_POLICY_OPEN)
+	// The default app's group of the same id as g1 is someone else's.
+	n.connect(t, n.newUser(t, "gld"), "web", nil).createGroup(t, g1, clientpb.JoinPolicy_JOIN_POLICY_OPEN)
+
+	adm := n.adminHTTP(t, app)
+	// Other tests' groups of the app cannot exist: the app is new.
+	page, err := adm.Groups(ctx(t), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []client.Group{
+		{GroupID: g1, Name: "team " + g1, Owner: "alice", Members: 2},
+		{GroupID: g2, Name: "team " + g2, Owner: "alice", Members: 0, Dissolved: true},
+		{GroupID: g3, Name: "team " + g3, Owner: "alice", Members: 1},
+	}
+	if !reflect.DeepEqual(page.Groups, want) || page.Next != "" {
+		t.Fatalf("groups %+v next %q, want %+v", page.Groups, page.Next, want)
+	}
+	first, err := adm.Groups(ctx(t), "", 2)
+	if err != nil || len(first.Groups) != 2 || first.Next != g2 {
+		t.Fatalf("first page of 2: %+v %v", first, err)
+	}
+	rest, err := adm.Groups(ctx(t), first.Next, 2)
+	if err != nil || len(rest.Groups) != 1 || rest.Groups[0].GroupID != g3 || rest.Next != "" {
+		t.Fatalf("second page: %+v %v", rest, err)
+	}
+	// The default app's groups are internal accounts the stores do not list.
+	if _, err := n.adminHTTP(t, "").Groups(ctx(t), "", 0); client.CodeOf(err) != clientpb.ErrorCode_ERR_UNSUPPORTED {
+		t.Fatalf("the default app's groups: %v, want ERR_UNSUPPORTED", err)
+	}
+
+	bin := buildImctl(t)
+	cli := newImctl(t, bin)
+	cli.env = []string{"ACTORIM_ADMIN_SECRET=" + testAdminSecret}
+	if out := cli.ok("--app", app, "groups", "list", "--limit", "1"); out != g1+"\tteam "+g1+"\t2 members\talice\nnext: --after "+g1+"\n" {
+		t.Fatalf("imctl groups list printed %q", out)
+	}
+
+	for _, c := range []struct {
+		name  string
+		h     *client.HTTP
+		after string
+		limit int
+		code  clientpb.ErrorCode
+	}{
+		{"no admin credential", &client.HTTP{BaseURL: n.http, App: app}, "", 0, clientpb.ErrorCode_ERR_UNAUTHENTICATED},
+		{"limit too high", adm, "", 1001, clientpb.ErrorCode_ERR_BAD_REQUEST},
+		{"bad after", adm, "b a d", 0, clientpb.ErrorCode_ERR_BAD_REQUEST},
+	} {
+		if _, err := c.h.Groups(ctx(t), c.after, c.limit); client.CodeOf(err) != c.code {
+			t.Fatalf("%s: %v, want %v", c.name, err, c.code)
+		}
 	}
 }

@@ -22,6 +22,7 @@ type userAdmin interface {
 	KickUser(ctx context.Context, user, deviceID string) (int, *clientpb.Error)
 	PushRegistrations(ctx context.Context, user string) ([]actors.PushRegistration, *clientpb.Error)
 	RemovePushRegistration(ctx context.Context, user, deviceID, token string) (bool, *clientpb.Error)
+	Groups(ctx context.Context, app, after string, limit int) (actors.GroupPage, *clientpb.Error)
 }
 
 // Page sizes of GET /v1/admin/users.
@@ -34,12 +35,13 @@ const (
 const maxKickBody = 1 << 10
 
 var (
-	errNoUserAdmin   = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "user administration is not available") // answered 501
-	errBadUsersLimit = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "limit must be 1 to "+strconv.Itoa(maxUsersLimit))
-	errBadUsersAfter = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "after must be a user id")
-	errBadKickDevice = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "device id must be 1 to 64 characters [A-Za-z0-9_.@:-]")
-	errEmptyQuery    = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "q must not be empty")
-	errBadPushToken  = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "token must be at most 4096 characters")
+	errNoUserAdmin    = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "user administration is not available") // answered 501
+	errBadUsersLimit  = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "limit must be 1 to "+strconv.Itoa(maxUsersLimit))
+	errBadUsersAfter  = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "after must be a user id")
+	errBadGroupsAfter = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "after must be a group id")
+	errBadKickDevice  = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "device id must be 1 to 64 characters [A-Za-z0-9_.@:-]")
+	errEmptyQuery     = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "q must not be empty")
+	errBadPushToken   = clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "token must be at most 4096 characters")
 )
 
 // maxPushToken is the longest push token a device may register.
@@ -47,6 +49,7 @@ const maxPushToken = 4096
 
 func (s *Server) userRoutes(m routeMux) {
 	m.HandleFunc("GET /v1/admin/users", s.requireAdmin(s.handleUsers))
+	m.HandleFunc("GET /v1/admin/groups", s.requireAdmin(s.handleGroups))
 	m.HandleFunc("POST /v1/admin/users/{user}/disable", s.requireAdmin(s.handleUserEnabled(false)))
 	m.HandleFunc("POST /v1/admin/users/{user}/enable", s.requireAdmin(s.handleUserEnabled(true)))
 	m.HandleFunc("POST /v1/admin/users/{user}/kick", s.requireAdmin(s.handleKick))
@@ -137,14 +140,9 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	limit := defaultUsersLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxUsersLimit {
-			writeError(w, errBadUsersLimit)
-			return
-		}
-		limit = n
+	limit, ok := pageLimit(w, q.Get("limit"))
+	if !ok {
+		return
 	}
 	after := q.Get("after")
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
@@ -227,6 +225,67 @@ func (s *Server) handleKick(w http.ResponseWriter, r *http.Request) {
 	}
 	_, id := ids.Unqualify(user)
 	writeJSON(w, http.StatusOK, map[string]any{"user_id": id, "kicked": kicked})
+}
+
+// pageLimit parses a listing's ?limit= (default defaultUsersLimit); it
+// answers the request itself when it is bad.
+func pageLimit(w http.ResponseWriter, v string) (int, bool) {
+	if v == "" {
+		return defaultUsersLimit, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxUsersLimit {
+		writeError(w, errBadUsersLimit)
+		return 0, false
+	}
+	return n, true
+}
+
+// groupInfo is a group in the answer of GET /v1/admin/groups.
+type groupInfo struct {
+	GroupID   string `json:"group_id"`
+	Name      string `json:"name,omitempty"`
+	Owner     string `json:"owner,omitempty"`
+	Members   int    `json:"members"`
+	Dissolved bool   `json:"dissolved,omitempty"`
+}
+
+// handleGroups lists an app's groups by id (GET
+// /v1/admin/groups?app=&after=&limit=), a page at a time like the users.
+func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
+	ua, ok := s.userAdmin(w)
+	if !ok {
+		return
+	}
+	app, ok := s.adminApp(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	limit, ok := pageLimit(w, q.Get("limit"))
+	if !ok {
+		return
+	}
+	after := q.Get("after")
+	if after != "" && !ids.ValidUser(after) {
+		writeError(w, errBadGroupsAfter)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
+	defer cancel()
+	page, e := ua.Groups(ctx, app, after, limit)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	res := struct {
+		Groups []groupInfo `json:"groups"`
+		Next   string      `json:"next,omitempty"`
+	}{Groups: make([]groupInfo, 0, len(page.Groups)), Next: page.Next}
+	for _, g := range page.Groups {
+		res.Groups = append(res.Groups, groupInfo(g))
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // userAdmin returns the backend's userAdmin; it answers 501 itself when

@@ -72,7 +72,7 @@ func (a *app) root() *ffcli.Command {
 		Subcommands: []*ffcli.Command{
 			a.registerCmd(), a.loginCmd(), a.tokenCmd(), a.provisionCmd(), a.revokeCmd(), a.deleteUserCmd(),
 			a.sendCmd(), a.downloadCmd(), a.listenCmd(), a.syncCmd(), a.historyCmd(), a.analyticsCmd(),
-			a.profileCmd(), a.appsCmd(), a.usersCmd(), a.pushCmd(), a.deleteMessageCmd(),
+			a.profileCmd(), a.appsCmd(), a.usersCmd(), a.groupsCmd(), a.pushCmd(), a.deleteMessageCmd(),
 		},
 	}
 	root.Exec = func(_ context.Context, args []string) error {

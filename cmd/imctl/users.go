@@ -105,3 +105,51 @@ func (a *app) usersKickCmd(name, usage, help string, device bool, call func(ctx 
 			return a.print(out, "%s: %sd; %d device(s) disconnected\n", args[0], name, kicked)
 		})
 }
+
+// groupsCmd lists --app's groups through the admin API.
+func (a *app) groupsCmd() *ffcli.Command {
+	fs := a.flagSet("groups")
+	return &ffcli.Command{
+		Name:        "groups",
+		ShortUsage:  "imctl [--app A] groups list [--after GROUP] [--limit N]",
+		ShortHelp:   "list an app's groups through the admin API",
+		FlagSet:     fs,
+		UsageFunc:   commandUsage,
+		Subcommands: []*ffcli.Command{a.groupsListCmd()},
+		Exec: func(context.Context, []string) error {
+			return errors.New("usage: imctl groups list (see imctl groups -h)")
+		},
+	}
+}
+
+func (a *app) groupsListCmd() *ffcli.Command {
+	fs := a.flagSet("list")
+	after := fs.String("after", "", "start after this group id")
+	limit := fs.Int("limit", 0, "groups per page, 1 to 1000 (default: the server's, 100)")
+	mint := a.secretFlags(fs)
+	return a.command(fs, "groups list [--after GROUP] [--limit N] [--admin-secret-file F]", "list the app's groups by id, a page at a time", 0, 0,
+		func(ctx context.Context, _ []string) error {
+			var page client.GroupPage
+			err := a.withAdmin(ctx, mint, func(ctx context.Context, h *client.HTTP) (err error) {
+				page, err = h.Groups(ctx, *after, *limit)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if a.g.json {
+				return a.print(page, "")
+			}
+			for _, g := range page.Groups {
+				state := ""
+				if g.Dissolved {
+					state = "\tdissolved"
+				}
+				fmt.Fprintf(a.stdout, "%s\t%s\t%d members\t%s%s\n", g.GroupID, orNone(g.Name), g.Members, orNone(g.Owner), state)
+			}
+			if page.Next != "" {
+				fmt.Fprintf(a.stdout, "next: --after %s\n", page.Next)
+			}
+			return nil
+		})
+}
