@@ -172,6 +172,13 @@ func (g *userGrain) onKickUser(ctx actor.Context, m *actorpb.KickUser) *actorpb.
 	return &actorpb.KickResult{Kicked: uint32(kicked)}
 }
 
+// internalAccounts lists a store's internal accounts
+// (persistence.Accounts.InternalAccounts), the default app's groups among
+// them.
+type internalAccounts interface {
+	InternalAccounts(ctx context.Context, after string, limit int) ([]string, error)
+}
+
 // GroupSummary is a group as the admin API lists them.
 type GroupSummary struct {
 	GroupID   string
@@ -191,20 +198,26 @@ type GroupPage struct {
 // Groups lists app's groups with ids after after, in byte order, at most
 // limit of them, from their existence records (the accounts of the groups'
 // own timelines) and group records. It activates no grain. The default
-// app's groups cannot be listed (errDefaultGroups): their existence records
-// are internal accounts ("#g:<group>"), which the stores' listing leaves out.
+// app's existence records are internal accounts ("#g:<group>"), listed by
+// the store's InternalAccounts; another app's are qualified ("acme:#g:...")
+// and listed with its users.
 func (s *Service) Groups(ctx context.Context, app, after string, limit int) (GroupPage, *clientpb.Error) {
 	d := s.d.forApp(app)
-	if d.app == ids.DefaultApp {
-		return GroupPage{}, errDefaultGroups
-	}
 	raw := s.d.accounts // the node's: the apps' views leave the groups out
 	if def, ok := raw.(defaultAccounts); ok {
 		raw = def.Accounts
 	}
+	list := raw.Users
+	if d.app == ids.DefaultApp {
+		in, ok := raw.(internalAccounts)
+		if !ok {
+			return GroupPage{}, errDefaultGroups
+		}
+		list = in.InternalAccounts
+	}
 	prefix := ids.Qualify(d.app, groupTimeline(""))
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
-	list, err := raw.Users(sctx, prefix+after, limit+1)
+	found, err := list(sctx, prefix+after, limit+1)
 	cancel()
 	if err != nil {
 		d.log.Error("list groups", "app", d.app, "err", err)
@@ -212,7 +225,7 @@ func (s *Service) Groups(ctx context.Context, app, after string, limit int) (Gro
 	}
 	var page GroupPage
 	var groups []string
-	for _, id := range list {
+	for _, id := range found {
 		g, ok := strings.CutPrefix(id, prefix)
 		if !ok {
 			break // past the app's groups

@@ -20,9 +20,9 @@ var (
 	errNotStored = clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "message not stored, retry with the same client_msg_id")
 	// errNoAnswer: a grain did not answer in time.
 	errNoAnswer = clientError(clientpb.ErrorCode_ERR_UNAVAILABLE, "no answer in time, retry")
-	// errDefaultGroups: the default app's groups cannot be listed
+	// errDefaultGroups: the store cannot list the default app's groups
 	// (Service.Groups).
-	errDefaultGroups = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "the default app's groups cannot be listed; groups of an app created through the admin API can")
+	errDefaultGroups = clientError(clientpb.ErrorCode_ERR_UNSUPPORTED, "this store cannot list the default app's groups")
 	// errUnexpectedAnswer: a grain answered a request with the wrong type.
 	errUnexpectedAnswer = clientError(clientpb.ErrorCode_ERR_INTERNAL, "unexpected answer")
 	// errNoAnswerSend: a grain did not answer a send in time.

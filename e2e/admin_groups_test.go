@@ -84,9 +84,9 @@ func TestAdminGroups(t *testing.T) {
 
 // TestAdminGroupsList: GET /v1/admin/groups lists an app's groups by id, a
 // page at a time, with name, owner, member count and the dissolved flag;
-// a default-app group of the same id is not the app's (the default app's
-// groups are not listed: ERR_UNSUPPORTED); imctl groups list prints them; a
-// bad limit or after is 400, no admin credential 401.
+// a default-app group of the same id is not the app's but the default
+// app's; imctl groups list prints them; a bad limit or after is 400, no
+// admin credential 401.
 func TestAdminGroupsList(t *testing.T) {
 	n := shared // imctl talks to the shared node
 	app := newAppID("gl")
@@ -100,7 +100,8 @@ func TestAdminGroupsList(t *testing.T) {
 	alice.group(t, g2, dissolveReq)
 	alice.createGroup(t, g3, clientpb.JoinPolicy_JOIN_POLICY_OPEN)
 	// The default app's group of the same id as g1 is someone else's.
-	n.connect(t, n.newUser(t, "gld"), "web", nil).createGroup(t, g1, clientpb.JoinPolicy_JOIN_POLICY_OPEN)
+	dave := n.newUser(t, "gld")
+	n.connect(t, dave, "web", nil).createGroup(t, g1, clientpb.JoinPolicy_JOIN_POLICY_OPEN)
 
 	adm := n.adminHTTP(t, app)
 	// Other tests' groups of the app cannot exist: the app is new.
@@ -124,9 +125,9 @@ func TestAdminGroupsList(t *testing.T) {
 	if err != nil || len(rest.Groups) != 1 || rest.Groups[0].GroupID != g3 || rest.Next != "" {
 		t.Fatalf("second page: %+v %v", rest, err)
 	}
-	// The default app's groups are internal accounts the stores do not list.
-	if _, err := n.adminHTTP(t, "").Groups(ctx(t), "", 0); client.CodeOf(err) != clientpb.ErrorCode_ERR_UNSUPPORTED {
-		t.Fatalf("the default app's groups: %v, want ERR_UNSUPPORTED", err)
+	def, err := n.adminHTTP(t, "").Groups(ctx(t), p, 1)
+	if err != nil || len(def.Groups) != 1 || def.Groups[0].GroupID != g1 || def.Groups[0].Owner != dave {
+		t.Fatalf("the default app's groups after %s: %+v %v, want its own %s of %s", p, def, err, g1, dave)
 	}
 
 	bin := buildImctl(t)

@@ -26,6 +26,7 @@ import (
 // retentionStore is what the sweeper needs of the node's store.
 type retentionStore interface {
 	Users(ctx context.Context, after string, limit int) ([]string, error)
+	InternalAccounts(ctx context.Context, after string, limit int) ([]string, error)
 	ReadTimeline(ctx context.Context, userID string, afterSeq uint64, limit int) ([]*clientpb.Entry, error)
 	LastSeq(ctx context.Context, userID string) (uint64, error)
 	persistence.Trimmer
@@ -116,9 +117,26 @@ func (r *retention) pass(ctx context.Context, now time.Time) (int, error) {
 	if len(cutoff) == 0 {
 		return 0, nil
 	}
+	// Every app's users and other apps' groups ("acme:#g:..."), then the
+	// default app's groups, internal accounts ("#g:...").
+	trimmed, err := r.sweep(ctx, r.st.Users, "", cutoff)
+	if err != nil {
+		return trimmed, err
+	}
+	if _, ok := cutoff[ids.DefaultApp]; ok {
+		n, err := r.sweep(ctx, r.st.InternalAccounts, "#g:", cutoff)
+		return trimmed + n, err
+	}
+	return trimmed, nil
+}
+
+// sweep trims the timelines list names, from after on, whose app has a
+// cutoff; an internal account ('#') is the default app's.
+func (r *retention) sweep(ctx context.Context, list func(ctx context.Context, after string, limit int) ([]string, error),
+	after string, cutoff map[string]uint64) (int, error) {
 	trimmed := 0
-	for after := ""; ; {
-		page, err := r.st.Users(ctx, after, retentionPage)
+	for {
+		page, err := list(ctx, after, retentionPage)
 		if err != nil {
 			return trimmed, err
 		}

@@ -27,7 +27,7 @@ func TestRetentionTrim(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for _, u := range []string{"acme:bob", "acme:old", "acme:fresh", "beta:bob"} {
+	for _, u := range []string{"acme:bob", "acme:old", "acme:fresh", "beta:bob", "carol", "#g:team"} {
 		if err := st.CreateAccount(ctx, persistence.Account{UserID: u}); err != nil {
 			t.Fatal(err)
 		}
@@ -47,16 +47,22 @@ func TestRetentionTrim(t *testing.T) {
 	}
 	appendTo("acme:old", 1)
 	appendTo("acme:old", 2)
+	for i := 1; i <= 3; i++ { // the default app's user and group
+		appendTo("carol", i)
+		appendTo("#g:team", i)
+	}
 	for i := 1; i <= 9; i++ {
 		appendTo("acme:bob", i)
 		appendTo("beta:bob", i)
 	}
 	// The cutoff falls after entry 6 of acme:bob: entries 1 to 6 go.
 	now := time.UnixMilli(int64(sent[6]) + 1000)
-	r := newRetention(st, fixedApps{{ID: "acme", Settings: apps.Settings{RetentionMs: 1000}}, {ID: "beta"}}, time.Hour, nil, nil)
-	// acme:old's entries are older still; acme:fresh has none.
-	if n, err := r.pass(ctx, now); err != nil || n != 2 {
-		t.Fatalf("pass: %d timelines trimmed, %v; want 2", n, err)
+	r := newRetention(st, fixedApps{{ID: "default", Settings: apps.Settings{RetentionMs: 1000}},
+		{ID: "acme", Settings: apps.Settings{RetentionMs: 1000}}, {ID: "beta"}}, time.Hour, nil, nil)
+	// acme:old's, carol's and #g:team's entries are older still; acme:fresh
+	// has none.
+	if n, err := r.pass(ctx, now); err != nil || n != 4 {
+		t.Fatalf("pass: %d timelines trimmed, %v; want 4", n, err)
 	}
 	first := func(user string) uint64 {
 		es, err := st.ReadTimeline(ctx, user, 0, 100)
@@ -70,6 +76,12 @@ func TestRetentionTrim(t *testing.T) {
 	}
 	if got := first("acme:old"); got != 2 {
 		t.Fatalf("acme:old starts at seq %d, want 2 (its newest entry stays)", got)
+	}
+	if got := first("#g:team"); got != 3 {
+		t.Fatalf("the default app's group #g:team starts at seq %d, want 3", got)
+	}
+	if got := first("carol"); got != 3 {
+		t.Fatalf("the default app's carol starts at seq %d, want 3", got)
 	}
 	if got := first("beta:bob"); got != 1 {
 		t.Fatalf("beta:bob starts at seq %d: an app without retention was trimmed", got)

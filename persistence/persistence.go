@@ -84,6 +84,10 @@ type Accounts interface {
 	// Users lists registered user ids greater than after, in byte order, at
 	// most limit of them. Internal accounts (ids starting with '#') are left out.
 	Users(ctx context.Context, after string, limit int) ([]string, error)
+	// InternalAccounts lists the internal accounts (ids starting with '#',
+	// e.g. a group's own timeline "#g:<group>") greater than after, in byte
+	// order, at most limit of them.
+	InternalAccounts(ctx context.Context, after string, limit int) ([]string, error)
 }
 
 // AppendRequest asks the store to add one message to several timelines at once.

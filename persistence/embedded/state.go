@@ -129,6 +129,22 @@ func (s *Store) Users(ctx context.Context, after string, limit int) ([]string, e
 	return out, nil
 }
 
+// InternalAccounts implements persistence.Accounts: the account keys of
+// '#' ids sort together, from "a/#" to before "a/$".
+func (s *Store) InternalAccounts(ctx context.Context, after string, limit int) ([]string, error) {
+	lower := accountKey(nil, "#")
+	if after > "#" {
+		lower = append(accountKey(nil, after), 0)
+	}
+	out, err := s.keysIn(ctx, lower, accountKey(nil, "$"), max(limit, 0), func(k []byte) (string, bool) {
+		return string(k[2:]), true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: internal accounts: %w", err)
+	}
+	return out, nil
+}
+
 // keysIn lists what name makes of the keys in [lower, upper), skipping
 // those it refuses, at most limit of them (no bound when negative).
 func (s *Store) keysIn(ctx context.Context, lower, upper []byte, limit int, name func(key []byte) (string, bool)) ([]string, error) {

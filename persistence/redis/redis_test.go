@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -740,6 +741,10 @@ func (n *twoNodes) Users(ctx context.Context, after string, limit int) ([]string
 	return n.pick().Users(ctx, after, limit)
 }
 
+func (n *twoNodes) InternalAccounts(ctx context.Context, after string, limit int) ([]string, error) {
+	return n.pick().InternalAccounts(ctx, after, limit)
+}
+
 func (n *twoNodes) AppendAll(ctx context.Context, reqs []*persistence.AppendRequest) ([]*persistence.AppendResult, []error) {
 	return n.pick().AppendAll(ctx, reqs)
 }
@@ -879,4 +884,33 @@ func (n *twoNodes) RemoveName(ctx context.Context, scope, user string) error {
 
 func (n *twoNodes) SearchNames(ctx context.Context, scope, prefix string, after persistence.Name, limit int) ([]persistence.Name, error) {
 	return n.pick().SearchNames(ctx, scope, prefix, after, limit)
+}
+
+// TestInternalIndexBackfill: a store written before the index of internal
+// accounts existed gets it at the next Open.
+func TestInternalIndexBackfill(t *testing.T) {
+	ctx := context.Background()
+	prefix := newPrefix()
+	s := openStore(t, shared.addr(), Options{Prefix: prefix})
+	for _, id := range []string{"#g:old", "#g:older", "bob"} {
+		if err := s.CreateAccount(ctx, persistence.Account{UserID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As an earlier version left it: no index, no marker.
+	rdb := redis.NewClient(&redis.Options{Addr: shared.addr()})
+	defer rdb.Close()
+	if err := rdb.Del(ctx, prefix+"internal", prefix+"internal-indexed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.InternalAccounts(ctx, "", 10); err != nil || len(got) != 0 {
+		t.Fatalf("before the backfill: %v %v", got, err)
+	}
+	s2 := openStore(t, shared.addr(), Options{Prefix: prefix})
+	if got, err := s2.InternalAccounts(ctx, "", 10); err != nil || !slices.Equal(got, []string{"#g:old", "#g:older"}) {
+		t.Fatalf("after the backfill: %v %v", got, err)
+	}
+	if n, err := rdb.Exists(ctx, prefix+"internal-indexed").Result(); err != nil || n != 1 {
+		t.Fatalf("marker: %d %v", n, err)
+	}
 }

@@ -104,8 +104,8 @@ return out
 
 // createAccountScript creates an account unless one exists; it returns 1 when
 // it did. KEYS[1] is P a/<user>, KEYS[2] P users (the sorted set of user
-// ids, internal '#' accounts left out), ARGV the password hash, created-at
-// ms and user id.
+// ids, internal '#' accounts left out), KEYS[3] P internal (those), ARGV
+// the password hash, created-at ms and user id.
 var createAccountScript = redis.NewScript(`#!lua flags=no-cluster
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
@@ -113,6 +113,8 @@ end
 redis.call('HSET', KEYS[1], 'pw', ARGV[1], 'ct', ARGV[2])
 if string.sub(ARGV[3], 1, 1) ~= '#' then
   redis.call('ZADD', KEYS[2], 0, ARGV[3])
+else
+  redis.call('ZADD', KEYS[3], 0, ARGV[3])
 end
 return 1
 `)

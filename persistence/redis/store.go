@@ -155,6 +155,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 	}
 	checkDurability(ctx, rdb, logger, opts.Addr)
+	if err := s.indexInternal(ctx); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redisstore: index internal accounts: %w", err)
+	}
 	s.startBatchers()
 	return s, nil
 }
@@ -195,7 +199,7 @@ func (s *Store) CreateAccount(ctx context.Context, a persistence.Account) error 
 	if !persistence.ValidID(a.UserID) {
 		return fmt.Errorf("redisstore: create account: invalid user id %q", a.UserID)
 	}
-	created, err := createAccountScript.Run(ctx, s.rdb, []string{s.k.account(a.UserID), s.k.users()},
+	created, err := createAccountScript.Run(ctx, s.rdb, []string{s.k.account(a.UserID), s.k.users(), s.k.internal()},
 		a.PasswordHash, strconv.FormatUint(a.CreatedAtMs, 10), a.UserID).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: create account %q: %w", a.UserID, err)

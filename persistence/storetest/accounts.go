@@ -127,4 +127,18 @@ func testUsers(t *testing.T, s AccountStore) {
 	if err != nil || !slices.Equal(got, []string{"dave"}) {
 		t.Fatalf("Users(carol, 10) = %v, %v", got, err)
 	}
+	// The internal accounts are listed apart.
+	CreateAccounts(t, s, "#g:alpha", "#broadcast", "#g:beta")
+	got, err = s.InternalAccounts(ctx, "", 10)
+	if err != nil || !slices.Equal(got, []string{"#broadcast", "#g:alpha", "#g:beta", "#g:team"}) {
+		t.Fatalf("InternalAccounts(\"\", 10) = %v, %v", got, err)
+	}
+	got, err = s.InternalAccounts(ctx, "#g:", 2)
+	if err != nil || !slices.Equal(got, []string{"#g:alpha", "#g:beta"}) {
+		t.Fatalf("InternalAccounts(#g:, 2) = %v, %v", got, err)
+	}
+	got, err = s.InternalAccounts(ctx, "#g:team", 10)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("InternalAccounts(#g:team, 10) = %v, %v", got, err)
+	}
 }
