@@ -1,0 +1,262 @@
+// Package relay is imbench's reference server: a minimal WebSocket relay
+// that speaks just enough of the actorim protocol (docs/protocol.md) for
+// the pairs workload, with nothing durable behind it. imbench runs the same
+// workload against it and against actorim and reports the ratios, so that
+// targets stated as ratios to it hold on any machine.
+//
+// It is a benchmark reference, not product code, and promises nothing:
+//
+//   - Login: any token is accepted; the user id is the token's "sub" claim,
+//     read without checking the signature or the expiry. LoginOK answers.
+//   - Send: the message gets an id and, per recipient user, the next seq
+//     (in memory, from 1); it is pushed at once to each of the recipient's
+//     open connections as one Push. A recipient with no connection open
+//     misses it: there is no storage, no resync, no retry. The sender gets
+//     a SendAck right away, because imbench's closed loop waits for one; it
+//     means only "relayed", not "stored".
+//   - PushAck is ignored; Ping gets a Pong; any other frame an Error.
+//
+// Both subprotocols ("actorim.v1.proto" and "actorim.v1.json") use the same
+// codecs as the node (package wire), so a JSON run compares servers that
+// encode alike.
+package relay
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"actorim/protos/clientpb"
+	"actorim/wire"
+)
+
+// Server is the relay.
+type Server struct {
+	upgrader websocket.Upgrader
+	mu       sync.Mutex
+	users    map[string]*user
+	nextID   atomic.Uint64
+}
+
+// user is one user's seq counter and open connections; pushes to the user
+// are numbered and queued under mu, so each connection sees them in order.
+type user struct {
+	mu    sync.Mutex
+	seq   uint64
+	conns map[*conn]struct{}
+}
+
+// conn is one client connection; out feeds its writer goroutine.
+type conn struct {
+	ws    *websocket.Conn
+	codec wire.Codec
+	out   chan []byte
+	done  chan struct{}
+}
+
+// New returns a relay.
+func New() *Server {
+	return &Server{users: map[string]*user{}, upgrader: websocket.Upgrader{
+		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		Subprotocols: []string{wire.SubprotocolProto, wire.SubprotocolJSON},
+		CheckOrigin:  func(*http.Request) bool { return true },
+	}}
+}
+
+// Handler serves the relay's WebSocket on /ws and /readyz (200).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", s.serveWS)
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	return mux
+}
+
+// ListenAndServe serves on addr until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = hs.Close()
+	}()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) user(id string) *user {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[id]
+	if u == nil {
+		u = &user{conns: map[*conn]struct{}{}}
+		s.users[id] = u
+	}
+	return u
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c := &conn{ws: ws, codec: wire.CodecFor(ws.Subprotocol()), out: make(chan []byte, 1024), done: make(chan struct{})}
+	go c.writeLoop()
+	defer func() {
+		close(c.done)
+		_ = ws.Close()
+	}()
+	var me string
+	var mine *user
+	defer func() {
+		if mine != nil {
+			mine.mu.Lock()
+			delete(mine.conns, c)
+			mine.mu.Unlock()
+		}
+	}()
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		f, err := c.codec.Decode(data)
+		if err != nil {
+			return
+		}
+		switch b := f.GetBody().(type) {
+		case *clientpb.Frame_Login:
+			if mine != nil {
+				c.reply(f.GetId(), errFrame("already logged in"))
+				continue
+			}
+			if me = subject(b.Login.GetToken()); me == "" {
+				c.reply(f.GetId(), errFrame("no sub claim in the token"))
+				return
+			}
+			mine = s.user(me)
+			mine.mu.Lock()
+			mine.conns[c] = struct{}{}
+			seq := mine.seq
+			mine.mu.Unlock()
+			c.reply(f.GetId(), &clientpb.Frame{Body: &clientpb.Frame_LoginOk{LoginOk: &clientpb.LoginOK{
+				UserId: me, SessionId: "relay", LatestSeq: seq, StreamFromSeq: seq + 1,
+				ServerTimeMs: uint64(time.Now().UnixMilli()), HeartbeatMs: 60_000, MaxFrameBytes: 1 << 20}}})
+		case *clientpb.Frame_Send:
+			if mine == nil {
+				c.reply(f.GetId(), errFrame("login first"))
+				continue
+			}
+			s.relay(c, f.GetId(), me, b.Send)
+		case *clientpb.Frame_PushAck:
+		case *clientpb.Frame_Ping:
+			c.reply(f.GetId(), &clientpb.Frame{Body: &clientpb.Frame_Pong{Pong: &clientpb.Pong{}}})
+		default:
+			c.reply(f.GetId(), errFrame("the relay does not serve this frame"))
+		}
+	}
+}
+
+// relay pushes one Send to its recipient's connections and acks it.
+func (s *Server) relay(c *conn, id uint32, from string, m *clientpb.Send) {
+	now := uint64(time.Now().UnixMilli())
+	a, b := from, m.GetTo()
+	if b < a {
+		a, b = b, a
+	}
+	msg := &clientpb.Message{Id: s.nextID.Add(1), ConversationId: "p:" + a + ":" + b,
+		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, From: from, To: m.GetTo(),
+		FromDevice: "d", ClientMsgId: m.GetClientMsgId(), SentAtMs: now, Content: m.GetContent()}
+	to := s.user(m.GetTo())
+	to.mu.Lock()
+	to.seq++
+	push := &clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: []*clientpb.Entry{
+		{Seq: to.seq, Item: &clientpb.Entry_Message{Message: msg}}}}}}
+	var enc [2][]byte // by codec: 0 binary, 1 JSON; each encoded once
+	for rc := range to.conns {
+		k := 0
+		if rc.codec.Name() == wire.SubprotocolJSON {
+			k = 1
+		}
+		if enc[k] == nil {
+			var err error
+			if enc[k], err = rc.codec.Encode(push); err != nil {
+				continue
+			}
+		}
+		rc.send(enc[k])
+	}
+	to.mu.Unlock()
+	c.reply(id, &clientpb.Frame{Body: &clientpb.Frame_SendAck{SendAck: &clientpb.SendAck{
+		ClientMsgId: m.GetClientMsgId(), MsgId: msg.Id, SentAtMs: now, ConversationId: msg.ConversationId}}})
+}
+
+func errFrame(msg string) *clientpb.Frame {
+	return &clientpb.Frame{Body: &clientpb.Frame_Error{Error: &clientpb.Error{
+		Code: clientpb.ErrorCode_ERR_BAD_REQUEST, Message: "relay: " + msg}}}
+}
+
+// reply sends f as the answer to request id.
+func (c *conn) reply(id uint32, f *clientpb.Frame) {
+	f.Id = id
+	b, err := c.codec.Encode(f)
+	if err == nil {
+		c.send(b)
+	}
+}
+
+// send queues a frame; it waits while the queue is full (a slow reader
+// slows its senders) and drops it once the connection is gone.
+func (c *conn) send(b []byte) {
+	select {
+	case c.out <- b:
+	case <-c.done:
+	}
+}
+
+// writeLoop writes queued frames in order, one WebSocket message each.
+func (c *conn) writeLoop() {
+	for {
+		select {
+		case b := <-c.out:
+			if err := c.ws.WriteMessage(c.codec.MessageType(), b); err != nil {
+				_ = c.ws.Close()
+				return
+			}
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// subject returns the "sub" claim of a JWT, unverified.
+func subject(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if json.Unmarshal(raw, &claims) != nil {
+		return ""
+	}
+	return claims.Sub
+}
