@@ -81,6 +81,9 @@ func runVsRelay(ctx context.Context, name string, w *workload, cfg Config) (*Rep
 	if cfg.BeforeSend {
 		return nil, errors.New("loadgen: --vs-relay and --webhook-before-send each bring their own reference: give one")
 	}
+	if !cfg.Spawn && len(cfg.Targets) == 0 {
+		return nil, errors.New("loadgen: no target: give --target URL or --spawn")
+	}
 	p, err := spawnRelay(ctx, cfg.RelayCommand)
 	if err != nil {
 		return nil, err
