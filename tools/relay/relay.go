@@ -18,12 +18,16 @@
 //
 // Both subprotocols ("actorim.v1.proto" and "actorim.v1.json") use the same
 // codecs as the node (package wire), so a JSON run compares servers that
-// encode alike.
+// encode alike. Each connection has a reader (gorilla/websocket) and a
+// writer goroutine, which writes the frames that queued up meanwhile in one
+// system call.
 package relay
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net"
@@ -59,8 +63,9 @@ type user struct {
 type conn struct {
 	ws    *websocket.Conn
 	codec wire.Codec
-	out   chan []byte
-	done  chan struct{}
+	op    byte // of data frames: opBinary or opText
+	out   chan frame
+	done  chan struct{} // closed when the reader is done
 }
 
 // New returns a relay.
@@ -113,12 +118,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	c := &conn{ws: ws, codec: wire.CodecFor(ws.Subprotocol()), out: make(chan []byte, 1024), done: make(chan struct{})}
+	c := &conn{ws: ws, codec: wire.CodecFor(ws.Subprotocol()), out: make(chan frame, 1024), done: make(chan struct{}), op: opBinary}
+	if c.codec.MessageType() == websocket.TextMessage {
+		c.op = opText
+	}
+	// gorilla would answer pings and closes itself, on this goroutine, in
+	// the middle of writeLoop's frames: they go through the queue instead.
+	ws.SetPingHandler(func(data string) error { c.queue(frame{op: opPong, b: []byte(data)}); return nil })
+	ws.SetCloseHandler(func(code int, _ string) error {
+		c.queue(frame{op: opClose, b: websocket.FormatCloseMessage(code, "")})
+		return nil
+	})
 	go c.writeLoop()
-	defer func() {
-		close(c.done)
-		_ = ws.Close()
-	}()
+	defer close(c.done) // writeLoop writes what is queued and closes the socket
 	var me string
 	var mine *user
 	defer func() {
@@ -218,25 +230,80 @@ func (c *conn) reply(id uint32, f *clientpb.Frame) {
 	}
 }
 
-// send queues a frame; it waits while the queue is full (a slow reader
-// slows its senders) and drops it once the connection is gone.
-func (c *conn) send(b []byte) {
+// send queues a data frame; it waits while the queue is full (a slow
+// reader slows its senders) and drops it once the connection is gone.
+func (c *conn) send(b []byte) { c.queue(frame{op: c.op, b: b}) }
+
+func (c *conn) queue(f frame) {
 	select {
-	case c.out <- b:
+	case c.out <- f:
 	case <-c.done:
 	}
 }
 
-// writeLoop writes queued frames in order, one WebSocket message each.
+// frame is a WebSocket frame to write: its opcode and payload.
+type frame struct {
+	op byte
+	b  []byte
+}
+
+// The opcodes of RFC 6455.
+const (
+	opText   = 1
+	opBinary = 2
+	opClose  = 8
+	opPong   = 10
+)
+
+// writeLoop writes the queued frames in order. gorilla reads the socket;
+// writing is done here, by hand (a server's frames are unmasked: a header
+// and the payload), so that the frames queued while one system call was
+// under way all go in the next one instead of one write each. Once the
+// reader is done it writes what is left and closes the socket.
 func (c *conn) writeLoop() {
+	nc := c.ws.NetConn()
+	defer nc.Close()
+	w := bufio.NewWriterSize(nc, 32<<10)
+	put := func(f frame) {
+		var h [10]byte
+		h[0] = 0x80 | f.op // FIN
+		n := 2
+		switch l := len(f.b); {
+		case l < 126:
+			h[1] = byte(l)
+		case l <= 0xffff:
+			h[1] = 126
+			binary.BigEndian.PutUint16(h[2:], uint16(l))
+			n = 4
+		default:
+			h[1] = 127
+			binary.BigEndian.PutUint64(h[2:], uint64(l))
+			n = 10
+		}
+		_, _ = w.Write(h[:n])
+		_, _ = w.Write(f.b)
+	}
+	drain := func() {
+		for {
+			select {
+			case f := <-c.out:
+				put(f)
+			default:
+				return
+			}
+		}
+	}
 	for {
 		select {
-		case b := <-c.out:
-			if err := c.ws.WriteMessage(c.codec.MessageType(), b); err != nil {
-				_ = c.ws.Close()
+		case f := <-c.out:
+			put(f)
+			drain()
+			if w.Flush() != nil {
 				return
 			}
 		case <-c.done:
+			drain()
+			_ = w.Flush()
 			return
 		}
 	}
