@@ -16,9 +16,10 @@
 //     means only "relayed", not "stored".
 //   - PushAck is ignored; Ping gets a Pong; any other frame an Error.
 //
-// Both subprotocols ("actorim.v1.proto" and "actorim.v1.json") use the same
-// codecs as the node (package wire), so a JSON run compares servers that
-// encode alike. Each connection has a reader (gorilla/websocket) and a
+// Both subprotocols ("actorim.v1.proto" and "actorim.v1.json") are served:
+// binary with the node's generated (vtprotobuf) codec, JSON's hot frames
+// with encoding/json and the content passed through untouched (json.go),
+// the rest with the node's codecs (package wire). Each connection has a reader (gorilla/websocket) and a
 // writer goroutine, which writes the frames that queued up meanwhile in one
 // system call.
 package relay
@@ -145,6 +146,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		if mine != nil && c.op == opText && s.fastJSON(c, me, data) {
+			continue
+		}
 		f, err := c.codec.Decode(data)
 		if err != nil {
 			return
@@ -172,7 +176,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 				c.reply(f.GetId(), errFrame("login first"))
 				continue
 			}
-			s.relay(c, f.GetId(), me, b.Send)
+			s.relay(c, f.GetId(), me, b.Send.GetTo(), b.Send.GetClientMsgId(), b.Send.GetContent(), nil)
 		case *clientpb.Frame_PushAck:
 		case *clientpb.Frame_Ping:
 			c.reply(f.GetId(), &clientpb.Frame{Body: &clientpb.Frame_Pong{Pong: &clientpb.Pong{}}})
@@ -182,38 +186,51 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// relay pushes one Send to its recipient's connections and acks it.
-func (s *Server) relay(c *conn, id uint32, from string, m *clientpb.Send) {
+// relay pushes one message to its recipient's connections and acks it.
+// The content comes as a proto (binary sender) or as raw JSON (JSON
+// sender); the other form is made only when a recipient needs it.
+func (s *Server) relay(c *conn, id uint32, from, to, clientMsgID string, content *clientpb.Content, raw json.RawMessage) {
 	now := uint64(time.Now().UnixMilli())
-	a, b := from, m.GetTo()
+	a, b := from, to
 	if b < a {
 		a, b = b, a
 	}
-	msg := &clientpb.Message{Id: s.nextID.Add(1), ConversationId: "p:" + a + ":" + b,
-		ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, From: from, To: m.GetTo(),
-		FromDevice: "d", ClientMsgId: m.GetClientMsgId(), SentAtMs: now, Content: m.GetContent()}
-	to := s.user(m.GetTo())
-	to.mu.Lock()
-	to.seq++
-	push := &clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: []*clientpb.Entry{
-		{Seq: to.seq, Item: &clientpb.Entry_Message{Message: msg}}}}}}
-	var enc [2][]byte // by codec: 0 binary, 1 JSON; each encoded once
-	for rc := range to.conns {
-		k := 0
-		if rc.codec.Name() == wire.SubprotocolJSON {
-			k = 1
-		}
-		if enc[k] == nil {
-			var err error
-			if enc[k], err = rc.codec.Encode(push); err != nil {
-				continue
+	msgID, conv := s.nextID.Add(1), "p:"+a+":"+b
+	u := s.user(to)
+	u.mu.Lock()
+	u.seq++
+	var bin, js []byte // each encoded once
+	for rc := range u.conns {
+		if rc.op == opText {
+			if js == nil {
+				content, raw = bothContents(content, raw)
+				var f jsonPushFrame
+				f.Push.Entries[0] = jsonEntry{Seq: u.seq, Message: jsonMessage{ID: msgID, ConversationID: conv,
+					ConversationType: "CONVERSATION_TYPE_PRIVATE", From: from, To: to, FromDevice: "d",
+					ClientMsgID: clientMsgID, SentAtMs: now, Content: raw}}
+				js, _ = json.Marshal(&f)
 			}
+			rc.send(js)
+			continue
 		}
-		rc.send(enc[k])
+		if bin == nil {
+			content, raw = bothContents(content, raw)
+			push := &clientpb.Frame{Body: &clientpb.Frame_Push{Push: &clientpb.Push{Entries: []*clientpb.Entry{
+				{Seq: u.seq, Item: &clientpb.Entry_Message{Message: &clientpb.Message{Id: msgID, ConversationId: conv,
+					ConversationType: clientpb.ConversationType_CONVERSATION_TYPE_PRIVATE, From: from, To: to,
+					FromDevice: "d", ClientMsgId: clientMsgID, SentAtMs: now, Content: content}}}}}}}
+			bin, _ = push.MarshalVT()
+		}
+		rc.send(bin)
 	}
-	to.mu.Unlock()
+	u.mu.Unlock()
+	if c.op == opText {
+		ack, _ := json.Marshal(&jsonAckFrame{ID: id, SendAck: jsonSendAck{ClientMsgID: clientMsgID, MsgID: msgID, SentAtMs: now, ConversationID: conv}})
+		c.send(ack)
+		return
+	}
 	c.reply(id, &clientpb.Frame{Body: &clientpb.Frame_SendAck{SendAck: &clientpb.SendAck{
-		ClientMsgId: m.GetClientMsgId(), MsgId: msg.Id, SentAtMs: now, ConversationId: msg.ConversationId}}})
+		ClientMsgId: clientMsgID, MsgId: msgID, SentAtMs: now, ConversationId: conv}}})
 }
 
 func errFrame(msg string) *clientpb.Frame {
