@@ -5,6 +5,8 @@
 //	imbench pairs --spawn                                   1,000 private-chat pairs against a node it starts
 //	imbench pairs --target ws://127.0.0.1:8080/ws --secret-file data/auth.secret --rate 10000
 //	imbench pairs --spawn --webhook-before-send 1ms          a before-send webhook answering in 1 ms, against none: vs_ref
+//	imbench pairs --spawn --vs-relay                        the bundled minimal relay, then actorim: vs_ref, node_cpu_vs_ref
+//	imbench relay --listen 127.0.0.1:8090                   serve the bundled reference relay by itself
 //	imbench idle --spawn --conns 15000                      RSS per idle connection
 //	imbench login-storm --spawn --users 5000                logins per second
 //	imbench reconnect-storm --spawn --devices 2000          everyone drops and resumes at once
@@ -44,9 +46,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	var code int
-	if loadgen.IsWorker() {
+	switch {
+	case loadgen.IsWorker():
 		code = loadgen.WorkerMain(ctx)
-	} else {
+	case loadgen.IsRelay(): // the reference relay of --vs-relay
+		code = loadgen.RelayMain(ctx, os.Args[1:])
+	default:
 		code = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	}
 	stop()
@@ -79,6 +84,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		root.Subcommands = append(root.Subcommands, command(w.name, w.help, stdout, stderr))
 	}
 	root.Subcommands = append(root.Subcommands, archiveCommands(stdout, stderr)...)
+	relayFlags := flag.NewFlagSet("relay", flag.ContinueOnError)
+	relayListen := relayFlags.String("listen", "127.0.0.1:8090", "`address` to serve the relay's WebSocket (/ws) on")
+	root.Subcommands = append(root.Subcommands, &ffcli.Command{
+		Name:       "relay",
+		ShortUsage: "imbench relay [--listen ADDR]",
+		ShortHelp:  "serve the bundled reference relay (what pairs --vs-relay spawns): no storage, enough of the protocol for pairs",
+		FlagSet:    relayFlags,
+		Exec: func(ctx context.Context, _ []string) error {
+			if loadgen.RelayMain(ctx, []string{"--listen", *relayListen}) != 0 {
+				return errors.New("relay failed")
+			}
+			return nil
+		},
+	})
 	root.Exec = func(context.Context, []string) error {
 		fmt.Fprint(stderr, ffcli.DefaultUsageFunc(root))
 		return errors.New("missing workload")
@@ -146,6 +165,8 @@ func command(name, help string, stdout, stderr io.Writer) *ffcli.Command {
 	switch name {
 	case "pairs":
 		pairsFlags()
+		fs.BoolVar(&cfg.VsRelay, "vs-relay", false, "first run the same workload against the bundled minimal relay (no storage; spawned as its own process, CPU read from /proc), "+
+			"then against actorim; the report gives the ratios (vs_ref: delivered/s, node_cpu_vs_ref: server CPU per delivered message)")
 	case "idle":
 		fs.IntVar(&cfg.Conns, "conns", d.Conns, "connections to open and hold")
 	case "login-storm":

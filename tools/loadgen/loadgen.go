@@ -149,6 +149,15 @@ type Config struct {
 	AdminSecret string `json:"-"`
 	AdminURL    string `json:"-"`
 
+	// VsRelay (pairs) runs the workload first against the bundled reference
+	// relay (package relay), spawned as a process of its own, then against
+	// actorim; the report compares them (vs_ref, node_cpu_vs_ref). See
+	// relayref.go.
+	VsRelay bool
+	// RelayCommand starts the relay child; default this executable, which
+	// must then call RelayMain when IsRelay. Its environment gets RelayEnv=1.
+	RelayCommand []string `json:"-"`
+
 	// Progress receives a progress line every second (nil: none).
 	Progress io.Writer `json:"-"`
 	// WorkerCommand starts a worker process; default this executable. Its
@@ -269,6 +278,9 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 	cfg.setDefaults(name)
 	if err := w.check(&cfg); err != nil {
 		return nil, err
+	}
+	if cfg.VsRelay {
+		return runVsRelay(ctx, name, w, cfg)
 	}
 	if cfg.BeforeSend {
 		return runBeforeSend(ctx, name, w, cfg)

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,10 +18,17 @@ import (
 	"actorim/tools/loadgen"
 )
 
-// TestMain lets the test binary serve as a worker process for Procs > 1.
+// TestMain lets the test binary serve as a worker process for Procs > 1,
+// and as the reference relay of VsRelay.
 func TestMain(m *testing.M) {
 	if loadgen.IsWorker() {
 		os.Exit(loadgen.WorkerMain(context.Background()))
+	}
+	if loadgen.IsRelay() {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := loadgen.RelayMain(ctx, os.Args[1:])
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -187,6 +196,34 @@ func TestParseSourceIPs(t *testing.T) {
 	for _, bad := range []string{"127.0.0.9-127.0.0.2", "nope", "127.0.0.1-::1"} {
 		if _, err := loadgen.ParseSourceIPs(bad); err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// TestPairsVsRelay runs a few pairs against the bundled relay (a child
+// process, this test binary) and then against a node, both checked, and
+// expects the comparison figures.
+func TestPairsVsRelay(t *testing.T) {
+	for _, json := range []bool{false, true} {
+		cfg := config(startNode(t))
+		cfg.Pairs, cfg.Inflight, cfg.JSON = 8, 4, json
+		cfg.VsRelay, cfg.RelayCommand = true, []string{os.Args[0]}
+		cfg.NodePIDs = []int{os.Getpid()} // the node runs in this process
+		r := run(t, "pairs", cfg)
+		ref := r.Reference
+		if ref == nil || !ref.Passed || ref.Messages.Delivered == 0 || ref.Window.Throughput <= 0 {
+			t.Fatalf("no relay reference: %+v", ref)
+		}
+		if len(ref.Errors) != 0 {
+			t.Fatalf("relay run: errors %v", ref.Errors)
+		}
+		for _, k := range []string{"vs_ref", "node_cpu_vs_ref", "ref_delivered_per_s", "ref_node_cpu_s_per_million"} {
+			if r.Figures[k] <= 0 {
+				t.Errorf("json=%v: figure %s = %v, want > 0", json, k, r.Figures[k])
+			}
+		}
+		if !strings.HasPrefix(r.Summary, "relay ") {
+			t.Errorf("summary %q", r.Summary)
 		}
 	}
 }

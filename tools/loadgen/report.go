@@ -41,9 +41,10 @@ type Report struct {
 	Node   NodeStats        `json:"node"`
 	Client ClientStats      `json:"client"`
 	Marks  map[string]Mark  `json:"marks"`
-	// Reference is the run this one is compared with (the same workload
-	// without the before-send webhook), when there is one; Figures hold
-	// the ratios (vs_ref).
+	// Reference is the run this one is compared with, when there is one:
+	// the same workload without the before-send webhook, or against the
+	// bundled reference relay (VsRelay); Figures hold the ratios (vs_ref,
+	// node_cpu_vs_ref).
 	Reference *Report `json:"reference,omitempty"`
 
 	// Checks is what the guarantee checker found; Passed is true when it

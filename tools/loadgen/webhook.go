@@ -76,18 +76,7 @@ func runBeforeSend(ctx context.Context, name string, w *workload, cfg Config) (*
 	r.Figures["webhook_bad_signatures"] = float64(recv.bad.Load())
 	r.Figures["webhook_connections"] = float64(recv.conns.Load())
 	if ref != nil {
-		r.Reference = ref
-		r.Figures["ref_delivered_per_s"] = ref.Window.Throughput
-		r.Figures["ref_node_cpu_s_per_million"] = ref.Node.CPUPerMillion
-		r.Figures["ref_client_cpu_s_per_million"] = ref.Client.CPUPerMillion
-		if ref.Window.Throughput > 0 {
-			r.Figures["vs_ref"] = round(r.Window.Throughput/ref.Window.Throughput, 3)
-		}
-		if ref.Node.CPUPerMillion > 0 {
-			r.Figures["node_cpu_vs_ref"] = round(r.Node.CPUPerMillion/ref.Node.CPUPerMillion, 3)
-		}
-		r.Passed = r.Passed && ref.Passed
-		r.Summary = "reference " + ref.Summary + "; webhook " + r.Summary
+		compareWithRef(r, ref, "reference", "webhook")
 	}
 	return r, nil
 }
