@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"actorim/actors"
@@ -131,16 +132,7 @@ type userInfo struct {
 // rules), a page at a time: the answer's "next", when present, is the
 // "after" of the next page.
 func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
-	ua, ok := s.userAdmin(w)
-	if !ok {
-		return
-	}
-	app, ok := s.adminApp(w, r)
-	if !ok {
-		return
-	}
-	q := r.URL.Query()
-	limit, ok := pageLimit(w, q.Get("limit"))
+	ua, app, q, limit, ok := s.listingCall(w, r)
 	if !ok {
 		return
 	}
@@ -227,18 +219,27 @@ func (s *Server) handleKick(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"user_id": id, "kicked": kicked})
 }
 
-// pageLimit parses a listing's ?limit= (default defaultUsersLimit); it
-// answers the request itself when it is bad.
-func pageLimit(w http.ResponseWriter, v string) (int, bool) {
-	if v == "" {
-		return defaultUsersLimit, true
+// listingCall returns what a listing of an app's users or groups needs:
+// the backend's userAdmin, the app, the query and its ?limit= (default
+// defaultUsersLimit). It answers the request itself when one is missing
+// or bad.
+func (s *Server) listingCall(w http.ResponseWriter, r *http.Request) (ua userAdmin, app string, q url.Values, limit int, ok bool) {
+	if ua, ok = s.userAdmin(w); !ok {
+		return
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxUsersLimit {
-		writeError(w, errBadUsersLimit)
-		return 0, false
+	if app, ok = s.adminApp(w, r); !ok {
+		return
 	}
-	return n, true
+	q, limit = r.URL.Query(), defaultUsersLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxUsersLimit {
+			writeError(w, errBadUsersLimit)
+			return nil, "", nil, 0, false
+		}
+		limit = n
+	}
+	return ua, app, q, limit, true
 }
 
 // groupInfo is a group in the answer of GET /v1/admin/groups.
@@ -253,16 +254,7 @@ type groupInfo struct {
 // handleGroups lists an app's groups by id (GET
 // /v1/admin/groups?app=&after=&limit=), a page at a time like the users.
 func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
-	ua, ok := s.userAdmin(w)
-	if !ok {
-		return
-	}
-	app, ok := s.adminApp(w, r)
-	if !ok {
-		return
-	}
-	q := r.URL.Query()
-	limit, ok := pageLimit(w, q.Get("limit"))
+	ua, app, q, limit, ok := s.listingCall(w, r)
 	if !ok {
 		return
 	}
