@@ -224,12 +224,8 @@ func (b *PushBatcher) Start() {
 
 // Shutdown queues what is buffered and stops, within ctx.
 func (b *PushBatcher) Shutdown(ctx context.Context) error {
-	started := false
-	b.once.Do(func() { close(b.done) }) // never started: nothing to wait for
-	b.halt.Do(func() { close(b.stop); started = true })
-	if !started {
-		return nil
-	}
+	b.once.Do(func() { close(b.done) }) // never started: no run to wait for
+	b.halt.Do(func() { close(b.stop) })
 	select {
 	case <-b.done:
 		return nil
