@@ -37,6 +37,10 @@ CASES=(
 	"idle-15k|idle --conns 15000 --duration 10s|node_KiB/conn=.figures.node_rss_per_conn_kib conns/s=.figures.conns_per_s refused=.connections.refused_503"
 	"reconnect-storm|reconnect-storm --devices 2000|reconnect_all_s=.figures.time_to_reconnect_all_s resync_all_s=.figures.time_to_resync_all_s resync_p99=.latency_ms.resync.p99"
 	"fanout-500|fanout --group-size 500 --rate 200 --duration $DURATION|msgs/s=.figures.messages_per_s deliveries/s=.figures.deliveries_per_s p50=.latency_ms.send_delivery.p50 p99=.latency_ms.send_delivery.p99 node_cpu_s/M_deliveries=.figures.node_cpu_s_per_million_deliveries"
+	# Against the bundled reference relay (tools/relay), then actorim, each
+	# spawned fresh, 16 sends in flight per pair: the ratios of issue 15.
+	"vs-relay|pairs --pairs 1000 --inflight 16 --vs-relay --duration $DURATION|msgs/s=.window.delivered_per_s relay_msgs/s=.figures.ref_delivered_per_s vs_ref=.figures.vs_ref node_cpu_vs_ref=.figures.node_cpu_vs_ref node_cpu_s/M=.node.cpu_s_per_million relay_cpu_s/M=.figures.ref_node_cpu_s_per_million"
+	"vs-relay-json|pairs --pairs 1000 --inflight 16 --vs-relay --json-codec --duration $DURATION|msgs/s=.window.delivered_per_s relay_msgs/s=.figures.ref_delivered_per_s vs_ref=.figures.vs_ref node_cpu_vs_ref=.figures.node_cpu_vs_ref node_cpu_s/M=.node.cpu_s_per_million relay_cpu_s/M=.figures.ref_node_cpu_s_per_million"
 	# Before-send webhook: the pairs in an app whose webhook (a receiver in
 	# imbench) answers in 1 ms, after a reference run in an app without
 	# one, each on its own fresh node; vs_ref is the ratio of the rates.
