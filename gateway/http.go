@@ -312,13 +312,8 @@ func (s *Server) handleAdminSend(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, ok := readBody(w, r, maxSendBody)
-	if !ok {
-		return
-	}
 	send := &clientpb.Send{}
-	if err := wire.UnmarshalJSON(body, send); err != nil {
-		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "body is not a Send: "+err.Error()))
+	if !readWireJSON(w, r, send, maxSendBody) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
@@ -467,6 +462,21 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "body is not the expected JSON: "+err.Error()))
+		return false
+	}
+	return true
+}
+
+// readWireJSON reads a body of at most limit bytes (readBody) holding m in
+// the protocol's JSON form; it answers the request itself when it does not.
+func readWireJSON(w http.ResponseWriter, r *http.Request, m proto.Message, limit int64) bool {
+	body, ok := readBody(w, r, limit)
+	if !ok {
+		return false
+	}
+	if err := wire.UnmarshalJSON(body, m); err != nil {
+		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST,
+			"body is not a "+string(m.ProtoReflect().Descriptor().Name())+": "+err.Error()))
 		return false
 	}
 	return true

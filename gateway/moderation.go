@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"actorim/protos/clientpb"
-	"actorim/wire"
 )
 
 // moderator is the part of a Backend that deletes messages for everyone,
@@ -40,13 +39,8 @@ func (s *Server) handleGroupOp(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, http.StatusNotImplemented, errNoModeration)
 		return
 	}
-	body, ok := readBody(w, r, maxGroupOpBody)
-	if !ok {
-		return
-	}
 	req := &clientpb.GroupRequest{}
-	if err := wire.UnmarshalJSON(body, req); err != nil {
-		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "body is not a GroupRequest: "+err.Error()))
+	if !readWireJSON(w, r, req, maxGroupOpBody) {
 		return
 	}
 	app, ok := s.adminApp(w, r)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"actorim/protos/clientpb"
-	"actorim/wire"
 )
 
 // profiles is the part of a Backend that serves the admin API's profiles,
@@ -52,13 +51,8 @@ func (s *Server) handlePutProfile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, ok := readBody(w, r, maxProfileBody)
-	if !ok {
-		return
-	}
 	sp := &clientpb.SetProfile{}
-	if err := wire.UnmarshalJSON(body, sp); err != nil {
-		writeError(w, clientError(clientpb.ErrorCode_ERR_BAD_REQUEST, "body is not a SetProfile: "+err.Error()))
+	if !readWireJSON(w, r, sp, maxProfileBody) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httpTimeout)
