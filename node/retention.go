@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,21 +42,24 @@ type retention struct {
 	every   time.Duration
 	log     *slog.Logger
 	trimmed prometheus.Counter
-	stop    chan struct{}
-	done    chan struct{}
-	halt    sync.Once
+	// run is cancelled by shutdown, which ends the pass under way too;
+	// done is closed when the loop has returned.
+	run    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // retentionPage is how many timelines a pass lists at a time.
 const retentionPage = 1000
 
 func newRetention(st retentionStore, al appLister, every time.Duration, reg prometheus.Registerer, logger *slog.Logger) *retention {
-	r := &retention{st: st, apps: al, every: every, log: logger, stop: make(chan struct{}), done: make(chan struct{}),
+	r := &retention{st: st, apps: al, every: every, log: logger, done: make(chan struct{}),
 		trimmed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "actorim_retention_trimmed_timelines_total", Help: "Timelines whose entries older than their app's retention were deleted."})}
 	if reg != nil {
 		reg.MustRegister(r.trimmed)
 	}
+	r.run, r.cancel = context.WithCancel(context.Background())
 	return r
 }
 
@@ -70,29 +72,20 @@ func (r *retention) start() {
 		for {
 			select {
 			case <-t.C:
-			case <-r.stop:
+			case <-r.run.Done():
 				return
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-r.stop:
-				case <-ctx.Done():
-				}
-				cancel()
-			}()
-			if n, err := r.pass(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			if n, err := r.pass(r.run, time.Now()); err != nil && r.run.Err() == nil {
 				r.log.Warn("retention: pass failed", "err", err)
 			} else if n > 0 {
 				r.log.Debug("retention: trimmed", "timelines", n)
 			}
-			cancel()
 		}
 	}()
 }
 
 func (r *retention) shutdown(ctx context.Context) error {
-	r.halt.Do(func() { close(r.stop) })
+	r.cancel()
 	select {
 	case <-r.done:
 		return nil
