@@ -70,18 +70,6 @@ var (
 	errWordBlocked = clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "send: the message contains a word this app does not allow")
 )
 
-// screen applies the app's word filter and before-send webhook to a send,
-// waiting for the webhook. It returns the send to store (its content may
-// be replaced or masked) or the refusal. The connection actor calls the
-// webhook through screenLater instead, which does not wait.
-func (c *connActor) screen(s *clientpb.Send) (*clientpb.Send, *clientpb.Error) {
-	s, e := c.filter(s)
-	if e != nil || !c.asksWebhook() {
-		return s, e
-	}
-	return c.decide(s, c.d.webhooks.BeforeSend(context.Background(), c.d.app, c.beforeSendMessage(s)))
-}
-
 // filter applies the app's word filter: the send as it may be stored, or
 // the refusal.
 func (c *connActor) filter(s *clientpb.Send) (*clientpb.Send, *clientpb.Error) {
@@ -137,10 +125,11 @@ func (c *connActor) decide(s *clientpb.Send, dec hooks.Decision) (*clientpb.Send
 	return nil, clientError(clientpb.ErrorCode_ERR_FORBIDDEN, "send: "+dec.Reason)
 }
 
-// screenSend screens a send, waiting for the webhook, and answers a
+// screenSend applies the word filter to a send of an app whose webhook
+// does not screen sends (those go through screenLater), and answers a
 // refused one itself.
 func (c *connActor) screenSend(id uint32, s *clientpb.Send) (*clientpb.Send, bool) {
-	out, e := c.screen(s)
+	out, e := c.filter(s)
 	if e != nil {
 		c.refuseSend(id, e)
 		return nil, false
