@@ -169,9 +169,9 @@ func (g *userGrain) onRegisterPush(m *actorpb.UserOp, r *clientpb.RegisterPush) 
 	return &actorpb.OpResult{}
 }
 
-// dropPush removes the registrations that keep: those it reports true for.
-// A failure is logged: the registration stays, and the app server may still
-// be asked to push to it.
+// dropPush removes the registrations drop reports true for. A failure is
+// logged: the registrations stay, and the app server may still be asked to
+// push to them.
 func (g *userGrain) dropPush(drop func(id string, d *storepb.PushDevice) bool) {
 	st, err := g.pushState()
 	if err != nil {
